@@ -1,0 +1,58 @@
+// Differentiable operations on Variables. Each forwards to kernels/ops.hpp and
+// records its backward on the tape. Broadcasting ops reduce gradients back to
+// each input's shape.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "autograd/variable.hpp"
+
+namespace petal::ag {
+
+using Axes = std::vector<std::int64_t>;
+
+Variable add(const Variable& a, const Variable& b);
+Variable sub(const Variable& a, const Variable& b);
+Variable mul(const Variable& a, const Variable& b);
+Variable div(const Variable& a, const Variable& b);
+Variable neg(const Variable& a);
+Variable add_scalar(const Variable& a, double s);
+Variable mul_scalar(const Variable& a, double s);
+Variable pow_scalar(const Variable& a, double exponent);
+
+Variable matmul(const Variable& a, const Variable& b);  // 2-D (or batched 3-D)
+
+Variable relu(const Variable& a);
+Variable relu6(const Variable& a);
+Variable sigmoid(const Variable& a);
+Variable tanh(const Variable& a);
+Variable exp(const Variable& a);
+Variable log(const Variable& a);
+Variable sqrt(const Variable& a);
+
+Variable sum(const Variable& a, const Axes& axes = {}, bool keepdim = false);
+Variable mean(const Variable& a, const Axes& axes = {}, bool keepdim = false);
+
+Variable reshape(const Variable& a, const Shape& shape);
+Variable flatten(const Variable& a, std::int64_t start_axis = 1);  // keeps axes before start_axis
+Variable transpose(const Variable& a, std::int64_t axis_a, std::int64_t axis_b);
+
+Variable softmax(const Variable& a);      // last axis
+Variable log_softmax(const Variable& a);  // last axis
+
+// Mean over the batch of softmax cross-entropy from logits [N, C]; target is a
+// constant: float one-hot/probabilities [N, C] or int64 class indices [N].
+Variable softmax_cross_entropy(const Variable& logits, const Tensor& target);
+// Mean cross-entropy from probabilities [N, C] (already softmaxed), clipped
+// like Keras (epsilon 1e-7) so log(0) never happens.
+Variable cross_entropy_from_probs(const Variable& probs, const Tensor& target);
+
+// Operators for readable model code.
+inline Variable operator+(const Variable& a, const Variable& b) { return add(a, b); }
+inline Variable operator-(const Variable& a, const Variable& b) { return sub(a, b); }
+inline Variable operator*(const Variable& a, const Variable& b) { return mul(a, b); }
+inline Variable operator/(const Variable& a, const Variable& b) { return div(a, b); }
+inline Variable operator-(const Variable& a) { return neg(a); }
+
+}  // namespace petal::ag

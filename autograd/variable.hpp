@@ -1,0 +1,123 @@
+// Reverse-mode automatic differentiation: a Variable is a tensor that may
+// require gradients; every differentiable op (autograd/functions.hpp) records
+// a Node on the tape that knows how to send gradients to its inputs.
+//
+//   ag::Variable w(petal::normal({3, 2}, 0, 1), /*requires_grad=*/true);
+//   ag::Variable loss = ag::sum(ag::relu(ag::matmul(x, w)));
+//   loss.backward();          // w.grad() now holds d loss / d w
+//
+// Gradients accumulate across uses and across backward() calls until
+// zero_grad(). backward() frees the graph's saved tensors unless retain_graph
+// is set; a second backward() through a freed graph throws AutogradError.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace petal::ag {
+
+class Node;
+
+struct VariableImpl {
+  Tensor data;
+  Tensor grad;                   // undefined until a gradient arrives
+  bool requires_grad = false;
+  std::shared_ptr<Node> grad_fn;  // null for leaves
+  std::string name;               // optional, for error messages
+};
+
+class Variable {
+ public:
+  Variable() = default;  // undefined
+  explicit Variable(Tensor data, bool requires_grad = false);
+
+  bool defined() const { return impl_ != nullptr; }
+  const Tensor& data() const;
+  // Mutable access for in-place updates outside the tape (optimizers, loading).
+  Tensor& mutable_data();
+  // Replaces the value (same shape not required); keeps grad and flags.
+  void set_data(Tensor data);
+
+  bool requires_grad() const;
+  void set_requires_grad(bool value);  // leaves only
+  bool is_leaf() const;
+  const std::shared_ptr<Node>& grad_fn() const;
+
+  const Tensor& grad() const;  // undefined tensor when no gradient yet
+  bool has_grad() const;
+  void set_grad(Tensor grad);
+  void zero_grad();  // drops the gradient (undefined again)
+
+  // Backpropagates from this scalar (numel 1): seed 1.
+  void backward(bool retain_graph = false) const;
+  // Backpropagates with an explicit seed gradient of this variable's shape.
+  void backward(const Tensor& seed, bool retain_graph = false) const;
+
+  // The same data, cut off from the tape (a new leaf, requires_grad false).
+  Variable detach() const;
+
+  // Shortcuts to the data.
+  const Shape& shape() const { return data().shape(); }
+  std::int64_t dim() const { return data().dim(); }
+  std::int64_t size(std::int64_t axis) const { return data().size(axis); }
+  std::int64_t numel() const { return data().numel(); }
+  DType dtype() const { return data().dtype(); }
+  Device device() const { return data().device(); }
+
+  const std::string& name() const;
+  Variable& set_name(std::string name);
+
+  // Identity (same underlying variable).
+  bool same(const Variable& other) const { return impl_ == other.impl_; }
+  const std::shared_ptr<VariableImpl>& impl() const { return impl_; }
+
+ private:
+  std::shared_ptr<VariableImpl> impl_;
+};
+
+// Computes gradients of the inputs of one recorded op from the gradient of its
+// output. Returns one tensor per input (undefined = no gradient for it).
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
+
+class Node {
+ public:
+  Node(std::string op, std::vector<Variable> inputs, BackwardFn backward);
+  const std::string& op() const { return op_; }
+  const std::vector<Variable>& inputs() const { return inputs_; }
+  bool released() const { return released_; }
+  // Runs the backward function; throws AutogradError when released.
+  std::vector<Tensor> apply(const Tensor& grad_output);
+  // Drops the saved tensors (captured by the backward function).
+  void release();
+
+ private:
+  std::string op_;
+  std::vector<Variable> inputs_;
+  BackwardFn backward_;
+  bool released_ = false;
+};
+
+// Builds an op's output: records a Node when grad mode is on and any input
+// requires a gradient, otherwise returns a plain Variable. `backward` must
+// return gradients shaped like the inputs.
+Variable make_op_result(Tensor output, const char* op, std::vector<Variable> inputs, BackwardFn backward);
+
+// ---- grad mode ----
+bool grad_enabled();
+// Disables recording for its lifetime (inference, optimizer updates).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+}  // namespace petal::ag

@@ -1,0 +1,143 @@
+#include "core/allocator.hpp"
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace petal {
+
+std::size_t allocator_size_class(std::size_t nbytes) {
+  if (nbytes <= 256) return nbytes <= 64 ? 64 : (nbytes + 63) / 64 * 64;
+  // Four classes per power of two: at most 25% waste, many reuses.
+  std::size_t pow2 = 256;
+  while (pow2 * 2 < nbytes) pow2 *= 2;
+  const std::size_t step = pow2 / 4;
+  return (nbytes + step - 1) / step * step;
+}
+
+namespace {
+
+void* aligned_backing_alloc(std::size_t nbytes) {
+  return std::aligned_alloc(Allocator::kAlignment, nbytes);
+}
+void aligned_backing_free(void* p) { std::free(p); }
+
+class CachingAllocator final : public Allocator {
+ public:
+  explicit CachingAllocator(const char* name) : name_(name) {}
+  ~CachingAllocator() override {
+    // Process exit: memory goes back with the process; freeing keeps leak
+    // checkers quiet.
+    release_all_locked();
+  }
+
+  void set_backing(HostMemoryHook hook) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    release_all_locked();
+    backing_alloc_ = hook.allocate ? hook.allocate : aligned_backing_alloc;
+    backing_free_ = hook.deallocate ? hook.deallocate : aligned_backing_free;
+  }
+
+  void* allocate(std::size_t nbytes) override {
+    const std::size_t cls = allocator_size_class(nbytes == 0 ? 1 : nbytes);
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++stats_.allocations;
+    void* ptr = nullptr;
+    auto it = free_.find(cls);
+    if (it != free_.end() && !it->second.empty()) {
+      ptr = it->second.back();
+      it->second.pop_back();
+      stats_.cached_bytes -= cls;
+      ++stats_.cache_hits;
+    } else {
+      ptr = backing_alloc_(cls);
+      if (!ptr) {
+        // Give the cache back and try once more before failing.
+        release_all_locked();
+        ptr = backing_alloc_(cls);
+      }
+      if (!ptr)
+        throw Error(str_cat(name_, " allocator: out of memory allocating ", nbytes, " bytes (",
+                            stats_.in_use_bytes, " bytes in use)"));
+      owner_.emplace(ptr, Block{cls, backing_free_});
+    }
+    stats_.in_use_bytes += cls;
+    if (stats_.in_use_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.in_use_bytes;
+    return ptr;
+  }
+
+  void deallocate(void* ptr, std::size_t nbytes) override {
+    if (!ptr) return;
+    const std::size_t cls = allocator_size_class(nbytes == 0 ? 1 : nbytes);
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.in_use_bytes -= cls;
+    auto owner = owner_.find(ptr);
+    if (owner != owner_.end() && owner->second.free_fn != backing_free_) {
+      // Allocated from a previous backing source: return it there.
+      owner->second.free_fn(ptr);
+      owner_.erase(owner);
+      return;
+    }
+    free_[cls].push_back(ptr);
+    stats_.cached_bytes += cls;
+  }
+
+  AllocatorStats stats() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stats_;
+  }
+
+  void empty_cache() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    release_all_locked();
+  }
+
+ private:
+  struct Block {
+    std::size_t size_class;
+    void (*free_fn)(void*);
+  };
+
+  void release_all_locked() {
+    for (auto& [cls, ptrs] : free_) {
+      for (void* p : ptrs) {
+        auto owner = owner_.find(p);
+        owner->second.free_fn(p);
+        owner_.erase(owner);
+      }
+    }
+    free_.clear();
+    stats_.cached_bytes = 0;
+  }
+
+  const char* name_;
+  mutable std::mutex mutex_;
+  std::map<std::size_t, std::vector<void*>> free_;
+  std::map<void*, Block> owner_;
+  AllocatorStats stats_;
+  void* (*backing_alloc_)(std::size_t) = aligned_backing_alloc;
+  void (*backing_free_)(void*) = aligned_backing_free;
+};
+
+CachingAllocator& cpu_instance() {
+  // Never destroyed: tensors in static objects may be freed after main().
+  static auto* instance = new CachingAllocator("cpu");
+  return *instance;
+}
+
+CachingAllocator& pinned_instance() {
+  static auto* instance = new CachingAllocator("pinned host");
+  return *instance;
+}
+
+}  // namespace
+
+Allocator& cpu_allocator() { return cpu_instance(); }
+Allocator& pinned_host_allocator() { return pinned_instance(); }
+void set_pinned_host_memory_hook(HostMemoryHook hook) { pinned_instance().set_backing(hook); }
+
+}  // namespace petal

@@ -1,0 +1,31 @@
+// One persistent pool of worker threads for every parallel kernel.
+// PETAL_NUM_THREADS overrides the default (the number of cores).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace petal {
+
+// Threads that parallel_for uses, the calling thread included.
+int num_threads();
+// Changes the thread count (restarts the pool); n < 1 means "number of cores".
+void set_num_threads(int n);
+
+// Splits [begin, end) into at most num_threads() contiguous chunks of at least
+// `grain` items and runs fn(chunk_begin, chunk_end) on them in parallel; the
+// caller runs one chunk itself. The split depends only on the range, the grain
+// and the thread count, so results are reproducible for a given thread count.
+// Calls from inside a parallel region run serially. An exception thrown by fn
+// is rethrown in the caller (kernels should not throw).
+void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain,
+                  const std::function<void(std::int64_t, std::int64_t)>& fn);
+
+// Runs fn(thread_index) once on each of num_threads() threads (index 0 is the
+// caller). For kernels that keep per-thread scratch buffers.
+void parallel_run(const std::function<void(int)>& fn);
+
+// True inside a parallel_for/parallel_run body.
+bool in_parallel_region();
+
+}  // namespace petal

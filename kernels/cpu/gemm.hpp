@@ -1,0 +1,28 @@
+// Single-precision GEMM on the CPU, row-major:
+//   C[M, N] = alpha * op(A)[M, K] @ op(B)[K, N] + beta * C
+// op(A) = A (M x K, leading dimension lda) or A^T (A stored K x M) when
+// trans_a; likewise B. beta == 0 overwrites C without reading it (C may hold
+// NaN). Multithreaded over the pool (serial inside a parallel region) and
+// dispatched by the active ISA. This is the hot path of Dense and of 1x1
+// convolutions.
+#pragma once
+
+#include <cstdint>
+
+namespace petal::cpu {
+
+void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+           std::int64_t ldc);
+
+// Same contract in double precision (gradient checks; simple blocked loops).
+void dgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
+           const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
+           std::int64_t ldc);
+
+// The plain triple loop every optimised GEMM is tested against.
+void sgemm_reference(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                     const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                     std::int64_t ldc);
+
+}  // namespace petal::cpu

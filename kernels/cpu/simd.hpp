@@ -1,0 +1,96 @@
+// Included only by kernel sources compiled once per instruction set (the
+// `isa_kernel_sources` of kernels/meson.build). It defines, for the ISA being
+// compiled:
+//   PETAL_ISA_NS       a namespace unique to this ISA; put every kernel in
+//                      petal::cpu::PETAL_ISA_NS so the three copies never
+//                      collide at link time;
+//   Vec<T>             xsimd::batch<T, arch> (or a one-lane scalar stand-in)
+//                      with load/store/broadcast and the arithmetic below.
+// Kernels write one template body against Vec<T>; the scalar build gets a
+// plain loop out of the same source.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#if defined(PETAL_ISA_AVX512) || defined(PETAL_ISA_AVX2)
+#include <xsimd/xsimd.hpp>
+#endif
+
+#if defined(PETAL_ISA_AVX512)
+#define PETAL_ISA_NS isa_avx512
+#elif defined(PETAL_ISA_AVX2)
+#define PETAL_ISA_NS isa_avx2
+#elif defined(PETAL_ISA_SCALAR)
+#define PETAL_ISA_NS isa_scalar
+#else
+#error "kernels/cpu/simd.hpp is only for per-ISA kernel sources (PETAL_ISA_* must be defined)"
+#endif
+
+namespace petal::cpu::PETAL_ISA_NS {
+
+#if defined(PETAL_ISA_AVX512) || defined(PETAL_ISA_AVX2)
+#if defined(PETAL_ISA_AVX512)
+using Arch = xsimd::avx512bw;
+#else
+using Arch = xsimd::fma3<xsimd::avx2>;
+#endif
+template <class T> using Vec = xsimd::batch<T, Arch>;
+
+template <class T> inline Vec<T> vload(const T* p) { return Vec<T>::load_unaligned(p); }
+template <class T> inline void vstore(T* p, const Vec<T>& v) { v.store_unaligned(p); }
+template <class T> inline Vec<T> vbroadcast(T x) { return Vec<T>(x); }
+template <class T> inline Vec<T> vfma(const Vec<T>& a, const Vec<T>& b, const Vec<T>& c) { return xsimd::fma(a, b, c); }
+template <class T> inline Vec<T> vmax(const Vec<T>& a, const Vec<T>& b) { return xsimd::max(a, b); }
+template <class T> inline Vec<T> vmin(const Vec<T>& a, const Vec<T>& b) { return xsimd::min(a, b); }
+template <class T> inline Vec<T> vexp(const Vec<T>& a) { return xsimd::exp(a); }
+template <class T> inline Vec<T> vlog(const Vec<T>& a) { return xsimd::log(a); }
+template <class T> inline Vec<T> vtanh(const Vec<T>& a) { return xsimd::tanh(a); }
+template <class T> inline Vec<T> vsqrt(const Vec<T>& a) { return xsimd::sqrt(a); }
+template <class T> inline Vec<T> vabs(const Vec<T>& a) { return xsimd::abs(a); }
+template <class T> inline T vreduce_add(const Vec<T>& a) { return xsimd::reduce_add(a); }
+template <class T> inline T vreduce_max(const Vec<T>& a) { return xsimd::reduce_max(a); }
+// Lanes where mask(a > b) is set take x, others y.
+template <class T> inline Vec<T> vselect_gt(const Vec<T>& a, const Vec<T>& b, const Vec<T>& x, const Vec<T>& y) {
+  return xsimd::select(a > b, x, y);
+}
+#else
+// One-lane stand-in with the subset of xsimd::batch the kernels use.
+template <class T> struct Vec {
+  static constexpr std::size_t size = 1;
+  T v;
+  Vec() = default;
+  Vec(T x) : v(x) {}
+  friend Vec operator+(Vec a, Vec b) { return Vec(a.v + b.v); }
+  friend Vec operator-(Vec a, Vec b) { return Vec(a.v - b.v); }
+  friend Vec operator*(Vec a, Vec b) { return Vec(a.v * b.v); }
+  friend Vec operator/(Vec a, Vec b) { return Vec(a.v / b.v); }
+  friend Vec operator-(Vec a) { return Vec(-a.v); }
+  Vec& operator+=(Vec b) { v += b.v; return *this; }
+  Vec& operator-=(Vec b) { v -= b.v; return *this; }
+  Vec& operator*=(Vec b) { v *= b.v; return *this; }
+  Vec& operator/=(Vec b) { v /= b.v; return *this; }
+};
+template <class T> inline Vec<T> vload(const T* p) { return Vec<T>(*p); }
+template <class T> inline void vstore(T* p, const Vec<T>& v) { *p = v.v; }
+template <class T> inline Vec<T> vbroadcast(T x) { return Vec<T>(x); }
+template <class T> inline Vec<T> vfma(const Vec<T>& a, const Vec<T>& b, const Vec<T>& c) { return Vec<T>(a.v * b.v + c.v); }
+template <class T> inline Vec<T> vmax(const Vec<T>& a, const Vec<T>& b) { return Vec<T>(a.v > b.v ? a.v : b.v); }
+template <class T> inline Vec<T> vmin(const Vec<T>& a, const Vec<T>& b) { return Vec<T>(a.v < b.v ? a.v : b.v); }
+template <class T> inline Vec<T> vexp(const Vec<T>& a) { return Vec<T>(std::exp(a.v)); }
+template <class T> inline Vec<T> vlog(const Vec<T>& a) { return Vec<T>(std::log(a.v)); }
+template <class T> inline Vec<T> vtanh(const Vec<T>& a) { return Vec<T>(std::tanh(a.v)); }
+template <class T> inline Vec<T> vsqrt(const Vec<T>& a) { return Vec<T>(std::sqrt(a.v)); }
+template <class T> inline Vec<T> vabs(const Vec<T>& a) { return Vec<T>(std::abs(a.v)); }
+template <class T> inline T vreduce_add(const Vec<T>& a) { return a.v; }
+template <class T> inline T vreduce_max(const Vec<T>& a) { return a.v; }
+template <class T> inline Vec<T> vselect_gt(const Vec<T>& a, const Vec<T>& b, const Vec<T>& x, const Vec<T>& y) {
+  return a.v > b.v ? x : y;
+}
+#endif
+
+template <class T> inline constexpr std::size_t kLanes = Vec<T>::size;
+
+}  // namespace petal::cpu::PETAL_ISA_NS

@@ -1,0 +1,1 @@
+// implementation pending in this session's work

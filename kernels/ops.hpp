@@ -1,0 +1,84 @@
+// Tensor-level operations: the dispatch table between autograd/nn and the
+// kernels. Each function checks its arguments (shapes, dtypes, devices) and
+// throws a petal::Error naming the op and the shapes, then calls the CPU
+// kernel for the active ISA (or, later, the CUDA kernel) by the tensors'
+// device. Kernels never throw.
+//
+// Floating ops accept float32 and float64 (float64 exists for gradient
+// checks); both operands of a binary op must have the same dtype and device.
+// Results are new contiguous tensors; inputs may be strided views.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace petal::ops {
+
+using Axes = std::vector<std::int64_t>;
+
+// ---- elementwise binary, NumPy broadcasting ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+// a + alpha * b, in place on a (a's shape must be the broadcast shape).
+void add_(Tensor& a, const Tensor& b, double alpha = 1.0);
+
+// ---- with a scalar ----
+Tensor add_scalar(const Tensor& a, double s);
+Tensor mul_scalar(const Tensor& a, double s);
+Tensor pow_scalar(const Tensor& a, double exponent);
+void mul_scalar_(Tensor& a, double s);
+
+// ---- elementwise unary ----
+Tensor neg(const Tensor& a);
+Tensor exp(const Tensor& a);
+Tensor log(const Tensor& a);
+Tensor sqrt(const Tensor& a);
+Tensor abs(const Tensor& a);
+Tensor relu(const Tensor& a);
+Tensor relu6(const Tensor& a);
+Tensor sigmoid(const Tensor& a);
+Tensor tanh(const Tensor& a);
+Tensor clamp(const Tensor& a, double low, double high);
+
+// ---- fused backward helpers (one pass, no temporaries) ----
+Tensor relu_backward(const Tensor& grad, const Tensor& x);     // grad * (x > 0)
+Tensor relu6_backward(const Tensor& grad, const Tensor& x);    // grad * (0 < x < 6)
+Tensor sigmoid_backward(const Tensor& grad, const Tensor& y);  // grad * y * (1 - y), y = sigmoid(x)
+Tensor tanh_backward(const Tensor& grad, const Tensor& y);     // grad * (1 - y^2), y = tanh(x)
+
+// ---- reductions (empty axes = all axes) ----
+Tensor sum(const Tensor& a, const Axes& axes = {}, bool keepdim = false);
+Tensor mean(const Tensor& a, const Axes& axes = {}, bool keepdim = false);
+Tensor max(const Tensor& a, const Axes& axes = {}, bool keepdim = false);
+// Index of the largest value along one axis (int64, axis removed).
+Tensor argmax(const Tensor& a, std::int64_t axis);
+// Sums a broadcast result back to `shape` (the gradient of broadcasting).
+Tensor sum_to(const Tensor& a, const Shape& shape);
+
+// ---- softmax family, over the last axis ----
+Tensor softmax(const Tensor& a);
+Tensor log_softmax(const Tensor& a);
+Tensor softmax_backward(const Tensor& grad, const Tensor& y);          // y = softmax(x)
+Tensor log_softmax_backward(const Tensor& grad, const Tensor& log_y);  // log_y = log_softmax(x)
+
+// Fused, numerically stable softmax + cross-entropy over rows of logits [N, C].
+// target: float [N, C] (one-hot or probabilities, same dtype as logits) or
+// int64 [N] class indices (each in [0, C), else IndexError). Returns the loss
+// per row [N]; when probs is not null it receives softmax(logits) [N, C] for
+// the backward pass.
+Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& target, Tensor* probs = nullptr);
+// d(loss)/d(logits) = grad_loss[n] * (probs - onehot(target)), [N, C].
+Tensor softmax_cross_entropy_backward(const Tensor& grad_loss, const Tensor& probs, const Tensor& target);
+
+// ---- matrix product ----
+// op(a) @ op(b) for 2-D a, b, where op transposes when the flag is set.
+// Batched when both are 3-D ([B, M, K] @ [B, K, N]).
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+
+}  // namespace petal::ops
