@@ -1,0 +1,53 @@
+// Helpers shared by the benchmark executables: robust timing (median of
+// several runs), the shared one-JSON-object-per-line output format, and
+// running a reference (OpenBLAS, PyTorch) in a child process with its own
+// environment.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace petal::bench {
+
+// Runs fn `warmup` times, then `repeats` times, and returns the median
+// wall-clock seconds of one call.
+double median_seconds(const std::function<void()>& fn, int repeats = 5, int warmup = 1);
+
+// One row of the shared benchmark format. Fields print in insertion order.
+class JsonRow {
+ public:
+  JsonRow& set(const std::string& key, const std::string& value);   // quoted string
+  JsonRow& set(const std::string& key, const char* value) { return set(key, std::string(value)); }
+  JsonRow& set(const std::string& key, double value);
+  JsonRow& set(const std::string& key, long long value);
+  JsonRow& set(const std::string& key, int value) { return set(key, static_cast<long long>(value)); }
+  JsonRow& set_raw(const std::string& key, const std::string& json);  // e.g. "[1,2,3]"
+  std::string str() const;  // {"bench": "gemm", ...}
+
+ private:
+  std::vector<std::pair<std::string, std::string>> fields_;
+};
+
+// Escapes a string for JSON (quotes included).
+std::string json_quote(const std::string& s);
+
+// Runs argv with extra environment variables, captures stdout; returns the
+// exit code (or -1 when the program could not be started).
+int run_child(const std::vector<std::string>& argv, const std::map<std::string, std::string>& extra_env,
+              std::string& stdout_text);
+
+// Path of the running executable (for re-executing it as a reference child).
+std::string self_executable();
+
+// True when argv contains flag (e.g. "--json").
+bool has_flag(int argc, char** argv, const std::string& flag);
+// Value after "--name" (or "--name=value"), or fallback.
+std::string flag_value(int argc, char** argv, const std::string& name, const std::string& fallback);
+
+// The tuned environment for PyTorch on this kind of machine (see DESIGN.md).
+std::map<std::string, std::string> torch_environment(int threads);
+
+}  // namespace petal::bench
