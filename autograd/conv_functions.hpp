@@ -1,0 +1,58 @@
+// Differentiable convolution-family operations (NHWC activations, HWIO conv
+// kernels, depthwise kernels [kh, kw, C, depth_multiplier]), with TensorFlow's
+// padding rules: "same" pads total = max((out-1)*stride + k - in, 0), the
+// smaller half before and the larger half after; "valid" pads nothing.
+#pragma once
+
+#include <cstdint>
+
+#include "autograd/variable.hpp"
+#include "core/random.hpp"
+
+namespace petal::ag {
+
+enum class Padding { Same, Valid };
+
+struct Conv2dOptions {
+  std::int64_t stride_h = 1, stride_w = 1;
+  Padding padding = Padding::Valid;
+};
+
+// x [N, H, W, Cin], kernel [kh, kw, Cin, Cout], bias [Cout] or undefined.
+Variable conv2d(const Variable& x, const Variable& kernel, const Variable& bias, const Conv2dOptions& options);
+// x [N, H, W, C], kernel [kh, kw, C, M], bias [C*M] or undefined; output C*M channels.
+Variable depthwise_conv2d(const Variable& x, const Variable& kernel, const Variable& bias,
+                          const Conv2dOptions& options);
+
+// Batch normalisation over the last (channel) axis of x [..., C].
+// training: normalises with the batch mean and biased variance and updates the
+// moving statistics in place: moving = moving * momentum + batch * (1 - momentum),
+// with the unbiased variance (n / (n - 1)) for moving_variance.
+// inference: uses the moving statistics (a per-channel affine map).
+struct BatchNormOptions {
+  bool training = false;
+  double momentum = 0.99;
+  double epsilon = 1e-3;
+};
+Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& moving_mean,
+                    Tensor& moving_variance, const BatchNormOptions& options);
+// batch_norm followed by min(max(y, 0), 6), fused (one or two passes forward and backward).
+Variable batch_norm_relu6(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& moving_mean,
+                          Tensor& moving_variance, const BatchNormOptions& options);
+
+Variable zero_pad2d(const Variable& x, std::int64_t top, std::int64_t bottom, std::int64_t left,
+                    std::int64_t right);
+Variable global_average_pool2d(const Variable& x);  // [N, H, W, C] -> [N, C]
+Variable average_pool2d(const Variable& x, std::int64_t pool_h, std::int64_t pool_w, const Conv2dOptions& options);
+Variable max_pool2d(const Variable& x, std::int64_t pool_h, std::int64_t pool_w, const Conv2dOptions& options);
+// Inverted dropout: in training zeroes each element with probability rate and
+// scales the rest by 1 / (1 - rate); identity otherwise.
+Variable dropout(const Variable& x, double rate, bool training, Generator& gen = default_generator());
+
+// Output size along one spatial axis, TensorFlow rule; throws ShapeError
+// (naming `op`) when a valid window does not fit.
+std::int64_t conv_output_size(std::int64_t in, std::int64_t k, std::int64_t stride, Padding padding, const char* op);
+// Padding before along one axis for "same" (the smaller half).
+std::int64_t same_padding_before(std::int64_t in, std::int64_t k, std::int64_t stride);
+
+}  // namespace petal::ag
