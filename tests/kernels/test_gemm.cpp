@@ -1,0 +1,271 @@
+// sgemm against sgemm_reference (and both against a float64 loop) on shapes
+// that hit every edge of the packed, tiled kernel: 1, primes, non-multiples
+// of the register tiles and cache blocks, all four transpose combinations,
+// padded leading dimensions, alpha/beta variations, beta == 0 over NaN, under
+// every ISA this CPU has and with 1 and 2 threads.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.hpp"
+#include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/isa.hpp"
+
+namespace {
+
+using petal::cpu::Isa;
+
+struct GemmShape {
+  std::int64_t m, n, k;
+};
+
+// One problem: operands stored with padded leading dimensions so that a
+// kernel reading past a row's end picks up garbage and fails the comparison.
+struct GemmProblem {
+  bool trans_a = false, trans_b = false;
+  std::int64_t m = 0, n = 0, k = 0;
+  std::int64_t lda = 0, ldb = 0, ldc = 0;
+  float alpha = 1.0f, beta = 0.0f;
+  std::vector<float> a, b, c_init;
+
+  GemmProblem(bool ta, bool tb, GemmShape s, std::int64_t pad, float alpha_, float beta_, std::mt19937& rng)
+      : trans_a(ta), trans_b(tb), m(s.m), n(s.n), k(s.k), alpha(alpha_), beta(beta_) {
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    const std::int64_t a_rows = ta ? k : m, a_cols = ta ? m : k;
+    const std::int64_t b_rows = tb ? n : k, b_cols = tb ? k : n;
+    lda = a_cols + pad;
+    ldb = b_cols + pad;
+    ldc = n + pad;
+    a.resize(static_cast<std::size_t>(a_rows * lda + 1));
+    b.resize(static_cast<std::size_t>(b_rows * ldb + 1));
+    c_init.resize(static_cast<std::size_t>(m * ldc + 1));
+    for (float& x : a) x = dist(rng);
+    for (float& x : b) x = dist(rng);
+    if (beta == 0.0f) {
+      for (float& x : c_init) x = std::numeric_limits<float>::quiet_NaN();
+    } else {
+      for (float& x : c_init) x = dist(rng);
+    }
+  }
+
+  std::vector<float> run_sgemm() const {
+    std::vector<float> c = c_init;
+    petal::cpu::sgemm(trans_a, trans_b, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+    return c;
+  }
+  std::vector<float> run_reference() const {
+    std::vector<float> c = c_init;
+    petal::cpu::sgemm_reference(trans_a, trans_b, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(),
+                                ldc);
+    return c;
+  }
+
+  std::string describe() const {
+    return "m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+           " trans_a=" + std::to_string(trans_a) + " trans_b=" + std::to_string(trans_b) +
+           " lda=" + std::to_string(lda) + " ldb=" + std::to_string(ldb) + " ldc=" + std::to_string(ldc) +
+           " alpha=" + std::to_string(alpha) + " beta=" + std::to_string(beta);
+  }
+};
+
+// Inputs are in [-1, 1], so a float32 dot product of length k is off by at
+// most about k * eps in the worst case; a random-sign sum stays far below.
+float tolerance(const GemmProblem& p) {
+  return 4e-6f * static_cast<float>(p.k + 4) * (std::abs(p.alpha) + 1.0f) + 1e-6f * std::abs(p.beta);
+}
+
+// Checks C inside the m x n window against the expected values, and that the
+// padding between rows (ldc > n) was left untouched.
+void check_result(const GemmProblem& p, const std::vector<float>& got, const std::vector<float>& expected,
+                  const std::string& context) {
+  const float tol = tolerance(p);
+  std::int64_t bad = 0;
+  float worst = 0.0f;
+  for (std::int64_t i = 0; i < p.m; ++i) {
+    for (std::int64_t j = 0; j < p.ldc && i * p.ldc + j < static_cast<std::int64_t>(got.size()); ++j) {
+      const std::size_t idx = static_cast<std::size_t>(i * p.ldc + j);
+      const float g = got[idx], e = expected[idx];
+      if (j >= p.n) {
+        // Outside the window: must still be the initial value (bitwise, NaN included).
+        const float init = p.c_init[idx];
+        const bool same = (std::isnan(g) && std::isnan(init)) || g == init;
+        if (!same) ++bad;
+        continue;
+      }
+      const float diff = std::abs(g - e);
+      if (!(diff <= tol)) {
+        ++bad;
+        worst = std::isnan(diff) ? diff : std::max(worst, diff);
+      }
+    }
+  }
+  INFO(context, " ", p.describe(), " worst error ", worst, " tolerance ", tol);
+  CHECK(bad == 0);
+}
+
+struct IsaRestorer {
+  Isa saved = petal::cpu::active_isa();
+  int saved_threads = petal::num_threads();
+  ~IsaRestorer() {
+    petal::cpu::set_active_isa(saved);
+    petal::set_num_threads(saved_threads);
+  }
+};
+
+// Runs sgemm on the problem under every ISA and thread count, comparing with
+// the reference computed once.
+void check_all_configurations(const GemmProblem& p) {
+  IsaRestorer restore;
+  const std::vector<float> expected = p.run_reference();
+  for (Isa isa : petal::cpu::available_isas()) {
+    petal::cpu::set_active_isa(isa);
+    for (int threads : {1, 2}) {
+      petal::set_num_threads(threads);
+      check_result(p, p.run_sgemm(), expected,
+                   std::string("isa=") + petal::cpu::isa_name(isa) + " threads=" + std::to_string(threads));
+    }
+  }
+}
+
+const std::vector<GemmShape>& edge_shapes() {
+  // 1, primes, around common register tiles (8, 12, 14, 16, 32, 48, 64) and
+  // past cache blocks in K (several hundred) and M.
+  static const std::vector<GemmShape> shapes = {
+      {1, 1, 1},    {1, 17, 5},   {13, 1, 7},   {5, 3, 1},     {2, 2, 2},     {7, 13, 11},  {14, 32, 16},
+      {15, 33, 17}, {16, 48, 64}, {29, 47, 31}, {31, 65, 3},   {63, 17, 129}, {97, 96, 2},  {1, 257, 300},
+      {258, 1, 33}, {37, 70, 613}, {131, 59, 67}, {300, 40, 20}, {23, 131, 97},
+  };
+  return shapes;
+}
+
+}  // namespace
+
+TEST_CASE("sgemm_reference matches a float64 loop") {
+  std::mt19937 rng(7);
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      GemmProblem p(ta, tb, {9, 11, 13}, 3, 0.75f, 0.5f, rng);
+      const std::vector<float> got = p.run_reference();
+      for (std::int64_t i = 0; i < p.m; ++i) {
+        for (std::int64_t j = 0; j < p.n; ++j) {
+          double sum = 0.0;
+          for (std::int64_t q = 0; q < p.k; ++q) {
+            const double av = ta ? p.a[q * p.lda + i] : p.a[i * p.lda + q];
+            const double bv = tb ? p.b[j * p.ldb + q] : p.b[q * p.ldb + j];
+            sum += av * bv;
+          }
+          const double want = p.alpha * sum + p.beta * p.c_init[i * p.ldc + j];
+          CHECK(std::abs(got[i * p.ldc + j] - want) <= 1e-5);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("sgemm matches the reference on edge shapes, all transposes, ISAs and thread counts") {
+  std::mt19937 rng(1234);
+  int index = 0;
+  for (const GemmShape& shape : edge_shapes()) {
+    for (bool ta : {false, true}) {
+      for (bool tb : {false, true}) {
+        // Vary padding and scalars with the case so every combination shows up.
+        const std::int64_t pad = (index % 3 == 0) ? 0 : (index % 3 == 1 ? 1 : 5);
+        const float alphas[] = {1.0f, -0.5f, 2.0f};
+        const float betas[] = {0.0f, 1.0f, -1.5f, 0.0f};
+        GemmProblem p(ta, tb, shape, pad, alphas[index % 3], betas[index % 4], rng);
+        check_all_configurations(p);
+        ++index;
+      }
+    }
+  }
+}
+
+TEST_CASE("sgemm on shapes larger than the cache blocks") {
+  std::mt19937 rng(99);
+  // Tall-skinny like a 1x1 convolution, and one that spans several K and N blocks.
+  for (GemmShape shape : {GemmShape{1031, 24, 16}, GemmShape{517, 96, 144}, GemmShape{150, 1100, 700}}) {
+    for (bool ta : {false, true}) {
+      for (bool tb : {false, true}) {
+        GemmProblem p(ta, tb, shape, 2, 1.0f, ta ? 0.0f : 1.0f, rng);
+        check_all_configurations(p);
+      }
+    }
+  }
+}
+
+TEST_CASE("sgemm degenerate sizes and scalars") {
+  std::mt19937 rng(5);
+  SUBCASE("k == 0 scales C by beta, and beta == 0 clears NaN") {
+    for (float beta : {0.0f, 2.0f}) {
+      GemmProblem p(false, false, {4, 5, 0}, 1, 1.0f, beta, rng);
+      const std::vector<float> got = p.run_sgemm();
+      for (std::int64_t i = 0; i < p.m; ++i)
+        for (std::int64_t j = 0; j < p.n; ++j) CHECK(got[i * p.ldc + j] == (beta == 0.0f ? 0.0f : beta * p.c_init[i * p.ldc + j]));
+    }
+  }
+  SUBCASE("alpha == 0 never reads A or B products into C") {
+    GemmProblem p(false, true, {33, 21, 19}, 0, 0.0f, 0.5f, rng);
+    p.a[3] = std::numeric_limits<float>::infinity();  // 0 * inf would be NaN if the product were formed
+    const std::vector<float> got = p.run_sgemm();
+    for (std::int64_t i = 0; i < p.m; ++i)
+      for (std::int64_t j = 0; j < p.n; ++j) CHECK(got[i * p.ldc + j] == 0.5f * p.c_init[i * p.ldc + j]);
+  }
+  SUBCASE("m == 0 or n == 0 touches nothing") {
+    std::vector<float> c = {42.0f};
+    const float a = 1.0f, b = 1.0f;
+    petal::cpu::sgemm(false, false, 0, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, c.data(), 1);
+    petal::cpu::sgemm(false, false, 1, 0, 1, 1.0f, &a, 1, &b, 1, 0.0f, c.data(), 1);
+    CHECK(c[0] == 42.0f);
+  }
+}
+
+TEST_CASE("sgemm inside a parallel region runs serially and stays correct") {
+  IsaRestorer restore;
+  petal::set_num_threads(2);
+  std::mt19937 rng(11);
+  const GemmProblem p(true, false, {70, 45, 90}, 1, 1.0f, 0.0f, rng);
+  const std::vector<float> expected = p.run_reference();
+  std::vector<std::vector<float>> results(2);
+  petal::parallel_run([&](int thread) { results[static_cast<std::size_t>(thread)] = p.run_sgemm(); });
+  check_result(p, results[0], expected, "parallel_run thread 0");
+  check_result(p, results[1], expected, "parallel_run thread 1");
+}
+
+TEST_CASE("dgemm matches a float64 loop") {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> dist(-1.0, 1.0);
+  for (GemmShape s : {GemmShape{1, 1, 1}, GemmShape{7, 5, 3}, GemmShape{17, 23, 31}}) {
+    for (bool ta : {false, true}) {
+      for (bool tb : {false, true}) {
+        const std::int64_t lda = (ta ? s.m : s.k) + 2, ldb = (tb ? s.k : s.n) + 1, ldc = s.n + 3;
+        std::vector<double> a(static_cast<std::size_t>((ta ? s.k : s.m) * lda));
+        std::vector<double> b(static_cast<std::size_t>((tb ? s.n : s.k) * ldb));
+        std::vector<double> c(static_cast<std::size_t>(s.m * ldc));
+        for (double& x : a) x = dist(rng);
+        for (double& x : b) x = dist(rng);
+        for (double& x : c) x = dist(rng);
+        const std::vector<double> c0 = c;
+        const double alpha = 1.25, beta = -0.5;
+        petal::cpu::dgemm(ta, tb, s.m, s.n, s.k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+        for (std::int64_t i = 0; i < s.m; ++i) {
+          for (std::int64_t j = 0; j < s.n; ++j) {
+            double sum = 0.0;
+            for (std::int64_t q = 0; q < s.k; ++q)
+              sum += (ta ? a[q * lda + i] : a[i * lda + q]) * (tb ? b[j * ldb + q] : b[q * ldb + j]);
+            CHECK(c[i * ldc + j] == doctest::Approx(alpha * sum + beta * c0[i * ldc + j]).epsilon(1e-12));
+          }
+        }
+        // beta == 0 overwrites NaN.
+        std::vector<double> nan_c(c.size(), std::numeric_limits<double>::quiet_NaN());
+        petal::cpu::dgemm(ta, tb, s.m, s.n, s.k, 1.0, a.data(), lda, b.data(), ldb, 0.0, nan_c.data(), ldc);
+        for (std::int64_t i = 0; i < s.m; ++i)
+          for (std::int64_t j = 0; j < s.n; ++j) CHECK(!std::isnan(nan_c[i * ldc + j]));
+      }
+    }
+  }
+}
