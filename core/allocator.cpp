@@ -10,8 +10,13 @@
 
 namespace petal {
 
+// Larger than any machine's memory: refused before rounding, so the size-class
+// arithmetic below cannot overflow (and a corrupt size fails fast).
+constexpr std::size_t kMaxRequestBytes = std::size_t{1} << 56;
+
 std::size_t allocator_size_class(std::size_t nbytes) {
   if (nbytes <= 256) return nbytes <= 64 ? 64 : (nbytes + 63) / 64 * 64;
+  if (nbytes > kMaxRequestBytes) return nbytes;  // allocate() refuses these
   // Four classes per power of two: at most 25% waste, many reuses.
   std::size_t pow2 = 256;
   while (pow2 * 2 < nbytes) pow2 *= 2;
@@ -43,6 +48,8 @@ class CachingAllocator final : public Allocator {
   }
 
   void* allocate(std::size_t nbytes) override {
+    if (nbytes > kMaxRequestBytes)
+      throw Error(str_cat(name_, " allocator: cannot allocate ", nbytes, " bytes (more than any machine has)"));
     const std::size_t cls = allocator_size_class(nbytes == 0 ? 1 : nbytes);
     std::lock_guard<std::mutex> lock(mutex_);
     ++stats_.allocations;

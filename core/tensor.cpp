@@ -85,20 +85,28 @@ Tensor::Tensor(std::shared_ptr<Storage> storage, Shape shape, Strides strides, s
               shape_str(strides_), " differ in rank");
 }
 
-static void check_shape_valid(const Shape& shape, const char* op) {
-  for (auto d : shape)
+// Rejects negative dimensions and shapes whose byte count overflows 63 bits
+// when multiplied out in order, as shape_numel does (typically a corrupt header).
+static void check_shape_valid(const Shape& shape, DType dtype, const char* op) {
+  std::int64_t bytes = static_cast<std::int64_t>(dtype_size(dtype));
+  bool overflow = false;
+  for (auto d : shape) {
     PETAL_CHECK(d >= 0, ShapeError, op, ": negative dimension in shape ", shape_str(shape));
+    overflow = overflow || __builtin_mul_overflow(bytes, d, &bytes);
+  }
+  PETAL_CHECK(!overflow, ShapeError, op, ": shape ", shape_str(shape), " of ", dtype_name(dtype),
+              " is too large to address");
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  check_shape_valid(shape, "empty");
+  check_shape_valid(shape, dtype, "empty");
   const std::size_t nbytes = static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype);
   auto storage = std::make_shared<Storage>(nbytes, device, allocator_for(device));
   return Tensor(std::move(storage), shape, contiguous_strides(shape), 0, dtype);
 }
 
 Tensor Tensor::empty_pinned(const Shape& shape, DType dtype) {
-  check_shape_valid(shape, "empty_pinned");
+  check_shape_valid(shape, dtype, "empty_pinned");
   const std::size_t nbytes = static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype);
   auto storage = std::make_shared<Storage>(nbytes, Device::cpu(), pinned_host_allocator());
   return Tensor(std::move(storage), shape, contiguous_strides(shape), 0, dtype);

@@ -1,0 +1,171 @@
+// The persistent thread pool: parallel_for coverage and chunking, nesting,
+// exceptions, parallel_run and set_num_threads.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/thread_pool.hpp"
+
+using namespace petal;
+
+namespace {
+
+// The chunks parallel_for hands out, sorted by start.
+std::vector<std::pair<std::int64_t, std::int64_t>> chunks_of(std::int64_t begin, std::int64_t end,
+                                                             std::int64_t grain) {
+  std::mutex mutex;
+  std::vector<std::pair<std::int64_t, std::int64_t>> chunks;
+  parallel_for(begin, end, grain, [&](std::int64_t lo, std::int64_t hi) {
+    std::lock_guard<std::mutex> lock(mutex);
+    chunks.emplace_back(lo, hi);
+  });
+  std::sort(chunks.begin(), chunks.end());
+  return chunks;
+}
+
+// Restores the thread count a test changed.
+struct ThreadCountGuard {
+  int saved = num_threads();
+  ~ThreadCountGuard() { set_num_threads(saved); }
+};
+
+}  // namespace
+
+TEST_CASE("parallel_for visits every index of the range exactly once") {
+  ThreadCountGuard guard;
+  for (int threads : {1, 2, 3, 4, 7}) {
+    set_num_threads(threads);
+    CHECK(num_threads() == threads);
+    for (std::int64_t n : {0, 1, 2, 5, 64, 1000, 1023}) {
+      for (std::int64_t grain : {1, 3, 100}) {
+        CAPTURE(threads);
+        CAPTURE(n);
+        CAPTURE(grain);
+        std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
+        parallel_for(10, 10 + n, grain, [&](std::int64_t lo, std::int64_t hi) {
+          for (std::int64_t i = lo; i < hi; ++i) hits[static_cast<std::size_t>(i - 10)].fetch_add(1);
+        });
+        int wrong = 0;
+        for (auto& h : hits) wrong += h.load() != 1;
+        CHECK(wrong == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("chunks are contiguous, balanced, respect the grain and depend only on the inputs") {
+  ThreadCountGuard guard;
+  set_num_threads(4);
+  auto chunks = chunks_of(0, 10, 1);
+  REQUIRE(chunks.size() == 4);
+  // 10 items over 4 chunks: the first two get one more.
+  CHECK(chunks == std::vector<std::pair<std::int64_t, std::int64_t>>{{0, 3}, {3, 6}, {6, 8}, {8, 10}});
+  // The grain limits the number of chunks: 10 items, grain 4 -> 3 chunks.
+  CHECK(chunks_of(0, 10, 4).size() == 3);
+  // Smaller than one grain: a single call on the whole range.
+  CHECK(chunks_of(5, 9, 100) == std::vector<std::pair<std::int64_t, std::int64_t>>{{5, 9}});
+  // Same inputs, same split, every time.
+  for (int repeat = 0; repeat < 20; ++repeat) CHECK(chunks_of(0, 1001, 7) == chunks_of(0, 1001, 7));
+  CHECK(chunks_of(3, 3, 1).empty());
+  CHECK(chunks_of(5, 2, 1).empty());
+}
+
+TEST_CASE("work really runs on several threads, and the caller takes part") {
+  ThreadCountGuard guard;
+  set_num_threads(2);
+  std::mutex mutex;
+  std::vector<std::thread::id> ids;
+  std::atomic<int> arrived{0};
+  parallel_for(0, 2, 1, [&](std::int64_t, std::int64_t) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      ids.push_back(std::this_thread::get_id());
+    }
+    // Both chunks wait for each other: this only finishes if they run at the same time.
+    arrived.fetch_add(1);
+    while (arrived.load() < 2) std::this_thread::yield();
+  });
+  REQUIRE(ids.size() == 2);
+  CHECK(ids[0] != ids[1]);
+  CHECK((ids[0] == std::this_thread::get_id() || ids[1] == std::this_thread::get_id()));
+}
+
+TEST_CASE("a parallel_for inside a parallel region runs serially on the calling thread") {
+  ThreadCountGuard guard;
+  set_num_threads(3);
+  CHECK_FALSE(in_parallel_region());
+  std::atomic<int> inner_calls{0};
+  std::atomic<int> bad_inner{0};
+  std::atomic<std::int64_t> total{0};
+  parallel_for(0, 3, 1, [&](std::int64_t, std::int64_t) {
+    CHECK(in_parallel_region());
+    const auto outer_thread = std::this_thread::get_id();
+    parallel_for(0, 100, 1, [&](std::int64_t lo, std::int64_t hi) {
+      inner_calls.fetch_add(1);
+      if (lo != 0 || hi != 100 || std::this_thread::get_id() != outer_thread) bad_inner.fetch_add(1);
+      total.fetch_add(hi - lo);
+    });
+  });
+  CHECK(inner_calls.load() == 3);
+  CHECK(bad_inner.load() == 0);
+  CHECK(total.load() == 300);
+  CHECK_FALSE(in_parallel_region());
+}
+
+TEST_CASE("an exception in a chunk is rethrown in the caller and the pool keeps working") {
+  ThreadCountGuard guard;
+  for (int threads : {1, 2, 4}) {
+    set_num_threads(threads);
+    CAPTURE(threads);
+    CHECK_THROWS_AS(parallel_for(0, 100, 1,
+                                 [](std::int64_t lo, std::int64_t hi) {
+                                   if (lo <= 99 && 99 < hi) throw std::out_of_range("chunk with 99");
+                                 }),
+                    std::out_of_range);
+    CHECK_FALSE(in_parallel_region());
+    std::atomic<std::int64_t> sum{0};
+    parallel_for(0, 100, 1, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t i = lo; i < hi; ++i) sum.fetch_add(i);
+    });
+    CHECK(sum.load() == 4950);
+  }
+  CHECK_THROWS_AS(parallel_run([](int index) {
+                    if (index == 0) throw std::runtime_error("caller fails");
+                  }),
+                  std::runtime_error);
+}
+
+TEST_CASE("parallel_run calls each thread index once, serially when nested") {
+  ThreadCountGuard guard;
+  set_num_threads(3);
+  std::vector<std::atomic<int>> calls(3);
+  parallel_run([&](int index) { calls[static_cast<std::size_t>(index)].fetch_add(1); });
+  for (auto& c : calls) CHECK(c.load() == 1);
+  std::atomic<int> nested{0};
+  parallel_run([&](int) { parallel_run([&](int) { nested.fetch_add(1); }); });
+  CHECK(nested.load() == 9);
+}
+
+TEST_CASE("set_num_threads below 1 restores the default, PETAL_NUM_THREADS or the core count") {
+  ThreadCountGuard guard;
+  set_num_threads(5);
+  CHECK(num_threads() == 5);
+  set_num_threads(0);
+  CHECK(num_threads() >= 1);
+}
+
+TEST_CASE("many small jobs in a row do not lose wake-ups") {
+  ThreadCountGuard guard;
+  set_num_threads(2);
+  std::atomic<std::int64_t> sum{0};
+  for (int job = 0; job < 2000; ++job)
+    parallel_for(0, 2, 1, [&](std::int64_t lo, std::int64_t hi) { sum.fetch_add(hi - lo); });
+  CHECK(sum.load() == 4000);
+}
