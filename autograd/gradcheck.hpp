@@ -3,6 +3,7 @@
 // function.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@ struct GradcheckOptions {
   double eps = 1e-6;       // central-difference step
   double atol = 1e-5;
   double rtol = 1e-3;
+  std::uint64_t seed = 0x9c4ec;  // of the random output weights w
 };
 
 struct GradcheckResult {
@@ -25,7 +27,11 @@ struct GradcheckResult {
 
 // fn maps the inputs (float64 Variables; those with requires_grad are
 // checked) to any Variable; the check differentiates sum(fn(inputs) * w) for a
-// fixed random w so every output element is tested.
+// fixed random w so every output element is tested. An element passes when
+// |analytical - numerical| <= atol + rtol * |numerical|; inputs without
+// requires_grad are constants. The caller's variables are not modified (the
+// check runs on copies). Throws DTypeError when an input or the output is not
+// float64.
 GradcheckResult gradcheck(const std::function<Variable(const std::vector<Variable>&)>& fn,
                           const std::vector<Variable>& inputs, const GradcheckOptions& options = {});
 

@@ -80,7 +80,11 @@ class Variable {
 };
 
 // Computes gradients of the inputs of one recorded op from the gradient of its
-// output. Returns one tensor per input (undefined = no gradient for it).
+// output. Returns one tensor per input (undefined = no gradient for it), each
+// shaped like its input (the engine throws AutogradError naming the op
+// otherwise). grad_output is contiguous, has the output's shape, and must not
+// be modified; returning it (or a view of it) as an input's gradient is fine.
+// It runs with grad mode off.
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
 
 class Node {
@@ -91,7 +95,9 @@ class Node {
   bool released() const { return released_; }
   // Runs the backward function; throws AutogradError when released.
   std::vector<Tensor> apply(const Tensor& grad_output);
-  // Drops the saved tensors (captured by the backward function).
+  // Drops the saved tensors (captured by the backward function) and the edges
+  // to the inputs, so activations are freed as soon as backward passes them.
+  // backward() calls it on every node it runs through unless retain_graph.
   void release();
 
  private:
@@ -103,7 +109,12 @@ class Node {
 
 // Builds an op's output: records a Node when grad mode is on and any input
 // requires a gradient, otherwise returns a plain Variable. `backward` must
-// return gradients shaped like the inputs.
+// return gradients shaped like the inputs. Undefined inputs are allowed (an
+// absent bias) and receive no gradient.
+//
+// Gradients reach a leaf's .grad summed (across uses and across backward()
+// calls); the first one is copied unless nothing else references it, so a leaf
+// gradient never aliases another tensor the engine handed out.
 Variable make_op_result(Tensor output, const char* op, std::vector<Variable> inputs, BackwardFn backward);
 
 // ---- grad mode ----
