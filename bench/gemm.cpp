@@ -1,0 +1,230 @@
+// Benchmark of petal::cpu::sgemm against OpenBLAS cblas_sgemm on the same
+// shapes in the same run: square matrices and the 1x1-convolution GEMMs of
+// MobileNetV2 (batch 64, 192x192 input), with 1 and 2 threads.
+//
+// OpenBLAS is a benchmark-only dependency, loaded with dlopen so that petal
+// never links it. It runs in a child process (this executable re-run with a
+// hidden flag) because OPENBLAS_CORETYPE must be in the environment before
+// the library loads: Debian's OpenBLAS 0.3.21 does not recognise Zen 5 and
+// would otherwise fall back to its generic kernels.
+#include <dlfcn.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bench/bench_common.hpp"
+#include "core/thread_pool.hpp"
+#include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/isa.hpp"
+
+namespace {
+
+constexpr const char* kChildFlag = "--openblas-child";
+constexpr int kChildUnavailable = 3;
+
+struct Shape {
+  std::string name;
+  std::int64_t m, k, n;
+};
+
+std::vector<Shape> shapes(bool quick) {
+  if (quick) return {{"square_256", 256, 256, 256}, {"square_512", 512, 512, 512}, {"mnv2_9216x96x576", 9216, 96, 576}};
+  return {
+      {"square_256", 256, 256, 256},
+      {"square_512", 512, 512, 512},
+      {"square_1024", 1024, 1024, 1024},
+      {"square_2048", 2048, 2048, 2048},
+      // MobileNetV2 1x1 convolutions at batch 64, 192x192: M = 64 * H * W.
+      {"mnv2_2304x960x320", 2304, 960, 320},
+      {"mnv2_2304x320x1280", 2304, 320, 1280},
+      {"mnv2_589824x16x96", 589824, 16, 96},
+      {"mnv2_147456x144x24", 147456, 144, 24},
+      {"mnv2_9216x96x576", 9216, 96, 576},
+  };
+}
+
+// Operands filled once (first touch outside the timed region).
+struct Problem {
+  std::int64_t m, k, n;
+  std::vector<float> a, b, c;
+  Problem(std::int64_t m_, std::int64_t k_, std::int64_t n_) : m(m_), k(k_), n(n_) {
+    a.resize(static_cast<std::size_t>(m * k));
+    b.resize(static_cast<std::size_t>(k * n));
+    c.assign(static_cast<std::size_t>(m * n), 0.0f);
+    std::uint32_t state = 12345;
+    auto next = [&state] {
+      state = state * 1664525u + 1013904223u;
+      return static_cast<float>(state >> 8) / 16777216.0f - 0.5f;
+    };
+    for (float& x : a) x = next();
+    for (float& x : b) x = next();
+  }
+  double gflops(double seconds) const { return 2.0 * double(m) * double(k) * double(n) / seconds * 1e-9; }
+};
+
+// Enough repeats for a stable median without spending minutes on 2048^3.
+int repeats_for(const Problem& p, bool quick) {
+  const double flop = 2.0 * double(p.m) * double(p.k) * double(p.n);
+  if (quick) return 3;
+  if (flop > 4e9) return 5;
+  if (flop > 5e8) return 9;
+  return 21;
+}
+
+double petal_gflops(Problem& p, int threads, bool quick) {
+  petal::set_num_threads(threads);
+  const double s = petal::bench::median_seconds(
+      [&] {
+        petal::cpu::sgemm(false, false, p.m, p.n, p.k, 1.0f, p.a.data(), p.k, p.b.data(), p.n, 0.0f, p.c.data(), p.n);
+      },
+      repeats_for(p, quick), 2);
+  return p.gflops(s);
+}
+
+// ---- OpenBLAS side (child process) -----------------------------------------
+
+using CblasSgemm = void (*)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha, const float* a,
+                            int lda, const float* b, int ldb, float beta, float* c, int ldc);
+using OpenblasSetNumThreads = void (*)(int);
+constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111;
+
+// Prints the GFLOP/s of cblas_sgemm on one shape; exit code kChildUnavailable
+// when the library cannot be loaded.
+int openblas_child(int argc, char** argv) {
+  const std::int64_t m = std::stoll(petal::bench::flag_value(argc, argv, "--m", "0"));
+  const std::int64_t k = std::stoll(petal::bench::flag_value(argc, argv, "--k", "0"));
+  const std::int64_t n = std::stoll(petal::bench::flag_value(argc, argv, "--n", "0"));
+  const int threads = std::stoi(petal::bench::flag_value(argc, argv, "--threads", "1"));
+  const bool quick = petal::bench::has_flag(argc, argv, "--quick");
+  void* lib = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    std::fprintf(stderr, "gemm: cannot load libopenblas.so.0: %s\n", dlerror());
+    return kChildUnavailable;
+  }
+  auto sgemm = reinterpret_cast<CblasSgemm>(dlsym(lib, "cblas_sgemm"));
+  auto set_threads = reinterpret_cast<OpenblasSetNumThreads>(dlsym(lib, "openblas_set_num_threads"));
+  if (sgemm == nullptr || set_threads == nullptr) {
+    std::fprintf(stderr, "gemm: libopenblas.so.0 lacks cblas_sgemm or openblas_set_num_threads\n");
+    return kChildUnavailable;
+  }
+  set_threads(threads);
+  Problem p(m, k, n);
+  const int mi = static_cast<int>(m), ni = static_cast<int>(n), ki = static_cast<int>(k);
+  const double s = petal::bench::median_seconds(
+      [&] {
+        sgemm(kCblasRowMajor, kCblasNoTrans, kCblasNoTrans, mi, ni, ki, 1.0f, p.a.data(), ki, p.b.data(), ni, 0.0f,
+              p.c.data(), ni);
+      },
+      repeats_for(p, quick), 2);
+  std::printf("%.9g\n", p.gflops(s));
+  return 0;
+}
+
+// Runs the child; returns GFLOP/s, or a negative value when OpenBLAS is missing.
+double openblas_gflops(const Shape& s, int threads, bool quick, bool& missing) {
+  std::vector<std::string> argv = {petal::bench::self_executable(), kChildFlag,
+                                   "--m",   std::to_string(s.m),
+                                   "--k",   std::to_string(s.k),
+                                   "--n",   std::to_string(s.n),
+                                   "--threads", std::to_string(threads)};
+  if (quick) argv.push_back("--quick");
+  std::map<std::string, std::string> env = {{"OPENBLAS_NUM_THREADS", std::to_string(threads)}};
+  if (petal::cpu::detected_isa() == petal::cpu::Isa::Avx512) env["OPENBLAS_CORETYPE"] = "SkylakeX";
+  std::string out;
+  const int rc = petal::bench::run_child(argv, env, out);
+  if (rc == kChildUnavailable) missing = true;
+  if (rc != 0) return -1.0;
+  return std::atof(out.c_str());
+}
+
+void print_help() {
+  std::printf(
+      "usage: gemm [--quick] [--json] [--threads 1,2] [--no-reference]\n"
+      "\n"
+      "GFLOP/s of petal::cpu::sgemm (row-major, C = A @ B) on square 256..2048\n"
+      "and the MobileNetV2 1x1-convolution GEMMs (batch 64, 192x192), next to\n"
+      "OpenBLAS cblas_sgemm on the same shapes, measured in a child process\n"
+      "(libopenblas.so.0 loaded at run time; OPENBLAS_CORETYPE=SkylakeX on\n"
+      "AVX-512 CPUs). Figures are medians of several runs.\n"
+      "\n"
+      "  --quick         three small shapes, three runs each (smoke test)\n"
+      "  --json          one JSON object per line in the shared bench format\n"
+      "  --threads LIST  comma-separated thread counts (default 1,2)\n"
+      "  --no-reference  skip OpenBLAS (reference reported as null)\n");
+}
+
+std::vector<int> parse_threads(const std::string& list) {
+  std::vector<int> out;
+  std::size_t pos = 0;
+  while (pos < list.size()) {
+    const std::size_t comma = list.find(',', pos);
+    const std::string item = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    const int t = std::atoi(item.c_str());
+    if (t < 1) {
+      std::fprintf(stderr, "gemm: bad thread count '%s' in --threads\n", item.c_str());
+      std::exit(2);
+    }
+    out.push_back(t);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (petal::bench::has_flag(argc, argv, kChildFlag)) return openblas_child(argc, argv);
+  if (petal::bench::has_flag(argc, argv, "--help") || petal::bench::has_flag(argc, argv, "-h")) {
+    print_help();
+    return 0;
+  }
+  const bool quick = petal::bench::has_flag(argc, argv, "--quick");
+  const bool json = petal::bench::has_flag(argc, argv, "--json");
+  const bool with_reference = !petal::bench::has_flag(argc, argv, "--no-reference");
+  const std::vector<int> thread_counts = parse_threads(petal::bench::flag_value(argc, argv, "--threads", "1,2"));
+
+  if (!json) {
+    std::printf("sgemm, row-major C = A @ B, isa %s; reference OpenBLAS cblas_sgemm%s\n",
+                petal::cpu::isa_name(petal::cpu::active_isa()),
+                petal::cpu::detected_isa() == petal::cpu::Isa::Avx512 ? " (OPENBLAS_CORETYPE=SkylakeX)" : "");
+    std::printf("%-20s %7s %5s %5s %7s %12s %12s %7s\n", "name", "m", "k", "n", "threads", "petal GF/s",
+                "openblas", "ratio");
+  }
+  bool missing = false;
+  for (const Shape& s : shapes(quick)) {
+    Problem p(s.m, s.k, s.n);
+    for (int threads : thread_counts) {
+      const double ours = petal_gflops(p, threads, quick);
+      const double ref = with_reference ? openblas_gflops(s, threads, quick, missing) : -1.0;
+      const bool have_ref = ref > 0.0;
+      if (json) {
+        petal::bench::JsonRow row;
+        row.set("bench", "gemm").set("name", s.name).set("m", static_cast<long long>(s.m))
+            .set("k", static_cast<long long>(s.k)).set("n", static_cast<long long>(s.n)).set("threads", threads)
+            .set("batch", 1).set("device", "cpu").set("unit", "GFLOP/s").set("petal", ours);
+        if (have_ref) {
+          row.set("reference", ref).set("reference_name", "openblas").set("ratio", ours / ref);
+        } else {
+          row.set_raw("reference", "null").set("reference_name", "openblas").set_raw("ratio", "null");
+        }
+        std::printf("%s\n", row.str().c_str());
+      } else {
+        char ref_text[32] = "n/a", ratio_text[32] = "n/a";
+        if (have_ref) {
+          std::snprintf(ref_text, sizeof ref_text, "%.1f", ref);
+          std::snprintf(ratio_text, sizeof ratio_text, "%.2f", ours / ref);
+        }
+        std::printf("%-20s %7lld %5lld %5lld %7d %12.1f %12s %7s\n", s.name.c_str(), static_cast<long long>(s.m),
+                    static_cast<long long>(s.k), static_cast<long long>(s.n), threads, ours, ref_text, ratio_text);
+      }
+      std::fflush(stdout);
+    }
+  }
+  if (missing) std::fprintf(stderr, "gemm: OpenBLAS (libopenblas.so.0) is not installed: reference is null\n");
+  return 0;
+}

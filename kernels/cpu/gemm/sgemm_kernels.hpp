@@ -1,0 +1,42 @@
+// The per-ISA half of sgemm: packing routines and the macro-kernel that
+// walks register tiles over one packed block. Each ISA's copy lives in
+// petal::cpu::isa_*::sgemm_kernels (sgemm_kernels.cpp, compiled three times);
+// the driver in sgemm.cpp does the cache blocking and threading around it.
+//
+// Packed layouts (zero-padded to whole tiles, so the micro-kernel never
+// branches on edges inside its K loop):
+//   A block mc x kc -> ceil(mc / mr) panels, panel[p * mr + r] = A(i0 + r, k0 + p)
+//   B block kc x nc -> ceil(nc / nr) panels, panel[p * nr + j] = alpha * B(k0 + p, j0 + j)
+#pragma once
+
+#include <cstdint>
+
+namespace petal::cpu {
+
+struct SgemmKernels {
+  std::int64_t mr, nr;  // register tile of the micro-kernel
+  std::int64_t mc, kc;  // cache blocks: packed A block (L2) and depth (B micro-panel in L1)
+  std::int64_t nc;      // columns of B packed at once (L3)
+
+  // `a` points at A(i0, k0): a[i * lda + p] when !trans_a, a[p * lda + i] when trans_a.
+  void (*pack_a)(bool trans_a, const float* a, std::int64_t lda, std::int64_t mc, std::int64_t kc, float* packed);
+  // `b` points at B(k0, j0): b[p * ldb + j] when !trans_b, b[j * ldb + p] when trans_b.
+  // Scales by alpha while copying.
+  void (*pack_b)(bool trans_b, const float* b, std::int64_t ldb, std::int64_t kc, std::int64_t nc, float alpha,
+                 float* packed);
+  // C[mc, nc] = packed_a @ packed_b + beta * C (beta == 0: C is not read).
+  void (*macro_kernel)(std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* packed_a,
+                       const float* packed_b, float* c, std::int64_t ldc, float beta);
+};
+
+namespace isa_scalar {
+extern const SgemmKernels sgemm_kernels;
+}
+namespace isa_avx2 {
+extern const SgemmKernels sgemm_kernels;
+}
+namespace isa_avx512 {
+extern const SgemmKernels sgemm_kernels;
+}
+
+}  // namespace petal::cpu
