@@ -90,6 +90,11 @@ using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>
 class Node {
  public:
   Node(std::string op, std::vector<Variable> inputs, BackwardFn backward);
+  // Unlinks the graph behind it iteratively: destroying a long chain of ops
+  // must not recurse once per op.
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
   const std::string& op() const { return op_; }
   const std::vector<Variable>& inputs() const { return inputs_; }
   bool released() const { return released_; }
