@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Configures (first time only) and builds petal in a build folder.
+#
+#   scripts/build.sh [meson setup options...]
+#
+# PETAL_BUILD_DIR picks the folder (default: build); PETAL_JOBS the number of
+# parallel compile jobs (default: the number of cores). The CUDA backend is
+# built when nvcc is found (-Dcuda=auto); pass -Dcuda=disabled to skip it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_dir="${PETAL_BUILD_DIR:-build}"
+jobs="${PETAL_JOBS:-$(nproc)}"
+
+if [[ ! -f "$build_dir/build.ninja" ]]; then
+  meson setup "$build_dir" -Dcuda=auto "$@"
+elif [[ $# -gt 0 ]]; then
+  meson configure "$build_dir" "$@"
+fi
+ninja -C "$build_dir" -j "$jobs"

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs everything petal needs to build and test on Debian 12, with apt-get.
+#
+#   scripts/install_deps.sh           build + test dependencies (what CI needs)
+#   scripts/install_deps.sh --bench   also the benchmark references
+#                                     (OpenBLAS, PyTorch, torchvision)
+#
+# Idempotent and silent when everything is installed: it asks dpkg first and
+# only runs apt-get (as root, or through sudo) for what is missing. The CUDA
+# toolkit is not a Debian package here and is never installed: petal builds
+# its CUDA backend when nvcc is on the machine (-Dcuda=auto).
+set -euo pipefail
+
+# cmake is not needed: the build falls back to doctest's header when meson
+# cannot find doctest's CMake package.
+build_packages=(meson ninja-build pkg-config g++ libxsimd-dev libturbojpeg0-dev libpng-dev doctest-dev)
+bench_packages=(libopenblas-dev python3-torch python3-torchvision)
+
+usage() {
+  sed -n '2,11s/^# \{0,1\}//p' "$0"
+}
+
+wanted=("${build_packages[@]}")
+for arg in "$@"; do
+  case "$arg" in
+    --bench) wanted+=("${bench_packages[@]}") ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "install_deps.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+is_installed() {
+  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
+}
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  echo "install_deps.sh: this script is for Debian (no dpkg-query); install by hand: ${wanted[*]}" >&2
+  exit 1
+fi
+
+missing=()
+for package in "${wanted[@]}"; do
+  is_installed "$package" || missing+=("$package")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -eq 0 ]]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+  as_root=(sudo)
+else
+  echo "install_deps.sh: missing packages (${missing[*]}); run this script as root" >&2
+  exit 1
+fi
+
+echo "install_deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
