@@ -1,0 +1,87 @@
+// Vector helpers shared by the per-ISA sources of this folder (include only
+// from an isa_kernel_sources file). A row's ragged tail goes through the same
+// vector code via a padded buffer, so the tail is computed exactly like the
+// body and padding lanes hold a value that is neutral for the reduction.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+#if defined(PETAL_ISA_AVX512) || defined(PETAL_ISA_AVX2)
+// GCC 12 flags _mm512_undefined_* inside its own intrinsics headers once they
+// are inlined into xsimd's batch operations: a known false positive.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <xsimd/xsimd.hpp>
+#include <xsimd/config/xsimd_config.hpp>
+#if XSIMD_VERSION_MAJOR < 9
+// kernels/cpu/simd.hpp calls xsimd::reduce_add / reduce_max, which appeared in
+// xsimd 9; Debian's 8.1 has only hadd. Until simd.hpp is fixed, supply both
+// (declared before simd.hpp so its non-dependent calls resolve).
+namespace xsimd {
+template <class T, class A>
+inline T reduce_add(const batch<T, A>& x) {
+  return hadd(x);
+}
+template <class T, class A>
+inline T reduce_max(const batch<T, A>& x) {
+  alignas(64) T lanes[batch<T, A>::size];
+  x.store_aligned(lanes);
+  T m = lanes[0];
+  for (std::size_t i = 1; i < batch<T, A>::size; ++i) m = lanes[i] > m ? lanes[i] : m;
+  return m;
+}
+}  // namespace xsimd
+#endif
+#endif
+
+#include "kernels/cpu/simd.hpp"
+
+namespace petal::cpu::PETAL_ISA_NS {
+
+using VecF = Vec<float>;
+inline constexpr std::int64_t kFloatLanes = static_cast<std::int64_t>(kLanes<float>);
+
+// Loads p[0..n) (n < lanes) and fills the remaining lanes with `pad`.
+inline VecF load_partial(const float* p, std::int64_t n, float pad) {
+  alignas(64) float buf[kFloatLanes];
+  for (std::int64_t i = 0; i < kFloatLanes; ++i) buf[i] = i < n ? p[i] : pad;
+  return vload(buf);
+}
+
+inline void store_partial(float* p, const VecF& v, std::int64_t n) {
+  alignas(64) float buf[kFloatLanes];
+  vstore(buf, v);
+  for (std::int64_t i = 0; i < n; ++i) p[i] = buf[i];
+}
+
+inline float row_sum_impl(const float* x, std::int64_t n) {
+  // Four accumulators hide the add latency; the order is fixed, so the result
+  // is the same on every call and thread count.
+  VecF acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
+  std::int64_t i = 0;
+  for (; i + 4 * kFloatLanes <= n; i += 4 * kFloatLanes) {
+    acc0 += vload(x + i);
+    acc1 += vload(x + i + kFloatLanes);
+    acc2 += vload(x + i + 2 * kFloatLanes);
+    acc3 += vload(x + i + 3 * kFloatLanes);
+  }
+  for (; i + kFloatLanes <= n; i += kFloatLanes) acc0 += vload(x + i);
+  if (i < n) acc1 += load_partial(x + i, n - i, 0.0f);
+  return vreduce_add((acc0 + acc1) + (acc2 + acc3));
+}
+
+inline float row_max_impl(const float* x, std::int64_t n) {
+  const float lowest = -std::numeric_limits<float>::infinity();
+  VecF acc0(lowest), acc1(lowest);
+  std::int64_t i = 0;
+  for (; i + 2 * kFloatLanes <= n; i += 2 * kFloatLanes) {
+    acc0 = vmax(acc0, vload(x + i));
+    acc1 = vmax(acc1, vload(x + i + kFloatLanes));
+  }
+  for (; i + kFloatLanes <= n; i += kFloatLanes) acc0 = vmax(acc0, vload(x + i));
+  if (i < n) acc1 = vmax(acc1, load_partial(x + i, n - i, lowest));
+  return vreduce_max(vmax(acc0, acc1));
+}
+
+}  // namespace petal::cpu::PETAL_ISA_NS

@@ -1,0 +1,126 @@
+// Internal to kernels/ops_*.cpp: argument checks shared by every op, the
+// backend switch, and the strided/broadcast loop that feeds contiguous runs
+// to the per-ISA row kernels.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/shape.hpp"
+#include "core/tensor.hpp"
+#include "core/thread_pool.hpp"
+
+namespace petal::ops::detail {
+
+// Elements per thread chunk below which an op stays on one thread: about
+// 128 KiB of float32, enough to pay for waking the pool.
+inline constexpr std::int64_t kParallelGrain = 32768;
+
+// ---- argument checks (each message names the op and the shapes) ----
+// ValueError when undefined.
+void check_defined(const char* op, std::initializer_list<const Tensor*> tensors);
+// DTypeError unless float32 or float64.
+void check_floating(const char* op, const Tensor& t);
+// DTypeError when the dtypes differ.
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);
+// ShapeError when the shapes differ.
+void check_same_shape(const char* op, const Tensor& a, const Tensor& b);
+// The common checks of a floating elementwise op: defined, floating, same dtype.
+void check_floating_operands(const char* op, std::initializer_list<const Tensor*> tensors);
+// "[2, 3] and [4]"-style list of shapes for messages.
+std::string shapes_str(std::initializer_list<const Tensor*> tensors);
+
+// ---- the backend switch ----
+// Every op asks here which backend runs it. All tensors must be on the same
+// device (DeviceError otherwise). Only the CPU backend exists so far: a CUDA
+// tensor throws DeviceError "<op>: CUDA backend not available"; the CUDA
+// backend plugs in by adding its enumerator and returning it here.
+enum class Backend { Cpu };
+Backend select_backend(const char* op, std::initializer_list<const Tensor*> tensors);
+
+// ---- strided iteration ----
+// Strides of `t` viewed as broadcast to `shape` (0 on broadcast axes),
+// aligned to the right as in NumPy.
+Strides broadcast_strides(const Tensor& t, const Shape& shape);
+
+// A loop over `shape` for N operands with their own strides, after dropping
+// size-1 axes and merging axes that are contiguous with their inner neighbour
+// for every operand, so the innermost run is as long as possible.
+template <int N>
+struct StridedLoop {
+  Shape shape;
+  std::array<Strides, N> strides;
+  std::int64_t inner_stride(int operand) const { return strides[operand].back(); }
+};
+
+template <int N>
+StridedLoop<N> make_strided_loop(const Shape& shape, const std::array<Strides, N>& strides) {
+  StridedLoop<N> loop;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    bool mergeable = !loop.shape.empty();
+    for (int k = 0; k < N && mergeable; ++k) mergeable = loop.strides[k].back() == strides[k][d] * shape[d];
+    if (mergeable) {
+      loop.shape.back() *= shape[d];
+      for (int k = 0; k < N; ++k) loop.strides[k].back() = strides[k][d];
+    } else {
+      loop.shape.push_back(shape[d]);
+      for (int k = 0; k < N; ++k) loop.strides[k].push_back(strides[k][d]);
+    }
+  }
+  if (loop.shape.empty()) {  // one element
+    loop.shape.push_back(1);
+    for (int k = 0; k < N; ++k) loop.strides[k].push_back(1);
+  }
+  return loop;
+}
+
+// Calls run(offsets, n) for runs of n consecutive elements (C order) along
+// the innermost axis; offsets are each operand's element offset of the run's
+// first element. The elements are split into contiguous chunks of at least
+// `grain` over the thread pool (a run may straddle two chunks), so operand 0
+// must not alias itself across elements when it is written.
+template <int N, class Run>
+void for_each_run(const StridedLoop<N>& loop, std::int64_t grain, Run&& run) {
+  const std::int64_t nd = static_cast<std::int64_t>(loop.shape.size());
+  const std::int64_t total = shape_numel(loop.shape);
+  const std::int64_t inner = loop.shape[nd - 1];
+  parallel_for(0, total, grain, [&](std::int64_t lo, std::int64_t hi) {
+    // Multi-index and offsets of element lo.
+    std::int64_t index[16] = {};
+    std::vector<std::int64_t> index_heap;
+    std::int64_t* idx = index;
+    if (nd > 16) {
+      index_heap.assign(nd, 0);
+      idx = index_heap.data();
+    }
+    std::array<std::int64_t, N> off{};
+    std::int64_t rest = lo;
+    for (std::int64_t d = nd - 1; d >= 0; --d) {
+      idx[d] = rest % loop.shape[d];
+      rest /= loop.shape[d];
+      for (int k = 0; k < N; ++k) off[k] += idx[d] * loop.strides[k][d];
+    }
+    std::int64_t pos = lo;
+    while (pos < hi) {
+      const std::int64_t n = std::min(inner - idx[nd - 1], hi - pos);
+      run(off, n);
+      pos += n;
+      idx[nd - 1] += n;
+      for (int k = 0; k < N; ++k) off[k] += n * loop.strides[k][nd - 1];
+      // Carry into the outer axes.
+      for (std::int64_t d = nd - 1; d > 0 && idx[d] == loop.shape[d]; --d) {
+        idx[d] = 0;
+        ++idx[d - 1];
+        for (int k = 0; k < N; ++k) off[k] += loop.strides[k][d - 1] - loop.shape[d] * loop.strides[k][d];
+      }
+    }
+  });
+}
+
+}  // namespace petal::ops::detail

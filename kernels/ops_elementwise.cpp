@@ -1,0 +1,310 @@
+// Elementwise ops: binary with NumPy broadcasting, with a scalar, unary, and
+// the fused activation backward helpers. The strided loop reduces every case
+// to runs along the innermost axis; float32 runs that are contiguous (or a
+// broadcast scalar) go to the per-ISA kernels, everything else (float64,
+// transposed inputs) to a plain loop written once as a generic lambda.
+#include <cmath>
+#include <type_traits>
+
+#include "kernels/cpu/elementwise/tables.hpp"
+#include "kernels/ops.hpp"
+#include "kernels/ops_common.hpp"
+
+namespace petal::ops {
+namespace {
+
+using cpu::BinaryOp;
+using cpu::UnaryOp;
+using detail::kParallelGrain;
+
+// The scalar definition of each binary op: the float64 path and strided runs.
+template <BinaryOp kOp, class T>
+T apply_binary(T a, T b) {
+  if constexpr (kOp == BinaryOp::Add) return a + b;
+  if constexpr (kOp == BinaryOp::Sub) return a - b;
+  if constexpr (kOp == BinaryOp::Mul) return a * b;
+  if constexpr (kOp == BinaryOp::Div) return a / b;
+  if constexpr (kOp == BinaryOp::Maximum) return a > b ? a : b;
+  if constexpr (kOp == BinaryOp::Minimum) return a < b ? a : b;
+  if constexpr (kOp == BinaryOp::ReluBackward) return b > T(0) ? a : T(0);
+  if constexpr (kOp == BinaryOp::Relu6Backward) return (b > T(0) && b < T(6)) ? a : T(0);
+  if constexpr (kOp == BinaryOp::SigmoidBackward) return a * b * (T(1) - b);
+  if constexpr (kOp == BinaryOp::TanhBackward) return a * (T(1) - b * b);
+}
+
+template <class T, BinaryOp kOp>
+void binary_cpu(const Tensor& a, const Tensor& b, Tensor& out) {
+  const auto loop = detail::make_strided_loop<3>(
+      out.shape(), {out.strides(), detail::broadcast_strides(a, out.shape()), detail::broadcast_strides(b, out.shape())});
+  T* po = out.data<T>();
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  const std::int64_t so = loop.inner_stride(0), sa = loop.inner_stride(1), sb = loop.inner_stride(2);
+  const cpu::BinaryRowKernels* fast = nullptr;
+  if constexpr (std::is_same_v<T, float>) fast = &cpu::elementwise_table().binary[static_cast<int>(kOp)];
+  detail::for_each_run<3>(loop, kParallelGrain, [&](const std::array<std::int64_t, 3>& off, std::int64_t n) {
+    T* ro = po + off[0];
+    const T* ra = pa + off[1];
+    const T* rb = pb + off[2];
+    if constexpr (std::is_same_v<T, float>) {
+      if (so == 1 && sa == 1 && sb == 1) return fast->same(ra, rb, ro, n);
+      if (so == 1 && sa == 1 && sb == 0) return fast->scalar_rhs(ra, *rb, ro, n);
+      if (so == 1 && sa == 0 && sb == 1) return fast->scalar_lhs(*ra, rb, ro, n);
+    }
+    for (std::int64_t i = 0; i < n; ++i) ro[i * so] = apply_binary<kOp>(ra[i * sa], rb[i * sb]);
+  });
+}
+
+template <BinaryOp kOp>
+Tensor binary_op(const char* op, const Tensor& a, const Tensor& b) {
+  detail::check_floating_operands(op, {&a, &b});
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+  switch (detail::select_backend(op, {&a, &b})) {
+    case detail::Backend::Cpu: break;
+  }
+  Tensor out = Tensor::empty(shape, a.dtype());
+  if (out.numel() == 0) return out;
+  if (a.dtype() == DType::Float32)
+    binary_cpu<float, kOp>(a, b, out);
+  else
+    binary_cpu<double, kOp>(a, b, out);
+  return out;
+}
+
+// The fused backward helpers take the gradient and the saved activation of
+// the same shape (either may be a strided view).
+template <BinaryOp kOp>
+Tensor backward_op(const char* op, const Tensor& grad, const Tensor& saved) {
+  detail::check_floating_operands(op, {&grad, &saved});
+  detail::check_same_shape(op, grad, saved);
+  return binary_op<kOp>(op, grad, saved);
+}
+
+// Unary ops: `fast` (float32 contiguous runs, may be null) and `scalar` (any).
+template <class T, class Fast, class Scalar>
+void unary_cpu(const Tensor& a, Tensor& out, Fast&& fast, Scalar&& scalar) {
+  const auto loop = detail::make_strided_loop<2>(out.shape(), {out.strides(), a.strides()});
+  T* po = out.data<T>();
+  const T* pa = a.data<T>();
+  const std::int64_t so = loop.inner_stride(0), sa = loop.inner_stride(1);
+  detail::for_each_run<2>(loop, kParallelGrain, [&](const std::array<std::int64_t, 2>& off, std::int64_t n) {
+    T* ro = po + off[0];
+    const T* ra = pa + off[1];
+    if constexpr (std::is_same_v<T, float>) {
+      if (so == 1 && sa == 1 && fast(ra, ro, n)) return;
+    }
+    for (std::int64_t i = 0; i < n; ++i) ro[i * so] = scalar(ra[i * sa]);
+  });
+}
+
+// fast(const float* in, float* out, n) returns false when it does not apply.
+template <class Fast, class Scalar>
+Tensor unary_op(const char* op, const Tensor& a, Fast&& fast, Scalar&& scalar) {
+  detail::check_floating_operands(op, {&a});
+  switch (detail::select_backend(op, {&a})) {
+    case detail::Backend::Cpu: break;
+  }
+  Tensor out = Tensor::empty(a.shape(), a.dtype());
+  if (out.numel() == 0) return out;
+  if (a.dtype() == DType::Float32)
+    unary_cpu<float>(a, out, fast, scalar);
+  else
+    unary_cpu<double>(a, out, fast, scalar);
+  return out;
+}
+
+template <class Scalar>
+Tensor table_unary(const char* op, const Tensor& a, UnaryOp kind, Scalar&& scalar) {
+  const auto kernel = cpu::elementwise_table().unary[static_cast<int>(kind)];
+  return unary_op(
+      op, a,
+      [kernel](const float* in, float* out, std::int64_t n) {
+        kernel(in, out, n);
+        return true;
+      },
+      scalar);
+}
+
+// Runs an in-place update a[i] = f(a[i], b[i]) over a (b broadcast to a).
+template <class T, class Fast, class Scalar>
+void inplace_cpu(Tensor& a, const Tensor* b, Fast&& fast, Scalar&& scalar) {
+  const Strides b_strides = b ? detail::broadcast_strides(*b, a.shape()) : a.strides();
+  const auto loop = detail::make_strided_loop<2>(a.shape(), {a.strides(), b_strides});
+  T* pa = a.data<T>();
+  const T* pb = b ? b->data<T>() : pa;
+  const std::int64_t sa = loop.inner_stride(0), sb = loop.inner_stride(1);
+  detail::for_each_run<2>(loop, kParallelGrain, [&](const std::array<std::int64_t, 2>& off, std::int64_t n) {
+    T* ra = pa + off[0];
+    const T* rb = pb + off[1];
+    if constexpr (std::is_same_v<T, float>) {
+      if (sa == 1 && fast(ra, rb, sb, n)) return;
+    }
+    for (std::int64_t i = 0; i < n; ++i) ra[i * sa] = scalar(ra[i * sa], rb[i * sb]);
+  });
+}
+
+// An in-place target must not have two elements on one address.
+void check_writable(const char* op, const Tensor& a) {
+  for (std::int64_t d = 0; d < a.dim(); ++d)
+    PETAL_CHECK(a.shape()[d] <= 1 || a.strides()[d] != 0, ValueError, op, ": the target of shape ",
+                shape_str(a.shape()), " is a broadcast view (stride 0 on axis ", d, "); write into a copy");
+}
+
+}  // namespace
+
+// ---- binary ----
+Tensor add(const Tensor& a, const Tensor& b) { return binary_op<BinaryOp::Add>("add", a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary_op<BinaryOp::Sub>("sub", a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary_op<BinaryOp::Mul>("mul", a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary_op<BinaryOp::Div>("div", a, b); }
+Tensor maximum(const Tensor& a, const Tensor& b) { return binary_op<BinaryOp::Maximum>("maximum", a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return binary_op<BinaryOp::Minimum>("minimum", a, b); }
+
+void add_(Tensor& a, const Tensor& b, double alpha) {
+  const char* op = "add_";
+  detail::check_floating_operands(op, {&a, &b});
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+  PETAL_CHECK(shape == a.shape(), ShapeError, op, ": cannot add ", shape_str(b.shape()), " into ",
+              shape_str(a.shape()), " in place (the broadcast shape is ", shape_str(shape), ")");
+  check_writable(op, a);
+  switch (detail::select_backend(op, {&a, &b})) {
+    case detail::Backend::Cpu: break;
+  }
+  if (a.numel() == 0) return;
+  if (a.dtype() == DType::Float32) {
+    const auto& k = cpu::elementwise_table();
+    const float fa = static_cast<float>(alpha);
+    inplace_cpu<float>(
+        a, &b,
+        [&](float* ra, const float* rb, std::int64_t sb, std::int64_t n) {
+          if (sb == 1) k.axpy(fa, rb, ra, n);
+          else if (sb == 0) k.affine(ra, 1.0f, fa * *rb, ra, n);
+          else return false;
+          return true;
+        },
+        [fa](float x, float y) { return x + fa * y; });
+  } else {
+    inplace_cpu<double>(a, &b, [](auto...) { return false; }, [alpha](double x, double y) { return x + alpha * y; });
+  }
+}
+
+// ---- with a scalar ----
+namespace {
+Tensor affine_op(const char* op, const Tensor& a, double scale, double shift) {
+  const auto kernel = cpu::elementwise_table().affine;
+  const float fs = static_cast<float>(scale), ft = static_cast<float>(shift);
+  return unary_op(
+      op, a,
+      [=](const float* in, float* out, std::int64_t n) {
+        kernel(in, fs, ft, out, n);
+        return true;
+      },
+      [=](auto x) {
+        using T = decltype(x);
+        return std::is_same_v<T, float> ? x * fs + ft : static_cast<T>(x * scale + shift);
+      });
+}
+}  // namespace
+
+Tensor add_scalar(const Tensor& a, double s) { return affine_op("add_scalar", a, 1.0, s); }
+Tensor mul_scalar(const Tensor& a, double s) { return affine_op("mul_scalar", a, s, 0.0); }
+
+Tensor pow_scalar(const Tensor& a, double exponent) {
+  // Common exponents have exact vector kernels; the rest use std::pow.
+  const auto& table = cpu::elementwise_table();
+  const auto kernel = exponent == 2.0    ? table.unary[static_cast<int>(UnaryOp::Square)]
+                      : exponent == 0.5  ? table.unary[static_cast<int>(UnaryOp::Sqrt)]
+                      : exponent == -1.0 ? table.unary[static_cast<int>(UnaryOp::Reciprocal)]
+                                         : nullptr;
+  return unary_op(
+      "pow_scalar", a,
+      [kernel](const float* in, float* out, std::int64_t n) {
+        if (!kernel) return false;
+        kernel(in, out, n);
+        return true;
+      },
+      [exponent](auto x) {
+        using T = decltype(x);
+        return static_cast<T>(std::pow(x, static_cast<T>(exponent)));
+      });
+}
+
+void mul_scalar_(Tensor& a, double s) {
+  const char* op = "mul_scalar_";
+  detail::check_floating_operands(op, {&a});
+  check_writable(op, a);
+  switch (detail::select_backend(op, {&a})) {
+    case detail::Backend::Cpu: break;
+  }
+  if (a.numel() == 0) return;
+  if (a.dtype() == DType::Float32) {
+    const auto kernel = cpu::elementwise_table().affine;
+    const float fs = static_cast<float>(s);
+    inplace_cpu<float>(
+        a, nullptr,
+        [&](float* ra, const float*, std::int64_t, std::int64_t n) {
+          kernel(ra, fs, 0.0f, ra, n);
+          return true;
+        },
+        [fs](float x, float) { return x * fs; });
+  } else {
+    inplace_cpu<double>(a, nullptr, [](auto...) { return false; }, [s](double x, double) { return x * s; });
+  }
+}
+
+// ---- unary ----
+Tensor neg(const Tensor& a) { return table_unary("neg", a, UnaryOp::Neg, [](auto x) { return -x; }); }
+Tensor exp(const Tensor& a) { return table_unary("exp", a, UnaryOp::Exp, [](auto x) { return std::exp(x); }); }
+Tensor log(const Tensor& a) { return table_unary("log", a, UnaryOp::Log, [](auto x) { return std::log(x); }); }
+Tensor sqrt(const Tensor& a) { return table_unary("sqrt", a, UnaryOp::Sqrt, [](auto x) { return std::sqrt(x); }); }
+Tensor abs(const Tensor& a) { return table_unary("abs", a, UnaryOp::Abs, [](auto x) { return std::abs(x); }); }
+Tensor relu(const Tensor& a) {
+  return table_unary("relu", a, UnaryOp::Relu, [](auto x) { return x > 0 ? x : decltype(x)(0); });
+}
+Tensor relu6(const Tensor& a) {
+  return table_unary("relu6", a, UnaryOp::Relu6, [](auto x) {
+    using T = decltype(x);
+    return x < T(0) ? T(0) : (x > T(6) ? T(6) : x);
+  });
+}
+Tensor sigmoid(const Tensor& a) {
+  return table_unary("sigmoid", a, UnaryOp::Sigmoid, [](auto x) {
+    using T = decltype(x);
+    return T(1) / (T(1) + std::exp(-x));
+  });
+}
+Tensor tanh(const Tensor& a) { return table_unary("tanh", a, UnaryOp::Tanh, [](auto x) { return std::tanh(x); }); }
+
+Tensor clamp(const Tensor& a, double low, double high) {
+  PETAL_CHECK(low <= high, ValueError, "clamp: low ", low, " is above high ", high, " (tensor of shape ",
+              a.defined() ? shape_str(a.shape()) : std::string("<undefined>"), ")");
+  const auto kernel = cpu::elementwise_table().clamp;
+  const float fl = static_cast<float>(low), fh = static_cast<float>(high);
+  return unary_op(
+      "clamp", a,
+      [=](const float* in, float* out, std::int64_t n) {
+        kernel(in, fl, fh, out, n);
+        return true;
+      },
+      [=](auto x) {
+        using T = decltype(x);
+        const T lo = static_cast<T>(low), hi = static_cast<T>(high);
+        return x < lo ? lo : (x > hi ? hi : x);
+      });
+}
+
+// ---- fused backward helpers ----
+Tensor relu_backward(const Tensor& grad, const Tensor& x) {
+  return backward_op<BinaryOp::ReluBackward>("relu_backward", grad, x);
+}
+Tensor relu6_backward(const Tensor& grad, const Tensor& x) {
+  return backward_op<BinaryOp::Relu6Backward>("relu6_backward", grad, x);
+}
+Tensor sigmoid_backward(const Tensor& grad, const Tensor& y) {
+  return backward_op<BinaryOp::SigmoidBackward>("sigmoid_backward", grad, y);
+}
+Tensor tanh_backward(const Tensor& grad, const Tensor& y) {
+  return backward_op<BinaryOp::TanhBackward>("tanh_backward", grad, y);
+}
+
+}  // namespace petal::ops
