@@ -1,0 +1,103 @@
+// Differentiable arithmetic: broadcasting binary ops, scalar ops and matmul.
+#include "autograd/function_helpers.hpp"
+#include "autograd/functions.hpp"
+
+namespace petal::ag {
+
+using detail::needs_grad;
+using detail::reduce_to;
+
+Variable add(const Variable& a, const Variable& b) {
+  detail::check_defined(a, "add");
+  detail::check_defined(b, "add");
+  return make_op_result(ops::add(a.data(), b.data()), "add", {a, b},
+                        [a_shape = a.shape(), b_shape = b.shape()](const Tensor& g) {
+                          return std::vector<Tensor>{reduce_to(g, a_shape), reduce_to(g, b_shape)};
+                        });
+}
+
+Variable sub(const Variable& a, const Variable& b) {
+  detail::check_defined(a, "sub");
+  detail::check_defined(b, "sub");
+  return make_op_result(ops::sub(a.data(), b.data()), "sub", {a, b},
+                        [a_shape = a.shape(), b_shape = b.shape(), need_b = needs_grad(b)](const Tensor& g) {
+                          return std::vector<Tensor>{reduce_to(g, a_shape),
+                                                     need_b ? ops::neg(reduce_to(g, b_shape)) : Tensor()};
+                        });
+}
+
+Variable mul(const Variable& a, const Variable& b) {
+  detail::check_defined(a, "mul");
+  detail::check_defined(b, "mul");
+  const bool need_a = needs_grad(a), need_b = needs_grad(b);
+  // Each input's gradient needs only the other input: save just that.
+  Tensor saved_a = need_b ? a.data() : Tensor();
+  Tensor saved_b = need_a ? b.data() : Tensor();
+  return make_op_result(ops::mul(a.data(), b.data()), "mul", {a, b},
+                        [saved_a, saved_b, a_shape = a.shape(), b_shape = b.shape()](const Tensor& g) {
+                          return std::vector<Tensor>{
+                              saved_b.defined() ? reduce_to(ops::mul(g, saved_b), a_shape) : Tensor(),
+                              saved_a.defined() ? reduce_to(ops::mul(g, saved_a), b_shape) : Tensor()};
+                        });
+}
+
+Variable div(const Variable& a, const Variable& b) {
+  detail::check_defined(a, "div");
+  detail::check_defined(b, "div");
+  const bool need_a = needs_grad(a), need_b = needs_grad(b);
+  Tensor out = ops::div(a.data(), b.data());
+  // d(a/b)/db = -(a/b)/b: the output stands in for a.
+  Tensor saved_out = need_b ? out : Tensor();
+  return make_op_result(out, "div", {a, b},
+                        [saved_out, b = b.data(), need_a, a_shape = a.shape(), b_shape = b.shape()](const Tensor& g) {
+                          Tensor grad_a = need_a ? reduce_to(ops::div(g, b), a_shape) : Tensor();
+                          Tensor grad_b = saved_out.defined()
+                                              ? ops::neg(reduce_to(ops::div(ops::mul(g, saved_out), b), b_shape))
+                                              : Tensor();
+                          return std::vector<Tensor>{grad_a, grad_b};
+                        });
+}
+
+Variable neg(const Variable& a) {
+  detail::check_defined(a, "neg");
+  return make_op_result(ops::neg(a.data()), "neg", {a},
+                        [](const Tensor& g) { return std::vector<Tensor>{ops::neg(g)}; });
+}
+
+Variable add_scalar(const Variable& a, double s) {
+  detail::check_defined(a, "add_scalar");
+  return make_op_result(ops::add_scalar(a.data(), s), "add_scalar", {a},
+                        [](const Tensor& g) { return std::vector<Tensor>{g}; });
+}
+
+Variable mul_scalar(const Variable& a, double s) {
+  detail::check_defined(a, "mul_scalar");
+  return make_op_result(ops::mul_scalar(a.data(), s), "mul_scalar", {a},
+                        [s](const Tensor& g) { return std::vector<Tensor>{ops::mul_scalar(g, s)}; });
+}
+
+Variable pow_scalar(const Variable& a, double exponent) {
+  detail::check_defined(a, "pow_scalar");
+  return make_op_result(ops::pow_scalar(a.data(), exponent), "pow_scalar", {a},
+                        [x = a.data(), exponent](const Tensor& g) {
+                          Tensor slope = ops::mul_scalar(ops::pow_scalar(x, exponent - 1.0), exponent);
+                          return std::vector<Tensor>{ops::mul(g, slope)};
+                        });
+}
+
+Variable matmul(const Variable& a, const Variable& b) {
+  detail::check_defined(a, "matmul");
+  detail::check_defined(b, "matmul");
+  const bool need_a = needs_grad(a), need_b = needs_grad(b);
+  Tensor saved_a = need_b ? a.data() : Tensor();
+  Tensor saved_b = need_a ? b.data() : Tensor();
+  // out = a @ b: grad_a = g @ b^T, grad_b = a^T @ g (per batch when 3-D).
+  return make_op_result(ops::matmul(a.data(), b.data()), "matmul", {a, b},
+                        [saved_a, saved_b](const Tensor& g) {
+                          return std::vector<Tensor>{
+                              saved_b.defined() ? ops::matmul(g, saved_b, false, true) : Tensor(),
+                              saved_a.defined() ? ops::matmul(saved_a, g, true, false) : Tensor()};
+                        });
+}
+
+}  // namespace petal::ag

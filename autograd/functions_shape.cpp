@@ -1,0 +1,76 @@
+// Differentiable reductions and shape changes.
+#include <set>
+
+#include "autograd/function_helpers.hpp"
+#include "autograd/functions.hpp"
+
+namespace petal::ag {
+
+namespace {
+
+// The reduced shape with the reduced axes kept as size 1 (all axes when empty).
+Shape keepdim_shape(const Shape& shape, const Axes& axes, const char* op) {
+  const auto ndim = static_cast<std::int64_t>(shape.size());
+  Shape out = shape;
+  if (axes.empty()) {
+    for (auto& size : out) size = 1;
+    return out;
+  }
+  std::set<std::int64_t> seen;
+  for (std::int64_t axis : axes) {
+    const std::int64_t a = normalize_axis(axis, ndim, op);
+    PETAL_CHECK(seen.insert(a).second, IndexError, op, ": axis ", axis, " repeated for a tensor of shape ",
+                shape_str(shape));
+    out[a] = 1;
+  }
+  return out;
+}
+
+// Gradient of a reduction: spreads g (reduced shape) back over the input.
+Tensor spread(const Tensor& g, const Shape& kept, const Shape& input_shape) {
+  return g.reshape(kept).expand(input_shape).contiguous();
+}
+
+}  // namespace
+
+Variable sum(const Variable& a, const Axes& axes, bool keepdim) {
+  detail::check_defined(a, "sum");
+  const Shape kept = keepdim_shape(a.shape(), axes, "sum");
+  return make_op_result(ops::sum(a.data(), axes, keepdim), "sum", {a},
+                        [kept, input_shape = a.shape()](const Tensor& g) {
+                          return std::vector<Tensor>{spread(g, kept, input_shape)};
+                        });
+}
+
+Variable mean(const Variable& a, const Axes& axes, bool keepdim) {
+  detail::check_defined(a, "mean");
+  const Shape kept = keepdim_shape(a.shape(), axes, "mean");
+  const std::int64_t reduced_count = shape_numel(kept) == 0 ? 0 : a.numel() / shape_numel(kept);
+  const double scale = reduced_count == 0 ? 0.0 : 1.0 / static_cast<double>(reduced_count);
+  return make_op_result(ops::mean(a.data(), axes, keepdim), "mean", {a},
+                        [kept, input_shape = a.shape(), scale](const Tensor& g) {
+                          return std::vector<Tensor>{spread(ops::mul_scalar(g, scale), kept, input_shape)};
+                        });
+}
+
+Variable reshape(const Variable& a, const Shape& shape) {
+  detail::check_defined(a, "reshape");
+  return make_op_result(a.data().reshape(shape), "reshape", {a}, [input_shape = a.shape()](const Tensor& g) {
+    return std::vector<Tensor>{g.reshape(input_shape)};
+  });
+}
+
+Variable flatten(const Variable& a, std::int64_t start_axis) {
+  detail::check_defined(a, "flatten");
+  return make_op_result(a.data().flatten(start_axis), "flatten", {a}, [input_shape = a.shape()](const Tensor& g) {
+    return std::vector<Tensor>{g.reshape(input_shape)};
+  });
+}
+
+Variable transpose(const Variable& a, std::int64_t axis_a, std::int64_t axis_b) {
+  detail::check_defined(a, "transpose");
+  return make_op_result(a.data().transpose(axis_a, axis_b), "transpose", {a},
+                        [axis_a, axis_b](const Tensor& g) { return std::vector<Tensor>{g.transpose(axis_a, axis_b)}; });
+}
+
+}  // namespace petal::ag
