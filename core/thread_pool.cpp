@@ -44,8 +44,16 @@ class Pool {
 
   void run(const std::function<void(int)>& job) {
     if (n_ == 1) {
-      run_guarded(job, 0);
-      rethrow();
+      // No workers and no shared state: several application threads may be
+      // here at once, and each must get only its own exception.
+      t_in_parallel = true;
+      try {
+        job(0);
+      } catch (...) {
+        t_in_parallel = false;
+        throw;
+      }
+      t_in_parallel = false;
       return;
     }
     std::lock_guard<std::mutex> run_lock(run_mutex_);  // one job at a time

@@ -169,3 +169,38 @@ TEST_CASE("many small jobs in a row do not lose wake-ups") {
     parallel_for(0, 2, 1, [&](std::int64_t lo, std::int64_t hi) { sum.fetch_add(hi - lo); });
   CHECK(sum.load() == 4000);
 }
+
+TEST_CASE("callers on different threads get only their own exceptions") {
+  // Several application threads (e.g. an input pipeline and the trainer) may
+  // call parallel_run/parallel_for at once; an exception must reach the caller whose body threw.
+  ThreadCountGuard guard;
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    CAPTURE(threads);
+    std::atomic<int> wrong_catches{0};
+    std::atomic<int> missed_throws{0};
+    auto thrower = [&] {
+      for (int i = 0; i < 3000; ++i) {
+        try {
+          parallel_run([](int) { throw std::logic_error("mine"); });
+          missed_throws.fetch_add(1);
+        } catch (const std::logic_error&) {
+        }
+      }
+    };
+    auto quiet = [&] {
+      for (int i = 0; i < 3000; ++i) {
+        try {
+          parallel_run([](int) {});
+        } catch (...) {
+          wrong_catches.fetch_add(1);
+        }
+      }
+    };
+    std::thread a(thrower), b(quiet);
+    a.join();
+    b.join();
+    CHECK(wrong_catches.load() == 0);
+    CHECK(missed_throws.load() == 0);
+  }
+}
