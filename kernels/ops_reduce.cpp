@@ -162,12 +162,18 @@ void reduce_cpu(const T* in, const Shape& shape, const std::vector<bool>& reduce
                });
 }
 
+// Maps a possibly negative axis into [0, dim); IndexError naming the shape.
+std::int64_t checked_axis(const char* op, const Tensor& a, std::int64_t axis) {
+  PETAL_CHECK(axis >= -a.dim() && axis < a.dim(), IndexError, op, ": axis ", axis,
+              " is out of range for a tensor of shape ", shape_str(a.shape()), " (", a.dim(), " dimensions)");
+  return axis < 0 ? axis + a.dim() : axis;
+}
+
 // Flags of the reduced axes; empty `axes` means all.
 std::vector<bool> reduced_axes(const char* op, const Tensor& a, const Axes& axes) {
   std::vector<bool> flags(a.dim(), axes.empty());
   for (std::int64_t axis : axes) {
-    PETAL_CHECK(a.dim() > 0, IndexError, op, ": axis ", axis, " is out of range for a 0-dimensional tensor");
-    const std::int64_t d = normalize_axis(axis, a.dim(), op);
+    const std::int64_t d = checked_axis(op, a, axis);
     PETAL_CHECK(!flags[d], IndexError, op, ": axis ", axis, " appears twice in the axes of a tensor of shape ",
                 shape_str(a.shape()));
     flags[d] = true;
@@ -228,18 +234,17 @@ Tensor mean(const Tensor& a, const Axes& axes, bool keepdim) {
 Tensor argmax(const Tensor& a, std::int64_t axis) {
   const char* op = "argmax";
   detail::check_floating_operands(op, {&a});
-  PETAL_CHECK(a.dim() > 0, IndexError, op, ": axis ", axis, " is out of range for a 0-dimensional tensor");
-  const std::int64_t d = normalize_axis(axis, a.dim(), op);
-  PETAL_CHECK(a.shape()[d] > 0 || a.numel() == 0, ValueError, op, ": axis ", axis, " of shape ",
-              shape_str(a.shape()), " is empty");
+  const std::int64_t d = checked_axis(op, a, axis);
+  Shape out_shape = a.shape();
+  out_shape.erase(out_shape.begin() + d);
+  const std::int64_t n = a.shape()[d];
+  PETAL_CHECK(n > 0 || shape_numel(out_shape) == 0, ValueError, op, ": axis ", axis, " of shape ",
+              shape_str(a.shape()), " is empty, there is no largest element");
   switch (detail::select_backend(op, {&a})) {
     case detail::Backend::Cpu: break;
   }
-  Shape out_shape = a.shape();
-  out_shape.erase(out_shape.begin() + d);
   Tensor out = Tensor::empty(out_shape, DType::Int64);
-  const std::int64_t n = a.shape()[d];
-  if (out.numel() == 0 || n == 0) return out;
+  if (out.numel() == 0) return out;
   std::int64_t outer = 1, inner = 1;
   for (std::int64_t i = 0; i < d; ++i) outer *= a.shape()[i];
   for (std::int64_t i = d + 1; i < a.dim(); ++i) inner *= a.shape()[i];

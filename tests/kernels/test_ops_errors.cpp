@@ -1,0 +1,137 @@
+// Bad input to kernels/ops: every op throws the right petal::Error subclass
+// with a message naming the op and the offending shapes, axes or dtypes,
+// before any kernel runs.
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <vector>
+
+#include "core/storage.hpp"
+#include "kernels/ops.hpp"
+#include "tests/kernels/ops_test_support.hpp"
+
+using namespace petal;
+using petal::test::check_error;
+
+namespace {
+
+// A tensor that claims to live on a CUDA device (host memory underneath, never
+// read): enough to reach the backend switch without a CUDA build.
+Tensor fake_cuda_tensor(const Shape& shape) {
+  auto buffer = std::make_shared<std::vector<float>>(shape_numel(shape));
+  auto storage = std::make_shared<Storage>(buffer->data(), buffer->size() * sizeof(float), Device::cuda(0),
+                                           [buffer](void*) {});
+  return Tensor(storage, shape, contiguous_strides(shape), 0, DType::Float32);
+}
+
+}  // namespace
+
+TEST_CASE("binary ops: shapes, dtypes, undefined tensors") {
+  const Tensor a = zeros({2, 3}), b = zeros({4});
+  check_error<ShapeError>([&] { ops::add(a, b); }, {"add", "[2, 3]", "[4]"});
+  check_error<ShapeError>([&] { ops::mul(zeros({5, 2}), zeros({3, 1})); }, {"mul", "[5, 2]", "[3, 1]"});
+  check_error<DTypeError>([&] { ops::sub(a, zeros({2, 3}, DType::Float64)); }, {"sub", "float32", "float64", "[2, 3]"});
+  check_error<DTypeError>([&] { ops::div(zeros({3}, DType::Int64), zeros({3}, DType::Int64)); },
+                          {"div", "int64", "[3]"});
+  check_error<DTypeError>([&] { ops::maximum(zeros({3}, DType::UInt8), zeros({3})); }, {"maximum", "uint8", "[3]"});
+  check_error<ValueError>([&] { ops::minimum(a, Tensor()); }, {"minimum", "undefined", "[2, 3]"});
+}
+
+TEST_CASE("in-place ops: target shape, broadcast targets") {
+  Tensor small = zeros({3});
+  check_error<ShapeError>([&] { ops::add_(small, zeros({2, 3})); }, {"add_", "[3]", "[2, 3]"});
+  Tensor expanded = zeros({1, 3}).expand({4, 3});
+  check_error<ValueError>([&] { ops::add_(expanded, zeros({3})); }, {"add_", "[4, 3]", "broadcast"});
+  check_error<ValueError>([&] { ops::mul_scalar_(expanded, 2.0); }, {"mul_scalar_", "[4, 3]"});
+  Tensor ints = zeros({2}, DType::Int64);
+  check_error<DTypeError>([&] { ops::mul_scalar_(ints, 2.0); }, {"mul_scalar_", "int64", "[2]"});
+}
+
+TEST_CASE("unary and backward helpers") {
+  check_error<DTypeError>([&] { ops::exp(zeros({2, 2}, DType::Int64)); }, {"exp", "int64", "[2, 2]"});
+  check_error<DTypeError>([&] { ops::pow_scalar(zeros({4}, DType::UInt8), 2.0); }, {"pow_scalar", "uint8", "[4]"});
+  check_error<ValueError>([&] { ops::tanh(Tensor()); }, {"tanh", "undefined"});
+  check_error<ValueError>([&] { ops::clamp(zeros({3}), 2.0, 1.0); }, {"clamp", "[3]"});
+  check_error<ShapeError>([&] { ops::relu_backward(zeros({2, 3}), zeros({3})); },
+                          {"relu_backward", "[2, 3]", "[3]"});
+  check_error<ShapeError>([&] { ops::sigmoid_backward(zeros({4}), zeros({5})); }, {"sigmoid_backward", "[4]", "[5]"});
+  check_error<DTypeError>([&] { ops::tanh_backward(zeros({4}), zeros({4}, DType::Float64)); },
+                          {"tanh_backward", "float32", "float64"});
+}
+
+TEST_CASE("reductions: axes, dtypes, empty max") {
+  const Tensor a = zeros({2, 3});
+  check_error<IndexError>([&] { ops::sum(a, {2}); }, {"sum", "axis 2", "[2, 3]"});
+  check_error<IndexError>([&] { ops::mean(a, {-3}); }, {"mean", "axis -3", "[2, 3]"});
+  check_error<IndexError>([&] { ops::max(a, {1, -1}); }, {"max", "twice", "[2, 3]"});
+  check_error<IndexError>([&] { ops::sum(zeros({}), {0}); }, {"sum", "axis 0", "[]"});
+  check_error<DTypeError>([&] { ops::sum(zeros({2}, DType::Int64)); }, {"sum", "int64", "[2]"});
+  check_error<ValueError>([&] { ops::max(zeros({0, 4}), {0}); }, {"max", "[0, 4]"});
+  check_error<IndexError>([&] { ops::argmax(a, 5); }, {"argmax", "axis 5", "[2, 3]"});
+  check_error<ValueError>([&] { ops::argmax(zeros({3, 0}), 1); }, {"argmax", "[3, 0]"});
+  check_error<ShapeError>([&] { ops::sum_to(a, {4}); }, {"sum_to", "[2, 3]", "[4]"});
+  check_error<ShapeError>([&] { ops::sum_to(a, {1, 2, 3}); }, {"sum_to", "[2, 3]", "[1, 2, 3]"});
+  check_error<ValueError>([&] { ops::sum(Tensor()); }, {"sum", "undefined"});
+}
+
+TEST_CASE("softmax family and cross-entropy") {
+  check_error<DTypeError>([&] { ops::softmax(zeros({2, 3}, DType::Int64)); }, {"softmax", "int64", "[2, 3]"});
+  check_error<ShapeError>([&] { ops::softmax_backward(zeros({2, 3}), zeros({3, 2})); },
+                          {"softmax_backward", "[2, 3]", "[3, 2]"});
+  check_error<ShapeError>([&] { ops::log_softmax_backward(zeros({2, 3}), zeros({2, 4})); },
+                          {"log_softmax_backward", "[2, 3]", "[2, 4]"});
+
+  const Tensor logits = zeros({4, 3});
+  check_error<IndexError>([&] { ops::softmax_cross_entropy(logits, from_vector<std::int64_t>({0, 1, 3, 2})); },
+                          {"softmax_cross_entropy", "class 3", "row 2", "[4, 3]"});
+  check_error<IndexError>([&] { ops::softmax_cross_entropy(logits, from_vector<std::int64_t>({0, -1, 1, 2})); },
+                          {"softmax_cross_entropy", "class -1", "row 1", "[4, 3]"});
+  check_error<ShapeError>([&] { ops::softmax_cross_entropy(logits, from_vector<std::int64_t>({0, 1, 2})); },
+                          {"softmax_cross_entropy", "[3]", "[4, 3]"});
+  check_error<ShapeError>([&] { ops::softmax_cross_entropy(zeros({12}), from_vector<std::int64_t>({0})); },
+                          {"softmax_cross_entropy", "[12]"});
+  check_error<ShapeError>([&] { ops::softmax_cross_entropy(logits, zeros({4, 2})); },
+                          {"softmax_cross_entropy", "[4, 2]", "[4, 3]"});
+  check_error<DTypeError>([&] { ops::softmax_cross_entropy(logits, zeros({4, 3}, DType::Float64)); },
+                          {"softmax_cross_entropy", "float32", "float64"});
+  check_error<DTypeError>([&] { ops::softmax_cross_entropy(logits, zeros({4}, DType::UInt8)); },
+                          {"softmax_cross_entropy", "uint8", "[4]"});
+  check_error<DTypeError>([&] { ops::softmax_cross_entropy(zeros({4, 3}, DType::Int64), zeros({4, 3})); },
+                          {"softmax_cross_entropy", "int64", "[4, 3]"});
+  check_error<ValueError>([&] { ops::softmax_cross_entropy(Tensor(), zeros({4, 3})); },
+                          {"softmax_cross_entropy", "undefined"});
+
+  const Tensor probs = full({4, 3}, 1.0 / 3.0);
+  check_error<ShapeError>(
+      [&] { ops::softmax_cross_entropy_backward(zeros({3}), probs, from_vector<std::int64_t>({0, 1, 2, 0})); },
+      {"softmax_cross_entropy_backward", "[3]", "[4, 3]"});
+  check_error<IndexError>(
+      [&] { ops::softmax_cross_entropy_backward(ones({4}), probs, from_vector<std::int64_t>({0, 1, 7, 0})); },
+      {"softmax_cross_entropy_backward", "class 7", "[4, 3]"});
+}
+
+TEST_CASE("matmul: ranks, inner and batch dimensions, dtypes") {
+  check_error<ShapeError>([&] { ops::matmul(zeros({2, 3}), zeros({4, 5})); }, {"matmul", "[2, 3]", "[4, 5]", "3 vs 4"});
+  check_error<ShapeError>([&] { ops::matmul(zeros({2, 3}), zeros({2, 5}), true, true); },
+                          {"matmul", "[2, 3]^T", "[2, 5]^T"});
+  check_error<ShapeError>([&] { ops::matmul(zeros({2, 3}), zeros({1, 3, 5})); }, {"matmul", "[2, 3]", "[1, 3, 5]"});
+  check_error<ShapeError>([&] { ops::matmul(zeros({3}), zeros({3})); }, {"matmul", "[3]"});
+  check_error<ShapeError>([&] { ops::matmul(zeros({2, 3, 4}), zeros({3, 4, 5})); }, {"matmul", "[2, 3, 4]", "[3, 4, 5]"});
+  check_error<DTypeError>([&] { ops::matmul(zeros({2, 3}, DType::Int64), zeros({3, 2}, DType::Int64)); },
+                          {"matmul", "int64", "[2, 3]"});
+  check_error<DTypeError>([&] { ops::matmul(zeros({2, 3}), zeros({3, 2}, DType::Float64)); },
+                          {"matmul", "float32", "float64"});
+}
+
+TEST_CASE("CUDA tensors stop at the backend switch with a DeviceError") {
+  const Tensor gpu = fake_cuda_tensor({2, 3});
+  const Tensor cpu = zeros({2, 3});
+  check_error<DeviceError>([&] { ops::add(gpu, gpu); }, {"add", "CUDA backend not available", "[2, 3]"});
+  check_error<DeviceError>([&] { ops::add(gpu, cpu); }, {"add", "different devices", "[2, 3]"});
+  check_error<DeviceError>([&] { ops::relu(gpu); }, {"relu", "CUDA backend not available"});
+  check_error<DeviceError>([&] { ops::sum(gpu, {0}); }, {"sum", "CUDA backend not available"});
+  check_error<DeviceError>([&] { ops::softmax(gpu); }, {"softmax", "CUDA backend not available"});
+  check_error<DeviceError>([&] { ops::matmul(gpu, fake_cuda_tensor({3, 2})); }, {"matmul", "CUDA backend not available"});
+  check_error<DeviceError>([&] { ops::softmax_cross_entropy(gpu, from_vector<std::int64_t>({0, 1})); },
+                           {"softmax_cross_entropy", "cuda"});
+}
