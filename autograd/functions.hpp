@@ -1,6 +1,11 @@
 // Differentiable operations on Variables. Each forwards to kernels/ops.hpp and
 // records its backward on the tape. Broadcasting ops reduce gradients back to
-// each input's shape.
+// each input's shape. Argument errors (shapes, axes, dtypes) are the kernels'
+// petal::Errors naming the op; an undefined Variable argument is a ValueError.
+// Each op saves only what its backward needs, and only for inputs that
+// require a gradient (activations save their output, not their input).
+// Implemented in functions_arithmetic.cpp, functions_unary.cpp,
+// functions_shape.cpp and functions_softmax.cpp.
 #pragma once
 
 #include <cstdint>
@@ -31,10 +36,14 @@ Variable exp(const Variable& a);
 Variable log(const Variable& a);
 Variable sqrt(const Variable& a);
 
+// Empty axes = all axes (a 0-d result unless keepdim); negative axes count
+// from the end; a repeated axis is an IndexError.
 Variable sum(const Variable& a, const Axes& axes = {}, bool keepdim = false);
 Variable mean(const Variable& a, const Axes& axes = {}, bool keepdim = false);
 
-Variable reshape(const Variable& a, const Shape& shape);
+// Shape ops return views sharing the input's storage where the tensor layout
+// allows (like Tensor::reshape/transpose), copies otherwise.
+Variable reshape(const Variable& a, const Shape& shape);  // one size may be -1
 Variable flatten(const Variable& a, std::int64_t start_axis = 1);  // keeps axes before start_axis
 Variable transpose(const Variable& a, std::int64_t axis_a, std::int64_t axis_b);
 
@@ -42,10 +51,14 @@ Variable softmax(const Variable& a);      // last axis
 Variable log_softmax(const Variable& a);  // last axis
 
 // Mean over the batch of softmax cross-entropy from logits [N, C]; target is a
-// constant: float one-hot/probabilities [N, C] or int64 class indices [N].
+// constant: float one-hot/probabilities [N, C] (converted to the logits' dtype)
+// or int64 class indices [N] (IndexError outside [0, C)). Returns a 0-d scalar.
 Variable softmax_cross_entropy(const Variable& logits, const Tensor& target);
 // Mean cross-entropy from probabilities [N, C] (already softmaxed), clipped
-// like Keras (epsilon 1e-7) so log(0) never happens.
+// like Keras (epsilon 1e-7) so log(0) never happens: -mean_n sum_c t log(clip(p)).
+// Clipped elements get no gradient. Targets as for softmax_cross_entropy.
+// Unlike Keras, rows are not renormalised to sum 1 first: for softmax outputs
+// that is the same loss and the same gradient with respect to the logits.
 Variable cross_entropy_from_probs(const Variable& probs, const Tensor& target);
 
 // Operators for readable model code.
