@@ -13,17 +13,32 @@ struct TjHandleDeleter {
 using TjHandle = std::unique_ptr<void, TjHandleDeleter>;
 
 // Creating a TurboJPEG handle allocates libjpeg's state; each thread keeps one
-// per direction so decoding a dataset does not pay that per image.
+// per direction so decoding a dataset does not pay that per image. After an
+// error libjpeg's state can be left half-way (a later header read then fails
+// with "Unsupported marker"), so a failed handle is thrown away.
+TjHandle& decompressor_slot() {
+  thread_local TjHandle handle;
+  return handle;
+}
+
 tjhandle thread_decompressor() {
-  thread_local TjHandle handle(tjInitDecompress());
-  PETAL_CHECK(handle != nullptr, Error, "JPEG: tjInitDecompress failed: ", tjGetErrorStr2(nullptr));
-  return handle.get();
+  TjHandle& slot = decompressor_slot();
+  if (!slot) slot.reset(tjInitDecompress());
+  PETAL_CHECK(slot != nullptr, Error, "JPEG: tjInitDecompress failed: ", tjGetErrorStr2(nullptr));
+  return slot.get();
 }
 
 tjhandle thread_compressor() {
   thread_local TjHandle handle(tjInitCompress());
   PETAL_CHECK(handle != nullptr, Error, "JPEG: tjInitCompress failed: ", tjGetErrorStr2(nullptr));
   return handle.get();
+}
+
+// Builds the error from the handle's message, then discards the handle.
+[[noreturn]] void fail_decode(tjhandle handle, const std::string& context) {
+  const std::string message = str_cat(context, tjGetErrorStr2(handle));
+  decompressor_slot().reset();
+  throw FormatError(message);
 }
 
 int channels_of_colorspace(int colorspace) {
@@ -43,7 +58,7 @@ JpegInfo read_info(tjhandle handle, std::string_view bytes, std::string_view sou
   int width = 0, height = 0, subsampling = 0, colorspace = 0;
   if (tjDecompressHeader3(handle, as_uchar(bytes), static_cast<unsigned long>(bytes.size()), &width, &height,
                           &subsampling, &colorspace) != 0)
-    throw FormatError(str_cat(source, ": bad JPEG header: ", tjGetErrorStr2(handle)));
+    fail_decode(handle, str_cat(source, ": bad JPEG header: "));
   if (width <= 0 || height <= 0)
     throw FormatError(str_cat(source, ": JPEG header gives size ", width, "x", height));
   return {width, height, channels_of_colorspace(colorspace)};
@@ -71,8 +86,8 @@ void decode_jpeg_into(std::string_view bytes, Image& out, const JpegDecodeOption
                     info.width * 3, info.height, TJPF_RGB, flags) != 0) {
     const bool warning = tjGetErrorCode(handle) == TJERR_WARNING;
     if (!(warning && options.accept_warnings))
-      throw FormatError(str_cat(source, ": cannot decode ", info.width, "x", info.height, " JPEG (", bytes.size(),
-                                " bytes): ", tjGetErrorStr2(handle)));
+      fail_decode(handle, str_cat(source, ": cannot decode ", info.width, "x", info.height, " JPEG (", bytes.size(),
+                                  " bytes): "));
   }
 }
 
