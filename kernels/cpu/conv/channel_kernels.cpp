@@ -1,0 +1,139 @@
+// Per-channel kernels (batch norm statistics, affine + ReLU6, batch-norm
+// backward, bias sums), compiled once per ISA. Each walks the [rows, C] data
+// as one flat run in steps of `period` (a multiple of C and of the vector
+// width) so that narrow rows such as C = 24 still use whole vectors; the
+// per-channel parameters arrive expanded to the period. These layers are
+// bound by memory traffic, so each is a single streaming pass.
+#include "kernels/cpu/conv/conv_tables.hpp"
+#include "kernels/cpu/conv/conv_simd.hpp"
+
+namespace petal::cpu::PETAL_ISA_NS {
+namespace {
+
+using V = Vec<float>;
+constexpr std::int64_t L = static_cast<std::int64_t>(kLanes<float>);
+
+inline float clamp6(float v) { return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v); }
+inline V clamp6(V v) { return vmin(vmax(v, vbroadcast(0.0f)), vbroadcast(6.0f)); }
+// 1 where 0 < z < 6, else 0.
+inline float relu6_mask(float z) { return (z > 0.0f && z < 6.0f) ? 1.0f : 0.0f; }
+inline V relu6_mask(V z) {
+  const V one = vbroadcast(1.0f), zero = vbroadcast(0.0f);
+  return vselect_gt(z, zero, vselect_gt(vbroadcast(6.0f), z, one, zero), zero);
+}
+
+void shifted_sums(const float* x, std::int64_t count, std::int64_t period, const float* shift, float* sum,
+                  float* sumsq) {
+  std::int64_t i = 0;
+  for (; i + period <= count; i += period) {
+    const float* row = x + i;
+    for (std::int64_t p = 0; p < period; p += L) {
+      const V d = vload(row + p) - vload(shift + p);
+      vstore(sum + p, vload(sum + p) + d);
+      vstore(sumsq + p, vfma(d, d, vload(sumsq + p)));
+    }
+  }
+  for (std::int64_t p = 0; i + p < count; ++p) {
+    const float d = x[i + p] - shift[p];
+    sum[p] += d;
+    sumsq[p] += d * d;
+  }
+}
+
+void sums(const float* x, std::int64_t count, std::int64_t period, float* acc) {
+  std::int64_t i = 0;
+  for (; i + period <= count; i += period)
+    for (std::int64_t p = 0; p < period; p += L) vstore(acc + p, vload(acc + p) + vload(x + i + p));
+  for (std::int64_t p = 0; i + p < count; ++p) acc[p] += x[i + p];
+}
+
+template <bool kRelu6, bool kScale>
+void affine_impl(const float* x, std::int64_t count, std::int64_t period, const float* scale, const float* shift,
+                 float* y) {
+  std::int64_t i = 0;
+  for (; i + period <= count; i += period) {
+    for (std::int64_t p = 0; p < period; p += L) {
+      V v = kScale ? vfma(vload(x + i + p), vload(scale + p), vload(shift + p)) : vload(x + i + p) + vload(shift + p);
+      if constexpr (kRelu6) v = clamp6(v);
+      vstore(y + i + p, v);
+    }
+  }
+  for (std::int64_t p = 0; i + p < count; ++p) {
+    float v = (kScale ? x[i + p] * scale[p] : x[i + p]) + shift[p];
+    y[i + p] = kRelu6 ? clamp6(v) : v;
+  }
+}
+
+void affine(const float* x, std::int64_t count, std::int64_t period, const float* scale, const float* shift, float* y,
+            bool relu6) {
+  if (scale != nullptr) {
+    relu6 ? affine_impl<true, true>(x, count, period, scale, shift, y)
+          : affine_impl<false, true>(x, count, period, scale, shift, y);
+  } else {
+    relu6 ? affine_impl<true, false>(x, count, period, scale, shift, y)
+          : affine_impl<false, false>(x, count, period, scale, shift, y);
+  }
+}
+
+template <bool kRelu6>
+void bn_backward_sums_impl(const float* dy, const float* x, std::int64_t count, std::int64_t period,
+                           const float* scale, const float* shift, const float* mean, float* sum_g, float* sum_gxc) {
+  std::int64_t i = 0;
+  for (; i + period <= count; i += period) {
+    for (std::int64_t p = 0; p < period; p += L) {
+      const V xv = vload(x + i + p);
+      V g = vload(dy + i + p);
+      if constexpr (kRelu6) g = g * relu6_mask(vfma(xv, vload(scale + p), vload(shift + p)));
+      vstore(sum_g + p, vload(sum_g + p) + g);
+      vstore(sum_gxc + p, vfma(g, xv - vload(mean + p), vload(sum_gxc + p)));
+    }
+  }
+  for (std::int64_t p = 0; i + p < count; ++p) {
+    const float xv = x[i + p];
+    float g = dy[i + p];
+    if (kRelu6) g *= relu6_mask(xv * scale[p] + shift[p]);
+    sum_g[p] += g;
+    sum_gxc[p] += g * (xv - mean[p]);
+  }
+}
+
+void bn_backward_sums(const float* dy, const float* x, std::int64_t count, std::int64_t period, const float* scale,
+                      const float* shift, const float* mean, bool relu6, float* sum_g, float* sum_gxc) {
+  relu6 ? bn_backward_sums_impl<true>(dy, x, count, period, scale, shift, mean, sum_g, sum_gxc)
+        : bn_backward_sums_impl<false>(dy, x, count, period, scale, shift, mean, sum_g, sum_gxc);
+}
+
+template <bool kRelu6>
+void bn_backward_apply_impl(const float* dy, const float* x, std::int64_t count, std::int64_t period,
+                            const float* scale, const float* shift, const float* k_g, const float* k_x,
+                            const float* k_c, float* dx) {
+  std::int64_t i = 0;
+  for (; i + period <= count; i += period) {
+    for (std::int64_t p = 0; p < period; p += L) {
+      const V xv = vload(x + i + p);
+      V g = vload(dy + i + p);
+      if constexpr (kRelu6) g = g * relu6_mask(vfma(xv, vload(scale + p), vload(shift + p)));
+      vstore(dx + i + p, vfma(g, vload(k_g + p), vfma(xv, vload(k_x + p), vload(k_c + p))));
+    }
+  }
+  for (std::int64_t p = 0; i + p < count; ++p) {
+    const float xv = x[i + p];
+    float g = dy[i + p];
+    if (kRelu6) g *= relu6_mask(xv * scale[p] + shift[p]);
+    dx[i + p] = g * k_g[p] + (xv * k_x[p] + k_c[p]);
+  }
+}
+
+void bn_backward_apply(const float* dy, const float* x, std::int64_t count, std::int64_t period, const float* scale,
+                       const float* shift, bool relu6, const float* k_g, const float* k_x, const float* k_c,
+                       float* dx) {
+  relu6 ? bn_backward_apply_impl<true>(dy, x, count, period, scale, shift, k_g, k_x, k_c, dx)
+        : bn_backward_apply_impl<false>(dy, x, count, period, scale, shift, k_g, k_x, k_c, dx);
+}
+
+}  // namespace
+
+extern const ChannelKernels channel_table;
+const ChannelKernels channel_table{L, shifted_sums, sums, affine, bn_backward_sums, bn_backward_apply};
+
+}  // namespace petal::cpu::PETAL_ISA_NS

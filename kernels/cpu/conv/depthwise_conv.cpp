@@ -1,0 +1,43 @@
+#include "kernels/cpu/conv/depthwise_conv.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu/conv/conv_parallel.hpp"
+#include "kernels/cpu/conv/conv_tables.hpp"
+
+namespace petal::cpu {
+
+void depthwise_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6) {
+  const DepthwiseKernels& k = depthwise_kernels();
+  parallel_for(0, g.batch * g.out_h, 1, [&](std::int64_t r0, std::int64_t r1) { k.forward(x, w, bias, y, g, relu6, r0, r1); });
+}
+
+void depthwise_backward_input(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
+  const DepthwiseKernels& k = depthwise_kernels();
+  parallel_for(0, g.batch * g.in_h, 1, [&](std::int64_t r0, std::int64_t r1) { k.backward_input(dy, w, dx, g, r0, r1); });
+}
+
+void depthwise_backward_kernel(const float* dy, const float* x, float* dw, float* dbias, const ConvGeometry& g) {
+  const DepthwiseKernels& k = depthwise_kernels();
+  const std::int64_t c = g.in_c, dw_size = g.taps() * c, rows = g.batch * g.out_h;
+  const std::int64_t chunks = chunk_count(rows, 4);
+  // Per chunk: dw [taps * C] then dbias [C].
+  std::vector<std::vector<float>> partial(static_cast<std::size_t>(chunks));
+  for_each_chunk(rows, chunks, [&](std::int64_t chunk, std::int64_t r0, std::int64_t r1) {
+    std::vector<float>& acc = partial[static_cast<std::size_t>(chunk)];
+    acc.assign(static_cast<std::size_t>(dw_size + c), 0.0f);
+    k.backward_kernel(dy, x, acc.data(), dbias ? acc.data() + dw_size : nullptr, g, r0, r1);
+  });
+  for (std::int64_t i = 0; i < dw_size + c; ++i) {
+    float s = 0.0f;
+    for (const auto& p : partial) s += p[static_cast<std::size_t>(i)];
+    if (i < dw_size) {
+      dw[i] = s;
+    } else if (dbias != nullptr) {
+      dbias[i - dw_size] = s;
+    }
+  }
+}
+
+}  // namespace petal::cpu

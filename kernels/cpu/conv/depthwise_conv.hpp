@@ -1,0 +1,16 @@
+// Threaded float32 depthwise convolution (multiplier 1) over the per-ISA
+// kernels of depthwise_kernels.cpp: threads take output rows (forward,
+// weight gradient) or input rows (input gradient); weight and bias gradients
+// are summed per thread and added in thread order.
+#pragma once
+
+#include "kernels/cpu/conv/conv_geometry.hpp"
+
+namespace petal::cpu {
+
+void depthwise_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6);
+void depthwise_backward_input(const float* dy, const float* w, float* dx, const ConvGeometry& g);
+// dw (and dbias when not null) overwritten.
+void depthwise_backward_kernel(const float* dy, const float* x, float* dw, float* dbias, const ConvGeometry& g);
+
+}  // namespace petal::cpu

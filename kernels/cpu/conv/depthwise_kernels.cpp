@@ -1,0 +1,298 @@
+// Depthwise convolution (multiplier 1), forward and backward, compiled once
+// per ISA and vectorised over channels (NHWC keeps them innermost).
+//
+// Every output row is split into border pixels, whose windows leave the
+// input, and interior pixels. Borders and unusual kernel sizes take the
+// generic per-pixel loop; the interior of 3x3 rows keeps the nine weight
+// vectors of one channel slice in registers and walks the row, so each
+// multiply-add needs one load. The backward input pass of a stride-1
+// convolution is a stride-1 forward pass over dy with the kernel flipped;
+// other strides gather per input pixel. The weight gradient keeps one
+// register accumulator per tap across a row.
+#include <vector>
+
+#include "kernels/cpu/conv/conv_tables.hpp"
+#include "kernels/cpu/conv/conv_simd.hpp"
+
+namespace petal::cpu::PETAL_ISA_NS {
+namespace {
+
+using V = Vec<float>;
+constexpr std::int64_t L = static_cast<std::int64_t>(kLanes<float>);
+
+inline V clamp6(V v) { return vmin(vmax(v, vbroadcast(0.0f)), vbroadcast(6.0f)); }
+inline float clamp6(float v) { return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v); }
+
+std::int64_t ceil_div_nonneg(std::int64_t a, std::int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; }
+
+// Output columns [lo, hi) whose windows lie inside the input row.
+struct InteriorColumns {
+  std::int64_t lo, hi;
+};
+InteriorColumns interior_columns(const ConvGeometry& g) {
+  const std::int64_t lo = std::min(ceil_div_nonneg(g.pad_left, g.stride_w), g.out_w);
+  std::int64_t hi = 0;
+  const std::int64_t last_start = g.in_w - g.kernel_w + g.pad_left;  // largest ox * stride allowed
+  if (last_start >= 0) hi = std::min(last_start / g.stride_w + 1, g.out_w);
+  return {lo, std::max(hi, lo)};
+}
+
+// ---- forward ----
+
+// One output pixel, channels [c_begin, C), any kernel, taps clipped to the input.
+void forward_pixel(const float* x_img, const float* w, const float* bias, float* out, const ConvGeometry& g,
+                   std::int64_t oy, std::int64_t ox, bool relu6, std::int64_t c_begin) {
+  const std::int64_t C = g.in_c;
+  const std::int64_t iy0 = oy * g.stride_h - g.pad_top, ix0 = ox * g.stride_w - g.pad_left;
+  const std::int64_t ky_lo = std::max<std::int64_t>(0, -iy0), ky_hi = std::min(g.kernel_h, g.in_h - iy0);
+  const std::int64_t kx_lo = std::max<std::int64_t>(0, -ix0), kx_hi = std::min(g.kernel_w, g.in_w - ix0);
+  std::int64_t c = c_begin;
+  for (; c + 4 * L <= C; c += 4 * L) {
+    V a0 = bias ? vload(bias + c) : vbroadcast(0.0f);
+    V a1 = bias ? vload(bias + c + L) : vbroadcast(0.0f);
+    V a2 = bias ? vload(bias + c + 2 * L) : vbroadcast(0.0f);
+    V a3 = bias ? vload(bias + c + 3 * L) : vbroadcast(0.0f);
+    for (std::int64_t ky = ky_lo; ky < ky_hi; ++ky)
+      for (std::int64_t kx = kx_lo; kx < kx_hi; ++kx) {
+        const float* xp = x_img + ((iy0 + ky) * g.in_w + ix0 + kx) * C + c;
+        const float* wp = w + (ky * g.kernel_w + kx) * C + c;
+        a0 = vfma(vload(xp), vload(wp), a0);
+        a1 = vfma(vload(xp + L), vload(wp + L), a1);
+        a2 = vfma(vload(xp + 2 * L), vload(wp + 2 * L), a2);
+        a3 = vfma(vload(xp + 3 * L), vload(wp + 3 * L), a3);
+      }
+    if (relu6) {
+      a0 = clamp6(a0), a1 = clamp6(a1), a2 = clamp6(a2), a3 = clamp6(a3);
+    }
+    vstore(out + c, a0), vstore(out + c + L, a1), vstore(out + c + 2 * L, a2), vstore(out + c + 3 * L, a3);
+  }
+  for (; c + L <= C; c += L) {
+    V a = bias ? vload(bias + c) : vbroadcast(0.0f);
+    for (std::int64_t ky = ky_lo; ky < ky_hi; ++ky)
+      for (std::int64_t kx = kx_lo; kx < kx_hi; ++kx)
+        a = vfma(vload(x_img + ((iy0 + ky) * g.in_w + ix0 + kx) * C + c), vload(w + (ky * g.kernel_w + kx) * C + c),
+                 a);
+    vstore(out + c, relu6 ? clamp6(a) : a);
+  }
+  for (; c < C; ++c) {
+    float a = bias ? bias[c] : 0.0f;
+    for (std::int64_t ky = ky_lo; ky < ky_hi; ++ky)
+      for (std::int64_t kx = kx_lo; kx < kx_hi; ++kx)
+        a += x_img[((iy0 + ky) * g.in_w + ix0 + kx) * C + c] * w[(ky * g.kernel_w + kx) * C + c];
+    out[c] = relu6 ? clamp6(a) : a;
+  }
+}
+
+// Interior columns [ox_lo, ox_hi) of a row whose KH input rows all exist.
+template <int KH, int KW>
+void forward_row_interior(const float* x_img, const float* w, const float* bias, float* y_row, const ConvGeometry& g,
+                          std::int64_t oy, bool relu6, std::int64_t ox_lo, std::int64_t ox_hi) {
+  const std::int64_t C = g.in_c, sw = g.stride_w;
+  const std::int64_t iy0 = oy * g.stride_h - g.pad_top;
+  const float* rows[KH];
+  for (int ky = 0; ky < KH; ++ky) rows[ky] = x_img + (iy0 + ky) * g.in_w * C;
+  const std::int64_t step = sw * C;  // input distance between neighbouring outputs
+  std::int64_t c = 0;
+  for (; c + L <= C; c += L) {
+    V wv[KH * KW];
+    for (int t = 0; t < KH * KW; ++t) wv[t] = vload(w + t * C + c);
+    const V b = bias ? vload(bias + c) : vbroadcast(0.0f);
+    std::int64_t ox = ox_lo;
+    for (; ox + 4 <= ox_hi; ox += 4) {
+      V a0 = b, a1 = b, a2 = b, a3 = b;
+      const std::int64_t ix = ox * sw - g.pad_left;
+      for (int ky = 0; ky < KH; ++ky)
+        for (int kx = 0; kx < KW; ++kx) {
+          const float* p = rows[ky] + (ix + kx) * C + c;
+          const V wt = wv[ky * KW + kx];
+          a0 = vfma(vload(p), wt, a0);
+          a1 = vfma(vload(p + step), wt, a1);
+          a2 = vfma(vload(p + 2 * step), wt, a2);
+          a3 = vfma(vload(p + 3 * step), wt, a3);
+        }
+      if (relu6) {
+        a0 = clamp6(a0), a1 = clamp6(a1), a2 = clamp6(a2), a3 = clamp6(a3);
+      }
+      float* o = y_row + ox * C + c;
+      vstore(o, a0), vstore(o + C, a1), vstore(o + 2 * C, a2), vstore(o + 3 * C, a3);
+    }
+    for (; ox < ox_hi; ++ox) {
+      V a = b;
+      const std::int64_t ix = ox * sw - g.pad_left;
+      for (int ky = 0; ky < KH; ++ky)
+        for (int kx = 0; kx < KW; ++kx) a = vfma(vload(rows[ky] + (ix + kx) * C + c), wv[ky * KW + kx], a);
+      vstore(y_row + ox * C + c, relu6 ? clamp6(a) : a);
+    }
+  }
+  if (c < C)
+    for (std::int64_t ox = ox_lo; ox < ox_hi; ++ox) forward_pixel(x_img, w, bias, y_row + ox * C, g, oy, ox, relu6, c);
+}
+
+void forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
+             std::int64_t row_begin, std::int64_t row_end) {
+  const std::int64_t C = g.in_c;
+  const InteriorColumns cols = interior_columns(g);
+  const bool fast_kernel = g.kernel_h == 3 && g.kernel_w == 3;
+  for (std::int64_t r = row_begin; r < row_end; ++r) {
+    const std::int64_t n = r / g.out_h, oy = r % g.out_h;
+    const float* x_img = x + n * g.in_h * g.in_w * C;
+    float* y_row = y + r * g.out_w * C;
+    const std::int64_t iy0 = oy * g.stride_h - g.pad_top;
+    const bool rows_inside = iy0 >= 0 && iy0 + g.kernel_h <= g.in_h;
+    if (fast_kernel && rows_inside) {
+      for (std::int64_t ox = 0; ox < cols.lo; ++ox) forward_pixel(x_img, w, bias, y_row + ox * C, g, oy, ox, relu6, 0);
+      forward_row_interior<3, 3>(x_img, w, bias, y_row, g, oy, relu6, cols.lo, cols.hi);
+      for (std::int64_t ox = cols.hi; ox < g.out_w; ++ox)
+        forward_pixel(x_img, w, bias, y_row + ox * C, g, oy, ox, relu6, 0);
+    } else {
+      for (std::int64_t ox = 0; ox < g.out_w; ++ox) forward_pixel(x_img, w, bias, y_row + ox * C, g, oy, ox, relu6, 0);
+    }
+  }
+}
+
+// ---- backward: input gradient ----
+
+// dx at one input pixel, gathering every (output pixel, tap) that read it.
+void backward_input_pixel(const float* dy_img, const float* w, float* out, const ConvGeometry& g, std::int64_t iy,
+                          std::int64_t ix) {
+  const std::int64_t C = g.in_c;
+  auto source_row = [&](std::int64_t ky) -> std::int64_t {  // oy reading iy through ky, or -1
+    const std::int64_t t = iy + g.pad_top - ky;
+    if (t < 0 || t % g.stride_h != 0 || t / g.stride_h >= g.out_h) return -1;
+    return t / g.stride_h;
+  };
+  auto source_col = [&](std::int64_t kx) -> std::int64_t {
+    const std::int64_t t = ix + g.pad_left - kx;
+    if (t < 0 || t % g.stride_w != 0 || t / g.stride_w >= g.out_w) return -1;
+    return t / g.stride_w;
+  };
+  std::int64_t c = 0;
+  for (; c + 2 * L <= C; c += 2 * L) {
+    V a0 = vbroadcast(0.0f), a1 = vbroadcast(0.0f);
+    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
+      const std::int64_t oy = source_row(ky);
+      if (oy < 0) continue;
+      for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
+        const std::int64_t ox = source_col(kx);
+        if (ox < 0) continue;
+        const float* gp = dy_img + (oy * g.out_w + ox) * C + c;
+        const float* wp = w + (ky * g.kernel_w + kx) * C + c;
+        a0 = vfma(vload(gp), vload(wp), a0);
+        a1 = vfma(vload(gp + L), vload(wp + L), a1);
+      }
+    }
+    vstore(out + c, a0), vstore(out + c + L, a1);
+  }
+  for (; c < C; ++c) {
+    float a = 0.0f;
+    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
+      const std::int64_t oy = source_row(ky);
+      if (oy < 0) continue;
+      for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
+        const std::int64_t ox = source_col(kx);
+        if (ox >= 0) a += dy_img[(oy * g.out_w + ox) * C + c] * w[(ky * g.kernel_w + kx) * C + c];
+      }
+    }
+    out[c] = a;
+  }
+}
+
+void backward_input(const float* dy, const float* w, float* dx, const ConvGeometry& g, std::int64_t row_begin,
+                    std::int64_t row_end) {
+  const std::int64_t C = g.in_c;
+  if (g.stride_h == 1 && g.stride_w == 1 && g.pad_top < g.kernel_h && g.pad_left < g.kernel_w) {
+    // dx = dy correlated with the flipped kernel, padded by k - 1 - pad.
+    std::vector<float> flipped(static_cast<std::size_t>(g.taps() * C));
+    for (std::int64_t t = 0; t < g.taps(); ++t)
+      std::copy(w + (g.taps() - 1 - t) * C, w + (g.taps() - t) * C, flipped.begin() + t * C);
+    ConvGeometry t = g;
+    t.in_h = g.out_h, t.in_w = g.out_w, t.out_h = g.in_h, t.out_w = g.in_w;
+    t.pad_top = g.kernel_h - 1 - g.pad_top, t.pad_left = g.kernel_w - 1 - g.pad_left;
+    forward(dy, flipped.data(), nullptr, dx, t, false, row_begin, row_end);
+    return;
+  }
+  for (std::int64_t r = row_begin; r < row_end; ++r) {
+    const std::int64_t n = r / g.in_h, iy = r % g.in_h;
+    const float* dy_img = dy + n * g.out_h * g.out_w * C;
+    for (std::int64_t ix = 0; ix < g.in_w; ++ix) backward_input_pixel(dy_img, w, dx + (r * g.in_w + ix) * C, g, iy, ix);
+  }
+}
+
+// ---- backward: kernel (and bias) gradient ----
+
+// Accumulates one output pixel's contribution, channels [c_begin, C).
+void backward_kernel_pixel(const float* dy_pixel, const float* x_img, float* dw, float* dbias, const ConvGeometry& g,
+                           std::int64_t oy, std::int64_t ox, std::int64_t c_begin) {
+  const std::int64_t C = g.in_c;
+  const std::int64_t iy0 = oy * g.stride_h - g.pad_top, ix0 = ox * g.stride_w - g.pad_left;
+  const std::int64_t ky_lo = std::max<std::int64_t>(0, -iy0), ky_hi = std::min(g.kernel_h, g.in_h - iy0);
+  const std::int64_t kx_lo = std::max<std::int64_t>(0, -ix0), kx_hi = std::min(g.kernel_w, g.in_w - ix0);
+  for (std::int64_t ky = ky_lo; ky < ky_hi; ++ky)
+    for (std::int64_t kx = kx_lo; kx < kx_hi; ++kx) {
+      const float* xp = x_img + ((iy0 + ky) * g.in_w + ix0 + kx) * C;
+      float* wp = dw + (ky * g.kernel_w + kx) * C;
+      std::int64_t c = c_begin;
+      for (; c + L <= C; c += L) vstore(wp + c, vfma(vload(dy_pixel + c), vload(xp + c), vload(wp + c)));
+      for (; c < C; ++c) wp[c] += dy_pixel[c] * xp[c];
+    }
+  if (dbias != nullptr) {
+    std::int64_t c = c_begin;
+    for (; c + L <= C; c += L) vstore(dbias + c, vload(dbias + c) + vload(dy_pixel + c));
+    for (; c < C; ++c) dbias[c] += dy_pixel[c];
+  }
+}
+
+template <int KH, int KW>
+void backward_kernel_row_interior(const float* dy_row, const float* x_img, float* dw, float* dbias,
+                                  const ConvGeometry& g, std::int64_t oy, std::int64_t ox_lo, std::int64_t ox_hi) {
+  const std::int64_t C = g.in_c, sw = g.stride_w;
+  const std::int64_t iy0 = oy * g.stride_h - g.pad_top;
+  const float* rows[KH];
+  for (int ky = 0; ky < KH; ++ky) rows[ky] = x_img + (iy0 + ky) * g.in_w * C;
+  std::int64_t c = 0;
+  for (; c + L <= C; c += L) {
+    V acc[KH * KW];
+    for (int t = 0; t < KH * KW; ++t) acc[t] = vbroadcast(0.0f);
+    V bacc = vbroadcast(0.0f);
+    for (std::int64_t ox = ox_lo; ox < ox_hi; ++ox) {
+      const V gv = vload(dy_row + ox * C + c);
+      bacc += gv;
+      const std::int64_t ix = ox * sw - g.pad_left;
+      for (int ky = 0; ky < KH; ++ky)
+        for (int kx = 0; kx < KW; ++kx) acc[ky * KW + kx] = vfma(gv, vload(rows[ky] + (ix + kx) * C + c), acc[ky * KW + kx]);
+    }
+    for (int t = 0; t < KH * KW; ++t) vstore(dw + t * C + c, vload(dw + t * C + c) + acc[t]);
+    if (dbias != nullptr) vstore(dbias + c, vload(dbias + c) + bacc);
+  }
+  if (c < C)
+    for (std::int64_t ox = ox_lo; ox < ox_hi; ++ox) backward_kernel_pixel(dy_row + ox * C, x_img, dw, dbias, g, oy, ox, c);
+}
+
+void backward_kernel(const float* dy, const float* x, float* dw, float* dbias, const ConvGeometry& g,
+                     std::int64_t row_begin, std::int64_t row_end) {
+  const std::int64_t C = g.in_c;
+  const InteriorColumns cols = interior_columns(g);
+  const bool fast_kernel = g.kernel_h == 3 && g.kernel_w == 3;
+  for (std::int64_t r = row_begin; r < row_end; ++r) {
+    const std::int64_t n = r / g.out_h, oy = r % g.out_h;
+    const float* x_img = x + n * g.in_h * g.in_w * C;
+    const float* dy_row = dy + r * g.out_w * C;
+    const std::int64_t iy0 = oy * g.stride_h - g.pad_top;
+    const bool rows_inside = iy0 >= 0 && iy0 + g.kernel_h <= g.in_h;
+    if (fast_kernel && rows_inside) {
+      for (std::int64_t ox = 0; ox < cols.lo; ++ox) backward_kernel_pixel(dy_row + ox * C, x_img, dw, dbias, g, oy, ox, 0);
+      backward_kernel_row_interior<3, 3>(dy_row, x_img, dw, dbias, g, oy, cols.lo, cols.hi);
+      for (std::int64_t ox = cols.hi; ox < g.out_w; ++ox)
+        backward_kernel_pixel(dy_row + ox * C, x_img, dw, dbias, g, oy, ox, 0);
+    } else {
+      for (std::int64_t ox = 0; ox < g.out_w; ++ox) backward_kernel_pixel(dy_row + ox * C, x_img, dw, dbias, g, oy, ox, 0);
+    }
+  }
+}
+
+}  // namespace
+
+extern const DepthwiseKernels depthwise_table;
+const DepthwiseKernels depthwise_table{forward, backward_input, backward_kernel};
+
+}  // namespace petal::cpu::PETAL_ISA_NS

@@ -1,0 +1,210 @@
+// Conv2D drivers over sgemm; see gemm_conv.hpp.
+#include "kernels/cpu/conv/gemm_conv.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/conv/conv_parallel.hpp"
+#include "kernels/cpu/conv/conv_tables.hpp"
+#include "kernels/cpu/gemm.hpp"
+
+namespace petal::cpu {
+namespace {
+
+// About 256 KiB of im2col rows per block: the block and its GEMM output stay in L2.
+constexpr std::int64_t kBlockFloats = 64 * 1024;
+// Pixels per GEMM call of a 1x1 convolution (keeps the output block in L2 for the epilogue).
+constexpr std::int64_t kPointwiseBlockRows = 1024;
+
+bool is_pointwise(const ConvGeometry& g) {
+  return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&
+         g.pad_left == 0 && g.out_h == g.in_h && g.out_w == g.in_w;
+}
+
+std::int64_t im2col_block_rows(const ConvGeometry& g) {
+  const std::int64_t k = g.taps() * g.in_c;
+  return std::clamp<std::int64_t>(kBlockFloats / std::max<std::int64_t>(k, 1), 8, 4096);
+}
+
+// Rows [p0, p1) of the im2col matrix [pixels, kh*kw*Cin] (zeros for padding).
+void im2col(const float* x, const ConvGeometry& g, std::int64_t p0, std::int64_t p1, float* col) {
+  const std::int64_t cin = g.in_c, k = g.taps() * cin, plane = g.out_h * g.out_w;
+  for (std::int64_t p = p0; p < p1; ++p) {
+    const std::int64_t n = p / plane, oy = (p % plane) / g.out_w, ox = p % g.out_w;
+    float* dst = col + (p - p0) * k;
+    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
+      const std::int64_t iy = oy * g.stride_h - g.pad_top + ky;
+      for (std::int64_t kx = 0; kx < g.kernel_w; ++kx, dst += cin) {
+        const std::int64_t ix = ox * g.stride_w - g.pad_left + kx;
+        if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) {
+          std::fill(dst, dst + cin, 0.0f);
+        } else {
+          std::memcpy(dst, x + ((n * g.in_h + iy) * g.in_w + ix) * cin, static_cast<std::size_t>(cin) * sizeof(float));
+        }
+      }
+    }
+  }
+}
+
+// dx += the im2col rows [p0, p1) scattered back to their input pixels.
+void col2im_add(const float* col, const ConvGeometry& g, std::int64_t p0, std::int64_t p1, float* dx) {
+  const std::int64_t cin = g.in_c, k = g.taps() * cin, plane = g.out_h * g.out_w;
+  for (std::int64_t p = p0; p < p1; ++p) {
+    const std::int64_t n = p / plane, oy = (p % plane) / g.out_w, ox = p % g.out_w;
+    const float* src = col + (p - p0) * k;
+    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
+      const std::int64_t iy = oy * g.stride_h - g.pad_top + ky;
+      for (std::int64_t kx = 0; kx < g.kernel_w; ++kx, src += cin) {
+        const std::int64_t ix = ox * g.stride_w - g.pad_left + kx;
+        if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
+        float* d = dx + ((n * g.in_h + iy) * g.in_w + ix) * cin;
+        for (std::int64_t c = 0; c < cin; ++c) d[c] += src[c];
+      }
+    }
+  }
+}
+
+// Bias (expanded to the channel period) and ReLU6 on rows of the output.
+struct Epilogue {
+  const ChannelKernels& kernels;
+  std::vector<float> bias;  // empty: no bias
+  std::int64_t period;
+  bool relu6;
+
+  Epilogue(const float* b, std::int64_t channels, bool relu6_)
+      : kernels(channel_kernels()), period(channel_period(channels, channel_kernels().lanes)), relu6(relu6_) {
+    if (b != nullptr || relu6) {
+      bias.assign(static_cast<std::size_t>(period), 0.0f);
+      if (b != nullptr)
+        for (std::int64_t i = 0; i < period; ++i) bias[static_cast<std::size_t>(i)] = b[i % channels];
+    }
+  }
+  bool active() const { return !bias.empty(); }
+  void apply(float* y, std::int64_t count) const {
+    if (active()) kernels.affine(y, count, period, nullptr, bias.data(), y, relu6);
+  }
+};
+
+// Adds the per-chunk partial results in chunk order into out.
+void add_partials(const std::vector<std::vector<float>>& partials, float* out, std::int64_t size) {
+  std::copy(partials[0].begin(), partials[0].begin() + size, out);
+  for (std::size_t c = 1; c < partials.size(); ++c)
+    for (std::int64_t i = 0; i < size; ++i) out[i] += partials[c][static_cast<std::size_t>(i)];
+}
+
+}  // namespace
+
+void channel_sums(const float* x, std::int64_t rows, std::int64_t channels, float* out) {
+  const ChannelKernels& k = channel_kernels();
+  const std::int64_t period = channel_period(channels, k.lanes);
+  const std::int64_t rows_per_period = period / channels;
+  // Float partial sums over short runs, flushed into double per chunk.
+  constexpr std::int64_t kRunPeriods = 256;
+  const std::int64_t periods = (rows + rows_per_period - 1) / rows_per_period;
+  const std::int64_t chunks = chunk_count(periods, 64);
+  std::vector<std::vector<double>> partial(static_cast<std::size_t>(chunks), std::vector<double>(static_cast<std::size_t>(channels), 0.0));
+  for_each_chunk(periods, chunks, [&](std::int64_t chunk, std::int64_t b, std::int64_t e) {
+    std::vector<float> run(static_cast<std::size_t>(period));
+    std::vector<double>& acc = partial[static_cast<std::size_t>(chunk)];
+    for (std::int64_t s = b; s < e; s += kRunPeriods) {
+      const std::int64_t first = s * period, last = std::min(std::min(s + kRunPeriods, e) * period, rows * channels);
+      std::fill(run.begin(), run.end(), 0.0f);
+      k.sums(x + first, last - first, period, run.data());
+      for (std::int64_t i = 0; i < period; ++i) acc[static_cast<std::size_t>(i % channels)] += run[static_cast<std::size_t>(i)];
+    }
+  });
+  for (std::int64_t c = 0; c < channels; ++c) {
+    double s = 0.0;
+    for (const auto& p : partial) s += p[static_cast<std::size_t>(c)];
+    out[c] = static_cast<float>(s);
+  }
+}
+
+void conv2d_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6) {
+  const std::int64_t pixels = g.output_pixels(), cout = g.out_c;
+  const Epilogue epilogue(bias, cout, relu6);
+  if (is_pointwise(g)) {
+    const std::int64_t chunks = chunk_count(pixels, 256);
+    for_each_chunk(pixels, chunks, [&](std::int64_t, std::int64_t p0, std::int64_t p1) {
+      for (std::int64_t b = p0; b < p1; b += kPointwiseBlockRows) {
+        const std::int64_t rows = std::min(kPointwiseBlockRows, p1 - b);
+        sgemm(false, false, rows, cout, g.in_c, 1.0f, x + b * g.in_c, g.in_c, w, cout, 0.0f, y + b * cout, cout);
+        epilogue.apply(y + b * cout, rows * cout);
+      }
+    });
+    return;
+  }
+  if (g.in_c <= 4) {
+    const DirectConvKernels& k = direct_conv_kernels();
+    const std::int64_t rows = g.batch * g.out_h;
+    parallel_for(0, rows, 1, [&](std::int64_t r0, std::int64_t r1) { k.forward(x, w, bias, y, g, relu6, r0, r1); });
+    return;
+  }
+  const std::int64_t k = g.taps() * g.in_c, block = im2col_block_rows(g);
+  const std::int64_t chunks = chunk_count(pixels, block);
+  for_each_chunk(pixels, chunks, [&](std::int64_t, std::int64_t p0, std::int64_t p1) {
+    std::vector<float> col(static_cast<std::size_t>(std::min(block, p1 - p0) * k));
+    for (std::int64_t b = p0; b < p1; b += block) {
+      const std::int64_t rows = std::min(block, p1 - b);
+      im2col(x, g, b, b + rows, col.data());
+      sgemm(false, false, rows, cout, k, 1.0f, col.data(), k, w, cout, 0.0f, y + b * cout, cout);
+      epilogue.apply(y + b * cout, rows * cout);
+    }
+  });
+}
+
+void conv2d_backward_input(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
+  const std::int64_t cout = g.out_c;
+  if (is_pointwise(g)) {
+    // dx [pixels, Cin] = dy [pixels, Cout] @ w^T, w stored [Cin, Cout].
+    sgemm(false, true, g.output_pixels(), g.in_c, cout, 1.0f, dy, cout, w, cout, 0.0f, dx, g.in_c);
+    return;
+  }
+  std::fill(dx, dx + g.input_pixels() * g.in_c, 0.0f);
+  const std::int64_t k = g.taps() * g.in_c, block = im2col_block_rows(g), plane = g.out_h * g.out_w;
+  // Scatter-adds of different images never overlap, so threads take whole images.
+  auto run_images = [&](std::int64_t n0, std::int64_t n1) {
+    std::vector<float> col(static_cast<std::size_t>(std::min(block, (n1 - n0) * plane) * k));
+    for (std::int64_t b = n0 * plane; b < n1 * plane; b += block) {
+      const std::int64_t rows = std::min(block, n1 * plane - b);
+      sgemm(false, true, rows, k, cout, 1.0f, dy + b * cout, cout, w, cout, 0.0f, col.data(), k);
+      col2im_add(col.data(), g, b, b + rows, dx);
+    }
+  };
+  if (g.batch >= 2 && !in_parallel_region() && num_threads() > 1) {
+    for_each_chunk(g.batch, chunk_count(g.batch, 1), [&](std::int64_t, std::int64_t n0, std::int64_t n1) {
+      run_images(n0, n1);
+    });
+  } else {
+    run_images(0, g.batch);  // sgemm threads itself
+  }
+}
+
+void conv2d_backward_kernel(const float* dy, const float* x, float* dw, float* dbias, const ConvGeometry& g) {
+  const std::int64_t cout = g.out_c, pixels = g.output_pixels();
+  const std::int64_t k = g.taps() * g.in_c;
+  if (dbias != nullptr) channel_sums(dy, pixels, cout, dbias);
+  const std::int64_t block = is_pointwise(g) ? kPointwiseBlockRows * 4 : im2col_block_rows(g);
+  const std::int64_t chunks = chunk_count(pixels, std::max<std::int64_t>(block, 256));
+  std::vector<std::vector<float>> partials(static_cast<std::size_t>(chunks));
+  for_each_chunk(pixels, chunks, [&](std::int64_t chunk, std::int64_t p0, std::int64_t p1) {
+    std::vector<float>& acc = partials[static_cast<std::size_t>(chunk)];
+    acc.assign(static_cast<std::size_t>(k * cout), 0.0f);
+    if (is_pointwise(g)) {
+      // dw [Cin, Cout] += x^T [Cin, rows] @ dy [rows, Cout]
+      sgemm(true, false, g.in_c, cout, p1 - p0, 1.0f, x + p0 * g.in_c, g.in_c, dy + p0 * cout, cout, 0.0f,
+            acc.data(), cout);
+      return;
+    }
+    std::vector<float> col(static_cast<std::size_t>(std::min(block, p1 - p0) * k));
+    for (std::int64_t b = p0; b < p1; b += block) {
+      const std::int64_t rows = std::min(block, p1 - b);
+      im2col(x, g, b, b + rows, col.data());
+      sgemm(true, false, k, cout, rows, 1.0f, col.data(), k, dy + b * cout, cout, 1.0f, acc.data(), cout);
+    }
+  });
+  add_partials(partials, dw, k * cout);
+}
+
+}  // namespace petal::cpu

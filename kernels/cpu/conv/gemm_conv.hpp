@@ -1,0 +1,26 @@
+// Conv2D (HWIO kernels, NHWC activations) on top of sgemm, float32:
+//   1x1 stride-1 unpadded: the activations already are the [pixels, Cin]
+//     matrix, so forward and backward are plain GEMMs, no copy;
+//   few input channels (Cin <= 4): the direct kernel of direct_conv_kernels;
+//   otherwise im2col into a per-thread buffer of a block of output pixels
+//     (never the whole batch) and one GEMM per block.
+// Bias and ReLU6 are applied to each block while it is still in cache.
+// Threads split the pixels; weight gradients are summed per thread and then
+// added in thread order (deterministic for a given thread count).
+#pragma once
+
+#include "kernels/cpu/conv/conv_geometry.hpp"
+
+namespace petal::cpu {
+
+// y [pixels, Cout] = conv(x, w) + bias (bias may be null), clamped to [0, 6] when relu6.
+void conv2d_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6);
+// dx (overwritten) from dy.
+void conv2d_backward_input(const float* dy, const float* w, float* dx, const ConvGeometry& g);
+// dw (overwritten) and, when not null, dbias (overwritten) from dy and x.
+void conv2d_backward_kernel(const float* dy, const float* x, float* dw, float* dbias, const ConvGeometry& g);
+
+// out[c] = sum over rows of x[rows, channels] (deterministic, threaded).
+void channel_sums(const float* x, std::int64_t rows, std::int64_t channels, float* out);
+
+}  // namespace petal::cpu
