@@ -1,0 +1,56 @@
+// Where the Trainer gets its batches from. The interface is small so nn does
+// not depend on the data pipeline: data/ Datasets are wrapped by an adapter
+// (see examples/flowers_dense.cpp), tests use in-memory tensors.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "core/random.hpp"
+#include "core/tensor.hpp"
+
+namespace petal::nn {
+
+struct Batch {
+  Tensor x;  // inputs [N, ...], float
+  Tensor y;  // targets: one-hot float [N, C] or int64 class indices [N]
+};
+
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  // Starts pass `epoch` (0-based). A shuffling source derives its order from
+  // the epoch number, so a resumed run sees the same batches as an
+  // uninterrupted one.
+  virtual void begin_epoch(int epoch) = 0;
+  // The next batch of the pass, nullopt at its end.
+  virtual std::optional<Batch> next() = 0;
+  // Batches in one pass, -1 when unknown.
+  virtual std::int64_t steps_per_epoch() const { return -1; }
+};
+
+// Batches of rows of in-memory tensors (x [N, ...], y [N, ...]), optionally
+// shuffled per epoch with a seed.
+class TensorBatchSource : public BatchSource {
+ public:
+  TensorBatchSource(Tensor x, Tensor y, std::int64_t batch_size, bool shuffle = false, std::uint64_t seed = 0,
+                    bool drop_remainder = false);
+  void begin_epoch(int epoch) override;
+  std::optional<Batch> next() override;
+  std::int64_t steps_per_epoch() const override;
+  std::int64_t size() const { return x_.size(0); }
+
+ private:
+  Tensor x_, y_;
+  std::int64_t batch_size_;
+  bool shuffle_;
+  std::uint64_t seed_;
+  bool drop_remainder_;
+  std::vector<std::int64_t> order_;
+  std::int64_t position_ = 0;
+};
+
+// Copies rows `indices` of t (any dtype, rows contiguous after .contiguous()).
+Tensor gather_rows(const Tensor& t, const std::vector<std::int64_t>& indices);
+
+}  // namespace petal::nn

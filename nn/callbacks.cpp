@@ -1,0 +1,153 @@
+#include "nn/callbacks.hpp"
+
+#include <cmath>
+#include <set>
+
+#include "core/error.hpp"
+#include "nn/atomic_file.hpp"
+#include "nn/json.hpp"
+#include "nn/weights_io.hpp"
+
+namespace petal::nn {
+
+namespace {
+
+bool maximizes(MonitorMode mode, const std::string& monitor) {
+  if (mode == MonitorMode::Max) return true;
+  if (mode == MonitorMode::Min) return false;
+  return monitor.find("acc") != std::string::npos;
+}
+
+double monitored(const Logs& logs, const std::string& monitor, const char* who) {
+  auto it = logs.find(monitor);
+  std::string available;
+  for (const auto& [k, v] : logs) available += " " + k;
+  PETAL_CHECK(it != logs.end(), ValueError, who, ": monitored value \"", monitor, "\" is not logged (available:",
+              available, "); validation data missing?");
+  return it->second;
+}
+
+}  // namespace
+
+std::vector<Tensor> snapshot_weights(const Module& model) {
+  std::vector<Tensor> out;
+  for (const auto& w : model.weights()) out.push_back(w.variable.data().clone());
+  return out;
+}
+
+void restore_weights(Module& model, const std::vector<Tensor>& snapshot) {
+  std::vector<WeightRef> weights = model.weights();
+  PETAL_CHECK(weights.size() == snapshot.size(), ValueError, "restore_weights: snapshot of ", snapshot.size(),
+              " weights for a model with ", weights.size());
+  for (std::size_t i = 0; i < weights.size(); ++i) weights[i].variable.mutable_data().copy_(snapshot[i]);
+}
+
+// ---- EarlyStopping ----
+
+EarlyStopping::EarlyStopping(Options options) : options_(std::move(options)) {
+  PETAL_CHECK(options_.patience >= 0 && options_.min_delta >= 0, ValueError,
+              "EarlyStopping: patience and min_delta must be non-negative");
+  maximize_ = maximizes(options_.mode, options_.monitor);
+}
+
+void EarlyStopping::on_train_begin(Trainer&) {
+  best_ = maximize_ ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  best_epoch_ = stopped_epoch_ = -1;
+  wait_ = 0;
+  best_weights_.clear();
+}
+
+void EarlyStopping::on_epoch_end(Trainer& trainer, int epoch, const Logs& logs) {
+  const double value = monitored(logs, options_.monitor, "EarlyStopping");
+  const bool improved = maximize_ ? value - options_.min_delta > best_ : value + options_.min_delta < best_;
+  if (improved) {
+    best_ = value;
+    best_epoch_ = epoch;
+    wait_ = 0;
+    if (options_.restore_best_weights) best_weights_ = snapshot_weights(trainer.model());
+    return;
+  }
+  if (++wait_ > options_.patience) {
+    stopped_epoch_ = epoch;
+    trainer.stop_training = true;
+  }
+}
+
+void EarlyStopping::on_train_end(Trainer& trainer, const History& history) {
+  if (options_.restore_best_weights && !best_weights_.empty() && !history.epochs.empty() &&
+      history.epochs.back() != best_epoch_) {
+    restore_weights(trainer.model(), best_weights_);
+    if (trainer.progress())
+      trainer.progress()->note(str_cat("Restoring model weights from the end of the best epoch: ", best_epoch_ + 1, "."));
+  }
+}
+
+// ---- ModelCheckpoint ----
+
+ModelCheckpoint::ModelCheckpoint(std::filesystem::path path, Options options)
+    : path_(std::move(path)), options_(std::move(options)) {
+  maximize_ = maximizes(options_.mode, options_.monitor);
+  best_ = maximize_ ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+}
+
+void ModelCheckpoint::on_epoch_end(Trainer& trainer, int epoch, const Logs& logs) {
+  if (options_.save_best_only) {
+    const double value = monitored(logs, options_.monitor, "ModelCheckpoint");
+    const bool improved = maximize_ ? value > best_ : value < best_;
+    if (!improved) return;
+    best_ = value;
+  }
+  std::string path = path_.string();
+  const std::string tag = "{epoch}";
+  for (auto pos = path.find(tag); pos != std::string::npos; pos = path.find(tag))
+    path.replace(pos, tag.size(), std::to_string(epoch + 1));
+  if (options_.save_weights_only) save_weights(trainer.model(), path, {{"epoch", std::to_string(epoch + 1)}});
+  else save_checkpoint(path, trainer.model(), trainer.optimizer(), epoch + 1);
+}
+
+// ---- HistoryLogger ----
+
+HistoryLogger::HistoryLogger(std::filesystem::path path) : path_(std::move(path)) {}
+
+void HistoryLogger::on_epoch_end(Trainer& trainer, int, const Logs&) {
+  // fit() records the epoch (with its duration) before calling back.
+  const History& history = trainer.history();
+  if (path_.extension() == ".json") {
+    write_text_file_atomic(path_, history.to_json() + "\n");
+    return;
+  }
+  std::set<std::string> keys;
+  for (const auto& [k, v] : history.values) keys.insert(k);
+  std::string csv = "epoch";
+  for (const auto& k : keys) {
+    csv += ',';
+    csv += k;
+  }
+  csv += ",epoch_seconds\n";
+  for (std::size_t i = 0; i < history.epochs.size(); ++i) {
+    csv += std::to_string(history.epochs[i]);
+    for (const auto& k : keys) {
+      const auto& series = history.values.at(k);
+      csv += ',';
+      if (i < series.size()) csv += json::number(series[i]);
+    }
+    csv += ',';
+    csv += json::number(history.epoch_seconds[i]);
+    csv += '\n';
+  }
+  write_text_file_atomic(path_, csv);
+}
+
+// ---- LearningRateScheduler ----
+
+LearningRateScheduler::LearningRateScheduler(std::function<double(int, double)> schedule)
+    : schedule_(std::move(schedule)) {
+  PETAL_CHECK(schedule_ != nullptr, ValueError, "LearningRateScheduler: null schedule");
+}
+
+void LearningRateScheduler::on_epoch_begin(Trainer& trainer, int epoch) {
+  Optimizer& opt = trainer.optimizer();
+  opt.set_learning_rate(schedule_(epoch, opt.learning_rate()));
+}
+
+}  // namespace petal::nn

@@ -1,0 +1,90 @@
+// Keras's everyday callbacks for Trainer::fit.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "nn/trainer.hpp"
+
+namespace petal::nn {
+
+enum class MonitorMode { Auto, Min, Max };  // Auto: max for accuracies, min otherwise
+
+// Stops when `monitor` has not improved by more than min_delta for `patience`
+// epochs. With restore_best_weights the model ends training with the weights
+// of its best epoch (as Keras 3 does, also when training ran to the end).
+class EarlyStopping : public Callback {
+ public:
+  struct Options {
+    std::string monitor = "val_loss";
+    double min_delta = 0.0;
+    int patience = 0;
+    MonitorMode mode = MonitorMode::Auto;
+    bool restore_best_weights = false;
+  };
+  explicit EarlyStopping(Options options);
+  void on_train_begin(Trainer&) override;
+  void on_epoch_end(Trainer& trainer, int epoch, const Logs& logs) override;
+  void on_train_end(Trainer& trainer, const History&) override;
+  int best_epoch() const { return best_epoch_; }
+  int stopped_epoch() const { return stopped_epoch_; }
+
+ private:
+  Options options_;
+  bool maximize_ = false;
+  double best_ = 0.0;
+  int best_epoch_ = -1, stopped_epoch_ = -1, wait_ = 0;
+  std::vector<Tensor> best_weights_;
+};
+
+// Saves the weights (or a full checkpoint with the optimizer) after each epoch,
+// or only when `monitor` improves. "{epoch}" in the path is replaced by the
+// 1-based epoch number.
+class ModelCheckpoint : public Callback {
+ public:
+  struct Options {
+    std::string monitor = "val_loss";
+    bool save_best_only = false;
+    bool save_weights_only = true;  // false: save_checkpoint with optimizer, epoch and RNG state
+    MonitorMode mode = MonitorMode::Auto;
+  };
+  ModelCheckpoint(std::filesystem::path path, Options options);
+  explicit ModelCheckpoint(std::filesystem::path path) : ModelCheckpoint(std::move(path), Options{}) {}
+  void on_epoch_end(Trainer& trainer, int epoch, const Logs& logs) override;
+
+ private:
+  std::filesystem::path path_;
+  Options options_;
+  bool maximize_ = false;
+  double best_;
+};
+
+// Rewrites the whole history after every epoch (atomically), as CSV
+// (epoch,accuracy,loss,...) or as JSON (History::to_json()) by the extension.
+class HistoryLogger : public Callback {
+ public:
+  explicit HistoryLogger(std::filesystem::path path);
+  void on_epoch_end(Trainer& trainer, int epoch, const Logs& logs) override;
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Sets the learning rate at the start of every epoch: lr = schedule(epoch, lr).
+class LearningRateScheduler : public Callback {
+ public:
+  explicit LearningRateScheduler(std::function<double(int epoch, double lr)> schedule);
+  void on_epoch_begin(Trainer& trainer, int epoch) override;
+
+ private:
+  std::function<double(int, double)> schedule_;
+};
+
+// Copies of every weight (parameters and buffers) and their restoration.
+std::vector<Tensor> snapshot_weights(const Module& model);
+void restore_weights(Module& model, const std::vector<Tensor>& snapshot);
+
+}  // namespace petal::nn

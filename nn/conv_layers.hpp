@@ -1,0 +1,185 @@
+// Convolution-family layers over NHWC activations (kernels HWIO, depthwise
+// kernels [kh, kw, C, depth_multiplier]), with TensorFlow's padding rules.
+//
+// BatchNormalization follows Keras (TF 2.x) semantics for frozen layers: a
+// BN layer whose trainable flag is false runs in inference mode (moving
+// statistics, no updates) even while the model is in training mode inside
+// fit(). So freezing a pretrained base freezes its normalisation too, and
+// fine-tuning with the BN layers frozen keeps them in inference mode.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "autograd/conv_functions.hpp"
+#include "core/random.hpp"
+#include "nn/activation.hpp"
+#include "nn/initializers.hpp"
+#include "nn/module.hpp"
+
+namespace petal::nn {
+
+using ag::Padding;
+
+// A (height, width) pair; a single number means both.
+struct Size2 {
+  std::int64_t h = 1, w = 1;
+  Size2(std::int64_t both = 1) : h(both), w(both) {}
+  Size2(std::int64_t height, std::int64_t width) : h(height), w(width) {}
+};
+
+struct ConvOptions {
+  Size2 strides = 1;
+  Padding padding = Padding::Valid;
+  bool use_bias = true;
+  ActivationSpec activation = {};
+  std::string name;
+  Initializer kernel_initializer = glorot_uniform();
+  Initializer bias_initializer = zeros_initializer();
+  Generator* generator = nullptr;  // default_generator() when null
+};
+
+class Conv2D : public Module {
+ public:
+  Conv2D(std::int64_t filters, Size2 kernel_size, ConvOptions options = {});
+  const ag::Variable& kernel() const { return kernel_; }
+  const ag::Variable& bias() const { return bias_; }
+  bool ends_in_softmax() const override { return options_.activation.kind == ActivationKind::Softmax; }
+
+ protected:
+  Shape build_impl(const Shape& input_shape) override;
+  ag::Variable forward(const ag::Variable& x) override;
+  ag::Variable forward_logits(const ag::Variable& x) override;
+
+ private:
+  std::int64_t filters_;
+  Size2 kernel_size_;
+  ConvOptions options_;
+  ag::Variable kernel_, bias_;
+};
+
+struct DepthwiseConvOptions {
+  Size2 strides = 1;
+  Padding padding = Padding::Valid;
+  std::int64_t depth_multiplier = 1;
+  bool use_bias = true;
+  ActivationSpec activation = {};
+  std::string name;
+  Initializer depthwise_initializer = glorot_uniform();
+  Initializer bias_initializer = zeros_initializer();
+  Generator* generator = nullptr;
+};
+
+class DepthwiseConv2D : public Module {
+ public:
+  explicit DepthwiseConv2D(Size2 kernel_size, DepthwiseConvOptions options = {});
+  const ag::Variable& depthwise_kernel() const { return kernel_; }
+
+ protected:
+  Shape build_impl(const Shape& input_shape) override;
+  ag::Variable forward(const ag::Variable& x) override;
+
+ private:
+  Size2 kernel_size_;
+  DepthwiseConvOptions options_;
+  ag::Variable kernel_, bias_;
+};
+
+struct BatchNormOptions {
+  double momentum = 0.99;
+  double epsilon = 1e-3;
+  std::string name;
+};
+
+// Normalises the last axis. Weights: gamma, beta (parameters), moving_mean,
+// moving_variance (buffers), in Keras's order. Uses batch statistics only when
+// training() && trainable() (see the note at the top of this file).
+class BatchNormalization : public Module {
+ public:
+  explicit BatchNormalization(BatchNormOptions options = {});
+  bool uses_batch_statistics() const { return training() && trainable(); }
+  // Normalisation followed by ReLU6 in one fused op (Sequential uses it for
+  // BatchNormalization + ReLU(6) pairs).
+  ag::Variable forward_relu6(const ag::Variable& x);
+
+ protected:
+  Shape build_impl(const Shape& input_shape) override;
+  ag::Variable forward(const ag::Variable& x) override;
+
+ private:
+  ag::BatchNormOptions op_options() const;
+  BatchNormOptions options_;
+  ag::Variable gamma_, beta_, moving_mean_, moving_variance_;
+};
+
+class ZeroPadding2D : public Module {
+ public:
+  // ((top, bottom), (left, right)) like Keras.
+  ZeroPadding2D(std::int64_t top, std::int64_t bottom, std::int64_t left, std::int64_t right, std::string name = "");
+  explicit ZeroPadding2D(std::int64_t all = 1, std::string name = "");
+
+ protected:
+  Shape build_impl(const Shape& input_shape) override;
+  ag::Variable forward(const ag::Variable& x) override;
+
+ private:
+  std::int64_t top_, bottom_, left_, right_;
+};
+
+class GlobalAveragePooling2D : public Module {
+ public:
+  explicit GlobalAveragePooling2D(std::string name = "");
+
+ protected:
+  Shape build_impl(const Shape& input_shape) override;
+  ag::Variable forward(const ag::Variable& x) override;
+};
+
+struct PoolOptions {
+  std::optional<Size2> strides;  // the pool size when absent (Keras)
+  Padding padding = Padding::Valid;
+  std::string name;
+};
+
+class AveragePooling2D : public Module {
+ public:
+  explicit AveragePooling2D(Size2 pool_size = 2, PoolOptions options = {});
+
+ protected:
+  Shape build_impl(const Shape& input_shape) override;
+  ag::Variable forward(const ag::Variable& x) override;
+
+ private:
+  Size2 pool_;
+  PoolOptions options_;
+};
+
+class MaxPooling2D : public Module {
+ public:
+  explicit MaxPooling2D(Size2 pool_size = 2, PoolOptions options = {});
+
+ protected:
+  Shape build_impl(const Shape& input_shape) override;
+  ag::Variable forward(const ag::Variable& x) override;
+
+ private:
+  Size2 pool_;
+  PoolOptions options_;
+};
+
+// max(x, 0), or min(max(x, 0), 6) with max_value 6 (MobileNetV2's ReLU6).
+class ReLU : public Module {
+ public:
+  explicit ReLU(std::optional<double> max_value = std::nullopt, std::string name = "");
+  bool is_relu6() const { return max_value_.has_value(); }
+
+ protected:
+  Shape build_impl(const Shape& input_shape) override { return input_shape; }
+  ag::Variable forward(const ag::Variable& x) override;
+
+ private:
+  std::optional<double> max_value_;
+};
+
+}  // namespace petal::nn

@@ -1,0 +1,21 @@
+// Everything of petal's Keras-shaped API in one include.
+#pragma once
+
+#include "nn/activation.hpp"
+#include "nn/batch_source.hpp"
+#include "nn/callbacks.hpp"
+#include "nn/conv_layers.hpp"
+#include "nn/core_layers.hpp"
+#include "nn/history.hpp"
+#include "nn/initializers.hpp"
+#include "nn/losses.hpp"
+#include "nn/metrics.hpp"
+#include "nn/module.hpp"
+#include "nn/optimizers.hpp"
+#include "nn/plot.hpp"
+#include "nn/progress.hpp"
+#include "nn/safetensors.hpp"
+#include "nn/schedules.hpp"
+#include "nn/sequential.hpp"
+#include "nn/trainer.hpp"
+#include "nn/weights_io.hpp"

@@ -1,0 +1,107 @@
+// Optimizers in Keras's exact form, updating float32 parameters in place.
+//
+//   SGD:  m = momentum * m - lr * g;  w += m   (nesterov: w += momentum * m - lr * g)
+//         without momentum: w -= lr * g
+//   Adam: t = iterations + 1, lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t),
+//         m += (g - m) * (1 - beta_1);  v += (g^2 - v) * (1 - beta_2);
+//         w -= lr_t * m / (sqrt(v) + epsilon)
+//
+// Shared options, applied in this order before the update: gradient clipping
+// (clipnorm per tensor, global_clipnorm over all, or clipvalue; one at most,
+// as in Keras), then decoupled weight decay w -= lr * weight_decay * w. The
+// learning rate is a constant or a schedule evaluated at `iterations()`.
+// Slot state (momenta) is keyed by the parameter's name, so it follows the
+// weights into checkpoints and survives freezing and unfreezing layers.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "autograd/variable.hpp"
+#include "nn/schedules.hpp"
+
+namespace petal::nn {
+
+struct OptimizerOptions {
+  double weight_decay = 0.0;
+  std::optional<double> clipnorm;
+  std::optional<double> global_clipnorm;
+  std::optional<double> clipvalue;
+};
+
+class Optimizer {
+ public:
+  Optimizer(std::string name, double learning_rate, OptimizerOptions options);
+  virtual ~Optimizer() = default;
+
+  const std::string& name() const { return name_; }
+  // The rate the next step uses.
+  double learning_rate() const;
+  // A constant rate (replaces any schedule).
+  void set_learning_rate(double lr);
+  void set_schedule(std::shared_ptr<LearningRateSchedule> schedule);
+  std::int64_t iterations() const { return iterations_; }
+  const OptimizerOptions& options() const { return options_; }
+
+  // One update of every parameter that has a gradient, then iterations += 1.
+  // Parameters need names (Module gives them), float32, contiguous, on the CPU.
+  void step(const std::vector<ag::Variable>& parameters);
+
+  // Slots as "<parameter name>/<slot>" tensors, for checkpoints.
+  std::vector<std::pair<std::string, Tensor>> state() const;
+  // Restores slots and the step count (slots not in `slots` are dropped).
+  void load_state(const std::vector<std::pair<std::string, Tensor>>& slots, std::int64_t iterations);
+
+ protected:
+  // Updates one parameter (contiguous float32 data, n elements).
+  virtual void update(const std::string& param_name, float* w, const float* g, std::int64_t n, double lr) = 0;
+  // The named slot of a parameter, zero-initialised on first use.
+  float* slot(const std::string& param_name, const char* slot_name, std::int64_t n);
+
+ private:
+  std::string name_;
+  double learning_rate_;
+  std::shared_ptr<LearningRateSchedule> schedule_;
+  OptimizerOptions options_;
+  std::int64_t iterations_ = 0;
+  std::map<std::string, Tensor> slots_;
+};
+
+class SGD : public Optimizer {
+ public:
+  explicit SGD(double learning_rate = 0.01, double momentum = 0.0, bool nesterov = false,
+               OptimizerOptions options = {});
+
+ protected:
+  void update(const std::string& param_name, float* w, const float* g, std::int64_t n, double lr) override;
+
+ private:
+  double momentum_;
+  bool nesterov_;
+};
+
+struct AdamOptions {
+  double beta_1 = 0.9;
+  double beta_2 = 0.999;
+  double epsilon = 1e-7;
+};
+
+class Adam : public Optimizer {
+ public:
+  explicit Adam(double learning_rate = 1e-3, AdamOptions adam = {}, OptimizerOptions options = {});
+
+ protected:
+  void update(const std::string& param_name, float* w, const float* g, std::int64_t n, double lr) override;
+
+ private:
+  AdamOptions adam_;
+};
+
+// "adam" or "sgd" with Keras's defaults.
+std::shared_ptr<Optimizer> make_optimizer(const std::string& name);
+
+}  // namespace petal::nn

@@ -1,0 +1,219 @@
+#include "nn/trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <iostream>
+
+#include "autograd/functions.hpp"
+#include "core/error.hpp"
+#include "nn/metrics.hpp"
+
+namespace petal::nn {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+Tensor concat_rows(const std::vector<Tensor>& parts) {
+  PETAL_CHECK(!parts.empty(), ValueError, "predict: the data source gave no batches");
+  Shape shape = parts.front().shape();
+  std::int64_t rows = 0;
+  for (const Tensor& p : parts) rows += p.size(0);
+  shape[0] = rows;
+  Tensor out = Tensor::empty(shape, parts.front().dtype());
+  char* dst = static_cast<char*>(out.raw_data());
+  for (const Tensor& p : parts) {
+    Tensor c = p.contiguous();
+    std::memcpy(dst, c.raw_data(), c.nbytes());
+    dst += c.nbytes();
+  }
+  return out;
+}
+
+// Restores the model's training flag when a scope ends (evaluate inside fit).
+class ModeGuard {
+ public:
+  ModeGuard(Module& m, bool training) : m_(m), previous_(m.training()) { m_.set_training(training); }
+  ~ModeGuard() { m_.set_training(previous_); }
+  ModeGuard(const ModeGuard&) = delete;
+  ModeGuard& operator=(const ModeGuard&) = delete;
+
+ private:
+  Module& m_;
+  bool previous_;
+};
+
+}  // namespace
+
+Trainer::Trainer(std::shared_ptr<Module> model) : model_(std::move(model)) {
+  PETAL_CHECK(model_ != nullptr, ValueError, "Trainer: null model");
+}
+
+void Trainer::compile(std::shared_ptr<Optimizer> optimizer, Loss loss, std::vector<std::string> metrics) {
+  PETAL_CHECK(optimizer != nullptr, ValueError, "compile: null optimizer");
+  optimizer_ = std::move(optimizer);
+  loss_ = loss;
+  track_accuracy_ = false;
+  for (const std::string& m : metrics) {
+    PETAL_CHECK(m == "accuracy" || m == "acc", ValueError, "compile: unknown metric \"", m, "\" (expected accuracy)");
+    track_accuracy_ = true;
+  }
+  compiled_ = true;
+}
+
+Optimizer& Trainer::optimizer() {
+  check_compiled("optimizer");
+  return *optimizer_;
+}
+
+void Trainer::check_compiled(const char* op) const {
+  PETAL_CHECK(compiled_, ValueError, op, ": call compile() first");
+}
+
+std::pair<ag::Variable, ag::Variable> Trainer::forward_loss(const Batch& batch) {
+  PETAL_CHECK(batch.x.defined() && is_floating(batch.x.dtype()), DTypeError, "model \"", model_->name(),
+              "\": inputs must be float tensors, got ",
+              batch.x.defined() ? dtype_name(batch.x.dtype()) : "an undefined tensor",
+              " (convert images to float32 first)");
+  ag::Variable x(batch.x, false);
+  // A softmax output feeds its logits to the fused, stable cross-entropy.
+  const bool fused = !loss_.from_logits && model_->ends_in_softmax();
+  ag::Variable output = fused ? model_->call_logits(x) : (*model_)(x);
+  ag::Variable loss = loss_(output, batch.y, fused || loss_.from_logits);
+  return {loss, output};
+}
+
+double Trainer::train_step(const Batch& batch, Tensor* output) {
+  check_compiled("train_step");
+  model_->zero_grad();
+  auto [loss, out] = forward_loss(batch);
+  const double value = loss.data().item<double>();
+  if (std::isfinite(value)) {
+    loss.backward();
+    optimizer_->step(model_->trainable_parameters());
+  }
+  if (output) *output = out.data();
+  return value;
+}
+
+History Trainer::fit(BatchSource& train, const FitOptions& options) {
+  check_compiled("fit");
+  PETAL_CHECK(options.epochs >= 0 && options.initial_epoch >= 0, ValueError, "fit: epochs must be non-negative");
+  history_ = History{};
+  stop_training = false;
+  ProgressPrinter progress(options.out ? *options.out : std::cout, options.verbose, options.epochs);
+  progress_ = &progress;
+  struct ResetProgress {
+    ProgressPrinter*& p;
+    ~ResetProgress() { p = nullptr; }
+  } reset_progress{progress_};
+
+  for (auto& cb : options.callbacks) cb->on_train_begin(*this);
+  for (int epoch = options.initial_epoch; epoch < options.epochs && !stop_training; ++epoch) {
+    for (auto& cb : options.callbacks) cb->on_epoch_begin(*this, epoch);
+    const double lr = optimizer_->learning_rate();
+    train.begin_epoch(epoch);
+    std::int64_t steps = options.steps_per_epoch >= 0 ? options.steps_per_epoch : train.steps_per_epoch();
+    progress.epoch_begin(epoch, steps);
+    Mean mean_loss;
+    Accuracy accuracy;
+    Logs logs;
+    const auto epoch_start = Clock::now();
+    std::int64_t step = 0;
+    bool nan_stop = false;
+    {
+      ModeGuard mode(*model_, true);
+      for (; steps < 0 || step < steps; ++step) {
+        std::optional<Batch> batch = train.next();
+        if (!batch) break;
+        const auto step_start = Clock::now();
+        Tensor output;
+        const double value = train_step(*batch, &output);
+        history_.train_seconds += seconds_since(step_start);
+        const std::int64_t n = batch->x.size(0);
+        history_.train_samples += n;
+        if (options.terminate_on_nan && !std::isfinite(value)) {
+          history_.stopped_early = true;
+          history_.stop_reason = str_cat("TerminateOnNaN: invalid loss ", value, " at epoch ", epoch + 1, ", step ",
+                                         step + 1, "; training stopped");
+          nan_stop = true;
+          break;
+        }
+        mean_loss.update(value, static_cast<double>(n));
+        logs["loss"] = mean_loss.result();
+        if (track_accuracy_) {
+          accuracy.update(output, batch->y);
+          logs["accuracy"] = accuracy.result();
+        }
+        progress.step(step + 1, logs);
+        for (auto& cb : options.callbacks) cb->on_batch_end(*this, epoch, step, logs);
+      }
+    }
+    if (nan_stop) {
+      std::cerr << (progress.mode() == Verbosity::Bar ? "\n" : "") << history_.stop_reason << "\n";
+      stop_training = true;
+      break;
+    }
+    PETAL_CHECK(step > 0, ValueError, "fit: the training source gave no batch in epoch ", epoch + 1);
+    if (options.validation) {
+      Logs val = evaluate(*options.validation, options.validation_steps);
+      for (const auto& [k, v] : val) logs["val_" + k] = v;
+    }
+    logs["lr"] = lr;
+    const double seconds = seconds_since(epoch_start);
+    history_.append(epoch, logs, seconds);
+    progress.epoch_end(step, seconds, logs);
+    for (auto& cb : options.callbacks) cb->on_epoch_end(*this, epoch, logs);
+  }
+  for (auto& cb : options.callbacks) cb->on_train_end(*this, history_);
+  if (stop_training && history_.stop_reason.empty() && !history_.epochs.empty() &&
+      history_.epochs.back() + 1 < options.epochs) {
+    history_.stopped_early = true;
+    history_.stop_reason = str_cat("stopped by a callback after epoch ", history_.epochs.back() + 1);
+  }
+  return history_;
+}
+
+Logs Trainer::evaluate(BatchSource& data, std::int64_t steps) {
+  check_compiled("evaluate");
+  ag::NoGradGuard no_grad;
+  ModeGuard mode(*model_, false);
+  data.begin_epoch(0);
+  Mean mean_loss;
+  Accuracy accuracy;
+  std::int64_t step = 0;
+  for (; steps < 0 || step < steps; ++step) {
+    std::optional<Batch> batch = data.next();
+    if (!batch) break;
+    auto [loss, output] = forward_loss(*batch);
+    mean_loss.update(loss.data().item<double>(), static_cast<double>(batch->x.size(0)));
+    if (track_accuracy_) accuracy.update(output.data(), batch->y);
+  }
+  PETAL_CHECK(step > 0, ValueError, "evaluate: the data source gave no batch");
+  Logs logs{{"loss", mean_loss.result()}};
+  if (track_accuracy_) logs["accuracy"] = accuracy.result();
+  return logs;
+}
+
+Tensor Trainer::predict(BatchSource& data, std::int64_t steps) {
+  ag::NoGradGuard no_grad;
+  ModeGuard mode(*model_, false);
+  data.begin_epoch(0);
+  std::vector<Tensor> parts;
+  for (std::int64_t step = 0; steps < 0 || step < steps; ++step) {
+    std::optional<Batch> batch = data.next();
+    if (!batch) break;
+    parts.push_back((*model_)(ag::Variable(batch->x, false)).data());
+  }
+  return concat_rows(parts);
+}
+
+Tensor Trainer::predict(const Tensor& x, std::int64_t batch_size) {
+  TensorBatchSource source(x, zeros({x.size(0)}, DType::Int64), batch_size);
+  return predict(source);
+}
+
+}  // namespace petal::nn

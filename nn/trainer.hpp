@@ -1,0 +1,93 @@
+// Keras's compile/fit/evaluate/predict for a Module:
+//
+//   Trainer trainer(model);
+//   trainer.compile(std::make_shared<Adam>(), Loss::categorical_crossentropy());
+//   History h = trainer.fit(train, {.epochs = 10, .validation = &val});
+//
+// fit() puts the model in training mode (frozen BatchNormalization layers still
+// run in inference mode, see conv_layers.hpp), updates only trainable
+// parameters, and by default stops at once on a NaN or infinite loss
+// (Keras's TerminateOnNaN), recording why in History::stop_reason.
+#pragma once
+
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/batch_source.hpp"
+#include "nn/history.hpp"
+#include "nn/losses.hpp"
+#include "nn/module.hpp"
+#include "nn/optimizers.hpp"
+#include "nn/progress.hpp"
+
+namespace petal::nn {
+
+class Trainer;
+
+// Hooks into fit(). Set trainer.stop_training to end after the current epoch.
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  virtual void on_train_begin(Trainer&) {}
+  virtual void on_epoch_begin(Trainer&, int /*epoch*/) {}
+  virtual void on_batch_end(Trainer&, int /*epoch*/, std::int64_t /*step*/, const Logs&) {}
+  virtual void on_epoch_end(Trainer&, int /*epoch*/, const Logs&) {}
+  virtual void on_train_end(Trainer&, const History&) {}
+};
+
+struct FitOptions {
+  int epochs = 1;
+  int initial_epoch = 0;               // epochs already done (resuming a checkpoint)
+  std::int64_t steps_per_epoch = -1;   // -1: one pass of the source
+  BatchSource* validation = nullptr;   // evaluated after every epoch
+  std::int64_t validation_steps = -1;  // -1: one pass
+  std::vector<std::shared_ptr<Callback>> callbacks;
+  Verbosity verbose = Verbosity::Auto;
+  std::ostream* out = nullptr;  // progress stream; standard output when null
+  bool terminate_on_nan = true;
+};
+
+class Trainer {
+ public:
+  explicit Trainer(std::shared_ptr<Module> model);
+
+  // metrics: "accuracy" (or "acc"); the accuracy kind follows the targets.
+  void compile(std::shared_ptr<Optimizer> optimizer, Loss loss, std::vector<std::string> metrics = {"accuracy"});
+
+  History fit(BatchSource& train, const FitOptions& options = {});
+  // {"loss": mean loss, "accuracy": ...} over `steps` batches (-1: one pass).
+  Logs evaluate(BatchSource& data, std::int64_t steps = -1);
+  // The model's outputs (probabilities for a softmax model), rows concatenated.
+  Tensor predict(BatchSource& data, std::int64_t steps = -1);
+  Tensor predict(const Tensor& x, std::int64_t batch_size = 32);
+
+  // One optimisation step on a batch; returns the batch's mean loss and, when
+  // asked, the model's output (logits when the loss is fused).
+  double train_step(const Batch& batch, Tensor* output = nullptr);
+
+  Module& model() { return *model_; }
+  const std::shared_ptr<Module>& model_ptr() const { return model_; }
+  Optimizer& optimizer();
+  const Loss& loss() const { return loss_; }
+  ProgressPrinter* progress() { return progress_; }
+  const History& history() const { return history_; }
+
+  bool stop_training = false;
+
+ private:
+  // Forward pass with the fused loss when possible; returns (loss, output).
+  std::pair<ag::Variable, ag::Variable> forward_loss(const Batch& batch);
+  void check_compiled(const char* op) const;
+
+  std::shared_ptr<Module> model_;
+  std::shared_ptr<Optimizer> optimizer_;
+  Loss loss_;
+  bool track_accuracy_ = false;
+  bool compiled_ = false;
+  History history_;
+  ProgressPrinter* progress_ = nullptr;
+};
+
+}  // namespace petal::nn

@@ -1,0 +1,164 @@
+#include "nn/weights_io.hpp"
+
+#include <charconv>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <set>
+
+#include "core/error.hpp"
+#include "core/random.hpp"
+
+namespace petal::nn {
+
+namespace {
+
+constexpr const char* kOptimizerPrefix = "optimizer/";
+
+std::vector<WeightRef> built_weights(const Module& model, const char* op) {
+  PETAL_CHECK(model.built(), ValueError, op, ": model \"", model.name(),
+              "\" is not built yet (give it an input shape or call it once)");
+  std::vector<WeightRef> weights = model.weights();
+  std::set<std::string> names;
+  for (const auto& w : weights)
+    PETAL_CHECK(names.insert(w.name).second, ValueError, op, ": two weights of model \"", model.name(),
+                "\" are named \"", w.name, "\" (give the layers distinct names)");
+  return weights;
+}
+
+std::string encode_rng(const Generator::State& st) {
+  std::uint64_t spare_bits = 0;
+  std::memcpy(&spare_bits, &st.spare, sizeof spare_bits);
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %d %016" PRIx64,
+                st.s[0], st.s[1], st.s[2], st.s[3], st.has_spare ? 1 : 0, spare_bits);
+  return buf;
+}
+
+Generator::State decode_rng(const std::string& text, const std::string& file) {
+  Generator::State st{};
+  std::uint64_t spare_bits = 0;
+  int has_spare = 0;
+  const int n = std::sscanf(text.c_str(), "%" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64 " %d %" SCNx64, &st.s[0],
+                            &st.s[1], &st.s[2], &st.s[3], &has_spare, &spare_bits);
+  PETAL_CHECK(n == 6, FormatError, file, ": metadata rng_state \"", text, "\" is not 4 state words, a flag and a spare");
+  st.has_spare = has_spare != 0;
+  std::memcpy(&st.spare, &spare_bits, sizeof spare_bits);
+  return st;
+}
+
+const std::string& required(const Metadata& m, const std::string& key, const std::string& file) {
+  auto it = m.find(key);
+  PETAL_CHECK(it != m.end(), FormatError, file, ": checkpoint metadata lacks \"", key, "\"");
+  return it->second;
+}
+
+std::int64_t required_int(const Metadata& m, const std::string& key, const std::string& file) {
+  const std::string& text = required(m, key, file);
+  std::int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  PETAL_CHECK(ec == std::errc() && ptr == text.data() + text.size() && value >= 0, FormatError, file,
+              ": checkpoint metadata \"", key, "\" = \"", text, "\" is not a non-negative integer");
+  return value;
+}
+
+}  // namespace
+
+void save_weights(const Module& model, const std::filesystem::path& path, const Metadata& metadata) {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const auto& w : built_weights(model, "save_weights")) tensors.emplace_back(w.name, w.variable.data());
+  write_safetensors(path, tensors, metadata);
+}
+
+LoadReport load_weights(Module& model, const std::filesystem::path& path, const LoadOptions& options) {
+  std::vector<WeightRef> weights = built_weights(model, "load_weights");
+  SafetensorsReader reader(path);
+  LoadReport report;
+  report.metadata = reader.metadata();
+  std::vector<std::string> problems;
+  std::vector<std::pair<const SafetensorsEntry*, WeightRef*>> plan;
+  std::set<std::string> model_names;
+  for (WeightRef& w : weights) {
+    model_names.insert(w.name);
+    const SafetensorsEntry* e = reader.find(w.name);
+    if (!e) {
+      if (options.by_name) continue;
+      if (options.skip_mismatch) report.skipped.push_back(w.name + ": not in the file");
+      else problems.push_back(str_cat("missing \"", w.name, "\" ", shape_str(w.variable.shape())));
+      continue;
+    }
+    std::string mismatch;
+    if (e->shape != w.variable.shape())
+      mismatch = str_cat("shape ", shape_str(e->shape), " in the file, ", shape_str(w.variable.shape()), " in the model");
+    else if (safetensors_dtype(e->dtype) != w.variable.dtype())
+      mismatch = str_cat("dtype ", e->dtype, " in the file, ", dtype_name(w.variable.dtype()), " in the model");
+    if (!mismatch.empty()) {
+      if (options.skip_mismatch) report.skipped.push_back(w.name + ": " + mismatch);
+      else problems.push_back(str_cat("\"", w.name, "\": ", mismatch));
+      continue;
+    }
+    plan.emplace_back(e, &w);
+  }
+  if (!options.by_name) {
+    for (const auto& e : reader.entries()) {
+      if (e.name.rfind(kOptimizerPrefix, 0) == 0 || model_names.count(e.name)) continue;
+      if (options.skip_mismatch) report.skipped.push_back(e.name + ": not in the model");
+      else problems.push_back(str_cat("unexpected \"", e.name, "\" ", shape_str(e.shape), " (not in the model)"));
+    }
+  }
+  if (!problems.empty()) {
+    std::string message = str_cat(path.string(), ": cannot load into model \"", model.name(), "\": ",
+                                  problems.size(), " mismatch", problems.size() == 1 ? "" : "es", ":");
+    for (const auto& p : problems) message += "\n  " + p;
+    throw FormatError(message);
+  }
+  for (auto& [entry, w] : plan) {
+    Tensor& data = w->variable.mutable_data();
+    if (data.is_contiguous() && data.device().is_cpu()) {
+      reader.read_into(*entry, data);
+    } else {
+      data.copy_(reader.read(*entry));
+    }
+    report.loaded.push_back(w->name);
+  }
+  return report;
+}
+
+void save_checkpoint(const std::filesystem::path& path, const Module& model, const Optimizer& optimizer,
+                     int epochs_completed, const Metadata& extra) {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const auto& w : built_weights(model, "save_checkpoint")) tensors.emplace_back(w.name, w.variable.data());
+  for (auto& [key, slot] : optimizer.state()) tensors.emplace_back(kOptimizerPrefix + key, slot);
+  Metadata meta = extra;
+  meta["petal_checkpoint"] = "1";
+  meta["epoch"] = std::to_string(epochs_completed);
+  meta["optimizer"] = optimizer.name();
+  meta["optimizer_iterations"] = std::to_string(optimizer.iterations());
+  char lr[64];
+  std::snprintf(lr, sizeof lr, "%.17g", optimizer.learning_rate());
+  meta["learning_rate"] = lr;
+  meta["rng_state"] = encode_rng(default_generator().state());
+  write_safetensors(path, tensors, meta);
+}
+
+int load_checkpoint(const std::filesystem::path& path, Module& model, Optimizer& optimizer) {
+  const std::string file = path.string();
+  SafetensorsReader reader(path);
+  const Metadata& meta = reader.metadata();
+  PETAL_CHECK(meta.count("petal_checkpoint"), FormatError, file, ": not a petal checkpoint (no petal_checkpoint metadata)");
+  PETAL_CHECK(required(meta, "optimizer", file) == optimizer.name(), ValueError, file, ": checkpoint holds ",
+              meta.at("optimizer"), " state, the optimizer is ", optimizer.name());
+  const int epoch = static_cast<int>(required_int(meta, "epoch", file));
+  const std::int64_t iterations = required_int(meta, "optimizer_iterations", file);
+  const Generator::State rng = decode_rng(required(meta, "rng_state", file), file);
+  load_weights(model, path);
+  std::vector<std::pair<std::string, Tensor>> slots;
+  const std::string prefix = kOptimizerPrefix;
+  for (const auto& e : reader.entries())
+    if (e.name.rfind(prefix, 0) == 0) slots.emplace_back(e.name.substr(prefix.size()), reader.read(e));
+  optimizer.load_state(slots, iterations);
+  default_generator().set_state(rng);
+  return epoch;
+}
+
+}  // namespace petal::nn

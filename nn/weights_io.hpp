@@ -1,0 +1,51 @@
+// Saving and loading a model's weights as safetensors under Keras names
+// ("dense/kernel", "block_1_expand_BN/moving_mean"), and training checkpoints
+// that also carry the optimizer's slots and step count, the epoch and the
+// state of default_generator(), so fit() resumes exactly where it stopped.
+// Every save is atomic (temporary file, then rename).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "nn/module.hpp"
+#include "nn/optimizers.hpp"
+#include "nn/safetensors.hpp"
+
+namespace petal::nn {
+
+// Writes every weight (parameters and buffers) of a built model.
+void save_weights(const Module& model, const std::filesystem::path& path, const Metadata& metadata = {});
+
+struct LoadOptions {
+  // Only names present in both the model and the file matter (the rest of
+  // either side is left alone), e.g. a base without its classifier.
+  bool by_name = false;
+  // A weight whose shape differs (or, with by_name off, that is missing) is
+  // skipped and listed in the report instead of failing.
+  bool skip_mismatch = false;
+};
+
+struct LoadReport {
+  std::vector<std::string> loaded;
+  std::vector<std::string> skipped;  // "name: reason"
+  Metadata metadata;
+};
+
+// Checks every name and shape first and throws one FormatError listing all
+// mismatches (missing names, unexpected names, wrong shapes or dtypes) before
+// changing any weight; then copies the values in. Tensors named
+// "optimizer/..." (checkpoints) are never expected by a model.
+LoadReport load_weights(Module& model, const std::filesystem::path& path, const LoadOptions& options = {});
+
+// Model weights + "optimizer/<parameter>/<slot>" tensors, with metadata
+// "petal_checkpoint" = "1", "epoch" (epochs completed), "optimizer",
+// "optimizer_iterations", "learning_rate", "rng_state" plus `extra`.
+void save_checkpoint(const std::filesystem::path& path, const Module& model, const Optimizer& optimizer,
+                     int epochs_completed, const Metadata& extra = {});
+// Restores weights, optimizer state and default_generator(); returns the
+// number of epochs completed (pass it to fit as initial_epoch).
+int load_checkpoint(const std::filesystem::path& path, Module& model, Optimizer& optimizer);
+
+}  // namespace petal::nn
