@@ -8,6 +8,7 @@
 
 #include "autograd/functions.hpp"
 #include "autograd/variable.hpp"
+#include "core/allocator.hpp"
 #include "core/tensor.hpp"
 #include "kernels/ops.hpp"
 
@@ -190,6 +191,42 @@ TEST_CASE("backward releases the tensors an op saved") {
   backward_sum(y);
   CHECK(constant.storage().use_count() == before);
   CHECK(grad_of(x) == std::vector<double>{3.0, 4.0});
+}
+
+TEST_CASE("backward frees activations and gradient buffers as it goes") {
+  constexpr int kDepth = 24;
+  const Shape shape{64, 256};
+  Variable x(normal(shape, 0.0, 1.0), true);
+  const std::size_t baseline = cpu_allocator().stats().in_use_bytes;
+  const std::size_t one_tensor = [&] {
+    Tensor probe = Tensor::empty(shape);
+    return cpu_allocator().stats().in_use_bytes - baseline;
+  }();
+  REQUIRE(one_tensor > 0);
+
+  // The first op's backward runs last; it records what is still allocated then.
+  std::size_t in_use_at_last_node = 0;
+  Variable loss;
+  {
+    Variable h = make_op_result(x.data(), "probe", {x}, [&](const Tensor& g) {
+      in_use_at_last_node = cpu_allocator().stats().in_use_bytes;
+      return std::vector<Tensor>{g};
+    });
+    for (int i = 0; i < kDepth; ++i) h = tanh(h);
+    loss = sum(h);
+  }
+  const AllocatorStats after_forward = cpu_allocator().stats();
+  // The graph holds every activation until backward.
+  CHECK(after_forward.in_use_bytes - baseline >= kDepth * one_tensor);
+
+  loss.backward();
+  const AllocatorStats after_backward = cpu_allocator().stats();
+  // Backward needs a few buffers at a time, not one per op...
+  CHECK(after_backward.peak_bytes <= after_forward.peak_bytes + 4 * one_tensor);
+  CHECK(in_use_at_last_node - baseline <= 4 * one_tensor);
+  // ...and leaves only the loss and x's gradient behind.
+  CHECK(after_backward.in_use_bytes - baseline <= one_tensor + 4096);
+  CHECK(x.grad().shape() == shape);
 }
 
 TEST_CASE("no_grad records nothing, nests, and is per thread") {
