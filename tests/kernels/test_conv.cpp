@@ -1,0 +1,150 @@
+// Conv2D (1x1 GEMM path, direct small-Cin kernel, blocked im2col/GEMM) forward,
+// input and kernel/bias gradients against the plain reference loops, under
+// every ISA and 1/2 threads; TensorFlow's asymmetric "same" padding by hand;
+// the MobileNetV2 layer shapes at 192x192; bad arguments.
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "kernels/cpu/conv/reference_conv.hpp"
+#include "kernels/ops_conv.hpp"
+#include "tests/kernels/test_conv_support.hpp"
+
+using namespace petal;
+using namespace petal::conv_test;
+namespace ref = petal::cpu::reference;
+
+namespace {
+
+struct ConvCase {
+  std::int64_t n, h, w, cin, cout, kh, kw, sh, sw;
+  ops::ConvPadding padding;
+  const char* label;
+};
+
+void check_conv_case(const ConvCase& c, Generator& gen) {
+  INFO(c.label << " [" << c.n << "," << c.h << "," << c.w << "," << c.cin << "] -> " << c.cout << " k" << c.kh << "x"
+               << c.kw << " s" << c.sh << "x" << c.sw << (c.padding == ops::ConvPadding::Same ? " same" : " valid"));
+  const Tensor x = random_tensor({c.n, c.h, c.w, c.cin}, gen);
+  const Tensor kernel = random_tensor({c.kh, c.kw, c.cin, c.cout}, gen);
+  const Tensor bias = random_tensor({c.cout}, gen);
+  const ops::Conv2dWindow win = ops::conv2d_window(c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.padding, "test");
+  const cpu::ConvGeometry g = geometry(x.shape(), c.kh, c.kw, c.cout, win);
+  const Tensor dy = random_tensor({g.batch, g.out_h, g.out_w, g.out_c}, gen);
+
+  std::vector<float> y_ref(std::size_t(g.output_pixels() * g.out_c)), dx_ref(std::size_t(x.numel())),
+      dw_ref(std::size_t(kernel.numel())), db_ref(std::size_t(c.cout));
+  ref::conv2d_forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y_ref.data(), g);
+  ref::conv2d_backward_input(dy.data<float>(), kernel.data<float>(), dx_ref.data(), g);
+  ref::conv2d_backward_kernel(dy.data<float>(), x.data<float>(), dw_ref.data(), g);
+  ref::channel_sum(dy.data<float>(), g.output_pixels(), g.out_c, db_ref.data());
+
+  for_each_isa_and_threads([&](const std::string& config) {
+    INFO(config);
+    check_close(ops::conv2d(x, kernel, bias, win), y_ref, 2e-5, "forward");
+    check_close(ops::conv2d(x, kernel, bias, win, /*relu6=*/true), relu6_of(y_ref), 2e-5, "forward + relu6");
+    check_close(ops::conv2d_backward_input(dy, kernel, x.shape(), win), dx_ref, 2e-5, "input gradient");
+    Tensor db;
+    check_close(ops::conv2d_backward_kernel(dy, x, kernel.shape(), win, &db), dw_ref, 1e-4, "kernel gradient");
+    check_close(db, db_ref, 1e-4, "bias gradient");
+  });
+}
+
+}  // namespace
+
+TEST_CASE("conv2d matches the reference loops on odd shapes, strides and paddings") {
+  Generator gen(11);
+  using P = ops::ConvPadding;
+  const std::vector<ConvCase> cases = {
+      {2, 7, 5, 8, 12, 1, 1, 1, 1, P::Valid, "pointwise"},
+      {1, 6, 6, 33, 17, 1, 1, 1, 1, P::Same, "pointwise, odd channels"},
+      {2, 7, 7, 6, 5, 1, 1, 2, 2, P::Same, "1x1 stride 2 (im2col path)"},
+      {2, 9, 7, 6, 10, 3, 3, 1, 1, P::Same, "3x3/1 same, odd input"},
+      {1, 8, 10, 5, 7, 3, 3, 2, 2, P::Same, "3x3/2 same, even input (pads bottom/right only)"},
+      {3, 9, 9, 8, 16, 3, 3, 2, 2, P::Same, "3x3/2 same, odd input"},
+      {2, 6, 5, 7, 9, 3, 3, 1, 1, P::Valid, "3x3 valid"},
+      {1, 11, 8, 5, 6, 5, 3, 2, 1, P::Valid, "5x3 stride (2,1) valid"},
+      {2, 24, 24, 16, 24, 3, 3, 1, 1, P::Same, "several im2col blocks"},
+      {2, 10, 11, 3, 32, 3, 3, 2, 2, P::Same, "Cin 3 direct, stride 2"},
+      {1, 7, 8, 3, 20, 3, 3, 1, 1, P::Valid, "Cin 3 direct, valid, ragged Cout"},
+      {1, 5, 5, 1, 3, 3, 3, 1, 1, P::Same, "Cin 1 direct"},
+      {1, 3, 3, 4, 5, 3, 3, 1, 1, P::Valid, "window equals input"},
+  };
+  for (const ConvCase& c : cases) check_conv_case(c, gen);
+}
+
+TEST_CASE("conv2d on the MobileNetV2 layer shapes at 192x192 (batch 1)") {
+  Generator gen(12);
+  using P = ops::ConvPadding;
+  const std::vector<ConvCase> cases = {
+      {1, 192, 192, 3, 32, 3, 3, 2, 2, P::Same, "Conv1"},
+      {1, 96, 96, 16, 96, 1, 1, 1, 1, P::Same, "block_1_expand"},
+      {1, 24, 24, 144, 32, 1, 1, 1, 1, P::Same, "block_3_project"},
+      {1, 6, 6, 960, 320, 1, 1, 1, 1, P::Same, "block_16_project"},
+      {1, 6, 6, 320, 1280, 1, 1, 1, 1, P::Same, "Conv_1"},
+  };
+  for (const ConvCase& c : cases) check_conv_case(c, gen);
+}
+
+TEST_CASE("TensorFlow 'same' padding: 3x3/2 on an even input pads only bottom and right") {
+  // x = 0..15 on a 4x4 grid, kernel of ones: each output is the sum of its window.
+  std::vector<float> values(16);
+  for (int i = 0; i < 16; ++i) values[std::size_t(i)] = float(i);
+  const Tensor x = from_vector(values, {1, 4, 4, 1});
+  const Tensor kernel = ones({3, 3, 1, 1});
+  const ops::Conv2dWindow win = ops::conv2d_window(4, 4, 3, 3, 2, 2, ops::ConvPadding::Same, "test");
+  CHECK(win.pad_top == 0);
+  CHECK(win.pad_bottom == 1);
+  CHECK(win.pad_left == 0);
+  CHECK(win.pad_right == 1);
+  // Windows: rows {0,1,2} / {2,3}, columns {0,1,2} / {2,3}.
+  const std::vector<float> expected = {0 + 1 + 2 + 4 + 5 + 6 + 8 + 9 + 10, 2 + 3 + 6 + 7 + 10 + 11,
+                                       8 + 9 + 10 + 12 + 13 + 14, 10 + 11 + 14 + 15};
+  for_each_isa_and_threads([&](const std::string& config) {
+    INFO(config);
+    CHECK(ops::conv2d(x, kernel, Tensor(), win).to_vector<float>() == expected);
+  });
+  // Odd input: the padding is symmetric.
+  const ops::Conv2dWindow odd = ops::conv2d_window(5, 5, 3, 3, 2, 2, ops::ConvPadding::Same, "test");
+  CHECK(odd.pad_top == 1);
+  CHECK(odd.pad_bottom == 1);
+  CHECK(ops::same_padding_before(4, 3, 2) == 0);
+  CHECK(ops::same_padding_before(5, 3, 1) == 1);
+  CHECK(ops::conv_output_size(5, 3, 2, ops::ConvPadding::Same, "t") == 3);
+  CHECK(ops::conv_output_size(5, 3, 2, ops::ConvPadding::Valid, "t") == 2);
+}
+
+TEST_CASE("conv2d float64 (the gradient-check path) matches float32") {
+  Generator gen(13);
+  const Tensor x = random_tensor({2, 6, 5, 4}, gen), kernel = random_tensor({3, 3, 4, 3}, gen);
+  const Tensor bias = random_tensor({3}, gen);
+  const ops::Conv2dWindow win = ops::conv2d_window(6, 5, 3, 3, 2, 2, ops::ConvPadding::Same, "test");
+  const Tensor y32 = ops::conv2d(x, kernel, bias, win, true);
+  const Tensor y64 = ops::conv2d(x.to(DType::Float64), kernel.to(DType::Float64), bias.to(DType::Float64), win, true);
+  CHECK(y64.dtype() == DType::Float64);
+  check_close(y32, y64.to_vector<float>(), 1e-5, "float64 forward");
+}
+
+TEST_CASE("conv2d rejects bad arguments with ShapeError naming the op and shapes") {
+  const Tensor x = zeros({1, 5, 5, 3});
+  const ops::Conv2dWindow valid{};
+  CHECK_THROWS_AS(ops::conv2d(x, zeros({3, 3, 4, 8}), Tensor(), valid), ShapeError);  // channel mismatch
+  try {
+    ops::conv2d(x, zeros({3, 3, 4, 8}), Tensor(), valid);
+  } catch (const ShapeError& e) {
+    const std::string what = e.what();
+    CHECK(what.find("conv2d") != std::string::npos);
+    CHECK(what.find("[3, 3, 4, 8]") != std::string::npos);
+    CHECK(what.find("[1, 5, 5, 3]") != std::string::npos);
+  }
+  CHECK_THROWS_AS(ops::conv2d(x, zeros({7, 7, 3, 8}), Tensor(), valid), ShapeError);   // window larger than input
+  CHECK_THROWS_AS(ops::conv2d(zeros({0, 5, 5, 3}), zeros({3, 3, 3, 8}), Tensor(), valid), ShapeError);  // empty batch
+  CHECK_THROWS_AS(ops::conv2d(x, zeros({3, 3, 3, 0}), Tensor(), valid), ShapeError);   // no output channels
+  CHECK_THROWS_AS(ops::conv2d(x, zeros({3, 3, 3, 8}), zeros({7}), valid), ShapeError); // bias size
+  CHECK_THROWS_AS(ops::conv2d(zeros({5, 5, 3}), zeros({3, 3, 3, 8}), Tensor(), valid), ShapeError);  // rank
+  CHECK_THROWS_AS(ops::conv2d(x, zeros({3, 3, 3, 8}, DType::Float64), Tensor(), valid), DTypeError);
+  CHECK_THROWS_AS(ops::conv_output_size(2, 3, 1, ops::ConvPadding::Valid, "conv2d"), ShapeError);
+  CHECK_THROWS_AS(ops::conv_output_size(0, 3, 1, ops::ConvPadding::Same, "conv2d"), ShapeError);
+  CHECK_THROWS_AS(ops::conv2d_backward_input(zeros({1, 2, 2, 8}), zeros({3, 3, 3, 8}), {1, 5, 5, 3}, valid),
+                  ShapeError);  // gradient shape does not match the output [1, 3, 3, 8]
+}

@@ -1,0 +1,78 @@
+// Helpers for the convolution-family kernel tests: random tensors, a
+// comparison against the float reference loops (which accumulate in double),
+// and a loop over every ISA this CPU runs with 1 and 2 threads.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.hpp"
+#include "core/thread_pool.hpp"
+#include "kernels/cpu/conv/conv_geometry.hpp"
+#include "kernels/cpu/isa.hpp"
+#include "kernels/ops_conv.hpp"
+
+namespace petal::conv_test {
+
+inline Tensor random_tensor(const Shape& shape, Generator& gen, double low = -1.0, double high = 1.0) {
+  return uniform(shape, low, high, gen);
+}
+
+// max |actual - expected| <= tol * max(1, max |expected|), with the worst element in the message.
+inline void check_close(const Tensor& actual, const std::vector<float>& expected, double tol, const std::string& what) {
+  REQUIRE(actual.numel() == static_cast<std::int64_t>(expected.size()));
+  const std::vector<float> a = actual.to_vector<float>();
+  double scale = 1.0, worst = 0.0;
+  std::size_t worst_index = 0;
+  for (float e : expected) scale = std::max(scale, double(std::fabs(e)));
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double err = std::fabs(double(a[i]) - double(expected[i]));
+    if (!(err <= worst)) {  // NaN counts as the worst
+      worst = std::isnan(err) ? INFINITY : err;
+      worst_index = i;
+    }
+  }
+  INFO(what << ": worst element " << worst_index << " got " << a[worst_index] << " expected "
+            << expected[worst_index] << " (scale " << scale << ")");
+  CHECK(worst <= tol * scale);
+}
+
+// Runs fn under every ISA the CPU has, with 1 and 2 threads; restores both.
+inline void for_each_isa_and_threads(const std::function<void(const std::string&)>& fn) {
+  const cpu::Isa saved_isa = cpu::active_isa();
+  const int saved_threads = num_threads();
+  for (cpu::Isa isa : cpu::available_isas()) {
+    cpu::set_active_isa(isa);
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      fn(std::string(cpu::isa_name(isa)) + " x" + std::to_string(threads) + " threads");
+    }
+  }
+  cpu::set_active_isa(saved_isa);
+  set_num_threads(saved_threads);
+}
+
+// The kernel-level geometry the op will use (for calling the reference loops).
+inline cpu::ConvGeometry geometry(const Shape& x, std::int64_t kh, std::int64_t kw, std::int64_t out_c,
+                                  const ops::Conv2dWindow& w) {
+  cpu::ConvGeometry g;
+  g.batch = x[0], g.in_h = x[1], g.in_w = x[2], g.in_c = x[3];
+  g.kernel_h = kh, g.kernel_w = kw, g.stride_h = w.stride_h, g.stride_w = w.stride_w;
+  g.pad_top = w.pad_top, g.pad_left = w.pad_left;
+  g.out_h = (x[1] + w.pad_top + w.pad_bottom - kh) / w.stride_h + 1;
+  g.out_w = (x[2] + w.pad_left + w.pad_right - kw) / w.stride_w + 1;
+  g.out_c = out_c;
+  return g;
+}
+
+inline std::vector<float> relu6_of(std::vector<float> v) {
+  for (float& x : v) x = std::min(std::max(x, 0.0f), 6.0f);
+  return v;
+}
+
+}  // namespace petal::conv_test
