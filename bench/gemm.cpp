@@ -143,7 +143,7 @@ double openblas_gflops(const Shape& s, int threads, bool quick, bool& missing) {
 
 void print_help() {
   std::printf(
-      "usage: gemm [--quick] [--json] [--threads 1,2] [--no-reference]\n"
+      "usage: gemm [--quick] [--json] [--threads 1,2] [--no-reference] [--only TEXT]\n"
       "\n"
       "GFLOP/s of petal::cpu::sgemm (row-major, C = A @ B) on square 256..2048\n"
       "and the MobileNetV2 1x1-convolution GEMMs (batch 64, 192x192), next to\n"
@@ -154,7 +154,8 @@ void print_help() {
       "  --quick         three small shapes, three runs each (smoke test)\n"
       "  --json          one JSON object per line in the shared bench format\n"
       "  --threads LIST  comma-separated thread counts (default 1,2)\n"
-      "  --no-reference  skip OpenBLAS (reference reported as null)\n");
+      "  --no-reference  skip OpenBLAS (reference reported as null)\n"
+      "  --only TEXT     only the shapes whose name contains TEXT (e.g. square, mnv2)\n");
 }
 
 std::vector<int> parse_threads(const std::string& list) {
@@ -196,7 +197,9 @@ int main(int argc, char** argv) {
                 "openblas", "ratio");
   }
   bool missing = false;
+  const std::string only = petal::bench::flag_value(argc, argv, "--only", "");
   for (const Shape& s : shapes(quick)) {
+    if (!only.empty() && s.name.find(only) == std::string::npos) continue;
     Problem p(s.m, s.k, s.n);
     for (int threads : thread_counts) {
       const double ours = petal_gflops(p, threads, quick);

@@ -10,10 +10,13 @@
 // Small problems skip the thread pool; calls from inside a parallel region
 // run serially on the calling thread.
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <thread>
+#include <utility>
 
 #include "core/thread_pool.hpp"
 #include "kernels/cpu/gemm.hpp"
@@ -101,14 +104,100 @@ void pack_b_panels(const SgemmKernels& kern, const Operands& op, std::int64_t pc
 // column block against the packed B slice; packs A block by block.
 void compute_block(const SgemmKernels& kern, const Operands& op, std::int64_t pc, std::int64_t kc, std::int64_t jc,
                    std::int64_t row_begin, std::int64_t row_end, std::int64_t col_begin, std::int64_t col_end,
-                   const float* packed_b, float beta) {
-  float* packed_a = packed_a_buffer(ceil_div(std::min(kern.mc, row_end - row_begin), kern.mr) * kern.mr * kc);
+                   const float* packed_b, float beta, bool unpacked_a) {
   const float* b_slice = packed_b + (col_begin / kern.nr) * kc * kern.nr;
+  float* c_block = op.c + row_begin * op.ldc + jc + col_begin;
+  if (unpacked_a) {
+    float* edge_panel = packed_a_buffer(kern.mr * kc);
+    kern.macro_kernel_unpacked_a(op.trans_a, row_end - row_begin, col_end - col_begin, kc, op.a_at(row_begin, pc),
+                                 op.lda, b_slice, c_block, op.ldc, beta, edge_panel);
+    return;
+  }
+  float* packed_a = packed_a_buffer(ceil_div(std::min(kern.mc, row_end - row_begin), kern.mr) * kern.mr * kc);
   for (std::int64_t ic = row_begin; ic < row_end; ic += kern.mc) {
     const std::int64_t mc = std::min(kern.mc, row_end - ic);
     kern.pack_a(op.trans_a, op.a_at(ic, pc), op.lda, mc, kc, packed_a);
     kern.macro_kernel(mc, col_end - col_begin, kc, packed_a, b_slice, op.c + ic * op.ldc + jc + col_begin, op.ldc,
                       beta);
+  }
+}
+
+// Spin barrier for the threads of one sgemm call. Spinning (with a yield
+// after a while) keeps both cores hot between K slices; a sleeping wake-up on
+// these VMs costs tens of microseconds, as much as a whole small GEMM.
+class SpinBarrier {
+ public:
+  explicit SpinBarrier(int threads) : threads_(threads) {}
+  void arrive_and_wait() {
+    const int generation = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == threads_) {
+      arrived_.store(0, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_acq_rel);
+      return;
+    }
+    for (int spin = 0; generation_.load(std::memory_order_acquire) == generation; ++spin) {
+      if (spin < 4096) {
+#if defined(__x86_64__)
+        __builtin_ia32_pause();
+#endif
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  }
+
+ private:
+  const int threads_;
+  std::atomic<int> arrived_{0};
+  std::atomic<int> generation_{0};
+};
+
+// [begin, end) of `count` items for thread `index` of `threads`, balanced.
+std::pair<std::int64_t, std::int64_t> share(std::int64_t count, int index, int threads) {
+  const std::int64_t base = count / threads, extra = count % threads;
+  const std::int64_t begin = index * base + std::min<std::int64_t>(index, extra);
+  return {begin, begin + base + (index < extra ? 1 : 0)};
+}
+
+// The blocked loops for one thread of `threads` (thread 0 alone when serial).
+// packed_b holds two slices: while one thread still computes on slice s, the
+// other may already pack slice s + 1 into the other half, so one barrier per
+// slice suffices (a thread can only reach the packing of slice s + 2 after
+// everyone has passed the barrier of slice s + 1, i.e. finished slice s).
+void sgemm_thread(const SgemmKernels& kern, const Operands& op, std::int64_t m, std::int64_t n, std::int64_t k,
+                  float beta, int index, int threads, float* const packed_b[2], SpinBarrier* barrier) {
+  const std::int64_t m_tiles = ceil_div(m, kern.mr);
+  // Reading A in place saves the packing pass, which costs as much as the
+  // arithmetic when N is small (1x1 convolutions: M huge, N = 24..1280).
+  // Rows of A stream well (software prefetch); a transposed A is read a
+  // short row per K step, so it is packed unless few B panels share it.
+  const bool unpacked_a = !op.trans_a || n <= 2 * kern.nr;
+  int slice = 0;
+  for (std::int64_t jc = 0; jc < n; jc += kern.nc) {
+    const std::int64_t nc = std::min(kern.nc, n - jc);
+    const std::int64_t n_panels = ceil_div(nc, kern.nr);
+    for (std::int64_t pc = 0; pc < k; pc += kern.kc, ++slice) {
+      const std::int64_t kc = std::min(kern.kc, k - pc);
+      const float beta_here = pc == 0 ? beta : 1.0f;  // later K slices accumulate
+      float* slice_b = packed_b[slice % 2];
+      const auto [p0, p1] = share(n_panels, index, threads);
+      if (p0 < p1) pack_b_panels(kern, op, pc, kc, jc, nc, p0, p1, slice_b);
+      if (threads > 1) barrier->arrive_and_wait();
+
+      if (threads == 1) {
+        compute_block(kern, op, pc, kc, jc, 0, m, 0, nc, slice_b, beta_here, unpacked_a);
+      } else if (m_tiles >= 2 * threads || n_panels < threads) {
+        // Split rows: each thread gets whole register tiles of C.
+        const auto [t0, t1] = share(m_tiles, index, threads);
+        if (t0 < t1)
+          compute_block(kern, op, pc, kc, jc, t0 * kern.mr, std::min(t1 * kern.mr, m), 0, nc, slice_b, beta_here, unpacked_a);
+      } else {
+        // Short and wide: split columns; each thread packs the (small) A itself.
+        const auto [q0, q1] = share(n_panels, index, threads);
+        if (q0 < q1)
+          compute_block(kern, op, pc, kc, jc, 0, m, q0 * kern.nr, std::min(q1 * kern.nr, nc), slice_b, beta_here, unpacked_a);
+      }
+    }
   }
 }
 
@@ -125,38 +214,17 @@ void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
                                           isa_avx512::sgemm_kernels);
   const Operands op{trans_a, trans_b, a, lda, b, ldb, alpha, c, ldc};
   const bool serial = in_parallel_region() || num_threads() == 1 || m * n * k < kParallelMinMacs;
-  const std::int64_t threads = serial ? 1 : num_threads();
-  const std::int64_t m_tiles = ceil_div(m, kern.mr);
 
-  for (std::int64_t jc = 0; jc < n; jc += kern.nc) {
-    const std::int64_t nc = std::min(kern.nc, n - jc);
-    const std::int64_t n_panels = ceil_div(nc, kern.nr);
-    for (std::int64_t pc = 0; pc < k; pc += kern.kc) {
-      const std::int64_t kc = std::min(kern.kc, k - pc);
-      const float beta_here = pc == 0 ? beta : 1.0f;  // later K slices accumulate
-      float* packed_b = packed_b_buffer(n_panels * kern.nr * kc);
-
-      // Pack B in parallel only when it is big enough to be worth a wake-up.
-      const std::int64_t pack_grain = serial ? n_panels : std::max<std::int64_t>(1, (1 << 16) / (kc * kern.nr));
-      parallel_for(0, n_panels, pack_grain, [&](std::int64_t p0, std::int64_t p1) {
-        pack_b_panels(kern, op, pc, kc, jc, nc, p0, p1, packed_b);
-      });
-
-      if (threads == 1) {
-        compute_block(kern, op, pc, kc, jc, 0, m, 0, nc, packed_b, beta_here);
-      } else if (m_tiles >= 2 * threads || n_panels < threads) {
-        // Split rows: each thread gets whole register tiles of C.
-        parallel_for(0, m_tiles, 1, [&](std::int64_t t0, std::int64_t t1) {
-          compute_block(kern, op, pc, kc, jc, t0 * kern.mr, std::min(t1 * kern.mr, m), 0, nc, packed_b, beta_here);
-        });
-      } else {
-        // Short and wide: split columns; each thread packs the (small) A itself.
-        parallel_for(0, n_panels, 1, [&](std::int64_t p0, std::int64_t p1) {
-          compute_block(kern, op, pc, kc, jc, 0, m, p0 * kern.nr, std::min(p1 * kern.nr, nc), packed_b, beta_here);
-        });
-      }
-    }
+  const std::int64_t slice_floats = ceil_div(std::min(kern.nc, n), kern.nr) * kern.nr * std::min(kern.kc, k);
+  float* const b_base = packed_b_buffer(2 * slice_floats);
+  float* const packed_b[2] = {b_base, b_base + slice_floats};
+  if (serial) {
+    sgemm_thread(kern, op, m, n, k, beta, 0, 1, packed_b, nullptr);
+    return;
   }
+  const int threads = num_threads();
+  SpinBarrier barrier(threads);
+  parallel_run([&](int index) { sgemm_thread(kern, op, m, n, k, beta, index, threads, packed_b, &barrier); });
 }
 
 }  // namespace petal::cpu
