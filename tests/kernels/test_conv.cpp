@@ -32,8 +32,8 @@ void check_conv_case(const ConvCase& c, Generator& gen) {
   const cpu::ConvGeometry g = geometry(x.shape(), c.kh, c.kw, c.cout, win);
   const Tensor dy = random_tensor({g.batch, g.out_h, g.out_w, g.out_c}, gen);
 
-  std::vector<float> y_ref(std::size_t(g.output_pixels() * g.out_c)), dx_ref(std::size_t(x.numel())),
-      dw_ref(std::size_t(kernel.numel())), db_ref(std::size_t(c.cout));
+  std::vector<float> y_ref(static_cast<std::size_t>(g.output_pixels() * g.out_c)), dx_ref(static_cast<std::size_t>(x.numel())),
+      dw_ref(static_cast<std::size_t>(kernel.numel())), db_ref(static_cast<std::size_t>(c.cout));
   ref::conv2d_forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y_ref.data(), g);
   ref::conv2d_backward_input(dy.data<float>(), kernel.data<float>(), dx_ref.data(), g);
   ref::conv2d_backward_kernel(dy.data<float>(), x.data<float>(), dw_ref.data(), g);
@@ -89,7 +89,7 @@ TEST_CASE("conv2d on the MobileNetV2 layer shapes at 192x192 (batch 1)") {
 TEST_CASE("TensorFlow 'same' padding: 3x3/2 on an even input pads only bottom and right") {
   // x = 0..15 on a 4x4 grid, kernel of ones: each output is the sum of its window.
   std::vector<float> values(16);
-  for (int i = 0; i < 16; ++i) values[std::size_t(i)] = float(i);
+  for (int i = 0; i < 16; ++i) values[static_cast<std::size_t>(i)] = float(i);
   const Tensor x = from_vector(values, {1, 4, 4, 1});
   const Tensor kernel = ones({3, 3, 1, 1});
   const ops::Conv2dWindow win = ops::conv2d_window(4, 4, 3, 3, 2, 2, ops::ConvPadding::Same, "test");

@@ -1,0 +1,117 @@
+// Batch normalisation (training forward with batch statistics, backward,
+// fused ReLU6, inference affine) against the plain reference loops under
+// every ISA and 1/2 threads; the moving-average update equations by hand.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kernels/cpu/conv/reference_conv.hpp"
+#include "kernels/ops_conv.hpp"
+#include "tests/kernels/test_conv_support.hpp"
+
+using namespace petal;
+using namespace petal::conv_test;
+namespace ref = petal::cpu::reference;
+
+namespace {
+
+void check_batch_norm_case(const Shape& shape, bool relu6, double offset, Generator& gen) {
+  INFO("shape " << shape_str(shape) << (relu6 ? " + relu6" : "") << ", data offset " << offset);
+  const std::int64_t c = shape.back(), rows = shape_numel(shape) / c;
+  // An offset far from zero checks that the variance does not cancel.
+  const Tensor x = random_tensor(shape, gen, offset - 2.0, offset + 2.0);
+  const Tensor gamma = random_tensor({c}, gen, 0.5, 3.0), beta = random_tensor({c}, gen, -1.0, 4.0);
+  const Tensor dy = random_tensor(shape, gen);
+  const double eps = 1e-3;
+  std::vector<float> y_ref(static_cast<std::size_t>(x.numel())), mean_ref(static_cast<std::size_t>(c)), var_ref(static_cast<std::size_t>(c)),
+      dx_ref(static_cast<std::size_t>(x.numel())), dg_ref(static_cast<std::size_t>(c)), db_ref(static_cast<std::size_t>(c));
+  ref::batch_norm_training(x.data<float>(), gamma.data<float>(), beta.data<float>(), rows, c, eps, relu6, y_ref.data(),
+                           mean_ref.data(), var_ref.data());
+  ref::batch_norm_backward(dy.data<float>(), x.data<float>(), gamma.data<float>(), beta.data<float>(),
+                           mean_ref.data(), var_ref.data(), rows, c, eps, relu6, dx_ref.data(), dg_ref.data(),
+                           db_ref.data());
+  for_each_isa_and_threads([&](const std::string& config) {
+    INFO(config);
+    Tensor mean, var;
+    const Tensor y = ops::batch_norm_training(x, gamma, beta, eps, relu6, mean, var);
+    check_close(y, y_ref, 2e-5, "forward");
+    check_close(mean, mean_ref, 1e-6, "batch mean");
+    check_close(var, var_ref, 1e-5, "batch variance");
+    const ops::BatchNormGrads g = ops::batch_norm_backward(dy, x, gamma, beta, mean, var, eps, relu6);
+    check_close(g.x, dx_ref, 1e-4, "input gradient");
+    check_close(g.gamma, dg_ref, 1e-4, "gamma gradient");
+    check_close(g.beta, db_ref, 1e-4, "beta gradient");
+  });
+}
+
+}  // namespace
+
+TEST_CASE("batch norm training forward and backward match the reference loops") {
+  Generator gen(31);
+  for (bool relu6 : {false, true}) {
+    check_batch_norm_case({2, 5, 7, 16}, relu6, 0.0, gen);
+    check_batch_norm_case({1, 9, 9, 24}, relu6, 1.0, gen);   // C = 24: period of two rows on AVX-512
+    check_batch_norm_case({3, 4, 5, 37}, relu6, 2.0, gen);   // ragged channels
+    check_batch_norm_case({7, 3}, relu6, 0.0, gen);          // 2-D input, tiny
+    check_batch_norm_case({2, 24, 24, 32}, relu6, 50.0, gen);  // shifted data: no cancellation
+  }
+}
+
+TEST_CASE("batch norm at MobileNetV2 shapes (batch 2, 192x192 input)") {
+  Generator gen(32);
+  check_batch_norm_case({2, 96, 96, 32}, true, 0.5, gen);   // bn_Conv1
+  check_batch_norm_case({2, 48, 48, 144}, true, 0.5, gen);  // block_2_expand_BN
+  check_batch_norm_case({2, 6, 6, 1280}, true, 0.5, gen);   // Conv_1_bn
+}
+
+TEST_CASE("moving statistics follow the momentum update with the unbiased variance (by hand)") {
+  // One channel, values 1, 2, 3, 6: mean 3, biased variance (4 + 1 + 0 + 9) / 4 = 3.5,
+  // unbiased 14 / 3.
+  const Tensor x = from_vector<float>({1, 2, 3, 6}, {1, 2, 2, 1});
+  Tensor mean, var;
+  const Tensor y = ops::batch_norm_training(x, ones({1}), zeros({1}), 1e-3, false, mean, var);
+  CHECK(mean.item<float>() == doctest::Approx(3.0));
+  CHECK(var.item<float>() == doctest::Approx(3.5));
+  CHECK(y.to_vector<float>()[0] == doctest::Approx(-2.0 / std::sqrt(3.5 + 1e-3)));
+  Tensor moving_mean = from_vector<float>({1.0f}), moving_var = from_vector<float>({2.0f});
+  ops::update_moving_statistics(moving_mean, moving_var, mean, var, 4, 0.9);
+  // 1 * 0.9 + 3 * 0.1 = 1.2; 2 * 0.9 + (14 / 3) * 0.1 = 2.2666...
+  CHECK(moving_mean.item<float>() == doctest::Approx(1.2));
+  CHECK(moving_var.item<float>() == doctest::Approx(1.8 + 14.0 / 30.0));
+}
+
+TEST_CASE("inference batch norm: folding and the fused affine + ReLU6") {
+  Generator gen(33);
+  const Tensor gamma = from_vector<float>({2.0f, 0.5f}), beta = from_vector<float>({1.0f, -1.0f});
+  const Tensor mean = from_vector<float>({0.5f, -2.0f}), var = from_vector<float>({3.999f, 0.249f});
+  const ops::FoldedBatchNorm bn = ops::fold_batch_norm(gamma, beta, mean, var, 1e-3);
+  // scale = gamma / sqrt(var + eps) = {1, 1}; shift = beta - mean * scale = {0.5, 1}
+  CHECK(bn.scale.to_vector<float>()[0] == doctest::Approx(1.0));
+  CHECK(bn.scale.to_vector<float>()[1] == doctest::Approx(1.0));
+  CHECK(bn.shift.to_vector<float>()[0] == doctest::Approx(0.5));
+  CHECK(bn.shift.to_vector<float>()[1] == doctest::Approx(1.0));
+  const Tensor x = random_tensor({3, 5, 4, 37}, gen, -8.0, 8.0);
+  const Tensor scale = random_tensor({37}, gen), shift = random_tensor({37}, gen);
+  std::vector<float> expected = x.to_vector<float>();
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    expected[i] = expected[i] * scale.to_vector<float>()[i % 37] + shift.to_vector<float>()[i % 37];
+  for_each_isa_and_threads([&](const std::string& config) {
+    INFO(config);
+    check_close(ops::channel_affine(x, scale, shift, false), expected, 1e-6, "affine");
+    check_close(ops::channel_affine(x, scale, shift, true), relu6_of(expected), 1e-6, "affine + relu6");
+  });
+}
+
+TEST_CASE("batch norm rejects bad arguments") {
+  Tensor mean, var;
+  CHECK_THROWS_AS(ops::batch_norm_training(zeros({2, 3, 3, 4}), ones({3}), zeros({4}), 1e-3, false, mean, var),
+                  ShapeError);
+  CHECK_THROWS_AS(ops::batch_norm_training(zeros({2, 0, 3, 4}), ones({4}), zeros({4}), 1e-3, false, mean, var),
+                  ShapeError);
+  CHECK_THROWS_AS(ops::batch_norm_training(zeros({2, 3, 3, 4}), ones({4}), zeros({4}), 0.0, false, mean, var),
+                  ValueError);
+  CHECK_THROWS_AS(ops::batch_norm_backward(zeros({2, 3, 3, 4}), zeros({2, 3, 3, 5}), ones({5}), zeros({5}), zeros({5}),
+                                           ones({5}), 1e-3, false),
+                  ShapeError);
+}

@@ -1,0 +1,137 @@
+// DepthwiseConv2D forward, input and kernel/bias gradients against the plain
+// reference loops (3x3 fast rows, borders, other kernel sizes, channel counts
+// that leave a vector tail, multiplier 2), under every ISA and 1/2 threads;
+// the MobileNetV2 depthwise shapes at 192x192; the fused inference op
+// (depthwise + folded batch norm + ReLU6) against the unfused sequence.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kernels/cpu/conv/reference_conv.hpp"
+#include "kernels/ops_conv.hpp"
+#include "tests/kernels/test_conv_support.hpp"
+
+using namespace petal;
+using namespace petal::conv_test;
+namespace ref = petal::cpu::reference;
+
+namespace {
+
+struct DepthwiseCase {
+  std::int64_t n, h, w, c, multiplier, kh, kw, sh, sw;
+  ops::ConvPadding padding;
+  const char* label;
+};
+
+void check_depthwise_case(const DepthwiseCase& c, Generator& gen) {
+  INFO(c.label << " [" << c.n << "," << c.h << "," << c.w << "," << c.c << "] x" << c.multiplier << " k" << c.kh << "x"
+               << c.kw << " s" << c.sh << "x" << c.sw << (c.padding == ops::ConvPadding::Same ? " same" : " valid"));
+  const std::int64_t out_c = c.c * c.multiplier;
+  const Tensor x = random_tensor({c.n, c.h, c.w, c.c}, gen);
+  const Tensor kernel = random_tensor({c.kh, c.kw, c.c, c.multiplier}, gen);
+  const Tensor bias = random_tensor({out_c}, gen);
+  const ops::Conv2dWindow win = ops::conv2d_window(c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.padding, "test");
+  const cpu::ConvGeometry g = geometry(x.shape(), c.kh, c.kw, out_c, win);
+  const Tensor dy = random_tensor({g.batch, g.out_h, g.out_w, g.out_c}, gen);
+
+  std::vector<float> y_ref(static_cast<std::size_t>(g.output_pixels() * out_c)), dx_ref(static_cast<std::size_t>(x.numel())),
+      dw_ref(static_cast<std::size_t>(kernel.numel())), db_ref(static_cast<std::size_t>(out_c));
+  ref::depthwise_forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y_ref.data(), g);
+  ref::depthwise_backward_input(dy.data<float>(), kernel.data<float>(), dx_ref.data(), g);
+  ref::depthwise_backward_kernel(dy.data<float>(), x.data<float>(), dw_ref.data(), g);
+  ref::channel_sum(dy.data<float>(), g.output_pixels(), out_c, db_ref.data());
+
+  for_each_isa_and_threads([&](const std::string& config) {
+    INFO(config);
+    check_close(ops::depthwise_conv2d(x, kernel, bias, win), y_ref, 1e-5, "forward");
+    check_close(ops::depthwise_conv2d(x, kernel, Tensor(), win, /*relu6=*/true), [&] {
+      std::vector<float> v(y_ref);
+      for (std::size_t i = 0; i < v.size(); ++i) v[i] -= bias.data<float>()[i % static_cast<std::size_t>(out_c)];
+      return relu6_of(v);
+    }(), 1e-5, "forward without bias + relu6");
+    check_close(ops::depthwise_conv2d_backward_input(dy, kernel, x.shape(), win), dx_ref, 1e-5, "input gradient");
+    Tensor db;
+    check_close(ops::depthwise_conv2d_backward_kernel(dy, x, kernel.shape(), win, &db), dw_ref, 1e-4,
+                "kernel gradient");
+    check_close(db, db_ref, 1e-4, "bias gradient");
+  });
+}
+
+}  // namespace
+
+TEST_CASE("depthwise_conv2d matches the reference loops") {
+  Generator gen(21);
+  using P = ops::ConvPadding;
+  const std::vector<DepthwiseCase> cases = {
+      {2, 9, 7, 32, 1, 3, 3, 1, 1, P::Same, "3x3/1 same, odd input"},
+      {1, 8, 10, 48, 1, 3, 3, 2, 2, P::Same, "3x3/2 same, even input"},
+      {3, 9, 11, 16, 1, 3, 3, 2, 2, P::Same, "3x3/2 same, odd input, batch 3"},
+      {2, 7, 6, 37, 1, 3, 3, 1, 1, P::Valid, "3x3 valid, ragged channels"},
+      {1, 12, 13, 24, 1, 3, 3, 1, 1, P::Same, "24 channels (one and a half AVX-512 vectors)"},
+      {2, 5, 5, 5, 1, 3, 3, 1, 1, P::Same, "5 channels"},
+      {1, 9, 8, 20, 1, 5, 5, 2, 2, P::Same, "5x5/2"},
+      {1, 7, 9, 16, 1, 3, 1, 1, 2, P::Valid, "3x1 stride (1,2)"},
+      {2, 6, 7, 6, 2, 3, 3, 1, 1, P::Same, "multiplier 2"},
+      {1, 3, 3, 64, 1, 3, 3, 1, 1, P::Valid, "window equals input"},
+      {1, 2, 2, 32, 1, 3, 3, 1, 1, P::Same, "input smaller than the window (same)"},
+      {1, 24, 20, 64, 1, 3, 3, 1, 1, P::Same, "longer rows (4-wide column blocks)"},
+  };
+  for (const DepthwiseCase& c : cases) check_depthwise_case(c, gen);
+}
+
+TEST_CASE("depthwise_conv2d on the MobileNetV2 depthwise shapes at 192x192 (batch 1)") {
+  Generator gen(22);
+  using P = ops::ConvPadding;
+  const std::vector<DepthwiseCase> cases = {
+      {1, 96, 96, 32, 1, 3, 3, 1, 1, P::Same, "expanded_conv_depthwise"},
+      {1, 96, 96, 96, 1, 3, 3, 2, 2, P::Same, "block_1_depthwise"},
+      {1, 48, 48, 144, 1, 3, 3, 1, 1, P::Same, "block_2_depthwise"},
+      {1, 24, 24, 192, 1, 3, 3, 1, 1, P::Same, "block_4_depthwise"},
+      {1, 12, 12, 384, 1, 3, 3, 1, 1, P::Same, "block_7_depthwise"},
+      {1, 12, 12, 576, 1, 3, 3, 2, 2, P::Same, "block_13_depthwise"},
+      {1, 6, 6, 960, 1, 3, 3, 1, 1, P::Same, "block_14_depthwise"},
+  };
+  for (const DepthwiseCase& c : cases) check_depthwise_case(c, gen);
+}
+
+TEST_CASE("fused depthwise/1x1 conv + folded batch norm + ReLU6 inference equals the unfused ops") {
+  Generator gen(23);
+  const std::int64_t c = 40;
+  const Tensor x = random_tensor({2, 9, 8, c}, gen);
+  const Tensor dw_kernel = random_tensor({3, 3, c, 1}, gen);
+  const Tensor pw_kernel = random_tensor({1, 1, c, 24}, gen);
+  auto make_bn = [&](std::int64_t ch) {
+    const Tensor gamma = random_tensor({ch}, gen, 0.5, 2.0), beta = random_tensor({ch}, gen);
+    const Tensor mean = random_tensor({ch}, gen), var = random_tensor({ch}, gen, 0.1, 3.0);
+    return ops::fold_batch_norm(gamma, beta, mean, var, 1e-3);
+  };
+  const ops::FoldedBatchNorm bn_dw = make_bn(c), bn_pw = make_bn(24);
+  const ops::Conv2dWindow dw_win = ops::conv2d_window(9, 8, 3, 3, 2, 2, ops::ConvPadding::Same, "test");
+  const ops::Conv2dWindow pw_win{};
+  const std::vector<float> dw_expected =
+      ops::channel_affine(ops::depthwise_conv2d(x, dw_kernel, Tensor(), dw_win), bn_dw.scale, bn_dw.shift, true)
+          .to_vector<float>();
+  const std::vector<float> pw_expected =
+      ops::channel_affine(ops::conv2d(x, pw_kernel, Tensor(), pw_win), bn_pw.scale, bn_pw.shift, false)
+          .to_vector<float>();
+  for_each_isa_and_threads([&](const std::string& config) {
+    INFO(config);
+    check_close(ops::depthwise_bn_relu6_inference(x, dw_kernel, Tensor(), bn_dw, dw_win), dw_expected, 1e-5,
+                "depthwise + bn + relu6");
+    check_close(ops::conv2d_bn_relu6_inference(x, pw_kernel, Tensor(), bn_pw, pw_win, /*relu6=*/false), pw_expected,
+                1e-5, "1x1 + bn");
+  });
+}
+
+TEST_CASE("depthwise_conv2d rejects bad arguments") {
+  const Tensor x = zeros({1, 5, 5, 8});
+  const ops::Conv2dWindow valid{};
+  CHECK_THROWS_AS(ops::depthwise_conv2d(x, zeros({3, 3, 6, 1}), Tensor(), valid), ShapeError);
+  CHECK_THROWS_AS(ops::depthwise_conv2d(x, zeros({6, 6, 8, 1}), Tensor(), valid), ShapeError);
+  CHECK_THROWS_AS(ops::depthwise_conv2d(zeros({1, 0, 5, 8}), zeros({3, 3, 8, 1}), Tensor(), valid), ShapeError);
+  CHECK_THROWS_AS(ops::depthwise_conv2d(x, zeros({3, 3, 8, 2}), zeros({8}), valid), ShapeError);  // bias is C*M
+  CHECK_THROWS_AS(ops::depthwise_bn_relu6_inference(x, zeros({3, 3, 8, 1}), Tensor(),
+                                                    ops::FoldedBatchNorm{zeros({7}), zeros({7})}, valid),
+                  ShapeError);
+}
