@@ -34,7 +34,7 @@ struct ConvOptions {
   Padding padding = Padding::Valid;
   bool use_bias = true;
   ActivationSpec activation = {};
-  std::string name;
+  std::string name = "";
   Initializer kernel_initializer = glorot_uniform();
   Initializer bias_initializer = zeros_initializer();
   Generator* generator = nullptr;  // default_generator() when null
@@ -65,7 +65,7 @@ struct DepthwiseConvOptions {
   std::int64_t depth_multiplier = 1;
   bool use_bias = true;
   ActivationSpec activation = {};
-  std::string name;
+  std::string name = "";
   Initializer depthwise_initializer = glorot_uniform();
   Initializer bias_initializer = zeros_initializer();
   Generator* generator = nullptr;
@@ -89,7 +89,7 @@ class DepthwiseConv2D : public Module {
 struct BatchNormOptions {
   double momentum = 0.99;
   double epsilon = 1e-3;
-  std::string name;
+  std::string name = "";
 };
 
 // Normalises the last axis. Weights: gamma, beta (parameters), moving_mean,
@@ -137,9 +137,9 @@ class GlobalAveragePooling2D : public Module {
 };
 
 struct PoolOptions {
-  std::optional<Size2> strides;  // the pool size when absent (Keras)
+  std::optional<Size2> strides = std::nullopt;  // the pool size when absent (Keras)
   Padding padding = Padding::Valid;
-  std::string name;
+  std::string name = "";
 };
 
 class AveragePooling2D : public Module {

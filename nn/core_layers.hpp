@@ -36,7 +36,7 @@ class Flatten : public Module {
 
 struct DenseOptions {
   bool use_bias = true;
-  std::string name;
+  std::string name = "";
   Initializer kernel_initializer = glorot_uniform();
   Initializer bias_initializer = zeros_initializer();
   Generator* generator = nullptr;  // default_generator() when null

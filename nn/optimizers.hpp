@@ -28,9 +28,9 @@ namespace petal::nn {
 
 struct OptimizerOptions {
   double weight_decay = 0.0;
-  std::optional<double> clipnorm;
-  std::optional<double> global_clipnorm;
-  std::optional<double> clipvalue;
+  std::optional<double> clipnorm = std::nullopt;
+  std::optional<double> global_clipnorm = std::nullopt;
+  std::optional<double> clipvalue = std::nullopt;
 };
 
 class Optimizer {

@@ -43,7 +43,7 @@ struct FitOptions {
   std::int64_t steps_per_epoch = -1;   // -1: one pass of the source
   BatchSource* validation = nullptr;   // evaluated after every epoch
   std::int64_t validation_steps = -1;  // -1: one pass
-  std::vector<std::shared_ptr<Callback>> callbacks;
+  std::vector<std::shared_ptr<Callback>> callbacks = {};
   Verbosity verbose = Verbosity::Auto;
   std::ostream* out = nullptr;  // progress stream; standard output when null
   bool terminate_on_nan = true;

@@ -1,0 +1,220 @@
+// Optimizer updates against hand-computed double-precision values for three
+// steps, in Keras's formulation; clipping, weight decay and schedules.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/error.hpp"
+#include "nn/optimizers.hpp"
+#include "nn/schedules.hpp"
+
+using namespace petal;
+using namespace petal::nn;
+
+namespace {
+
+OptimizerOptions weight_decay(double wd) {
+  OptimizerOptions o;
+  o.weight_decay = wd;
+  return o;
+}
+OptimizerOptions clipnorm(double c) {
+  OptimizerOptions o;
+  o.clipnorm = c;
+  return o;
+}
+OptimizerOptions clipvalue(double c) {
+  OptimizerOptions o;
+  o.clipvalue = c;
+  return o;
+}
+OptimizerOptions global_clipnorm(double c) {
+  OptimizerOptions o;
+  o.global_clipnorm = c;
+  return o;
+}
+
+const std::vector<double> kStart = {1.0, -2.0, 0.5};
+const std::vector<std::vector<double>> kGrads = {{0.5, -1.0, 2.0}, {-0.25, 0.75, 1.5}, {1.0, 0.1, -3.0}};
+
+ag::Variable make_param() {
+  ag::Variable w(from_vector(std::vector<float>(kStart.begin(), kStart.end())), true);
+  w.set_name("layer/kernel");
+  return w;
+}
+
+// Runs three steps with the gradients above and returns the weights after each.
+std::vector<std::vector<float>> run(Optimizer& opt) {
+  ag::Variable w = make_param();
+  std::vector<std::vector<float>> out;
+  for (const auto& g : kGrads) {
+    w.set_grad(from_vector(std::vector<float>(g.begin(), g.end())));
+    opt.step({w});
+    out.push_back(w.data().to_vector<float>());
+  }
+  return out;
+}
+
+void check_close(const std::vector<std::vector<float>>& got, const std::vector<std::vector<double>>& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t s = 0; s < got.size(); ++s)
+    for (std::size_t i = 0; i < got[s].size(); ++i) {
+      INFO("step " << s + 1 << " element " << i);
+      CHECK(got[s][i] == doctest::Approx(want[s][i]).epsilon(2e-6));
+    }
+}
+
+using Step = std::function<void(std::vector<double>& w, std::vector<double> g, int t)>;
+std::vector<std::vector<double>> reference(const Step& step) {
+  std::vector<double> w = kStart;
+  std::vector<std::vector<double>> out;
+  for (int t = 0; t < 3; ++t) {
+    step(w, kGrads[t], t + 1);
+    out.push_back(w);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("SGD without momentum: w -= lr * g") {
+  SGD opt(0.1);
+  check_close(run(opt), reference([](auto& w, auto g, int) {
+                for (int i = 0; i < 3; ++i) w[i] -= 0.1 * g[i];
+              }));
+  CHECK(opt.iterations() == 3);
+}
+
+TEST_CASE("SGD with momentum and with Nesterov momentum") {
+  for (bool nesterov : {false, true}) {
+    SGD opt(0.1, 0.9, nesterov);
+    std::vector<double> m(3, 0.0);
+    check_close(run(opt), reference([&](auto& w, auto g, int) {
+                  for (int i = 0; i < 3; ++i) {
+                    m[i] = 0.9 * m[i] - 0.1 * g[i];
+                    w[i] += nesterov ? 0.9 * m[i] - 0.1 * g[i] : m[i];
+                  }
+                }));
+  }
+}
+
+TEST_CASE("Adam in Keras's form (lr_t with both bias corrections, epsilon outside the sqrt)") {
+  Adam opt;  // lr 1e-3, 0.9, 0.999, 1e-7
+  std::vector<double> m(3, 0.0), v(3, 0.0);
+  check_close(run(opt), reference([&](auto& w, auto g, int t) {
+                const double lr_t = 1e-3 * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t));
+                for (int i = 0; i < 3; ++i) {
+                  m[i] += (g[i] - m[i]) * 0.1;
+                  v[i] += (g[i] * g[i] - v[i]) * 0.001;
+                  w[i] -= lr_t * m[i] / (std::sqrt(v[i]) + 1e-7);
+                }
+              }));
+}
+
+TEST_CASE("decoupled weight decay shrinks weights by lr * wd before the update") {
+  Adam opt(0.01, {}, weight_decay(0.1));
+  std::vector<double> m(3, 0.0), v(3, 0.0);
+  check_close(run(opt), reference([&](auto& w, auto g, int t) {
+                const double lr_t = 0.01 * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t));
+                for (int i = 0; i < 3; ++i) {
+                  w[i] -= 0.01 * 0.1 * w[i];
+                  m[i] += (g[i] - m[i]) * 0.1;
+                  v[i] += (g[i] * g[i] - v[i]) * 0.001;
+                  w[i] -= lr_t * m[i] / (std::sqrt(v[i]) + 1e-7);
+                }
+              }));
+  SGD sgd(0.1, 0.0, false, weight_decay(0.5));
+  check_close(run(sgd), reference([&](auto& w, auto g, int) {
+                for (int i = 0; i < 3; ++i) w[i] = w[i] - 0.1 * 0.5 * w[i] - 0.1 * g[i];
+              }));
+}
+
+TEST_CASE("gradient clipping by norm, global norm and value") {
+  SUBCASE("clipnorm scales each gradient to norm <= 1") {
+    SGD opt(0.1, 0.0, false, clipnorm(1.0));
+    check_close(run(opt), reference([](auto& w, auto g, int) {
+                  double n = std::sqrt(g[0] * g[0] + g[1] * g[1] + g[2] * g[2]);
+                  double s = n > 1.0 ? 1.0 / n : 1.0;
+                  for (int i = 0; i < 3; ++i) w[i] -= 0.1 * g[i] * s;
+                }));
+  }
+  SUBCASE("clipvalue clamps each element") {
+    SGD opt(0.1, 0.0, false, clipvalue(0.5));
+    check_close(run(opt), reference([](auto& w, auto g, int) {
+                  for (int i = 0; i < 3; ++i) w[i] -= 0.1 * std::clamp(g[i], -0.5, 0.5);
+                }));
+  }
+  SUBCASE("global_clipnorm scales all gradients together") {
+    ag::Variable a(from_vector(std::vector<float>{0.0f, 0.0f}), true);
+    ag::Variable b(from_vector(std::vector<float>{0.0f}), true);
+    a.set_name("a/kernel");
+    b.set_name("b/kernel");
+    a.set_grad(from_vector(std::vector<float>{3.0f, 0.0f}));
+    b.set_grad(from_vector(std::vector<float>{4.0f}));  // global norm 5
+    SGD opt(1.0, 0.0, false, global_clipnorm(1.0));
+    opt.step({a, b});
+    CHECK(a.data().to_vector<float>()[0] == doctest::Approx(-0.6));
+    CHECK(b.data().to_vector<float>()[0] == doctest::Approx(-0.8));
+  }
+  OptimizerOptions two_clips = clipnorm(1.0);
+  two_clips.clipvalue = 1.0;
+  CHECK_THROWS_AS(SGD(0.1, 0.0, false, two_clips), ValueError);
+}
+
+TEST_CASE("parameters without gradients are left alone; unnamed parameters are refused") {
+  ag::Variable w = make_param();
+  SGD opt(0.1);
+  opt.step({w});
+  CHECK(w.data().to_vector<float>() == std::vector<float>{1.0f, -2.0f, 0.5f});
+  ag::Variable unnamed(from_vector(std::vector<float>{1.0f}), true);
+  unnamed.set_grad(from_vector(std::vector<float>{1.0f}));
+  CHECK_THROWS_AS(opt.step({unnamed}), ValueError);
+}
+
+TEST_CASE("learning-rate schedules") {
+  ExponentialDecay exp_decay(0.1, 10, 0.5);
+  CHECK(exp_decay(0) == doctest::Approx(0.1));
+  CHECK(exp_decay(5) == doctest::Approx(0.1 * std::pow(0.5, 0.5)));
+  ExponentialDecay stair(0.1, 10, 0.5, true);
+  CHECK(stair(19) == doctest::Approx(0.05));
+  StepDecay step(1.0, 3, 0.1);
+  CHECK(step(2) == doctest::Approx(1.0));
+  CHECK(step(3) == doctest::Approx(0.1));
+  CHECK(step(7) == doctest::Approx(0.01));
+  CosineDecay cosine(1.0, 100, 0.1);
+  CHECK(cosine(0) == doctest::Approx(1.0));
+  CHECK(cosine(50) == doctest::Approx(0.55));
+  CHECK(cosine(100) == doctest::Approx(0.1));
+  CHECK(cosine(500) == doctest::Approx(0.1));
+
+  // The optimizer evaluates its schedule at the step count before each update.
+  SGD opt(1.0);
+  opt.set_schedule(std::make_shared<StepDecay>(1.0, 1, 0.5));
+  ag::Variable w = make_param();
+  std::vector<double> lrs;
+  for (int i = 0; i < 3; ++i) {
+    lrs.push_back(opt.learning_rate());
+    w.set_grad(from_vector(std::vector<float>{1.0f, 1.0f, 1.0f}));
+    opt.step({w});
+  }
+  CHECK(lrs == std::vector<double>{1.0, 0.5, 0.25});
+  CHECK(w.data().to_vector<float>()[0] == doctest::Approx(1.0 - 1.75));
+}
+
+TEST_CASE("optimizer state round trip keeps the next update identical") {
+  Adam a;
+  ag::Variable w1 = make_param();
+  for (int s = 0; s < 2; ++s) {
+    w1.set_grad(from_vector(std::vector<float>{0.5f, -1.0f, 2.0f}));
+    a.step({w1});
+  }
+  Adam b;
+  b.load_state(a.state(), a.iterations());
+  ag::Variable w2(w1.data().clone(), true);
+  w2.set_name("layer/kernel");
+  for (auto* w : {&w1, &w2}) w->set_grad(from_vector(std::vector<float>{1.0f, 0.1f, -3.0f}));
+  a.step({w1});
+  b.step({w2});
+  CHECK(w1.data().to_vector<float>() == w2.data().to_vector<float>());
+}
