@@ -105,10 +105,14 @@ void reduce_cpu(const T* in, const Shape& shape, const std::vector<bool>& reduce
   for (std::int64_t g = 0; g < m && first_kept < 0; ++g)
     if (!groups[g].reduced) first_kept = g;
 
+  // Elements per block of the blocked reductions below.
+  constexpr std::int64_t kBlock = std::int64_t{1} << 16;
+  // Widest rows reduced through per-block partial rows (beyond, the partial
+  // rows would cost too much memory).
+  constexpr std::int64_t kMaxBlockedColumns = 4096;
   if (first_kept < 0) {
     // Everything reduced into one value: fixed blocks, then the block results
     // in order, so the sum does not depend on the thread count.
-    constexpr std::int64_t kBlock = 1 << 16;
     const std::int64_t blocks = (total + kBlock - 1) / kBlock;
     std::vector<T> partial(blocks);
     parallel_for(0, blocks, 1, [&](std::int64_t lo, std::int64_t hi) {
@@ -131,8 +135,26 @@ void reduce_cpu(const T* in, const Shape& shape, const std::vector<bool>& reduce
       k.accumulate(out + out_offset + col_lo, row + col_lo, col_hi - col_lo);
   };
 
+  if (first_kept == m - 1 && inner <= kMaxBlockedColumns) {
+    // [reduced, kept] with narrow rows (bias and batch-norm gradients, e.g.
+    // [N*H*W, C]): fixed blocks of rows fold into their own partial row, then
+    // the partial rows fold into the output in order. Each thread streams
+    // contiguous memory and the result does not depend on the thread count.
+    const std::int64_t block_rows = std::max<std::int64_t>(1, kBlock / inner);
+    const std::int64_t blocks = (rows + block_rows - 1) / block_rows;
+    std::vector<T> partial_storage(blocks > 1 ? blocks * inner : 0, k.identity);
+    T* partial = blocks > 1 ? partial_storage.data() : out;
+    parallel_for(0, blocks, 1, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t b = lo; b < hi; ++b)
+        for (std::int64_t r = b * block_rows; r < std::min(rows, (b + 1) * block_rows); ++r)
+          k.accumulate(partial + b * inner, in + r * inner, inner);
+    });
+    if (blocks > 1)
+      for (std::int64_t b = 0; b < blocks; ++b) k.accumulate(out, partial + b * inner, inner);
+    return;
+  }
   if (first_kept == m - 1) {
-    // [reduced, kept]: threads take column strips of every row.
+    // [reduced, kept] with wide rows: threads take column strips of every row.
     const std::int64_t grain = std::max<std::int64_t>(64, kParallelGrain / std::max<std::int64_t>(rows, 1));
     parallel_for(0, inner, grain, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t r = 0; r < rows; ++r) fold_row(r, 0, lo, hi);

@@ -64,16 +64,16 @@ struct ReduceCase {
   ops::Axes axes;
 };
 
-// Last axis, leading axes, middle axes (NHWC over H, W), all axes, negative
-// axes, size-1 axes; lengths around the SIMD widths and primes; a few large
-// enough to use two threads.
+// Last axis, leading axes (narrow rows in blocks, wide rows in column strips),
+// middle axes (NHWC over H, W), all axes, negative axes, size-1 axes; lengths
+// around the SIMD widths and primes; a few large enough to use two threads.
 const std::vector<ReduceCase>& reduce_cases() {
   static const std::vector<ReduceCase> cases = {
       {{1}, {}},           {{7}, {}},           {{17}, {0}},          {{100003}, {}},       {{5, 16}, {1}},
       {{5, 17}, {-1}},     {{3, 1}, {1}},       {{31, 8}, {0}},       {{31, 19}, {0}},      {{1000, 67}, {0}},
       {{67, 1000}, {1}},   {{2, 5, 7, 3}, {1, 2}}, {{4, 3, 5, 17}, {0, 1, 2}}, {{3, 4, 5}, {0, 2}}, {{3, 4, 5}, {-3, -1}},
       {{2, 3, 4, 5}, {0, 2}}, {{2, 3, 4, 5}, {1, 3}}, {{6, 1, 9}, {1}},   {{6, 1, 9}, {0, 1}},  {{64, 40, 33}, {0, 1}},
-      {{3, 4}, {0, 1}},    {{300, 257}, {1}},
+      {{3, 4}, {0, 1}},    {{300, 257}, {1}},   {{3, 4099}, {0}},     {{40, 4500}, {0}},    {{2, 3000, 24}, {0, 1}},
   };
   return cases;
 }
