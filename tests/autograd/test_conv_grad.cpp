@@ -1,0 +1,148 @@
+// Every convolution-family autograd op through the float64 finite-difference
+// gradient check: small random shapes with odd sizes, stride 2 on even and
+// odd inputs, batch 1 and batch > 1, with and without bias; batch norm in
+// training and inference mode, with and without the fused ReLU6.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "autograd/conv_functions.hpp"
+#include "autograd/gradcheck.hpp"
+
+using namespace petal;
+using namespace petal::ag;
+
+namespace {
+
+Variable leaf(const Shape& shape, Generator& gen, double low = -1.0, double high = 1.0) {
+  return Variable(uniform(shape, low, high, gen, DType::Float64), true);
+}
+
+void require_ok(const GradcheckResult& r, const std::string& what) {
+  INFO(what << ": " << r.message << " (max abs error " << r.max_abs_error << ")");
+  CHECK(r.ok);
+}
+
+struct ConvGradCase {
+  Shape x;
+  std::int64_t kh, kw, out_c, stride;
+  Padding padding;
+  bool bias;
+};
+
+std::string describe(const ConvGradCase& c) {
+  return shape_str(c.x) + " k" + std::to_string(c.kh) + "x" + std::to_string(c.kw) + " s" + std::to_string(c.stride) +
+         (c.padding == Padding::Same ? " same" : " valid") + (c.bias ? " +bias" : "");
+}
+
+const std::vector<ConvGradCase>& conv_cases() {
+  static const std::vector<ConvGradCase> cases = {
+      {{1, 4, 4, 2}, 3, 3, 3, 2, Padding::Same, true},    // stride 2, even input: bottom/right padding
+      {{2, 5, 5, 2}, 3, 3, 2, 2, Padding::Same, false},   // stride 2, odd input, batch 2
+      {{2, 5, 4, 3}, 3, 3, 2, 1, Padding::Valid, true},   // valid, odd sizes
+      {{1, 3, 5, 4}, 1, 1, 3, 1, Padding::Same, true},    // pointwise
+      {{2, 6, 5, 3}, 2, 3, 2, 2, Padding::Same, true},    // non-square kernel
+  };
+  return cases;
+}
+
+}  // namespace
+
+TEST_CASE("gradcheck conv2d") {
+  Generator gen(51);
+  for (const ConvGradCase& c : conv_cases()) {
+    Conv2dOptions o;
+    o.stride_h = o.stride_w = c.stride;
+    o.padding = c.padding;
+    std::vector<Variable> inputs = {leaf(c.x, gen), leaf({c.kh, c.kw, c.x[3], c.out_c}, gen)};
+    if (c.bias) inputs.push_back(leaf({c.out_c}, gen));
+    require_ok(gradcheck([&](const std::vector<Variable>& v) { return conv2d(v[0], v[1], c.bias ? v[2] : Variable(), o); },
+                         inputs),
+               "conv2d " + describe(c));
+  }
+}
+
+TEST_CASE("gradcheck depthwise_conv2d (multiplier 1 and 2)") {
+  Generator gen(52);
+  for (const ConvGradCase& c : conv_cases()) {
+    for (std::int64_t multiplier : {1, 2}) {
+      Conv2dOptions o;
+      o.stride_h = o.stride_w = c.stride;
+      o.padding = c.padding;
+      std::vector<Variable> inputs = {leaf(c.x, gen), leaf({c.kh, c.kw, c.x[3], multiplier}, gen)};
+      if (c.bias) inputs.push_back(leaf({c.x[3] * multiplier}, gen));
+      require_ok(gradcheck([&](const std::vector<Variable>& v) {
+                   return depthwise_conv2d(v[0], v[1], c.bias ? v[2] : Variable(), o);
+                 },
+                           inputs),
+                 "depthwise_conv2d x" + std::to_string(multiplier) + " " + describe(c));
+    }
+  }
+}
+
+TEST_CASE("gradcheck batch norm, training and inference, with and without ReLU6") {
+  Generator gen(53);
+  for (const Shape& shape : {Shape{2, 3, 3, 4}, Shape{1, 5, 3, 3}, Shape{6, 5}}) {
+    const std::int64_t c = shape.back();
+    for (bool training : {true, false}) {
+      for (bool relu6 : {false, true}) {
+        Tensor moving_mean = uniform({c}, -0.5, 0.5, gen, DType::Float64);
+        Tensor moving_var = uniform({c}, 0.5, 2.0, gen, DType::Float64);
+        BatchNormOptions o;
+        o.training = training;
+        // Values spread over [-2, 8] after the affine map put some outputs in each ReLU6 region.
+        const std::vector<Variable> inputs = {leaf(shape, gen), leaf({c}, gen, 0.5, 3.0), leaf({c}, gen, 0.0, 5.0)};
+        require_ok(gradcheck(
+                       [&](const std::vector<Variable>& v) {
+                         return relu6 ? batch_norm_relu6(v[0], v[1], v[2], moving_mean, moving_var, o)
+                                      : batch_norm(v[0], v[1], v[2], moving_mean, moving_var, o);
+                       },
+                       inputs),
+                   std::string("batch_norm ") + shape_str(shape) + (training ? " training" : " inference") +
+                       (relu6 ? " + relu6" : ""));
+      }
+    }
+  }
+}
+
+TEST_CASE("gradcheck padding, pooling and dropout") {
+  Generator gen(54);
+  const Variable x = leaf({2, 5, 4, 3}, gen);
+  require_ok(gradcheck([](const std::vector<Variable>& v) { return zero_pad2d(v[0], 1, 0, 2, 1); }, {x}), "zero_pad2d");
+  require_ok(gradcheck([](const std::vector<Variable>& v) { return global_average_pool2d(v[0]); }, {x}),
+             "global_average_pool2d");
+  for (Padding padding : {Padding::Same, Padding::Valid}) {
+    for (std::int64_t stride : {1, 2}) {
+      Conv2dOptions o;
+      o.stride_h = o.stride_w = stride;
+      o.padding = padding;
+      const std::string label = std::string(padding == Padding::Same ? " same" : " valid") + " s" +
+                                std::to_string(stride);
+      require_ok(gradcheck([&](const std::vector<Variable>& v) { return average_pool2d(v[0], 3, 2, o); }, {x}),
+                 "average_pool2d" + label);
+      require_ok(gradcheck([&](const std::vector<Variable>& v) { return max_pool2d(v[0], 2, 3, o); }, {x}),
+                 "max_pool2d" + label);
+    }
+  }
+  require_ok(gradcheck(
+                 [](const std::vector<Variable>& v) {
+                   Generator mask_gen(7);  // the same mask on every evaluation
+                   return dropout(v[0], 0.4, true, mask_gen);
+                 },
+                 {x}),
+             "dropout");
+}
+
+TEST_CASE("conv ops record nothing without gradients, and dropout is the identity at inference") {
+  Generator gen(55);
+  const Variable x(uniform({1, 4, 4, 2}, -1, 1, gen), false);
+  const Variable k(uniform({3, 3, 2, 2}, -1, 1, gen), true);
+  {
+    NoGradGuard no_grad;
+    CHECK(conv2d(x, k, Variable(), Conv2dOptions{}).grad_fn() == nullptr);
+  }
+  CHECK(conv2d(x, k, Variable(), Conv2dOptions{}).grad_fn() != nullptr);
+  CHECK(dropout(x, 0.5, false).same(x));
+  CHECK_THROWS_AS(conv2d(Variable(zeros({4, 4, 2}), false), k, Variable(), Conv2dOptions{}), ShapeError);
+}
