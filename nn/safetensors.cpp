@@ -86,20 +86,16 @@ SafetensorsReader::SafetensorsReader(std::filesystem::path path) : path_(std::mo
     entry.dtype = dtype->as_string(what + " dtype");
     const std::uint64_t itemsize = itemsize_of(entry.dtype);
     PETAL_CHECK(itemsize > 0, FormatError, what, ": unknown dtype \"", entry.dtype, "\"");
-    // numel * itemsize must equal the byte range; multiply with an overflow
-    // guard (every factor is checked against the data size first).
+    // numel * itemsize must equal the byte range; the product is checked for
+    // overflow so a hostile shape cannot wrap around to a small size.
     std::uint64_t nbytes = itemsize;
+    bool overflow = false;
     for (const json::Value& d : shape->as_array(what + " shape")) {
-      std::uint64_t extent = d.as_uint(what + " shape");
+      const std::uint64_t extent = d.as_uint(what + " shape");
       entry.shape.push_back(static_cast<std::int64_t>(extent));
-      if (extent == 0) {
-        nbytes = 0;
-      } else if (nbytes != 0) {
-        PETAL_CHECK(nbytes <= data_size_ / extent, FormatError, what, ": shape ", shape_str(entry.shape),
-                    "... needs more bytes than the file's ", data_size_, "-byte data section");
-        nbytes *= extent;
-      }
+      overflow |= __builtin_mul_overflow(nbytes, extent, &nbytes);
     }
+    PETAL_CHECK(!overflow, FormatError, what, ": shape ", shape_str(entry.shape), " overflows 64-bit byte counts");
     const auto& range = offsets->as_array(what + " data_offsets");
     PETAL_CHECK(range.size() == 2, FormatError, what, ": data_offsets must be [begin, end]");
     entry.begin = range[0].as_uint(what + " data_offsets");
