@@ -67,5 +67,12 @@ inline Variable operator-(const Variable& a, const Variable& b) { return sub(a, 
 inline Variable operator*(const Variable& a, const Variable& b) { return mul(a, b); }
 inline Variable operator/(const Variable& a, const Variable& b) { return div(a, b); }
 inline Variable operator-(const Variable& a) { return neg(a); }
+inline Variable operator+(const Variable& a, double s) { return add_scalar(a, s); }
+inline Variable operator+(double s, const Variable& a) { return add_scalar(a, s); }
+inline Variable operator-(const Variable& a, double s) { return add_scalar(a, -s); }
+inline Variable operator-(double s, const Variable& a) { return add_scalar(neg(a), s); }
+inline Variable operator*(const Variable& a, double s) { return mul_scalar(a, s); }
+inline Variable operator*(double s, const Variable& a) { return mul_scalar(a, s); }
+inline Variable operator/(const Variable& a, double s) { return mul_scalar(a, 1.0 / s); }
 
 }  // namespace petal::ag

@@ -26,6 +26,8 @@ void check_output(const Variable& out, const char* pass) {
 
 GradcheckResult gradcheck(const std::function<Variable(const std::vector<Variable>&)>& fn,
                           const std::vector<Variable>& inputs, const GradcheckOptions& options) {
+  PETAL_CHECK(grad_enabled(), AutogradError,
+              "gradcheck: grad mode is off (a NoGradGuard is active), so the tape records nothing to check");
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     PETAL_CHECK(inputs[i].defined(), ValueError, "gradcheck: input ", i, " is undefined");
     PETAL_CHECK(inputs[i].dtype() == DType::Float64, DTypeError, "gradcheck: input ", i, " is ", inputs[i].dtype(),

@@ -31,7 +31,7 @@ struct GradcheckResult {
 // |analytical - numerical| <= atol + rtol * |numerical|; inputs without
 // requires_grad are constants. The caller's variables are not modified (the
 // check runs on copies). Throws DTypeError when an input or the output is not
-// float64.
+// float64, AutogradError when called with grad mode off.
 GradcheckResult gradcheck(const std::function<Variable(const std::vector<Variable>&)>& fn,
                           const std::vector<Variable>& inputs, const GradcheckOptions& options = {});
 

@@ -52,7 +52,10 @@ class Variable {
   void set_grad(Tensor grad);
   void zero_grad();  // drops the gradient (undefined again)
 
-  // Backpropagates from this scalar (numel 1): seed 1.
+  // Backpropagates from this scalar (numel 1): seed 1. Works in any grad mode.
+  // When a backward function throws, the graph is left partly released and
+  // leaves may hold partial gradients: zero_grad() them before retrying.
+  // One thread at a time may backpropagate into the same leaves.
   void backward(bool retain_graph = false) const;
   // Backpropagates with an explicit seed gradient of this variable's shape.
   void backward(const Tensor& seed, bool retain_graph = false) const;

@@ -91,3 +91,9 @@ TEST_CASE("gradcheck refuses float32") {
   const Fn to_float32 = [](const std::vector<Variable>&) { return Variable(ones({2}), false); };
   CHECK_THROWS_AS(gradcheck(to_float32, {random_input({2})}), DTypeError);
 }
+
+TEST_CASE("gradcheck refuses to run with grad mode off") {
+  const Fn identity = [](const std::vector<Variable>& in) { return mul_scalar(in[0], 1.0); };
+  NoGradGuard no_grad;
+  CHECK_THROWS_AS(gradcheck(identity, {random_input({2})}), AutogradError);
+}

@@ -87,6 +87,16 @@ TEST_CASE("neg and the scalar ops") {
   }
 }
 
+TEST_CASE("operators with a scalar") {
+  const Fn expression = [](const std::vector<Variable>& in) {
+    return (2.0 * in[0] + 1.0) * (in[0] - 0.5) / 4.0 - (3.0 - in[0] * 1.5) + (0.25 + in[0]);
+  };
+  CHECK_GRADIENTS(expression, {random_input({3, 2})});
+  Variable x(from_vector<double>({1.0, 2.0}), true);
+  CHECK((3.0 - x).data().to_vector<double>() == std::vector<double>{2.0, 1.0});
+  CHECK((x / 4.0).data().to_vector<double>() == std::vector<double>{0.25, 0.5});
+}
+
 TEST_CASE("matmul, 2-D and batched 3-D") {
   const Fn matmul_fn = [](const std::vector<Variable>& in) { return matmul(in[0], in[1]); };
   CHECK_GRADIENTS(matmul_fn, {random_input({3, 5}), random_input({5, 4})});
