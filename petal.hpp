@@ -1,13 +1,45 @@
 // Umbrella header for programs built against an installed petal
-// (pkg-config --cflags petal puts include/petal on the path).
+// (pkg-config --cflags petal puts include/petal on the path):
+//   #include <petal.hpp>
 #pragma once
 
+// core: tensors, errors, memory, threads, random numbers, assets
 #include "core/allocator.hpp"
 #include "core/assets.hpp"
+#include "core/device.hpp"
+#include "core/dtype.hpp"
 #include "core/error.hpp"
 #include "core/random.hpp"
+#include "core/shape.hpp"
+#include "core/storage.hpp"
 #include "core/tensor.hpp"
 #include "core/thread_pool.hpp"
+
+// kernels: Tensor-level ops; ISA choice and GEMM for kernel work
+#include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/isa.hpp"
 #include "kernels/ops.hpp"
-#include "autograd/variable.hpp"
+#include "kernels/ops_conv.hpp"
+
+// autograd: the tape, differentiable functions, gradient checks
+#include "autograd/conv_functions.hpp"
 #include "autograd/functions.hpp"
+#include "autograd/gradcheck.hpp"
+#include "autograd/variable.hpp"
+
+// data: TFRecord, tf.train.Example, images, datasets
+#include "data/crc32c.hpp"
+#include "data/dataset.hpp"
+#include "data/example.hpp"
+#include "data/file_list.hpp"
+#include "data/flowers.hpp"
+#include "data/image.hpp"
+#include "data/image_io.hpp"
+#include "data/image_ops.hpp"
+#include "data/jpeg.hpp"
+#include "data/png.hpp"
+#include "data/sample_map.hpp"
+#include "data/tfrecord.hpp"
+
+// nn: the Keras-shaped API (layers, models, losses, optimizers, trainer)
+#include "nn/nn.hpp"

@@ -46,7 +46,25 @@ done
 [[ $missing -eq 0 ]]
 echo "installed: $(cd "$destdir" && find . -name 'libpetal.so*' -o -name petal.pc -o -name petal.hpp | sort | tr '\n' ' ')"
 
+read -r -a cflags <<<"$(pkg-config "${relocate[@]}" --cflags petal)"
 read -r -a flags <<<"$(pkg-config "${relocate[@]}" --cflags --libs petal)"
+
+# Every installed header must compile with only the installed tree on the
+# include path (no includes of files that were not installed). One translation
+# unit with all of them keeps this quick; the compiler names the culprit.
+all_headers="$destdir/all_headers.cpp"
+find "$includedir/petal" -name '*.hpp' | sort |
+  sed -e "s|^$includedir/petal/|#include \"|" -e 's|$|"|' >"$all_headers"
+"$cxx" -std=c++20 "$@" "${cflags[@]}" -fsyntax-only "$all_headers"
+echo "$(wc -l <"$all_headers") installed headers compile together"
+# The umbrella header need not include everything; list what it leaves out.
+umbrella_deps="$("$cxx" -std=c++20 "$@" "${cflags[@]}" -MM -x c++ "$includedir/petal/petal.hpp")"
+left_out=()
+while IFS= read -r header; do
+  [[ "$umbrella_deps" == *"$header"* ]] || left_out+=("${header#"$includedir/petal/"}")
+done < <(find "$includedir/petal" -name '*.hpp' | sort)
+[[ ${#left_out[@]} -eq 0 ]] || echo "not reached from petal.hpp: ${left_out[*]}"
+
 echo "$cxx -std=c++20 $* consumer.cpp ${flags[*]}"
 "$cxx" -std=c++20 "$@" "$program" -o "$destdir/consumer" "${flags[@]}"
 LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$destdir/consumer"

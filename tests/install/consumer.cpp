@@ -20,6 +20,15 @@ int main() {
     std::fprintf(stderr, "consumer: wrong result\n");
     return 1;
   }
+  // A gradient through the installed autograd tape: d/dw sum(w * w) = 2 w.
+  ag::Variable w(from_vector(std::vector<float>{1, -2, 3}), /*requires_grad=*/true);
+  ag::sum(ag::mul(w, w)).backward();
+  const std::vector<float> grad = w.grad().to_vector<float>();
+  std::printf("d/dw sum(w*w) = %s\n", w.grad().str().c_str());
+  if (grad != std::vector<float>{2, -4, 6}) {
+    std::fprintf(stderr, "consumer: wrong gradient\n");
+    return 1;
+  }
   try {
     ops::matmul(a, a);
     std::fprintf(stderr, "consumer: matmul of [2, 3] by [2, 3] did not throw\n");
