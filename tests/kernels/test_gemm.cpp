@@ -187,8 +187,10 @@ TEST_CASE("sgemm matches the reference on edge shapes, all transposes, ISAs and 
 
 TEST_CASE("sgemm on shapes larger than the cache blocks") {
   std::mt19937 rng(99);
-  // Tall-skinny like a 1x1 convolution, and one that spans several K and N blocks.
-  for (GemmShape shape : {GemmShape{1031, 24, 16}, GemmShape{517, 96, 144}, GemmShape{150, 1100, 700}}) {
+  // Tall-skinny like a 1x1 convolution; more rows than one packed A block
+  // with several K slices; several column blocks of B and K slices.
+  for (GemmShape shape : {GemmShape{1031, 24, 16}, GemmShape{290, 96, 144}, GemmShape{300, 70, 270},
+                          GemmShape{25, 390, 300}}) {
     for (bool ta : {false, true}) {
       for (bool tb : {false, true}) {
         GemmProblem p(ta, tb, shape, 2, 1.0f, ta ? 0.0f : 1.0f, rng);

@@ -230,6 +230,14 @@ void pack_a(bool trans_a, const float* a, std::int64_t lda, std::int64_t mc, std
     float* panel = packed + (i0 / kMr) * kc * kMr;
     if (trans_a) {
       // A(i, p) = a[p * lda + i]: each k step copies rows contiguous values.
+      if (rows == kMr) {
+        for (std::int64_t p = 0; p < kc; ++p) {
+          const float* src = a + p * lda + i0;
+          float* dst = panel + p * kMr;
+          PETAL_UNROLL for (int r = 0; r < kMr; ++r) dst[r] = src[r];  // fixed count: vectorised
+        }
+        continue;
+      }
       for (std::int64_t p = 0; p < kc; ++p) {
         const float* src = a + p * lda + i0;
         float* dst = panel + p * kMr;
@@ -286,6 +294,7 @@ void pack_b(bool trans_b, const float* b, std::int64_t ldb, std::int64_t kc, std
 }  // namespace
 
 extern const SgemmKernels sgemm_kernels;
-const SgemmKernels sgemm_kernels = {kMr, kNr, kMc, kKc, kNc, pack_a, pack_b, macro_kernel, macro_kernel_unpacked_a};
+const SgemmKernels sgemm_kernels = {kMr,   kNr,    kMc,          kKc, kNc, pack_a, pack_b,
+                                     macro_kernel, macro_kernel_unpacked_a};
 
 }  // namespace petal::cpu::PETAL_ISA_NS
