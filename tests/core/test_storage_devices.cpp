@@ -1,0 +1,142 @@
+// Storage ownership and the device-backend hooks, exercised with a fake
+// device whose "device memory" is ordinary host memory. This is the path a
+// CUDA backend plugs into.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/storage.hpp"
+#include "core/tensor.hpp"
+
+using namespace petal;
+
+namespace {
+
+int g_copies = 0;
+
+class FakeDeviceAllocator final : public Allocator {
+ public:
+  void* allocate(std::size_t nbytes) override {
+    stats_.in_use_bytes += nbytes;
+    ++stats_.allocations;
+    return std::aligned_alloc(kAlignment, (nbytes + kAlignment - 1) / kAlignment * kAlignment + kAlignment);
+  }
+  void deallocate(void* ptr, std::size_t nbytes) override {
+    stats_.in_use_bytes -= nbytes;
+    std::free(ptr);
+  }
+  AllocatorStats stats() const override { return stats_; }
+  void empty_cache() override {}
+
+ private:
+  AllocatorStats stats_;
+};
+
+FakeDeviceAllocator& fake_allocator() {
+  static FakeDeviceAllocator instance;
+  return instance;
+}
+
+DeviceBackend fake_backend() {
+  DeviceBackend b;
+  b.allocator = [](int) -> Allocator* { return &fake_allocator(); };
+  b.copy = [](void* dst, Device, const void* src, Device, std::size_t nbytes) {
+    ++g_copies;
+    std::memcpy(dst, src, nbytes);
+  };
+  b.device_count = [] { return 1; };
+  return b;
+}
+
+// Registers the fake backend as "CUDA" for one scope.
+struct FakeCudaScope {
+  FakeCudaScope() { register_device_backend(DeviceType::CUDA, fake_backend()); }
+  ~FakeCudaScope() { register_device_backend(DeviceType::CUDA, DeviceBackend{}); }
+};
+
+}  // namespace
+
+TEST_CASE("storage over external memory runs its deleter exactly once") {
+  int deleted = 0;
+  std::vector<float> buffer(4, 1.0f);
+  {
+    auto storage = std::make_shared<Storage>(buffer.data(), buffer.size() * sizeof(float), Device::cpu(),
+                                             [&](void* p) {
+                                               CHECK(p == buffer.data());
+                                               ++deleted;
+                                             });
+    Tensor t(storage, {2, 2}, {2, 1}, 0, DType::Float32);
+    Tensor view = t.transpose(0, 1);
+    CHECK(view.to_vector<float>() == std::vector<float>(4, 1.0f));
+    buffer[1] = 5.0f;
+    CHECK(t.select(0, 0).to_vector<float>() == std::vector<float>{1.0f, 5.0f});
+    CHECK(deleted == 0);
+  }
+  CHECK(deleted == 1);
+  // No deleter: nothing happens on destruction.
+  { Storage borrowed(buffer.data(), 16, Device::cpu(), nullptr); }
+}
+
+TEST_CASE("without a backend, device tensors are a DeviceError that says how to get one") {
+  if (has_device_backend(DeviceType::CUDA)) return;  // a real CUDA build
+  CHECK(has_device_backend(DeviceType::CPU));
+  try {
+    device_backend(DeviceType::CUDA);
+    FAIL("no DeviceError");
+  } catch (const DeviceError& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find("cuda") != std::string::npos);
+    CHECK(msg.find("-Dcuda=enabled") != std::string::npos);
+  }
+  CHECK_THROWS_AS(Tensor::empty({2}, DType::Float32, Device::cuda()), DeviceError);
+  CHECK_THROWS_AS(ones({2}).to(Device::cuda()), DeviceError);
+}
+
+TEST_CASE("a registered backend supplies device memory and copies in both directions") {
+  if (has_device_backend(DeviceType::CUDA)) return;  // do not replace a real backend
+  FakeCudaScope scope;
+  REQUIRE(has_device_backend(DeviceType::CUDA));
+  CHECK(device_backend(DeviceType::CUDA).device_count() == 1);
+  CHECK(&allocator_for(Device::cuda()) == &fake_allocator());
+  CHECK(&allocator_for(Device::cpu()) == &cpu_allocator());
+
+  const std::size_t in_use = fake_allocator().stats().in_use_bytes;
+  {
+    Tensor host = arange(6).to(DType::Float32).reshape({2, 3});
+    g_copies = 0;
+    Tensor dev = host.transpose(0, 1).to(Device::cuda());  // packed on the host, then one copy
+    CHECK(dev.device() == Device::cuda());
+    CHECK(dev.shape() == Shape{3, 2});
+    CHECK(dev.is_contiguous());
+    CHECK(g_copies == 1);
+    CHECK(fake_allocator().stats().in_use_bytes == in_use + 24);
+    CHECK(dev.to_vector<float>() == std::vector<float>{0, 3, 1, 4, 2, 5});  // back through the backend
+    CHECK(dev.to(Device::cuda()).storage() == dev.storage());                // same device: no copy
+
+    // Factories on the device fill on the host and copy.
+    CHECK(full({3}, 2.5, DType::Float64, Device::cuda()).to_vector<double>() == std::vector<double>(3, 2.5));
+    Tensor z = zeros({2, 2}, DType::Float32, Device::cuda());
+    z.fill_(7.0);
+    CHECK(z.to_vector<float>() == std::vector<float>(4, 7.0f));
+
+    // copy_ from a strided host tensor into a device tensor.
+    Tensor target = Tensor::empty({3, 2}, DType::Float32, Device::cuda());
+    target.copy_(host.transpose(0, 1));
+    CHECK(target.to_vector<float>() == std::vector<float>{0, 3, 1, 4, 2, 5});
+    Tensor back = Tensor::empty({3, 2});
+    back.copy_(target);
+    CHECK(back.to_vector<float>() == std::vector<float>{0, 3, 1, 4, 2, 5});
+
+    // Between devices, dtypes must match; dtype conversion happens on the host.
+    Tensor ints = Tensor::empty({3, 2}, DType::Int64, Device::cuda());
+    CHECK_THROWS_AS(ints.copy_(back), DTypeError);
+    CHECK_THROWS_AS(target.to(DType::Float64), DeviceError);
+    CHECK(target.to(Device::cpu()).to(DType::Float64).to_vector<double>() ==
+          std::vector<double>{0, 3, 1, 4, 2, 5});
+  }
+  // Every device buffer went back to the device allocator.
+  CHECK(fake_allocator().stats().in_use_bytes == in_use);
+}
