@@ -1,0 +1,268 @@
+// Benchmark `conv`: petal's convolution-family kernels on the MobileNetV2
+// layers (batch 64, 192x192 input) against the same PyTorch ops
+// (channels_last) run by /usr/bin/python3 bench/conv_torch.py in a child
+// process with the tuned environment and the same thread count.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bench/bench_common.hpp"
+#include "core/tensor.hpp"
+#include "core/thread_pool.hpp"
+#include "kernels/ops_conv.hpp"
+
+using namespace petal;
+
+namespace {
+
+struct Layer {
+  std::string name;     // Keras layer (or block) name
+  std::string kind;     // conv | depthwise | pointwise | fused
+  std::string variant;  // fused blocks: depthwise | pointwise; "-" otherwise
+  std::int64_t h, w, cin, cout, k, stride;
+  bool relu6;
+};
+
+std::vector<Layer> mobilenet_layers() {
+  return {
+      {"Conv1", "conv", "-", 192, 192, 3, 32, 3, 2, false},
+      {"block_1_depthwise", "depthwise", "-", 96, 96, 96, 96, 3, 2, false},
+      {"block_2_depthwise", "depthwise", "-", 48, 48, 144, 144, 3, 1, false},
+      {"block_4_depthwise", "depthwise", "-", 24, 24, 192, 192, 3, 1, false},
+      {"block_7_depthwise", "depthwise", "-", 12, 12, 384, 384, 3, 1, false},
+      {"block_13_depthwise", "depthwise", "-", 12, 12, 576, 576, 3, 2, false},
+      {"block_1_expand", "pointwise", "-", 96, 96, 16, 96, 1, 1, false},
+      {"block_1_project", "pointwise", "-", 48, 48, 96, 24, 1, 1, false},
+      {"block_2_expand", "pointwise", "-", 48, 48, 24, 144, 1, 1, false},
+      {"block_2_project", "pointwise", "-", 48, 48, 144, 24, 1, 1, false},
+      {"block_4_expand", "pointwise", "-", 24, 24, 32, 192, 1, 1, false},
+      {"block_4_project", "pointwise", "-", 24, 24, 192, 32, 1, 1, false},
+      {"block_7_expand", "pointwise", "-", 12, 12, 64, 384, 1, 1, false},
+      {"block_13_expand", "pointwise", "-", 12, 12, 96, 576, 1, 1, false},
+      {"block_16_project", "pointwise", "-", 6, 6, 960, 320, 1, 1, false},
+      {"Conv_1", "pointwise", "-", 6, 6, 320, 1280, 1, 1, false},
+      {"block_2_depthwise+BN+ReLU6", "fused", "depthwise", 48, 48, 144, 144, 3, 1, true},
+      {"block_4_depthwise+BN+ReLU6", "fused", "depthwise", 24, 24, 192, 192, 3, 1, true},
+      {"block_13_depthwise+BN+ReLU6", "fused", "depthwise", 12, 12, 576, 576, 3, 2, true},
+      {"block_2_expand+BN+ReLU6", "fused", "pointwise", 48, 48, 24, 144, 1, 1, true},
+      {"block_2_project+BN", "fused", "pointwise", 48, 48, 144, 24, 1, 1, false},
+      {"block_7_expand+BN+ReLU6", "fused", "pointwise", 12, 12, 64, 384, 1, 1, true},
+  };
+}
+
+std::string spec(const Layer& l) {
+  return l.name + "," + l.kind + "," + l.variant + "," + std::to_string(l.h) + "," + std::to_string(l.w) + "," +
+         std::to_string(l.cin) + "," + std::to_string(l.cout) + "," + std::to_string(l.k) + "," +
+         std::to_string(l.stride) + "," + (l.relu6 ? "1" : "0");
+}
+
+// The source tree (for bench/conv_torch.py), from the assets path compiled in.
+std::string source_dir() {
+  std::string assets = PETAL_SOURCE_ASSETS_DIR;
+  const std::size_t slash = assets.rfind('/');
+  return slash == std::string::npos ? std::string(".") : assets.substr(0, slash);
+}
+
+// Extracts "key": value from one JSON line (the script's flat objects only).
+std::string json_field(const std::string& line, const std::string& key) {
+  const std::string pattern = "\"" + key + "\": ";
+  std::size_t pos = line.find(pattern);
+  if (pos == std::string::npos) return "";
+  pos += pattern.size();
+  if (line[pos] == '"') {
+    const std::size_t end = line.find('"', pos + 1);
+    return line.substr(pos + 1, end - pos - 1);
+  }
+  const std::size_t end = line.find_first_of(",}", pos);
+  return line.substr(pos, end - pos);
+}
+
+// (name + "/" + pass) -> PyTorch milliseconds; empty when torch is unavailable.
+std::map<std::string, double> torch_reference(const std::vector<Layer>& layers, std::int64_t batch, int threads,
+                                              int repeats, const std::string& script) {
+  std::vector<std::string> argv = {"/usr/bin/python3", script, "--batch", std::to_string(batch), "--threads",
+                                   std::to_string(threads), "--repeats", std::to_string(repeats)};
+  for (const Layer& l : layers) argv.push_back(spec(l));
+  std::string out;
+  const int rc = bench::run_child(argv, bench::torch_environment(threads), out);
+  std::map<std::string, double> result;
+  if (rc != 0) {
+    std::fprintf(stderr, "conv: the PyTorch reference failed (exit %d); reference reported as null\n", rc);
+  }
+  std::size_t pos = 0;
+  while (pos < out.size()) {
+    const std::size_t end = out.find('\n', pos);
+    const std::string line = out.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    const std::string name = json_field(line, "name"), pass = json_field(line, "pass"), ms = json_field(line, "ms");
+    if (!name.empty() && !ms.empty()) result[name + "/" + pass] = std::atof(ms.c_str());
+    if (end == std::string::npos) break;
+    pos = end + 1;
+  }
+  return result;
+}
+
+struct Timing {
+  std::string pass;
+  double ms;
+};
+
+// Times petal's forward and backward (and, for fused blocks, folded inference) of one layer.
+std::vector<Timing> time_petal(const Layer& l, std::int64_t batch, int repeats) {
+  Generator gen(1);
+  const bool depthwise = l.kind == "depthwise" || l.variant == "depthwise";
+  const Tensor x = uniform({batch, l.h, l.w, l.cin}, -1.0, 1.0, gen);
+  const Tensor kernel = uniform(depthwise ? Shape{l.k, l.k, l.cin, 1} : Shape{l.k, l.k, l.cin, l.cout}, -0.1, 0.1, gen);
+  const ops::Conv2dWindow win = ops::conv2d_window(l.h, l.w, l.k, l.k, l.stride, l.stride, ops::ConvPadding::Same, "conv");
+  auto conv = [&](const Tensor& in) {
+    return depthwise ? ops::depthwise_conv2d(in, kernel, Tensor(), win) : ops::conv2d(in, kernel, Tensor(), win);
+  };
+  auto conv_backward = [&](const Tensor& grad) {
+    if (depthwise) {
+      ops::depthwise_conv2d_backward_input(grad, kernel, x.shape(), win);
+      ops::depthwise_conv2d_backward_kernel(grad, x, kernel.shape(), win);
+    } else {
+      ops::conv2d_backward_input(grad, kernel, x.shape(), win);
+      ops::conv2d_backward_kernel(grad, x, kernel.shape(), win);
+    }
+  };
+  std::vector<Timing> out;
+  const Tensor y = conv(x);
+  const Tensor dy = uniform(y.shape(), -1.0, 1.0, gen);
+  if (l.kind != "fused") {
+    out.push_back({"forward", 1e3 * bench::median_seconds([&] { conv(x); }, repeats)});
+    out.push_back({"backward", 1e3 * bench::median_seconds([&] { conv_backward(dy); }, repeats)});
+    return out;
+  }
+  const Tensor gamma = uniform({l.cout}, 0.5, 1.5, gen), beta = uniform({l.cout}, 0.0, 1.0, gen);
+  const ops::FoldedBatchNorm folded = ops::fold_batch_norm(gamma, beta, zeros({l.cout}), ones({l.cout}), 1e-3);
+  out.push_back({"inference", 1e3 * bench::median_seconds(
+                                       [&] {
+                                         if (depthwise) {
+                                           ops::depthwise_bn_relu6_inference(x, kernel, Tensor(), folded, win, l.relu6);
+                                         } else {
+                                           ops::conv2d_bn_relu6_inference(x, kernel, Tensor(), folded, win, l.relu6);
+                                         }
+                                       },
+                                       repeats)});
+  Tensor mean, var;
+  out.push_back({"forward", 1e3 * bench::median_seconds(
+                                     [&] { ops::batch_norm_training(conv(x), gamma, beta, 1e-3, l.relu6, mean, var); },
+                                     repeats)});
+  ops::batch_norm_training(y, gamma, beta, 1e-3, l.relu6, mean, var);
+  out.push_back({"backward", 1e3 * bench::median_seconds(
+                                      [&] {
+                                        const ops::BatchNormGrads g =
+                                            ops::batch_norm_backward(dy, y, gamma, beta, mean, var, 1e-3, l.relu6);
+                                        conv_backward(g.x);
+                                      },
+                                      repeats)});
+  return out;
+}
+
+void print_help() {
+  std::printf(
+      "usage: conv [--quick] [--json] [--threads N] [--batch N] [--repeats N] [--only TEXT]\n"
+      "            [--no-reference] [--torch-script PATH]\n"
+      "\n"
+      "Milliseconds per call of petal's convolution-family kernels on the MobileNetV2\n"
+      "layers at 192x192 (forward; backward = input and weight gradients; fused\n"
+      "blocks: conv + batch norm (+ ReLU6) in training, forward and backward, and\n"
+      "folded in inference), next to the same PyTorch ops (channels_last) run by\n"
+      "/usr/bin/python3 bench/conv_torch.py in a child process with the same\n"
+      "thread count and the tuned environment. Medians of several runs;\n"
+      "ratio = PyTorch ms / petal ms (> 1: petal is faster).\n"
+      "\n"
+      "  --quick            batch 4, 3 runs (smoke test)\n"
+      "  --json             one JSON object per line in the shared bench format\n"
+      "  --threads N        threads for both sides (default: petal's pool size)\n"
+      "  --batch N          batch size (default 64)\n"
+      "  --repeats N        timed runs per measurement (default 5)\n"
+      "  --only TEXT        only the layers whose name contains TEXT\n"
+      "  --no-reference     skip PyTorch (reference reported as null)\n"
+      "  --torch-script P   path of conv_torch.py (default: the source tree's bench/)\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (bench::has_flag(argc, argv, "--help") || bench::has_flag(argc, argv, "-h")) {
+    print_help();
+    return 0;
+  }
+  const bool quick = bench::has_flag(argc, argv, "--quick");
+  const bool json = bench::has_flag(argc, argv, "--json");
+  const int threads = std::atoi(bench::flag_value(argc, argv, "--threads", std::to_string(num_threads())).c_str());
+  const std::int64_t batch = std::atoll(bench::flag_value(argc, argv, "--batch", quick ? "4" : "64").c_str());
+  const int repeats = std::atoi(bench::flag_value(argc, argv, "--repeats", quick ? "3" : "5").c_str());
+  const std::string only = bench::flag_value(argc, argv, "--only", "");
+  const std::string script = bench::flag_value(argc, argv, "--torch-script", source_dir() + "/bench/conv_torch.py");
+  if (threads < 1 || batch < 1 || repeats < 1) {
+    std::fprintf(stderr, "conv: --threads, --batch and --repeats must be positive\n");
+    return 2;
+  }
+  set_num_threads(threads);
+
+  std::vector<Layer> layers;
+  for (const Layer& l : mobilenet_layers())
+    if (only.empty() || l.name.find(only) != std::string::npos) layers.push_back(l);
+
+  // PyTorch runs one layer per child, right before petal's timing of the same
+  // layer, so that drifting machine load hits both sides alike.
+  const bool with_reference = !bench::has_flag(argc, argv, "--no-reference");
+
+  if (!json) {
+    std::printf("conv: batch %lld, %d thread(s), medians of %d runs; ratio = PyTorch / petal\n", (long long)batch,
+                threads, repeats);
+    std::printf("%-30s %-10s %-9s %10s %10s %7s\n", "layer", "kind", "pass", "petal ms", "torch ms", "ratio");
+  }
+  std::map<std::string, std::vector<double>> log_ratios;  // group -> log(ratio)
+  for (const Layer& l : layers) {
+    const std::map<std::string, double> reference =
+        with_reference ? torch_reference({l}, batch, threads, repeats, script) : std::map<std::string, double>{};
+    for (const Timing& t : time_petal(l, batch, repeats)) {
+      const auto ref = reference.find(l.name + "/" + t.pass);
+      const bool has_ref = ref != reference.end();
+      const double ratio = has_ref ? ref->second / t.ms : 0.0;
+      if (has_ref) {
+        const std::string group = l.kind == "fused" ? "fused " + t.pass : l.kind + " " + t.pass;
+        log_ratios[group].push_back(std::log(ratio));
+        if (l.kind != "fused") log_ratios["all layers " + t.pass].push_back(std::log(ratio));
+      }
+      if (json) {
+        bench::JsonRow row;
+        row.set("bench", "conv").set("name", l.name).set("kind", l.kind).set("pass", t.pass);
+        row.set_raw("shape", "[" + std::to_string(batch) + "," + std::to_string(l.h) + "," + std::to_string(l.w) + "," +
+                                 std::to_string(l.cin) + "," + std::to_string(l.cout) + "," + std::to_string(l.k) +
+                                 "," + std::to_string(l.stride) + "]");
+        row.set("unit", "ms").set("threads", threads).set("petal", t.ms);
+        if (has_ref) {
+          row.set("reference", ref->second).set("ratio", ratio);
+        } else {
+          row.set_raw("reference", "null").set_raw("ratio", "null");
+        }
+        std::printf("%s\n", row.str().c_str());
+      } else {
+        char ref_text[32] = "-", ratio_text[32] = "-";
+        if (has_ref) {
+          std::snprintf(ref_text, sizeof ref_text, "%.2f", ref->second);
+          std::snprintf(ratio_text, sizeof ratio_text, "%.2f", ratio);
+        }
+        std::printf("%-30s %-10s %-9s %10.2f %10s %7s\n", l.name.c_str(), l.kind.c_str(), t.pass.c_str(), t.ms, ref_text,
+                    ratio_text);
+      }
+      std::fflush(stdout);
+    }
+  }
+  if (!json) {
+    for (const auto& [group, logs] : log_ratios) {
+      double s = 0.0;
+      for (double v : logs) s += v;
+      std::printf("geometric mean ratio, %-24s %.2f (%zu layers)\n", group.c_str(), std::exp(s / double(logs.size())),
+                  logs.size());
+    }
+  }
+  return 0;
+}
