@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Configures (first time only) and builds petal in a build folder.
 #
-#   scripts/build.sh [meson setup options...]
+#   scripts/build.sh [-Dmeson_option=value...] [ninja targets...]
 #
+# With no targets it builds everything (library, examples, benchmarks, tests).
 # PETAL_BUILD_DIR picks the folder (default: build); PETAL_JOBS the number of
 # parallel compile jobs (default: the number of cores). The CUDA backend is
 # built when nvcc is found (-Dcuda=auto); pass -Dcuda=disabled to skip it.
@@ -11,10 +12,18 @@ cd "$(dirname "$0")/.."
 
 build_dir="${PETAL_BUILD_DIR:-build}"
 jobs="${PETAL_JOBS:-$(nproc)}"
+meson_options=()
+targets=()
+for arg in "$@"; do
+  case "$arg" in
+    -D*) meson_options+=("$arg") ;;
+    *) targets+=("$arg") ;;
+  esac
+done
 
 if [[ ! -f "$build_dir/build.ninja" ]]; then
-  meson setup "$build_dir" -Dcuda=auto "$@"
-elif [[ $# -gt 0 ]]; then
-  meson configure "$build_dir" "$@"
+  meson setup "$build_dir" -Dcuda=auto "${meson_options[@]}"
+elif [[ ${#meson_options[@]} -gt 0 ]]; then
+  meson configure "$build_dir" "${meson_options[@]}"
 fi
-ninja -C "$build_dir" -j "$jobs"
+ninja -C "$build_dir" -j "$jobs" "${targets[@]}"
