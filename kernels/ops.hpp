@@ -52,7 +52,7 @@ Tensor relu6_backward(const Tensor& grad, const Tensor& x);    // grad * (0 < x 
 Tensor sigmoid_backward(const Tensor& grad, const Tensor& y);  // grad * y * (1 - y), y = sigmoid(x)
 Tensor tanh_backward(const Tensor& grad, const Tensor& y);     // grad * (1 - y^2), y = tanh(x)
 
-// ---- reductions (empty axes = all axes) ----
+// ---- reductions (empty axes = all axes; max and argmax skip NaN) ----
 Tensor sum(const Tensor& a, const Axes& axes = {}, bool keepdim = false);
 Tensor mean(const Tensor& a, const Axes& axes = {}, bool keepdim = false);
 Tensor max(const Tensor& a, const Axes& axes = {}, bool keepdim = false);

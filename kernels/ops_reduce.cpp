@@ -277,7 +277,7 @@ Tensor argmax(const Tensor& a, std::int64_t axis) {
     if constexpr (std::is_floating_point_v<T>) {
       const T* pa = c.data<T>();
       // Scan the axis with all `inner` positions side by side (contiguous
-      // reads); the first of equal maxima wins, NaN counts as the largest.
+      // reads); the first of equal maxima wins and NaN is skipped, as in max.
       parallel_for(0, outer, std::max<std::int64_t>(1, kParallelGrain / (n * inner)),
                    [&](std::int64_t lo, std::int64_t hi) {
                      std::vector<T> best(inner);
@@ -291,7 +291,7 @@ Tensor argmax(const Tensor& a, std::int64_t axis) {
                        for (std::int64_t j = 1; j < n; ++j)
                          for (std::int64_t i = 0; i < inner; ++i) {
                            const T v = base[j * inner + i];
-                           if (v > best[i] || (std::isnan(v) && !std::isnan(best[i]))) {
+                           if (v > best[i] || std::isnan(best[i])) {
                              best[i] = v;
                              idx[i] = j;
                            }

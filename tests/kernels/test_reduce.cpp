@@ -140,6 +140,36 @@ TEST_CASE("reductions are deterministic for a thread count and sum to the exact 
   });
 }
 
+TEST_CASE("max and argmax skip NaN on every ISA") {
+  std::vector<float> values(37);
+  for (int i = 0; i < 37; ++i) values[i] = static_cast<float>(i % 7) - 10.0f;
+  values[0] = values[16] = values[36] = std::numeric_limits<float>::quiet_NaN();
+  values[20] = 5.0f;
+  const Tensor a = from_vector<float>(values);
+  const Tensor rows = from_vector<float>(values).view({1, 37}).expand({3, 37}).contiguous();
+  for_each_isa_and_threads([&] {
+    CHECK(ops::max(a).item<float>() == 5.0f);
+    CHECK(ops::max(rows, {0}).to_vector<float>()[20] == 5.0f);
+    CHECK(ops::max(rows, {0}).to_vector<float>()[1] == values[1]);
+    CHECK(ops::argmax(a, 0).item<std::int64_t>() == 20);
+  });
+}
+
+TEST_CASE("reductions give identical bits with 1 and 2 threads") {
+  Generator gen(26);
+  const Tensor a = random_tensor({257, 1031}, gen);
+  const std::vector<ops::Axes> axes_list = {{}, {0}, {1}};
+  const int saved_threads = num_threads();
+  for (const ops::Axes& axes : axes_list) {
+    set_num_threads(1);
+    const std::vector<float> one = ops::sum(a, axes).to_vector<float>();
+    set_num_threads(2);
+    const std::vector<float> two = ops::sum(a, axes).to_vector<float>();
+    set_num_threads(saved_threads);
+    CHECK(one == two);
+  }
+}
+
 TEST_CASE("empty reductions") {
   CHECK(ops::sum(zeros({0, 3}), {0}).to_vector<float>() == std::vector<float>{0, 0, 0});
   CHECK(ops::sum(zeros({3, 0}), {0}).shape() == Shape{0});

@@ -18,8 +18,9 @@ void accumulate_sum(float* acc, const float* in, std::int64_t n) {
 
 void accumulate_max(float* acc, const float* in, std::int64_t n) {
   std::int64_t i = 0;
-  for (; i + kFloatLanes <= n; i += kFloatLanes) vstore(acc + i, vmax(vload(acc + i), vload(in + i)));
-  for (; i < n; ++i) acc[i] = acc[i] < in[i] ? in[i] : acc[i];
+  // in > acc ? in : acc: NaN inputs are skipped, as in row_max.
+  for (; i + kFloatLanes <= n; i += kFloatLanes) vstore(acc + i, vmax(vload(in + i), vload(acc + i)));
+  for (; i < n; ++i) acc[i] = in[i] > acc[i] ? in[i] : acc[i];
 }
 
 }  // namespace

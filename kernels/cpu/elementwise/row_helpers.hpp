@@ -75,12 +75,14 @@ inline float row_max_impl(const float* x, std::int64_t n) {
   const float lowest = -std::numeric_limits<float>::infinity();
   VecF acc0(lowest), acc1(lowest);
   std::int64_t i = 0;
+  // vmax(x, acc) is x > acc ? x : acc, so NaN elements are skipped exactly as
+  // in the scalar loops of kernels/ops_reduce.cpp.
   for (; i + 2 * kFloatLanes <= n; i += 2 * kFloatLanes) {
-    acc0 = vmax(acc0, vload(x + i));
-    acc1 = vmax(acc1, vload(x + i + kFloatLanes));
+    acc0 = vmax(vload(x + i), acc0);
+    acc1 = vmax(vload(x + i + kFloatLanes), acc1);
   }
-  for (; i + kFloatLanes <= n; i += kFloatLanes) acc0 = vmax(acc0, vload(x + i));
-  if (i < n) acc1 = vmax(acc1, load_partial(x + i, n - i, lowest));
+  for (; i + kFloatLanes <= n; i += kFloatLanes) acc0 = vmax(vload(x + i), acc0);
+  if (i < n) acc1 = vmax(load_partial(x + i, n - i, lowest), acc1);
   return vreduce_max(vmax(acc0, acc1));
 }
 
