@@ -18,6 +18,22 @@ std::vector<std::int64_t> target_classes(const Tensor& target) {
   return ops::argmax(target, 1).to_vector<std::int64_t>();
 }
 
+std::vector<std::vector<std::int64_t>> confusion_matrix(const std::vector<std::int64_t>& truth,
+                                                        const std::vector<std::int64_t>& predicted,
+                                                        std::int64_t num_classes) {
+  PETAL_CHECK(truth.size() == predicted.size(), ShapeError, "confusion_matrix: ", truth.size(), " targets, ",
+              predicted.size(), " predictions");
+  std::vector<std::vector<std::int64_t>> m(static_cast<std::size_t>(num_classes),
+                                           std::vector<std::int64_t>(static_cast<std::size_t>(num_classes), 0));
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    PETAL_CHECK(truth[i] >= 0 && truth[i] < num_classes && predicted[i] >= 0 && predicted[i] < num_classes,
+                IndexError, "confusion_matrix: class ", truth[i], " / ", predicted[i], " at ", i, " outside [0, ",
+                num_classes, ")");
+    ++m[static_cast<std::size_t>(truth[i])][static_cast<std::size_t>(predicted[i])];
+  }
+  return m;
+}
+
 void Accuracy::update(const Tensor& output, const Tensor& target) {
   std::vector<std::int64_t> predicted = predicted_classes(output);
   std::vector<std::int64_t> truth = target_classes(target);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/tensor.hpp"
 
@@ -40,5 +41,10 @@ class Mean {
 // one-hot [N, C] or index [N] target.
 std::vector<std::int64_t> predicted_classes(const Tensor& output);
 std::vector<std::int64_t> target_classes(const Tensor& target);
+
+// counts[true][predicted] over classes 0..num_classes-1 (IndexError outside).
+std::vector<std::vector<std::int64_t>> confusion_matrix(const std::vector<std::int64_t>& truth,
+                                                        const std::vector<std::int64_t>& predicted,
+                                                        std::int64_t num_classes);
 
 }  // namespace petal::nn

@@ -31,12 +31,13 @@ std::string format_duration(double seconds) {
 }
 
 std::string format_logs(const Logs& logs) {
-  std::string out;
+  // Keras's order: loss, accuracy, other metrics, then the same with val_.
   std::vector<std::string> order = {"loss", "accuracy"};
   for (const auto& [k, v] : logs)
     if (k != "loss" && k != "accuracy" && k.rfind("val_", 0) != 0 && k != "lr") order.push_back(k);
-  for (const auto& [k, v] : logs)
-    if (k.rfind("val_", 0) == 0) order.push_back(k);
+  const std::size_t train_keys = order.size();
+  for (std::size_t i = 0; i < train_keys; ++i) order.push_back("val_" + order[i]);
+  std::string out;
   for (const std::string& k : order) {
     auto it = logs.find(k);
     if (it != logs.end()) out += " - " + k + ": " + fixed4(it->second);

@@ -198,18 +198,21 @@ Logs Trainer::evaluate(BatchSource& data, std::int64_t steps) {
   return logs;
 }
 
-Tensor Trainer::predict(BatchSource& data, std::int64_t steps) {
+Trainer::Predictions Trainer::predict_with_targets(BatchSource& data, std::int64_t steps) {
   ag::NoGradGuard no_grad;
   ModeGuard mode(*model_, false);
   data.begin_epoch(0);
-  std::vector<Tensor> parts;
+  std::vector<Tensor> outputs, targets;
   for (std::int64_t step = 0; steps < 0 || step < steps; ++step) {
     std::optional<Batch> batch = data.next();
     if (!batch) break;
-    parts.push_back((*model_)(ag::Variable(batch->x, false)).data());
+    outputs.push_back((*model_)(ag::Variable(batch->x, false)).data());
+    targets.push_back(batch->y);
   }
-  return concat_rows(parts);
+  return {concat_rows(outputs), concat_rows(targets)};
 }
+
+Tensor Trainer::predict(BatchSource& data, std::int64_t steps) { return predict_with_targets(data, steps).outputs; }
 
 Tensor Trainer::predict(const Tensor& x, std::int64_t batch_size) {
   TensorBatchSource source(x, zeros({x.size(0)}, DType::Int64), batch_size);

@@ -62,6 +62,12 @@ class Trainer {
   // The model's outputs (probabilities for a softmax model), rows concatenated.
   Tensor predict(BatchSource& data, std::int64_t steps = -1);
   Tensor predict(const Tensor& x, std::int64_t batch_size = 32);
+  // Outputs and the source's targets, row for row (confusion matrices).
+  struct Predictions {
+    Tensor outputs;
+    Tensor targets;
+  };
+  Predictions predict_with_targets(BatchSource& data, std::int64_t steps = -1);
 
   // One optimisation step on a batch; returns the batch's mean loss and, when
   // asked, the model's output (logits when the loss is fused).

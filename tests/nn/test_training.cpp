@@ -150,7 +150,8 @@ TEST_CASE("progress: one line per epoch off a terminal, a Keras bar on one, noth
     CHECK(rows[e].rfind("Epoch " + std::to_string(e + 1) + "/3 - 3/3 - ", 0) == 0);
     CHECK(rows[e].find(" - loss: ") != std::string::npos);
     CHECK(rows[e].find(" - accuracy: ") != std::string::npos);
-    CHECK(rows[e].find(" - val_loss: ") != std::string::npos);
+    CHECK(rows[e].find(" - accuracy: ") < rows[e].find(" - val_loss: "));
+    CHECK(rows[e].find(" - val_loss: ") < rows[e].find(" - val_accuracy: "));
     CHECK(rows[e].find(" - val_accuracy: ") != std::string::npos);
   }
 

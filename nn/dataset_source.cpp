@@ -1,0 +1,16 @@
+#include "nn/dataset_source.hpp"
+
+namespace petal::nn {
+
+DatasetSource::DatasetSource(data::Dataset& dataset, std::int64_t steps_per_epoch)
+    : dataset_(dataset), steps_(steps_per_epoch >= 0 ? steps_per_epoch : dataset.cardinality()) {}
+
+void DatasetSource::begin_epoch(int) { dataset_.begin_epoch(); }
+
+std::optional<Batch> DatasetSource::next() {
+  std::optional<data::Batch> b = dataset_.next();
+  if (!b) return std::nullopt;
+  return Batch{std::move(b->images), std::move(b->labels)};
+}
+
+}  // namespace petal::nn
