@@ -27,16 +27,17 @@ bool exclusively_owned(const Tensor& t) {
   return t.storage().use_count() == 1 && t.is_contiguous() && t.offset() == 0;
 }
 
-// Adds a gradient into a leaf's .grad. The first gradient is copied unless the
-// engine holds the only reference: backward functions may hand the same tensor
-// to two inputs (add) or pass grad_output straight through, and an optimizer
-// that scales one leaf's gradient in place must not change another's.
-void accumulate_leaf_grad(VariableImpl& leaf, Tensor&& grad) {
-  if (grad.dtype() != leaf.data.dtype()) grad = grad.to(leaf.data.dtype());
-  if (!leaf.grad.defined()) {
-    leaf.grad = exclusively_owned(grad) ? std::move(grad) : grad.clone();
+// Adds a gradient into a variable's .grad (a leaf's, or that of a non-leaf
+// that retains it). The first gradient is copied unless the engine holds the
+// only reference: backward functions may hand the same tensor to two inputs
+// (add) or pass grad_output straight through, and an optimizer that scales one
+// leaf's gradient in place must not change another's.
+void accumulate_grad(VariableImpl& variable, Tensor&& grad) {
+  if (grad.dtype() != variable.data.dtype()) grad = grad.to(variable.data.dtype());
+  if (!variable.grad.defined()) {
+    variable.grad = exclusively_owned(grad) ? std::move(grad) : grad.clone();
   } else {
-    ops::add_(leaf.grad, grad);
+    ops::add_(variable.grad, grad);
   }
 }
 
@@ -79,7 +80,7 @@ void add_into(Tensor& sum, Tensor&& grad) {
 
 void run_backward(const std::shared_ptr<VariableImpl>& root, Tensor seed, bool retain_graph) {
   if (!root->grad_fn) {
-    accumulate_leaf_grad(*root, std::move(seed));
+    accumulate_grad(*root, std::move(seed));
     return;
   }
   // Backward functions work on tensors; nothing they do belongs on a tape.
@@ -100,6 +101,9 @@ void run_backward(const std::shared_ptr<VariableImpl>& root, Tensor seed, bool r
     std::vector<Tensor> input_grads;
     if (grad_output.defined()) {
       if (!grad_output.is_contiguous()) grad_output = grad_output.contiguous();
+      if (const std::shared_ptr<VariableImpl> output = node->retained_output().lock()) {
+        accumulate_grad(*output, Tensor(grad_output));
+      }
       input_grads = node->apply(grad_output);
       grad_output = Tensor();
       PETAL_CHECK(input_grads.size() == node->inputs().size(), AutogradError, "backward of '", node->op(),
@@ -119,7 +123,7 @@ void run_backward(const std::shared_ptr<VariableImpl>& root, Tensor seed, bool r
       }
       const std::shared_ptr<Node>& producer = input.grad_fn();
       if (!producer) {
-        if (grad.defined()) accumulate_leaf_grad(*input.impl(), std::move(grad));
+        if (grad.defined()) accumulate_grad(*input.impl(), std::move(grad));
         continue;
       }
       PendingNode& state = pending.at(producer.get());
@@ -171,6 +175,11 @@ void Variable::set_grad(Tensor grad) {
   v.grad = std::move(grad);
 }
 void Variable::zero_grad() { checked_impl(impl_, "zero_grad").grad = Tensor(); }
+void Variable::retain_grad() {
+  VariableImpl& v = checked_impl(impl_, "retain_grad");
+  if (!v.grad_fn) return;
+  v.grad_fn->set_retained_output(impl_);
+}
 
 void Variable::backward(bool retain_graph) const {
   const VariableImpl& v = checked_impl(impl_, "backward");

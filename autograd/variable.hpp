@@ -51,6 +51,10 @@ class Variable {
   bool has_grad() const;
   void set_grad(Tensor grad);
   void zero_grad();  // drops the gradient (undefined again)
+  // Makes a non-leaf keep the gradient backward() passes through it in .grad
+  // (accumulated like a leaf's), for debugging; a no-op on leaves. Costs one
+  // gradient buffer per such variable for as long as it lives.
+  void retain_grad();
 
   // Backpropagates from this scalar (numel 1): seed 1. Works in any grad mode.
   // When a backward function throws, the graph is left partly released and
@@ -103,6 +107,10 @@ class Node {
   bool released() const { return released_; }
   // Runs the backward function; throws AutogradError when released.
   std::vector<Tensor> apply(const Tensor& grad_output);
+  // The variable this node produced, when it asked to keep its gradient
+  // (Variable::retain_grad); weak, so the node never keeps its output alive.
+  void set_retained_output(std::weak_ptr<VariableImpl> output) { retained_output_ = std::move(output); }
+  const std::weak_ptr<VariableImpl>& retained_output() const { return retained_output_; }
   // Drops the saved tensors (captured by the backward function) and the edges
   // to the inputs, so activations are freed as soon as backward passes them.
   // backward() calls it on every node it runs through unless retain_graph.
@@ -112,6 +120,7 @@ class Node {
   std::string op_;
   std::vector<Variable> inputs_;
   BackwardFn backward_;
+  std::weak_ptr<VariableImpl> retained_output_;
   bool released_ = false;
 };
 

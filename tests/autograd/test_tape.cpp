@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "autograd/functions.hpp"
+#include "autograd/gradcheck.hpp"
 #include "autograd/variable.hpp"
 #include "core/allocator.hpp"
 #include "core/tensor.hpp"
@@ -59,6 +60,23 @@ TEST_CASE("leaves and op results") {
   Variable undefined;
   CHECK_FALSE(undefined.defined());
   CHECK_THROWS_AS(undefined.data(), ValueError);
+}
+
+TEST_CASE("a graph with skip connections across different depths (every node waits for all its consumers)") {
+  // Like residual blocks: h feeds ops 1, 2 and 3 levels further on.
+  const auto block = [](const std::vector<Variable>& in) {
+    const Variable h = tanh(in[0] * in[1]);
+    const Variable a = sigmoid(h);
+    const Variable b = exp(mul_scalar(a, 0.5)) + h;
+    const Variable c = tanh(b) * h + a;
+    return c / (h * h + 1.0);
+  };
+  Generator gen(5);
+  const Variable x(normal({3, 4}, 0.0, 1.0, gen, DType::Float64), true);
+  const Variable w(normal({4}, 0.0, 1.0, gen, DType::Float64), true);
+  const GradcheckResult result = gradcheck(block, {x, w});
+  INFO(result.message);
+  CHECK(result.ok);
 }
 
 TEST_CASE("a variable used twice receives the sum of both gradients") {
@@ -141,6 +159,20 @@ TEST_CASE("intermediate variables keep no gradient") {
   backward_sum(h * h);
   CHECK(x.has_grad());
   CHECK_FALSE(h.has_grad());
+}
+
+TEST_CASE("retain_grad keeps an intermediate gradient for debugging") {
+  Variable x = leaf({1.0, 2.0});
+  Variable h = mul_scalar(x, 3.0);
+  h.retain_grad();
+  Variable y = h * h;
+  y.retain_grad();
+  backward_sum(y);
+  CHECK(grad_of(y) == std::vector<double>{1.0, 1.0});
+  CHECK(grad_of(h) == std::vector<double>{6.0, 12.0});
+  CHECK(grad_of(x) == std::vector<double>{18.0, 36.0});
+  x.retain_grad();  // a leaf keeps its gradient anyway
+  CHECK(x.is_leaf());
 }
 
 TEST_CASE("backward frees the graph: a second backward throws naming the op") {
