@@ -122,6 +122,18 @@ void compute_block(const SgemmKernels& kern, const Operands& op, std::int64_t pc
   }
 }
 
+// K and N cut into equal blocks no larger than the kernel's kc / nc: 320 =
+// 160 + 160 rather than 256 + 64, so no slice is short enough for the C
+// tile's load and store to outweigh its K loop.
+struct Blocking {
+  std::int64_t kc, nc;
+};
+Blocking balanced_blocks(const SgemmKernels& kern, std::int64_t n, std::int64_t k) {
+  const std::int64_t k_slices = ceil_div(k, kern.kc);
+  const std::int64_t n_blocks = ceil_div(n, kern.nc);
+  return {ceil_div(k, k_slices), std::min(kern.nc, ceil_div(ceil_div(n, n_blocks), kern.nr) * kern.nr)};
+}
+
 // Spin barrier for the threads of one sgemm call. Spinning (with a yield
 // after a while) keeps both cores hot between K slices; a sleeping wake-up on
 // these VMs costs tens of microseconds, as much as a whole small GEMM.
@@ -173,11 +185,12 @@ void sgemm_thread(const SgemmKernels& kern, const Operands& op, std::int64_t m, 
   // short row per K step, so it is packed unless few B panels share it.
   const bool unpacked_a = !op.trans_a || n <= 2 * kern.nr;
   int slice = 0;
-  for (std::int64_t jc = 0; jc < n; jc += kern.nc) {
-    const std::int64_t nc = std::min(kern.nc, n - jc);
+  const Blocking blocks = balanced_blocks(kern, n, k);
+  for (std::int64_t jc = 0; jc < n; jc += blocks.nc) {
+    const std::int64_t nc = std::min(blocks.nc, n - jc);
     const std::int64_t n_panels = ceil_div(nc, kern.nr);
-    for (std::int64_t pc = 0; pc < k; pc += kern.kc, ++slice) {
-      const std::int64_t kc = std::min(kern.kc, k - pc);
+    for (std::int64_t pc = 0; pc < k; pc += blocks.kc, ++slice) {
+      const std::int64_t kc = std::min(blocks.kc, k - pc);
       const float beta_here = pc == 0 ? beta : 1.0f;  // later K slices accumulate
       float* slice_b = packed_b[slice % 2];
       const auto [p0, p1] = share(n_panels, index, threads);
@@ -215,7 +228,8 @@ void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
   const Operands op{trans_a, trans_b, a, lda, b, ldb, alpha, c, ldc};
   const bool serial = in_parallel_region() || num_threads() == 1 || m * n * k < kParallelMinMacs;
 
-  const std::int64_t slice_floats = ceil_div(std::min(kern.nc, n), kern.nr) * kern.nr * std::min(kern.kc, k);
+  const Blocking blocks = balanced_blocks(kern, n, k);
+  const std::int64_t slice_floats = ceil_div(blocks.nc, kern.nr) * kern.nr * blocks.kc;
   float* const b_base = packed_b_buffer(2 * slice_floats);
   float* const packed_b[2] = {b_base, b_base + slice_floats};
   if (serial) {
