@@ -42,18 +42,36 @@ namespace petal::cpu::PETAL_ISA_NS {
 using VecF = Vec<float>;
 inline constexpr std::int64_t kFloatLanes = static_cast<std::int64_t>(kLanes<float>);
 
-// Loads p[0..n) (n < lanes) and fills the remaining lanes with `pad`.
+// Loads p[0..n) (0 < n < lanes) and fills the remaining lanes with `pad`;
+// masked loads and stores never touch memory past p[n - 1]. Short rows
+// (softmax over a few classes, bias add over 24 channels) are mostly tail, so
+// the tail is worth a masked instruction rather than a copy loop.
+#if defined(PETAL_ISA_AVX512)
+inline __mmask16 tail_mask(std::int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
 inline VecF load_partial(const float* p, std::int64_t n, float pad) {
-  alignas(64) float buf[kFloatLanes];
-  for (std::int64_t i = 0; i < kFloatLanes; ++i) buf[i] = i < n ? p[i] : pad;
-  return vload(buf);
+  return VecF(_mm512_mask_loadu_ps(_mm512_set1_ps(pad), tail_mask(n), p));
 }
-
 inline void store_partial(float* p, const VecF& v, std::int64_t n) {
-  alignas(64) float buf[kFloatLanes];
-  vstore(buf, v);
-  for (std::int64_t i = 0; i < n; ++i) p[i] = buf[i];
+  _mm512_mask_storeu_ps(p, tail_mask(n), static_cast<__m512>(v));
 }
+#elif defined(PETAL_ISA_AVX2)
+inline __m256i tail_mask(std::int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+inline VecF load_partial(const float* p, std::int64_t n, float pad) {
+  const __m256i mask = tail_mask(n);
+  return VecF(_mm256_blendv_ps(_mm256_set1_ps(pad), _mm256_maskload_ps(p, mask), _mm256_castsi256_ps(mask)));
+}
+inline void store_partial(float* p, const VecF& v, std::int64_t n) {
+  _mm256_maskstore_ps(p, tail_mask(n), static_cast<__m256>(v));
+}
+#else
+// One lane: there is never a tail.
+inline VecF load_partial(const float* p, std::int64_t n, float pad) { return VecF(n > 0 ? *p : pad); }
+inline void store_partial(float* p, const VecF& v, std::int64_t n) {
+  if (n > 0) *p = v.v;
+}
+#endif
 
 inline float row_sum_impl(const float* x, std::int64_t n) {
   // Four accumulators hide the add latency; the order is fixed, so the result
