@@ -222,7 +222,7 @@ Tensor depthwise_conv2d(const Tensor& x_in, const Tensor& kernel_in, const Tenso
   const Tensor x = x_in.contiguous(), kernel = kernel_in.contiguous();
   const Tensor bias = bias_in.defined() ? bias_in.contiguous() : Tensor();
   Tensor y = Tensor::empty(output_shape(g), x.dtype());
-  if (is_double(x) || g.out_c != g.in_c) {
+  if (is_double(x) || !cpu::depthwise_fast_path(g)) {
     const auto run = [&](auto tag) {
       using T = decltype(tag);
       ref::depthwise_forward(x.data<T>(), kernel.data<T>(), ptr<T>(bias), y.data<T>(), g);
@@ -252,7 +252,7 @@ Tensor depthwise_conv2d_backward_input(const Tensor& grad_in, const Tensor& kern
   Tensor dx = Tensor::empty(input_shape, grad.dtype());
   if (is_double(grad)) {
     ref::depthwise_backward_input(grad.data<double>(), kernel.data<double>(), dx.data<double>(), g);
-  } else if (g.out_c != g.in_c) {
+  } else if (!cpu::depthwise_fast_path(g)) {
     ref::depthwise_backward_input(grad.data<float>(), kernel.data<float>(), dx.data<float>(), g);
   } else {
     cpu::depthwise_backward_input(grad.data<float>(), kernel.data<float>(), dx.data<float>(), g);
@@ -273,7 +273,7 @@ Tensor depthwise_conv2d_backward_kernel(const Tensor& grad_in, const Tensor& x_i
   const Tensor grad = grad_in.contiguous(), x = x_in.contiguous();
   Tensor dw = Tensor::empty(kernel_shape, x.dtype());
   Tensor db = grad_bias ? Tensor::empty({g.out_c}, x.dtype()) : Tensor();
-  if (!is_double(x) && g.out_c == g.in_c) {
+  if (!is_double(x) && cpu::depthwise_fast_path(g)) {
     cpu::depthwise_backward_kernel(grad.data<float>(), x.data<float>(), dw.data<float>(), ptr<float>(db), g);
   } else {
     const auto run = [&](auto tag) {

@@ -8,6 +8,10 @@
 
 namespace petal::cpu {
 
+// Whether the fast kernels handle this geometry: multiplier 1 and, for the
+// strided input gradient, at most 16 taps per axis reading one input pixel.
+bool depthwise_fast_path(const ConvGeometry& g);
+
 void depthwise_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6);
 void depthwise_backward_input(const float* dy, const float* w, float* dx, const ConvGeometry& g);
 // dw (and dbias when not null) overwritten.

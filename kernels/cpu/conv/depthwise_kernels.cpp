@@ -152,47 +152,59 @@ void forward(const float* x, const float* w, const float* bias, float* y, const 
 
 // ---- backward: input gradient ----
 
+// Taps of one axis that read input coordinate i: pairs (k, o) with
+// o * stride - pad + k == i and 0 <= o < out. At most kMaxTaps are kept.
+constexpr int kMaxTaps = 16;
+struct AxisTaps {
+  int count = 0;
+  std::int64_t k[kMaxTaps], o[kMaxTaps];
+};
+AxisTaps axis_taps(std::int64_t i, std::int64_t kernel, std::int64_t stride, std::int64_t pad, std::int64_t out) {
+  AxisTaps taps;
+  // k = i + pad - o * stride for the o that keep k inside [0, kernel).
+  const std::int64_t t = i + pad;
+  std::int64_t o_hi = std::min(t / stride, out - 1);
+  for (std::int64_t o = o_hi; o >= 0 && taps.count < kMaxTaps; --o) {
+    const std::int64_t k = t - o * stride;
+    if (k >= kernel) break;
+    taps.k[taps.count] = k, taps.o[taps.count] = o;
+    ++taps.count;
+  }
+  return taps;
+}
+
 // dx at one input pixel, gathering every (output pixel, tap) that read it.
-void backward_input_pixel(const float* dy_img, const float* w, float* out, const ConvGeometry& g, std::int64_t iy,
-                          std::int64_t ix) {
+void backward_input_pixel(const float* dy_img, const float* w, float* out, const ConvGeometry& g,
+                          const AxisTaps& rows, const AxisTaps& cols) {
   const std::int64_t C = g.in_c;
-  auto source_row = [&](std::int64_t ky) -> std::int64_t {  // oy reading iy through ky, or -1
-    const std::int64_t t = iy + g.pad_top - ky;
-    if (t < 0 || t % g.stride_h != 0 || t / g.stride_h >= g.out_h) return -1;
-    return t / g.stride_h;
-  };
-  auto source_col = [&](std::int64_t kx) -> std::int64_t {
-    const std::int64_t t = ix + g.pad_left - kx;
-    if (t < 0 || t % g.stride_w != 0 || t / g.stride_w >= g.out_w) return -1;
-    return t / g.stride_w;
-  };
-  std::int64_t c = 0;
-  for (; c + 2 * L <= C; c += 2 * L) {
-    V a0 = vbroadcast(0.0f), a1 = vbroadcast(0.0f);
-    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
-      const std::int64_t oy = source_row(ky);
-      if (oy < 0) continue;
-      for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
-        const std::int64_t ox = source_col(kx);
-        if (ox < 0) continue;
-        const float* gp = dy_img + (oy * g.out_w + ox) * C + c;
-        const float* wp = w + (ky * g.kernel_w + kx) * C + c;
-        a0 = vfma(vload(gp), vload(wp), a0);
-        a1 = vfma(vload(gp + L), vload(wp + L), a1);
-      }
+  const std::int64_t n_taps = std::int64_t(rows.count) * cols.count;
+  const float* gp[kMaxTaps * kMaxTaps];
+  const float* wp[kMaxTaps * kMaxTaps];
+  std::int64_t t = 0;
+  for (int r = 0; r < rows.count; ++r)
+    for (int c = 0; c < cols.count; ++c, ++t) {
+      gp[t] = dy_img + (rows.o[r] * g.out_w + cols.o[c]) * C;
+      wp[t] = w + (rows.k[r] * g.kernel_w + cols.k[c]) * C;
     }
-    vstore(out + c, a0), vstore(out + c + L, a1);
+  std::int64_t c = 0;
+  for (; c + 4 * L <= C; c += 4 * L) {
+    V a0 = vbroadcast(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    for (std::int64_t i = 0; i < n_taps; ++i) {
+      a0 = vfma(vload(gp[i] + c), vload(wp[i] + c), a0);
+      a1 = vfma(vload(gp[i] + c + L), vload(wp[i] + c + L), a1);
+      a2 = vfma(vload(gp[i] + c + 2 * L), vload(wp[i] + c + 2 * L), a2);
+      a3 = vfma(vload(gp[i] + c + 3 * L), vload(wp[i] + c + 3 * L), a3);
+    }
+    vstore(out + c, a0), vstore(out + c + L, a1), vstore(out + c + 2 * L, a2), vstore(out + c + 3 * L, a3);
+  }
+  for (; c + L <= C; c += L) {
+    V a = vbroadcast(0.0f);
+    for (std::int64_t i = 0; i < n_taps; ++i) a = vfma(vload(gp[i] + c), vload(wp[i] + c), a);
+    vstore(out + c, a);
   }
   for (; c < C; ++c) {
     float a = 0.0f;
-    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
-      const std::int64_t oy = source_row(ky);
-      if (oy < 0) continue;
-      for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
-        const std::int64_t ox = source_col(kx);
-        if (ox >= 0) a += dy_img[(oy * g.out_w + ox) * C + c] * w[(ky * g.kernel_w + kx) * C + c];
-      }
-    }
+    for (std::int64_t i = 0; i < n_taps; ++i) a += gp[i][c] * wp[i][c];
     out[c] = a;
   }
 }
@@ -211,10 +223,16 @@ void backward_input(const float* dy, const float* w, float* dx, const ConvGeomet
     forward(dy, flipped.data(), nullptr, dx, t, false, row_begin, row_end);
     return;
   }
+  // Strided: gather per input pixel from the taps that read it.
+  std::vector<AxisTaps> col_taps(static_cast<std::size_t>(g.in_w));
+  for (std::int64_t ix = 0; ix < g.in_w; ++ix)
+    col_taps[static_cast<std::size_t>(ix)] = axis_taps(ix, g.kernel_w, g.stride_w, g.pad_left, g.out_w);
   for (std::int64_t r = row_begin; r < row_end; ++r) {
     const std::int64_t n = r / g.in_h, iy = r % g.in_h;
     const float* dy_img = dy + n * g.out_h * g.out_w * C;
-    for (std::int64_t ix = 0; ix < g.in_w; ++ix) backward_input_pixel(dy_img, w, dx + (r * g.in_w + ix) * C, g, iy, ix);
+    const AxisTaps row_taps = axis_taps(iy, g.kernel_h, g.stride_h, g.pad_top, g.out_h);
+    for (std::int64_t ix = 0; ix < g.in_w; ++ix)
+      backward_input_pixel(dy_img, w, dx + (r * g.in_w + ix) * C, g, row_taps, col_taps[static_cast<std::size_t>(ix)]);
   }
 }
 
