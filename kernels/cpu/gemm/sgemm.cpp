@@ -1,14 +1,16 @@
 // sgemm driver: Goto/BLIS-style cache blocking around the per-ISA packing
 // and micro-kernels of sgemm_kernels.cpp.
 //
-//   for each nc-wide column block of B            (packed B block lives in L3)
-//     for each kc-deep slice of K                 (B micro-panel kc x nr in L1)
-//       pack B[kc, nc] once, shared by all threads
+//   for each nc-wide column block of B
+//     for each kc-deep slice of K
+//       pack B[kc, nc] (alpha folded in), shared by all threads  -> L2
 //       threads split the rows of C (or, for short M, the columns);
-//       each packs its mc x kc blocks of A (L2) and runs the macro-kernel.
+//       each walks MR-row panels of A over the packed B slice:
+//         A read in place (rows of A, prefetched a panel ahead), or packed
+//         mc rows at a time when A is transposed and N is wide.
 //
-// Small problems skip the thread pool; calls from inside a parallel region
-// run serially on the calling thread.
+// Small problems run on the calling thread, as do calls from inside a
+// parallel region (the pool does not nest).
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -26,8 +28,9 @@
 namespace petal::cpu {
 namespace {
 
-// Below this many multiply-adds, waking the pool costs more than it saves.
-constexpr std::int64_t kParallelMinMacs = std::int64_t{1} << 18;
+// Below this many multiply-adds (128^3, about 20 us on one Zen 5 core),
+// waking the pool's second thread costs about as much as it saves.
+constexpr std::int64_t kParallelMinMacs = std::int64_t{1} << 21;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
@@ -148,7 +151,7 @@ class SpinBarrier {
       return;
     }
     for (int spin = 0; generation_.load(std::memory_order_acquire) == generation; ++spin) {
-      if (spin < 4096) {
+      if (spin < 1024) {  // about 15 us of PAUSE on Zen, then give the core away
 #if defined(__x86_64__)
         __builtin_ia32_pause();
 #endif
@@ -238,7 +241,9 @@ void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
   }
   const int threads = num_threads();
   SpinBarrier barrier(threads);
-  parallel_run([&](int index) { sgemm_thread(kern, op, m, n, k, beta, index, threads, packed_b, &barrier); });
+  parallel_run([&](int index) {
+    if (index < threads) sgemm_thread(kern, op, m, n, k, beta, index, threads, packed_b, &barrier);
+  });
 }
 
 }  // namespace petal::cpu
