@@ -10,6 +10,7 @@ namespace petal::cpu {
   extern const DepthwiseKernels depthwise_table;      \
   extern const DirectConvKernels direct_conv_table;   \
   extern const ChannelKernels channel_table;          \
+  extern const PointwiseKernels pointwise_table;      \
   }
 PETAL_DECLARE_ISA_TABLES(isa_scalar)
 PETAL_DECLARE_ISA_TABLES(isa_avx2)
@@ -24,6 +25,10 @@ const DirectConvKernels& direct_conv_kernels() {
 }
 const ChannelKernels& channel_kernels() {
   return select_table(isa_scalar::channel_table, isa_avx2::channel_table, isa_avx512::channel_table);
+}
+
+const PointwiseKernels& pointwise_kernels() {
+  return select_table(isa_scalar::pointwise_table, isa_avx2::pointwise_table, isa_avx512::pointwise_table);
 }
 
 }  // namespace petal::cpu

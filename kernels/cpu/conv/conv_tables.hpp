@@ -36,6 +36,15 @@ struct DirectConvKernels {
                   std::int64_t row_begin, std::int64_t row_end);
 };
 
+// Weight gradient of a 1x1 convolution without packing: dw [Cin, Cout] +=
+// x [pixels, Cin]^T dy [pixels, Cout] for the columns [0, cout_vec), where
+// cout_vec is a multiple of `lanes` (the caller handles the rest).
+struct PointwiseKernels {
+  std::int64_t lanes;
+  void (*weight_grad)(const float* x, const float* dy, std::int64_t pixels, std::int64_t cin, std::int64_t cout,
+                      std::int64_t cout_vec, float* dw);
+};
+
 // Per-channel kernels over a flat run of `count` elements of a [rows, C]
 // matrix. Per-channel parameters come expanded to `period` = a multiple of
 // both C and `lanes` (element i uses parameter i % period), so rows of any
@@ -66,5 +75,6 @@ struct ChannelKernels {
 const DepthwiseKernels& depthwise_kernels();
 const DirectConvKernels& direct_conv_kernels();
 const ChannelKernels& channel_kernels();
+const PointwiseKernels& pointwise_kernels();
 
 }  // namespace petal::cpu

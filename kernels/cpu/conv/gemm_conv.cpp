@@ -192,9 +192,14 @@ void conv2d_backward_kernel(const float* dy, const float* x, float* dw, float* d
     std::vector<float>& acc = partials[static_cast<std::size_t>(chunk)];
     acc.assign(static_cast<std::size_t>(k * cout), 0.0f);
     if (is_pointwise(g)) {
-      // dw [Cin, Cout] += x^T [Cin, rows] @ dy [rows, Cout]
-      sgemm(true, false, g.in_c, cout, p1 - p0, 1.0f, x + p0 * g.in_c, g.in_c, dy + p0 * cout, cout, 0.0f,
-            acc.data(), cout);
+      // dw [Cin, Cout] += x^T [Cin, rows] @ dy [rows, Cout]: whole vectors of
+      // columns by the direct kernel, the ragged rest by sgemm.
+      const PointwiseKernels& pk = pointwise_kernels();
+      const std::int64_t cout_vec = cout / pk.lanes * pk.lanes;
+      pk.weight_grad(x + p0 * g.in_c, dy + p0 * cout, p1 - p0, g.in_c, cout, cout_vec, acc.data());
+      if (cout_vec < cout)
+        sgemm(true, false, g.in_c, cout - cout_vec, p1 - p0, 1.0f, x + p0 * g.in_c, g.in_c, dy + p0 * cout + cout_vec,
+              cout, 1.0f, acc.data() + cout_vec, cout);
       return;
     }
     std::vector<float> col(static_cast<std::size_t>(std::min(block, p1 - p0) * k));
