@@ -37,30 +37,97 @@ void pixel_block(const float* x_img, const float* w, const float* bias, float* o
   for (int j = 0; j < NV; ++j) vstore(out + co + j * L, relu6 ? clamp6(acc[j]) : acc[j]);
 }
 
+// NP neighbouring output pixels from ox on, whose windows lie inside the
+// input, NV output-channel vectors from co on. The kw * Cin inputs under one
+// kernel row are contiguous in NHWC, and so are the matching weight rows, so
+// each weight vector is loaded once for NP pixels.
+template <int NP, int NV>
+void interior_block(const float* x_img, const float* w, const float* bias, float* out_row, const ConvGeometry& g,
+                    std::int64_t iy0, std::int64_t ox, std::int64_t co, bool relu6) {
+  const std::int64_t cin = g.in_c, cout = g.out_c, run = g.kernel_w * cin, step = g.stride_w * cin;
+  V acc[NP][NV];
+  for (int j = 0; j < NV; ++j) {
+    const V b = bias ? vload(bias + co + j * L) : vbroadcast(0.0f);
+    for (int p = 0; p < NP; ++p) acc[p][j] = b;
+  }
+  for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
+    const float* xr = x_img + ((iy0 + ky) * g.in_w + ox * g.stride_w - g.pad_left) * cin;
+    const float* wr = w + ky * run * cout + co;
+    for (std::int64_t t = 0; t < run; ++t) {
+      V wv[NV];
+      for (int j = 0; j < NV; ++j) wv[j] = vload(wr + t * cout + j * L);
+      for (int p = 0; p < NP; ++p) {
+        const V xb = vbroadcast(xr[p * step + t]);
+        for (int j = 0; j < NV; ++j) acc[p][j] = vfma(xb, wv[j], acc[p][j]);
+      }
+    }
+  }
+  for (int p = 0; p < NP; ++p)
+    for (int j = 0; j < NV; ++j) vstore(out_row + (ox + p) * cout + co + j * L, relu6 ? clamp6(acc[p][j]) : acc[p][j]);
+}
+
+// Interior pixels [lo, hi) of a row whose kernel rows all exist: groups of 4
+// pixels, then single pixels; output channels in blocks of up to 4 vectors.
+template <int NP>
+void interior_pixels(const float* x_img, const float* w, const float* bias, float* out_row, const ConvGeometry& g,
+                     std::int64_t iy0, std::int64_t ox, bool relu6, std::int64_t cout_vec) {
+  std::int64_t co = 0;
+  for (; co + 4 * L <= cout_vec; co += 4 * L) interior_block<NP, 4>(x_img, w, bias, out_row, g, iy0, ox, co, relu6);
+  for (; co + 2 * L <= cout_vec; co += 2 * L) interior_block<NP, 2>(x_img, w, bias, out_row, g, iy0, ox, co, relu6);
+  for (; co + L <= cout_vec; co += L) interior_block<NP, 1>(x_img, w, bias, out_row, g, iy0, ox, co, relu6);
+}
+
+Window window_at(const ConvGeometry& g, std::int64_t oy, std::int64_t ox) {
+  Window win;
+  win.iy0 = oy * g.stride_h - g.pad_top, win.ix0 = ox * g.stride_w - g.pad_left;
+  win.ky_lo = std::max<std::int64_t>(0, -win.iy0), win.ky_hi = std::min(g.kernel_h, g.in_h - win.iy0);
+  win.kx_lo = std::max<std::int64_t>(0, -win.ix0), win.kx_hi = std::min(g.kernel_w, g.in_w - win.ix0);
+  return win;
+}
+
+// Every output channel of one pixel through the clipped-window loops,
+// channels from co_begin on.
+void any_pixel(const float* x_img, const float* w, const float* bias, float* out, const ConvGeometry& g,
+               const Window& win, bool relu6, std::int64_t co_begin) {
+  const std::int64_t Cin = g.in_c, Cout = g.out_c;
+  std::int64_t co = co_begin;
+  for (; co + 4 * L <= Cout; co += 4 * L) pixel_block<4>(x_img, w, bias, out, g, win, co, relu6);
+  for (; co + L <= Cout; co += L) pixel_block<1>(x_img, w, bias, out, g, win, co, relu6);
+  for (; co < Cout; ++co) {
+    float a = bias ? bias[co] : 0.0f;
+    for (std::int64_t ky = win.ky_lo; ky < win.ky_hi; ++ky)
+      for (std::int64_t kx = win.kx_lo; kx < win.kx_hi; ++kx)
+        for (std::int64_t ci = 0; ci < Cin; ++ci)
+          a += x_img[((win.iy0 + ky) * g.in_w + win.ix0 + kx) * Cin + ci] *
+               w[((ky * g.kernel_w + kx) * Cin + ci) * Cout + co];
+    out[co] = relu6 ? std::min(std::max(a, 0.0f), 6.0f) : a;
+  }
+}
+
 void forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
              std::int64_t row_begin, std::int64_t row_end) {
   const std::int64_t Cin = g.in_c, Cout = g.out_c;
+  const std::int64_t cout_vec = Cout / L * L;
+  // Output columns whose windows stay inside the input row.
+  const std::int64_t lo = std::min((g.pad_left + g.stride_w - 1) / g.stride_w, g.out_w);
+  const std::int64_t last_start = g.in_w - g.kernel_w + g.pad_left;
+  const std::int64_t hi = last_start < 0 ? lo : std::max(lo, std::min(last_start / g.stride_w + 1, g.out_w));
   for (std::int64_t r = row_begin; r < row_end; ++r) {
     const std::int64_t n = r / g.out_h, oy = r % g.out_h;
     const float* x_img = x + n * g.in_h * g.in_w * Cin;
+    float* out_row = y + r * g.out_w * Cout;
+    const std::int64_t iy0 = oy * g.stride_h - g.pad_top;
+    const bool rows_inside = iy0 >= 0 && iy0 + g.kernel_h <= g.in_h;
+    std::int64_t fast_lo = 0, fast_hi = 0;  // columns done by the interior blocks
+    if (rows_inside && cout_vec > 0) {
+      fast_lo = lo, fast_hi = hi;
+      std::int64_t ox = lo;
+      for (; ox + 4 <= hi; ox += 4) interior_pixels<4>(x_img, w, bias, out_row, g, iy0, ox, relu6, cout_vec);
+      for (; ox < hi; ++ox) interior_pixels<1>(x_img, w, bias, out_row, g, iy0, ox, relu6, cout_vec);
+    }
     for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
-      Window win;
-      win.iy0 = oy * g.stride_h - g.pad_top, win.ix0 = ox * g.stride_w - g.pad_left;
-      win.ky_lo = std::max<std::int64_t>(0, -win.iy0), win.ky_hi = std::min(g.kernel_h, g.in_h - win.iy0);
-      win.kx_lo = std::max<std::int64_t>(0, -win.ix0), win.kx_hi = std::min(g.kernel_w, g.in_w - win.ix0);
-      float* out = y + (r * g.out_w + ox) * Cout;
-      std::int64_t co = 0;
-      for (; co + 4 * L <= Cout; co += 4 * L) pixel_block<4>(x_img, w, bias, out, g, win, co, relu6);
-      for (; co + L <= Cout; co += L) pixel_block<1>(x_img, w, bias, out, g, win, co, relu6);
-      for (; co < Cout; ++co) {
-        float a = bias ? bias[co] : 0.0f;
-        for (std::int64_t ky = win.ky_lo; ky < win.ky_hi; ++ky)
-          for (std::int64_t kx = win.kx_lo; kx < win.kx_hi; ++kx)
-            for (std::int64_t ci = 0; ci < Cin; ++ci)
-              a += x_img[((win.iy0 + ky) * g.in_w + win.ix0 + kx) * Cin + ci] *
-                   w[((ky * g.kernel_w + kx) * Cin + ci) * Cout + co];
-        out[co] = relu6 ? std::min(std::max(a, 0.0f), 6.0f) : a;
-      }
+      const bool done = ox >= fast_lo && ox < fast_hi;
+      any_pixel(x_img, w, bias, out_row + ox * Cout, g, window_at(g, oy, ox), relu6, done ? cout_vec : 0);
     }
   }
 }

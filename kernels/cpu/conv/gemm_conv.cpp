@@ -2,7 +2,6 @@
 #include "kernels/cpu/conv/gemm_conv.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "kernels/cpu/conv/conv_parallel.hpp"
@@ -28,19 +27,34 @@ std::int64_t im2col_block_rows(const ConvGeometry& g) {
 }
 
 // Rows [p0, p1) of the im2col matrix [pixels, kh*kw*Cin] (zeros for padding).
+// In NHWC the kw * Cin inputs under one kernel row are contiguous, so a row
+// whose columns all lie inside the input is one copy.
 void im2col(const float* x, const ConvGeometry& g, std::int64_t p0, std::int64_t p1, float* col) {
-  const std::int64_t cin = g.in_c, k = g.taps() * cin, plane = g.out_h * g.out_w;
+  const std::int64_t cin = g.in_c, run = g.kernel_w * cin, k = g.kernel_h * run, plane = g.out_h * g.out_w;
   for (std::int64_t p = p0; p < p1; ++p) {
     const std::int64_t n = p / plane, oy = (p % plane) / g.out_w, ox = p % g.out_w;
+    const std::int64_t ix0 = ox * g.stride_w - g.pad_left;
+    const bool columns_inside = ix0 >= 0 && ix0 + g.kernel_w <= g.in_w;
     float* dst = col + (p - p0) * k;
-    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
+    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky, dst += run) {
       const std::int64_t iy = oy * g.stride_h - g.pad_top + ky;
-      for (std::int64_t kx = 0; kx < g.kernel_w; ++kx, dst += cin) {
-        const std::int64_t ix = ox * g.stride_w - g.pad_left + kx;
-        if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) {
-          std::fill(dst, dst + cin, 0.0f);
+      if (iy < 0 || iy >= g.in_h) {
+        std::fill(dst, dst + run, 0.0f);
+        continue;
+      }
+      const float* src_row = x + (n * g.in_h + iy) * g.in_w * cin;
+      if (columns_inside) {
+        const float* src = src_row + ix0 * cin;
+        for (std::int64_t i = 0; i < run; ++i) dst[i] = src[i];
+        continue;
+      }
+      for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
+        const std::int64_t ix = ix0 + kx;
+        float* d = dst + kx * cin;
+        if (ix < 0 || ix >= g.in_w) {
+          std::fill(d, d + cin, 0.0f);
         } else {
-          std::memcpy(dst, x + ((n * g.in_h + iy) * g.in_w + ix) * cin, static_cast<std::size_t>(cin) * sizeof(float));
+          std::copy(src_row + ix * cin, src_row + (ix + 1) * cin, d);
         }
       }
     }
@@ -49,17 +63,26 @@ void im2col(const float* x, const ConvGeometry& g, std::int64_t p0, std::int64_t
 
 // dx += the im2col rows [p0, p1) scattered back to their input pixels.
 void col2im_add(const float* col, const ConvGeometry& g, std::int64_t p0, std::int64_t p1, float* dx) {
-  const std::int64_t cin = g.in_c, k = g.taps() * cin, plane = g.out_h * g.out_w;
+  const std::int64_t cin = g.in_c, run = g.kernel_w * cin, k = g.kernel_h * run, plane = g.out_h * g.out_w;
   for (std::int64_t p = p0; p < p1; ++p) {
     const std::int64_t n = p / plane, oy = (p % plane) / g.out_w, ox = p % g.out_w;
+    const std::int64_t ix0 = ox * g.stride_w - g.pad_left;
+    const bool columns_inside = ix0 >= 0 && ix0 + g.kernel_w <= g.in_w;
     const float* src = col + (p - p0) * k;
-    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
+    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky, src += run) {
       const std::int64_t iy = oy * g.stride_h - g.pad_top + ky;
-      for (std::int64_t kx = 0; kx < g.kernel_w; ++kx, src += cin) {
-        const std::int64_t ix = ox * g.stride_w - g.pad_left + kx;
-        if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
-        float* d = dx + ((n * g.in_h + iy) * g.in_w + ix) * cin;
-        for (std::int64_t c = 0; c < cin; ++c) d[c] += src[c];
+      if (iy < 0 || iy >= g.in_h) continue;
+      float* dst_row = dx + (n * g.in_h + iy) * g.in_w * cin;
+      if (columns_inside) {
+        float* d = dst_row + ix0 * cin;
+        for (std::int64_t i = 0; i < run; ++i) d[i] += src[i];
+        continue;
+      }
+      for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
+        const std::int64_t ix = ix0 + kx;
+        if (ix < 0 || ix >= g.in_w) continue;
+        float* d = dst_row + ix * cin;
+        for (std::int64_t c = 0; c < cin; ++c) d[c] += src[kx * cin + c];
       }
     }
   }
@@ -91,6 +114,17 @@ void add_partials(const std::vector<std::vector<float>>& partials, float* out, s
   std::copy(partials[0].begin(), partials[0].begin() + size, out);
   for (std::size_t c = 1; c < partials.size(); ++c)
     for (std::int64_t i = 0; i < size; ++i) out[i] += partials[c][static_cast<std::size_t>(i)];
+}
+
+// dw [k, Cout] += a [rows, k]^T @ dy [rows, Cout]: whole vectors of columns
+// by the direct kernel, the ragged rest by sgemm.
+void accumulate_weight_grad(const float* a, const float* dy, std::int64_t rows, std::int64_t k, std::int64_t cout,
+                            float* dw) {
+  const PointwiseKernels& pk = pointwise_kernels();
+  const std::int64_t cout_vec = cout / pk.lanes * pk.lanes;
+  pk.weight_grad(a, dy, rows, k, cout, cout_vec, dw);
+  if (cout_vec < cout)
+    sgemm(true, false, k, cout - cout_vec, rows, 1.0f, a, k, dy + cout_vec, cout, 1.0f, dw + cout_vec, cout);
 }
 
 }  // namespace
@@ -192,21 +226,14 @@ void conv2d_backward_kernel(const float* dy, const float* x, float* dw, float* d
     std::vector<float>& acc = partials[static_cast<std::size_t>(chunk)];
     acc.assign(static_cast<std::size_t>(k * cout), 0.0f);
     if (is_pointwise(g)) {
-      // dw [Cin, Cout] += x^T [Cin, rows] @ dy [rows, Cout]: whole vectors of
-      // columns by the direct kernel, the ragged rest by sgemm.
-      const PointwiseKernels& pk = pointwise_kernels();
-      const std::int64_t cout_vec = cout / pk.lanes * pk.lanes;
-      pk.weight_grad(x + p0 * g.in_c, dy + p0 * cout, p1 - p0, g.in_c, cout, cout_vec, acc.data());
-      if (cout_vec < cout)
-        sgemm(true, false, g.in_c, cout - cout_vec, p1 - p0, 1.0f, x + p0 * g.in_c, g.in_c, dy + p0 * cout + cout_vec,
-              cout, 1.0f, acc.data() + cout_vec, cout);
+      accumulate_weight_grad(x + p0 * g.in_c, dy + p0 * cout, p1 - p0, g.in_c, cout, acc.data());
       return;
     }
     std::vector<float> col(static_cast<std::size_t>(std::min(block, p1 - p0) * k));
     for (std::int64_t b = p0; b < p1; b += block) {
       const std::int64_t rows = std::min(block, p1 - b);
       im2col(x, g, b, b + rows, col.data());
-      sgemm(true, false, k, cout, rows, 1.0f, col.data(), k, dy + b * cout, cout, 1.0f, acc.data(), cout);
+      accumulate_weight_grad(col.data(), dy + b * cout, rows, k, cout, acc.data());
     }
   });
   add_partials(partials, dw, k * cout);

@@ -43,15 +43,20 @@ void row_tiles(const float* x, const float* dy, std::int64_t p0, std::int64_t p1
                std::int64_t cout, std::int64_t cout_vec, std::int64_t ci0, float* dw) {
   std::int64_t co = 0;
   for (; co + 4 * L <= cout_vec; co += 4 * L) tile<MI, 4>(x, dy, p0, p1, cin, cout, ci0, co, dw);
+  for (; co + 2 * L <= cout_vec; co += 2 * L) tile<MI, 2>(x, dy, p0, p1, cin, cout, ci0, co, dw);
   for (; co + L <= cout_vec; co += L) tile<MI, 1>(x, dy, p0, p1, cin, cout, ci0, co, dw);
 }
 
 // Columns [0, cout_vec) of dw, cout_vec a multiple of the vector width.
+// Narrow outputs take taller tiles so each loaded dy vector feeds more FMAs.
 void weight_grad(const float* x, const float* dy, std::int64_t pixels, std::int64_t cin, std::int64_t cout,
                  std::int64_t cout_vec, float* dw) {
+  const bool narrow = cout_vec < 4 * L;
   for (std::int64_t p0 = 0; p0 < pixels; p0 += kPixelBlock) {
     const std::int64_t p1 = std::min(pixels, p0 + kPixelBlock);
     std::int64_t ci = 0;
+    if (narrow)
+      for (; ci + 8 <= cin; ci += 8) row_tiles<8>(x, dy, p0, p1, cin, cout, cout_vec, ci, dw);
     for (; ci + 4 <= cin; ci += 4) row_tiles<4>(x, dy, p0, p1, cin, cout, cout_vec, ci, dw);
     for (; ci < cin; ++ci) row_tiles<1>(x, dy, p0, p1, cin, cout, cout_vec, ci, dw);
   }
