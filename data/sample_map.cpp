@@ -58,9 +58,9 @@ MapFn make_map(const Preprocess& preprocess) {
     // Decoding straight into out.image avoids a copy when nothing else runs;
     // the scratch image holds the decoded pixels when a resize follows.
     thread_local Image decoded;
-    const bool resize_needed_possible = p.height > 0;
-    decode_record_image(record, p, out, resize_needed_possible ? decoded : out.image);
-    if (resize_needed_possible) {
+    const bool fixed_size = p.height > 0;
+    decode_record_image(record, p, out, fixed_size ? decoded : out.image);
+    if (fixed_size) {
       if (decoded.height == p.height && decoded.width == p.width) {
         std::swap(out.image, decoded);
       } else if (p.resize == ResizeMode::ShortSideCenterCrop) {
