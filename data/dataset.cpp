@@ -133,7 +133,7 @@ class Pipeline {
   bool producer_done_ = false;
   std::exception_ptr producer_error_;
   std::exception_ptr failure_;  // the error next() threw; thrown again until restarted
-  bool finished_ = false;
+  bool finished_ = false;       // reached the end or failed
   bool stopping_ = false;
   std::atomic<bool> stop_flag_{false};  // read by the reader between records
 
@@ -355,6 +355,7 @@ std::optional<Batch> Pipeline::next() {
       if (result.error) {
         std::lock_guard<std::mutex> relock(mu_);
         failure_ = result.error;
+        finished_ = true;  // begin_epoch() restarts even a repeat-forever stream
         std::rethrow_exception(result.error);
       }
       return std::move(result.batch);

@@ -254,6 +254,17 @@ TEST_CASE("bad records surface as errors naming the file and record") {
       CHECK(std::string(e.what()).find("badimage.tfrec: record 2 at byte") != std::string::npos);
     }
     CHECK_THROWS_AS(ds.next(), petal::FormatError);  // stays failed until restarted
+    ds.begin_epoch();
+    CHECK(ds.next());
+
+    // A stream that repeats forever is restarted by begin_epoch() after a failure.
+    Dataset forever = Dataset::from_tfrecords({bad});
+    forever.batch(3).repeat();
+    forever.begin_epoch();
+    CHECK_THROWS_AS(forever.next(), petal::FormatError);
+    forever.begin_epoch();
+    CHECK(forever.epochs_started() == 2);
+    CHECK_THROWS_AS(forever.next(), petal::FormatError);
   }
   SUBCASE("a record that is not an Example, and a missing feature") {
     const auto bad = fx.dir / "notexample.tfrec";
