@@ -1,6 +1,8 @@
 // Argument checks and the backend switch shared by every Tensor-level op.
 #include "kernels/ops_common.hpp"
 
+#include <cstdint>
+
 namespace petal::ops::detail {
 
 std::string shapes_str(std::initializer_list<const Tensor*> tensors) {
@@ -58,6 +60,78 @@ Backend select_backend(const char* op, std::initializer_list<const Tensor*> tens
   }
   throw DeviceError(str_cat(op, ": CUDA backend not available (tensors on ", device.str(), ", shapes ",
                             shapes_str(tensors), ")"));
+}
+
+namespace {
+
+// Copies the strided `src` into contiguous `dst` (same shape, elements of
+// type E) tile by tile over the two innermost loop axes.
+template <class E>
+void tiled_copy(const E* src, E* dst, const Shape& shape, const Strides& src_strides) {
+  const StridedLoop<2> loop = make_strided_loop<2>(shape, {contiguous_strides(shape), src_strides});
+  const std::int64_t nd = static_cast<std::int64_t>(loop.shape.size());
+  if (nd < 2) {
+    const std::int64_t n = loop.shape[0], s = loop.inner_stride(1);
+    for (std::int64_t i = 0; i < n; ++i) dst[i] = src[i * s];
+    return;
+  }
+  constexpr std::int64_t kTile = 32;
+  const std::int64_t rows = loop.shape[nd - 2], cols = loop.shape[nd - 1];
+  const std::int64_t dst_row = loop.strides[0][nd - 2];  // the dst column stride is 1
+  const std::int64_t src_row = loop.strides[1][nd - 2], src_col = loop.strides[1][nd - 1];
+  const std::int64_t bands = (rows + kTile - 1) / kTile;
+  const std::int64_t outer = shape_numel(loop.shape) / (rows * cols);
+  parallel_for(0, outer * bands, std::max<std::int64_t>(1, kParallelGrain / (kTile * cols)),
+               [&](std::int64_t lo, std::int64_t hi) {
+                 for (std::int64_t task = lo; task < hi; ++task) {
+                   // Offsets of the outer index over the axes before the tiled two.
+                   std::int64_t rest = task / bands, dst_base = 0, src_base = 0;
+                   for (std::int64_t d = nd - 3; d >= 0; --d) {
+                     const std::int64_t idx = rest % loop.shape[d];
+                     rest /= loop.shape[d];
+                     dst_base += idx * loop.strides[0][d];
+                     src_base += idx * loop.strides[1][d];
+                   }
+                   const std::int64_t row_lo = (task % bands) * kTile, row_hi = std::min(rows, row_lo + kTile);
+                   for (std::int64_t col_lo = 0; col_lo < cols; col_lo += kTile) {
+                     const std::int64_t col_hi = std::min(cols, col_lo + kTile);
+                     for (std::int64_t r = row_lo; r < row_hi; ++r) {
+                       E* d = dst + dst_base + r * dst_row;
+                       const E* s = src + src_base + r * src_row;
+                       for (std::int64_t c = col_lo; c < col_hi; ++c) d[c] = s[c * src_col];
+                     }
+                   }
+                 }
+               });
+}
+
+}  // namespace
+
+Tensor contiguous_tiled(const Tensor& t) {
+  if (t.is_contiguous() || !t.device().is_cpu()) return t.contiguous();
+  Tensor out = Tensor::empty(t.shape(), t.dtype());
+  if (out.numel() == 0) return out;
+  // Elements move as raw bits of their size.
+  const void* src = t.raw_data();
+  switch (t.itemsize()) {
+    case 8:
+      tiled_copy(static_cast<const std::uint64_t*>(src), static_cast<std::uint64_t*>(out.raw_data()), t.shape(),
+                 t.strides());
+      break;
+    case 4:
+      tiled_copy(static_cast<const std::uint32_t*>(src), static_cast<std::uint32_t*>(out.raw_data()), t.shape(),
+                 t.strides());
+      break;
+    default:
+      return t.contiguous();
+  }
+  return out;
+}
+
+Tensor unit_stride_inner(const Tensor& t) {
+  const StridedLoop<1> loop = make_strided_loop<1>(t.shape(), {t.strides()});
+  const std::int64_t inner = loop.inner_stride(0);
+  return inner == 0 || inner == 1 ? t : contiguous_tiled(t);
 }
 
 Strides broadcast_strides(const Tensor& t, const Shape& shape) {

@@ -48,6 +48,15 @@ Backend select_backend(const char* op, std::initializer_list<const Tensor*> tens
 // aligned to the right as in NumPy.
 Strides broadcast_strides(const Tensor& t, const Shape& shape);
 
+// A contiguous copy of t (t itself when already contiguous). Unlike
+// Tensor::contiguous, a view whose innermost axis is strided (a transpose) is
+// copied in square tiles, so reads do not jump a page per element.
+Tensor contiguous_tiled(const Tensor& t);
+// t itself unless its innermost axis has a stride other than 0 or 1 (then a
+// contiguous_tiled copy): what elementwise ops want from an input, since
+// their row kernels take contiguous and broadcast runs but not strided ones.
+Tensor unit_stride_inner(const Tensor& t);
+
 // A loop over `shape` for N operands with their own strides, after dropping
 // size-1 axes and merging axes that are contiguous with their inner neighbour
 // for every operand, so the innermost run is as long as possible.

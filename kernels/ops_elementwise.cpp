@@ -64,10 +64,11 @@ Tensor binary_op(const char* op, const Tensor& a, const Tensor& b) {
   }
   Tensor out = Tensor::empty(shape, a.dtype());
   if (out.numel() == 0) return out;
+  const Tensor a_runs = detail::unit_stride_inner(a), b_runs = detail::unit_stride_inner(b);
   if (a.dtype() == DType::Float32)
-    binary_cpu<float, kOp>(a, b, out);
+    binary_cpu<float, kOp>(a_runs, b_runs, out);
   else
-    binary_cpu<double, kOp>(a, b, out);
+    binary_cpu<double, kOp>(a_runs, b_runs, out);
   return out;
 }
 
@@ -106,10 +107,11 @@ Tensor unary_op(const char* op, const Tensor& a, Fast&& fast, Scalar&& scalar) {
   }
   Tensor out = Tensor::empty(a.shape(), a.dtype());
   if (out.numel() == 0) return out;
+  const Tensor a_runs = detail::unit_stride_inner(a);
   if (a.dtype() == DType::Float32)
-    unary_cpu<float>(a, out, fast, scalar);
+    unary_cpu<float>(a_runs, out, fast, scalar);
   else
-    unary_cpu<double>(a, out, fast, scalar);
+    unary_cpu<double>(a_runs, out, fast, scalar);
   return out;
 }
 
@@ -171,11 +173,12 @@ void add_(Tensor& a, const Tensor& b, double alpha) {
     case detail::Backend::Cpu: break;
   }
   if (a.numel() == 0) return;
+  const Tensor b_runs = detail::unit_stride_inner(b);
   if (a.dtype() == DType::Float32) {
     const auto& k = cpu::elementwise_table();
     const float fa = static_cast<float>(alpha);
     inplace_cpu<float>(
-        a, &b,
+        a, &b_runs,
         [&](float* ra, const float* rb, std::int64_t sb, std::int64_t n) {
           if (sb == 1) k.axpy(fa, rb, ra, n);
           else if (sb == 0) k.affine(ra, 1.0f, fa * *rb, ra, n);
@@ -184,7 +187,7 @@ void add_(Tensor& a, const Tensor& b, double alpha) {
         },
         [fa](float x, float y) { return x + fa * y; });
   } else {
-    inplace_cpu<double>(a, &b, [](auto...) { return false; }, [alpha](double x, double y) { return x + alpha * y; });
+    inplace_cpu<double>(a, &b_runs, [](auto...) { return false; }, [alpha](double x, double y) { return x + alpha * y; });
   }
 }
 

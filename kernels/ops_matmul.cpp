@@ -34,7 +34,7 @@ GemmOperand gemm_operand(const Tensor& t, bool transpose) {
   const std::int64_t row_stride_t = cols == 1 ? std::max<std::int64_t>(rows, 1) : t.strides()[nd - 1];
   if (col_stride_t == 1 && row_stride_t >= std::max<std::int64_t>(rows, 1))
     return {t, !transpose, row_stride_t, batch_stride};
-  Tensor c = t.contiguous();
+  Tensor c = detail::contiguous_tiled(t);
   return {c, transpose, std::max<std::int64_t>(cols, 1), nd == 3 ? rows * cols : 0};
 }
 

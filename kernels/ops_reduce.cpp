@@ -227,7 +227,7 @@ Tensor reduce_op(const char* op, const Tensor& a, const Axes& axes, bool keepdim
                 axes_str(axes), " of size 0 (shape ", shape_str(a.shape()), "): max has no identity");
     out.zero_();
   } else {
-    const Tensor c = a.contiguous();
+    const Tensor c = detail::contiguous_tiled(a);
     dispatch_dtype(a.dtype(), [&](auto tag) {
       using T = decltype(tag);
       if constexpr (std::is_floating_point_v<T>)
@@ -270,7 +270,7 @@ Tensor argmax(const Tensor& a, std::int64_t axis) {
   std::int64_t outer = 1, inner = 1;
   for (std::int64_t i = 0; i < d; ++i) outer *= a.shape()[i];
   for (std::int64_t i = d + 1; i < a.dim(); ++i) inner *= a.shape()[i];
-  const Tensor c = a.contiguous();
+  const Tensor c = detail::contiguous_tiled(a);
   std::int64_t* po = out.data<std::int64_t>();
   dispatch_dtype(a.dtype(), [&](auto tag) {
     using T = decltype(tag);

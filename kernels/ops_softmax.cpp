@@ -124,7 +124,7 @@ Tensor rowwise_unary(const char* op, const Tensor& a, RowFn&& pick) {
   Tensor out = Tensor::empty(a.shape(), a.dtype());
   const std::int64_t cols = last_dim(a);
   if (out.numel() == 0) return out;
-  const Tensor x = a.contiguous();
+  const Tensor x = detail::contiguous_tiled(a);
   dispatch_floating(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const auto row = pick(softmax_rows<T>());
@@ -146,7 +146,7 @@ Tensor rowwise_backward(const char* op, const Tensor& grad, const Tensor& saved,
   Tensor out = Tensor::empty(grad.shape(), grad.dtype());
   const std::int64_t cols = last_dim(grad);
   if (out.numel() == 0) return out;
-  const Tensor g = grad.contiguous(), s = saved.contiguous();
+  const Tensor g = detail::contiguous_tiled(grad), s = detail::contiguous_tiled(saved);
   dispatch_floating(grad.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const auto row = pick(softmax_rows<T>());
@@ -219,7 +219,7 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& target, Tensor*
   Tensor loss = Tensor::empty({n}, logits.dtype());
   Tensor p = probs ? Tensor::empty(logits.shape(), logits.dtype()) : Tensor();
   if (n > 0) {
-    const Tensor x = logits.contiguous(), t = target.contiguous();
+    const Tensor x = detail::contiguous_tiled(logits), t = detail::contiguous_tiled(target);
     dispatch_floating(logits.dtype(), [&](auto tag) {
       using T = decltype(tag);
       const SoftmaxRows<T> rows = softmax_rows<T>();
@@ -257,7 +257,8 @@ Tensor softmax_cross_entropy_backward(const Tensor& grad_loss, const Tensor& pro
   check_target(op, probs, target);
   Tensor dx = Tensor::empty(probs.shape(), probs.dtype());
   if (n == 0) return dx;
-  const Tensor g = grad_loss.contiguous(), p = probs.contiguous(), t = target.contiguous();
+  const Tensor g = detail::contiguous_tiled(grad_loss), p = detail::contiguous_tiled(probs),
+               t = detail::contiguous_tiled(target);
   dispatch_floating(probs.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* pg = g.data<T>();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/ops.hpp"
+#include "kernels/ops_common.hpp"
 #include "tests/kernels/ops_test_support.hpp"
 
 using namespace petal;
@@ -103,6 +104,34 @@ TEST_CASE("binary ops read transposed, sliced and expanded views") {
       for_each_isa_and_threads([&] { check_close(c.op(a, b), expected, 2e-6, 1e-30); });
     }
   }
+}
+
+TEST_CASE("strided inputs are copied in tiles exactly") {
+  Generator gen(17);
+  for (DType dtype : {DType::Float32, DType::Float64, DType::Int64}) {
+    const Tensor base = dtype == DType::Int64 ? arange(70 * 90).view({70, 90})
+                                              : random_tensor({70, 90}, gen, dtype);
+    const Tensor cube = dtype == DType::Int64 ? arange(5 * 33 * 40).view({5, 33, 40})
+                                              : random_tensor({5, 33, 40}, gen, dtype);
+    const std::vector<Tensor> views = {base.transpose(0, 1),       base.slice(1, 1, 90, 3),
+                                       cube.permute({2, 0, 1}),    cube.permute({0, 2, 1}),
+                                       cube.permute({1, 2, 0}).slice(0, 2, 30),
+                                       base.select(1, 4),          base.slice(0, 3, 4).expand({6, 90})};
+    for (const Tensor& view : views) {
+      INFO(shape_str(view.shape()), " ", std::string(dtype_name(dtype)));
+      for_each_isa_and_threads([&] {
+        const Tensor copy = ops::detail::contiguous_tiled(view);
+        CHECK(copy.is_contiguous());
+        CHECK(copy.shape() == view.shape());
+        CHECK(copy.to_vector<double>() == view.to_vector<double>());
+      });
+    }
+  }
+  // Large transposed operands take the tiled path inside the ops.
+  const Tensor a = random_tensor({90, 70}, gen), b = random_tensor({70, 90}, gen);
+  const std::vector<double> expected =
+      reference_binary(a.transpose(0, 1), b, {70, 90}, [](double x, double y) { return x * y; });
+  for_each_isa_and_threads([&] { check_close(ops::mul(a.transpose(0, 1), b), expected, 2e-6, 0); });
 }
 
 TEST_CASE("add_ accumulates in place with alpha, broadcasting and strided targets") {
