@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
 #include "kernels/cpu/conv/batch_norm.hpp"
+#include "kernels/cpu/conv/channel_stats.hpp"
 #include "kernels/cpu/conv/depthwise_conv.hpp"
 #include "kernels/cpu/conv/gemm_conv.hpp"
 #include "kernels/cpu/conv/reference_conv.hpp"
@@ -450,6 +451,61 @@ Tensor depthwise_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const
   const std::int64_t out_c = check_kernel(x, kernel, bias, true, op);
   const FoldedConv folded = fold_into_kernel(kernel, bias, bn, out_c, op);
   return depthwise_conv2d(x, folded.kernel, folded.bias, window, relu6);
+}
+
+// ---- training fusion ----
+
+namespace {
+
+ops::ConvBatchNormResult conv_batch_norm_training(const Tensor& x_in, const Tensor& kernel_in,
+                                                  const Conv2dWindow& window, const Tensor& gamma_in,
+                                                  const Tensor& beta_in, double epsilon, bool relu6, bool depthwise,
+                                                  const char* op) {
+  check_nhwc(x_in, op);
+  const std::int64_t out_c = check_kernel(x_in, kernel_in, Tensor(), depthwise, op);
+  ConvGeometry g = make_geometry(x_in.shape(), kernel_in.size(0), kernel_in.size(1), window, op);
+  g.out_c = out_c;
+  const Tensor probe = Tensor::empty({1, 1, 1, out_c}, x_in.dtype());  // checks gamma/beta against out_c
+  check_channel_vector(gamma_in, probe, out_c, op, "gamma");
+  check_channel_vector(beta_in, probe, out_c, op, "beta");
+  PETAL_CHECK(epsilon > 0.0, ValueError, op, ": epsilon must be positive, got ", epsilon);
+  ConvBatchNormResult r;
+  const bool fast = !is_double(x_in) && (!depthwise || cpu::depthwise_fast_path(g));
+  if (!fast) {
+    r.conv_out = depthwise ? depthwise_conv2d(x_in, kernel_in, Tensor(), window) : conv2d(x_in, kernel_in, Tensor(), window);
+    r.y = batch_norm_training(r.conv_out, gamma_in, beta_in, epsilon, relu6, r.mean, r.biased_variance);
+    return r;
+  }
+  const Tensor x = x_in.contiguous(), kernel = kernel_in.contiguous(), gamma = gamma_in.contiguous(),
+               beta = beta_in.contiguous();
+  r.conv_out = Tensor::empty(output_shape(g), DType::Float32);
+  cpu::ChannelStats stats(out_c);
+  if (depthwise) {
+    cpu::depthwise_forward(x.data<float>(), kernel.data<float>(), nullptr, r.conv_out.data<float>(), g, false, &stats);
+  } else {
+    cpu::conv2d_forward(x.data<float>(), kernel.data<float>(), nullptr, r.conv_out.data<float>(), g, false, &stats);
+  }
+  r.mean = Tensor::empty({out_c}, DType::Float32);
+  r.biased_variance = Tensor::empty({out_c}, DType::Float32);
+  stats.finish(g.output_pixels(), r.mean.data<float>(), r.biased_variance.data<float>());
+  r.y = Tensor::empty(output_shape(g), DType::Float32);
+  cpu::batch_norm_apply(r.conv_out.data<float>(), g.output_pixels(), out_c, gamma.data<float>(), beta.data<float>(),
+                        r.mean.data<float>(), r.biased_variance.data<float>(), epsilon, relu6, r.y.data<float>());
+  return r;
+}
+
+}  // namespace
+
+ConvBatchNormResult conv2d_batch_norm_training(const Tensor& x, const Tensor& kernel, const Conv2dWindow& window,
+                                               const Tensor& gamma, const Tensor& beta, double epsilon, bool relu6) {
+  return conv_batch_norm_training(x, kernel, window, gamma, beta, epsilon, relu6, false, "conv2d_batch_norm_training");
+}
+
+ConvBatchNormResult depthwise_conv2d_batch_norm_training(const Tensor& x, const Tensor& kernel,
+                                                         const Conv2dWindow& window, const Tensor& gamma,
+                                                         const Tensor& beta, double epsilon, bool relu6) {
+  return conv_batch_norm_training(x, kernel, window, gamma, beta, epsilon, relu6, true,
+                                  "depthwise_conv2d_batch_norm_training");
 }
 
 // ---- padding and pooling ----

@@ -86,6 +86,18 @@ Tensor conv2d_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const Te
 Tensor depthwise_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const Tensor& bias,
                                     const FoldedBatchNorm& bn, const Conv2dWindow& window, bool relu6 = true);
 
+// ---- training fusion: convolution (no bias) + batch norm (+ ReLU6) ----
+// The batch statistics are gathered while the convolution writes its output,
+// saving batch norm one pass over memory. conv_out is batch_norm_backward's x.
+struct ConvBatchNormResult {
+  Tensor y, conv_out, mean, biased_variance;
+};
+ConvBatchNormResult conv2d_batch_norm_training(const Tensor& x, const Tensor& kernel, const Conv2dWindow& window,
+                                               const Tensor& gamma, const Tensor& beta, double epsilon, bool relu6);
+ConvBatchNormResult depthwise_conv2d_batch_norm_training(const Tensor& x, const Tensor& kernel,
+                                                         const Conv2dWindow& window, const Tensor& gamma,
+                                                         const Tensor& beta, double epsilon, bool relu6);
+
 // ---- padding and pooling (x [N, H, W, C]) ----
 Tensor zero_pad2d(const Tensor& x, std::int64_t top, std::int64_t bottom, std::int64_t left, std::int64_t right);
 Tensor zero_pad2d_backward(const Tensor& grad, std::int64_t top, std::int64_t bottom, std::int64_t left,

@@ -115,3 +115,57 @@ TEST_CASE("batch norm rejects bad arguments") {
                                            ones({5}), 1e-3, false),
                   ShapeError);
 }
+
+TEST_CASE("conv + batch norm training with statistics gathered in the convolution equals the two ops") {
+  Generator gen(34);
+  struct Case {
+    Shape x;
+    std::int64_t k, out_c, stride;
+    bool depthwise;
+    const char* label;
+  };
+  const std::vector<Case> cases = {
+      {{2, 9, 7, 16}, 1, 24, 1, false, "pointwise"},
+      {{2, 9, 8, 3}, 3, 32, 2, false, "direct Cin 3"},
+      {{1, 10, 9, 6}, 3, 10, 1, false, "im2col"},
+      {{2, 9, 9, 32}, 3, 32, 2, true, "depthwise 3x3/2"},
+      {{1, 8, 7, 24}, 3, 24, 1, true, "depthwise 3x3/1, 24 channels"},
+  };
+  for (const Case& c : cases) {
+    for (bool relu6 : {false, true}) {
+      INFO(c.label << (relu6 ? " + relu6" : ""));
+      // Inputs around 3 give outputs whose mean is far from zero: the shifted sums must not cancel.
+      const Tensor x = random_tensor(c.x, gen, 2.0, 4.0);
+      const Tensor kernel =
+          random_tensor(c.depthwise ? Shape{c.k, c.k, c.x[3], 1} : Shape{c.k, c.k, c.x[3], c.out_c}, gen, 0.0, 1.0);
+      const Tensor gamma = random_tensor({c.out_c}, gen, 0.5, 2.0), beta = random_tensor({c.out_c}, gen, 0.0, 3.0);
+      const ops::Conv2dWindow win =
+          ops::conv2d_window(c.x[1], c.x[2], c.k, c.k, c.stride, c.stride, ops::ConvPadding::Same, "test");
+      const Tensor conv = c.depthwise ? ops::depthwise_conv2d(x, kernel, Tensor(), win) : ops::conv2d(x, kernel, Tensor(), win);
+      std::vector<float> y_ref(static_cast<std::size_t>(conv.numel())), mean_ref(static_cast<std::size_t>(c.out_c)),
+          var_ref(static_cast<std::size_t>(c.out_c));
+      ref::batch_norm_training(conv.data<float>(), gamma.data<float>(), beta.data<float>(), conv.numel() / c.out_c,
+                               c.out_c, 1e-3, relu6, y_ref.data(), mean_ref.data(), var_ref.data());
+      for_each_isa_and_threads([&](const std::string& config) {
+        INFO(config);
+        const ops::ConvBatchNormResult r =
+            c.depthwise ? ops::depthwise_conv2d_batch_norm_training(x, kernel, win, gamma, beta, 1e-3, relu6)
+                        : ops::conv2d_batch_norm_training(x, kernel, win, gamma, beta, 1e-3, relu6);
+        check_close(r.conv_out, conv.to_vector<float>(), 1e-5, "convolution output");
+        check_close(r.mean, mean_ref, 1e-5, "batch mean");
+        check_close(r.biased_variance, var_ref, 1e-4, "batch variance");
+        check_close(r.y, y_ref, 1e-4, "normalised output");
+      });
+      const ops::ConvBatchNormResult r64 =
+          c.depthwise ? ops::depthwise_conv2d_batch_norm_training(x.to(DType::Float64), kernel.to(DType::Float64), win,
+                                                                  gamma.to(DType::Float64), beta.to(DType::Float64),
+                                                                  1e-3, relu6)
+                      : ops::conv2d_batch_norm_training(x.to(DType::Float64), kernel.to(DType::Float64), win,
+                                                        gamma.to(DType::Float64), beta.to(DType::Float64), 1e-3, relu6);
+      check_close(r64.y, y_ref, 1e-4, "float64 path");
+    }
+  }
+  CHECK_THROWS_AS(ops::conv2d_batch_norm_training(zeros({1, 4, 4, 3}), zeros({1, 1, 3, 5}), ops::Conv2dWindow{},
+                                                  ones({4}), zeros({4}), 1e-3, false),
+                  ShapeError);
+}

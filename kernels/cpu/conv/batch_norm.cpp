@@ -77,18 +77,23 @@ void batch_norm_training_forward(const float* x, std::int64_t rows, std::int64_t
         k.shifted_sums(x + first, count, period, shift.data(), a, b);
       },
       sum, sumsq);
-  std::vector<float> scale(static_cast<std::size_t>(channels)), offset(static_cast<std::size_t>(channels));
   for (std::int64_t c = 0; c < channels; ++c) {
     const double d = sum[static_cast<std::size_t>(c)] / double(rows);
-    const double var = std::max(sumsq[static_cast<std::size_t>(c)] / double(rows) - d * d, 0.0);
-    const double mu = double(x[c]) + d;
-    const double s = double(gamma[c]) / std::sqrt(var + epsilon);
-    mean[c] = float(mu);
-    biased_variance[c] = float(var);
-    scale[static_cast<std::size_t>(c)] = float(s);
-    offset[static_cast<std::size_t>(c)] = float(double(beta[c]) - mu * s);
+    mean[c] = float(double(x[c]) + d);
+    biased_variance[c] = float(std::max(sumsq[static_cast<std::size_t>(c)] / double(rows) - d * d, 0.0));
   }
-  channel_affine(x, rows, channels, scale.data(), offset.data(), relu6, y);
+  batch_norm_apply(x, rows, channels, gamma, beta, mean, biased_variance, epsilon, relu6, y);
+}
+
+void batch_norm_apply(const float* y, std::int64_t rows, std::int64_t channels, const float* gamma, const float* beta,
+                      const float* mean, const float* biased_variance, double epsilon, bool relu6, float* out) {
+  std::vector<float> scale(static_cast<std::size_t>(channels)), offset(static_cast<std::size_t>(channels));
+  for (std::int64_t c = 0; c < channels; ++c) {
+    const double s = double(gamma[c]) / std::sqrt(double(biased_variance[c]) + epsilon);
+    scale[static_cast<std::size_t>(c)] = float(s);
+    offset[static_cast<std::size_t>(c)] = float(double(beta[c]) - double(mean[c]) * s);
+  }
+  channel_affine(y, rows, channels, scale.data(), offset.data(), relu6, out);
 }
 
 void channel_affine(const float* x, std::int64_t rows, std::int64_t channels, const float* scale, const float* shift,

@@ -17,6 +17,9 @@ namespace petal::cpu {
 void batch_norm_training_forward(const float* x, std::int64_t rows, std::int64_t channels, const float* gamma,
                                  const float* beta, double epsilon, bool relu6, float* y, float* mean,
                                  float* biased_variance);
+// out = relu6?((y - mean) / sqrt(var + eps) * gamma + beta) with given statistics.
+void batch_norm_apply(const float* y, std::int64_t rows, std::int64_t channels, const float* gamma, const float* beta,
+                      const float* mean, const float* biased_variance, double epsilon, bool relu6, float* out);
 // y = relu6?(x * scale + shift) per channel; y may alias x.
 void channel_affine(const float* x, std::int64_t rows, std::int64_t channels, const float* scale, const float* shift,
                     bool relu6, float* y);

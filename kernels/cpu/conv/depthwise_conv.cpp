@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/conv/channel_stats.hpp"
 #include "kernels/cpu/conv/conv_parallel.hpp"
 #include "kernels/cpu/conv/conv_tables.hpp"
 
@@ -13,9 +14,35 @@ bool depthwise_fast_path(const ConvGeometry& g) {
   return g.in_c == g.out_c && taps_per_pixel(g.kernel_h, g.stride_h) <= 16 && taps_per_pixel(g.kernel_w, g.stride_w) <= 16;
 }
 
-void depthwise_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6) {
+void depthwise_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
+                       ChannelStats* stats) {
   const DepthwiseKernels& k = depthwise_kernels();
-  parallel_for(0, g.batch * g.out_h, 1, [&](std::int64_t r0, std::int64_t r1) { k.forward(x, w, bias, y, g, relu6, r0, r1); });
+  const std::int64_t rows = g.batch * g.out_h, c = g.in_c;
+  if (stats == nullptr) {
+    parallel_for(0, rows, 1, [&](std::int64_t r0, std::int64_t r1) { k.forward(x, w, bias, y, g, relu6, r0, r1); });
+    return;
+  }
+  // Shift: output pixel 0 by plain loops.
+  std::vector<float> first(static_cast<std::size_t>(c));
+  for (std::int64_t ch = 0; ch < c; ++ch) {
+    float a = bias ? bias[ch] : 0.0f;
+    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky)
+      for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
+        const std::int64_t iy = ky - g.pad_top, ix = kx - g.pad_left;
+        if (iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w)
+          a += x[(iy * g.in_w + ix) * c + ch] * w[(ky * g.kernel_w + kx) * c + ch];
+      }
+    first[static_cast<std::size_t>(ch)] = a;
+  }
+  stats->set_shift(first.data());
+  const std::int64_t chunks = chunk_count(rows, 1);
+  stats->prepare(chunks);
+  for_each_chunk(rows, chunks, [&](std::int64_t chunk, std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      k.forward(x, w, bias, y, g, relu6, r, r + 1);
+      stats->add(chunk, y + r * g.out_w * c, g.out_w * c);
+    }
+  });
 }
 
 void depthwise_backward_input(const float* dy, const float* w, float* dx, const ConvGeometry& g) {

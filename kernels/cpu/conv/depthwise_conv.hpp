@@ -12,7 +12,11 @@ namespace petal::cpu {
 // strided input gradient, at most 16 taps per axis reading one input pixel.
 bool depthwise_fast_path(const ConvGeometry& g);
 
-void depthwise_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6);
+class ChannelStats;
+
+// stats (may be null) receives the batch statistics of y, row by row as it is written.
+void depthwise_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
+                       ChannelStats* stats = nullptr);
 void depthwise_backward_input(const float* dy, const float* w, float* dx, const ConvGeometry& g);
 // dw (and dbias when not null) overwritten.
 void depthwise_backward_kernel(const float* dy, const float* x, float* dw, float* dbias, const ConvGeometry& g);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/conv/channel_stats.hpp"
 #include "kernels/cpu/conv/conv_parallel.hpp"
 #include "kernels/cpu/conv/conv_tables.hpp"
 #include "kernels/cpu/gemm.hpp"
@@ -155,16 +156,39 @@ void channel_sums(const float* x, std::int64_t rows, std::int64_t channels, floa
   }
 }
 
-void conv2d_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6) {
+// Output pixel 0 by plain loops (the shift of the batch statistics).
+void first_output_pixel(const float* x, const float* w, const float* bias, const ConvGeometry& g, float* out) {
+  for (std::int64_t co = 0; co < g.out_c; ++co) out[co] = bias ? bias[co] : 0.0f;
+  for (std::int64_t ky = 0; ky < g.kernel_h; ++ky)
+    for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
+      const std::int64_t iy = ky - g.pad_top, ix = kx - g.pad_left;
+      if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
+      for (std::int64_t ci = 0; ci < g.in_c; ++ci) {
+        const float v = x[(iy * g.in_w + ix) * g.in_c + ci];
+        const float* wr = w + ((ky * g.kernel_w + kx) * g.in_c + ci) * g.out_c;
+        for (std::int64_t co = 0; co < g.out_c; ++co) out[co] += v * wr[co];
+      }
+    }
+}
+
+void conv2d_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
+                    ChannelStats* stats) {
   const std::int64_t pixels = g.output_pixels(), cout = g.out_c;
   const Epilogue epilogue(bias, cout, relu6);
+  if (stats != nullptr) {
+    std::vector<float> first(static_cast<std::size_t>(cout));
+    first_output_pixel(x, w, bias, g, first.data());
+    stats->set_shift(first.data());
+  }
   if (is_pointwise(g)) {
     const std::int64_t chunks = chunk_count(pixels, 256);
-    for_each_chunk(pixels, chunks, [&](std::int64_t, std::int64_t p0, std::int64_t p1) {
+    if (stats != nullptr) stats->prepare(chunks);
+    for_each_chunk(pixels, chunks, [&](std::int64_t chunk, std::int64_t p0, std::int64_t p1) {
       for (std::int64_t b = p0; b < p1; b += kPointwiseBlockRows) {
         const std::int64_t rows = std::min(kPointwiseBlockRows, p1 - b);
         sgemm(false, false, rows, cout, g.in_c, 1.0f, x + b * g.in_c, g.in_c, w, cout, 0.0f, y + b * cout, cout);
         epilogue.apply(y + b * cout, rows * cout);
+        if (stats != nullptr) stats->add(chunk, y + b * cout, rows * cout);
       }
     });
     return;
@@ -172,18 +196,31 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
   if (g.in_c <= 4) {
     const DirectConvKernels& k = direct_conv_kernels();
     const std::int64_t rows = g.batch * g.out_h;
-    parallel_for(0, rows, 1, [&](std::int64_t r0, std::int64_t r1) { k.forward(x, w, bias, y, g, relu6, r0, r1); });
+    const std::int64_t chunks = chunk_count(rows, 1);
+    if (stats != nullptr) stats->prepare(chunks);
+    for_each_chunk(rows, chunks, [&](std::int64_t chunk, std::int64_t r0, std::int64_t r1) {
+      if (stats == nullptr) {
+        k.forward(x, w, bias, y, g, relu6, r0, r1);
+        return;
+      }
+      for (std::int64_t r = r0; r < r1; ++r) {
+        k.forward(x, w, bias, y, g, relu6, r, r + 1);
+        stats->add(chunk, y + r * g.out_w * cout, g.out_w * cout);
+      }
+    });
     return;
   }
   const std::int64_t k = g.taps() * g.in_c, block = im2col_block_rows(g);
   const std::int64_t chunks = chunk_count(pixels, block);
-  for_each_chunk(pixels, chunks, [&](std::int64_t, std::int64_t p0, std::int64_t p1) {
+  if (stats != nullptr) stats->prepare(chunks);
+  for_each_chunk(pixels, chunks, [&](std::int64_t chunk, std::int64_t p0, std::int64_t p1) {
     std::vector<float> col(static_cast<std::size_t>(std::min(block, p1 - p0) * k));
     for (std::int64_t b = p0; b < p1; b += block) {
       const std::int64_t rows = std::min(block, p1 - b);
       im2col(x, g, b, b + rows, col.data());
       sgemm(false, false, rows, cout, k, 1.0f, col.data(), k, w, cout, 0.0f, y + b * cout, cout);
       epilogue.apply(y + b * cout, rows * cout);
+      if (stats != nullptr) stats->add(chunk, y + b * cout, rows * cout);
     }
   });
 }

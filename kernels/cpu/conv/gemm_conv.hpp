@@ -13,8 +13,13 @@
 
 namespace petal::cpu {
 
-// y [pixels, Cout] = conv(x, w) + bias (bias may be null), clamped to [0, 6] when relu6.
-void conv2d_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6);
+class ChannelStats;
+
+// y [pixels, Cout] = conv(x, w) + bias (bias may be null), clamped to [0, 6]
+// when relu6. When stats is not null it receives the per-channel batch
+// statistics of y, gathered block by block while y is written.
+void conv2d_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
+                    ChannelStats* stats = nullptr);
 // dx (overwritten) from dy.
 void conv2d_backward_input(const float* dy, const float* w, float* dx, const ConvGeometry& g);
 // dw (overwritten) and, when not null, dbias (overwritten) from dy and x.
