@@ -200,6 +200,17 @@ TEST_CASE("sgemm on shapes larger than the cache blocks") {
   }
 }
 
+TEST_CASE("sgemm splits a packed B larger than its buffer bound into column and K groups") {
+  // K * N above the 4 Mi-float bound on packed B: two column groups, and K
+  // deep enough to be cut into two groups as well (beta applies only once).
+  // (Transposed B is covered above; here its strided reference loop would be slow.)
+  std::mt19937 rng(21);
+  for (bool ta : {false, true}) {
+    GemmProblem p(ta, false, {2, 390, 11000}, 1, 0.5f, ta ? 0.0f : -1.0f, rng);
+    check_all_configurations(p);
+  }
+}
+
 TEST_CASE("sgemm degenerate sizes and scalars") {
   std::mt19937 rng(5);
   SUBCASE("k == 0 scales C by beta, and beta == 0 clears NaN") {

@@ -1,13 +1,19 @@
 // sgemm driver: Goto/BLIS-style cache blocking around the per-ISA packing
 // and micro-kernels of sgemm_kernels.cpp.
 //
-//   for each nc-wide column block of B
-//     for each kc-deep slice of K
-//       pack B[kc, nc] (alpha folded in), shared by all threads  -> L2
-//       threads split the rows of C (or, for short M, the columns);
-//       each walks MR-row panels of A over the packed B slice:
-//         A read in place (rows of A, prefetched a panel ahead), or packed
-//         mc rows at a time when A is transposed and N is wide.
+//   B is packed (alpha folded in) as kc x nc slices, for every K slice and
+//   column block of one column group (at most kMaxPackedBFloats);
+//   work items are (column block, K slice, row chunk), row chunks innermost,
+//   so a B slice stays in L2 while row chunks of A walk over it; the
+//   macro-kernel walks MR-row panels of A over the packed B slice: A is read
+//   in place (rows prefetched a panel ahead), or packed when it is
+//   transposed and N is wide.
+//
+// Threads take B slices to pack, then work items, from shared atomic
+// counters: nobody waits at a barrier for a thread that has not started (on
+// a busy machine the pool's second thread can wake milliseconds late); a
+// thread only waits for work another thread has claimed and is running (a B
+// slice being packed, the previous K slice of the same C tile).
 //
 // Small problems run on the calling thread, as do calls from inside a
 // parallel region (the pool does not nest).
@@ -17,8 +23,6 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
-#include <thread>
-#include <utility>
 
 #include "core/thread_pool.hpp"
 #include "kernels/cpu/gemm.hpp"
@@ -31,6 +35,12 @@ namespace {
 // Below this many multiply-adds (128^3, about 20 us on one Zen 5 core),
 // waking the pool's second thread costs about as much as it saves.
 constexpr std::int64_t kParallelMinMacs = std::int64_t{1} << 21;
+// Packed B of one column group (16 MiB: 2048 x 2048 fits in one group).
+constexpr std::int64_t kMaxPackedBFloats = std::int64_t{1} << 22;
+// Row chunks (in MR-row panels): enough per thread to even out threads that
+// start late or get preempted, few enough that claiming work stays cheap.
+constexpr std::int64_t kChunksPerThread = 4;
+constexpr std::int64_t kMinChunkPanels = 4, kMaxChunkPanels = 64;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
@@ -94,126 +104,120 @@ struct Operands {
   const float* b_at(std::int64_t p, std::int64_t j) const { return trans_b ? b + j * ldb + p : b + p * ldb + j; }
 };
 
-// Packs the B panels [panel_begin, panel_end) of the kc x nc block at (pc, jc).
-void pack_b_panels(const SgemmKernels& kern, const Operands& op, std::int64_t pc, std::int64_t kc, std::int64_t jc,
-                   std::int64_t nc, std::int64_t panel_begin, std::int64_t panel_end, float* packed_b) {
-  const std::int64_t col_begin = panel_begin * kern.nr;
-  const std::int64_t col_end = std::min(panel_end * kern.nr, nc);
-  kern.pack_b(op.trans_b, op.b_at(pc, jc + col_begin), op.ldb, kc, col_end - col_begin, op.alpha,
-              packed_b + panel_begin * kc * kern.nr);
-}
-
-// Rows [row_begin, row_end) x columns [col_begin, col_end) of the current
-// column block against the packed B slice; packs A block by block.
-void compute_block(const SgemmKernels& kern, const Operands& op, std::int64_t pc, std::int64_t kc, std::int64_t jc,
-                   std::int64_t row_begin, std::int64_t row_end, std::int64_t col_begin, std::int64_t col_end,
-                   const float* packed_b, float beta, bool unpacked_a) {
-  const float* b_slice = packed_b + (col_begin / kern.nr) * kc * kern.nr;
-  float* c_block = op.c + row_begin * op.ldc + jc + col_begin;
-  if (unpacked_a) {
-    float* edge_panel = packed_a_buffer(kern.mr * kc);
-    kern.macro_kernel_unpacked_a(op.trans_a, row_end - row_begin, col_end - col_begin, kc, op.a_at(row_begin, pc),
-                                 op.lda, b_slice, c_block, op.ldc, beta, edge_panel);
-    return;
-  }
-  float* packed_a = packed_a_buffer(ceil_div(std::min(kern.mc, row_end - row_begin), kern.mr) * kern.mr * kc);
-  for (std::int64_t ic = row_begin; ic < row_end; ic += kern.mc) {
-    const std::int64_t mc = std::min(kern.mc, row_end - ic);
-    kern.pack_a(op.trans_a, op.a_at(ic, pc), op.lda, mc, kc, packed_a);
-    kern.macro_kernel(mc, col_end - col_begin, kc, packed_a, b_slice, op.c + ic * op.ldc + jc + col_begin, op.ldc,
-                      beta);
-  }
-}
-
-// K and N cut into equal blocks no larger than the kernel's kc / nc: 320 =
-// 160 + 160 rather than 256 + 64, so no slice is short enough for the C
-// tile's load and store to outweigh its K loop.
-struct Blocking {
-  std::int64_t kc, nc;
-};
-Blocking balanced_blocks(const SgemmKernels& kern, std::int64_t n, std::int64_t k) {
-  const std::int64_t k_slices = ceil_div(k, kern.kc);
-  const std::int64_t n_blocks = ceil_div(n, kern.nc);
-  return {ceil_div(k, k_slices), std::min(kern.nc, ceil_div(ceil_div(n, n_blocks), kern.nr) * kern.nr)};
-}
-
-// Spin barrier for the threads of one sgemm call. Spinning (with a yield
-// after a while) keeps both cores hot between K slices; a sleeping wake-up on
-// these VMs costs tens of microseconds, as much as a whole small GEMM.
-class SpinBarrier {
- public:
-  explicit SpinBarrier(int threads) : threads_(threads) {}
-  void arrive_and_wait() {
-    const int generation = generation_.load(std::memory_order_acquire);
-    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == threads_) {
-      arrived_.store(0, std::memory_order_relaxed);
-      generation_.fetch_add(1, std::memory_order_acq_rel);
-      return;
-    }
-    for (int spin = 0; generation_.load(std::memory_order_acquire) == generation; ++spin) {
-      if (spin < 1024) {  // about 15 us of PAUSE on Zen, then give the core away
-#if defined(__x86_64__)
-        __builtin_ia32_pause();
-#endif
-      } else {
-        std::this_thread::yield();
-      }
-    }
-  }
-
- private:
-  const int threads_;
-  std::atomic<int> arrived_{0};
-  std::atomic<int> generation_{0};
-};
-
-// [begin, end) of `count` items for thread `index` of `threads`, balanced.
-std::pair<std::int64_t, std::int64_t> share(std::int64_t count, int index, int threads) {
-  const std::int64_t base = count / threads, extra = count % threads;
-  const std::int64_t begin = index * base + std::min<std::int64_t>(index, extra);
-  return {begin, begin + base + (index < extra ? 1 : 0)};
-}
-
-// The blocked loops for one thread of `threads` (thread 0 alone when serial).
-// packed_b holds two slices: while one thread still computes on slice s, the
-// other may already pack slice s + 1 into the other half, so one barrier per
-// slice suffices (a thread can only reach the packing of slice s + 2 after
-// everyone has passed the barrier of slice s + 1, i.e. finished slice s).
-void sgemm_thread(const SgemmKernels& kern, const Operands& op, std::int64_t m, std::int64_t n, std::int64_t k,
-                  float beta, int index, int threads, float* const packed_b[2], SpinBarrier* barrier) {
-  const std::int64_t m_tiles = ceil_div(m, kern.mr);
+// The blocking of one column group [col_begin, col_begin + cols) of C, and
+// the work items the threads share.
+struct Plan {
+  const SgemmKernels* kern;
+  Operands op;
+  std::int64_t m;
+  std::int64_t col_begin, cols;  // this group's columns of C
+  std::int64_t k_begin, k;       // this group's part of K
+  float beta;                    // for its first K slice
+  // K and N cut into equal blocks no larger than the kernel's kc / nc:
+  // 320 = 160 + 160 rather than 256 + 64, so no slice is so short that the C
+  // tile's load and store outweigh its K loop.
+  std::int64_t kc, nc, k_slices, n_blocks;
+  std::int64_t slice_floats;  // one packed kc x nc slice (padded to whole panels)
+  std::int64_t chunk_rows, row_chunks;
   // Reading A in place saves the packing pass, which costs as much as the
   // arithmetic when N is small (1x1 convolutions: M huge, N = 24..1280).
   // Rows of A stream well (software prefetch); a transposed A is read a
   // short row per K step, so it is packed unless few B panels share it.
-  const bool unpacked_a = !op.trans_a || n <= 2 * kern.nr;
-  int slice = 0;
-  const Blocking blocks = balanced_blocks(kern, n, k);
-  for (std::int64_t jc = 0; jc < n; jc += blocks.nc) {
-    const std::int64_t nc = std::min(blocks.nc, n - jc);
-    const std::int64_t n_panels = ceil_div(nc, kern.nr);
-    for (std::int64_t pc = 0; pc < k; pc += blocks.kc, ++slice) {
-      const std::int64_t kc = std::min(blocks.kc, k - pc);
-      const float beta_here = pc == 0 ? beta : 1.0f;  // later K slices accumulate
-      float* slice_b = packed_b[slice % 2];
-      const auto [p0, p1] = share(n_panels, index, threads);
-      if (p0 < p1) pack_b_panels(kern, op, pc, kc, jc, nc, p0, p1, slice_b);
-      if (threads > 1) barrier->arrive_and_wait();
+  bool unpacked_a;
+  float* packed_b;
 
-      if (threads == 1) {
-        compute_block(kern, op, pc, kc, jc, 0, m, 0, nc, slice_b, beta_here, unpacked_a);
-      } else if (m_tiles >= 2 * threads || n_panels < threads) {
-        // Split rows: each thread gets whole register tiles of C.
-        const auto [t0, t1] = share(m_tiles, index, threads);
-        if (t0 < t1)
-          compute_block(kern, op, pc, kc, jc, t0 * kern.mr, std::min(t1 * kern.mr, m), 0, nc, slice_b, beta_here, unpacked_a);
-      } else {
-        // Short and wide: split columns; each thread packs the (small) A itself.
-        const auto [q0, q1] = share(n_panels, index, threads);
-        if (q0 < q1)
-          compute_block(kern, op, pc, kc, jc, 0, m, q0 * kern.nr, std::min(q1 * kern.nr, nc), slice_b, beta_here, unpacked_a);
-      }
+  Plan(const SgemmKernels& kernels, const Operands& operands, std::int64_t m_, std::int64_t col_begin_,
+       std::int64_t cols_, std::int64_t k_begin_, std::int64_t k_, float beta_, std::int64_t threads)
+      : kern(&kernels), op(operands), m(m_), col_begin(col_begin_), cols(cols_), k_begin(k_begin_), k(k_),
+        beta(beta_) {
+    k_slices = ceil_div(k, kern->kc);
+    kc = ceil_div(k, k_slices);
+    n_blocks = ceil_div(cols, kern->nc);
+    nc = std::min(kern->nc, ceil_div(ceil_div(cols, n_blocks), kern->nr) * kern->nr);
+    n_blocks = ceil_div(cols, nc);
+    slice_floats = kc * ceil_div(nc, kern->nr) * kern->nr;
+    const std::int64_t m_panels = ceil_div(m, kern->mr);
+    const std::int64_t chunk_panels =
+        std::clamp(ceil_div(m_panels, threads * kChunksPerThread), kMinChunkPanels, kMaxChunkPanels);
+    chunk_rows = chunk_panels * kern->mr;
+    row_chunks = ceil_div(m, chunk_rows);
+    unpacked_a = !op.trans_a || cols <= 2 * kern->nr;
+    packed_b = nullptr;
+  }
+
+  std::int64_t b_slices() const { return n_blocks * k_slices; }
+  // Work items: (column block, K slice, row chunk), row chunks innermost so
+  // consecutive items reuse the B slice from L2.
+  std::int64_t items() const { return n_blocks * k_slices * row_chunks; }
+  std::int64_t tiles() const { return n_blocks * row_chunks; }  // C tiles = progress counters
+  float* slice(std::int64_t block, std::int64_t k_slice) const {
+    return packed_b + (block * k_slices + k_slice) * slice_floats;
+  }
+
+  void pack_b_slice(std::int64_t index) const {
+    const std::int64_t block = index / k_slices, k_slice = index % k_slices;
+    const std::int64_t j0 = col_begin + block * nc, p0 = k_slice * kc;
+    // p0 counts from k_begin; the operand pointers are absolute.
+    kern->pack_b(op.trans_b, op.b_at(k_begin + p0, j0), op.ldb, std::min(kc, k - p0), std::min(nc, col_begin + cols - j0),
+                 op.alpha, slice(block, k_slice));
+  }
+
+  // C tile (column block, row chunk) times B slice `k_slice`. `progress`
+  // counts the slices already added to each tile: slice s of a tile starts
+  // only after slice s - 1 (the claim order makes that item already taken, so
+  // this waits at most for a thread that is running it).
+  void compute_item(std::int64_t index, std::atomic<int>* progress) const {
+    const std::int64_t chunk = index % row_chunks, rest = index / row_chunks;
+    const std::int64_t k_slice = rest % k_slices, block = rest / k_slices;
+    std::atomic<int>& done = progress[block * row_chunks + chunk];
+    while (done.load(std::memory_order_acquire) != k_slice) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
     }
+    const std::int64_t row_begin = chunk * chunk_rows, rows = std::min(chunk_rows, m - row_begin);
+    const std::int64_t j0 = col_begin + block * nc, width = std::min(nc, col_begin + cols - j0);
+    const std::int64_t p0 = k_slice * kc, depth = std::min(kc, k - p0);
+    const float slice_beta = k_slice == 0 ? beta : 1.0f;  // later K slices accumulate
+    const float* b_slice = slice(block, k_slice);
+    float* c_tile = op.c + row_begin * op.ldc + j0;
+    if (unpacked_a) {
+      kern->macro_kernel_unpacked_a(op.trans_a, rows, width, depth, op.a_at(row_begin, k_begin + p0), op.lda,
+                                    m - row_begin, b_slice, c_tile, op.ldc, slice_beta,
+                                    packed_a_buffer(kern->mr * kc));
+    } else {
+      float* packed_a = packed_a_buffer(ceil_div(rows, kern->mr) * kern->mr * kc);
+      kern->pack_a(op.trans_a, op.a_at(row_begin, k_begin + p0), op.lda, rows, depth, packed_a);
+      kern->macro_kernel(rows, width, depth, packed_a, b_slice, c_tile, op.ldc, slice_beta);
+    }
+    done.store(static_cast<int>(k_slice + 1), std::memory_order_release);
+  }
+};
+
+// Shared counters of one parallel pass over a Plan.
+struct WorkCounters {
+  std::atomic<std::int64_t> next_slice{0}, slices_packed{0}, next_item{0};
+  std::unique_ptr<std::atomic<int>[]> progress;  // K slices done, per C tile
+  explicit WorkCounters(std::int64_t tiles) : progress(new std::atomic<int>[static_cast<std::size_t>(tiles)]) {
+    for (std::int64_t t = 0; t < tiles; ++t) progress[t].store(0, std::memory_order_relaxed);
+  }
+};
+
+void run_worker(const Plan& plan, WorkCounters& work) {
+  const std::int64_t slices = plan.b_slices();
+  for (std::int64_t s; (s = work.next_slice.fetch_add(1, std::memory_order_relaxed)) < slices;) {
+    plan.pack_b_slice(s);
+    work.slices_packed.fetch_add(1, std::memory_order_release);
+  }
+  // Every slice is claimed; wait only for those still being packed.
+  while (work.slices_packed.load(std::memory_order_acquire) < slices) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+  }
+  const std::int64_t items = plan.items();
+  for (std::int64_t i; (i = work.next_item.fetch_add(1, std::memory_order_relaxed)) < items;) {
+    plan.compute_item(i, work.progress.get());
   }
 }
 
@@ -230,20 +234,31 @@ void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
                                           isa_avx512::sgemm_kernels);
   const Operands op{trans_a, trans_b, a, lda, b, ldb, alpha, c, ldc};
   const bool serial = in_parallel_region() || num_threads() == 1 || m * n * k < kParallelMinMacs;
+  const int threads = serial ? 1 : num_threads();
 
-  const Blocking blocks = balanced_blocks(kern, n, k);
-  const std::int64_t slice_floats = ceil_div(blocks.nc, kern.nr) * kern.nr * blocks.kc;
-  float* const b_base = packed_b_buffer(2 * slice_floats);
-  float* const packed_b[2] = {b_base, b_base + slice_floats};
-  if (serial) {
-    sgemm_thread(kern, op, m, n, k, beta, 0, 1, packed_b, nullptr);
-    return;
+  // Groups of columns (and, for a very deep K, of K) bound the packed B
+  // buffer; nearly every call is a single group.
+  const std::int64_t padded_cols = ceil_div(n, kern.nr) * kern.nr;
+  const std::int64_t group_k =
+      (k + kern.kc) * std::min(padded_cols, kern.nc) <= kMaxPackedBFloats
+          ? k
+          : std::max<std::int64_t>(1, kMaxPackedBFloats / std::min(padded_cols, kern.nc) / kern.kc - 1) * kern.kc;
+  const std::int64_t padded_k = std::min(k, group_k) + kern.kc;  // balanced slices round up by < k_slices
+  const std::int64_t group_cols =
+      std::max(kern.nr, std::min(padded_cols, kMaxPackedBFloats / padded_k / kern.nr * kern.nr));
+  for (std::int64_t col_begin = 0; col_begin < n; col_begin += group_cols) {
+    for (std::int64_t k_begin = 0; k_begin < k; k_begin += group_k) {
+      Plan plan(kern, op, m, col_begin, std::min(group_cols, n - col_begin), k_begin, std::min(group_k, k - k_begin),
+                k_begin == 0 ? beta : 1.0f, threads);
+      plan.packed_b = packed_b_buffer(plan.b_slices() * plan.slice_floats);
+      WorkCounters work(plan.tiles());
+      if (threads == 1) {
+        run_worker(plan, work);
+      } else {
+        parallel_run([&](int) { run_worker(plan, work); });
+      }
+    }
   }
-  const int threads = num_threads();
-  SpinBarrier barrier(threads);
-  parallel_run([&](int index) {
-    if (index < threads) sgemm_thread(kern, op, m, n, k, beta, index, threads, packed_b, &barrier);
-  });
 }
 
 }  // namespace petal::cpu

@@ -206,14 +206,15 @@ void pack_a(bool trans_a, const float* a, std::int64_t lda, std::int64_t mc, std
 // Like macro_kernel, but whole MR-row tiles read A in place (no packing);
 // only a ragged last row panel is packed, into `edge_panel` (MR x kc floats).
 void macro_kernel_unpacked_a(bool trans_a, std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* a,
-                             std::int64_t lda, const float* packed_b, float* c, std::int64_t ldc, float beta,
-                             float* edge_panel) {
+                             std::int64_t lda, std::int64_t a_rows, const float* packed_b, float* c, std::int64_t ldc,
+                             float beta, float* edge_panel) {
   std::int64_t i = 0;
   for (; i + kMr <= mc; i += kMr) {
     if (trans_a) {
       row_panel<ALayout::Transposed>(kMr, nc, kc, a + i, lda, packed_b, c + i * ldc, ldc, beta);
     } else {
-      const float* prefetch_rows = i + 2 * kMr <= mc ? a + (i + kMr) * lda : nullptr;
+      // The next panel may lie past this block (the next thread's work item).
+      const float* prefetch_rows = i + 2 * kMr <= a_rows ? a + (i + kMr) * lda : nullptr;
       row_panel<ALayout::Rows>(kMr, nc, kc, a + i * lda, lda, packed_b, c + i * ldc, ldc, beta,
                                prefetch_rows);
     }

@@ -27,11 +27,12 @@ struct SgemmKernels {
   // C[mc, nc] = packed_a @ packed_b + beta * C (beta == 0: C is not read).
   void (*macro_kernel)(std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* packed_a,
                        const float* packed_b, float* c, std::int64_t ldc, float beta);
-  // The same with A read in place (`a` at A(i0, k0) as for pack_a); only a
-  // ragged last row panel is packed, into edge_panel (mr * kc floats).
+  // The same with A read in place (`a` at A(i0, k0) as for pack_a; a_rows >=
+  // mc rows of A exist from there on, which bounds the software prefetch);
+  // only a ragged last row panel is packed, into edge_panel (mr * kc floats).
   void (*macro_kernel_unpacked_a)(bool trans_a, std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* a,
-                                  std::int64_t lda, const float* packed_b, float* c, std::int64_t ldc, float beta,
-                                  float* edge_panel);
+                                  std::int64_t lda, std::int64_t a_rows, const float* packed_b, float* c,
+                                  std::int64_t ldc, float beta, float* edge_panel);
 };
 
 namespace isa_scalar {
