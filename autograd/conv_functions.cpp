@@ -135,6 +135,55 @@ Variable batch_norm_relu6(const Variable& x, const Variable& gamma, const Variab
   return batch_norm_impl(x, gamma, beta, moving_mean, moving_variance, options, true, "batch_norm_relu6");
 }
 
+Variable conv_batch_norm(ConvKind kind, const Variable& x, const Variable& kernel, const Variable& gamma,
+                         const Variable& beta, Tensor& moving_mean, Tensor& moving_variance,
+                         const Conv2dOptions& conv_options, const BatchNormOptions& bn_options, bool relu6) {
+  const bool depthwise = kind == ConvKind::Depthwise;
+  const char* op = depthwise ? "depthwise_conv2d_batch_norm" : "conv2d_batch_norm";
+  check_kernel_rank(kernel, op);
+  check_defined(gamma, op);
+  check_defined(beta, op);
+  const ops::Conv2dWindow window = window_for(x, kernel.size(0), kernel.size(1), conv_options, op);
+  const bool gx = needs_grad(x), gk = needs_grad(kernel), gg = needs_grad(gamma), gb = needs_grad(beta);
+  const double eps = bn_options.epsilon;
+  if (!bn_options.training) {
+    if (!(gx || gk || gg || gb)) {
+      const ops::FoldedBatchNorm folded =
+          ops::fold_batch_norm(gamma.data(), beta.data(), moving_mean, moving_variance, eps);
+      return Variable(depthwise ? ops::depthwise_bn_relu6_inference(x.data(), kernel.data(), Tensor(), folded, window,
+                                                                    relu6)
+                                : ops::conv2d_bn_relu6_inference(x.data(), kernel.data(), Tensor(), folded, window,
+                                                                 relu6),
+                      false);
+    }
+    const Variable conv = depthwise ? depthwise_conv2d(x, kernel, Variable(), conv_options)
+                                    : conv2d(x, kernel, Variable(), conv_options);
+    return relu6 ? batch_norm_relu6(conv, gamma, beta, moving_mean, moving_variance, bn_options)
+                 : batch_norm(conv, gamma, beta, moving_mean, moving_variance, bn_options);
+  }
+  ops::ConvBatchNormResult r =
+      depthwise ? ops::depthwise_conv2d_batch_norm_training(x.data(), kernel.data(), window, gamma.data(), beta.data(),
+                                                            eps, relu6)
+                : ops::conv2d_batch_norm_training(x.data(), kernel.data(), window, gamma.data(), beta.data(), eps,
+                                                  relu6);
+  ops::update_moving_statistics(moving_mean, moving_variance, r.mean, r.biased_variance,
+                                r.conv_out.numel() / r.conv_out.size(-1), bn_options.momentum);
+  return make_op_result(
+      std::move(r.y), op, {x, kernel, gamma, beta},
+      [xd = x.data(), kd = kernel.data(), gd = gamma.data(), bd = beta.data(), conv_out = r.conv_out, mean = r.mean,
+       var = r.biased_variance, window, eps, relu6, depthwise, gx, gk, gg, gb](const Tensor& grad) {
+        const ops::BatchNormGrads g = ops::batch_norm_backward(grad, conv_out, gd, bd, mean, var, eps, relu6);
+        Tensor dx, dk;
+        if (gx)
+          dx = depthwise ? ops::depthwise_conv2d_backward_input(g.x, kd, xd.shape(), window)
+                         : ops::conv2d_backward_input(g.x, kd, xd.shape(), window);
+        if (gk)
+          dk = depthwise ? ops::depthwise_conv2d_backward_kernel(g.x, xd, kd.shape(), window)
+                         : ops::conv2d_backward_kernel(g.x, xd, kd.shape(), window);
+        return std::vector<Tensor>{dx, dk, gg ? g.gamma : Tensor(), gb ? g.beta : Tensor()};
+      });
+}
+
 Variable zero_pad2d(const Variable& x, std::int64_t top, std::int64_t bottom, std::int64_t left, std::int64_t right) {
   check_defined(x, "zero_pad2d");
   Tensor y = ops::zero_pad2d(x.data(), top, bottom, left, right);

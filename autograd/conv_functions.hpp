@@ -40,6 +40,16 @@ Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& be
 Variable batch_norm_relu6(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& moving_mean,
                           Tensor& moving_variance, const BatchNormOptions& options);
 
+// A convolution without bias (conv2d or depthwise_conv2d) followed by
+// batch_norm, or batch_norm_relu6 when relu6, recorded as one op with the same
+// values and gradients as the sequence. Training gathers the batch statistics
+// while the convolution writes its output (one pass over memory fewer);
+// inference without gradients runs the one-pass folded kernel.
+enum class ConvKind { Conv2d, Depthwise };
+Variable conv_batch_norm(ConvKind kind, const Variable& x, const Variable& kernel, const Variable& gamma,
+                         const Variable& beta, Tensor& moving_mean, Tensor& moving_variance,
+                         const Conv2dOptions& conv_options, const BatchNormOptions& bn_options, bool relu6);
+
 Variable zero_pad2d(const Variable& x, std::int64_t top, std::int64_t bottom, std::int64_t left,
                     std::int64_t right);
 Variable global_average_pool2d(const Variable& x);  // [N, H, W, C] -> [N, C]

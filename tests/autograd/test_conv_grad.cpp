@@ -4,6 +4,8 @@
 // training and inference mode, with and without the fused ReLU6.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -145,4 +147,51 @@ TEST_CASE("conv ops record nothing without gradients, and dropout is the identit
   CHECK(conv2d(x, k, Variable(), Conv2dOptions{}).grad_fn() != nullptr);
   CHECK(dropout(x, 0.5, false).same(x));
   CHECK_THROWS_AS(conv2d(Variable(zeros({4, 4, 2}), false), k, Variable(), Conv2dOptions{}), ShapeError);
+}
+
+TEST_CASE("gradcheck conv_batch_norm (conv2d and depthwise, training and inference, +ReLU6)") {
+  Generator gen(56);
+  for (ConvKind kind : {ConvKind::Conv2d, ConvKind::Depthwise}) {
+    for (bool training : {true, false}) {
+      for (bool relu6 : {false, true}) {
+        const bool depthwise = kind == ConvKind::Depthwise;
+        const std::int64_t cin = 3, cout = depthwise ? 3 : 4;
+        Tensor moving_mean = uniform({cout}, -0.5, 0.5, gen, DType::Float64);
+        Tensor moving_var = uniform({cout}, 0.5, 2.0, gen, DType::Float64);
+        Conv2dOptions co;
+        co.stride_h = co.stride_w = 2;
+        co.padding = Padding::Same;
+        BatchNormOptions bo;
+        bo.training = training;
+        const std::vector<Variable> inputs = {leaf({2, 4, 5, cin}, gen),
+                                              leaf(depthwise ? Shape{3, 3, cin, 1} : Shape{3, 3, cin, cout}, gen),
+                                              leaf({cout}, gen, 0.5, 3.0), leaf({cout}, gen, 0.0, 5.0)};
+        const std::string label = std::string(depthwise ? "depthwise" : "conv2d") + (training ? " training" : " inference") +
+                                  (relu6 ? " + relu6" : "");
+        require_ok(gradcheck(
+                       [&](const std::vector<Variable>& v) {
+                         return conv_batch_norm(kind, v[0], v[1], v[2], v[3], moving_mean, moving_var, co, bo, relu6);
+                       },
+                       inputs),
+                   "conv_batch_norm " + label);
+        // Same values as the two ops in sequence (float32, fast path), and the same moving statistics.
+        const Tensor x = uniform({2, 6, 7, 8}, -1, 1, gen);
+        const Tensor k = uniform(depthwise ? Shape{3, 3, 8, 1} : Shape{3, 3, 8, 8}, -1, 1, gen);
+        const Tensor g = uniform({8}, 0.5, 2, gen), b = uniform({8}, 0, 2, gen);
+        Tensor mm1 = zeros({8}), mv1 = ones({8}), mm2 = zeros({8}), mv2 = ones({8});
+        const Variable fused = conv_batch_norm(kind, Variable(x), Variable(k), Variable(g), Variable(b), mm1, mv1, co, bo, relu6);
+        const Variable conv = depthwise ? depthwise_conv2d(Variable(x), Variable(k), Variable(), co)
+                                        : conv2d(Variable(x), Variable(k), Variable(), co);
+        const Variable seq = relu6 ? batch_norm_relu6(conv, Variable(g), Variable(b), mm2, mv2, bo)
+                                   : batch_norm(conv, Variable(g), Variable(b), mm2, mv2, bo);
+        const std::vector<float> a = fused.data().to_vector<float>(), e = seq.data().to_vector<float>();
+        double worst = 0.0;
+        for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::fabs(a[i] - e[i])));
+        INFO(label);
+        CHECK(worst < 1e-4);
+        CHECK(mm1.to_vector<float>()[3] == doctest::Approx(mm2.to_vector<float>()[3]).epsilon(1e-5));
+        CHECK(mv1.to_vector<float>()[5] == doctest::Approx(mv2.to_vector<float>()[5]).epsilon(1e-5));
+      }
+    }
+  }
 }
