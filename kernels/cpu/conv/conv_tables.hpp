@@ -36,13 +36,11 @@ struct DirectConvKernels {
                   std::int64_t row_begin, std::int64_t row_end);
 };
 
-// Weight gradient of a 1x1 convolution without packing: dw [Cin, Cout] +=
-// x [pixels, Cin]^T dy [pixels, Cout] for the columns [0, cout_vec), where
-// cout_vec is a multiple of `lanes` (the caller handles the rest).
+// Weight gradient of a 1x1 convolution (or of an im2col block) without
+// packing: dw [Cin, Cout] += x [pixels, Cin]^T dy [pixels, Cout].
 struct PointwiseKernels {
-  std::int64_t lanes;
   void (*weight_grad)(const float* x, const float* dy, std::int64_t pixels, std::int64_t cin, std::int64_t cout,
-                      std::int64_t cout_vec, float* dw);
+                      float* dw);
 };
 
 // Per-channel kernels over a flat run of `count` elements of a [rows, C]

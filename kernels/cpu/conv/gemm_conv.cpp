@@ -117,15 +117,20 @@ void add_partials(const std::vector<std::vector<float>>& partials, float* out, s
     for (std::int64_t i = 0; i < size; ++i) out[i] += partials[c][static_cast<std::size_t>(i)];
 }
 
-// dw [k, Cout] += a [rows, k]^T @ dy [rows, Cout]: whole vectors of columns
-// by the direct kernel, the ragged rest by sgemm.
+// dw [k, Cout] += a [rows, k]^T @ dy [rows, Cout]. The kernel vectorises
+// over the second operand's columns and broadcasts the first's, so the wider
+// of the two goes second: for narrow outputs (Cout < 64 < k) it computes dw^T
+// and adds it transposed.
 void accumulate_weight_grad(const float* a, const float* dy, std::int64_t rows, std::int64_t k, std::int64_t cout,
                             float* dw) {
-  const PointwiseKernels& pk = pointwise_kernels();
-  const std::int64_t cout_vec = cout / pk.lanes * pk.lanes;
-  pk.weight_grad(a, dy, rows, k, cout, cout_vec, dw);
-  if (cout_vec < cout)
-    sgemm(true, false, k, cout - cout_vec, rows, 1.0f, a, k, dy + cout_vec, cout, 1.0f, dw + cout_vec, cout);
+  if (k <= cout || cout >= 64) {
+    pointwise_kernels().weight_grad(a, dy, rows, k, cout, dw);
+    return;
+  }
+  std::vector<float> transposed(static_cast<std::size_t>(cout * k), 0.0f);
+  pointwise_kernels().weight_grad(dy, a, rows, cout, k, transposed.data());
+  for (std::int64_t i = 0; i < k; ++i)
+    for (std::int64_t j = 0; j < cout; ++j) dw[i * cout + j] += transposed[static_cast<std::size_t>(j * k + i)];
 }
 
 }  // namespace

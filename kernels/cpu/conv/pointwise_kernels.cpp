@@ -4,6 +4,8 @@
 // times; this kernel reads x and dy in place instead, block by block of
 // pixels (kept in L2), and accumulates 4 x 4-vector tiles of dw in
 // registers.
+#include <vector>
+
 #include "kernels/cpu/conv/conv_simd.hpp"
 #include "kernels/cpu/conv/conv_tables.hpp"
 
@@ -47,11 +49,19 @@ void row_tiles(const float* x, const float* dy, std::int64_t p0, std::int64_t p1
   for (; co + L <= cout_vec; co += L) tile<MI, 1>(x, dy, p0, p1, cin, cout, ci0, co, dw);
 }
 
-// Columns [0, cout_vec) of dw, cout_vec a multiple of the vector width.
-// Narrow outputs take taller tiles so each loaded dy vector feeds more FMAs.
+// dw [cin, cout] += x^T dy. Narrow outputs take taller tiles so each loaded
+// dy vector feeds more FMAs. Ragged columns (cout not a multiple of the
+// vector width) are copied per pixel block into a zero-padded one-vector-wide
+// buffer and run through the same tiles.
 void weight_grad(const float* x, const float* dy, std::int64_t pixels, std::int64_t cin, std::int64_t cout,
-                 std::int64_t cout_vec, float* dw) {
+                 float* dw) {
+  const std::int64_t cout_vec = cout / L * L, tail = cout - cout_vec;
   const bool narrow = cout_vec < 4 * L;
+  std::vector<float> tail_dy, tail_dw;
+  if (tail > 0) {
+    tail_dy.assign(static_cast<std::size_t>(kPixelBlock * L), 0.0f);
+    tail_dw.assign(static_cast<std::size_t>(cin * L), 0.0f);
+  }
   for (std::int64_t p0 = 0; p0 < pixels; p0 += kPixelBlock) {
     const std::int64_t p1 = std::min(pixels, p0 + kPixelBlock);
     std::int64_t ci = 0;
@@ -59,12 +69,22 @@ void weight_grad(const float* x, const float* dy, std::int64_t pixels, std::int6
       for (; ci + 8 <= cin; ci += 8) row_tiles<8>(x, dy, p0, p1, cin, cout, cout_vec, ci, dw);
     for (; ci + 4 <= cin; ci += 4) row_tiles<4>(x, dy, p0, p1, cin, cout, cout_vec, ci, dw);
     for (; ci < cin; ++ci) row_tiles<1>(x, dy, p0, p1, cin, cout, cout_vec, ci, dw);
+    if (tail > 0) {
+      for (std::int64_t p = p0; p < p1; ++p)
+        for (std::int64_t j = 0; j < tail; ++j) tail_dy[static_cast<std::size_t>((p - p0) * L + j)] = dy[p * cout + cout_vec + j];
+      const float* x_block = x + p0 * cin;
+      std::int64_t c = 0;
+      for (; c + 8 <= cin; c += 8) tile<8, 1>(x_block, tail_dy.data(), 0, p1 - p0, cin, L, c, 0, tail_dw.data());
+      for (; c < cin; ++c) tile<1, 1>(x_block, tail_dy.data(), 0, p1 - p0, cin, L, c, 0, tail_dw.data());
+    }
   }
+  for (std::int64_t c = 0; c < cin && tail > 0; ++c)
+    for (std::int64_t j = 0; j < tail; ++j) dw[c * cout + cout_vec + j] += tail_dw[static_cast<std::size_t>(c * L + j)];
 }
 
 }  // namespace
 
 extern const PointwiseKernels pointwise_table;
-const PointwiseKernels pointwise_table{L, weight_grad};
+const PointwiseKernels pointwise_table{weight_grad};
 
 }  // namespace petal::cpu::PETAL_ISA_NS
