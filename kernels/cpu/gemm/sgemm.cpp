@@ -186,9 +186,13 @@ struct Plan {
                                     m - row_begin, b_slice, c_tile, op.ldc, slice_beta,
                                     packed_a_buffer(kern->mr * kc));
     } else {
-      float* packed_a = packed_a_buffer(ceil_div(rows, kern->mr) * kern->mr * kc);
-      kern->pack_a(op.trans_a, op.a_at(row_begin, k_begin + p0), op.lda, rows, depth, packed_a);
-      kern->macro_kernel(rows, width, depth, packed_a, b_slice, c_tile, op.ldc, slice_beta);
+      // Pack mc rows at a time so the packed A block shares L2 with the B slice.
+      float* packed_a = packed_a_buffer(kern->mc * kc);
+      for (std::int64_t i = 0; i < rows; i += kern->mc) {
+        const std::int64_t block_rows = std::min(kern->mc, rows - i);
+        kern->pack_a(op.trans_a, op.a_at(row_begin + i, k_begin + p0), op.lda, block_rows, depth, packed_a);
+        kern->macro_kernel(block_rows, width, depth, packed_a, b_slice, c_tile + i * op.ldc, op.ldc, slice_beta);
+      }
     }
     done.store(static_cast<int>(k_slice + 1), std::memory_order_release);
   }
