@@ -147,15 +147,18 @@ std::vector<Timing> time_petal(const Layer& l, std::int64_t batch, int repeats) 
                                          }
                                        },
                                        repeats)});
-  Tensor mean, var;
-  out.push_back({"forward", 1e3 * bench::median_seconds(
-                                     [&] { ops::batch_norm_training(conv(x), gamma, beta, 1e-3, l.relu6, mean, var); },
-                                     repeats)});
-  ops::batch_norm_training(y, gamma, beta, 1e-3, l.relu6, mean, var);
+  // Training: the convolution gathers the batch statistics as it writes (ag::conv_batch_norm's path).
+  auto fused_forward = [&] {
+    return depthwise ? ops::depthwise_conv2d_batch_norm_training(x, kernel, win, gamma, beta, 1e-3, l.relu6)
+                     : ops::conv2d_batch_norm_training(x, kernel, win, gamma, beta, 1e-3, l.relu6);
+  };
+  out.push_back({"forward", 1e3 * bench::median_seconds([&] { fused_forward(); }, repeats)});
+  const ops::ConvBatchNormResult saved = fused_forward();
+  const Tensor &mean = saved.mean, &var = saved.biased_variance;
   out.push_back({"backward", 1e3 * bench::median_seconds(
                                       [&] {
                                         const ops::BatchNormGrads g =
-                                            ops::batch_norm_backward(dy, y, gamma, beta, mean, var, 1e-3, l.relu6);
+                                            ops::batch_norm_backward(dy, saved.conv_out, gamma, beta, mean, var, 1e-3, l.relu6);
                                         conv_backward(g.x);
                                       },
                                       repeats)});
