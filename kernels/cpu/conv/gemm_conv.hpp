@@ -1,12 +1,15 @@
-// Conv2D (HWIO kernels, NHWC activations) on top of sgemm, float32:
+// Conv2D (HWIO kernels, NHWC activations), float32:
 //   1x1 stride-1 unpadded: the activations already are the [pixels, Cin]
-//     matrix, so forward and backward are plain GEMMs, no copy;
+//     matrix, so the forward pass and the input gradient are plain sgemm
+//     calls, no copy;
 //   few input channels (Cin <= 4): the direct kernel of direct_conv_kernels;
 //   otherwise im2col into a per-thread buffer of a block of output pixels
-//     (never the whole batch) and one GEMM per block.
-// Bias and ReLU6 are applied to each block while it is still in cache.
-// Threads split the pixels; weight gradients are summed per thread and then
-// added in thread order (deterministic for a given thread count).
+//     (never the whole batch) and one sgemm per block.
+// Weight gradients (x^T dy, tiny M and N, huge K) use the packing-free
+// outer-product kernel of pointwise_kernels.cpp on the activations or the
+// im2col blocks. Bias and ReLU6 are applied to each output block while it is
+// still in cache. Threads split the pixels; weight gradients are summed per
+// thread and then added in thread order (deterministic for a thread count).
 #pragma once
 
 #include "kernels/cpu/conv/conv_geometry.hpp"
