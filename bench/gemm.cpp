@@ -191,7 +191,8 @@ int main(int argc, char** argv) {
   const bool quick = petal::bench::has_flag(argc, argv, "--quick");
   const bool json = petal::bench::has_flag(argc, argv, "--json");
   const bool with_reference = !petal::bench::has_flag(argc, argv, "--no-reference");
-  const int rounds = std::max(1, std::atoi(petal::bench::flag_value(argc, argv, "--rounds", quick ? "1" : "3").c_str()));
+  const int rounds =
+      std::max(1, std::atoi(petal::bench::flag_value(argc, argv, "--rounds", quick ? "1" : "3").c_str()));
   const std::vector<int> thread_counts = parse_threads(petal::bench::flag_value(argc, argv, "--threads", "1,2"));
 
   if (!json) {

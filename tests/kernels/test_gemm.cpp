@@ -218,7 +218,8 @@ TEST_CASE("sgemm degenerate sizes and scalars") {
       GemmProblem p(false, false, {4, 5, 0}, 1, 1.0f, beta, rng);
       const std::vector<float> got = p.run_sgemm();
       for (std::int64_t i = 0; i < p.m; ++i)
-        for (std::int64_t j = 0; j < p.n; ++j) CHECK(got[i * p.ldc + j] == (beta == 0.0f ? 0.0f : beta * p.c_init[i * p.ldc + j]));
+        for (std::int64_t j = 0; j < p.n; ++j)
+          CHECK(got[i * p.ldc + j] == (beta == 0.0f ? 0.0f : beta * p.c_init[i * p.ldc + j]));
     }
   }
   SUBCASE("alpha == 0 never reads A or B products into C") {

@@ -158,7 +158,8 @@ struct Plan {
     const std::int64_t block = index / k_slices, k_slice = index % k_slices;
     const std::int64_t j0 = col_begin + block * nc, p0 = k_slice * kc;
     // p0 counts from k_begin; the operand pointers are absolute.
-    kern->pack_b(op.trans_b, op.b_at(k_begin + p0, j0), op.ldb, std::min(kc, k - p0), std::min(nc, col_begin + cols - j0),
+    kern->pack_b(op.trans_b, op.b_at(k_begin + p0, j0), op.ldb, std::min(kc, k - p0),
+                 std::min(nc, col_begin + cols - j0),
                  op.alpha, slice(block, k_slice));
   }
 
