@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <thread>
 
 #include "core/thread_pool.hpp"
 #include "kernels/cpu/gemm.hpp"
@@ -104,6 +105,22 @@ struct Operands {
   const float* b_at(std::int64_t p, std::int64_t j) const { return trans_b ? b + j * ldb + p : b + p * ldb + j; }
 };
 
+// Waits until ready() holds: a short spin (the other thread is usually
+// microseconds from done), then yields, so that on a busy machine the thread
+// being waited for can have the core.
+template <class Ready>
+void wait_until(Ready ready) {
+  for (int spin = 0; !ready(); ++spin) {
+    if (spin < 256) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
 // The blocking of one column group [col_begin, col_begin + cols) of C, and
 // the work items the threads share.
 struct Plan {
@@ -171,11 +188,7 @@ struct Plan {
     const std::int64_t chunk = index % row_chunks, rest = index / row_chunks;
     const std::int64_t k_slice = rest % k_slices, block = rest / k_slices;
     std::atomic<int>& done = progress[block * row_chunks + chunk];
-    while (done.load(std::memory_order_acquire) != k_slice) {
-#if defined(__x86_64__)
-      __builtin_ia32_pause();
-#endif
-    }
+    wait_until([&] { return done.load(std::memory_order_acquire) == k_slice; });
     const std::int64_t row_begin = chunk * chunk_rows, rows = std::min(chunk_rows, m - row_begin);
     const std::int64_t j0 = col_begin + block * nc, width = std::min(nc, col_begin + cols - j0);
     const std::int64_t p0 = k_slice * kc, depth = std::min(kc, k - p0);
@@ -215,11 +228,7 @@ void run_worker(const Plan& plan, WorkCounters& work) {
     work.slices_packed.fetch_add(1, std::memory_order_release);
   }
   // Every slice is claimed; wait only for those still being packed.
-  while (work.slices_packed.load(std::memory_order_acquire) < slices) {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#endif
-  }
+  wait_until([&] { return work.slices_packed.load(std::memory_order_acquire) >= slices; });
   const std::int64_t items = plan.items();
   for (std::int64_t i; (i = work.next_item.fetch_add(1, std::memory_order_relaxed)) < items;) {
     plan.compute_item(i, work.progress.get());
