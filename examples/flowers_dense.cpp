@@ -109,6 +109,7 @@ int run(const Options& o) {
   fo.scale = data::PixelScale::ZeroOne;  // the lab feeds x / 255
   fo.one_hot = true;                      // categorical cross-entropy
   data::FlowersDatasets flowers = data::make_flowers_datasets(data_dir, fo);
+  flowers.training.deterministic(true);  // the same seed gives the same run
   DatasetSource train(flowers.training, flowers.training_steps);
   DatasetSource validation(flowers.validation);  // one whole pass: all 690 images
 

@@ -18,8 +18,12 @@ Sequential::Sequential(std::vector<std::shared_ptr<Module>> layers, std::string 
 
 void Sequential::build_if_shape_known() {
   if (built() || children().empty()) return;
-  const auto& first = children().front()->declared_input_shape();
-  if (first) build(*first);
+  // The first layer's declared input shape becomes the model's, so a model
+  // nested in another Sequential lets that one build too.
+  const auto first = children().front()->declared_input_shape();
+  if (!first) return;
+  set_input_shape(*first);
+  build(*first);
 }
 
 Sequential& Sequential::add(std::shared_ptr<Module> layer) {

@@ -1,0 +1,117 @@
+// MobileNetV2 (Sandler et al. 2018) with tf.keras.applications' exact
+// structure, layer names and weight names, so Keras-layout ImageNet weights
+// (../shared/models/mobilenet_v2_1.0_imagenet.safetensors) load by name:
+//
+//   Conv1 / bn_Conv1 / Conv1_relu
+//   expanded_conv_depthwise(_BN, _relu) / expanded_conv_project(_BN)
+//   block_N_expand(_BN, _relu), block_N_pad (stride 2 only),
+//   block_N_depthwise(_BN, _relu), block_N_project(_BN), block_N_add   N = 1..16
+//   Conv_1 / Conv_1_bn / out_relu
+//   include_top: global_average_pooling2d + predictions (Dense, softmax)
+//
+// Every convolution has no bias and is followed by BatchNormalization
+// (epsilon 1e-3, momentum 0.999); ReLU6 after Conv1, every expand, every
+// depthwise and Conv_1, none after a projection; the residual add where a
+// block keeps stride 1 and its channel count (blocks 2, 4, 5, 7-9, 11, 12, 14, 15).
+//
+// Forward: each convolution + BN (+ ReLU6) runs as one fused autograd op
+// (ag::conv_batch_norm) with the layers' own weights, so training and
+// inference share one code path. block_N_pad (Keras's ZeroPadding2D with
+// correct_pad, then a 'valid' depthwise conv) is kept as a layer for the
+// structure and summary, but the forward applies it as TensorFlow "same"
+// padding of the depthwise conv: correct_pad equals SAME for a 3x3 stride-2
+// window at every input size (0 before / 1 after when even, 1 / 1 when odd),
+// and no padded copy of the activation is made.
+//
+// Frozen BatchNormalization follows Keras (see conv_layers.hpp): a BN layer
+// whose trainable flag is false runs in inference mode even in fit(), so
+// set_trainable(false) on the whole model makes it a fixed feature
+// extractor; freeze_batch_norm() unfreezes nothing but keeps BN in inference
+// mode, the Keras fine-tuning guide's choice.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/conv_layers.hpp"
+#include "nn/core_layers.hpp"
+#include "nn/module.hpp"
+#include "nn/weights_io.hpp"
+
+namespace petal::nn {
+
+struct MobileNetV2Options {
+  Shape input_shape = {224, 224, 3};  // (height, width, 3), both sides >= 32
+  double alpha = 1.0;                 // width multiplier
+  bool include_top = true;            // global average pool + predictions
+  std::string pooling = "";           // without top: "" (4-D features) or "avg"
+  std::int64_t classes = 1000;
+  std::string name = "";  // default "mobilenetv2_<alpha %.2f>_<height>" like Keras
+};
+
+class MobileNetV2 : public Module {
+ public:
+  explicit MobileNetV2(MobileNetV2Options options = {});
+  MobileNetV2(Shape input_shape, double alpha = 1.0, bool include_top = true, std::string pooling = "");
+
+  const MobileNetV2Options& options() const { return options_; }
+  bool ends_in_softmax() const override { return options_.include_top; }
+
+  // Loads Keras-named weights. Every weight of this model must be in the
+  // file (FormatError listing the missing ones otherwise); tensors the model
+  // does not have (predictions/* when include_top is false) are ignored.
+  LoadReport load_weights(const std::filesystem::path& path);
+
+  // Makes every BatchNormalization layer non-trainable (inference mode,
+  // gamma/beta fixed) while the convolutions keep their trainable flag.
+  void freeze_batch_norm();
+
+ protected:
+  Shape build_impl(const Shape& input_shape) override;
+  ag::Variable forward(const ag::Variable& x) override;
+  ag::Variable forward_logits(const ag::Variable& x) override;
+
+ private:
+  // A convolution (regular or depthwise) with its BatchNormalization and
+  // optional ReLU6, run as one op.
+  struct ConvUnit {
+    ag::ConvKind kind = ag::ConvKind::Conv2d;
+    Module* conv = nullptr;
+    BatchNormalization* bn = nullptr;
+    std::int64_t stride = 1;
+    bool relu6 = true;
+    // The layers' weights (shared handles), bound once the layers are built.
+    ag::Variable kernel, gamma, beta, moving_mean, moving_variance;
+    void bind();
+    ag::Variable run(const ag::Variable& x) const;
+  };
+  struct Block {
+    bool has_expand = false;
+    ConvUnit expand, depthwise, project;
+    bool residual = false;
+  };
+
+  // Adds conv + BN (+ ReLU6) layers as children, Keras-named.
+  ConvUnit add_conv_unit(ag::ConvKind kind, const std::string& conv_name, const std::string& bn_name,
+                         const std::string& relu_name, std::int64_t filters, std::int64_t kernel, std::int64_t stride);
+  // `height`/`width`: the block's input size, for the stride-2 pad layer.
+  void add_inverted_residual_block(int block_id, std::int64_t in_channels, std::int64_t filters,
+                                   std::int64_t stride, std::int64_t expansion, std::int64_t height,
+                                   std::int64_t width);
+  ag::Variable features(const ag::Variable& x);
+
+  MobileNetV2Options options_;
+  ConvUnit stem_, last_conv_;
+  std::vector<Block> blocks_;
+  Module* pool_ = nullptr;
+  Dense* predictions_ = nullptr;
+};
+
+// Keras's _make_divisible: rounds v to the nearest multiple of `divisor`, never
+// going below 90% of v.
+std::int64_t make_divisible(double v, std::int64_t divisor = 8);
+
+}  // namespace petal::nn

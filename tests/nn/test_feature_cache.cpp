@@ -1,0 +1,77 @@
+// Frozen-base feature caching: training the head from cached features equals
+// training the whole model with its base frozen.
+#include <doctest/doctest.h>
+
+#include "core/error.hpp"
+#include "nn/nn.hpp"
+
+using namespace petal;
+using namespace petal::nn;
+
+namespace {
+
+std::shared_ptr<Sequential> model_with_frozen_base() {
+  reset_layer_names();
+  manual_seed(17);
+  auto base = std::make_shared<Sequential>(
+      std::vector<std::shared_ptr<Module>>{std::make_shared<Input>(Shape{4, 4, 2}),
+                                           std::make_shared<Conv2D>(3, 3, ConvOptions{.strides = 1, .padding = Padding::Same, .use_bias = false}),
+                                           std::make_shared<BatchNormalization>(), std::make_shared<ReLU>(6.0)},
+      "base");
+  base->set_trainable(false);
+  return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
+      base, std::make_shared<Flatten>(), std::make_shared<Dense>(3, "softmax")});
+}
+
+}  // namespace
+
+TEST_CASE("frozen prefix: frozen or parameter-free leading layers, stopping at trainable ones and dropout") {
+  auto model = model_with_frozen_base();
+  CHECK(frozen_prefix_length(*model) == 2);
+  model->layers()[0]->set_trainable(true);
+  CHECK(frozen_prefix_length(*model) == 0);
+  reset_layer_names();
+  Sequential with_dropout({std::make_shared<Input>(Shape{3}), std::make_shared<Flatten>(), std::make_shared<Dropout>(0.5),
+                           std::make_shared<Dense>(2)});
+  CHECK(frozen_prefix_length(with_dropout) == 2);  // Input, Flatten
+}
+
+TEST_CASE("training the head on cached features equals training the frozen-base model") {
+  Generator gen(5);
+  Tensor x = uniform({24, 4, 4, 2}, -1, 1, gen);
+  std::vector<std::int64_t> labels;
+  for (int i = 0; i < 24; ++i) labels.push_back(i % 3);
+  Tensor y = from_vector(labels);
+
+  auto full = model_with_frozen_base();
+  Trainer full_trainer(full);
+  full_trainer.compile(std::make_shared<Adam>(0.01), Loss::sparse_categorical_crossentropy());
+  TensorBatchSource data(x, y, 8);
+  FitOptions o;
+  o.epochs = 3;
+  o.verbose = Verbosity::Quiet;
+  History full_history = full_trainer.fit(data, o);
+
+  auto cached_model = model_with_frozen_base();
+  const std::size_t k = frozen_prefix_length(*cached_model);
+  CachedFeatures features = cache_features(*cached_model, k, data);
+  CHECK(features.features.shape() == Shape{24, 48});
+  CHECK(features.targets.to_vector<std::int64_t>() == labels);
+  auto head = head_of(*cached_model, k);
+  CHECK(head->input_shape() == Shape{48});
+  Trainer head_trainer(head);
+  head_trainer.compile(std::make_shared<Adam>(0.01), Loss::sparse_categorical_crossentropy());
+  TensorBatchSource cached(features.features, features.targets, 8);
+  History head_history = head_trainer.fit(cached, o);
+
+  for (std::size_t e = 0; e < 3; ++e)
+    CHECK(head_history["loss"][e] == doctest::Approx(full_history["loss"][e]).epsilon(1e-5));
+  auto a = full->weights(), b = cached_model->weights();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO(a[i].name);
+    const auto va = a[i].variable.data().to_vector<float>(), vb = b[i].variable.data().to_vector<float>();
+    for (std::size_t j = 0; j < va.size(); ++j) CHECK(vb[j] == doctest::Approx(va[j]).epsilon(1e-4));
+  }
+  CHECK_THROWS_AS(head_of(*cached_model, 3), IndexError);
+}
