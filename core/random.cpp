@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "core/error.hpp"
+
 namespace petal {
 namespace {
 
@@ -42,6 +44,7 @@ float Generator::uniform_float() { return static_cast<float>(next_u64() >> 40) *
 double Generator::uniform_double() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
 
 std::uint64_t Generator::uniform_int(std::uint64_t n) {
+  PETAL_CHECK(n > 0, ValueError, "Generator::uniform_int: the range [0, n) is empty (n = 0)");
   // Rejection sampling: retry values from the incomplete last block.
   const std::uint64_t limit = UINT64_MAX - UINT64_MAX % n;
   std::uint64_t v;

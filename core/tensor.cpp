@@ -1,6 +1,7 @@
 #include "core/tensor.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -23,8 +24,11 @@ Device Device::parse(const std::string& text) {
   if (text == "cpu") return cpu();
   if (text == "cuda" || text == "gpu") return cuda(0);
   if (text.rfind("cuda:", 0) == 0) {
-    const std::string idx = text.substr(5);
-    if (!idx.empty() && std::all_of(idx.begin(), idx.end(), ::isdigit)) return cuda(std::stoi(idx));
+    int index = 0;
+    const char* first = text.data() + 5;
+    const char* last = text.data() + text.size();
+    const auto [end, error] = std::from_chars(first, last, index);
+    if (first != last && *first != '-' && end == last && error == std::errc()) return cuda(index);
   }
   throw ValueError(str_cat("unknown device '", text, "' (expected cpu, cuda or cuda:N)"));
 }
@@ -259,6 +263,9 @@ Tensor Tensor::expand(const Shape& shape) const {
   check_defined("expand");
   PETAL_CHECK(shape.size() >= shape_.size(), ShapeError, "expand: cannot expand ", shape_str(shape_), " to ",
               shape_str(shape));
+  for (auto d : shape)
+    PETAL_CHECK(d >= 0, ShapeError, "expand: negative dimension in target shape ", shape_str(shape),
+                " (expanding ", shape_str(shape_), ")");
   const std::size_t lead = shape.size() - shape_.size();
   Strides strides(shape.size(), 0);
   for (std::size_t i = 0; i < shape_.size(); ++i) {
@@ -327,6 +334,13 @@ Tensor& Tensor::copy_(const Tensor& src) {
   PETAL_CHECK(src.shape() == shape_ || shape_numel(src.shape()) == numel(), ShapeError, "copy_: source shape ",
               shape_str(src.shape()), " does not match destination ", shape_str(shape_));
   Tensor source = src.shape() == shape_ ? src : src.reshape(shape_);
+  if (source.storage() == storage_) {
+    // Copying a view onto itself changes nothing.
+    if (source.offset() == offset_ && source.strides() == strides_ && source.dtype() == dtype_) return *this;
+    // A source that shares this storage (x.copy_(x.t()), shifted slices) could
+    // be overwritten before it is read: copy it out first.
+    source = source.clone();
+  }
   if (!device().is_cpu() || !source.device().is_cpu()) {
     PETAL_CHECK(source.dtype() == dtype_ && is_contiguous(), DTypeError,
                 "copy_: between devices the dtypes must match and the destination be contiguous (", source.dtype(),

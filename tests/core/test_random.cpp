@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/error.hpp"
 #include "core/random.hpp"
 
 using namespace petal;
@@ -98,6 +99,7 @@ TEST_CASE("uniform_int stays below n and hits every value") {
     if (n <= 10)
       for (int count : seen) CHECK(count > 0);
   }
+  CHECK_THROWS_AS(g.uniform_int(0), ValueError);
   const std::uint64_t big = (1ULL << 63) + 12345;
   for (int i = 0; i < 100; ++i) CHECK(g.uniform_int(big) < big);
 }

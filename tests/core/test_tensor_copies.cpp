@@ -72,6 +72,18 @@ TEST_CASE("copy_ writes a strided source into a strided destination, converting 
   CHECK(flat.to_vector<float>() == std::vector<float>{0, 1, 2, 3, 4, 5});
 }
 
+TEST_CASE("copy_ from an overlapping view of the same storage reads the values before the copy") {
+  Tensor square = iota({3, 3});
+  square.copy_(square.transpose(0, 1));
+  CHECK(square.to_vector<float>() == std::vector<float>{0, 3, 6, 1, 4, 7, 2, 5, 8});
+  Tensor row = iota({6});
+  row.slice(0, 1, 6).copy_(row.slice(0, 0, 5));  // shift right by one
+  CHECK(row.to_vector<float>() == std::vector<float>{0, 0, 1, 2, 3, 4});
+  Tensor same = iota({4});
+  same.copy_(same);
+  CHECK(same.to_vector<float>() == std::vector<float>{0, 1, 2, 3});
+}
+
 TEST_CASE("to(dtype) converts like a C++ cast and is a no-op for the same dtype") {
   Tensor f = from_vector(std::vector<float>{-1.5f, 0.25f, 2.75f, 255.0f});
   CHECK(f.to(DType::Float32).storage() == f.storage());

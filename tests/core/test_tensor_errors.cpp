@@ -84,6 +84,7 @@ TEST_CASE("shape mismatches in views and copies throw ShapeError") {
   CHECK(contains(expand_msg, "[2, 3]"));
   CHECK(contains(expand_msg, "[4, 3]"));
   CHECK_THROWS_AS(t.expand({3}), ShapeError);
+  CHECK(contains(message_of<ShapeError>([&] { t.expand({-1, 2, 3}); }), "[-1, 2, 3]"));
   Tensor dst = zeros({2, 2});
   const std::string copy_msg = message_of<ShapeError>([&] { dst.copy_(t); });
   CHECK(contains(copy_msg, "copy_"));
@@ -104,6 +105,9 @@ TEST_CASE("invalid values throw ValueError") {
   CHECK_THROWS_AS(Tensor().clone(), ValueError);
   CHECK_THROWS_AS(Device::parse("tpu"), ValueError);
   CHECK_THROWS_AS(Device::parse("cuda:x"), ValueError);
+  CHECK_THROWS_AS(Device::parse("cuda:"), ValueError);
+  CHECK_THROWS_AS(Device::parse("cuda:99999999999999999999"), ValueError);
+  CHECK_THROWS_AS(Device::parse("cuda:\xe9"), ValueError);
   CHECK(Device::parse("cuda:1") == Device::cuda(1));
   CHECK(Device::parse("cpu") == Device::cpu());
 }
