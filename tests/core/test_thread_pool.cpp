@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstdint>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -155,10 +157,24 @@ TEST_CASE("parallel_run calls each thread index once, serially when nested") {
 
 TEST_CASE("set_num_threads below 1 restores the default, PETAL_NUM_THREADS or the core count") {
   ThreadCountGuard guard;
+  const char* saved = std::getenv("PETAL_NUM_THREADS");
+  const std::string saved_value = saved ? saved : "";
   set_num_threads(5);
   CHECK(num_threads() == 5);
+  setenv("PETAL_NUM_THREADS", "3", 1);
   set_num_threads(0);
-  CHECK(num_threads() >= 1);
+  CHECK(num_threads() == 3);
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  for (const char* ignored : {"0", "-2", "many", ""}) {
+    CAPTURE(ignored);
+    setenv("PETAL_NUM_THREADS", ignored, 1);
+    set_num_threads(-1);
+    CHECK(num_threads() == cores);
+  }
+  unsetenv("PETAL_NUM_THREADS");
+  set_num_threads(0);
+  CHECK(num_threads() == cores);
+  if (saved) setenv("PETAL_NUM_THREADS", saved_value.c_str(), 1);
 }
 
 TEST_CASE("many small jobs in a row do not lose wake-ups") {
