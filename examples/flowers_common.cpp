@@ -1,0 +1,238 @@
+#include "examples/flowers_common.hpp"
+
+#include <cstring>
+#include <iostream>
+#include <numeric>
+
+#include "core/error.hpp"
+#include "core/thread_pool.hpp"
+#include "data/example.hpp"
+#include "data/image_io.hpp"
+#include "data/image_ops.hpp"
+#include "data/tfrecord.hpp"
+#include "nn/json.hpp"
+
+namespace petal::examples {
+
+// ---- command line ----
+
+std::string CommandLine::get(const std::string& flag, const std::string& fallback) const {
+  auto it = values.find(flag);
+  return it == values.end() ? fallback : it->second;
+}
+
+std::int64_t CommandLine::get_int(const std::string& flag, std::int64_t fallback) const {
+  auto it = values.find(flag);
+  if (it == values.end()) return fallback;
+  try {
+    std::size_t used = 0;
+    const long long v = std::stoll(it->second, &used);
+    if (used == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  fail(flag + " expects an integer, got \"" + it->second + "\"");
+}
+
+double CommandLine::get_double(const std::string& flag, double fallback) const {
+  auto it = values.find(flag);
+  if (it == values.end()) return fallback;
+  try {
+    std::size_t used = 0;
+    const double v = std::stod(it->second, &used);
+    if (used == it->second.size()) return v;
+  } catch (const std::exception&) {
+  }
+  fail(flag + " expects a number, got \"" + it->second + "\"");
+}
+
+void CommandLine::fail(const std::string& message) const {
+  std::cerr << program << ": " << message << "\n" << usage;
+  std::exit(2);
+}
+
+CommandLine parse_command_line(int argc, char** argv, const std::string& program, const std::string& usage,
+                               const std::set<std::string>& value_flags, const std::set<std::string>& switch_flags) {
+  CommandLine cl;
+  cl.program = program;
+  cl.usage = usage;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << usage;
+      std::exit(0);
+    }
+    if (value_flags.count(arg)) {
+      if (i + 1 >= argc) cl.fail("option " + arg + " needs a value");
+      cl.values[arg] = argv[++i];
+    } else if (switch_flags.count(arg)) {
+      cl.switches.insert(arg);
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      cl.fail("unknown option " + arg);
+    } else {
+      cl.positional.push_back(arg);
+    }
+  }
+  return cl;
+}
+
+// ---- images ----
+
+LabeledImages read_labeled_shards(const std::vector<std::filesystem::path>& files, int size) {
+  std::vector<std::string> jpegs;
+  std::vector<std::string> sources;
+  LabeledImages out;
+  for (const auto& file : files) {
+    data::TFRecordReader reader(file);
+    std::string payload;
+    while (reader.read(payload)) {
+      const std::int64_t record = reader.next_record_index() - 1;
+      const data::Example example = data::decode_example(payload);
+      jpegs.push_back(example.bytes("image"));
+      out.classes.push_back(example.int64("class"));
+      sources.push_back(str_cat(file.string(), " record ", record));
+    }
+  }
+  const std::int64_t n = static_cast<std::int64_t>(jpegs.size());
+  PETAL_CHECK(n > 0, IOError, "read_labeled_shards: no records in ", files.size(), " file(s)");
+  out.pixels = Tensor::empty({n, size, size, 3}, DType::UInt8);
+  std::uint8_t* dst = out.pixels.data<std::uint8_t>();
+  const std::size_t image_bytes = static_cast<std::size_t>(size) * size * 3;
+  parallel_for(0, n, 1, [&](std::int64_t begin, std::int64_t end) {
+    data::Image image, resized;
+    for (std::int64_t i = begin; i < end; ++i) {
+      data::decode_image_into(jpegs[i], image, sources[i]);
+      const data::Image* use = &image;
+      if (image.height != size || image.width != size) {
+        data::resize_bilinear_into(image, size, size, resized);
+        use = &resized;
+      }
+      std::memcpy(dst + i * image_bytes, use->data(), image_bytes);
+    }
+  });
+  return out;
+}
+
+Tensor one_hot(const std::vector<std::int64_t>& classes, std::int64_t num_classes) {
+  std::vector<float> values(classes.size() * static_cast<std::size_t>(num_classes), 0.0f);
+  for (std::size_t i = 0; i < classes.size(); ++i) {
+    PETAL_CHECK(classes[i] >= 0 && classes[i] < num_classes, IndexError, "one_hot: class ", classes[i], " of row ",
+                i, " outside 0..", num_classes - 1);
+    values[i * num_classes + classes[i]] = 1.0f;
+  }
+  return from_vector(values, {static_cast<std::int64_t>(classes.size()), num_classes});
+}
+
+data::PixelScale parse_preprocessing(const std::string& name) {
+  if (name == "mobilenet") return data::PixelScale::MinusOneOne;
+  if (name == "lab") return data::PixelScale::ZeroOne;
+  throw ValueError(str_cat("unknown preprocessing \"", name, "\" (expected mobilenet or lab)"));
+}
+
+const char* preprocessing_formula(data::PixelScale scale) {
+  return scale == data::PixelScale::MinusOneOne ? "x/127.5-1" : "x/255";
+}
+
+Tensor images_to_batch(const std::vector<data::Image>& images, int size, data::PixelScale scale,
+                       bool short_side_crop) {
+  const std::int64_t n = static_cast<std::int64_t>(images.size());
+  Tensor batch = Tensor::empty({n, size, size, 3});
+  const std::size_t per_image = static_cast<std::size_t>(size) * size * 3;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const data::Image resized = short_side_crop ? data::resize_short_side_center_crop(images[i], size, size)
+                                                : data::resize_bilinear(images[i], size, size);
+    data::pixels_to_float(resized.data(), batch.data<float>() + i * per_image, per_image, scale);
+  }
+  return batch;
+}
+
+namespace {
+Tensor row_indices(std::int64_t n) {
+  std::vector<std::int64_t> idx(static_cast<std::size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  return from_vector(idx);
+}
+}  // namespace
+
+ImageRowsSource::ImageRowsSource(const LabeledImages& images, Tensor targets, std::int64_t batch_size, bool shuffle,
+                                 std::uint64_t seed, bool drop_remainder, data::PixelScale scale, bool random_flip)
+    : images_(images),
+      rows_(row_indices(images.size()), std::move(targets), batch_size, shuffle, seed, drop_remainder),
+      scale_(scale),
+      random_flip_(random_flip),
+      seed_(seed) {}
+
+void ImageRowsSource::begin_epoch(int epoch) {
+  rows_.begin_epoch(epoch);
+  flips_.seed(seed_ ^ (0xF11Full * static_cast<std::uint64_t>(epoch + 1)));
+}
+
+std::optional<nn::Batch> ImageRowsSource::next() {
+  std::optional<nn::Batch> rows = rows_.next();
+  if (!rows) return std::nullopt;
+  const std::vector<std::int64_t> idx = rows->x.contiguous().to_vector<std::int64_t>();
+  const std::int64_t n = static_cast<std::int64_t>(idx.size());
+  const std::int64_t h = images_.pixels.size(1), w = images_.pixels.size(2);
+  const std::size_t row_bytes = static_cast<std::size_t>(w) * 3;
+  const std::size_t per_image = static_cast<std::size_t>(h) * row_bytes;
+  std::vector<char> flip(idx.size(), 0);
+  if (random_flip_)
+    for (auto& f : flip) f = flips_.uniform_int(2) == 1;
+  Tensor x = Tensor::empty({n, h, w, 3});
+  const std::uint8_t* src = images_.pixels.data<std::uint8_t>();
+  float* dst = x.data<float>();
+  parallel_for(0, n, 1, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<std::uint8_t> row(row_bytes);
+    for (std::int64_t i = begin; i < end; ++i) {
+      const std::uint8_t* image = src + static_cast<std::size_t>(idx[i]) * per_image;
+      float* out = dst + static_cast<std::size_t>(i) * per_image;
+      if (!flip[i]) {
+        data::pixels_to_float(image, out, per_image, scale_);
+        continue;
+      }
+      for (std::int64_t y = 0; y < h; ++y) {
+        const std::uint8_t* in_row = image + y * row_bytes;
+        for (std::int64_t c = 0; c < w; ++c) std::memcpy(&row[c * 3], in_row + (w - 1 - c) * 3, 3);
+        data::pixels_to_float(row.data(), out + y * row_bytes, row_bytes, scale_);
+      }
+    }
+  });
+  return nn::Batch{x, rows->y};
+}
+
+// ---- results ----
+
+std::string matrix_json(const std::vector<std::vector<std::int64_t>>& m) {
+  std::string out = "[";
+  for (std::size_t r = 0; r < m.size(); ++r) {
+    out += r ? ", [" : "[";
+    for (std::size_t c = 0; c < m[r].size(); ++c) out += (c ? ", " : "") + std::to_string(m[r][c]);
+    out += "]";
+  }
+  return out + "]";
+}
+
+std::string string_list_json(const std::vector<std::string>& values) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + nn::json::quote(values[i]);
+  return out + "]";
+}
+
+std::string join(const std::vector<std::string>& values, const std::string& separator) {
+  std::string out;
+  for (std::size_t i = 0; i < values.size(); ++i) out += (i ? separator : "") + values[i];
+  return out;
+}
+
+std::string flowers_results_json(double val_accuracy, const nn::History& history,
+                                 const std::vector<std::string>& classes,
+                                 const std::vector<std::vector<std::int64_t>>& confusion,
+                                 const std::vector<std::pair<std::string, std::string>>& extra) {
+  std::string out = "{\n  \"val_accuracy\": " + nn::json::number(val_accuracy) + ",\n  \"history\": " +
+                    history.to_json() + ",\n  \"images_per_second\": " +
+                    nn::json::number(history.samples_per_second()) + ",\n  \"classes\": " +
+                    string_list_json(classes) + ",\n  \"confusion_matrix\": " + matrix_json(confusion);
+  for (const auto& [key, value] : extra) out += ",\n  " + nn::json::quote(key) + ": " + value;
+  return out + "\n}\n";
+}
+
+}  // namespace petal::examples

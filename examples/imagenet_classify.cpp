@@ -1,0 +1,96 @@
+// Classifies photos (JPEG or PNG) with MobileNetV2 and its ImageNet weights:
+// each image is resized whole to N x N (bilinear), scaled to [-1, 1], and the
+// top-5 classes are printed with their probabilities.
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "autograd/variable.hpp"
+#include "core/assets.hpp"
+#include "core/error.hpp"
+#include "data/image_io.hpp"
+#include "examples/flowers_common.hpp"
+#include "nn/json.hpp"
+#include "nn/mobilenet_v2.hpp"
+
+using namespace petal;
+namespace ex = petal::examples;
+
+namespace {
+
+const char* kUsage =
+    "usage: imagenet_classify [--weights FILE] [--size N] [--json] IMAGE...\n"
+    "  Classifies each image (JPEG or PNG) with MobileNetV2 1.0 and its ImageNet weights.\n"
+    "  The image is resized whole to N x N (bilinear) and scaled to [-1, 1].\n"
+    "  --weights FILE  Keras-layout safetensors (default: mobilenet_v2_1.0_imagenet.safetensors\n"
+    "                  in the assets search path; imagenet_labels.txt is taken from its folder)\n"
+    "  --size N        input size (default 224, at least 32)\n"
+    "  --json          print [{\"image\": path, \"top5\": [{\"index\", \"label\", \"prob\"}, ...]}, ...]\n";
+
+std::vector<std::string> read_labels(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  PETAL_CHECK(in.good(), IOError, "imagenet_classify: cannot read the labels ", path.string());
+  std::vector<std::string> labels;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    labels.push_back(line);
+  }
+  PETAL_CHECK(labels.size() == 1000, FormatError, "imagenet_classify: ", path.string(), " has ", labels.size(),
+              " lines, expected 1000");
+  return labels;
+}
+
+int run(const ex::CommandLine& cl) {
+  if (cl.positional.empty()) cl.fail("no image given");
+  const std::int64_t size = cl.get_int("--size", 224);
+  if (size < 32) cl.fail("--size must be at least 32");
+  const auto weights = find_asset("mobilenet_v2_1.0_imagenet.safetensors", cl.get("--weights"));
+  const auto labels = read_labels(weights.parent_path() / "imagenet_labels.txt");
+  const bool json = cl.switches.count("--json") > 0;
+
+  nn::MobileNetV2 model(Shape{size, size, 3}, 1.0, /*include_top=*/true);
+  model.load_weights(weights);
+  ag::NoGradGuard no_grad;
+
+  std::string out = "[";
+  for (std::size_t i = 0; i < cl.positional.size(); ++i) {
+    const std::string& path = cl.positional[i];
+    const Tensor batch = ex::images_to_batch({data::read_image(path)}, static_cast<int>(size),
+                                             data::PixelScale::MinusOneOne, /*short_side_crop=*/false);
+    const std::vector<float> probs = model(ag::Variable(batch)).data().contiguous().to_vector<float>();
+    std::vector<int> order(probs.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + 5, order.end(), [&](int a, int b) { return probs[a] > probs[b]; });
+    if (json) {
+      out += std::string(i ? ",\n " : "") + "{\"image\": " + nn::json::quote(path) + ", \"top5\": [";
+      for (int k = 0; k < 5; ++k)
+        out += std::string(k ? ", " : "") + "{\"index\": " + std::to_string(order[k]) +
+               ", \"label\": " + nn::json::quote(labels[order[k]]) + ", \"prob\": " + nn::json::number(probs[order[k]]) +
+               "}";
+      out += "]}";
+    } else {
+      std::printf("%s\n", path.c_str());
+      for (int k = 0; k < 5; ++k)
+        std::printf("  %4d  %-30s %.4f\n", order[k], labels[order[k]].c_str(), static_cast<double>(probs[order[k]]));
+    }
+  }
+  if (json) std::cout << out << "]\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const ex::CommandLine cl = ex::parse_command_line(argc, argv, "imagenet_classify", kUsage, {"--weights", "--size"},
+                                                    {"--json"});
+  try {
+    return run(cl);
+  } catch (const petal::Error& e) {
+    std::cerr << "imagenet_classify: " << e.what() << "\n";
+    return 1;
+  }
+}
