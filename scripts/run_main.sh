@@ -25,5 +25,10 @@ fi
 scripts/build.sh "$program"
 args=("$@")
 [[ "$program" == bench/gemm ]] && args=(--quick "${args[@]}")
+# Results go to the git-ignored out/ unless the caller chose a folder.
+help_text="$("$build_dir/$program" --help 2>&1 || true)"
+if [[ " ${args[*]} " != *" --out "* && "$help_text" == *"--out"* ]]; then
+  args+=(--out "out/$(basename "$program")")
+fi
 echo "run_main.sh: $build_dir/$program ${args[*]}"
 exec "$build_dir/$program" "${args[@]}"
