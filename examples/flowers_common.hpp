@@ -97,7 +97,7 @@ std::string join(const std::vector<std::string>& values, const std::string& sepa
 
 // The flowers results.json schema: val_accuracy, history, images_per_second,
 // classes, confusion_matrix, then `extra` fields (already JSON values) in order.
-std::string flowers_results_json(double val_accuracy, const nn::History& history,
+std::string flowers_results_json(double val_accuracy, const nn::History& history, double images_per_second,
                                  const std::vector<std::string>& classes,
                                  const std::vector<std::vector<std::int64_t>>& confusion,
                                  const std::vector<std::pair<std::string, std::string>>& extra = {});

@@ -1,0 +1,270 @@
+// The lab's main job: transfer learning on the flowers with MobileNetV2.
+//
+//   pretrained_model = MobileNetV2(input_shape=[192, 192, 3], include_top=False)
+//   pretrained_model.trainable = False
+//   model = Sequential([pretrained_model, Flatten(), Dense(5, softmax)])
+//   compile(Adam(1e-3), categorical_crossentropy, ['accuracy']); fit(10 epochs, batch 64)
+//
+// Validation: all 690 images of the first 3 shards; training: the other 13.
+// The decoded photos are held in memory (uint8) for the whole run.
+//
+// Frozen-base feature caching: while the base is frozen (inference-mode BN)
+// and nothing augments the images, the base's output for an image never
+// changes, so it is computed once per image and the head trains from that
+// cache. The batches come in the same order either way (same shuffle of
+// rows), so --no-cache gives the same model within float tolerance, only slower.
+//
+// --fine-tune then unfreezes the whole base and keeps training everything
+// with the BN layers frozen in inference mode (the Keras fine-tuning guide's
+// choice; their gamma/beta stay fixed too).
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/assets.hpp"
+#include "core/error.hpp"
+#include "core/random.hpp"
+#include "data/file_list.hpp"
+#include "data/flowers.hpp"
+#include "data/png.hpp"
+#include "examples/flowers_common.hpp"
+#include "examples/image_canvas.hpp"
+#include "examples/transfer_model.hpp"
+#include "nn/atomic_file.hpp"
+#include "nn/feature_cache.hpp"
+#include "nn/json.hpp"
+#include "nn/nn.hpp"
+
+namespace fs = std::filesystem;
+using namespace petal;
+using namespace petal::nn;
+namespace ex = petal::examples;
+
+namespace {
+
+const char* kUsage =
+    "usage: flowers_transfer [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N] [--out DIR]\n"
+    "                        [--weights FILE] [--head flatten|gap] [--augment] [--no-cache]\n"
+    "                        [--preprocess mobilenet|lab] [--fine-tune [--fine-tune-epochs N] [--fine-tune-lr X]]\n"
+    "  Transfer learning of the lab: MobileNetV2 (192x192, ImageNet weights, frozen) + Flatten + Dense(5, softmax),\n"
+    "  Adam, categorical cross-entropy; validation on the first 3 shards (690 images), training on the other 13.\n"
+    "  --data DIR            folder of the *.tfrec shards (default: flowers-192 in the assets search path)\n"
+    "  --epochs N            frozen-base epochs (default 10)\n"
+    "  --batch N             batch size (default 64)\n"
+    "  --lr X                Adam learning rate (default 0.001)\n"
+    "  --seed N              seed of the head's initialisation and of the shuffling (default 42)\n"
+    "  --out DIR             output folder (default flowers_transfer_out): results.json, model.safetensors,\n"
+    "                        curves.svg, predictions.png\n"
+    "  --weights FILE        MobileNetV2 ImageNet weights (default mobilenet_v2_1.0_imagenet.safetensors)\n"
+    "  --head flatten|gap    Flatten (the lab) or GlobalAveragePooling2D before the Dense layer\n"
+    "  --augment             random horizontal flips of the training images (turns the feature cache off)\n"
+    "  --no-cache            run the frozen base on every batch instead of caching its output\n"
+    "  --preprocess P        mobilenet: x/127.5-1, what the weights expect (default); lab: x/255 like the lab\n"
+    "  --fine-tune           afterwards train the whole base too (BN layers stay in inference mode)\n"
+    "  --fine-tune-epochs N  (default 5)\n"
+    "  --fine-tune-lr X      (default 1e-5)\n";
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The lab's display_9_images_with_predictions: the first 9 validation photos,
+// titled with the predicted class, black when right, red with the true class when wrong.
+void write_prediction_grid(const fs::path& path, const ex::LabeledImages& images,
+                           const std::vector<std::int64_t>& predicted, const std::vector<std::string>& classes) {
+  const int n = static_cast<int>(std::min<std::int64_t>(9, images.size()));
+  const int size = static_cast<int>(images.pixels.size(1));
+  const int cell_w = std::max(size, 216) + 16, title_h = 28, cell_h = size + title_h + 8;
+  ex::Canvas canvas(3 * cell_w, ((n + 2) / 3) * cell_h);
+  const std::size_t image_bytes = static_cast<std::size_t>(size) * size * 3;
+  for (int i = 0; i < n; ++i) {
+    const int x = (i % 3) * cell_w, y = (i / 3) * cell_h;
+    data::Image photo(size, size, 3);
+    std::memcpy(photo.data(), images.pixels.data<std::uint8_t>() + i * image_bytes, image_bytes);
+    canvas.draw_image(photo, x + (cell_w - size) / 2, y + title_h, size, size);
+    const bool right = predicted[i] == images.classes[i];
+    std::string title = classes[predicted[i]];
+    if (!right) title += " [" + classes[images.classes[i]] + "]";
+    const int scale = ex::Canvas::text_width(title, 2) <= cell_w - 8 ? 2 : 1;
+    const ex::Rgb color = right ? ex::Rgb{0, 0, 0} : ex::Rgb{220, 0, 0};
+    canvas.draw_text(title, x + (cell_w - ex::Canvas::text_width(title, scale)) / 2, y + 6, scale, color);
+  }
+  data::write_png(path, canvas.image());
+}
+
+struct Outcome {
+  History history;
+  double val_accuracy = 0;
+  std::vector<std::vector<std::int64_t>> confusion;
+  std::vector<std::int64_t> predicted;
+  double images_per_second = 0;
+};
+
+Outcome finish(Trainer& trainer, History history, BatchSource& validation, std::int64_t classes) {
+  Outcome o;
+  Trainer::Predictions p = trainer.predict_with_targets(validation);
+  o.predicted = predicted_classes(p.outputs);
+  o.confusion = confusion_matrix(target_classes(p.targets), o.predicted, classes);
+  o.val_accuracy = history["val_accuracy"].empty() ? 0.0 : history["val_accuracy"].back();
+  o.images_per_second = history.samples_per_second();
+  o.history = std::move(history);
+  return o;
+}
+
+int run(const ex::CommandLine& cl) {
+  const auto start = Clock::now();
+  const int epochs = static_cast<int>(cl.get_int("--epochs", 10));
+  const std::int64_t batch = cl.get_int("--batch", 64);
+  const double lr = cl.get_double("--lr", 1e-3);
+  const std::uint64_t seed = static_cast<std::uint64_t>(cl.get_int("--seed", 42));
+  const fs::path out_dir = cl.get("--out", "flowers_transfer_out");
+  const std::string head = cl.get("--head", "flatten");
+  const bool augment = cl.switches.count("--augment") > 0;
+  const bool fine_tune = cl.switches.count("--fine-tune") > 0;
+  const int fine_tune_epochs = static_cast<int>(cl.get_int("--fine-tune-epochs", 5));
+  const double fine_tune_lr = cl.get_double("--fine-tune-lr", 1e-5);
+  if (epochs < 1 || batch < 1 || !(lr > 0) || fine_tune_epochs < 1 || !(fine_tune_lr > 0))
+    cl.fail("--epochs, --batch, --lr and the fine-tuning values must be positive");
+  if (head != "flatten" && head != "gap") cl.fail("--head must be flatten or gap");
+  data::PixelScale scale;
+  try {
+    scale = ex::parse_preprocessing(cl.get("--preprocess", "mobilenet"));
+  } catch (const ValueError& e) {
+    cl.fail(e.what());
+  }
+  const fs::path data_dir = find_asset("flowers-192", cl.get("--data"));
+  const fs::path weights = find_asset("mobilenet_v2_1.0_imagenet.safetensors", cl.get("--weights"));
+  fs::create_directories(out_dir);
+  manual_seed(seed);
+
+  // ---- data ----
+  const data::FileSplit split = data::split_files(data::glob_files((data_dir / "*.tfrec").string()), 3);
+  const int size = data::kFlowerImageSize;
+  const ex::LabeledImages train = ex::read_labeled_shards(split.training, size);
+  const ex::LabeledImages val = ex::read_labeled_shards(split.validation, size);
+  const std::vector<std::string> classes(data::kFlowerClasses.begin(), data::kFlowerClasses.end());
+  const auto num_classes = static_cast<std::int64_t>(classes.size());
+  const Tensor train_targets = ex::one_hot(train.classes, num_classes), val_targets = ex::one_hot(val.classes, num_classes);
+  std::printf("data: %s: %lld training images (%zu shards), %lld validation images (%zu shards), decoded in %.1fs\n",
+              data_dir.string().c_str(), static_cast<long long>(train.size()), split.training.size(),
+              static_cast<long long>(val.size()), split.validation.size(), seconds_since(start));
+
+  // ---- model ----
+  ex::TransferModel tm = ex::build_transfer_model(size, head, classes, scale);
+  tm.base->load_weights(weights);
+  tm.base->set_trainable(false);
+  Sequential& model = *tm.model;
+  std::cout << model.summary();
+
+  const bool use_cache = !augment && !cl.switches.count("--no-cache");
+  Outcome frozen;
+  double cache_seconds = 0;
+  ex::ImageRowsSource val_images(val, val_targets, batch, false, seed, false, scale, false);
+  if (use_cache) {
+    const std::size_t prefix = frozen_prefix_length(model);
+    const auto cache_start = Clock::now();
+    ex::ImageRowsSource train_once(train, train_targets, batch, false, seed, false, scale, false);
+    CachedFeatures train_features = cache_features(model, prefix, train_once);
+    CachedFeatures val_features = cache_features(model, prefix, val_images);
+    cache_seconds = seconds_since(cache_start);
+    std::printf("feature cache: on: the frozen first %zu layer(s) ran once per image (%lld images in %.1fs, %.0f img/s); "
+                "the head trains from the cache\n",
+                prefix, static_cast<long long>(train.size() + val.size()), cache_seconds,
+                static_cast<double>(train.size() + val.size()) / cache_seconds);
+    auto head_model = head_of(model, prefix);
+    TensorBatchSource train_source(train_features.features, train_features.targets, batch, true, seed, true);
+    TensorBatchSource val_source(val_features.features, val_features.targets, batch);
+    Trainer trainer(head_model);
+    trainer.compile(std::make_shared<Adam>(lr), Loss::categorical_crossentropy(), {"accuracy"});
+    FitOptions fit;
+    fit.epochs = epochs;
+    fit.validation = &val_source;
+    History history = trainer.fit(train_source, fit);
+    if (history.epochs.empty()) throw ValueError("training stopped before the first epoch ended: " + history.stop_reason);
+    frozen = finish(trainer, std::move(history), val_source, num_classes);
+    // The cache pass is part of the cost of training: count it.
+    const double trained = static_cast<double>(frozen.history.train_samples);
+    frozen.images_per_second = trained / (frozen.history.train_seconds + cache_seconds * train.size() /
+                                                                            double(train.size() + val.size()));
+  } else {
+    std::printf("feature cache: off (%s)\n", augment ? "--augment changes the images every epoch" : "--no-cache");
+    ex::ImageRowsSource train_source(train, train_targets, batch, true, seed, true, scale, augment);
+    Trainer trainer(tm.model);
+    trainer.compile(std::make_shared<Adam>(lr), Loss::categorical_crossentropy(), {"accuracy"});
+    FitOptions fit;
+    fit.epochs = epochs;
+    fit.validation = &val_images;
+    History history = trainer.fit(train_source, fit);
+    if (history.epochs.empty()) throw ValueError("training stopped before the first epoch ended: " + history.stop_reason);
+    frozen = finish(trainer, std::move(history), val_images, num_classes);
+  }
+
+  Outcome tuned;
+  if (fine_tune) {
+    tm.base->set_trainable(true);
+    tm.base->freeze_batch_norm();
+    std::printf("fine-tuning: whole base trainable (%lld trainable parameters, BN in inference mode), lr %g, %d epochs\n",
+                static_cast<long long>(model.count_trainable_params()), fine_tune_lr, fine_tune_epochs);
+    ex::ImageRowsSource train_source(train, train_targets, batch, true, seed + 1, true, scale, augment);
+    Trainer trainer(tm.model);
+    trainer.compile(std::make_shared<Adam>(fine_tune_lr), Loss::categorical_crossentropy(), {"accuracy"});
+    FitOptions fit;
+    fit.epochs = fine_tune_epochs;
+    fit.validation = &val_images;
+    History history = trainer.fit(train_source, fit);
+    if (history.epochs.empty()) throw ValueError("fine-tuning stopped before its first epoch ended: " + history.stop_reason);
+    tuned = finish(trainer, std::move(history), val_images, num_classes);
+  }
+  const Outcome& final_outcome = fine_tune ? tuned : frozen;
+
+  // ---- outputs ----
+  save_weights(model, out_dir / "model.safetensors", ex::transfer_metadata(tm));
+  write_training_curves(frozen.history, out_dir / "curves.svg", "flowers_transfer (frozen base)");
+  if (fine_tune) write_training_curves(tuned.history, out_dir / "curves_fine_tune.svg", "flowers_transfer (fine-tuning)");
+  write_prediction_grid(out_dir / "predictions.png", val, final_outcome.predicted, classes);
+  const double wall = seconds_since(start);
+  std::vector<std::pair<std::string, std::string>> extra = {
+      {"cache", use_cache ? "true" : "false"},
+      {"cache_seconds", json::number(cache_seconds)},
+      {"wall_seconds", json::number(wall)},
+      {"head", json::quote(head)},
+      {"preprocessing", json::quote(ex::preprocessing_formula(scale))},
+      {"augment", augment ? "true" : "false"},
+      {"seed", std::to_string(seed)}};
+  if (fine_tune) {
+    extra.emplace_back("fine_tune", "{\"val_accuracy\": " + json::number(tuned.val_accuracy) + ", \"history\": " +
+                                        tuned.history.to_json() + ", \"images_per_second\": " +
+                                        json::number(tuned.images_per_second) + ", \"confusion_matrix\": " +
+                                        ex::matrix_json(tuned.confusion) + "}");
+  }
+  const std::string results = ex::flowers_results_json(frozen.val_accuracy, frozen.history, frozen.images_per_second,
+                                                       classes, frozen.confusion, extra);
+  write_text_file_atomic(out_dir / "results.json", results);
+
+  std::printf("val_accuracy %.4f after %d frozen epochs", frozen.val_accuracy, epochs);
+  if (fine_tune) std::printf(", %.4f after %d fine-tuning epochs", tuned.val_accuracy, fine_tune_epochs);
+  std::printf(" (%lld validation images); %.0f training images/s; cache %s; wall %.1fs; wrote %s\n",
+              static_cast<long long>(val.size()), frozen.images_per_second, use_cache ? "on" : "off", wall,
+              out_dir.string().c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const ex::CommandLine cl = ex::parse_command_line(
+      argc, argv, "flowers_transfer", kUsage,
+      {"--data", "--epochs", "--batch", "--lr", "--seed", "--out", "--weights", "--head", "--preprocess",
+       "--fine-tune-epochs", "--fine-tune-lr"},
+      {"--augment", "--no-cache", "--fine-tune"});
+  try {
+    return run(cl);
+  } catch (const petal::Error& e) {
+    std::cerr << "flowers_transfer: " << e.what() << "\n";
+    return 1;
+  }
+}
