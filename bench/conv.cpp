@@ -167,7 +167,7 @@ std::vector<Timing> time_petal(const Layer& l, std::int64_t batch, int repeats) 
 
 void print_help() {
   std::printf(
-      "usage: conv [--quick] [--json] [--threads N] [--batch N] [--repeats N] [--only TEXT]\n"
+      "usage: conv [--quick] [--json] [--threads N] [--batch N] [--repeats N] [--rounds N] [--only TEXT]\n"
       "            [--no-reference] [--torch-script PATH]\n"
       "\n"
       "Milliseconds per call of petal's convolution-family kernels on the MobileNetV2\n"
@@ -175,7 +175,8 @@ void print_help() {
       "blocks: conv + batch norm (+ ReLU6) in training, forward and backward, and\n"
       "folded in inference), next to the same PyTorch ops (channels_last) run by\n"
       "/usr/bin/python3 bench/conv_torch.py in a child process with the same\n"
-      "thread count and the tuned environment. Medians of several runs;\n"
+      "thread count and the tuned environment. Medians of several runs (the\n"
+      "best of --rounds alternating rounds per side);\n"
       "ratio = PyTorch ms / petal ms (> 1: petal is faster).\n"
       "\n"
       "  --quick            batch 4, 3 runs (smoke test)\n"
@@ -183,6 +184,8 @@ void print_help() {
       "  --threads N        threads for both sides (default: petal's pool size)\n"
       "  --batch N          batch size (default 64)\n"
       "  --repeats N        timed runs per measurement (default 5)\n"
+      "  --rounds N         alternate PyTorch and petal N times per layer, keep each\n"
+      "                     side's best median (default 2; 1 with --quick)\n"
       "  --only TEXT        only the layers whose name contains TEXT\n"
       "  --no-reference     skip PyTorch (reference reported as null)\n"
       "  --torch-script P   path of conv_torch.py (default: the source tree's bench/)\n");
@@ -201,9 +204,10 @@ int main(int argc, char** argv) {
   const std::int64_t batch = std::atoll(bench::flag_value(argc, argv, "--batch", quick ? "4" : "64").c_str());
   const int repeats = std::atoi(bench::flag_value(argc, argv, "--repeats", quick ? "3" : "5").c_str());
   const std::string only = bench::flag_value(argc, argv, "--only", "");
+  const int rounds = std::atoi(bench::flag_value(argc, argv, "--rounds", quick ? "1" : "2").c_str());
   const std::string script = bench::flag_value(argc, argv, "--torch-script", source_dir() + "/bench/conv_torch.py");
-  if (threads < 1 || batch < 1 || repeats < 1) {
-    std::fprintf(stderr, "conv: --threads, --batch and --repeats must be positive\n");
+  if (threads < 1 || batch < 1 || repeats < 1 || rounds < 1) {
+    std::fprintf(stderr, "conv: --threads, --batch, --repeats and --rounds must be positive\n");
     return 2;
   }
   set_num_threads(threads);
@@ -223,9 +227,22 @@ int main(int argc, char** argv) {
   }
   std::map<std::string, std::vector<double>> log_ratios;  // group -> log(ratio)
   for (const Layer& l : layers) {
-    const std::map<std::string, double> reference =
-        with_reference ? torch_reference({l}, batch, threads, repeats, script) : std::map<std::string, double>{};
-    for (const Timing& t : time_petal(l, batch, repeats)) {
+    // Rounds alternate the two sides; each keeps its best median, which
+    // discounts bursts of load from other processes on a shared machine.
+    std::map<std::string, double> reference;
+    std::vector<Timing> timings;
+    for (int round = 0; round < rounds; ++round) {
+      if (with_reference)
+        for (const auto& [key, ms] : torch_reference({l}, batch, threads, repeats, script))
+          reference[key] = reference.count(key) ? std::min(reference[key], ms) : ms;
+      const std::vector<Timing> now = time_petal(l, batch, repeats);
+      if (timings.empty()) {
+        timings = now;
+      } else {
+        for (std::size_t i = 0; i < now.size(); ++i) timings[i].ms = std::min(timings[i].ms, now[i].ms);
+      }
+    }
+    for (const Timing& t : timings) {
       const auto ref = reference.find(l.name + "/" + t.pass);
       const bool has_ref = ref != reference.end();
       const double ratio = has_ref ? ref->second / t.ms : 0.0;

@@ -41,10 +41,13 @@ void pixel_block(const float* x_img, const float* w, const float* bias, float* o
 // input, NV output-channel vectors from co on. The kw * Cin inputs under one
 // kernel row are contiguous in NHWC, and so are the matching weight rows, so
 // each weight vector is loaded once for NP pixels.
-template <int NP, int NV>
+// RUN > 0 fixes kw * Cin at compile time (9 for the 3x3 RGB stem), which
+// unrolls the inner loop completely.
+template <int NP, int NV, int RUN = 0>
 void interior_block(const float* x_img, const float* w, const float* bias, float* out_row, const ConvGeometry& g,
                     std::int64_t iy0, std::int64_t ox, std::int64_t co, bool relu6) {
-  const std::int64_t cin = g.in_c, cout = g.out_c, run = g.kernel_w * cin, step = g.stride_w * cin;
+  const std::int64_t cin = g.in_c, cout = g.out_c, step = g.stride_w * cin;
+  const std::int64_t run = RUN > 0 ? RUN : g.kernel_w * cin;
   V acc[NP][NV];
   for (int j = 0; j < NV; ++j) {
     const V b = bias ? vload(bias + co + j * L) : vbroadcast(0.0f);
@@ -72,7 +75,13 @@ template <int NP>
 void interior_pixels(const float* x_img, const float* w, const float* bias, float* out_row, const ConvGeometry& g,
                      std::int64_t iy0, std::int64_t ox, bool relu6, std::int64_t cout_vec) {
   std::int64_t co = 0;
-  for (; co + 4 * L <= cout_vec; co += 4 * L) interior_block<NP, 4>(x_img, w, bias, out_row, g, iy0, ox, co, relu6);
+  if (g.kernel_w * g.in_c == 9) {
+    if constexpr (NP <= 4)
+      for (; co + 4 * L <= cout_vec; co += 4 * L) interior_block<NP, 4, 9>(x_img, w, bias, out_row, g, iy0, ox, co, relu6);
+    for (; co + 2 * L <= cout_vec; co += 2 * L) interior_block<NP, 2, 9>(x_img, w, bias, out_row, g, iy0, ox, co, relu6);
+  }
+  if constexpr (NP <= 4)  // NP x 4 accumulators must fit the register file
+    for (; co + 4 * L <= cout_vec; co += 4 * L) interior_block<NP, 4>(x_img, w, bias, out_row, g, iy0, ox, co, relu6);
   for (; co + 2 * L <= cout_vec; co += 2 * L) interior_block<NP, 2>(x_img, w, bias, out_row, g, iy0, ox, co, relu6);
   for (; co + L <= cout_vec; co += L) interior_block<NP, 1>(x_img, w, bias, out_row, g, iy0, ox, co, relu6);
 }
@@ -122,6 +131,11 @@ void forward(const float* x, const float* w, const float* bias, float* y, const 
     if (rows_inside && cout_vec > 0) {
       fast_lo = lo, fast_hi = hi;
       std::int64_t ox = lo;
+      // With 32 vector registers, 8 pixels x 2 vectors keep 16 accumulators
+      // in flight (the 3 -> 32 stem); narrower register files take 4 pixels.
+      if constexpr (L >= 16)
+        if (cout_vec <= 2 * L)
+          for (; ox + 8 <= hi; ox += 8) interior_pixels<8>(x_img, w, bias, out_row, g, iy0, ox, relu6, cout_vec);
       for (; ox + 4 <= hi; ox += 4) interior_pixels<4>(x_img, w, bias, out_row, g, iy0, ox, relu6, cout_vec);
       for (; ox < hi; ++ox) interior_pixels<1>(x_img, w, bias, out_row, g, iy0, ox, relu6, cout_vec);
     }
