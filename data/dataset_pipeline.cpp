@@ -29,7 +29,6 @@ void fisher_yates(std::vector<T>& items, Generator& rng) {
   for (std::size_t i = items.size(); i > 1; --i) std::swap(items[i - 1], items[rng.uniform_int(i)]);
 }
 
-
 }  // namespace
 
 std::string Pipeline::take_spare_buffer() {
