@@ -96,25 +96,6 @@ void write_prediction_grid(const fs::path& path, const ex::LabeledImages& images
   data::write_png(path, canvas.image());
 }
 
-struct Outcome {
-  History history;
-  double val_accuracy = 0;
-  std::vector<std::vector<std::int64_t>> confusion;
-  std::vector<std::int64_t> predicted;
-  double images_per_second = 0;
-};
-
-Outcome finish(Trainer& trainer, History history, BatchSource& validation, std::int64_t classes) {
-  Outcome o;
-  Trainer::Predictions p = trainer.predict_with_targets(validation);
-  o.predicted = predicted_classes(p.outputs);
-  o.confusion = confusion_matrix(target_classes(p.targets), o.predicted, classes);
-  o.val_accuracy = history["val_accuracy"].empty() ? 0.0 : history["val_accuracy"].back();
-  o.images_per_second = history.samples_per_second();
-  o.history = std::move(history);
-  return o;
-}
-
 int run(const ex::CommandLine& cl) {
   const auto start = Clock::now();
   const int epochs = static_cast<int>(cl.get_int("--epochs", 10));
@@ -147,8 +128,6 @@ int run(const ex::CommandLine& cl) {
   const ex::LabeledImages train = ex::read_labeled_shards(split.training, size);
   const ex::LabeledImages val = ex::read_labeled_shards(split.validation, size);
   const std::vector<std::string> classes(data::kFlowerClasses.begin(), data::kFlowerClasses.end());
-  const auto num_classes = static_cast<std::int64_t>(classes.size());
-  const Tensor train_targets = ex::one_hot(train.classes, num_classes), val_targets = ex::one_hot(val.classes, num_classes);
   std::printf("data: %s: %lld training images (%zu shards), %lld validation images (%zu shards), decoded in %.1fs\n",
               data_dir.string().c_str(), static_cast<long long>(train.size()), split.training.size(),
               static_cast<long long>(val.size()), split.validation.size(), seconds_since(start));
@@ -160,66 +139,30 @@ int run(const ex::CommandLine& cl) {
   Sequential& model = *tm.model;
   std::cout << model.summary();
 
-  const bool use_cache = !augment && !cl.switches.count("--no-cache");
-  Outcome frozen;
-  double cache_seconds = 0;
-  ex::ImageRowsSource val_images(val, val_targets, batch, false, seed, false, scale, false);
-  if (use_cache) {
-    const std::size_t prefix = frozen_prefix_length(model);
-    const auto cache_start = Clock::now();
-    ex::ImageRowsSource train_once(train, train_targets, batch, false, seed, false, scale, false);
-    CachedFeatures train_features = cache_features(model, prefix, train_once);
-    CachedFeatures val_features = cache_features(model, prefix, val_images);
-    cache_seconds = seconds_since(cache_start);
-    std::printf("feature cache: on: the frozen first %zu layer(s) ran once per image (%lld images in %.1fs, %.0f img/s); "
-                "the head trains from the cache\n",
-                prefix, static_cast<long long>(train.size() + val.size()), cache_seconds,
-                static_cast<double>(train.size() + val.size()) / cache_seconds);
-    auto head_model = head_of(model, prefix);
-    TensorBatchSource train_source(train_features.features, train_features.targets, batch, true, seed, true);
-    TensorBatchSource val_source(val_features.features, val_features.targets, batch);
-    Trainer trainer(head_model);
-    trainer.compile(std::make_shared<Adam>(lr), Loss::categorical_crossentropy(), {"accuracy"});
-    FitOptions fit;
-    fit.epochs = epochs;
-    fit.validation = &val_source;
-    History history = trainer.fit(train_source, fit);
-    if (history.epochs.empty()) throw ValueError("training stopped before the first epoch ended: " + history.stop_reason);
-    frozen = finish(trainer, std::move(history), val_source, num_classes);
-    // The cache pass is part of the cost of training: count it.
-    const double trained = static_cast<double>(frozen.history.train_samples);
-    frozen.images_per_second = trained / (frozen.history.train_seconds + cache_seconds * train.size() /
-                                                                            double(train.size() + val.size()));
-  } else {
-    std::printf("feature cache: off (%s)\n", augment ? "--augment changes the images every epoch" : "--no-cache");
-    ex::ImageRowsSource train_source(train, train_targets, batch, true, seed, true, scale, augment);
-    Trainer trainer(tm.model);
-    trainer.compile(std::make_shared<Adam>(lr), Loss::categorical_crossentropy(), {"accuracy"});
-    FitOptions fit;
-    fit.epochs = epochs;
-    fit.validation = &val_images;
-    History history = trainer.fit(train_source, fit);
-    if (history.epochs.empty()) throw ValueError("training stopped before the first epoch ended: " + history.stop_reason);
-    frozen = finish(trainer, std::move(history), val_images, num_classes);
-  }
+  ex::TrainOptions train_options;
+  train_options.epochs = epochs;
+  train_options.batch = batch;
+  train_options.learning_rate = lr;
+  train_options.seed = seed;
+  train_options.augment = augment;
+  train_options.allow_cache = !cl.switches.count("--no-cache");
+  const ex::TrainOutcome frozen = ex::train_transfer_model(tm, train, val, train_options);
 
-  Outcome tuned;
+  ex::TrainOutcome tuned;
   if (fine_tune) {
     tm.base->set_trainable(true);
     tm.base->freeze_batch_norm();
     std::printf("fine-tuning: whole base trainable (%lld trainable parameters, BN in inference mode), lr %g, %d epochs\n",
                 static_cast<long long>(model.count_trainable_params()), fine_tune_lr, fine_tune_epochs);
-    ex::ImageRowsSource train_source(train, train_targets, batch, true, seed + 1, true, scale, augment);
-    Trainer trainer(tm.model);
-    trainer.compile(std::make_shared<Adam>(fine_tune_lr), Loss::categorical_crossentropy(), {"accuracy"});
-    FitOptions fit;
-    fit.epochs = fine_tune_epochs;
-    fit.validation = &val_images;
-    History history = trainer.fit(train_source, fit);
-    if (history.epochs.empty()) throw ValueError("fine-tuning stopped before its first epoch ended: " + history.stop_reason);
-    tuned = finish(trainer, std::move(history), val_images, num_classes);
+    ex::TrainOptions tune_options = train_options;
+    tune_options.epochs = fine_tune_epochs;
+    tune_options.learning_rate = fine_tune_lr;
+    tune_options.seed = seed + 1;  // another order than the frozen epochs
+    tuned = ex::train_transfer_model(tm, train, val, tune_options);
   }
-  const Outcome& final_outcome = fine_tune ? tuned : frozen;
+  const ex::TrainOutcome& final_outcome = fine_tune ? tuned : frozen;
+  const bool use_cache = frozen.cache;
+  const double cache_seconds = frozen.cache_seconds;
 
   // ---- outputs ----
   save_weights(model, out_dir / "model.safetensors", ex::transfer_metadata(tm));

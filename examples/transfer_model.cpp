@@ -1,11 +1,18 @@
 #include "examples/transfer_model.hpp"
 
+#include <chrono>
+#include <cstdio>
 #include <sstream>
 
 #include "core/error.hpp"
 #include "examples/flowers_common.hpp"
 #include "nn/conv_layers.hpp"
 #include "nn/core_layers.hpp"
+#include "nn/feature_cache.hpp"
+#include "nn/losses.hpp"
+#include "nn/metrics.hpp"
+#include "nn/optimizers.hpp"
+#include "nn/trainer.hpp"
 #include "nn/weights_io.hpp"
 
 namespace petal::examples {
@@ -69,6 +76,74 @@ TransferModel load_transfer_model(const std::filesystem::path& path) {
   TransferModel m = build_transfer_model(size, field("head"), classes, parse_preprocessing(field("preprocessing")));
   nn::load_weights(*m.model, path);
   return m;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+TrainOutcome fit_and_evaluate(std::shared_ptr<nn::Module> model, nn::BatchSource& train, nn::BatchSource& val,
+                              const TrainOptions& options, std::int64_t num_classes) {
+  nn::Trainer trainer(std::move(model));
+  trainer.compile(std::make_shared<nn::Adam>(options.learning_rate), nn::Loss::categorical_crossentropy(),
+                  {"accuracy"});
+  nn::FitOptions fit;
+  fit.epochs = options.epochs;
+  fit.validation = &val;
+  fit.verbose = options.verbose;
+  TrainOutcome o;
+  o.history = trainer.fit(train, fit);
+  PETAL_CHECK(!o.history.epochs.empty(), ValueError, "training stopped before the first epoch ended: ",
+              o.history.stop_reason);
+  nn::Trainer::Predictions p = trainer.predict_with_targets(val);
+  o.predicted = nn::predicted_classes(p.outputs);
+  o.confusion = nn::confusion_matrix(nn::target_classes(p.targets), o.predicted, num_classes);
+  o.val_accuracy = o.history["val_accuracy"].empty() ? 0.0 : o.history["val_accuracy"].back();
+  o.images_per_second = o.history.samples_per_second();
+  return o;
+}
+
+}  // namespace
+
+TrainOutcome train_transfer_model(TransferModel& m, const LabeledImages& train, const LabeledImages& val,
+                                  const TrainOptions& options) {
+  const auto num_classes = static_cast<std::int64_t>(m.classes.size());
+  const Tensor train_targets = one_hot(train.classes, num_classes), val_targets = one_hot(val.classes, num_classes);
+  ImageRowsSource val_images(val, val_targets, options.batch, false, options.seed, false, m.scale, false);
+  nn::Sequential& model = *m.model;
+  const std::size_t prefix = nn::frozen_prefix_length(model);
+  const bool cache = options.allow_cache && !options.augment && prefix > 0 && prefix < model.layers().size();
+  const bool quiet = options.verbose == nn::Verbosity::Quiet;
+  if (!cache) {
+    if (!quiet)
+      std::printf("feature cache: off (%s)\n", options.augment       ? "augmentation changes the images every epoch"
+                                               : !options.allow_cache ? "--no-cache"
+                                                                      : "no frozen leading layers");
+    ImageRowsSource train_images(train, train_targets, options.batch, true, options.seed, true, m.scale,
+                                 options.augment);
+    return fit_and_evaluate(m.model, train_images, val_images, options, num_classes);
+  }
+  const auto start = Clock::now();
+  ImageRowsSource train_once(train, train_targets, options.batch, false, options.seed, false, m.scale, false);
+  nn::CachedFeatures train_features = nn::cache_features(model, prefix, train_once);
+  nn::CachedFeatures val_features = nn::cache_features(model, prefix, val_images);
+  const double cache_seconds = seconds_since(start);
+  const double images = static_cast<double>(train.size() + val.size());
+  if (!quiet)
+    std::printf("feature cache: on: the frozen first %zu layer(s) ran once per image (%.0f images in %.1fs, %.0f img/s); "
+                "the head trains from the cache\n",
+                prefix, images, cache_seconds, images / cache_seconds);
+  nn::TensorBatchSource train_source(train_features.features, train_features.targets, options.batch, true,
+                                     options.seed, true);
+  nn::TensorBatchSource val_source(val_features.features, val_features.targets, options.batch);
+  TrainOutcome o = fit_and_evaluate(nn::head_of(model, prefix), train_source, val_source, options, num_classes);
+  o.cache = true;
+  o.cache_seconds = cache_seconds;
+  // Only the training images' share of the cache pass is training work.
+  const double train_share = cache_seconds * static_cast<double>(train.size()) / images;
+  o.images_per_second = static_cast<double>(o.history.train_samples) / (o.history.train_seconds + train_share);
+  return o;
 }
 
 }  // namespace petal::examples

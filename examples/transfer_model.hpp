@@ -12,6 +12,9 @@
 #include <vector>
 
 #include "data/image.hpp"
+#include "examples/flowers_common.hpp"
+#include "nn/history.hpp"
+#include "nn/progress.hpp"
 #include "nn/mobilenet_v2.hpp"
 #include "nn/safetensors.hpp"
 #include "nn/sequential.hpp"
@@ -38,5 +41,35 @@ nn::Metadata transfer_metadata(const TransferModel& m);
 // Rebuilds the model from a file written with transfer_metadata() and loads
 // all its weights. FormatError naming the file when the metadata is missing.
 TransferModel load_transfer_model(const std::filesystem::path& path);
+
+struct TrainOptions {
+  int epochs = 10;
+  std::int64_t batch = 64;
+  double learning_rate = 1e-3;
+  std::uint64_t seed = 42;
+  bool augment = false;   // random horizontal flips (no cache then)
+  bool allow_cache = true;
+  nn::Verbosity verbose = nn::Verbosity::Auto;
+};
+
+struct TrainOutcome {
+  nn::History history;
+  double val_accuracy = 0;  // of the last epoch
+  std::vector<std::int64_t> predicted;  // validation rows, in order
+  std::vector<std::vector<std::int64_t>> confusion;
+  bool cache = false;
+  double cache_seconds = 0;    // computing the cached features (training + validation images)
+  double images_per_second = 0;  // training images per second of training (the cache pass included)
+};
+
+// Trains what is trainable of m.model with Adam and categorical
+// cross-entropy on `train`, validating on `val` after every epoch. Training
+// batches come in the order of a TensorBatchSource over the rows (shuffled
+// with the seed, drop_remainder). When the leading layers are frozen and
+// nothing augments, their output is computed once per image and the rest
+// trains from that cache (reported on standard output): the same batches,
+// the same model within float tolerance.
+TrainOutcome train_transfer_model(TransferModel& m, const LabeledImages& train, const LabeledImages& val,
+                                  const TrainOptions& options);
 
 }  // namespace petal::examples
