@@ -146,7 +146,8 @@ int run(const Options& o) {
   }
   classes_json += "]";
   std::string results = "{\n  \"val_accuracy\": " + json::number(val_accuracy) + ",\n  \"history\": " +
-                        history.to_json() + ",\n  \"images_per_second\": " +
+                        history.to_json({"loss", "accuracy", "val_loss", "val_accuracy"}) +
+                        ",\n  \"images_per_second\": " +
                         json::number(history.samples_per_second()) + ",\n  \"classes\": " + classes_json +
                         ",\n  \"confusion_matrix\": " + matrix_json(confusion) + "\n}\n";
   write_text_file_atomic(out_dir / "results.json", results);

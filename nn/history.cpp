@@ -40,3 +40,13 @@ std::string History::to_json() const {
 }
 
 }  // namespace petal::nn
+
+namespace petal::nn {
+
+std::string History::to_json(const std::vector<std::string>& keys) const {
+  std::string out = "{";
+  for (const std::string& key : keys) out += json::quote(key) + ": " + json::number_array((*this)[key]) + ", ";
+  return out + "\"epoch_seconds\": " + json::number_array(epoch_seconds) + "}";
+}
+
+}  // namespace petal::nn

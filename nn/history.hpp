@@ -30,6 +30,8 @@ struct History {
   // {"loss": [...], "accuracy": [...], "val_loss": [...], "val_accuracy": [...],
   //  "epoch_seconds": [...]} (loss/accuracy keys always present).
   std::string to_json() const;
+  // Only the given series (missing ones as []), then "epoch_seconds".
+  std::string to_json(const std::vector<std::string>& keys) const;
 };
 
 }  // namespace petal::nn

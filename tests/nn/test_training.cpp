@@ -270,6 +270,9 @@ TEST_CASE("callbacks in fit: history loggers, checkpoints, learning-rate schedul
   const std::string text((std::istreambuf_iterator<char>(js)), {});
   json::Value parsed = json::parse(text, "history.json");
   CHECK(parsed.find("val_accuracy")->as_array("val_accuracy").size() == 3);
+  json::Value schema = json::parse(h.to_json({"loss", "val_accuracy"}), "history");
+  CHECK(schema.as_object("history").size() == 3);
+  CHECK(schema.find("epoch_seconds")->as_array("epoch_seconds").size() == 3);
   for (int e = 1; e <= 3; ++e) CHECK(fs::exists(dir / ("weights_" + std::to_string(e) + ".safetensors")));
   CHECK(SafetensorsReader(dir / "best.safetensors").metadata().count("petal_checkpoint") == 1);
 

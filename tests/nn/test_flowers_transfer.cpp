@@ -1,0 +1,207 @@
+// The flowers transfer-learning path of examples/ (transfer_model,
+// flowers_common) on small subsets of the real shards: feature caching gives
+// the same model as running the frozen base every step, a short run learns,
+// fine-tuning keeps BatchNormalization in inference mode, and a saved model
+// rebuilds itself from its metadata.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "autograd/variable.hpp"
+#include "core/random.hpp"
+#include "data/flowers.hpp"
+#include "examples/flowers_common.hpp"
+#include "examples/transfer_model.hpp"
+#include "nn/weights_io.hpp"
+
+namespace fs = std::filesystem;
+using namespace petal;
+namespace ex = petal::examples;
+
+namespace {
+
+fs::path shared_dir() {
+  const char* dir = std::getenv("PETAL_SHARED_DIR");
+  return dir ? fs::path(dir) : fs::path("../shared");
+}
+fs::path weights_path() { return shared_dir() / "models" / "mobilenet_v2_1.0_imagenet.safetensors"; }
+fs::path shard(const char* name) { return shared_dir() / "data" / "flowers-192" / name; }
+
+std::vector<std::string> flower_classes() { return {data::kFlowerClasses.begin(), data::kFlowerClasses.end()}; }
+
+// Rows [begin, end) of a set, copied.
+ex::LabeledImages rows(const ex::LabeledImages& all, std::int64_t begin, std::int64_t end) {
+  ex::LabeledImages out;
+  out.pixels = all.pixels.slice(0, begin, end).contiguous();
+  out.classes.assign(all.classes.begin() + begin, all.classes.begin() + end);
+  return out;
+}
+
+ex::TransferModel frozen_model(int size, std::uint64_t seed) {
+  manual_seed(seed);  // the head's initialisation
+  ex::TransferModel m = ex::build_transfer_model(size, "flatten", flower_classes(), data::PixelScale::MinusOneOne);
+  m.base->load_weights(weights_path());
+  m.base->set_trainable(false);
+  return m;
+}
+
+Tensor weight(const nn::Module& model, const std::string& name) {
+  for (const auto& w : model.weights())
+    if (w.name == name) return w.variable.data().clone();
+  FAIL("no weight " << name);
+  return {};
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  const auto va = a.contiguous().to_vector<float>(), vb = b.contiguous().to_vector<float>();
+  REQUIRE(va.size() == vb.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < va.size(); ++i) worst = std::max(worst, std::abs(double(va[i]) - double(vb[i])));
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("feature caching gives the same model as running the frozen base every step") {
+  const ex::LabeledImages shard0 = ex::read_labeled_shards({shard("flowers00-230.tfrec")}, 64);
+  const ex::LabeledImages train = rows(shard0, 0, 40), val = rows(shard0, 40, 56);
+  ex::TrainOptions options;
+  options.epochs = 2;
+  options.batch = 8;
+  options.seed = 7;
+  options.verbose = nn::Verbosity::Quiet;
+
+  ex::TransferModel cached = frozen_model(64, 3);
+  const ex::TrainOutcome with_cache = ex::train_transfer_model(cached, train, val, options);
+  options.allow_cache = false;
+  ex::TransferModel direct = frozen_model(64, 3);
+  const ex::TrainOutcome without_cache = ex::train_transfer_model(direct, train, val, options);
+
+  CHECK(with_cache.cache);
+  CHECK_FALSE(without_cache.cache);
+  REQUIRE(with_cache.history["loss"].size() == 2);
+  for (std::size_t e = 0; e < 2; ++e) {
+    CHECK(with_cache.history["loss"][e] == doctest::Approx(without_cache.history["loss"][e]).epsilon(1e-4));
+    CHECK(with_cache.history["val_loss"][e] == doctest::Approx(without_cache.history["val_loss"][e]).epsilon(1e-4));
+    CHECK(with_cache.history["accuracy"][e] == without_cache.history["accuracy"][e]);
+  }
+  CHECK(max_abs_diff(weight(*cached.model, "dense/kernel"), weight(*direct.model, "dense/kernel")) < 1e-5);
+  CHECK(with_cache.predicted == without_cache.predicted);
+  // The head did train, and the frozen base did not change.
+  CHECK(max_abs_diff(weight(*cached.model, "dense/kernel"), weight(*frozen_model(64, 3).model, "dense/kernel")) > 1e-3);
+  CHECK(max_abs_diff(weight(*cached.model, "bn_Conv1/moving_mean"), weight(*direct.model, "bn_Conv1/moving_mean")) ==
+        0.0);
+}
+
+TEST_CASE("a short frozen-base run on 2 shards learns well above chance") {
+  const ex::LabeledImages train = ex::read_labeled_shards({shard("flowers03-230.tfrec")}, 96);
+  const ex::LabeledImages val = ex::read_labeled_shards({shard("flowers00-230.tfrec")}, 96);
+  ex::TransferModel m = frozen_model(96, 42);
+  ex::TrainOptions options;
+  options.epochs = 3;
+  options.batch = 32;
+  options.verbose = nn::Verbosity::Quiet;
+  const ex::TrainOutcome outcome = ex::train_transfer_model(m, train, val, options);
+  CHECK(outcome.cache);
+  MESSAGE("val_accuracy after 3 epochs on 230 images at 96x96: ", outcome.val_accuracy);
+  CHECK(outcome.val_accuracy > 0.6);  // chance: 0.2
+  std::int64_t total = 0;
+  for (const auto& row : outcome.confusion)
+    for (auto v : row) total += v;
+  CHECK(total == val.size());
+}
+
+TEST_CASE("fine-tuning trains the convolutions with BatchNormalization frozen in inference mode") {
+  const ex::LabeledImages shard0 = ex::read_labeled_shards({shard("flowers00-230.tfrec")}, 64);
+  const ex::LabeledImages train = rows(shard0, 0, 16), val = rows(shard0, 16, 24);
+  ex::TransferModel m = frozen_model(64, 5);
+  m.base->set_trainable(true);
+  m.base->freeze_batch_norm();
+  // Everything but BN's gamma and beta (as many as the moving statistics).
+  CHECK(m.base->count_trainable_params() == 2257984 - 2 * 34112);
+  const Tensor kernel_before = weight(*m.model, "Conv1/kernel");
+  const Tensor mean_before = weight(*m.model, "block_5_expand_BN/moving_mean");
+  const Tensor gamma_before = weight(*m.model, "block_5_expand_BN/gamma");
+  ex::TrainOptions options;
+  options.epochs = 1;
+  options.batch = 8;
+  options.learning_rate = 1e-3;
+  options.verbose = nn::Verbosity::Quiet;
+  const ex::TrainOutcome outcome = ex::train_transfer_model(m, train, val, options);
+  CHECK_FALSE(outcome.cache);  // nothing frozen in front of the head any more
+  CHECK(max_abs_diff(weight(*m.model, "Conv1/kernel"), kernel_before) > 0.0);
+  CHECK(max_abs_diff(weight(*m.model, "block_5_expand_BN/moving_mean"), mean_before) == 0.0);
+  CHECK(max_abs_diff(weight(*m.model, "block_5_expand_BN/gamma"), gamma_before) == 0.0);
+}
+
+TEST_CASE("a saved transfer model rebuilds itself from its metadata") {
+  const fs::path dir = fs::temp_directory_path() / ("petal_flowers_transfer_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  ex::TransferModel m = ex::build_transfer_model(64, "gap", flower_classes(), data::PixelScale::ZeroOne);
+  m.base->load_weights(weights_path());
+  nn::save_weights(*m.model, dir / "model.safetensors", ex::transfer_metadata(m));
+
+  ex::TransferModel loaded = ex::load_transfer_model(dir / "model.safetensors");
+  CHECK(loaded.head == "gap");
+  CHECK(loaded.input_size == 64);
+  CHECK(loaded.scale == data::PixelScale::ZeroOne);
+  CHECK(loaded.classes == flower_classes());
+  const Tensor x = uniform({2, 64, 64, 3}, 0.0, 1.0);
+  ag::NoGradGuard no_grad;
+  CHECK(max_abs_diff((*m.model)(ag::Variable(x)).data(), (*loaded.model)(ag::Variable(x)).data()) < 1e-6);
+
+  // The bare ImageNet weights are not a transfer model.
+  CHECK_THROWS_AS(ex::load_transfer_model(weights_path()), FormatError);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("ImageRowsSource batches rows in TensorBatchSource's order, flipped on request") {
+  ex::LabeledImages images;
+  images.pixels = Tensor::empty({5, 2, 3, 3}, DType::UInt8);
+  auto* p = images.pixels.data<std::uint8_t>();
+  for (int i = 0; i < 5 * 18; ++i) p[i] = static_cast<std::uint8_t>(i);
+  images.classes = {0, 1, 2, 3, 4};
+  const Tensor targets = ex::one_hot(images.classes, 5);
+  ex::ImageRowsSource source(images, targets, 2, true, 11, true, data::PixelScale::ZeroOne, false);
+  nn::TensorBatchSource reference(images.pixels, targets, 2, true, 11, true);
+  source.begin_epoch(1);
+  reference.begin_epoch(1);
+  int batches = 0;
+  while (auto b = source.next()) {
+    auto r = reference.next();
+    REQUIRE(r.has_value());
+    const auto got = b->x.contiguous().to_vector<float>();
+    const auto want = r->x.contiguous().to_vector<std::uint8_t>();
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i] / 255.0));
+    CHECK(max_abs_diff(b->y, r->y) == 0.0);
+    ++batches;
+  }
+  CHECK(batches == 2);  // 5 rows, batch 2, drop_remainder
+  CHECK_FALSE(reference.next().has_value());
+
+  // Flips mirror each row of pixels (and happen for some rows of 40 draws).
+  ex::ImageRowsSource flipping(images, targets, 5, false, 3, false, data::PixelScale::ZeroOne, true);
+  int flipped = 0;
+  for (int epoch = 0; epoch < 8; ++epoch) {
+    flipping.begin_epoch(epoch);
+    const auto x = flipping.next()->x.contiguous().to_vector<float>();
+    for (int i = 0; i < 5; ++i) {
+      const float* img = x.data() + i * 18;
+      const std::uint8_t* src = p + i * 18;
+      const bool same = std::abs(img[0] - src[0] / 255.0f) < 1e-6f;
+      const bool mirrored = std::abs(img[0] - src[6] / 255.0f) < 1e-6f;  // pixel (0, 2) -> (0, 0)
+      CHECK((same || mirrored));
+      flipped += mirrored;
+    }
+  }
+  CHECK(flipped > 0);
+  CHECK(flipped < 40);
+}
