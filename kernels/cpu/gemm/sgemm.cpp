@@ -167,6 +167,7 @@ struct Plan {
   // consecutive items reuse the B slice from L2.
   std::int64_t items() const { return n_blocks * k_slices * row_chunks; }
   std::int64_t tiles() const { return n_blocks * row_chunks; }  // C tiles = progress counters
+  std::int64_t a_scratch_floats() const { return (unpacked_a ? kern->mr : kern->mc) * kc; }
   float* slice(std::int64_t block, std::int64_t k_slice) const {
     return packed_b + (block * k_slices + k_slice) * slice_floats;
   }
@@ -198,10 +199,10 @@ struct Plan {
     if (unpacked_a) {
       kern->macro_kernel_unpacked_a(op.trans_a, rows, width, depth, op.a_at(row_begin, k_begin + p0), op.lda,
                                     m - row_begin, b_slice, c_tile, op.ldc, slice_beta,
-                                    packed_a_buffer(kern->mr * kc));
+                                    packed_a_buffer(a_scratch_floats()));
     } else {
       // Pack mc rows at a time so the packed A block shares L2 with the B slice.
-      float* packed_a = packed_a_buffer(kern->mc * kc);
+      float* packed_a = packed_a_buffer(a_scratch_floats());
       for (std::int64_t i = 0; i < rows; i += kern->mc) {
         const std::int64_t block_rows = std::min(kern->mc, rows - i);
         kern->pack_a(op.trans_a, op.a_at(row_begin + i, k_begin + p0), op.lda, block_rows, depth, packed_a);
@@ -222,6 +223,9 @@ struct WorkCounters {
 };
 
 void run_worker(const Plan& plan, WorkCounters& work) {
+  // Allocate this thread's A scratch before claiming work: an allocation
+  // failure inside an item would leave the other threads waiting for it.
+  packed_a_buffer(plan.a_scratch_floats());
   const std::int64_t slices = plan.b_slices();
   for (std::int64_t s; (s = work.next_slice.fetch_add(1, std::memory_order_relaxed)) < slices;) {
     plan.pack_b_slice(s);
