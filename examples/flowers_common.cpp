@@ -228,7 +228,7 @@ std::string flowers_results_json(double val_accuracy, const nn::History& history
                                  const std::vector<std::vector<std::int64_t>>& confusion,
                                  const std::vector<std::pair<std::string, std::string>>& extra) {
   std::string out = "{\n  \"val_accuracy\": " + nn::json::number(val_accuracy) + ",\n  \"history\": " +
-                    history.to_json() + ",\n  \"images_per_second\": " +
+                    history.to_json({"loss", "accuracy", "val_loss", "val_accuracy"}) + ",\n  \"images_per_second\": " +
                     nn::json::number(images_per_second) + ",\n  \"classes\": " +
                     string_list_json(classes) + ",\n  \"confusion_matrix\": " + matrix_json(confusion);
   for (const auto& [key, value] : extra) out += ",\n  " + nn::json::quote(key) + ": " + value;

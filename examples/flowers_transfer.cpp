@@ -179,8 +179,9 @@ int run(const ex::CommandLine& cl) {
       {"augment", augment ? "true" : "false"},
       {"seed", std::to_string(seed)}};
   if (fine_tune) {
+    const std::string history = tuned.history.to_json({"loss", "accuracy", "val_loss", "val_accuracy"});
     extra.emplace_back("fine_tune", "{\"val_accuracy\": " + json::number(tuned.val_accuracy) + ", \"history\": " +
-                                        tuned.history.to_json() + ", \"images_per_second\": " +
+                                        history + ", \"images_per_second\": " +
                                         json::number(tuned.images_per_second) + ", \"confusion_matrix\": " +
                                         ex::matrix_json(tuned.confusion) + "}");
   }
