@@ -165,6 +165,7 @@ void MobileNetV2::add_inverted_residual_block(int block_id, std::int64_t in_chan
     const std::int64_t top = height % 2, left = width % 2;
     add_child(std::make_shared<ZeroPadding2D>(top, 1, left, 1, prefix + "pad"));
   }
+  // filters 0: a depthwise conv keeps its channel count (depth multiplier 1).
   block.depthwise = add_conv_unit(ag::ConvKind::Depthwise, prefix + "depthwise", prefix + "depthwise_BN",
                                   prefix + "depthwise_relu", 0, 3, stride);
   block.project = add_conv_unit(ag::ConvKind::Conv2d, prefix + "project", prefix + "project_BN", "",

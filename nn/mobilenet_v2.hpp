@@ -26,8 +26,9 @@
 // Frozen BatchNormalization follows Keras (see conv_layers.hpp): a BN layer
 // whose trainable flag is false runs in inference mode even in fit(), so
 // set_trainable(false) on the whole model makes it a fixed feature
-// extractor; freeze_batch_norm() unfreezes nothing but keeps BN in inference
-// mode, the Keras fine-tuning guide's choice.
+// extractor. For fine-tuning, set_trainable(true) then freeze_batch_norm():
+// the convolutions train while every BN layer stays in inference mode with
+// fixed gamma/beta (the Keras fine-tuning guide keeps BN in inference mode).
 #pragma once
 
 #include <cstdint>
