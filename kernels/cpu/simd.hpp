@@ -16,6 +16,10 @@
 #include <cstdint>
 
 #if defined(PETAL_ISA_AVX512) || defined(PETAL_ISA_AVX2)
+// GCC 12 flags _mm512_undefined_* inside its own intrinsics headers once they
+// are inlined into xsimd's batch operations: a known false positive.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <xsimd/xsimd.hpp>
 #endif
 
@@ -50,8 +54,15 @@ template <class T> inline Vec<T> vlog(const Vec<T>& a) { return xsimd::log(a); }
 template <class T> inline Vec<T> vtanh(const Vec<T>& a) { return xsimd::tanh(a); }
 template <class T> inline Vec<T> vsqrt(const Vec<T>& a) { return xsimd::sqrt(a); }
 template <class T> inline Vec<T> vabs(const Vec<T>& a) { return xsimd::abs(a); }
-template <class T> inline T vreduce_add(const Vec<T>& a) { return xsimd::reduce_add(a); }
-template <class T> inline T vreduce_max(const Vec<T>& a) { return xsimd::reduce_max(a); }
+// Debian's xsimd 8.1 has hadd but not reduce_add/reduce_max (xsimd 9).
+template <class T> inline T vreduce_add(const Vec<T>& a) { return xsimd::hadd(a); }
+template <class T> inline T vreduce_max(const Vec<T>& a) {
+  alignas(64) T lanes[Vec<T>::size];
+  a.store_aligned(lanes);
+  T m = lanes[0];
+  for (std::size_t i = 1; i < Vec<T>::size; ++i) m = lanes[i] > m ? lanes[i] : m;
+  return m;
+}
 // Lanes where mask(a > b) is set take x, others y.
 template <class T> inline Vec<T> vselect_gt(const Vec<T>& a, const Vec<T>& b, const Vec<T>& x, const Vec<T>& y) {
   return xsimd::select(a > b, x, y);

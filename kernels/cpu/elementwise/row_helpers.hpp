@@ -7,34 +7,6 @@
 #include <cstdint>
 #include <limits>
 
-#if defined(PETAL_ISA_AVX512) || defined(PETAL_ISA_AVX2)
-// GCC 12 flags _mm512_undefined_* inside its own intrinsics headers once they
-// are inlined into xsimd's batch operations: a known false positive.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <xsimd/xsimd.hpp>
-#include <xsimd/config/xsimd_config.hpp>
-#if XSIMD_VERSION_MAJOR < 9
-// kernels/cpu/simd.hpp calls xsimd::reduce_add / reduce_max, which appeared in
-// xsimd 9; Debian's 8.1 has only hadd. Until simd.hpp is fixed, supply both
-// (declared before simd.hpp so its non-dependent calls resolve).
-namespace xsimd {
-template <class T, class A>
-inline T reduce_add(const batch<T, A>& x) {
-  return hadd(x);
-}
-template <class T, class A>
-inline T reduce_max(const batch<T, A>& x) {
-  alignas(64) T lanes[batch<T, A>::size];
-  x.store_aligned(lanes);
-  T m = lanes[0];
-  for (std::size_t i = 1; i < batch<T, A>::size; ++i) m = lanes[i] > m ? lanes[i] : m;
-  return m;
-}
-}  // namespace xsimd
-#endif
-#endif
-
 #include "kernels/cpu/simd.hpp"
 
 namespace petal::cpu::PETAL_ISA_NS {
