@@ -5,8 +5,8 @@
 #
 # With no targets it builds everything (library, examples, benchmarks, tests).
 # PETAL_BUILD_DIR picks the folder (default: build); PETAL_JOBS the number of
-# parallel compile jobs (default: the number of cores). The CUDA backend is
-# built when nvcc is found (-Dcuda=auto); pass -Dcuda=disabled to skip it.
+# parallel compile jobs (default: the number of cores). New folders are set
+# up with -Dcuda=auto (nvcc where a machine has one); -Dcuda=disabled skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

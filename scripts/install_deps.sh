@@ -4,26 +4,30 @@
 #   scripts/install_deps.sh           build + test dependencies (what CI needs)
 #   scripts/install_deps.sh --bench   also the benchmark references
 #                                     (OpenBLAS, PyTorch, torchvision)
+#   scripts/install_deps.sh --fetch   also curl + CA certificates, which
+#                                     fetch_assets.sh needs to download data
 #
 # Idempotent and silent when everything is installed: it asks dpkg first and
 # only runs apt-get (as root, or through sudo) for what is missing. The CUDA
-# toolkit is not a Debian package here and is never installed: petal builds
-# its CUDA backend when nvcc is on the machine (-Dcuda=auto).
+# toolkit is not a Debian package here and is never installed: the meson
+# option -Dcuda=auto uses nvcc where a machine has one.
 set -euo pipefail
 
 # cmake is not needed: the build falls back to doctest's header when meson
 # cannot find doctest's CMake package.
 build_packages=(meson ninja-build pkg-config g++ libxsimd-dev libturbojpeg0-dev libpng-dev doctest-dev)
 bench_packages=(libopenblas-dev python3-torch python3-torchvision)
+fetch_packages=(curl ca-certificates)
 
 usage() {
-  sed -n '2,11s/^# \{0,1\}//p' "$0"
+  sed -n '2,13s/^# \{0,1\}//p' "$0"
 }
 
 wanted=("${build_packages[@]}")
 for arg in "$@"; do
   case "$arg" in
     --bench) wanted+=("${bench_packages[@]}") ;;
+    --fetch) wanted+=("${fetch_packages[@]}") ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install_deps.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac

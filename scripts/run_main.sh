@@ -7,7 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install_deps.sh
+if [[ -d ../shared/data/flowers-192 || -d assets/flowers-192 ]]; then
+  scripts/install_deps.sh
+else
+  scripts/install_deps.sh --fetch  # curl, to download the flowers shards
+fi
 scripts/fetch_assets.sh --quiet
 
 build_dir="${PETAL_BUILD_DIR:-build}"
