@@ -12,6 +12,7 @@
 #include "kernels/cpu/conv/channel_stats.hpp"
 #include "kernels/cpu/conv/depthwise_conv.hpp"
 #include "kernels/cpu/conv/gemm_conv.hpp"
+#include "kernels/cpu/conv/pooling.hpp"
 #include "kernels/cpu/conv/reference_conv.hpp"
 
 namespace petal::ops {
@@ -515,8 +516,10 @@ Tensor zero_pad2d(const Tensor& x, std::int64_t top, std::int64_t bottom, std::i
   check_nhwc(x, op);
   PETAL_CHECK(top >= 0 && bottom >= 0 && left >= 0 && right >= 0, ValueError, op,
               ": padding must not be negative, got ", top, ", ", bottom, ", ", left, ", ", right);
-  Tensor y = zeros({x.size(0), x.size(1) + top + bottom, x.size(2) + left + right, x.size(3)}, x.dtype());
-  y.slice(1, top, top + x.size(1)).slice(2, left, left + x.size(2)).copy_(x);
+  const Tensor src = x.contiguous();
+  Tensor y = Tensor::empty({x.size(0), x.size(1) + top + bottom, x.size(2) + left + right, x.size(3)}, x.dtype());
+  cpu::zero_pad_rows(src.raw_data(), y.raw_data(), src.itemsize(), x.size(0), x.size(1), x.size(2), x.size(3),
+                     {top, bottom, left, right});
   return y;
 }
 
@@ -526,31 +529,25 @@ Tensor zero_pad2d_backward(const Tensor& grad, std::int64_t top, std::int64_t bo
   check_nhwc(grad, op, "gradient");
   PETAL_CHECK(grad.size(1) > top + bottom && grad.size(2) > left + right, ShapeError, op, ": gradient ",
               shape_str(grad.shape()), " is smaller than the padding");
-  return grad.slice(1, top, grad.size(1) - bottom).slice(2, left, grad.size(2) - right).contiguous();
+  const Tensor src = grad.contiguous();
+  const std::int64_t h = grad.size(1) - top - bottom, w = grad.size(2) - left - right;
+  Tensor dx = Tensor::empty({grad.size(0), h, w, grad.size(3)}, grad.dtype());
+  cpu::crop_padding_rows(src.raw_data(), dx.raw_data(), src.itemsize(), grad.size(0), h, w, grad.size(3),
+                         {top, bottom, left, right});
+  return dx;
 }
 
 Tensor global_average_pool2d(const Tensor& x_in) {
   const char* op = "global_average_pool2d";
   check_nhwc(x_in, op);
   const Tensor x = x_in.contiguous();
-  const std::int64_t n = x.size(0), plane = x.size(1) * x.size(2), c = x.size(3);
-  Tensor y = Tensor::empty({n, c}, x.dtype());
-  dispatch_dtype(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    if constexpr (std::is_floating_point_v<T>) {
-      const T* px = x.data<T>();
-      T* py = y.data<T>();
-      parallel_for(0, n, 1, [&](std::int64_t b, std::int64_t e) {
-        std::vector<double> acc(static_cast<std::size_t>(c));
-        for (std::int64_t i = b; i < e; ++i) {
-          std::fill(acc.begin(), acc.end(), 0.0);
-          for (std::int64_t p = 0; p < plane; ++p)
-            for (std::int64_t j = 0; j < c; ++j) acc[static_cast<std::size_t>(j)] += double(px[(i * plane + p) * c + j]);
-          for (std::int64_t j = 0; j < c; ++j) py[i * c + j] = T(acc[static_cast<std::size_t>(j)] / double(plane));
-        }
-      });
-    }
-  });
+  const cpu::ConvGeometry g = cpu::global_pool_geometry(x.size(0), x.size(1), x.size(2), x.size(3));
+  Tensor y = Tensor::empty({g.batch, g.in_c}, x.dtype());
+  if (is_double(x)) {
+    ref::avg_pool_forward(x.data<double>(), y.data<double>(), g);
+  } else {
+    cpu::avg_pool_forward(x.data<float>(), y.data<float>(), g);
+  }
   return y;
 }
 
@@ -560,16 +557,17 @@ Tensor global_average_pool2d_backward(const Tensor& grad, const Shape& input_sha
   PETAL_CHECK(input_shape.size() == 4 && grad.dim() == 2 && grad.size(0) == input_shape[0] &&
                   grad.size(1) == input_shape[3],
               ShapeError, op, ": gradient ", shape_str(grad.shape()), " does not match input ", shape_str(input_shape));
-  const double inv = 1.0 / double(input_shape[1] * input_shape[2]);
-  Tensor g = grad.unsqueeze(1).unsqueeze(1).expand(input_shape).contiguous();
-  dispatch_dtype(g.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    if constexpr (std::is_floating_point_v<T>) {
-      T* p = g.data<T>();
-      for (std::int64_t i = 0; i < g.numel(); ++i) p[i] = T(p[i] * inv);
-    }
-  });
-  return g;
+  for (std::int64_t d : input_shape)
+    PETAL_CHECK(d > 0, ShapeError, op, ": input ", shape_str(input_shape), " has an empty dimension");
+  const cpu::ConvGeometry g = cpu::global_pool_geometry(input_shape[0], input_shape[1], input_shape[2], input_shape[3]);
+  const Tensor dy = grad.contiguous();
+  Tensor dx = Tensor::empty(input_shape, dy.dtype());
+  if (is_double(dy)) {
+    ref::avg_pool_backward(dy.data<double>(), dx.data<double>(), g);
+  } else {
+    cpu::avg_pool_backward(dy.data<float>(), dx.data<float>(), g);
+  }
+  return dx;
 }
 
 namespace {
@@ -577,6 +575,13 @@ namespace {
 ConvGeometry pool_geometry(const Shape& x, std::int64_t pool_h, std::int64_t pool_w, const Conv2dWindow& window,
                            const char* op) {
   ConvGeometry g = make_geometry(x, pool_h, pool_w, window, op);
+  // Then every window holds at least one input element (TensorFlow's "same"
+  // padding is at most pool - 1).
+  PETAL_CHECK(window.pad_top < pool_h && window.pad_bottom < pool_h && window.pad_left < pool_w &&
+                  window.pad_right < pool_w,
+              ValueError, op, ": padding ", window.pad_top, ", ", window.pad_bottom, ", ", window.pad_left, ", ",
+              window.pad_right, " (top, bottom, left, right) must be smaller than the ", pool_h, "x", pool_w,
+              " pool");
   g.out_c = g.in_c;
   return g;
 }
@@ -600,7 +605,11 @@ Tensor average_pool2d(const Tensor& x_in, std::int64_t pool_h, std::int64_t pool
   Tensor y = Tensor::empty(output_shape(g), x.dtype());
   dispatch_float(x, [&](auto tag) {
     using T = decltype(tag);
-    ref::avg_pool_forward(x.data<T>(), y.data<T>(), g);
+    if constexpr (std::is_same_v<T, float>) {
+      cpu::avg_pool_forward(x.data<float>(), y.data<float>(), g);
+    } else {
+      ref::avg_pool_forward(x.data<T>(), y.data<T>(), g);
+    }
   });
   return y;
 }
@@ -615,7 +624,11 @@ Tensor average_pool2d_backward(const Tensor& grad_in, const Shape& input_shape, 
   Tensor dx = Tensor::empty(input_shape, grad.dtype());
   dispatch_float(grad, [&](auto tag) {
     using T = decltype(tag);
-    ref::avg_pool_backward(grad.data<T>(), dx.data<T>(), g);
+    if constexpr (std::is_same_v<T, float>) {
+      cpu::avg_pool_backward(grad.data<float>(), dx.data<float>(), g);
+    } else {
+      ref::avg_pool_backward(grad.data<T>(), dx.data<T>(), g);
+    }
   });
   return dx;
 }
@@ -628,7 +641,11 @@ Tensor max_pool2d(const Tensor& x_in, std::int64_t pool_h, std::int64_t pool_w, 
   Tensor y = Tensor::empty(output_shape(g), x.dtype());
   dispatch_float(x, [&](auto tag) {
     using T = decltype(tag);
-    ref::max_pool_forward(x.data<T>(), y.data<T>(), g);
+    if constexpr (std::is_same_v<T, float>) {
+      cpu::max_pool_forward(x.data<float>(), y.data<float>(), g);
+    } else {
+      ref::max_pool_forward(x.data<T>(), y.data<T>(), g);
+    }
   });
   return y;
 }
@@ -644,7 +661,11 @@ Tensor max_pool2d_backward(const Tensor& grad_in, const Tensor& x_in, std::int64
   Tensor dx = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x, [&](auto tag) {
     using T = decltype(tag);
-    ref::max_pool_backward(grad.data<T>(), x.data<T>(), dx.data<T>(), g);
+    if constexpr (std::is_same_v<T, float>) {
+      cpu::max_pool_backward(grad.data<float>(), x.data<float>(), dx.data<float>(), g);
+    } else {
+      ref::max_pool_backward(grad.data<T>(), x.data<T>(), dx.data<T>(), g);
+    }
   });
   return dx;
 }
