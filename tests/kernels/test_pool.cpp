@@ -1,12 +1,16 @@
 // ZeroPadding2D, GlobalAveragePooling2D, AveragePooling2D (padding not
 // counted) and MaxPooling2D against hand-computed examples and their
-// gradients; the dropout mask's rate and scale.
+// gradients; the float32 SIMD kernels against the reference loops on random
+// shapes under every ISA with 1 and 2 threads; the dropout mask's rate and scale.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "kernels/ops.hpp"
+#include "kernels/cpu/conv/reference_conv.hpp"
 #include "kernels/ops_conv.hpp"
 #include "tests/kernels/test_conv_support.hpp"
 
@@ -68,6 +72,172 @@ TEST_CASE("max pooling valid and same, gradient to the first maximum") {
                                              ops::conv2d_window(2, 2, 2, 2, 2, 2, ops::ConvPadding::Valid, "t"));
   CHECK(dx.to_vector<float>() == std::vector<float>{3, 0, 0, 0});
   CHECK_THROWS_AS(ops::max_pool2d(x, 5, 5, ops::Conv2dWindow{}), ShapeError);
+}
+
+namespace {
+
+struct PoolCase {
+  Shape input;
+  std::int64_t pool_h, pool_w, stride_h, stride_w;
+  ops::ConvPadding padding;
+};
+
+std::string describe(const PoolCase& pc) {
+  return shape_str(pc.input) + " pool " + std::to_string(pc.pool_h) + "x" + std::to_string(pc.pool_w) + " stride " +
+         std::to_string(pc.stride_h) + "x" + std::to_string(pc.stride_w) +
+         (pc.padding == ops::ConvPadding::Same ? " same" : " valid");
+}
+
+// Odd sizes, ragged channel counts (5, 17, 37 leave a tail on every vector
+// width), stride 2 on even and odd inputs, batch 1 and 3. The last is big
+// enough that 2 threads really split its rows.
+const std::vector<PoolCase> kPoolCases = {
+    {{1, 7, 9, 5}, 3, 3, 2, 2, ops::ConvPadding::Same},    {{3, 8, 8, 17}, 3, 3, 2, 2, ops::ConvPadding::Same},
+    {{3, 9, 7, 37}, 2, 2, 2, 2, ops::ConvPadding::Valid},  {{1, 8, 6, 17}, 2, 2, 2, 2, ops::ConvPadding::Valid},
+    {{3, 5, 5, 16}, 3, 3, 1, 1, ops::ConvPadding::Same},   {{1, 11, 10, 37}, 3, 3, 2, 2, ops::ConvPadding::Valid},
+    {{3, 7, 8, 5}, 2, 3, 1, 2, ops::ConvPadding::Same},    {{1, 6, 6, 1}, 4, 4, 3, 3, ops::ConvPadding::Same},
+    {{3, 33, 35, 37}, 3, 3, 2, 2, ops::ConvPadding::Same},
+};
+
+// Uniform values, or (ties) a few distinct levels so that most windows hold
+// repeated maxima.
+Tensor pool_input(const Shape& shape, Generator& gen, bool ties) {
+  Tensor x = random_tensor(shape, gen, -2.0, 2.0);
+  if (!ties) return x;
+  std::vector<float> v = x.to_vector<float>();
+  for (float& e : v) e = std::round(e);
+  return from_vector(v, shape);
+}
+
+// Per ISA, the result of the first thread count seen; later ones must match bit for bit.
+class SameForEveryThreadCount {
+ public:
+  void check(const std::string& what, const std::vector<float>& result) {
+    const std::string key = std::string(cpu::isa_name(cpu::active_isa())) + " " + what;
+    const auto [it, first] = seen_.emplace(key, result);
+    if (!first) {
+      INFO(key << ": differs between thread counts");
+      CHECK(it->second == result);
+    }
+  }
+
+ private:
+  std::map<std::string, std::vector<float>> seen_;
+};
+
+}  // namespace
+
+TEST_CASE("average pooling kernels match the reference loops under every ISA and thread count") {
+  Generator gen(7);
+  SameForEveryThreadCount deterministic;
+  for (const PoolCase& pc : kPoolCases) {
+    const ops::Conv2dWindow win = ops::conv2d_window(pc.input[1], pc.input[2], pc.pool_h, pc.pool_w, pc.stride_h,
+                                                     pc.stride_w, pc.padding, "test");
+    const cpu::ConvGeometry g = geometry(pc.input, pc.pool_h, pc.pool_w, pc.input[3], win);
+    const Tensor x = pool_input(pc.input, gen, false);
+    const Tensor dy = random_tensor({g.batch, g.out_h, g.out_w, g.out_c}, gen);
+    std::vector<float> y_ref(static_cast<std::size_t>(dy.numel())), dx_ref(static_cast<std::size_t>(x.numel()));
+    cpu::reference::avg_pool_forward(x.to_vector<float>().data(), y_ref.data(), g);
+    cpu::reference::avg_pool_backward(dy.to_vector<float>().data(), dx_ref.data(), g);
+    for_each_isa_and_threads([&](const std::string& how) {
+      const std::string what = describe(pc) + " " + how;
+      const Tensor y = ops::average_pool2d(x, pc.pool_h, pc.pool_w, win);
+      REQUIRE(y.shape() == dy.shape());
+      check_close(y, y_ref, 1e-6, "average_pool2d " + what);
+      const Tensor dx = ops::average_pool2d_backward(dy, x.shape(), pc.pool_h, pc.pool_w, win);
+      check_close(dx, dx_ref, 1e-6, "average_pool2d_backward " + what);
+      deterministic.check(describe(pc) + " forward", y.to_vector<float>());
+      deterministic.check(describe(pc) + " backward", dx.to_vector<float>());
+    });
+  }
+}
+
+TEST_CASE("max pooling kernels match the reference loops exactly, ties included") {
+  Generator gen(8);
+  SameForEveryThreadCount deterministic;
+  for (const PoolCase& pc : kPoolCases) {
+    for (bool ties : {false, true}) {
+      const ops::Conv2dWindow win = ops::conv2d_window(pc.input[1], pc.input[2], pc.pool_h, pc.pool_w, pc.stride_h,
+                                                       pc.stride_w, pc.padding, "test");
+      const cpu::ConvGeometry g = geometry(pc.input, pc.pool_h, pc.pool_w, pc.input[3], win);
+      const Tensor x = pool_input(pc.input, gen, ties);
+      const Tensor dy = random_tensor({g.batch, g.out_h, g.out_w, g.out_c}, gen);
+      std::vector<float> y_ref(static_cast<std::size_t>(dy.numel())), dx_ref(static_cast<std::size_t>(x.numel()));
+      cpu::reference::max_pool_forward(x.to_vector<float>().data(), y_ref.data(), g);
+      cpu::reference::max_pool_backward(dy.to_vector<float>().data(), x.to_vector<float>().data(), dx_ref.data(), g);
+      const std::string name = describe(pc) + (ties ? " ties" : "");
+      for_each_isa_and_threads([&](const std::string& how) {
+        INFO(name << " " << how);
+        const Tensor y = ops::max_pool2d(x, pc.pool_h, pc.pool_w, win);
+        REQUIRE(y.shape() == dy.shape());
+        CHECK(y.to_vector<float>() == y_ref);
+        // Same winners and the same summation order as the reference scatter.
+        const Tensor dx = ops::max_pool2d_backward(dy, x, pc.pool_h, pc.pool_w, win);
+        CHECK(dx.to_vector<float>() == dx_ref);
+        deterministic.check(name + " backward", dx.to_vector<float>());
+      });
+    }
+  }
+}
+
+TEST_CASE("global average pooling kernels match the reference loops (MobileNetV2's 6x6x1280 included)") {
+  Generator gen(9);
+  SameForEveryThreadCount deterministic;
+  for (const Shape& shape : {Shape{3, 6, 6, 1280}, Shape{1, 6, 6, 1280}, Shape{3, 7, 5, 37}, Shape{1, 1, 1, 17},
+                             Shape{3, 3, 9, 5}}) {
+    cpu::ConvGeometry g;
+    g.batch = shape[0], g.in_h = shape[1], g.in_w = shape[2], g.in_c = g.out_c = shape[3];
+    g.out_h = g.out_w = 1, g.kernel_h = shape[1], g.kernel_w = shape[2];
+    const Tensor x = random_tensor(shape, gen, 0.0, 6.0);  // post-ReLU6 activations
+    const Tensor dy = random_tensor({shape[0], shape[3]}, gen);
+    std::vector<float> y_ref(static_cast<std::size_t>(dy.numel())), dx_ref(static_cast<std::size_t>(x.numel()));
+    cpu::reference::avg_pool_forward(x.to_vector<float>().data(), y_ref.data(), g);
+    cpu::reference::avg_pool_backward(dy.to_vector<float>().data(), dx_ref.data(), g);
+    for_each_isa_and_threads([&](const std::string& how) {
+      const std::string what = shape_str(shape) + " " + how;
+      const Tensor y = ops::global_average_pool2d(x);
+      REQUIRE(y.shape() == dy.shape());
+      check_close(y, y_ref, 1e-6, "global_average_pool2d " + what);
+      check_close(ops::global_average_pool2d_backward(dy, shape), dx_ref, 1e-6,
+                  "global_average_pool2d_backward " + what);
+      deterministic.check(shape_str(shape), y.to_vector<float>());
+    });
+  }
+}
+
+TEST_CASE("zero padding row copies in float32 and float64, with 1 and 2 threads") {
+  Generator gen(10);
+  const Tensor x = random_tensor({3, 5, 7, 17}, gen);
+  for (DType dtype : {DType::Float32, DType::Float64}) {
+    const Tensor xt = x.to(dtype);
+    for_each_isa_and_threads([&](const std::string& how) {
+      INFO(dtype_name(dtype) << " " << how);
+      const Tensor y = ops::zero_pad2d(xt, 2, 1, 0, 3);
+      REQUIRE(y.shape() == Shape{3, 8, 10, 17});
+      CHECK(y.dtype() == dtype);
+      // Interior equals x, everything else is zero.
+      CHECK(y.slice(1, 2, 7).slice(2, 0, 7).contiguous().to(DType::Float32).to_vector<float>() == x.to_vector<float>());
+      double padded_total = 0.0, input_total = 0.0;
+      for (double v : y.to(DType::Float64).to_vector<double>()) padded_total += std::fabs(v);
+      for (double v : xt.to(DType::Float64).to_vector<double>()) input_total += std::fabs(v);
+      CHECK(padded_total == doctest::Approx(input_total));
+      CHECK(ops::zero_pad2d_backward(y, 2, 1, 0, 3).to(DType::Float32).to_vector<float>() == x.to_vector<float>());
+      // A strided (non-contiguous) input pads the same as its contiguous copy.
+      const Tensor strided = xt.slice(2, 1, 6);
+      CHECK(ops::zero_pad2d(strided, 1, 1, 1, 1).to(DType::Float32).to_vector<float>() ==
+            ops::zero_pad2d(strided.contiguous(), 1, 1, 1, 1).to(DType::Float32).to_vector<float>());
+    });
+  }
+}
+
+TEST_CASE("pooling rejects padding that leaves a window with no input element") {
+  const Tensor x = grid_4x4();
+  ops::Conv2dWindow win;
+  win.pad_top = 2;
+  CHECK_THROWS_AS(ops::average_pool2d(x, 2, 2, win), ValueError);
+  CHECK_THROWS_AS(ops::max_pool2d(x, 2, 2, win), ValueError);
+  win.pad_top = 1;
+  CHECK(ops::max_pool2d(x, 2, 2, win).shape() == Shape{1, 4, 3, 1});
 }
 
 TEST_CASE("dropout mask keeps 1 - rate of the elements, scaled by 1 / (1 - rate)") {
