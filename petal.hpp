@@ -42,4 +42,6 @@
 #include "data/tfrecord.hpp"
 
 // nn: the Keras-shaped API (layers, models, losses, optimizers, trainer)
+#include "nn/dataset_source.hpp"
+#include "nn/mobilenet_v2.hpp"
 #include "nn/nn.hpp"
