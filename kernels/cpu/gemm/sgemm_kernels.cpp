@@ -12,7 +12,7 @@ namespace {
 
 using namespace gemm;
 
-constexpr std::int64_t kL = static_cast<std::int64_t>(kLanes);
+constexpr std::int64_t kL = static_cast<std::int64_t>(kVecLanes);
 
 // Register tile: MR rows of C by NV vectors. Accumulators MR * NV plus NV
 // loads of B and one broadcast of A must fit the register file
