@@ -1,0 +1,127 @@
+// Per-element bodies of the CUDA Conv2D kernels (im2col, the col2im gather of
+// the input gradient, the direct kernel for few input channels, the bias and
+// ReLU6 epilogue). Plain C++ marked PETAL_HD: the .cu kernels call them once
+// per element, and tests/kernels/test_cuda_conv_bodies.cpp runs them on the
+// CPU over every index against the CPU ops.
+//
+// Matrices, row-major: the im2col matrix col [P, K] has one row per output
+// pixel p = (n * out_h + oy) * out_w + ox and one column per kernel row
+// k = (ky * kernel_w + kx) * in_c + ci, the row order of the HWIO kernel
+// viewed as W [K, out_c]; so y [P, out_c] = col x W.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/conv/conv_geometry.hpp"
+#include "kernels/cuda/host_device.hpp"
+
+namespace petal::cuda_body {
+
+using cpu::ConvGeometry;
+
+PETAL_HD_INLINE std::int64_t conv_columns(const ConvGeometry& g) { return g.kernel_h * g.kernel_w * g.in_c; }
+
+// Flat index into x of im2col element (p, k), or -1 where the tap falls in
+// the padding (the element is then zero).
+PETAL_HD_INLINE std::int64_t im2col_source(const ConvGeometry& g, std::int64_t p, std::int64_t k) {
+  const std::int64_t ci = k % g.in_c, tap = k / g.in_c;
+  const std::int64_t kx = tap % g.kernel_w, ky = tap / g.kernel_w;
+  const std::int64_t ox = p % g.out_w, rest = p / g.out_w;
+  const std::int64_t oy = rest % g.out_h, n = rest / g.out_h;
+  const std::int64_t iy = oy * g.stride_h - g.pad_top + ky, ix = ox * g.stride_w - g.pad_left + kx;
+  if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) return -1;
+  return ((n * g.in_h + iy) * g.in_w + ix) * g.in_c + ci;
+}
+
+template <class T>
+PETAL_HD_INLINE T im2col_element(const T* x, const ConvGeometry& g, std::int64_t p, std::int64_t k) {
+  const std::int64_t src = im2col_source(g, p, k);
+  return src < 0 ? T(0) : x[src];
+}
+
+// Output coordinate along one axis that reads input coordinate `in` through
+// kernel tap `tap`, or -1 when none does (in + pad - tap must be a
+// non-negative multiple of the stride below out * stride).
+PETAL_HD_INLINE std::int64_t output_for_tap(std::int64_t in, std::int64_t tap, std::int64_t pad, std::int64_t stride,
+                                            std::int64_t out) {
+  const std::int64_t t = in + pad - tap;
+  if (t < 0 || t % stride != 0) return -1;
+  const std::int64_t o = t / stride;
+  return o < out ? o : -1;
+}
+
+// Input-gradient element i (flat NHWC index into dx) gathered from the
+// column gradient dcol [P, K] = dy x W^T: the sum of every dcol element
+// whose im2col source is i. A gather, so no atomics and a fixed order.
+template <class T>
+PETAL_HD_INLINE T col2im_gather(const T* dcol, const ConvGeometry& g, std::int64_t i) {
+  const std::int64_t ci = i % g.in_c, pixel = i / g.in_c;
+  const std::int64_t ix = pixel % g.in_w, rest = pixel / g.in_w;
+  const std::int64_t iy = rest % g.in_h, n = rest / g.in_h;
+  const std::int64_t k_count = conv_columns(g);
+  T sum = T(0);
+  for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
+    const std::int64_t oy = output_for_tap(iy, ky, g.pad_top, g.stride_h, g.out_h);
+    if (oy < 0) continue;
+    for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
+      const std::int64_t ox = output_for_tap(ix, kx, g.pad_left, g.stride_w, g.out_w);
+      if (ox < 0) continue;
+      const std::int64_t p = (n * g.out_h + oy) * g.out_w + ox;
+      sum += dcol[p * k_count + (ky * g.kernel_w + kx) * g.in_c + ci];
+    }
+  }
+  return sum;
+}
+
+// Direct convolution output element o (flat NHWC index into y), without
+// bias: for the stem (3 input channels), where an im2col GEMM has K = 27 and
+// would move more memory than it computes.
+template <class T>
+PETAL_HD_INLINE T conv2d_direct_element(const T* x, const T* w, const ConvGeometry& g, std::int64_t o) {
+  const std::int64_t co = o % g.out_c, pixel = o / g.out_c;
+  const std::int64_t ox = pixel % g.out_w, rest = pixel / g.out_w;
+  const std::int64_t oy = rest % g.out_h, n = rest / g.out_h;
+  T sum = T(0);
+  for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
+    const std::int64_t iy = oy * g.stride_h - g.pad_top + ky;
+    if (iy < 0 || iy >= g.in_h) continue;
+    for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
+      const std::int64_t ix = ox * g.stride_w - g.pad_left + kx;
+      if (ix < 0 || ix >= g.in_w) continue;
+      const T* in = x + ((n * g.in_h + iy) * g.in_w + ix) * g.in_c;
+      const T* wk = w + (ky * g.kernel_w + kx) * g.in_c * g.out_c + co;
+      for (std::int64_t ci = 0; ci < g.in_c; ++ci) sum += in[ci] * wk[ci * g.out_c];
+    }
+  }
+  return sum;
+}
+
+template <class T>
+PETAL_HD_INLINE T clamp_relu6(T v) {
+  return v < T(0) ? T(0) : (v > T(6) ? T(6) : v);
+}
+
+// Bias (may be null) then the optional ReLU6 clamp, for output channel c.
+template <class T>
+PETAL_HD_INLINE T conv_epilogue(T v, const T* bias, std::int64_t c, bool relu6) {
+  if (bias) v += bias[c];
+  return relu6 ? clamp_relu6(v) : v;
+}
+
+// Images per im2col chunk: as many as keep the column matrix within
+// max_elements (at least one image, whatever its size).
+inline std::int64_t im2col_chunk_images(const ConvGeometry& g, std::int64_t max_elements) {
+  const std::int64_t per_image = g.out_h * g.out_w * conv_columns(g);
+  std::int64_t images = per_image > 0 ? max_elements / per_image : g.batch;
+  if (images < 1) images = 1;
+  return images < g.batch ? images : g.batch;
+}
+
+// The geometry of images [first, first + count) of g (pointers are offset by the caller).
+inline ConvGeometry chunk_geometry(const ConvGeometry& g, std::int64_t count) {
+  ConvGeometry c = g;
+  c.batch = count;
+  return c;
+}
+
+}  // namespace petal::cuda_body
