@@ -20,6 +20,7 @@
 // are inlined into xsimd's batch operations: a known false positive.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
 #include <xsimd/xsimd.hpp>
 #endif
 
@@ -67,6 +68,24 @@ template <class T> inline T vreduce_max(const Vec<T>& a) {
 template <class T> inline Vec<T> vselect_gt(const Vec<T>& a, const Vec<T>& b, const Vec<T>& x, const Vec<T>& y) {
   return xsimd::select(a > b, x, y);
 }
+// A non-temporal store when p is vector-aligned (an ordinary one otherwise):
+// it skips the read-for-ownership of the destination line and leaves the
+// caches alone, which saves a third of the memory traffic of a kernel that
+// writes an output far larger than the caches. The stores are weakly
+// ordered: call vstream_fence() before the written memory is handed to
+// another thread.
+inline void vstream(float* p, const Vec<float>& v) {
+  if ((reinterpret_cast<std::uintptr_t>(p) & (sizeof(Vec<float>) - 1)) != 0) {
+    v.store_unaligned(p);
+    return;
+  }
+#if defined(PETAL_ISA_AVX512)
+  _mm512_stream_ps(p, v);
+#else
+  _mm256_stream_ps(p, v);
+#endif
+}
+inline void vstream_fence() { _mm_sfence(); }
 #else
 // One-lane stand-in with the subset of xsimd::batch the kernels use.
 template <class T> struct Vec {
@@ -100,6 +119,8 @@ template <class T> inline T vreduce_max(const Vec<T>& a) { return a.v; }
 template <class T> inline Vec<T> vselect_gt(const Vec<T>& a, const Vec<T>& b, const Vec<T>& x, const Vec<T>& y) {
   return a.v > b.v ? x : y;
 }
+inline void vstream(float* p, const Vec<float>& v) { *p = v.v; }
+inline void vstream_fence() {}
 #endif
 
 template <class T> inline constexpr std::size_t kLanes = Vec<T>::size;

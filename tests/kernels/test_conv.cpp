@@ -86,6 +86,15 @@ TEST_CASE("conv2d on the MobileNetV2 layer shapes at 192x192 (batch 1)") {
   for (const ConvCase& c : cases) check_conv_case(c, gen);
 }
 
+TEST_CASE("conv2d Conv1 stem at batch 29 streams its output past the caches correctly") {
+  // 29 x 96 x 96 x 32 floats is just above cpu::kStreamOutputThresholdBytes.
+  Generator gen(13);
+  using P = ops::ConvPadding;
+  const ConvCase stem{29, 192, 192, 3, 32, 3, 3, 2, 2, P::Same, "Conv1, streamed output"};
+  REQUIRE(stem.n * 96 * 96 * 32 * 4 >= cpu::kStreamOutputThresholdBytes);
+  check_conv_case(stem, gen);
+}
+
 TEST_CASE("TensorFlow 'same' padding: 3x3/2 on an even input pads only bottom and right") {
   // x = 0..15 on a 4x4 grid, kernel of ones: each output is the sum of its window.
   std::vector<float> values(16);

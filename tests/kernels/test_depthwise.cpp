@@ -97,6 +97,27 @@ TEST_CASE("depthwise_conv2d on the MobileNetV2 depthwise shapes at 192x192 (batc
   for (const DepthwiseCase& c : cases) check_depthwise_case(c, gen);
 }
 
+TEST_CASE("depthwise_conv2d forward streams outputs larger than the caches correctly") {
+  // Above cpu::kStreamOutputThresholdBytes the forward kernel writes with
+  // non-temporal stores where a pixel is vector-aligned; 264 channels leave
+  // every other pixel unaligned, so both store paths meet in one output.
+  Generator gen(23);
+  const std::int64_t n = 4, h = 96, w = 96, c = 264;
+  REQUIRE(n * h * w * c * 4 >= cpu::kStreamOutputThresholdBytes);
+  const Tensor x = random_tensor({n, h, w, c}, gen), kernel = random_tensor({3, 3, c, 1}, gen);
+  const Tensor bias = random_tensor({c}, gen);
+  const ops::Conv2dWindow win = ops::conv2d_window(h, w, 3, 3, 1, 1, ops::ConvPadding::Same, "test");
+  const cpu::ConvGeometry g = geometry(x.shape(), 3, 3, c, win);
+  std::vector<float> y_ref(static_cast<std::size_t>(g.output_pixels() * c));
+  ref::depthwise_forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y_ref.data(), g);
+  for_each_isa_and_threads([&](const std::string& config) {
+    INFO(config);
+    check_close(ops::depthwise_conv2d(x, kernel, bias, win), y_ref, 1e-5, "streamed forward");
+    check_close(ops::depthwise_conv2d(x, kernel, bias, win, /*relu6=*/true), relu6_of(y_ref), 1e-5,
+                "streamed forward + relu6");
+  });
+}
+
 TEST_CASE("fused depthwise/1x1 conv + folded batch norm + ReLU6 inference equals the unfused ops") {
   Generator gen(23);
   const std::int64_t c = 40;

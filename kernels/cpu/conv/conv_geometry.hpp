@@ -14,10 +14,19 @@ struct ConvGeometry {
   std::int64_t kernel_h = 0, kernel_w = 0;
   std::int64_t stride_h = 1, stride_w = 1;
   std::int64_t pad_top = 0, pad_left = 0;  // bottom/right padding follows from the output size
+  // Forward kernels that honour it write the output with non-temporal
+  // stores: set for outputs far larger than the caches that nothing reads
+  // back at once (see kStreamOutputThresholdBytes).
+  bool stream_output = false;
 
   std::int64_t input_pixels() const { return batch * in_h * in_w; }
   std::int64_t output_pixels() const { return batch * out_h * out_w; }
   std::int64_t taps() const { return kernel_h * kernel_w; }
 };
+
+// Output size from which a forward pass streams its output past the caches:
+// the size of the L3 cache on these machines (32 MiB), so a following layer
+// could not have found the output in cache anyway.
+inline constexpr std::int64_t kStreamOutputThresholdBytes = std::int64_t{32} << 20;
 
 }  // namespace petal::cpu

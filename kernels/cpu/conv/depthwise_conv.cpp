@@ -19,7 +19,10 @@ void depthwise_forward(const float* x, const float* w, const float* bias, float*
   const DepthwiseKernels& k = depthwise_kernels();
   const std::int64_t rows = g.batch * g.out_h, c = g.in_c;
   if (stats == nullptr) {
-    parallel_for(0, rows, 1, [&](std::int64_t r0, std::int64_t r1) { k.forward(x, w, bias, y, g, relu6, r0, r1); });
+    ConvGeometry streamed = g;
+    streamed.stream_output = rows * g.out_w * c * std::int64_t{sizeof(float)} >= kStreamOutputThresholdBytes;
+    parallel_for(0, rows, 1,
+                 [&](std::int64_t r0, std::int64_t r1) { k.forward(x, w, bias, y, streamed, relu6, r0, r1); });
     return;
   }
   // Shift: output pixel 0 by plain loops.

@@ -114,7 +114,11 @@ void forward_row_interior(const float* x_img, const float* w, const float* bias,
         a0 = clamp6(a0), a1 = clamp6(a1), a2 = clamp6(a2), a3 = clamp6(a3);
       }
       float* o = y_row + ox * C + c;
-      vstore(o, a0), vstore(o + C, a1), vstore(o + 2 * C, a2), vstore(o + 3 * C, a3);
+      if (g.stream_output) {
+        vstream(o, a0), vstream(o + C, a1), vstream(o + 2 * C, a2), vstream(o + 3 * C, a3);
+      } else {
+        vstore(o, a0), vstore(o + C, a1), vstore(o + 2 * C, a2), vstore(o + 3 * C, a3);
+      }
     }
     for (; ox < ox_hi; ++ox) {
       V a = b;
@@ -148,6 +152,7 @@ void forward(const float* x, const float* w, const float* bias, float* y, const 
       for (std::int64_t ox = 0; ox < g.out_w; ++ox) forward_pixel(x_img, w, bias, y_row + ox * C, g, oy, ox, relu6, 0);
     }
   }
+  if (g.stream_output) vstream_fence();
 }
 
 // ---- backward: input gradient ----

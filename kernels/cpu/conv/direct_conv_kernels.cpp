@@ -66,7 +66,15 @@ void interior_block(const float* x_img, const float* w, const float* bias, float
     }
   }
   for (int p = 0; p < NP; ++p)
-    for (int j = 0; j < NV; ++j) vstore(out_row + (ox + p) * cout + co + j * L, relu6 ? clamp6(acc[p][j]) : acc[p][j]);
+    for (int j = 0; j < NV; ++j) {
+      float* o = out_row + (ox + p) * cout + co + j * L;
+      const V v = relu6 ? clamp6(acc[p][j]) : acc[p][j];
+      if (g.stream_output) {
+        vstream(o, v);
+      } else {
+        vstore(o, v);
+      }
+    }
 }
 
 // Interior pixels [lo, hi) of a row whose kernel rows all exist: groups of 4
@@ -144,6 +152,7 @@ void forward(const float* x, const float* w, const float* bias, float* y, const 
       any_pixel(x_img, w, bias, out_row + ox * Cout, g, window_at(g, oy, ox), relu6, done ? cout_vec : 0);
     }
   }
+  if (g.stream_output) vstream_fence();
 }
 
 }  // namespace

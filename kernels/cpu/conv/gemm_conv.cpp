@@ -203,9 +203,11 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
     const std::int64_t rows = g.batch * g.out_h;
     const std::int64_t chunks = chunk_count(rows, 1);
     if (stats != nullptr) stats->prepare(chunks);
+    ConvGeometry streamed = g;
+    streamed.stream_output = pixels * cout * std::int64_t{sizeof(float)} >= kStreamOutputThresholdBytes;
     for_each_chunk(rows, chunks, [&](std::int64_t chunk, std::int64_t r0, std::int64_t r1) {
       if (stats == nullptr) {
-        k.forward(x, w, bias, y, g, relu6, r0, r1);
+        k.forward(x, w, bias, y, streamed, relu6, r0, r1);
         return;
       }
       for (std::int64_t r = r0; r < r1; ++r) {
