@@ -7,6 +7,7 @@
 
 #include "core/allocator.hpp"
 #include "core/device.hpp"
+#include "core/shape.hpp"
 
 namespace petal {
 
@@ -41,6 +42,12 @@ struct DeviceBackend {
                std::size_t nbytes) = nullptr;
   // Number of usable devices of this type (0 when none).
   int (*device_count)() = nullptr;
+  // Gathers a strided view on one of this backend's devices into contiguous
+  // memory of the same device: src points at the view's first element,
+  // shape/src_strides count elements of itemsize bytes. Tensor::copy_ (and so
+  // contiguous() and clone()) of strided device tensors runs through it.
+  void (*strided_copy)(void* dst, const void* src, const Shape& shape, const Strides& src_strides,
+                       std::size_t itemsize, Device device) = nullptr;
 };
 void register_device_backend(DeviceType type, DeviceBackend backend);
 // Throws DeviceError when no backend is registered for the type.

@@ -345,8 +345,17 @@ Tensor& Tensor::copy_(const Tensor& src) {
     PETAL_CHECK(source.dtype() == dtype_ && is_contiguous(), DTypeError,
                 "copy_: between devices the dtypes must match and the destination be contiguous (", source.dtype(),
                 " -> ", dtype_, ")");
+    if (!source.device().is_cpu() && !source.is_contiguous()) {
+      const DeviceBackend& backend = device_backend(source.device().type);
+      PETAL_CHECK(backend.strided_copy != nullptr, DeviceError, "copy_: the ", source.device().str(),
+                  " backend cannot copy a strided tensor of shape ", shape_str(source.shape()));
+      if (source.device() == device()) {
+        backend.strided_copy(raw_data(), source.raw_data(), shape_, source.strides(), itemsize(), device());
+        return *this;
+      }
+      source = source.contiguous();  // gathered on its own device first
+    }
     Tensor s = source.device().is_cpu() ? source.contiguous() : source;
-    PETAL_CHECK(s.is_contiguous(), ValueError, "copy_: non-contiguous device tensor source");
     copy_bytes(raw_data(), device(), s.raw_data(), s.device(), nbytes());
     return *this;
   }

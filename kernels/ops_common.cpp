@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/cuda_runtime_api.hpp"
+
 namespace petal::ops::detail {
 
 std::string shapes_str(std::initializer_list<const Tensor*> tensors) {
@@ -54,12 +56,17 @@ Backend select_backend(const char* op, std::initializer_list<const Tensor*> tens
   for (const Tensor* t : tensors)
     PETAL_CHECK(t->device() == device, DeviceError, op, ": tensors are on different devices (", device.str(),
                 " and ", t->device().str(), "; shapes ", shapes_str(tensors), ")");
-  switch (device.type) {
-    case DeviceType::CPU: return Backend::Cpu;
-    case DeviceType::CUDA: break;
-  }
-  throw DeviceError(str_cat(op, ": CUDA backend not available (tensors on ", device.str(), ", shapes ",
-                            shapes_str(tensors), ")"));
+  if (device.type == DeviceType::CPU) return Backend::Cpu;
+  if (!cuda::built_with_cuda())
+    throw DeviceError(str_cat(op, ": CUDA backend not available (built without CUDA; tensors on ", device.str(),
+                              ", shapes ", shapes_str(tensors), ")"));
+  cuda::ensure_registered();
+  const int count = cuda::device_count();
+  PETAL_CHECK(count > 0, DeviceError, op, ": CUDA backend not available (no CUDA device; tensors on ", device.str(),
+              ", shapes ", shapes_str(tensors), ")");
+  PETAL_CHECK(device.index >= 0 && device.index < count, DeviceError, op, ": ", device.str(), " does not exist (",
+              count, " CUDA devices; shapes ", shapes_str(tensors), ")");
+  return Backend::Cuda;
 }
 
 namespace {

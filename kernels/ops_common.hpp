@@ -38,10 +38,10 @@ std::string shapes_str(std::initializer_list<const Tensor*> tensors);
 
 // ---- the backend switch ----
 // Every op asks here which backend runs it. All tensors must be on the same
-// device (DeviceError otherwise). Only the CPU backend exists so far: a CUDA
-// tensor throws DeviceError "<op>: CUDA backend not available"; the CUDA
-// backend plugs in by adding its enumerator and returning it here.
-enum class Backend { Cpu };
+// device (DeviceError otherwise). CUDA tensors get Backend::Cuda in a build
+// with the CUDA backend (PETAL_HAS_CUDA) when the device exists; otherwise a
+// DeviceError "<op>: CUDA backend not available (...)" says why.
+enum class Backend { Cpu, Cuda };
 Backend select_backend(const char* op, std::initializer_list<const Tensor*> tensors);
 
 // ---- strided iteration ----

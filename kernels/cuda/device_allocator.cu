@@ -1,0 +1,91 @@
+#include "kernels/cuda/device_allocator.hpp"
+
+#include <array>
+
+#include "kernels/cuda/cuda_common.cuh"
+
+namespace petal::cuda {
+
+std::size_t DeviceCachingAllocator::block_size(std::size_t nbytes) {
+  constexpr std::size_t kMinBlock = 512;
+  return nbytes <= kMinBlock ? kMinBlock : allocator_size_class(nbytes);
+}
+
+void* DeviceCachingAllocator::allocate(std::size_t nbytes) {
+  const std::size_t size = block_size(nbytes);
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++stats_.allocations;
+  void* ptr = nullptr;
+  auto it = free_.find(size);
+  if (it != free_.end() && !it->second.empty()) {
+    ptr = it->second.back();
+    it->second.pop_back();
+    stats_.cached_bytes -= size;
+    ++stats_.cache_hits;
+  } else {
+    DeviceGuard guard(device_index_);
+    cudaError_t status = cudaMalloc(&ptr, size);
+    if (status == cudaErrorMemoryAllocation && stats_.cached_bytes > 0) {
+      cudaGetLastError();
+      release_cached_locked();
+      status = cudaMalloc(&ptr, size);
+    }
+    if (status != cudaSuccess) {
+      ptr = nullptr;
+      throw_cuda_error(str_cat("cuda:", device_index_, " allocator: cannot allocate ", nbytes, " bytes (block of ",
+                               size, "; ", stats_.in_use_bytes, " bytes in use, ", stats_.cached_bytes,
+                               " cached, peak ", stats_.peak_bytes, ")"),
+                       status);
+    }
+  }
+  stats_.in_use_bytes += size;
+  if (stats_.in_use_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.in_use_bytes;
+  return ptr;
+}
+
+void DeviceCachingAllocator::deallocate(void* ptr, std::size_t nbytes) {
+  if (!ptr) return;
+  const std::size_t size = block_size(nbytes);
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.in_use_bytes -= size;
+  free_[size].push_back(ptr);
+  stats_.cached_bytes += size;
+}
+
+AllocatorStats DeviceCachingAllocator::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+void DeviceCachingAllocator::empty_cache() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  release_cached_locked();
+}
+
+void DeviceCachingAllocator::reset_peak() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.peak_bytes = stats_.in_use_bytes;
+}
+
+void DeviceCachingAllocator::release_cached_locked() {
+  DeviceGuard guard(device_index_);
+  // cudaFree waits for the device, so blocks that queued kernels still use
+  // are not handed back early.
+  for (auto& [size, blocks] : free_)
+    for (void* p : blocks) cudaFree(p);
+  free_.clear();
+  stats_.cached_bytes = 0;
+}
+
+DeviceCachingAllocator& device_allocator(int device_index) {
+  constexpr int kMaxDevices = 64;
+  PETAL_CHECK(device_index >= 0 && device_index < kMaxDevices, DeviceError, "CUDA device ", device_index,
+              " is out of range");
+  static std::array<DeviceCachingAllocator*, kMaxDevices> table{};
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!table[device_index]) table[device_index] = new DeviceCachingAllocator(device_index);  // never destroyed
+  return *table[device_index];
+}
+
+}  // namespace petal::cuda
