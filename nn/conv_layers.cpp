@@ -133,6 +133,20 @@ Shape GlobalAveragePooling2D::build_impl(const Shape& in) {
 
 ag::Variable GlobalAveragePooling2D::forward(const ag::Variable& x) { return ag::global_average_pool2d(x); }
 
+GlobalMaxPooling2D::GlobalMaxPooling2D(std::string name)
+    : Module("GlobalMaxPooling2D", "global_max_pooling2d", std::move(name)) {}
+
+Shape GlobalMaxPooling2D::build_impl(const Shape& in) {
+  check_input(in.size() == 3, in, "must be (height, width, channels)");
+  return {in[2]};
+}
+
+// One max-pooling window over the whole image, then [N, 1, 1, C] -> [N, C].
+ag::Variable GlobalMaxPooling2D::forward(const ag::Variable& x) {
+  const Shape& s = x.shape();
+  return ag::reshape(ag::max_pool2d(x, s[1], s[2], to_op_options(Size2(s[1], s[2]), Padding::Valid)), {s[0], s[3]});
+}
+
 AveragePooling2D::AveragePooling2D(Size2 pool_size, PoolOptions options)
     : Module("AveragePooling2D", "average_pooling2d", options.name), pool_(pool_size), options_(std::move(options)) {}
 

@@ -136,6 +136,17 @@ class GlobalAveragePooling2D : public Module {
   ag::Variable forward(const ag::Variable& x) override;
 };
 
+// [N, H, W, C] -> [N, C]: the largest value of each channel (Keras's
+// GlobalMaxPooling2D); the gradient goes to the first maximum.
+class GlobalMaxPooling2D : public Module {
+ public:
+  explicit GlobalMaxPooling2D(std::string name = "");
+
+ protected:
+  Shape build_impl(const Shape& input_shape) override;
+  ag::Variable forward(const ag::Variable& x) override;
+};
+
 struct PoolOptions {
   std::optional<Size2> strides = std::nullopt;  // the pool size when absent (Keras)
   Padding padding = Padding::Valid;

@@ -63,8 +63,8 @@ MobileNetV2::MobileNetV2(MobileNetV2Options options)
               "\": input_shape must be (height, width, 3) with both sides >= 32, got ", keras_shape_str(in));
   PETAL_CHECK(options_.alpha > 0.0, ValueError, "MobileNetV2 \"", name(), "\": alpha must be positive, got ",
               options_.alpha);
-  PETAL_CHECK(options_.pooling.empty() || options_.pooling == "avg", ValueError, "MobileNetV2 \"", name(),
-              "\": pooling must be \"\" or \"avg\" (global max pooling is not implemented), got \"",
+  PETAL_CHECK(options_.pooling.empty() || options_.pooling == "avg" || options_.pooling == "max", ValueError,
+              "MobileNetV2 \"", name(), "\": pooling must be \"\", \"avg\" or \"max\", got \"",
               options_.pooling, "\"");
   PETAL_CHECK(!options_.include_top || options_.classes > 0, ValueError, "MobileNetV2 \"", name(),
               "\": classes must be positive");
@@ -91,8 +91,13 @@ MobileNetV2::MobileNetV2(MobileNetV2Options options)
   const std::int64_t last_filters = alpha > 1.0 ? make_divisible(1280 * alpha, 8) : 1280;
   last_conv_ = add_conv_unit(ag::ConvKind::Conv2d, "Conv_1", "Conv_1_bn", "out_relu", last_filters, 1, 1);
 
+  // Keras ignores `pooling` when the top is included.
   if (options_.include_top || options_.pooling == "avg") {
     auto pool = std::make_shared<GlobalAveragePooling2D>("global_average_pooling2d");
+    pool_ = pool.get();
+    add_child(pool);
+  } else if (options_.pooling == "max") {
+    auto pool = std::make_shared<GlobalMaxPooling2D>("global_max_pooling2d");
     pool_ = pool.get();
     add_child(pool);
   }

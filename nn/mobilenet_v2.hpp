@@ -48,7 +48,7 @@ struct MobileNetV2Options {
   Shape input_shape = {224, 224, 3};  // (height, width, 3), both sides >= 32
   double alpha = 1.0;                 // width multiplier
   bool include_top = true;            // global average pool + predictions
-  std::string pooling = "";           // without top: "" (4-D features) or "avg"
+  std::string pooling = "";           // without top: "" (4-D features), "avg" or "max"
   std::int64_t classes = 1000;
   std::string name = "";  // default "mobilenetv2_<alpha %.2f>_<height>" like Keras
 };

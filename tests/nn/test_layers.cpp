@@ -198,6 +198,30 @@ TEST_CASE("conv-family layers infer TensorFlow's output shapes and count Keras's
   CHECK(y.shape() == Shape{2, 32});
 }
 
+TEST_CASE("GlobalMaxPooling2D takes each channel's maximum and sends the gradient there") {
+  reset_layer_names();
+  GlobalMaxPooling2D pool;
+  pool.build(Shape{3, 4, 5});
+  CHECK(pool.output_shape() == Shape{5});
+  CHECK(pool.name() == "global_max_pooling2d");
+  const Tensor x = uniform({2, 3, 4, 5}, -1, 1);
+  ag::Variable xv(x, /*requires_grad=*/true);
+  ag::Variable y = pool(xv);
+  REQUIRE(y.shape() == Shape{2, 5});
+  ag::sum(y).backward();
+  const std::vector<float> xs = x.to_vector<float>(), ys = y.data().to_vector<float>();
+  const std::vector<float> gs = xv.grad().to_vector<float>();
+  for (int n = 0; n < 2; ++n)
+    for (int c = 0; c < 5; ++c) {
+      float best = -2;
+      int best_at = -1;
+      for (int p = 0; p < 12; ++p)
+        if (xs[(n * 12 + p) * 5 + c] > best) best = xs[(n * 12 + p) * 5 + c], best_at = p;
+      CHECK(ys[n * 5 + c] == best);
+      for (int p = 0; p < 12; ++p) CHECK(gs[(n * 12 + p) * 5 + c] == (p == best_at ? 1.0f : 0.0f));
+    }
+}
+
 TEST_CASE("BatchNormalization + ReLU(6) in a Sequential runs fused and equals the two layers run apart") {
   reset_layer_names();
   manual_seed(5);

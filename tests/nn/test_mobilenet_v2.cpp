@@ -77,6 +77,9 @@ TEST_CASE("MobileNetV2 parameter counts equal Keras's") {
   SUBCASE("pooling avg and other sizes") {
     MobileNetV2 pooled(Shape{160, 160, 3}, 1.0, false, "avg");
     CHECK(pooled.output_shape() == Shape{1280});
+    MobileNetV2 max_pooled(Shape{96, 96, 3}, 1.0, false, "max");
+    CHECK(max_pooled.output_shape() == Shape{1280});
+    CHECK(max_pooled.children().back()->name() == "global_max_pooling2d");
     MobileNetV2 odd(Shape{97, 113, 3}, 1.0, false);  // odd sizes: correct_pad pads both sides
     CHECK(odd.output_shape() == Shape{4, 4, 1280});
   }
@@ -91,7 +94,7 @@ TEST_CASE("MobileNetV2 parameter counts equal Keras's") {
   SUBCASE("invalid arguments name the model") {
     CHECK_THROWS_AS(MobileNetV2(Shape{16, 16, 3}, 1.0, false), ShapeError);
     CHECK_THROWS_AS(MobileNetV2(Shape{192, 192, 1}, 1.0, false), ShapeError);
-    CHECK_THROWS_AS(MobileNetV2(Shape{192, 192, 3}, 1.0, false, "max"), ValueError);
+    CHECK_THROWS_AS(MobileNetV2(Shape{192, 192, 3}, 1.0, false, "min"), ValueError);
   }
 }
 
