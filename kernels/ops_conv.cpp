@@ -1,4 +1,5 @@
-// Convolution-family ops: argument checks, then the float32 kernels of
+// Convolution-family ops: argument checks, then the CUDA kernels of
+// kernels/cuda/conv for CUDA tensors, else the float32 kernels of
 // kernels/cpu/conv or the float64 reference loops. See ops_conv.hpp.
 #include "kernels/ops_conv.hpp"
 
@@ -14,21 +15,37 @@
 #include "kernels/cpu/conv/gemm_conv.hpp"
 #include "kernels/cpu/conv/pooling.hpp"
 #include "kernels/cpu/conv/reference_conv.hpp"
+#include "kernels/cuda/cuda_conv_ops.hpp"
+#include "kernels/ops_common.hpp"
 
 namespace petal::ops {
 namespace {
 
 namespace ref = cpu::reference;
 using cpu::ConvGeometry;
+using detail::Backend;
 
 bool is_double(const Tensor& t) { return t.dtype() == DType::Float64; }
 
-void check_float_cpu(const Tensor& t, const char* op, const char* what) {
+void check_float(const Tensor& t, const char* op, const char* what) {
   t.check_defined(op);
   PETAL_CHECK(t.dtype() == DType::Float32 || t.dtype() == DType::Float64, DTypeError, op, ": ", what,
               " must be float32 or float64, got ", dtype_name(t.dtype()));
-  PETAL_CHECK(t.device().is_cpu(), DeviceError, op, ": ", what, " is on ", t.device(),
-              ", only the CPU backend implements it");
+}
+
+// The backend of an op's defined operands (an absent bias is undefined and
+// has no device): DeviceError when they are on different devices, or on a
+// CUDA device this build or machine cannot run.
+Backend backend_of(const char* op, std::initializer_list<const Tensor*> tensors) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : tensors) {
+    if (!t->defined()) continue;
+    if (!first) first = t;
+    PETAL_CHECK(t->device() == first->device(), DeviceError, op, ": tensors are on different devices (",
+                first->device().str(), " and ", t->device().str(), "; shapes ", shape_str(first->shape()), " and ",
+                shape_str(t->shape()), ")");
+  }
+  return first ? detail::select_backend(op, {first}) : Backend::Cpu;
 }
 
 void check_same_dtype(const Tensor& a, const Tensor& b, const char* op, const char* what) {
@@ -37,7 +54,7 @@ void check_same_dtype(const Tensor& a, const Tensor& b, const char* op, const ch
 }
 
 void check_nhwc(const Tensor& x, const char* op, const char* what = "input") {
-  check_float_cpu(x, op, what);
+  check_float(x, op, what);
   PETAL_CHECK(x.dim() == 4, ShapeError, op, ": ", what, " must be 4-D [N, H, W, C], got ", shape_str(x.shape()));
   for (std::int64_t d : x.shape())
     PETAL_CHECK(d > 0, ShapeError, op, ": ", what, " ", shape_str(x.shape()), " has an empty dimension");
@@ -72,7 +89,7 @@ template <class T> T* ptr(const Tensor& t) { return t.defined() ? t.data<T>() : 
 
 // Checks a conv/depthwise kernel against x; returns the output channels.
 std::int64_t check_kernel(const Tensor& x, const Tensor& kernel, const Tensor& bias, bool depthwise, const char* op) {
-  check_float_cpu(kernel, op, "kernel");
+  check_float(kernel, op, "kernel");
   check_same_dtype(x, kernel, op, "kernel");
   PETAL_CHECK(kernel.dim() == 4, ShapeError, op, ": kernel must be 4-D [kh, kw, ",
               depthwise ? "C, multiplier" : "Cin, Cout", "], got ", shape_str(kernel.shape()));
@@ -82,7 +99,7 @@ std::int64_t check_kernel(const Tensor& x, const Tensor& kernel, const Tensor& b
               kernel.size(2), " input channels but the input ", shape_str(x.shape()), " has ", x.size(3));
   const std::int64_t out_c = depthwise ? kernel.size(2) * kernel.size(3) : kernel.size(3);
   if (bias.defined()) {
-    check_float_cpu(bias, op, "bias");
+    check_float(bias, op, "bias");
     check_same_dtype(x, bias, op, "bias");
     PETAL_CHECK(bias.dim() == 1 && bias.size(0) == out_c, ShapeError, op, ": bias ", shape_str(bias.shape()),
                 " does not match the ", out_c, " output channels");
@@ -91,13 +108,13 @@ std::int64_t check_kernel(const Tensor& x, const Tensor& kernel, const Tensor& b
 }
 
 void check_grad(const Tensor& grad, const ConvGeometry& g, const char* op) {
-  check_float_cpu(grad, op, "gradient");
+  check_float(grad, op, "gradient");
   PETAL_CHECK(grad.shape() == output_shape(g), ShapeError, op, ": gradient ", shape_str(grad.shape()),
               " does not match the output shape ", shape_str(output_shape(g)));
 }
 
 void check_channel_vector(const Tensor& v, const Tensor& x, std::int64_t channels, const char* op, const char* what) {
-  check_float_cpu(v, op, what);
+  check_float(v, op, what);
   check_same_dtype(x, v, op, what);
   PETAL_CHECK(v.dim() == 1 && v.size(0) == channels, ShapeError, op, ": ", what, " ", shape_str(v.shape()),
               " does not match the ", channels, " channels of ", shape_str(x.shape()));
@@ -105,7 +122,7 @@ void check_channel_vector(const Tensor& v, const Tensor& x, std::int64_t channel
 
 // Rows and channels of x [..., C] for batch norm.
 std::int64_t check_channels_last(const Tensor& x, const char* op) {
-  check_float_cpu(x, op, "input");
+  check_float(x, op, "input");
   PETAL_CHECK(x.dim() >= 1 && x.numel() > 0, ShapeError, op, ": input ", shape_str(x.shape()),
               " must have a channel axis and no empty dimension");
   return x.size(-1);
@@ -154,6 +171,8 @@ Tensor conv2d(const Tensor& x_in, const Tensor& kernel_in, const Tensor& bias_in
   const std::int64_t out_c = check_kernel(x_in, kernel_in, bias_in, false, op);
   ConvGeometry g = make_geometry(x_in.shape(), kernel_in.size(0), kernel_in.size(1), window, op);
   g.out_c = out_c;
+  if (backend_of(op, {&x_in, &kernel_in, &bias_in}) == Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::conv2d(x_in, kernel_in, bias_in, g, relu6));
   const Tensor x = x_in.contiguous(), kernel = kernel_in.contiguous();
   const Tensor bias = bias_in.defined() ? bias_in.contiguous() : Tensor();
   Tensor y = Tensor::empty(output_shape(g), x.dtype());
@@ -172,13 +191,15 @@ Tensor conv2d(const Tensor& x_in, const Tensor& kernel_in, const Tensor& bias_in
 Tensor conv2d_backward_input(const Tensor& grad_in, const Tensor& kernel_in, const Shape& input_shape,
                              const Conv2dWindow& window) {
   const char* op = "conv2d_backward_input";
-  check_float_cpu(kernel_in, op, "kernel");
+  check_float(kernel_in, op, "kernel");
   PETAL_CHECK(input_shape.size() == 4 && kernel_in.dim() == 4 && kernel_in.size(2) == input_shape[3], ShapeError, op,
               ": kernel ", shape_str(kernel_in.shape()), " does not fit input ", shape_str(input_shape));
   ConvGeometry g = make_geometry(input_shape, kernel_in.size(0), kernel_in.size(1), window, op);
   g.out_c = kernel_in.size(3);
   check_grad(grad_in, g, op);
   check_same_dtype(grad_in, kernel_in, op, "kernel");
+  if (backend_of(op, {&grad_in, &kernel_in}) == Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::conv2d_backward_input(grad_in, kernel_in, g));
   const Tensor grad = grad_in.contiguous(), kernel = kernel_in.contiguous();
   Tensor dx = Tensor::empty(input_shape, grad.dtype());
   if (is_double(grad)) {
@@ -199,6 +220,8 @@ Tensor conv2d_backward_kernel(const Tensor& grad_in, const Tensor& x_in, const S
   g.out_c = kernel_shape[3];
   check_grad(grad_in, g, op);
   check_same_dtype(x_in, grad_in, op, "gradient");
+  if (backend_of(op, {&grad_in, &x_in}) == Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::conv2d_backward_kernel(grad_in, x_in, kernel_shape, g, grad_bias));
   const Tensor grad = grad_in.contiguous(), x = x_in.contiguous();
   Tensor dw = Tensor::empty(kernel_shape, x.dtype());
   Tensor db = grad_bias ? Tensor::empty({g.out_c}, x.dtype()) : Tensor();
@@ -221,6 +244,8 @@ Tensor depthwise_conv2d(const Tensor& x_in, const Tensor& kernel_in, const Tenso
   const std::int64_t out_c = check_kernel(x_in, kernel_in, bias_in, true, op);
   ConvGeometry g = make_geometry(x_in.shape(), kernel_in.size(0), kernel_in.size(1), window, op);
   g.out_c = out_c;
+  if (backend_of(op, {&x_in, &kernel_in, &bias_in}) == Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::depthwise_conv2d(x_in, kernel_in, bias_in, g, relu6));
   const Tensor x = x_in.contiguous(), kernel = kernel_in.contiguous();
   const Tensor bias = bias_in.defined() ? bias_in.contiguous() : Tensor();
   Tensor y = Tensor::empty(output_shape(g), x.dtype());
@@ -243,13 +268,15 @@ Tensor depthwise_conv2d(const Tensor& x_in, const Tensor& kernel_in, const Tenso
 Tensor depthwise_conv2d_backward_input(const Tensor& grad_in, const Tensor& kernel_in, const Shape& input_shape,
                                        const Conv2dWindow& window) {
   const char* op = "depthwise_conv2d_backward_input";
-  check_float_cpu(kernel_in, op, "kernel");
+  check_float(kernel_in, op, "kernel");
   PETAL_CHECK(input_shape.size() == 4 && kernel_in.dim() == 4 && kernel_in.size(2) == input_shape[3], ShapeError, op,
               ": kernel ", shape_str(kernel_in.shape()), " does not fit input ", shape_str(input_shape));
   ConvGeometry g = make_geometry(input_shape, kernel_in.size(0), kernel_in.size(1), window, op);
   g.out_c = kernel_in.size(2) * kernel_in.size(3);
   check_grad(grad_in, g, op);
   check_same_dtype(grad_in, kernel_in, op, "kernel");
+  if (backend_of(op, {&grad_in, &kernel_in}) == Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::depthwise_conv2d_backward_input(grad_in, kernel_in, g));
   const Tensor grad = grad_in.contiguous(), kernel = kernel_in.contiguous();
   Tensor dx = Tensor::empty(input_shape, grad.dtype());
   if (is_double(grad)) {
@@ -272,6 +299,8 @@ Tensor depthwise_conv2d_backward_kernel(const Tensor& grad_in, const Tensor& x_i
   g.out_c = kernel_shape[2] * kernel_shape[3];
   check_grad(grad_in, g, op);
   check_same_dtype(x_in, grad_in, op, "gradient");
+  if (backend_of(op, {&grad_in, &x_in}) == Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::depthwise_conv2d_backward_kernel(grad_in, x_in, kernel_shape, g, grad_bias));
   const Tensor grad = grad_in.contiguous(), x = x_in.contiguous();
   Tensor dw = Tensor::empty(kernel_shape, x.dtype());
   Tensor db = grad_bias ? Tensor::empty({g.out_c}, x.dtype()) : Tensor();
@@ -298,6 +327,9 @@ Tensor batch_norm_training(const Tensor& x_in, const Tensor& gamma_in, const Ten
   check_channel_vector(gamma_in, x_in, c, op, "gamma");
   check_channel_vector(beta_in, x_in, c, op, "beta");
   PETAL_CHECK(epsilon > 0.0, ValueError, op, ": epsilon must be positive, got ", epsilon);
+  if (backend_of(op, {&x_in, &gamma_in, &beta_in}) == Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::batch_norm_training(x_in, gamma_in, beta_in, epsilon, relu6, mean,
+                                                           biased_variance));
   const Tensor x = x_in.contiguous(), gamma = gamma_in.contiguous(), beta = beta_in.contiguous();
   const std::int64_t rows = x.numel() / c;
   Tensor y = Tensor::empty(x.shape(), x.dtype());
@@ -318,7 +350,7 @@ BatchNormGrads batch_norm_backward(const Tensor& grad_in, const Tensor& x_in, co
                                    bool relu6) {
   const char* op = "batch_norm_backward";
   const std::int64_t c = check_channels_last(x_in, op);
-  check_float_cpu(grad_in, op, "gradient");
+  check_float(grad_in, op, "gradient");
   check_same_dtype(x_in, grad_in, op, "gradient");
   PETAL_CHECK(grad_in.shape() == x_in.shape(), ShapeError, op, ": gradient ", shape_str(grad_in.shape()),
               " does not match the input ", shape_str(x_in.shape()));
@@ -326,6 +358,9 @@ BatchNormGrads batch_norm_backward(const Tensor& grad_in, const Tensor& x_in, co
   check_channel_vector(beta_in, x_in, c, op, "beta");
   check_channel_vector(mean_in, x_in, c, op, "mean");
   check_channel_vector(var_in, x_in, c, op, "variance");
+  if (backend_of(op, {&grad_in, &x_in, &gamma_in, &beta_in, &mean_in, &var_in}) == Backend::Cuda)
+    PETAL_CUDA_BRANCH(
+        return cuda_ops::batch_norm_backward(grad_in, x_in, gamma_in, beta_in, mean_in, var_in, epsilon, relu6));
   const Tensor grad = grad_in.contiguous(), x = x_in.contiguous(), gamma = gamma_in.contiguous(),
                beta = beta_in.contiguous(), mean = mean_in.contiguous(), var = var_in.contiguous();
   const std::int64_t rows = x.numel() / c;
@@ -346,12 +381,14 @@ BatchNormGrads batch_norm_backward(const Tensor& grad_in, const Tensor& x_in, co
 FoldedBatchNorm fold_batch_norm(const Tensor& gamma_in, const Tensor& beta_in, const Tensor& mean_in,
                                 const Tensor& var_in, double epsilon) {
   const char* op = "fold_batch_norm";
-  check_float_cpu(gamma_in, op, "gamma");
+  check_float(gamma_in, op, "gamma");
   PETAL_CHECK(gamma_in.dim() == 1, ShapeError, op, ": gamma must be 1-D, got ", shape_str(gamma_in.shape()));
   const std::int64_t c = gamma_in.size(0);
   check_channel_vector(beta_in, gamma_in, c, op, "beta");
   check_channel_vector(mean_in, gamma_in, c, op, "moving_mean");
   check_channel_vector(var_in, gamma_in, c, op, "moving_variance");
+  if (backend_of(op, {&gamma_in, &beta_in, &mean_in, &var_in}) == Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::fold_batch_norm(gamma_in, beta_in, mean_in, var_in, epsilon));
   const std::vector<double> gamma = gamma_in.to_vector<double>(), beta = beta_in.to_vector<double>(),
                             mean = mean_in.to_vector<double>(), var = var_in.to_vector<double>();
   std::vector<double> scale(static_cast<std::size_t>(c)), shift(static_cast<std::size_t>(c));
@@ -367,6 +404,8 @@ Tensor channel_affine(const Tensor& x_in, const Tensor& scale_in, const Tensor& 
   const std::int64_t c = check_channels_last(x_in, op);
   check_channel_vector(scale_in, x_in, c, op, "scale");
   check_channel_vector(shift_in, x_in, c, op, "shift");
+  if (backend_of(op, {&x_in, &scale_in, &shift_in}) == Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::channel_affine(x_in, scale_in, shift_in, relu6));
   const Tensor x = x_in.contiguous(), scale = scale_in.contiguous(), shift = shift_in.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   const std::int64_t rows = x.numel() / c;
@@ -387,14 +426,17 @@ Tensor channel_affine(const Tensor& x_in, const Tensor& scale_in, const Tensor& 
 void update_moving_statistics(Tensor& moving_mean, Tensor& moving_variance, const Tensor& batch_mean,
                               const Tensor& batch_biased_variance, std::int64_t count, double momentum) {
   const char* op = "batch_norm (moving statistics)";
-  check_float_cpu(moving_mean, op, "moving_mean");
-  check_float_cpu(moving_variance, op, "moving_variance");
+  check_float(moving_mean, op, "moving_mean");
+  check_float(moving_variance, op, "moving_variance");
   const std::int64_t c = batch_mean.numel();
   PETAL_CHECK(moving_mean.numel() == c && moving_variance.numel() == c && batch_biased_variance.numel() == c,
               ShapeError, op, ": moving_mean ", shape_str(moving_mean.shape()), " and moving_variance ",
               shape_str(moving_variance.shape()), " must have ", c, " elements");
   PETAL_CHECK(moving_mean.is_contiguous() && moving_variance.is_contiguous(), ValueError, op,
               ": moving statistics must be contiguous tensors (they are updated in place)");
+  if (backend_of(op, {&moving_mean, &moving_variance}) == Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::update_moving_statistics(moving_mean, moving_variance, batch_mean,
+                                                                batch_biased_variance, count, momentum));
   const std::vector<double> mean = batch_mean.to_vector<double>(), var = batch_biased_variance.to_vector<double>();
   const double unbias = count > 1 ? double(count) / double(count - 1) : 1.0;
   auto update = [&](Tensor& t, const std::vector<double>& batch, double factor) {
@@ -458,6 +500,13 @@ Tensor conv2d_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const Te
   const char* op = "conv2d_bn_relu6_inference";
   check_nhwc(x, op);
   const std::int64_t out_c = check_kernel(x, kernel, bias, false, op);
+  if (backend_of(op, {&x, &kernel, &bias, &bn.scale, &bn.shift}) == Backend::Cuda) {
+    check_channel_vector(bn.scale, kernel, out_c, op, "folded scale");
+    check_channel_vector(bn.shift, kernel, out_c, op, "folded shift");
+    ConvGeometry g = make_geometry(x.shape(), kernel.size(0), kernel.size(1), window, op);
+    g.out_c = out_c;
+    PETAL_CUDA_BRANCH(return cuda_ops::conv2d_bn_relu6_inference(x, kernel, bias, bn, g, relu6));
+  }
   const FoldedConv folded = fold_into_kernel(kernel, bias, bn, out_c, op);
   return conv2d(x, folded.kernel, folded.bias, window, relu6);
 }
@@ -467,6 +516,13 @@ Tensor depthwise_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const
   const char* op = "depthwise_bn_relu6_inference";
   check_nhwc(x, op);
   const std::int64_t out_c = check_kernel(x, kernel, bias, true, op);
+  if (backend_of(op, {&x, &kernel, &bias, &bn.scale, &bn.shift}) == Backend::Cuda) {
+    check_channel_vector(bn.scale, kernel, out_c, op, "folded scale");
+    check_channel_vector(bn.shift, kernel, out_c, op, "folded shift");
+    ConvGeometry g = make_geometry(x.shape(), kernel.size(0), kernel.size(1), window, op);
+    g.out_c = out_c;
+    PETAL_CUDA_BRANCH(return cuda_ops::depthwise_bn_relu6_inference(x, kernel, bias, bn, g, relu6));
+  }
   const FoldedConv folded = fold_into_kernel(kernel, bias, bn, out_c, op);
   return depthwise_conv2d(x, folded.kernel, folded.bias, window, relu6);
 }
@@ -487,6 +543,9 @@ ops::ConvBatchNormResult conv_batch_norm_training(const Tensor& x_in, const Tens
   check_channel_vector(gamma_in, probe, out_c, op, "gamma");
   check_channel_vector(beta_in, probe, out_c, op, "beta");
   PETAL_CHECK(epsilon > 0.0, ValueError, op, ": epsilon must be positive, got ", epsilon);
+  if (backend_of(op, {&x_in, &kernel_in, &gamma_in, &beta_in}) == Backend::Cuda)
+    PETAL_CUDA_BRANCH(
+        return cuda_ops::conv_batch_norm_training(x_in, kernel_in, g, gamma_in, beta_in, epsilon, relu6, depthwise));
   ConvBatchNormResult r;
   const bool fast = !is_double(x_in) && (!depthwise || cpu::depthwise_fast_path(g));
   if (!fast) {
@@ -533,6 +592,7 @@ Tensor zero_pad2d(const Tensor& x, std::int64_t top, std::int64_t bottom, std::i
   check_nhwc(x, op);
   PETAL_CHECK(top >= 0 && bottom >= 0 && left >= 0 && right >= 0, ValueError, op,
               ": padding must not be negative, got ", top, ", ", bottom, ", ", left, ", ", right);
+  if (backend_of(op, {&x}) == Backend::Cuda) PETAL_CUDA_BRANCH(return cuda_ops::zero_pad2d(x, top, bottom, left, right));
   const Tensor src = x.contiguous();
   Tensor y = Tensor::empty({x.size(0), x.size(1) + top + bottom, x.size(2) + left + right, x.size(3)}, x.dtype());
   cpu::zero_pad_rows(src.raw_data(), y.raw_data(), src.itemsize(), x.size(0), x.size(1), x.size(2), x.size(3),
@@ -546,6 +606,8 @@ Tensor zero_pad2d_backward(const Tensor& grad, std::int64_t top, std::int64_t bo
   check_nhwc(grad, op, "gradient");
   PETAL_CHECK(grad.size(1) > top + bottom && grad.size(2) > left + right, ShapeError, op, ": gradient ",
               shape_str(grad.shape()), " is smaller than the padding");
+  if (backend_of(op, {&grad}) == Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::zero_pad2d_backward(grad, top, bottom, left, right));
   const Tensor src = grad.contiguous();
   const std::int64_t h = grad.size(1) - top - bottom, w = grad.size(2) - left - right;
   Tensor dx = Tensor::empty({grad.size(0), h, w, grad.size(3)}, grad.dtype());
@@ -557,6 +619,7 @@ Tensor zero_pad2d_backward(const Tensor& grad, std::int64_t top, std::int64_t bo
 Tensor global_average_pool2d(const Tensor& x_in) {
   const char* op = "global_average_pool2d";
   check_nhwc(x_in, op);
+  if (backend_of(op, {&x_in}) == Backend::Cuda) PETAL_CUDA_BRANCH(return cuda_ops::global_average_pool2d(x_in));
   const Tensor x = x_in.contiguous();
   const cpu::ConvGeometry g = cpu::global_pool_geometry(x.size(0), x.size(1), x.size(2), x.size(3));
   Tensor y = Tensor::empty({g.batch, g.in_c}, x.dtype());
@@ -570,12 +633,14 @@ Tensor global_average_pool2d(const Tensor& x_in) {
 
 Tensor global_average_pool2d_backward(const Tensor& grad, const Shape& input_shape) {
   const char* op = "global_average_pool2d_backward";
-  check_float_cpu(grad, op, "gradient");
+  check_float(grad, op, "gradient");
   PETAL_CHECK(input_shape.size() == 4 && grad.dim() == 2 && grad.size(0) == input_shape[0] &&
                   grad.size(1) == input_shape[3],
               ShapeError, op, ": gradient ", shape_str(grad.shape()), " does not match input ", shape_str(input_shape));
   for (std::int64_t d : input_shape)
     PETAL_CHECK(d > 0, ShapeError, op, ": input ", shape_str(input_shape), " has an empty dimension");
+  if (backend_of(op, {&grad}) == Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::global_average_pool2d_backward(grad, input_shape));
   const cpu::ConvGeometry g = cpu::global_pool_geometry(input_shape[0], input_shape[1], input_shape[2], input_shape[3]);
   const Tensor dy = grad.contiguous();
   Tensor dx = Tensor::empty(input_shape, dy.dtype());
@@ -618,6 +683,7 @@ Tensor average_pool2d(const Tensor& x_in, std::int64_t pool_h, std::int64_t pool
   const char* op = "average_pool2d";
   check_nhwc(x_in, op);
   const ConvGeometry g = pool_geometry(x_in.shape(), pool_h, pool_w, window, op);
+  if (backend_of(op, {&x_in}) == Backend::Cuda) PETAL_CUDA_BRANCH(return cuda_ops::average_pool2d(x_in, g));
   const Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty(output_shape(g), x.dtype());
   dispatch_float(x, [&](auto tag) {
@@ -637,6 +703,8 @@ Tensor average_pool2d_backward(const Tensor& grad_in, const Shape& input_shape, 
   PETAL_CHECK(input_shape.size() == 4, ShapeError, op, ": input shape ", shape_str(input_shape), " is not 4-D");
   const ConvGeometry g = pool_geometry(input_shape, pool_h, pool_w, window, op);
   check_grad(grad_in, g, op);
+  if (backend_of(op, {&grad_in}) == Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::average_pool2d_backward(grad_in, g));
   const Tensor grad = grad_in.contiguous();
   Tensor dx = Tensor::empty(input_shape, grad.dtype());
   dispatch_float(grad, [&](auto tag) {
@@ -654,6 +722,7 @@ Tensor max_pool2d(const Tensor& x_in, std::int64_t pool_h, std::int64_t pool_w, 
   const char* op = "max_pool2d";
   check_nhwc(x_in, op);
   const ConvGeometry g = pool_geometry(x_in.shape(), pool_h, pool_w, window, op);
+  if (backend_of(op, {&x_in}) == Backend::Cuda) PETAL_CUDA_BRANCH(return cuda_ops::max_pool2d(x_in, g));
   const Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty(output_shape(g), x.dtype());
   dispatch_float(x, [&](auto tag) {
@@ -674,6 +743,8 @@ Tensor max_pool2d_backward(const Tensor& grad_in, const Tensor& x_in, std::int64
   const ConvGeometry g = pool_geometry(x_in.shape(), pool_h, pool_w, window, op);
   check_grad(grad_in, g, op);
   check_same_dtype(x_in, grad_in, op, "gradient");
+  if (backend_of(op, {&grad_in, &x_in}) == Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::max_pool2d_backward(grad_in, x_in, g));
   const Tensor grad = grad_in.contiguous(), x = x_in.contiguous();
   Tensor dx = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x, [&](auto tag) {

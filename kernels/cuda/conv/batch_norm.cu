@@ -1,0 +1,244 @@
+// Batch normalization on CUDA over x [rows, C] (channels innermost).
+// Training: two deterministic column reductions (sum, then the sum of
+// squared deviations from the mean, both in double) and one elementwise pass
+// with ReLU6 fused. Backward: one reduction for (sum g, sum g * xhat) with
+// the ReLU6 mask, one elementwise pass for dx. Inference: the moving
+// statistics are folded into the kernel's output channels and the bias, and
+// the convolution's epilogue applies ReLU6. See batch_norm_body.hpp.
+#include "kernels/cuda/conv/batch_norm_body.hpp"
+#include "kernels/cuda/conv/conv_launch.cuh"
+#include "kernels/cuda/cuda_conv_ops.hpp"
+
+namespace petal::cuda_conv {
+
+namespace body = cuda_body;
+
+template <class T>
+void batch_norm_forward(const T* x, const T* gamma, const T* beta, std::int64_t rows, std::int64_t c, double epsilon,
+                        bool relu6, T* y, T* mean, T* variance, Device device, const OpName& name) {
+  const ColumnSums sums = column_reduce(body::ChannelSumTerm<T>{x, c}, rows, c, device, name, "mean");
+  const Sum2* s = sums.sums;
+  const ColumnSums squares =
+      column_reduce(body::SquaredDeviationTerm<T>{x, s, rows, c}, rows, c, device, name, "variance");
+  const Sum2* q = squares.sums;
+  const double n = double(rows);
+  for_each_index(
+      c,
+      [=] __device__(std::int64_t j) {
+        mean[j] = T(s[j].first / n);
+        variance[j] = T(q[j].first / n);
+      },
+      name, "statistics");
+  for_each_index(
+      rows * c,
+      [=] __device__(std::int64_t i) {
+        const std::int64_t j = i % c;
+        y[i] = body::batch_norm_element(x[i], s[j].first / n, body::inverse_std(q[j].first / n, epsilon), gamma[j],
+                                        beta[j], relu6);
+      },
+      name, "normalise");
+}
+
+template <class T>
+void batch_norm_backward(const T* dy, const T* x, const T* gamma, const T* beta, const T* mean, const T* variance,
+                         std::int64_t rows, std::int64_t c, double epsilon, bool relu6, T* dx, T* dgamma, T* dbeta,
+                         Device device, const OpName& name) {
+  const ColumnSums sums =
+      column_reduce(body::BatchNormBackwardTerm<T>{dy, x, gamma, beta, mean, variance, c, epsilon, relu6}, rows, c,
+                    device, name, "gradient sums");
+  const Sum2* s = sums.sums;
+  for_each_index(
+      c,
+      [=] __device__(std::int64_t j) {
+        dgamma[j] = T(s[j].second);
+        dbeta[j] = T(s[j].first);
+      },
+      name, "gamma/beta gradients");
+  for_each_index(
+      rows * c,
+      [=] __device__(std::int64_t i) {
+        const std::int64_t j = i % c;
+        dx[i] = body::batch_norm_input_grad(dy[i], x[i], gamma[j], beta[j], mean[j], variance[j], epsilon, relu6, s[j],
+                                            rows);
+      },
+      name, "input gradient");
+}
+
+template <class T>
+void fold(const T* gamma, const T* beta, const T* mean, const T* variance, std::int64_t c, double epsilon, T* scale,
+          T* shift, const OpName& name) {
+  for_each_index(
+      c,
+      [=] __device__(std::int64_t j) {
+        const body::FoldedChannel f = body::fold_channel(gamma[j], beta[j], mean[j], variance[j], epsilon);
+        scale[j] = T(f.scale);
+        shift[j] = T(f.shift);
+      },
+      name, "fold");
+}
+
+template <class T>
+void affine(const T* x, const T* scale, const T* shift, std::int64_t n, std::int64_t c, bool relu6, T* y,
+            const OpName& name) {
+  for_each_index(
+      n, [=] __device__(std::int64_t i) { y[i] = body::channel_affine_element(x[i], scale[i % c], shift[i % c], relu6); },
+      name, "channel affine");
+}
+
+template <class T>
+void moving_update(T* moving_mean, T* moving_variance, const T* mean, const T* variance, std::int64_t c,
+                   double unbias, double momentum, const OpName& name) {
+  for_each_index(
+      c,
+      [=] __device__(std::int64_t j) {
+        moving_mean[j] = T(body::moving_average(moving_mean[j], mean[j], 1.0, momentum));
+        moving_variance[j] = T(body::moving_average(moving_variance[j], variance[j], unbias, momentum));
+      },
+      name, "moving statistics");
+}
+
+// kernel [..., out_c] * scale per output channel; bias * scale + shift.
+template <class T>
+void fold_into_kernel(const T* kernel, const T* bias, const T* scale, const T* shift, std::int64_t kernel_elements,
+                      std::int64_t out_c, T* folded_kernel, T* folded_bias, const OpName& name) {
+  for_each_index(
+      kernel_elements, [=] __device__(std::int64_t i) { folded_kernel[i] = kernel[i] * scale[i % out_c]; }, name,
+      "fold kernel");
+  for_each_index(
+      out_c, [=] __device__(std::int64_t j) { folded_bias[j] = (bias ? bias[j] : T(0)) * scale[j] + shift[j]; }, name,
+      "fold bias");
+}
+
+struct FoldedConv {
+  Tensor kernel, bias;
+};
+
+FoldedConv fold_conv(const Tensor& kernel_in, const Tensor& bias_in, const ops::FoldedBatchNorm& bn, std::int64_t out_c,
+                     const OpName& name) {
+  const Tensor kernel = kernel_in.contiguous(), scale = bn.scale.contiguous(), shift = bn.shift.contiguous();
+  const Tensor bias = bias_in.defined() ? bias_in.contiguous() : Tensor();
+  FoldedConv f{Tensor::empty(kernel.shape(), kernel.dtype(), kernel.device()),
+               Tensor::empty({out_c}, kernel.dtype(), kernel.device())};
+  dispatch_float(kernel.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    fold_into_kernel<T>(kernel.data<T>(), data_or_null<T>(bias), scale.data<T>(), shift.data<T>(), kernel.numel(),
+                        out_c, f.kernel.data<T>(), f.bias.data<T>(), name);
+  });
+  return f;
+}
+
+}  // namespace petal::cuda_conv
+
+namespace petal::cuda_ops {
+
+using namespace cuda_conv;
+
+Tensor batch_norm_training(const Tensor& x_in, const Tensor& gamma_in, const Tensor& beta_in, double epsilon,
+                           bool relu6, Tensor& mean, Tensor& biased_variance) {
+  const cuda::DeviceGuard guard(x_in.device());
+  const OpName name{"batch_norm", operands({{"x", &x_in}, {"gamma", &gamma_in}})};
+  const Tensor x = x_in.contiguous(), gamma = gamma_in.contiguous(), beta = beta_in.contiguous();
+  const std::int64_t c = x.size(-1), rows = x.numel() / c;
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  mean = Tensor::empty({c}, x.dtype(), x.device());
+  biased_variance = Tensor::empty({c}, x.dtype(), x.device());
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    batch_norm_forward<T>(x.data<T>(), gamma.data<T>(), beta.data<T>(), rows, c, epsilon, relu6, y.data<T>(),
+                          mean.data<T>(), biased_variance.data<T>(), x.device(), name);
+  });
+  return y;
+}
+
+ops::BatchNormGrads batch_norm_backward(const Tensor& grad_in, const Tensor& x_in, const Tensor& gamma_in,
+                                        const Tensor& beta_in, const Tensor& mean_in, const Tensor& var_in,
+                                        double epsilon, bool relu6) {
+  const cuda::DeviceGuard guard(x_in.device());
+  const OpName name{"batch_norm_backward", operands({{"gradient", &grad_in}, {"x", &x_in}, {"gamma", &gamma_in}})};
+  const Tensor grad = grad_in.contiguous(), x = x_in.contiguous(), gamma = gamma_in.contiguous(),
+               beta = beta_in.contiguous(), mean = mean_in.contiguous(), var = var_in.contiguous();
+  const std::int64_t c = x.size(-1), rows = x.numel() / c;
+  ops::BatchNormGrads out{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor::empty({c}, x.dtype(), x.device()),
+                          Tensor::empty({c}, x.dtype(), x.device())};
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda_conv::batch_norm_backward<T>(grad.data<T>(), x.data<T>(), gamma.data<T>(), beta.data<T>(), mean.data<T>(),
+                                      var.data<T>(), rows, c, epsilon, relu6, out.x.data<T>(), out.gamma.data<T>(),
+                                      out.beta.data<T>(), x.device(), name);
+  });
+  return out;
+}
+
+ops::FoldedBatchNorm fold_batch_norm(const Tensor& gamma_in, const Tensor& beta_in, const Tensor& mean_in,
+                                     const Tensor& var_in, double epsilon) {
+  const cuda::DeviceGuard guard(gamma_in.device());
+  const OpName name{"fold_batch_norm", operands({{"gamma", &gamma_in}})};
+  const Tensor gamma = gamma_in.contiguous(), beta = beta_in.contiguous(), mean = mean_in.contiguous(),
+               var = var_in.contiguous();
+  const std::int64_t c = gamma.numel();
+  ops::FoldedBatchNorm out{Tensor::empty({c}, gamma.dtype(), gamma.device()),
+                           Tensor::empty({c}, gamma.dtype(), gamma.device())};
+  dispatch_float(gamma.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    fold<T>(gamma.data<T>(), beta.data<T>(), mean.data<T>(), var.data<T>(), c, epsilon, out.scale.data<T>(),
+            out.shift.data<T>(), name);
+  });
+  return out;
+}
+
+Tensor channel_affine(const Tensor& x_in, const Tensor& scale_in, const Tensor& shift_in, bool relu6) {
+  const cuda::DeviceGuard guard(x_in.device());
+  const OpName name{"channel_affine", operands({{"x", &x_in}, {"scale", &scale_in}})};
+  const Tensor x = x_in.contiguous(), scale = scale_in.contiguous(), shift = shift_in.contiguous();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    affine<T>(x.data<T>(), scale.data<T>(), shift.data<T>(), x.numel(), x.size(-1), relu6, y.data<T>(), name);
+  });
+  return y;
+}
+
+void update_moving_statistics(Tensor& moving_mean, Tensor& moving_variance, const Tensor& batch_mean_in,
+                              const Tensor& batch_variance_in, std::int64_t count, double momentum) {
+  const cuda::DeviceGuard guard(moving_mean.device());
+  const OpName name{"batch_norm (moving statistics)", operands({{"moving_mean", &moving_mean}})};
+  // The batch statistics may come in another dtype or from the host.
+  auto like_moving = [&](const Tensor& t) {
+    Tensor r = t.device() == moving_mean.device() ? t : t.to(moving_mean.device());
+    if (r.dtype() != moving_mean.dtype()) r = r.to(moving_mean.dtype());
+    return r.contiguous();
+  };
+  const Tensor mean = like_moving(batch_mean_in), var = like_moving(batch_variance_in);
+  dispatch_float(moving_mean.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    moving_update<T>(moving_mean.data<T>(), moving_variance.data<T>(), mean.data<T>(), var.data<T>(),
+                     moving_mean.numel(), cuda_body::unbiased_factor(count), momentum, name);
+  });
+}
+
+Tensor conv2d_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const Tensor& bias,
+                                 const ops::FoldedBatchNorm& bn, const ConvGeometry& g, bool relu6) {
+  const cuda::DeviceGuard guard(x.device());
+  const OpName name{"conv2d_bn_relu6_inference", operands({{"x", &x}, {"kernel", &kernel}})};
+  const FoldedConv folded = fold_conv(kernel, bias, bn, g.out_c, name);
+  return conv2d(x, folded.kernel, folded.bias, g, relu6);
+}
+
+Tensor depthwise_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const Tensor& bias,
+                                    const ops::FoldedBatchNorm& bn, const ConvGeometry& g, bool relu6) {
+  const cuda::DeviceGuard guard(x.device());
+  const OpName name{"depthwise_bn_relu6_inference", operands({{"x", &x}, {"kernel", &kernel}})};
+  const FoldedConv folded = fold_conv(kernel, bias, bn, g.out_c, name);
+  return depthwise_conv2d(x, folded.kernel, folded.bias, g, relu6);
+}
+
+ops::ConvBatchNormResult conv_batch_norm_training(const Tensor& x, const Tensor& kernel, const ConvGeometry& g,
+                                                  const Tensor& gamma, const Tensor& beta, double epsilon, bool relu6,
+                                                  bool depthwise) {
+  ops::ConvBatchNormResult r;
+  r.conv_out = depthwise ? depthwise_conv2d(x, kernel, Tensor(), g, false) : conv2d(x, kernel, Tensor(), g, false);
+  r.y = batch_norm_training(r.conv_out, gamma, beta, epsilon, relu6, r.mean, r.biased_variance);
+  return r;
+}
+
+}  // namespace petal::cuda_ops

@@ -1,0 +1,161 @@
+// Conv2D on CUDA (NHWC, HWIO). Row-major y [P, Cout] = col [P, K] x W [K, Cout]
+// with P = N * out_h * out_w, K = kh * kw * Cin (conv_body.hpp). cuBLAS is
+// column-major, so each row-major product C = A B is issued as C^T = B^T A^T
+// on the same memory.
+// - 1x1, stride 1, no padding: col is x itself, one GEMM, no copy.
+// - Cin <= 4 (the 3 -> 32 stem): a direct kernel, one thread per output
+//   element with bias and ReLU6 fused.
+// - otherwise: im2col of a chunk of images into a bounded workspace, then a
+//   GEMM per chunk; bias and ReLU6 in one epilogue pass.
+// Backward: dx = col2im(dy W^T) (a gather, no atomics) and
+// dW = sum over chunks of col^T dy (beta = 1 after the first chunk); the
+// bias gradient is the deterministic column reduction of dy.
+#include "kernels/cuda/conv/conv_body.hpp"
+#include "kernels/cuda/conv/conv_launch.cuh"
+#include "kernels/cuda/cuda_conv_ops.hpp"
+
+namespace petal::cuda_conv {
+
+namespace body = cuda_body;
+
+inline bool is_pointwise_gemm(const ConvGeometry& g) {
+  return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&
+         g.pad_left == 0 && g.out_h == g.in_h && g.out_w == g.in_w;
+}
+
+inline bool uses_direct_kernel(const ConvGeometry& g) { return g.in_c <= 4 && !is_pointwise_gemm(g); }
+
+template <class T>
+void fill_im2col(const T* x, const ConvGeometry& g, T* col, const OpName& name) {
+  const std::int64_t k_count = body::conv_columns(g);
+  for_each_index(
+      g.output_pixels() * k_count,
+      [=] __device__(std::int64_t i) { col[i] = body::im2col_element(x, g, i / k_count, i % k_count); }, name,
+      "im2col");
+}
+
+template <class T>
+void conv2d_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g, bool relu6, Device device,
+                    const OpName& name) {
+  const std::int64_t out_c = g.out_c, total = g.output_pixels() * g.out_c;
+  if (uses_direct_kernel(g)) {
+    for_each_index(
+        total,
+        [=] __device__(std::int64_t o) {
+          y[o] = body::conv_epilogue(body::conv2d_direct_element(x, w, g, o), bias, o % out_c, relu6);
+        },
+        name, "direct convolution");
+    return;
+  }
+  const std::int64_t k_count = body::conv_columns(g);
+  if (is_pointwise_gemm(g)) {
+    // y^T [Cout, P] = W^T [Cout, K] x^T [K, P]
+    gemm<T>(false, false, out_c, g.output_pixels(), k_count, w, out_c, x, k_count, T(0), y, out_c, name, "GEMM");
+  } else {
+    const std::int64_t images = body::im2col_chunk_images(g, kIm2colWorkspaceElements);
+    const Tensor col_buffer = workspace<T>(images * g.out_h * g.out_w * k_count, device);
+    T* col = col_buffer.data<T>();
+    for (std::int64_t first = 0; first < g.batch; first += images) {
+      const ConvGeometry cg = body::chunk_geometry(g, std::min(images, g.batch - first));
+      fill_im2col(x + first * g.in_h * g.in_w * g.in_c, cg, col, name);
+      gemm<T>(false, false, out_c, cg.output_pixels(), k_count, w, out_c, col, k_count, T(0),
+              y + first * g.out_h * g.out_w * out_c, out_c, name, "GEMM");
+    }
+  }
+  if (bias || relu6)
+    for_each_index(
+        total, [=] __device__(std::int64_t o) { y[o] = body::conv_epilogue(y[o], bias, o % out_c, relu6); }, name,
+        "bias/ReLU6 epilogue");
+}
+
+template <class T>
+void conv2d_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry& g, Device device, const OpName& name) {
+  const std::int64_t out_c = g.out_c, k_count = body::conv_columns(g);
+  if (is_pointwise_gemm(g)) {
+    // dx^T [K, P] = W [K, Cout] (W^T in column-major, transposed) x dy^T [Cout, P]
+    gemm<T>(true, false, k_count, g.output_pixels(), out_c, w, out_c, dy, out_c, T(0), dx, k_count, name, "GEMM");
+    return;
+  }
+  const std::int64_t images = body::im2col_chunk_images(g, kIm2colWorkspaceElements);
+  const Tensor col_buffer = workspace<T>(images * g.out_h * g.out_w * k_count, device);
+  T* dcol = col_buffer.data<T>();
+  for (std::int64_t first = 0; first < g.batch; first += images) {
+    const ConvGeometry cg = body::chunk_geometry(g, std::min(images, g.batch - first));
+    gemm<T>(true, false, k_count, cg.output_pixels(), out_c, w, out_c, dy + first * g.out_h * g.out_w * out_c, out_c,
+            T(0), dcol, k_count, name, "GEMM");
+    T* dx_chunk = dx + first * g.in_h * g.in_w * g.in_c;
+    for_each_index(
+        cg.input_pixels() * cg.in_c, [=] __device__(std::int64_t i) { dx_chunk[i] = body::col2im_gather(dcol, cg, i); },
+        name, "col2im");
+  }
+}
+
+template <class T>
+void conv2d_backward_kernel(const T* dy, const T* x, T* dw, T* db, const ConvGeometry& g, Device device,
+                            const OpName& name) {
+  const std::int64_t out_c = g.out_c, k_count = body::conv_columns(g);
+  if (is_pointwise_gemm(g)) {
+    // dW^T [Cout, K] = dy^T [Cout, P] x [P, K] (x^T in column-major, transposed)
+    gemm<T>(false, true, out_c, k_count, g.output_pixels(), dy, out_c, x, k_count, T(0), dw, out_c, name, "GEMM");
+  } else {
+    const std::int64_t images = body::im2col_chunk_images(g, kIm2colWorkspaceElements);
+    const Tensor col_buffer = workspace<T>(images * g.out_h * g.out_w * k_count, device);
+    T* col = col_buffer.data<T>();
+    for (std::int64_t first = 0; first < g.batch; first += images) {
+      const ConvGeometry cg = body::chunk_geometry(g, std::min(images, g.batch - first));
+      fill_im2col(x + first * g.in_h * g.in_w * g.in_c, cg, col, name);
+      gemm<T>(false, true, out_c, k_count, cg.output_pixels(), dy + first * g.out_h * g.out_w * out_c, out_c, col,
+              k_count, first == 0 ? T(0) : T(1), dw, out_c, name, "GEMM");
+    }
+  }
+  if (db) channel_sums(dy, g.output_pixels(), out_c, db, device, name);
+}
+
+}  // namespace petal::cuda_conv
+
+namespace petal::cuda_ops {
+
+using namespace cuda_conv;
+
+Tensor conv2d(const Tensor& x_in, const Tensor& kernel_in, const Tensor& bias_in, const ConvGeometry& g, bool relu6) {
+  const cuda::DeviceGuard guard(x_in.device());
+  const OpName name{"conv2d", operands({{"x", &x_in}, {"kernel", &kernel_in}, {"bias", &bias_in}})};
+  const Tensor x = x_in.contiguous(), kernel = kernel_in.contiguous();
+  const Tensor bias = bias_in.defined() ? bias_in.contiguous() : Tensor();
+  Tensor y = Tensor::empty({g.batch, g.out_h, g.out_w, g.out_c}, x.dtype(), x.device());
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    conv2d_forward<T>(x.data<T>(), kernel.data<T>(), data_or_null<T>(bias), y.data<T>(), g, relu6, x.device(), name);
+  });
+  return y;
+}
+
+Tensor conv2d_backward_input(const Tensor& grad_in, const Tensor& kernel_in, const ConvGeometry& g) {
+  const cuda::DeviceGuard guard(grad_in.device());
+  const OpName name{"conv2d_backward_input", operands({{"gradient", &grad_in}, {"kernel", &kernel_in}})};
+  const Tensor grad = grad_in.contiguous(), kernel = kernel_in.contiguous();
+  Tensor dx = Tensor::empty({g.batch, g.in_h, g.in_w, g.in_c}, grad.dtype(), grad.device());
+  dispatch_float(grad.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda_conv::conv2d_backward_input<T>(grad.data<T>(), kernel.data<T>(), dx.data<T>(), g, grad.device(), name);
+  });
+  return dx;
+}
+
+Tensor conv2d_backward_kernel(const Tensor& grad_in, const Tensor& x_in, const Shape& kernel_shape,
+                              const ConvGeometry& g, Tensor* grad_bias) {
+  const cuda::DeviceGuard guard(x_in.device());
+  const OpName name{"conv2d_backward_kernel", operands({{"gradient", &grad_in}, {"x", &x_in}})};
+  const Tensor grad = grad_in.contiguous(), x = x_in.contiguous();
+  Tensor dw = Tensor::empty(kernel_shape, x.dtype(), x.device());
+  Tensor db = grad_bias ? Tensor::empty({g.out_c}, x.dtype(), x.device()) : Tensor();
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    cuda_conv::conv2d_backward_kernel<T>(grad.data<T>(), x.data<T>(), dw.data<T>(), grad_bias ? db.data<T>() : nullptr,
+                                         g, x.device(), name);
+  });
+  if (grad_bias) *grad_bias = db;
+  return dw;
+}
+
+}  // namespace petal::cuda_ops
