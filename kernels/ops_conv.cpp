@@ -503,7 +503,7 @@ Tensor conv2d_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const Te
   if (backend_of(op, {&x, &kernel, &bias, &bn.scale, &bn.shift}) == Backend::Cuda) {
     check_channel_vector(bn.scale, kernel, out_c, op, "folded scale");
     check_channel_vector(bn.shift, kernel, out_c, op, "folded shift");
-    ConvGeometry g = make_geometry(x.shape(), kernel.size(0), kernel.size(1), window, op);
+    [[maybe_unused]] ConvGeometry g = make_geometry(x.shape(), kernel.size(0), kernel.size(1), window, op);
     g.out_c = out_c;
     PETAL_CUDA_BRANCH(return cuda_ops::conv2d_bn_relu6_inference(x, kernel, bias, bn, g, relu6));
   }
@@ -519,7 +519,7 @@ Tensor depthwise_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const
   if (backend_of(op, {&x, &kernel, &bias, &bn.scale, &bn.shift}) == Backend::Cuda) {
     check_channel_vector(bn.scale, kernel, out_c, op, "folded scale");
     check_channel_vector(bn.shift, kernel, out_c, op, "folded shift");
-    ConvGeometry g = make_geometry(x.shape(), kernel.size(0), kernel.size(1), window, op);
+    [[maybe_unused]] ConvGeometry g = make_geometry(x.shape(), kernel.size(0), kernel.size(1), window, op);
     g.out_c = out_c;
     PETAL_CUDA_BRANCH(return cuda_ops::depthwise_bn_relu6_inference(x, kernel, bias, bn, g, relu6));
   }
