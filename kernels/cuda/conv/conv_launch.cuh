@@ -103,15 +103,19 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
 template <class Term>
 __global__ void column_partials_kernel(Term term, std::int64_t rows, std::int64_t columns,
                                        std::int64_t rows_per_chunk, Sum2* partials) {
-  __shared__ Sum2 lanes[cuda_body::kReduceThreadsY][cuda_body::kReduceThreadsX];
+  // Plain doubles: a __shared__ Sum2 would need its member initialisers run.
+  __shared__ double firsts[cuda_body::kReduceThreadsY][cuda_body::kReduceThreadsX];
+  __shared__ double seconds[cuda_body::kReduceThreadsY][cuda_body::kReduceThreadsX];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const std::int64_t column = std::int64_t(blockIdx.x) * cuda_body::kReduceThreadsX + tx;
   const std::int64_t chunk = blockIdx.y;
-  lanes[ty][tx] = column < columns ? cuda_body::reduce_lane(term, rows, rows_per_chunk, chunk, ty, column) : Sum2{};
+  const Sum2 lane = column < columns ? cuda_body::reduce_lane(term, rows, rows_per_chunk, chunk, ty, column) : Sum2{};
+  firsts[ty][tx] = lane.first;
+  seconds[ty][tx] = lane.second;
   __syncthreads();
   if (ty == 0 && column < columns) {
     Sum2 block;
-    for (int lane = 0; lane < cuda_body::kReduceThreadsY; ++lane) block = block + lanes[lane][tx];
+    for (int l = 0; l < cuda_body::kReduceThreadsY; ++l) block = block + Sum2{firsts[l][tx], seconds[l][tx]};
     partials[chunk * columns + column] = block;
   }
 }
