@@ -62,7 +62,8 @@ Variable batch_norm_impl(const Variable& x, const Variable& gamma, const Variabl
   Tensor y = ops::channel_affine(x.data(), folded.scale, folded.shift, relu6);
   const bool gx = needs_grad(x), gg = needs_grad(gamma), gb = needs_grad(beta);
   // x_hat = (x - mean) / sqrt(var + eps) is the affine map with gamma = 1, beta = 0.
-  const ops::FoldedBatchNorm unit = ops::fold_batch_norm(ones({x.size(-1)}, x.dtype()), zeros({x.size(-1)}, x.dtype()),
+  const ops::FoldedBatchNorm unit = ops::fold_batch_norm(ones({x.size(-1)}, x.dtype(), x.device()),
+                                                         zeros({x.size(-1)}, x.dtype(), x.device()),
                                                          moving_mean, moving_variance, eps);
   return make_op_result(
       y, op, {x, gamma, beta},

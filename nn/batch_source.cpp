@@ -8,10 +8,10 @@
 namespace petal::nn {
 
 Tensor gather_rows(const Tensor& t, const std::vector<std::int64_t>& indices) {
-  Tensor src = t.contiguous();
+  Tensor src = t.to(Device::cpu()).contiguous();
   Shape shape = src.shape();
   shape[0] = static_cast<std::int64_t>(indices.size());
-  Tensor out = Tensor::empty(shape, src.dtype());
+  Tensor out = Tensor::empty_pinned(shape, src.dtype());
   const std::size_t row_bytes = src.nbytes() / static_cast<std::size_t>(std::max<std::int64_t>(src.size(0), 1));
   const char* in = static_cast<const char*>(src.raw_data());
   char* dst = static_cast<char*>(out.raw_data());

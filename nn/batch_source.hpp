@@ -30,7 +30,7 @@ class BatchSource {
 };
 
 // Batches of rows of in-memory tensors (x [N, ...], y [N, ...]), optionally
-// shuffled per epoch with a seed.
+// shuffled per epoch with a seed. Batches are in pinned host memory (see gather_rows).
 class TensorBatchSource : public BatchSource {
  public:
   TensorBatchSource(Tensor x, Tensor y, std::int64_t batch_size, bool shuffle = false, std::uint64_t seed = 0,
@@ -50,7 +50,9 @@ class TensorBatchSource : public BatchSource {
   std::int64_t position_ = 0;
 };
 
-// Copies rows `indices` of t (any dtype, rows contiguous after .contiguous()).
+// Copies rows `indices` of t (any dtype) into pinned host memory, ready for a
+// fast copy to a device. A t on a device is first copied to the host whole:
+// keep the tensors of a TensorBatchSource in host memory.
 Tensor gather_rows(const Tensor& t, const std::vector<std::int64_t>& indices);
 
 }  // namespace petal::nn

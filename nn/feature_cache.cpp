@@ -35,7 +35,7 @@ Tensor run_layers(Sequential& model, std::size_t begin, std::size_t end, const T
   PETAL_CHECK(begin <= end && end <= layers.size(), IndexError, "run_layers: range [", begin, ", ", end,
               ") outside the ", layers.size(), " layers of \"", model.name(), "\"");
   ag::NoGradGuard no_grad;
-  ag::Variable y(x, false);
+  ag::Variable y(x.to(model.device()), false);
   for (std::size_t i = begin; i < end; ++i) {
     const bool was_training = layers[i]->training();
     layers[i]->set_training(false);
@@ -57,8 +57,8 @@ CachedFeatures cache_features(Sequential& model, std::size_t prefix, BatchSource
   for (std::int64_t step = 0; steps < 0 || step < steps; ++step) {
     std::optional<Batch> batch = source.next();
     if (!batch) break;
-    features.push_back(run_layers(model, 0, prefix, batch->x).contiguous());
-    targets.push_back(batch->y.contiguous());
+    features.push_back(run_layers(model, 0, prefix, batch->x).to(Device::cpu()).contiguous());
+    targets.push_back(batch->y.to(Device::cpu()).contiguous());
     rows += batch->x.size(0);
   }
   PETAL_CHECK(!features.empty(), ValueError, "cache_features: the source gave no batch");

@@ -148,7 +148,27 @@ void Module::zero_grad() {
     if (w.is_parameter) w.variable.zero_grad();
 }
 
+void Module::to(Device device) {
+  device_ = device;
+  for (auto& w : local_weights_) {
+    w.variable.zero_grad();
+    if (w.variable.device() != device) w.variable.set_data(w.variable.data().to(device));
+  }
+  for (auto& c : children_) c->to(device);
+}
+
+Device Module::device() const {
+  if (device_) return *device_;
+  if (!local_weights_.empty()) return local_weights_.front().variable.device();
+  for (const auto& c : children_) {
+    const Device d = c->device();
+    if (c->device_ || !d.is_cpu()) return d;
+  }
+  return Device::cpu();
+}
+
 ag::Variable Module::add_parameter(std::string local_name, Tensor initial) {
+  if (device_) initial = initial.to(*device_);
   ag::Variable v(std::move(initial), trainable_);
   v.set_name(name_ + "/" + local_name);
   local_weights_.push_back({std::move(local_name), v, true});
@@ -156,6 +176,7 @@ ag::Variable Module::add_parameter(std::string local_name, Tensor initial) {
 }
 
 ag::Variable Module::add_buffer(std::string local_name, Tensor initial) {
+  if (device_) initial = initial.to(*device_);
   ag::Variable v(std::move(initial), false);
   v.set_name(name_ + "/" + local_name);
   local_weights_.push_back({std::move(local_name), v, false});
@@ -165,6 +186,7 @@ ag::Variable Module::add_buffer(std::string local_name, Tensor initial) {
 void Module::add_child(std::shared_ptr<Module> child) {
   PETAL_CHECK(child != nullptr, ValueError, "layer \"", name_, "\": null child");
   child->set_training(training_);
+  if (device_) child->to(*device_);
   children_.push_back(std::move(child));
 }
 

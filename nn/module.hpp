@@ -15,6 +15,9 @@
 // - Modes: training() (dropout active, BatchNormalization uses batch
 //   statistics) and trainable() (a frozen layer's parameters get no gradients
 //   and no optimizer updates). Both propagate to children when set.
+// - Device: to(device) moves every weight (kernels/ops.hpp runs each op where
+//   its operands live, so forward and backward follow); weights created later
+//   (a lazy build, Sequential::add) are created there too.
 #pragma once
 
 #include <cstdint>
@@ -92,6 +95,18 @@ class Module {
   // Drops the gradients of every parameter.
   void zero_grad();
 
+  // ---- device ----
+  // Moves every parameter and buffer, of this module and its descendants, to
+  // `device`. The variables stay the same objects (layers and optimizers keep
+  // their references), with the same names, trainable flags and requires_grad;
+  // their gradients are dropped (even when nothing moves, so the result does
+  // not depend on where the weights were). Later weights and added children
+  // go to `device` too.
+  void to(Device device);
+  // Where the weights live: the device given to to(), else the first
+  // weight's (a container over layers moved elsewhere), else the CPU.
+  Device device() const;
+
   // Keras-like table: Layer (type), Output Shape, Param #, and the totals.
   // A container lists its children (a nested model is one row), a layer itself.
   std::string summary(int line_length = 65) const;
@@ -125,6 +140,7 @@ class Module {
   bool trainable_ = true;
   std::vector<LocalWeight> local_weights_;
   std::vector<std::shared_ptr<Module>> children_;
+  std::optional<Device> device_;  // set by to()
 };
 
 // "(None, 6, 6, 1280)"

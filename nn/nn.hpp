@@ -6,6 +6,7 @@
 #include "nn/callbacks.hpp"
 #include "nn/conv_layers.hpp"
 #include "nn/core_layers.hpp"
+#include "nn/device.hpp"
 #include "nn/feature_cache.hpp"
 #include "nn/history.hpp"
 #include "nn/initializers.hpp"

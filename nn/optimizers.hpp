@@ -12,6 +12,11 @@
 // learning rate is a constant or a schedule evaluated at `iterations()`.
 // Slot state (momenta) is keyed by the parameter's name, so it follows the
 // weights into checkpoints and survives freezing and unfreezing layers.
+//
+// Devices: parameters may live on any device (all of one step's on the same
+// or on several); slots are created on, and moved to, their parameter's
+// device. CPU parameters take the threaded float loops below, others the
+// device's ops (kernels/ops.hpp).
 #pragma once
 
 #include <cstdint>
@@ -48,19 +53,22 @@ class Optimizer {
   const OptimizerOptions& options() const { return options_; }
 
   // One update of every parameter that has a gradient, then iterations += 1.
-  // Parameters need names (Module gives them), float32, contiguous, on the CPU.
+  // Parameters need names (Module gives them), float32, contiguous.
   void step(const std::vector<ag::Variable>& parameters);
 
-  // Slots as "<parameter name>/<slot>" tensors, for checkpoints.
+  // Slots as "<parameter name>/<slot>" tensors (on their parameters'
+  // devices), for checkpoints.
   std::vector<std::pair<std::string, Tensor>> state() const;
   // Restores slots and the step count (slots not in `slots` are dropped).
   void load_state(const std::vector<std::pair<std::string, Tensor>>& slots, std::int64_t iterations);
 
  protected:
-  // Updates one parameter (contiguous float32 data, n elements).
-  virtual void update(const std::string& param_name, float* w, const float* g, std::int64_t n, double lr) = 0;
-  // The named slot of a parameter, zero-initialised on first use.
-  float* slot(const std::string& param_name, const char* slot_name, std::int64_t n);
+  // Updates one parameter in place: w and g are contiguous float32 [n] on
+  // the same device.
+  virtual void update(const std::string& param_name, Tensor& w, const Tensor& g, double lr) = 0;
+  // The named slot of a parameter as float32 [n] on `device`: zeros on first
+  // use, moved there when it was restored or last used elsewhere.
+  Tensor& slot(const std::string& param_name, const char* slot_name, std::int64_t n, Device device);
 
  private:
   std::string name_;
@@ -77,7 +85,7 @@ class SGD : public Optimizer {
                OptimizerOptions options = {});
 
  protected:
-  void update(const std::string& param_name, float* w, const float* g, std::int64_t n, double lr) override;
+  void update(const std::string& param_name, Tensor& w, const Tensor& g, double lr) override;
 
  private:
   double momentum_;
@@ -95,7 +103,7 @@ class Adam : public Optimizer {
   explicit Adam(double learning_rate = 1e-3, AdamOptions adam = {}, OptimizerOptions options = {});
 
  protected:
-  void update(const std::string& param_name, float* w, const float* g, std::int64_t n, double lr) override;
+  void update(const std::string& param_name, Tensor& w, const Tensor& g, double lr) override;
 
  private:
   AdamOptions adam_;

@@ -78,11 +78,14 @@ std::pair<ag::Variable, ag::Variable> Trainer::forward_loss(const Batch& batch) 
               "\": inputs must be float tensors, got ",
               batch.x.defined() ? dtype_name(batch.x.dtype()) : "an undefined tensor",
               " (convert images to float32 first)");
-  ag::Variable x(batch.x, false);
+  // The batch follows the model (a no-op on the CPU); a source that fills
+  // pinned host memory makes this copy a direct DMA.
+  const Device device = model_->device();
+  ag::Variable x(batch.x.to(device), false);
   // A softmax output feeds its logits to the fused, stable cross-entropy.
   const bool fused = !loss_.from_logits && model_->ends_in_softmax();
   ag::Variable output = fused ? model_->call_logits(x) : (*model_)(x);
-  ag::Variable loss = loss_(output, batch.y, fused || loss_.from_logits);
+  ag::Variable loss = loss_(output, batch.y.to(device), fused || loss_.from_logits);
   return {loss, output};
 }
 
@@ -145,7 +148,8 @@ History Trainer::fit(BatchSource& train, const FitOptions& options) {
         mean_loss.update(value, static_cast<double>(n));
         logs["loss"] = mean_loss.result();
         if (track_accuracy_) {
-          accuracy.update(output, batch->y);
+          // Metrics read the outputs on the host: one [batch, classes] copy.
+          accuracy.update(output.to(Device::cpu()), batch->y);
           logs["accuracy"] = accuracy.result();
         }
         progress.step(step + 1, logs);
@@ -190,7 +194,7 @@ Logs Trainer::evaluate(BatchSource& data, std::int64_t steps) {
     if (!batch) break;
     auto [loss, output] = forward_loss(*batch);
     mean_loss.update(loss.data().item<double>(), static_cast<double>(batch->x.size(0)));
-    if (track_accuracy_) accuracy.update(output.data(), batch->y);
+    if (track_accuracy_) accuracy.update(output.data().to(Device::cpu()), batch->y);
   }
   PETAL_CHECK(step > 0, ValueError, "evaluate: the data source gave no batch");
   Logs logs{{"loss", mean_loss.result()}};
@@ -206,7 +210,7 @@ Trainer::Predictions Trainer::predict_with_targets(BatchSource& data, std::int64
   for (std::int64_t step = 0; steps < 0 || step < steps; ++step) {
     std::optional<Batch> batch = data.next();
     if (!batch) break;
-    outputs.push_back((*model_)(ag::Variable(batch->x, false)).data());
+    outputs.push_back((*model_)(ag::Variable(batch->x.to(model_->device()), false)).data().to(Device::cpu()));
     targets.push_back(batch->y);
   }
   return {concat_rows(outputs), concat_rows(targets)};

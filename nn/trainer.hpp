@@ -8,6 +8,12 @@
 // run in inference mode, see conv_layers.hpp), updates only trainable
 // parameters, and by default stops at once on a NaN or infinite loss
 // (Keras's TerminateOnNaN), recording why in History::stop_reason.
+//
+// Devices: the model's device (Module::to) decides where training runs. Each
+// batch is copied there as it comes from the source (a source that allocates
+// pinned host memory, Tensor::empty_pinned, gets faster copies); the loss
+// value and, for the metrics, the [batch, classes] outputs come back to the
+// host, one small copy each per batch. predict() returns host tensors.
 #pragma once
 
 #include <iosfwd>
@@ -70,7 +76,7 @@ class Trainer {
   Predictions predict_with_targets(BatchSource& data, std::int64_t steps = -1);
 
   // One optimisation step on a batch; returns the batch's mean loss and, when
-  // asked, the model's output (logits when the loss is fused).
+  // asked, the model's output (logits when the loss is fused) on the model's device.
   double train_step(const Batch& batch, Tensor* output = nullptr);
 
   Module& model() { return *model_; }
