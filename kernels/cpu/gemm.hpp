@@ -15,6 +15,12 @@ void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
            const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
            std::int64_t ldc);
 
+// sgemm with beta = 0 that writes C with non-temporal stores, past the
+// caches: for a C far larger than the caches that is not read back at once
+// (it saves the read-for-ownership of every line of C).
+void sgemm_stream_c(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                    const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc);
+
 // Same contract in double precision (gradient checks; simple blocked loops).
 void dgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
            const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,

@@ -95,6 +95,32 @@ TEST_CASE("conv2d Conv1 stem at batch 29 streams its output past the caches corr
   check_conv_case(stem, gen);
 }
 
+TEST_CASE("conv2d without bias streams outputs larger than the caches through the GEMM correctly") {
+  // No bias, no ReLU6, above cpu::kStreamOutputThresholdBytes: the 1x1 and
+  // im2col paths write C with non-temporal stores (forward only: the
+  // backward passes do not stream).
+  Generator gen(14);
+  using P = ops::ConvPadding;
+  const std::vector<ConvCase> cases = {
+      {2, 96, 96, 16, 480, 1, 1, 1, 1, P::Same, "1x1, 16 -> 480"},
+      {4, 96, 96, 5, 250, 3, 3, 1, 1, P::Same, "3x3 im2col, 5 -> 250 (ragged tiles)"},
+  };
+  for (const ConvCase& c : cases) {
+    INFO(c.label);
+    const Tensor x = random_tensor({c.n, c.h, c.w, c.cin}, gen);
+    const Tensor kernel = random_tensor({c.kh, c.kw, c.cin, c.cout}, gen);
+    const ops::Conv2dWindow win = ops::conv2d_window(c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.padding, "test");
+    const cpu::ConvGeometry g = geometry(x.shape(), c.kh, c.kw, c.cout, win);
+    REQUIRE(g.output_pixels() * g.out_c * 4 >= cpu::kStreamOutputThresholdBytes);
+    std::vector<float> y_ref(static_cast<std::size_t>(g.output_pixels() * g.out_c));
+    ref::conv2d_forward(x.data<float>(), kernel.data<float>(), static_cast<const float*>(nullptr), y_ref.data(), g);
+    for_each_isa_and_threads([&](const std::string& config) {
+      INFO(config);
+      check_close(ops::conv2d(x, kernel, Tensor(), win), y_ref, 2e-5, "streamed forward");
+    });
+  }
+}
+
 TEST_CASE("TensorFlow 'same' padding: 3x3/2 on an even input pads only bottom and right") {
   // x = 0..15 on a 4x4 grid, kernel of ones: each output is the sum of its window.
   std::vector<float> values(16);

@@ -53,9 +53,15 @@ struct GemmProblem {
     }
   }
 
+  bool stream_c = false;  // run sgemm_stream_c (beta must be 0)
+
   std::vector<float> run_sgemm() const {
     std::vector<float> c = c_init;
-    petal::cpu::sgemm(trans_a, trans_b, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+    if (stream_c) {
+      petal::cpu::sgemm_stream_c(trans_a, trans_b, m, n, k, alpha, a.data(), lda, b.data(), ldb, c.data(), ldc);
+    } else {
+      petal::cpu::sgemm(trans_a, trans_b, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+    }
     return c;
   }
   std::vector<float> run_reference() const {
@@ -209,6 +215,23 @@ TEST_CASE("sgemm splits a packed B larger than its buffer bound into column and 
     GemmProblem p(ta, false, {2, 390, 11000}, 1, 0.5f, ta ? 0.0f : -1.0f, rng);
     check_all_configurations(p);
   }
+}
+
+TEST_CASE("sgemm_stream_c (non-temporal stores of C) matches the reference") {
+  // Edge shapes put tiles at every alignment (ldc = n + pad); K = 600 runs
+  // several K slices (only the last streams); the last shape splits B into
+  // column and K groups.
+  std::mt19937 rng(31);
+  std::vector<GemmShape> shapes = edge_shapes();
+  shapes.push_back({301, 96, 600});
+  shapes.push_back({2, 390, 11000});
+  for (GemmShape shape : shapes)
+    for (bool ta : {false, true})
+      for (std::int64_t pad : {0, 3}) {
+        GemmProblem p(ta, false, shape, pad, 0.75f, 0.0f, rng);
+        p.stream_c = true;
+        check_all_configurations(p);
+      }
 }
 
 TEST_CASE("sgemm degenerate sizes and scalars") {

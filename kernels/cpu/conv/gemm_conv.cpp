@@ -89,24 +89,28 @@ void col2im_add(const float* col, const ConvGeometry& g, std::int64_t p0, std::i
   }
 }
 
-// Bias (expanded to the channel period) and ReLU6 on rows of the output.
+// Per-channel scale and bias (each expanded to the channel period) and ReLU6
+// on rows of the output.
 struct Epilogue {
   const ChannelKernels& kernels;
-  std::vector<float> bias;  // empty: no bias
+  std::vector<float> scale;  // empty: 1
+  std::vector<float> bias;   // empty with an empty scale and no ReLU6: nothing to do
   std::int64_t period;
   bool relu6;
 
-  Epilogue(const float* b, std::int64_t channels, bool relu6_)
+  Epilogue(const float* s, const float* b, std::int64_t channels, bool relu6_)
       : kernels(channel_kernels()), period(channel_period(channels, channel_kernels().lanes)), relu6(relu6_) {
-    if (b != nullptr || relu6) {
-      bias.assign(static_cast<std::size_t>(period), 0.0f);
-      if (b != nullptr)
-        for (std::int64_t i = 0; i < period; ++i) bias[static_cast<std::size_t>(i)] = b[i % channels];
-    }
+    auto expand = [&](const float* v, std::vector<float>& out) {
+      out.assign(static_cast<std::size_t>(period), 0.0f);
+      if (v != nullptr)
+        for (std::int64_t i = 0; i < period; ++i) out[static_cast<std::size_t>(i)] = v[i % channels];
+    };
+    if (s != nullptr) expand(s, scale);
+    if (s != nullptr || b != nullptr || relu6) expand(b, bias);
   }
   bool active() const { return !bias.empty(); }
   void apply(float* y, std::int64_t count) const {
-    if (active()) kernels.affine(y, count, period, nullptr, bias.data(), y, relu6);
+    if (active()) kernels.affine(y, count, period, scale.empty() ? nullptr : scale.data(), bias.data(), y, relu6);
   }
 };
 
@@ -176,21 +180,31 @@ void first_output_pixel(const float* x, const float* w, const float* bias, const
     }
 }
 
-void conv2d_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
-                    ChannelStats* stats) {
+namespace {
+
+// The forward drivers; `epilogue` applies bias (and scale) and ReLU6 on the
+// GEMM paths, while the direct kernel takes bias and relu6 itself.
+void run_conv2d_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g,
+                        bool relu6, ChannelStats* stats, const Epilogue& epilogue) {
   const std::int64_t pixels = g.output_pixels(), cout = g.out_c;
-  const Epilogue epilogue(bias, cout, relu6);
   if (stats != nullptr) {
     std::vector<float> first(static_cast<std::size_t>(cout));
     first_output_pixel(x, w, bias, g, first.data());
     stats->set_shift(first.data());
   }
+  // An output nothing touches again here goes past the caches.
+  const bool stream = stats == nullptr && !epilogue.active() &&
+                      pixels * cout * std::int64_t{sizeof(float)} >= kStreamOutputThresholdBytes;
   if (is_pointwise(g)) {
     const std::int64_t chunks = chunk_count(pixels, 256);
     if (stats != nullptr) stats->prepare(chunks);
     for_each_chunk(pixels, chunks, [&](std::int64_t chunk, std::int64_t p0, std::int64_t p1) {
       for (std::int64_t b = p0; b < p1; b += kPointwiseBlockRows) {
         const std::int64_t rows = std::min(kPointwiseBlockRows, p1 - b);
+        if (stream) {
+          sgemm_stream_c(false, false, rows, cout, g.in_c, 1.0f, x + b * g.in_c, g.in_c, w, cout, y + b * cout, cout);
+          continue;
+        }
         sgemm(false, false, rows, cout, g.in_c, 1.0f, x + b * g.in_c, g.in_c, w, cout, 0.0f, y + b * cout, cout);
         epilogue.apply(y + b * cout, rows * cout);
         if (stats != nullptr) stats->add(chunk, y + b * cout, rows * cout);
@@ -198,7 +212,7 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
     });
     return;
   }
-  if (g.in_c <= 4) {
+  if (conv2d_runs_direct(g)) {
     const DirectConvKernels& k = direct_conv_kernels();
     const std::int64_t rows = g.batch * g.out_h;
     const std::int64_t chunks = chunk_count(rows, 1);
@@ -225,11 +239,29 @@ void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
     for (std::int64_t b = p0; b < p1; b += block) {
       const std::int64_t rows = std::min(block, p1 - b);
       im2col(x, g, b, b + rows, col.data());
+      if (stream) {
+        sgemm_stream_c(false, false, rows, cout, k, 1.0f, col.data(), k, w, cout, y + b * cout, cout);
+        continue;
+      }
       sgemm(false, false, rows, cout, k, 1.0f, col.data(), k, w, cout, 0.0f, y + b * cout, cout);
       epilogue.apply(y + b * cout, rows * cout);
       if (stats != nullptr) stats->add(chunk, y + b * cout, rows * cout);
     }
   });
+}
+
+}  // namespace
+
+bool conv2d_runs_direct(const ConvGeometry& g) { return g.in_c <= 4; }
+
+void conv2d_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
+                    ChannelStats* stats) {
+  run_conv2d_forward(x, w, bias, y, g, relu6, stats, Epilogue(nullptr, bias, g.out_c, relu6));
+}
+
+void conv2d_forward_scaled(const float* x, const float* w, const float* scale, const float* shift, float* y,
+                           const ConvGeometry& g, bool relu6) {
+  run_conv2d_forward(x, w, nullptr, y, g, relu6, nullptr, Epilogue(scale, shift, g.out_c, relu6));
 }
 
 void conv2d_backward_input(const float* dy, const float* w, float* dx, const ConvGeometry& g) {

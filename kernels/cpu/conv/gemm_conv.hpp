@@ -23,6 +23,14 @@ class ChannelStats;
 // statistics of y, gathered block by block while y is written.
 void conv2d_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
                     ChannelStats* stats = nullptr);
+// Whether conv2d_forward runs the direct kernel (few input channels) rather
+// than a GEMM.
+bool conv2d_runs_direct(const ConvGeometry& g);
+// y = conv(x, w) * scale + shift per output channel, clamped to [0, 6] when
+// relu6: an inference batch norm applied in the GEMM epilogue, so the kernel
+// is not refolded (copied) on every call. Not for direct geometries.
+void conv2d_forward_scaled(const float* x, const float* w, const float* scale, const float* shift, float* y,
+                           const ConvGeometry& g, bool relu6);
 // dx (overwritten) from dy.
 void conv2d_backward_input(const float* dy, const float* w, float* dx, const ConvGeometry& g);
 // dw (overwritten) and, when not null, dbias (overwritten) from dy and x.

@@ -141,6 +141,7 @@ struct Plan {
   // Rows of A stream well (software prefetch); a transposed A is read a
   // short row per K step, so it is packed unless few B panels share it.
   bool unpacked_a;
+  bool stream_c = false;  // the last K slice writes C past the caches
   float* packed_b;
 
   Plan(const SgemmKernels& kernels, const Operands& operands, std::int64_t m_, std::int64_t col_begin_,
@@ -194,11 +195,12 @@ struct Plan {
     const std::int64_t j0 = col_begin + block * nc, width = std::min(nc, col_begin + cols - j0);
     const std::int64_t p0 = k_slice * kc, depth = std::min(kc, k - p0);
     const float slice_beta = k_slice == 0 ? beta : 1.0f;  // later K slices accumulate
+    const bool stream_slice = stream_c && k_slice == k_slices - 1;
     const float* b_slice = slice(block, k_slice);
     float* c_tile = op.c + row_begin * op.ldc + j0;
     if (unpacked_a) {
       kern->macro_kernel_unpacked_a(op.trans_a, rows, width, depth, op.a_at(row_begin, k_begin + p0), op.lda,
-                                    m - row_begin, b_slice, c_tile, op.ldc, slice_beta,
+                                    m - row_begin, b_slice, c_tile, op.ldc, slice_beta, stream_slice,
                                     packed_a_buffer(a_scratch_floats()));
     } else {
       // Pack mc rows at a time so the packed A block shares L2 with the B slice.
@@ -206,7 +208,8 @@ struct Plan {
       for (std::int64_t i = 0; i < rows; i += kern->mc) {
         const std::int64_t block_rows = std::min(kern->mc, rows - i);
         kern->pack_a(op.trans_a, op.a_at(row_begin + i, k_begin + p0), op.lda, block_rows, depth, packed_a);
-        kern->macro_kernel(block_rows, width, depth, packed_a, b_slice, c_tile + i * op.ldc, op.ldc, slice_beta);
+        kern->macro_kernel(block_rows, width, depth, packed_a, b_slice, c_tile + i * op.ldc, op.ldc, slice_beta,
+                           stream_slice);
       }
     }
     done.store(static_cast<int>(k_slice + 1), std::memory_order_release);
@@ -237,12 +240,16 @@ void run_worker(const Plan& plan, WorkCounters& work) {
   for (std::int64_t i; (i = work.next_item.fetch_add(1, std::memory_order_relaxed)) < items;) {
     plan.compute_item(i, work.progress.get());
   }
+  if (plan.stream_c) plan.kern->stream_fence();
 }
 
 }  // namespace
 
-void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
-           std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+namespace {
+
+void run_sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+               const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+               std::int64_t ldc, bool stream_c) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == 0.0f) {
     scale_c(m, n, beta, c, ldc);
@@ -268,6 +275,7 @@ void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
     for (std::int64_t k_begin = 0; k_begin < k; k_begin += group_k) {
       Plan plan(kern, op, m, col_begin, std::min(group_cols, n - col_begin), k_begin, std::min(group_k, k - k_begin),
                 k_begin == 0 ? beta : 1.0f, threads);
+      plan.stream_c = stream_c && k_begin + group_k >= k;
       plan.packed_b = packed_b_buffer(plan.b_slices() * plan.slice_floats);
       WorkCounters work(plan.tiles());
       if (threads == 1) {
@@ -277,6 +285,18 @@ void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
       }
     }
   }
+}
+
+}  // namespace
+
+void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
+           std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+  run_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, false);
+}
+
+void sgemm_stream_c(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                    const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
+  run_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc, true);
 }
 
 }  // namespace petal::cpu

@@ -106,11 +106,22 @@ inline void multiply_tile(std::int64_t kc, const float* __restrict a, std::int64
   }
 }
 
-// Writes a whole tile: C = acc + beta * C.
-inline void store_full_tile(const Tile& t, float* c, std::int64_t ldc, float beta) {
-  if (beta == 0.0f) {
+// Writes a whole tile: C = acc + beta * C; with stream_c, past the caches.
+inline void store_full_tile(const Tile& t, float* c, std::int64_t ldc, float beta, bool stream_c) {
+  if (beta == 0.0f && stream_c) {
+    PETAL_UNROLL for (int r = 0; r < kMr; ++r) {
+      PETAL_UNROLL for (int v = 0; v < kNv; ++v) stream(c + r * ldc + v * kL, t.acc[r][v]);
+    }
+  } else if (beta == 0.0f) {
     PETAL_UNROLL for (int r = 0; r < kMr; ++r) {
       PETAL_UNROLL for (int v = 0; v < kNv; ++v) store(c + r * ldc + v * kL, t.acc[r][v]);
+    }
+  } else if (beta == 1.0f && stream_c) {
+    PETAL_UNROLL for (int r = 0; r < kMr; ++r) {
+      PETAL_UNROLL for (int v = 0; v < kNv; ++v) {
+        float* p = c + r * ldc + v * kL;
+        stream(p, load(p) + t.acc[r][v]);
+      }
     }
   } else if (beta == 1.0f) {
     PETAL_UNROLL for (int r = 0; r < kMr; ++r) {
@@ -162,9 +173,9 @@ inline void prefetch_c_tile(const float* c_tile, std::int64_t ldc, std::int64_t 
 }
 
 inline void store_tile(const Tile& t, float* c_tile, std::int64_t ldc, float beta, std::int64_t rows,
-                       std::int64_t cols) {
+                       std::int64_t cols, bool stream_c) {
   if (rows == kMr && cols == kNr) {
-    store_full_tile(t, c_tile, ldc, beta);
+    store_full_tile(t, c_tile, ldc, beta, stream_c);
   } else {
     store_partial_tile(t, c_tile, ldc, beta, rows, cols);
   }
@@ -175,7 +186,7 @@ inline void store_tile(const Tile& t, float* c_tile, std::int64_t ldc, float bet
 // stream from the L2-resident packed B slice.
 template <ALayout layout>
 inline void row_panel(std::int64_t rows, std::int64_t nc, std::int64_t kc, const float* a, std::int64_t lda,
-                      const float* packed_b, float* c, std::int64_t ldc, float beta,
+                      const float* packed_b, float* c, std::int64_t ldc, float beta, bool stream_c,
                       const float* prefetch_rows = nullptr) {
   for (std::int64_t j = 0; j < nc; j += kNr) {
     const float* b_panel = packed_b + (j / kNr) * kc * kNr;
@@ -189,15 +200,15 @@ inline void row_panel(std::int64_t rows, std::int64_t nc, std::int64_t kc, const
     } else {
       multiply_tile<layout>(kc, a, lda, b_panel, t);
     }
-    store_tile(t, c_tile, ldc, beta, rows, cols);
+    store_tile(t, c_tile, ldc, beta, rows, cols, stream_c);
   }
 }
 
 void macro_kernel(std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* packed_a, const float* packed_b,
-                  float* c, std::int64_t ldc, float beta) {
+                  float* c, std::int64_t ldc, float beta, bool stream_c) {
   for (std::int64_t i = 0; i < mc; i += kMr) {
     row_panel<ALayout::Packed>(std::min<std::int64_t>(kMr, mc - i), nc, kc, packed_a + (i / kMr) * kc * kMr, 0,
-                               packed_b, c + i * ldc, ldc, beta);
+                               packed_b, c + i * ldc, ldc, beta, stream_c);
   }
 }
 
@@ -207,21 +218,21 @@ void pack_a(bool trans_a, const float* a, std::int64_t lda, std::int64_t mc, std
 // only a ragged last row panel is packed, into `edge_panel` (MR x kc floats).
 void macro_kernel_unpacked_a(bool trans_a, std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* a,
                              std::int64_t lda, std::int64_t a_rows, const float* packed_b, float* c, std::int64_t ldc,
-                             float beta, float* edge_panel) {
+                             float beta, bool stream_c, float* edge_panel) {
   std::int64_t i = 0;
   for (; i + kMr <= mc; i += kMr) {
     if (trans_a) {
-      row_panel<ALayout::Transposed>(kMr, nc, kc, a + i, lda, packed_b, c + i * ldc, ldc, beta);
+      row_panel<ALayout::Transposed>(kMr, nc, kc, a + i, lda, packed_b, c + i * ldc, ldc, beta, stream_c);
     } else {
       // The next panel may lie past this block (the next thread's work item).
       const float* prefetch_rows = i + 2 * kMr <= a_rows ? a + (i + kMr) * lda : nullptr;
-      row_panel<ALayout::Rows>(kMr, nc, kc, a + i * lda, lda, packed_b, c + i * ldc, ldc, beta,
+      row_panel<ALayout::Rows>(kMr, nc, kc, a + i * lda, lda, packed_b, c + i * ldc, ldc, beta, stream_c,
                                prefetch_rows);
     }
   }
   if (i < mc) {
     pack_a(trans_a, trans_a ? a + i : a + i * lda, lda, mc - i, kc, edge_panel);
-    row_panel<ALayout::Packed>(mc - i, nc, kc, edge_panel, 0, packed_b, c + i * ldc, ldc, beta);
+    row_panel<ALayout::Packed>(mc - i, nc, kc, edge_panel, 0, packed_b, c + i * ldc, ldc, beta, stream_c);
   }
 }
 
@@ -295,7 +306,7 @@ void pack_b(bool trans_b, const float* b, std::int64_t ldb, std::int64_t kc, std
 }  // namespace
 
 extern const SgemmKernels sgemm_kernels;
-const SgemmKernels sgemm_kernels = {kMr,   kNr,    kMc,          kKc, kNc, pack_a, pack_b,
-                                     macro_kernel, macro_kernel_unpacked_a};
+const SgemmKernels sgemm_kernels = {kMr,          kNr, kMc, kKc, kNc, pack_a, pack_b, macro_kernel,
+                                     macro_kernel_unpacked_a, vstream_fence};
 
 }  // namespace petal::cpu::PETAL_ISA_NS

@@ -25,14 +25,18 @@ struct SgemmKernels {
   void (*pack_b)(bool trans_b, const float* b, std::int64_t ldb, std::int64_t kc, std::int64_t nc, float alpha,
                  float* packed);
   // C[mc, nc] = packed_a @ packed_b + beta * C (beta == 0: C is not read).
+  // stream_c writes whole tiles of C with non-temporal stores (call
+  // stream_fence before another thread reads C).
   void (*macro_kernel)(std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* packed_a,
-                       const float* packed_b, float* c, std::int64_t ldc, float beta);
+                       const float* packed_b, float* c, std::int64_t ldc, float beta, bool stream_c);
   // The same with A read in place (`a` at A(i0, k0) as for pack_a; a_rows >=
   // mc rows of A exist from there on, which bounds the software prefetch);
   // only a ragged last row panel is packed, into edge_panel (mr * kc floats).
   void (*macro_kernel_unpacked_a)(bool trans_a, std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* a,
                                   std::int64_t lda, std::int64_t a_rows, const float* packed_b, float* c,
-                                  std::int64_t ldc, float beta, float* edge_panel);
+                                  std::int64_t ldc, float beta, bool stream_c, float* edge_panel);
+  // Orders this thread's non-temporal stores before its later stores.
+  void (*stream_fence)();
 };
 
 namespace isa_scalar {
