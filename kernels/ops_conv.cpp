@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
 #include "kernels/cpu/conv/batch_norm.hpp"
+#include "kernels/ops.hpp"
 #include "kernels/cpu/conv/channel_stats.hpp"
 #include "kernels/cpu/conv/depthwise_conv.hpp"
 #include "kernels/cpu/conv/gemm_conv.hpp"
@@ -506,6 +507,23 @@ Tensor conv2d_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const Te
     [[maybe_unused]] ConvGeometry g = make_geometry(x.shape(), kernel.size(0), kernel.size(1), window, op);
     g.out_c = out_c;
     PETAL_CUDA_BRANCH(return cuda_ops::conv2d_bn_relu6_inference(x, kernel, bias, bn, g, relu6));
+  }
+  ConvGeometry g = make_geometry(x.shape(), kernel.size(0), kernel.size(1), window, op);
+  g.out_c = out_c;
+  if (x.dtype() == DType::Float32 && !cpu::conv2d_runs_direct(g)) {
+    // The GEMM paths scale their output in the epilogue: folding the scale
+    // into the kernel instead would copy the whole kernel on every call,
+    // which at batch 1 costs as much as the convolution.
+    check_channel_vector(bn.scale, kernel, out_c, op, "folded scale");
+    check_channel_vector(bn.shift, kernel, out_c, op, "folded shift");
+    const Tensor scale = bn.scale.contiguous();
+    Tensor shift = bn.shift.contiguous();
+    if (bias.defined()) shift = add(mul(bias, scale), shift);
+    const Tensor xc = x.contiguous(), kc = kernel.contiguous();
+    Tensor y = Tensor::empty(output_shape(g), DType::Float32);
+    cpu::conv2d_forward_scaled(xc.data<float>(), kc.data<float>(), scale.data<float>(), shift.data<float>(),
+                               y.data<float>(), g, relu6);
+    return y;
   }
   const FoldedConv folded = fold_into_kernel(kernel, bias, bn, out_c, op);
   return conv2d(x, folded.kernel, folded.bias, window, relu6);

@@ -138,12 +138,29 @@ TEST_CASE("fused depthwise/1x1 conv + folded batch norm + ReLU6 inference equals
   const std::vector<float> pw_expected =
       ops::channel_affine(ops::conv2d(x, pw_kernel, Tensor(), pw_win), bn_pw.scale, bn_pw.shift, false)
           .to_vector<float>();
+  // A 3x3 convolution with bias (the im2col GEMM path scales in its
+  // epilogue) and an RGB stem (the direct path folds into the kernel).
+  const Tensor conv_kernel = random_tensor({3, 3, c, 16}, gen), conv_bias = random_tensor({16}, gen);
+  const ops::FoldedBatchNorm bn_conv = make_bn(16);
+  const ops::Conv2dWindow conv_win = ops::conv2d_window(9, 8, 3, 3, 1, 1, ops::ConvPadding::Same, "test");
+  const std::vector<float> conv_expected =
+      ops::channel_affine(ops::conv2d(x, conv_kernel, conv_bias, conv_win), bn_conv.scale, bn_conv.shift, true)
+          .to_vector<float>();
+  const Tensor rgb = random_tensor({2, 10, 11, 3}, gen), stem_kernel = random_tensor({3, 3, 3, 16}, gen);
+  const ops::Conv2dWindow stem_win = ops::conv2d_window(10, 11, 3, 3, 2, 2, ops::ConvPadding::Same, "test");
+  const std::vector<float> stem_expected =
+      ops::channel_affine(ops::conv2d(rgb, stem_kernel, conv_bias, stem_win), bn_conv.scale, bn_conv.shift, true)
+          .to_vector<float>();
   for_each_isa_and_threads([&](const std::string& config) {
     INFO(config);
     check_close(ops::depthwise_bn_relu6_inference(x, dw_kernel, Tensor(), bn_dw, dw_win), dw_expected, 1e-5,
                 "depthwise + bn + relu6");
     check_close(ops::conv2d_bn_relu6_inference(x, pw_kernel, Tensor(), bn_pw, pw_win, /*relu6=*/false), pw_expected,
                 1e-5, "1x1 + bn");
+    check_close(ops::conv2d_bn_relu6_inference(x, conv_kernel, conv_bias, bn_conv, conv_win), conv_expected, 1e-5,
+                "3x3 + bias + bn + relu6");
+    check_close(ops::conv2d_bn_relu6_inference(rgb, stem_kernel, conv_bias, bn_conv, stem_win), stem_expected, 1e-5,
+                "RGB stem + bias + bn + relu6");
   });
 }
 
