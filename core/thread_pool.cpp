@@ -24,12 +24,16 @@ int default_thread_count() {
   return hc == 0 ? 1 : static_cast<int>(hc);
 }
 
-// Workers sleep on a condition variable between jobs; a job is a function of
-// the thread index. The caller is thread 0 and waits for the others.
+// Workers sleep on a condition variable between jobs. A job is a function
+// of a thread index that claims its own work from shared counters; the
+// caller runs it as thread 0. A worker joins a job only while the caller is
+// still inside it, and the caller then waits only for the workers that
+// joined: on a busy machine a worker can wake milliseconds late, and the
+// caller must not sit idle for it when it could have done the work itself.
 class Pool {
  public:
   explicit Pool(int n) : n_(n) {
-    for (int i = 1; i < n_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    for (int i = 1; i < n_; ++i) workers_.emplace_back([this] { worker_loop(); });
   }
   ~Pool() {
     {
@@ -42,13 +46,13 @@ class Pool {
 
   int size() const { return n_; }
 
-  void run(const std::function<void(int)>& job) {
+  void run(const std::function<void(int)>& fn) {
     if (n_ == 1) {
       // No workers and no shared state: several application threads may be
       // here at once, and each must get only its own exception.
       t_in_parallel = true;
       try {
-        job(0);
+        fn(0);
       } catch (...) {
         t_in_parallel = false;
         throw;
@@ -57,53 +61,53 @@ class Pool {
       return;
     }
     std::lock_guard<std::mutex> run_lock(run_mutex_);  // one job at a time
+    auto job = std::make_shared<Job>();
+    job->fn = &fn;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      job_ = &job;
-      remaining_.store(n_ - 1, std::memory_order_relaxed);
+      job_ = job;
       ++generation_;
     }
     wake_.notify_all();
-    run_guarded(job, 0);
-    // Short spin first: most jobs finish within microseconds of each other.
-    for (int spin = 0; spin < 20000 && remaining_.load(std::memory_order_acquire) != 0; ++spin) {
-#if defined(__x86_64__)
-      __builtin_ia32_pause();
-#endif
+    job->run(0);
+    {
+      std::unique_lock<std::mutex> lock(job->mutex);
+      job->closed = true;
+      job->done.wait(lock, [&] { return job->active == 0; });
     }
-    if (remaining_.load(std::memory_order_acquire) != 0) {
-      std::unique_lock<std::mutex> lock(mutex_);
-      done_.wait(lock, [&] { return remaining_.load(std::memory_order_acquire) == 0; });
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_.reset();
     }
-    job_ = nullptr;
-    rethrow();
+    if (job->error) std::rethrow_exception(job->error);
   }
 
  private:
-  void run_guarded(const std::function<void(int)>& job, int index) {
-    t_in_parallel = true;
-    try {
-      job(index);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex_);
-      if (!error_) error_ = std::current_exception();
-    }
-    t_in_parallel = false;
-  }
+  struct Job {
+    const std::function<void(int)>* fn = nullptr;
+    std::mutex mutex;
+    std::condition_variable done;
+    int active = 0;        // workers inside fn
+    int next_index = 1;    // thread index of the next worker to join
+    bool closed = false;   // the caller has returned from fn: nobody joins any more
+    std::exception_ptr error;
 
-  void rethrow() {
-    std::exception_ptr e;
-    {
-      std::lock_guard<std::mutex> lock(error_mutex_);
-      std::swap(e, error_);
+    void run(int index) {
+      t_in_parallel = true;
+      try {
+        (*fn)(index);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!error) error = std::current_exception();
+      }
+      t_in_parallel = false;
     }
-    if (e) std::rethrow_exception(e);
-  }
+  };
 
-  void worker_loop(int index) {
+  void worker_loop() {
     std::uint64_t seen = 0;
     for (;;) {
-      const std::function<void(int)>* job = nullptr;
+      std::shared_ptr<Job> job;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
@@ -111,11 +115,17 @@ class Pool {
         seen = generation_;
         job = job_;
       }
-      run_guarded(*job, index);
-      if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        done_.notify_one();
+      if (!job) continue;  // woke after the caller had finished
+      int index = 0;
+      {
+        std::lock_guard<std::mutex> lock(job->mutex);
+        if (job->closed) continue;
+        index = job->next_index++;
+        ++job->active;
       }
+      job->run(index);
+      std::lock_guard<std::mutex> lock(job->mutex);
+      if (--job->active == 0 && job->closed) job->done.notify_one();
     }
   }
 
@@ -124,13 +134,9 @@ class Pool {
   std::mutex run_mutex_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::condition_variable done_;
-  const std::function<void(int)>* job_ = nullptr;
+  std::shared_ptr<Job> job_;
   std::uint64_t generation_ = 0;
-  std::atomic<int> remaining_{0};
   bool stop_ = false;
-  std::mutex error_mutex_;
-  std::exception_ptr error_;
 };
 
 std::mutex g_pool_mutex;
@@ -177,13 +183,16 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain,
     fn(begin, end);
     return;
   }
-  p->run([&](int t) {
-    if (t >= chunks) return;
-    // Balanced split: the first n % chunks chunks get one more item.
-    const std::int64_t base = n / chunks, extra = n % chunks;
-    const std::int64_t lo = begin + t * base + std::min<std::int64_t>(t, extra);
-    const std::int64_t hi = lo + base + (t < extra ? 1 : 0);
-    fn(lo, hi);
+  // The split is fixed; which thread runs a chunk is not (whoever claims it).
+  std::atomic<std::int64_t> next_chunk{0};
+  p->run([&](int) {
+    for (std::int64_t c; (c = next_chunk.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
+      // Balanced split: the first n % chunks chunks get one more item.
+      const std::int64_t base = n / chunks, extra = n % chunks;
+      const std::int64_t lo = begin + c * base + std::min<std::int64_t>(c, extra);
+      const std::int64_t hi = lo + base + (c < extra ? 1 : 0);
+      fn(lo, hi);
+    }
   });
 }
 

@@ -14,15 +14,20 @@ void set_num_threads(int n);
 
 // Splits [begin, end) into at most num_threads() contiguous chunks of at least
 // `grain` items and runs fn(chunk_begin, chunk_end) on them in parallel; the
-// caller runs one chunk itself. The split depends only on the range, the grain
-// and the thread count, so results are reproducible for a given thread count.
-// Calls from inside a parallel region run serially. An exception thrown by fn
-// is rethrown in the caller (kernels should not throw).
+// caller and the pool threads claim chunks until none is left, so a thread
+// that starts late finds its share done by the others. The split depends only
+// on the range, the grain and the thread count, so results are reproducible
+// for a given thread count. Calls from inside a parallel region run serially.
+// An exception thrown by fn is rethrown in the caller (kernels should not
+// throw).
 void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain,
                   const std::function<void(std::int64_t, std::int64_t)>& fn);
 
-// Runs fn(thread_index) once on each of num_threads() threads (index 0 is the
-// caller). For kernels that keep per-thread scratch buffers.
+// Runs fn(thread_index) on the caller (index 0) and on each pool thread that
+// starts before the caller has returned from fn (indices 1, 2, ... in the
+// order they join, at most num_threads() - 1 of them), then waits for those.
+// fn must claim its work from shared counters, since a thread that wakes late
+// may not run it at all.
 void parallel_run(const std::function<void(int)>& fn);
 
 // True inside a parallel_for/parallel_run body.

@@ -144,15 +144,49 @@ TEST_CASE("an exception in a chunk is rethrown in the caller and the pool keeps 
                   std::runtime_error);
 }
 
-TEST_CASE("parallel_run calls each thread index once, serially when nested") {
+TEST_CASE("parallel_run: the caller is index 0, workers that join get distinct indices, nesting runs serially") {
   ThreadCountGuard guard;
   set_num_threads(3);
   std::vector<std::atomic<int>> calls(3);
-  parallel_run([&](int index) { calls[static_cast<std::size_t>(index)].fetch_add(1); });
+  std::atomic<int> arrived{0};
+  // The caller stays inside until both workers have joined, so they must.
+  parallel_run([&](int index) {
+    calls[static_cast<std::size_t>(index)].fetch_add(1);
+    arrived.fetch_add(1);
+    if (index == 0)
+      while (arrived.load() < 3) std::this_thread::yield();
+  });
   for (auto& c : calls) CHECK(c.load() == 1);
-  std::atomic<int> nested{0};
-  parallel_run([&](int) { parallel_run([&](int) { nested.fetch_add(1); }); });
+  // Nested calls run every index serially on the thread that makes them.
+  std::atomic<int> nested{0}, joined{0};
+  parallel_run([&](int index) {
+    joined.fetch_add(1);
+    if (index == 0)
+      while (joined.load() < 3) std::this_thread::yield();
+    parallel_run([&](int) { nested.fetch_add(1); });
+  });
   CHECK(nested.load() == 9);
+}
+
+TEST_CASE("a caller that finishes the work alone does not wait for workers that have not started") {
+  // The caller's body returns at once, so the workers may or may not join;
+  // either way every call returns, each index is used at most once, and the
+  // pool stays usable (a late worker must not touch a finished job).
+  ThreadCountGuard guard;
+  set_num_threads(4);
+  for (int repeat = 0; repeat < 2000; ++repeat) {
+    std::vector<std::atomic<int>> calls(4);
+    parallel_run([&](int index) { calls[static_cast<std::size_t>(index)].fetch_add(1); });
+    CHECK(calls[0].load() == 1);
+    int more_than_once = 0;
+    for (auto& c : calls) more_than_once += c.load() > 1;
+    CHECK(more_than_once == 0);
+  }
+  std::atomic<std::int64_t> sum{0};
+  parallel_for(0, 1000, 1, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t i = lo; i < hi; ++i) sum.fetch_add(i);
+  });
+  CHECK(sum.load() == 499500);
 }
 
 TEST_CASE("set_num_threads below 1 restores the default, PETAL_NUM_THREADS or the core count") {

@@ -217,6 +217,20 @@ TEST_CASE("sgemm splits a packed B larger than its buffer bound into column and 
   }
 }
 
+TEST_CASE("sgemm with few rows of A reads B in place (batch-1 1x1 convolutions)") {
+  // M <= 1024, B not transposed, alpha 1: no packing of B. Ragged last
+  // column panels (330, 24), several K slices (600) and column blocks (1280),
+  // padded leading dimensions.
+  std::mt19937 rng(41);
+  for (GemmShape shape : {GemmShape{36, 1280, 320}, GemmShape{144, 330, 600}, GemmShape{1024, 24, 144},
+                          GemmShape{13, 47, 5}})
+    for (std::int64_t pad : {0, 7})
+      for (float beta : {0.0f, 1.0f}) {
+        GemmProblem p(false, false, shape, pad, 1.0f, beta, rng);
+        check_all_configurations(p);
+      }
+}
+
 TEST_CASE("sgemm_stream_c (non-temporal stores of C) matches the reference") {
   // Edge shapes put tiles at every alignment (ldc = n + pad); K = 600 runs
   // several K slices (only the last streams); the last shape splits B into

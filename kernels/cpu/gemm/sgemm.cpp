@@ -42,6 +42,11 @@ constexpr std::int64_t kMaxPackedBFloats = std::int64_t{1} << 22;
 // start late or get preempted, few enough that claiming work stays cheap.
 constexpr std::int64_t kChunksPerThread = 4;
 constexpr std::int64_t kMinChunkPanels = 4, kMaxChunkPanels = 64;
+// Up to this many rows of A, B is read in place instead of packed: packing
+// reads and writes all of B once, which for few rows costs as much as the
+// product (1x1 convolutions of a single image: 6x6 to 24x24 pixels against
+// weights of up to 1280 x 320).
+constexpr std::int64_t kUnpackedBMaxRows = 1024;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
@@ -75,6 +80,11 @@ float* packed_a_buffer(std::int64_t floats) {
 }
 
 float* packed_b_buffer(std::int64_t floats) {
+  thread_local PackBuffer buffer;
+  return buffer.get(floats);
+}
+
+float* edge_b_buffer(std::int64_t floats) {
   thread_local PackBuffer buffer;
   return buffer.get(floats);
 }
@@ -141,6 +151,7 @@ struct Plan {
   // Rows of A stream well (software prefetch); a transposed A is read a
   // short row per K step, so it is packed unless few B panels share it.
   bool unpacked_a;
+  bool unpacked_b;        // B read in place: no packing phase
   bool stream_c = false;  // the last K slice writes C past the caches
   float* packed_b;
 
@@ -160,10 +171,11 @@ struct Plan {
     chunk_rows = chunk_panels * kern->mr;
     row_chunks = ceil_div(m, chunk_rows);
     unpacked_a = !op.trans_a || cols <= 2 * kern->nr;
+    unpacked_b = unpacked_a && !op.trans_b && op.alpha == 1.0f && m <= kUnpackedBMaxRows;
     packed_b = nullptr;
   }
 
-  std::int64_t b_slices() const { return n_blocks * k_slices; }
+  std::int64_t b_slices() const { return unpacked_b ? 0 : n_blocks * k_slices; }
   // Work items: (column block, K slice, row chunk), row chunks innermost so
   // consecutive items reuse the B slice from L2.
   std::int64_t items() const { return n_blocks * k_slices * row_chunks; }
@@ -196,9 +208,14 @@ struct Plan {
     const std::int64_t p0 = k_slice * kc, depth = std::min(kc, k - p0);
     const float slice_beta = k_slice == 0 ? beta : 1.0f;  // later K slices accumulate
     const bool stream_slice = stream_c && k_slice == k_slices - 1;
-    const float* b_slice = slice(block, k_slice);
+    const float* b_slice = unpacked_b ? nullptr : slice(block, k_slice);
     float* c_tile = op.c + row_begin * op.ldc + j0;
-    if (unpacked_a) {
+    if (unpacked_b) {
+      kern->macro_kernel_unpacked_ab(op.trans_a, rows, width, depth, op.a_at(row_begin, k_begin + p0), op.lda,
+                                     m - row_begin, op.b_at(k_begin + p0, j0), op.ldb, c_tile, op.ldc, slice_beta,
+                                     stream_slice, packed_a_buffer(a_scratch_floats()),
+                                     edge_b_buffer(kc * kern->nr));
+    } else if (unpacked_a) {
       kern->macro_kernel_unpacked_a(op.trans_a, rows, width, depth, op.a_at(row_begin, k_begin + p0), op.lda,
                                     m - row_begin, b_slice, c_tile, op.ldc, slice_beta, stream_slice,
                                     packed_a_buffer(a_scratch_floats()));
@@ -226,9 +243,10 @@ struct WorkCounters {
 };
 
 void run_worker(const Plan& plan, WorkCounters& work) {
-  // Allocate this thread's A scratch before claiming work: an allocation
+  // Allocate this thread's scratch before claiming work: an allocation
   // failure inside an item would leave the other threads waiting for it.
   packed_a_buffer(plan.a_scratch_floats());
+  if (plan.unpacked_b) edge_b_buffer(plan.kc * plan.kern->nr);
   const std::int64_t slices = plan.b_slices();
   for (std::int64_t s; (s = work.next_slice.fetch_add(1, std::memory_order_relaxed)) < slices;) {
     plan.pack_b_slice(s);
@@ -276,7 +294,7 @@ void run_sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
       Plan plan(kern, op, m, col_begin, std::min(group_cols, n - col_begin), k_begin, std::min(group_k, k - k_begin),
                 k_begin == 0 ? beta : 1.0f, threads);
       plan.stream_c = stream_c && k_begin + group_k >= k;
-      plan.packed_b = packed_b_buffer(plan.b_slices() * plan.slice_floats);
+      if (!plan.unpacked_b) plan.packed_b = packed_b_buffer(plan.b_slices() * plan.slice_floats);
       WorkCounters work(plan.tiles());
       if (threads == 1) {
         run_worker(plan, work);

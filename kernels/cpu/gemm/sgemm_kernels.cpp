@@ -80,7 +80,7 @@ struct RowPrefetcher {
 // acc = A (kc x MR, read as `layout` says) times the packed B panel (kc x NR).
 template <ALayout layout, bool kPrefetch = false>
 inline void multiply_tile(std::int64_t kc, const float* __restrict a, std::int64_t lda, const float* __restrict b,
-                          Tile& t, RowPrefetcher* prefetcher = nullptr) {
+                          std::int64_t b_row_stride, Tile& t, RowPrefetcher* prefetcher = nullptr) {
   PETAL_UNROLL for (int r = 0; r < kMr; ++r) {
     PETAL_UNROLL for (int v = 0; v < kNv; ++v) t.acc[r][v] = broadcast(0.0f);
   }
@@ -102,7 +102,7 @@ inline void multiply_tile(std::int64_t kc, const float* __restrict a, std::int64
     }
     if constexpr (layout == ALayout::Packed) a += kMr;
     if constexpr (layout == ALayout::Transposed) a += lda;
-    b += kNr;
+    b += b_row_stride;
   }
 }
 
@@ -181,24 +181,44 @@ inline void store_tile(const Tile& t, float* c_tile, std::int64_t ldc, float bet
   }
 }
 
+// Where the micro-kernel finds the B micro-panels of a slice: packed
+// (panel j at b + j * kc, rows kNr apart) or B itself (panel j at b + j *
+// kNr, rows ldb apart, with a ragged last panel packed into edge_panel).
+struct BPanels {
+  const float* b;
+  std::int64_t panel_stride, row_stride;
+  const float* edge_panel = nullptr;  // unpacked B: the last panel when it has fewer than kNr columns
+
+  static BPanels packed(const float* packed_b, std::int64_t kc) { return {packed_b, kc * kNr, kNr}; }
+  const float* panel(std::int64_t j, std::int64_t cols, std::int64_t& stride) const {
+    if (edge_panel != nullptr && cols < kNr) {
+      stride = kNr;
+      return edge_panel;
+    }
+    stride = row_stride;
+    return b + (j / kNr) * panel_stride;
+  }
+};
+
 // One row panel of C (rows <= MR) against every B panel of the slice. The
 // A micro-panel is the outer loop so it stays in L1 while the B micro-panels
-// stream from the L2-resident packed B slice.
+// stream from the L2-resident B slice.
 template <ALayout layout>
 inline void row_panel(std::int64_t rows, std::int64_t nc, std::int64_t kc, const float* a, std::int64_t lda,
-                      const float* packed_b, float* c, std::int64_t ldc, float beta, bool stream_c,
+                      const BPanels& panels, float* c, std::int64_t ldc, float beta, bool stream_c,
                       const float* prefetch_rows = nullptr) {
   for (std::int64_t j = 0; j < nc; j += kNr) {
-    const float* b_panel = packed_b + (j / kNr) * kc * kNr;
     const std::int64_t cols = std::min(kNr, nc - j);
+    std::int64_t b_row_stride = 0;
+    const float* b_panel = panels.panel(j, cols, b_row_stride);
     float* c_tile = c + j;
     prefetch_c_tile(c_tile, ldc, rows, cols);
     Tile t;
     if (layout == ALayout::Rows && j == 0 && prefetch_rows != nullptr) {
       RowPrefetcher prefetcher(prefetch_rows, lda, kc);
-      multiply_tile<layout, true>(kc, a, lda, b_panel, t, &prefetcher);
+      multiply_tile<layout, true>(kc, a, lda, b_panel, b_row_stride, t, &prefetcher);
     } else {
-      multiply_tile<layout>(kc, a, lda, b_panel, t);
+      multiply_tile<layout>(kc, a, lda, b_panel, b_row_stride, t);
     }
     store_tile(t, c_tile, ldc, beta, rows, cols, stream_c);
   }
@@ -208,32 +228,53 @@ void macro_kernel(std::int64_t mc, std::int64_t nc, std::int64_t kc, const float
                   float* c, std::int64_t ldc, float beta, bool stream_c) {
   for (std::int64_t i = 0; i < mc; i += kMr) {
     row_panel<ALayout::Packed>(std::min<std::int64_t>(kMr, mc - i), nc, kc, packed_a + (i / kMr) * kc * kMr, 0,
-                               packed_b, c + i * ldc, ldc, beta, stream_c);
+                               BPanels::packed(packed_b, kc), c + i * ldc, ldc, beta, stream_c);
   }
 }
 
 void pack_a(bool trans_a, const float* a, std::int64_t lda, std::int64_t mc, std::int64_t kc, float* packed);
+void pack_b(bool trans_b, const float* b, std::int64_t ldb, std::int64_t kc, std::int64_t nc, float alpha,
+            float* packed);
 
-// Like macro_kernel, but whole MR-row tiles read A in place (no packing);
-// only a ragged last row panel is packed, into `edge_panel` (MR x kc floats).
-void macro_kernel_unpacked_a(bool trans_a, std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* a,
-                             std::int64_t lda, std::int64_t a_rows, const float* packed_b, float* c, std::int64_t ldc,
-                             float beta, bool stream_c, float* edge_panel) {
+// Whole MR-row tiles read A in place (no packing); only a ragged last row
+// panel is packed, into `edge_panel` (MR x kc floats).
+void unpacked_a_panels(bool trans_a, std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* a,
+                       std::int64_t lda, std::int64_t a_rows, const BPanels& panels, float* c, std::int64_t ldc,
+                       float beta, bool stream_c, float* edge_panel) {
   std::int64_t i = 0;
   for (; i + kMr <= mc; i += kMr) {
     if (trans_a) {
-      row_panel<ALayout::Transposed>(kMr, nc, kc, a + i, lda, packed_b, c + i * ldc, ldc, beta, stream_c);
+      row_panel<ALayout::Transposed>(kMr, nc, kc, a + i, lda, panels, c + i * ldc, ldc, beta, stream_c);
     } else {
       // The next panel may lie past this block (the next thread's work item).
       const float* prefetch_rows = i + 2 * kMr <= a_rows ? a + (i + kMr) * lda : nullptr;
-      row_panel<ALayout::Rows>(kMr, nc, kc, a + i * lda, lda, packed_b, c + i * ldc, ldc, beta, stream_c,
+      row_panel<ALayout::Rows>(kMr, nc, kc, a + i * lda, lda, panels, c + i * ldc, ldc, beta, stream_c,
                                prefetch_rows);
     }
   }
   if (i < mc) {
     pack_a(trans_a, trans_a ? a + i : a + i * lda, lda, mc - i, kc, edge_panel);
-    row_panel<ALayout::Packed>(mc - i, nc, kc, edge_panel, 0, packed_b, c + i * ldc, ldc, beta, stream_c);
+    row_panel<ALayout::Packed>(mc - i, nc, kc, edge_panel, 0, panels, c + i * ldc, ldc, beta, stream_c);
   }
+}
+
+void macro_kernel_unpacked_a(bool trans_a, std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* a,
+                             std::int64_t lda, std::int64_t a_rows, const float* packed_b, float* c, std::int64_t ldc,
+                             float beta, bool stream_c, float* edge_panel) {
+  unpacked_a_panels(trans_a, mc, nc, kc, a, lda, a_rows, BPanels::packed(packed_b, kc), c, ldc, beta, stream_c,
+                    edge_panel);
+}
+
+void macro_kernel_unpacked_ab(bool trans_a, std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* a,
+                              std::int64_t lda, std::int64_t a_rows, const float* b, std::int64_t ldb, float* c,
+                              std::int64_t ldc, float beta, bool stream_c, float* edge_a, float* edge_b) {
+  BPanels panels{b, kNr, ldb};
+  const std::int64_t full = nc / kNr * kNr;
+  if (full < nc) {
+    pack_b(false, b + full, ldb, kc, nc - full, 1.0f, edge_b);
+    panels.edge_panel = edge_b;
+  }
+  unpacked_a_panels(trans_a, mc, nc, kc, a, lda, a_rows, panels, c, ldc, beta, stream_c, edge_a);
 }
 
 void pack_a(bool trans_a, const float* a, std::int64_t lda, std::int64_t mc, std::int64_t kc, float* packed) {
@@ -307,6 +348,6 @@ void pack_b(bool trans_b, const float* b, std::int64_t ldb, std::int64_t kc, std
 
 extern const SgemmKernels sgemm_kernels;
 const SgemmKernels sgemm_kernels = {kMr,          kNr, kMc, kKc, kNc, pack_a, pack_b, macro_kernel,
-                                     macro_kernel_unpacked_a, vstream_fence};
+                                     macro_kernel_unpacked_a, macro_kernel_unpacked_ab, vstream_fence};
 
 }  // namespace petal::cpu::PETAL_ISA_NS

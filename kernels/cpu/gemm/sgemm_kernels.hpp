@@ -35,6 +35,13 @@ struct SgemmKernels {
   void (*macro_kernel_unpacked_a)(bool trans_a, std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* a,
                                   std::int64_t lda, std::int64_t a_rows, const float* packed_b, float* c,
                                   std::int64_t ldc, float beta, bool stream_c, float* edge_panel);
+  // The same with B read in place too (not transposed, alpha 1: `b` at
+  // B(k0, j0), rows ldb apart); a ragged last column panel is packed into
+  // edge_b (kc * nr floats). For few rows of A, where packing B would cost
+  // as much as the product.
+  void (*macro_kernel_unpacked_ab)(bool trans_a, std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* a,
+                                   std::int64_t lda, std::int64_t a_rows, const float* b, std::int64_t ldb, float* c,
+                                   std::int64_t ldc, float beta, bool stream_c, float* edge_a, float* edge_b);
   // Orders this thread's non-temporal stores before its later stores.
   void (*stream_fence)();
 };
