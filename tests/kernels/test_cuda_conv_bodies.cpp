@@ -1,7 +1,8 @@
 // The per-element bodies of the CUDA convolution-family kernels
 // (kernels/cuda/conv/*_body.hpp) run on the CPU over every output index,
-// composed exactly as the .cu kernels compose them (im2col chunks and
-// GEMMs, col2im gathers, the chunked deterministic column reduction), and
+// composed exactly as the .cu kernels compose them (im2col chunks, the
+// cuBLAS calls of gemm_plan.hpp through a BLAS-definition GEMM, col2im
+// gathers, the chunked deterministic column reduction), and
 // compared with the CPU ops on random shapes: odd sizes, stride 1 and 2 on
 // even and odd inputs, TensorFlow's asymmetric "same" padding, "valid",
 // batch 1, depthwise multipliers 1 and 2, and scaled-down MobileNetV2 layers.
@@ -15,6 +16,7 @@
 #include "kernels/cuda/conv/batch_norm_body.hpp"
 #include "kernels/cuda/conv/conv_body.hpp"
 #include "kernels/cuda/conv/depthwise_body.hpp"
+#include "kernels/cuda/conv/gemm_plan.hpp"
 #include "kernels/cuda/conv/pool_body.hpp"
 #include "kernels/cuda/conv/reduce_body.hpp"
 #include "kernels/ops_conv.hpp"
@@ -56,20 +58,24 @@ const std::vector<ConvCase>& conv_cases() {
 
 std::vector<float> values(const Tensor& t) { return t.to_vector<float>(); }
 
-// c [rows, cols] = a [rows, inner] x b [inner, cols], or with b transposed
-// when b_transposed (b is then [cols, inner]); in double like cuBLAS would
-// not, so the comparisons keep a float tolerance.
-std::vector<float> matmul(const std::vector<float>& a, const std::vector<float>& b, std::int64_t rows,
-                          std::int64_t inner, std::int64_t cols, bool b_transposed = false) {
-  std::vector<float> c(static_cast<std::size_t>(rows * cols));
-  for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t j = 0; j < cols; ++j) {
+// What cublasGemmEx computes for a gemm_plan.hpp call, by the BLAS
+// definition: column-major C (m x n) = op(A) op(B) + beta C, with cuBLAS's
+// leading-dimension requirements checked. Sums in double.
+void blas_gemm(const body::GemmCall& call, const float* a, const float* b, float beta, float* c) {
+  REQUIRE(call.lda >= std::max<std::int64_t>(1, call.transpose_a ? call.k : call.m));
+  REQUIRE(call.ldb >= std::max<std::int64_t>(1, call.transpose_b ? call.n : call.k));
+  REQUIRE(call.ldc >= std::max<std::int64_t>(1, call.m));
+  for (std::int64_t i = 0; i < call.m; ++i)
+    for (std::int64_t j = 0; j < call.n; ++j) {
       double s = 0.0;
-      for (std::int64_t k = 0; k < inner; ++k)
-        s += double(a[std::size_t(r * inner + k)]) * double(b[std::size_t(b_transposed ? j * inner + k : k * cols + j)]);
-      c[std::size_t(r * cols + j)] = float(s);
+      for (std::int64_t l = 0; l < call.k; ++l) {
+        const float av = call.transpose_a ? a[l + i * call.lda] : a[i + l * call.lda];
+        const float bv = call.transpose_b ? b[j + l * call.ldb] : b[l + j * call.ldb];
+        s += double(av) * double(bv);
+      }
+      float& out = c[i + j * call.ldc];
+      out = float(s + (beta == 0.0f ? 0.0 : double(beta) * double(out)));
     }
-  return c;
 }
 
 // The two kernels of the column reduction, run in their launch order.
@@ -112,10 +118,10 @@ std::vector<float> conv_forward_im2col(const std::vector<float>& x, const std::v
     std::vector<float> col(static_cast<std::size_t>(cg.output_pixels() * k_count));
     for (std::int64_t p = 0; p < cg.output_pixels(); ++p)
       for (std::int64_t k = 0; k < k_count; ++k) col[std::size_t(p * k_count + k)] = body::im2col_element(xc, cg, p, k);
-    const std::vector<float> yc = matmul(col, w, cg.output_pixels(), k_count, g.out_c);
     const std::int64_t base = first * g.out_h * g.out_w * g.out_c;
-    for (std::size_t i = 0; i < yc.size(); ++i)
-      y[base + i] = body::conv_epilogue(yc[i], bias.empty() ? nullptr : bias.data(), std::int64_t(i) % g.out_c, relu6);
+    blas_gemm(body::forward_gemm(cg.output_pixels(), k_count, g.out_c), w.data(), col.data(), 0.0f, y.data() + base);
+    for (std::int64_t i = base; i < base + cg.output_pixels() * g.out_c; ++i)
+      y[std::size_t(i)] = body::conv_epilogue(y[std::size_t(i)], bias.empty() ? nullptr : bias.data(), i % g.out_c, relu6);
   }
   return y;
 }
@@ -156,6 +162,14 @@ TEST_CASE("conv2d backward: col2im gather and the chunked kernel-gradient GEMM m
     const Tensor dy = random_tensor({g.batch, g.out_h, g.out_w, g.out_c}, gen);
     const std::vector<float> xv = values(x), wv = values(w), dyv = values(dy);
     const std::int64_t k_count = body::conv_columns(g);
+    if (c.kh == 1 && c.kw == 1 && c.stride == 1) {
+      // The 1x1 stride-1 path hands x to the GEMM as the im2col matrix: check that it is.
+      bool identity = true;
+      for (std::int64_t p = 0; p < g.output_pixels(); ++p)
+        for (std::int64_t k = 0; k < k_count; ++k)
+          identity = identity && body::im2col_source(g, p, k) == p * k_count + k;
+      CHECK(identity);
+    }
 
     const Tensor dx_expected = ops::conv2d_backward_input(dy, w, x.shape(), win);
     Tensor db_expected;
@@ -169,15 +183,18 @@ TEST_CASE("conv2d backward: col2im gather and the chunked kernel-gradient GEMM m
         const std::int64_t in_base = first * g.in_h * g.in_w * g.in_c, out_base = first * g.out_h * g.out_w * g.out_c;
         const std::vector<float> dyc(dyv.begin() + out_base, dyv.begin() + out_base + cg.output_pixels() * g.out_c);
         // dcol [P, K] = dy [P, Cout] x W^T, then the gather.
-        const std::vector<float> dcol = matmul(dyc, wv, cg.output_pixels(), g.out_c, k_count, true);
+        std::vector<float> dcol(static_cast<std::size_t>(cg.output_pixels() * k_count));
+        blas_gemm(body::backward_input_gemm(cg.output_pixels(), k_count, g.out_c), wv.data(), dyc.data(), 0.0f,
+                  dcol.data());
         for (std::int64_t i = 0; i < cg.input_pixels() * g.in_c; ++i)
           dx[std::size_t(in_base + i)] = body::col2im_gather(dcol.data(), cg, i);
         // dW [K, Cout] += col^T x dy (the GEMM's beta is 1 after the first chunk).
+        std::vector<float> col(static_cast<std::size_t>(cg.output_pixels() * k_count));
         for (std::int64_t p = 0; p < cg.output_pixels(); ++p)
-          for (std::int64_t k = 0; k < k_count; ++k) {
-            const float v = body::im2col_element(xv.data() + in_base, cg, p, k);
-            for (std::int64_t co = 0; co < g.out_c; ++co) dw[std::size_t(k * g.out_c + co)] += v * dyc[std::size_t(p * g.out_c + co)];
-          }
+          for (std::int64_t k = 0; k < k_count; ++k)
+            col[std::size_t(p * k_count + k)] = body::im2col_element(xv.data() + in_base, cg, p, k);
+        blas_gemm(body::backward_kernel_gemm(cg.output_pixels(), k_count, g.out_c), dyc.data(), col.data(),
+                  first == 0 ? 0.0f : 1.0f, dw.data());
       }
       const std::string what = case_name(c) + " chunk " + std::to_string(chunk_images);
       check_close(from_vector(dx, x.shape()), values(dx_expected), 1e-5, what + " dx");

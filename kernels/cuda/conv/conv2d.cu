@@ -1,7 +1,6 @@
 // Conv2D on CUDA (NHWC, HWIO). Row-major y [P, Cout] = col [P, K] x W [K, Cout]
-// with P = N * out_h * out_w, K = kh * kw * Cin (conv_body.hpp). cuBLAS is
-// column-major, so each row-major product C = A B is issued as C^T = B^T A^T
-// on the same memory.
+// with P = N * out_h * out_w, K = kh * kw * Cin (conv_body.hpp); the cuBLAS
+// calls (operand order, transposes, leading dimensions) are gemm_plan.hpp.
 // - 1x1, stride 1, no padding: col is x itself, one GEMM, no copy.
 // - Cin <= 4 (the 3 -> 32 stem): a direct kernel, one thread per output
 //   element with bias and ReLU6 fused.
@@ -12,6 +11,7 @@
 // bias gradient is the deterministic column reduction of dy.
 #include "kernels/cuda/conv/conv_body.hpp"
 #include "kernels/cuda/conv/conv_launch.cuh"
+#include "kernels/cuda/conv/gemm_plan.hpp"
 #include "kernels/cuda/cuda_conv_ops.hpp"
 
 namespace petal::cuda_conv {
@@ -49,8 +49,7 @@ void conv2d_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeome
   }
   const std::int64_t k_count = body::conv_columns(g);
   if (is_pointwise_gemm(g)) {
-    // y^T [Cout, P] = W^T [Cout, K] x^T [K, P]
-    gemm<T>(false, false, out_c, g.output_pixels(), k_count, w, out_c, x, k_count, T(0), y, out_c, name, "GEMM");
+    gemm<T>(body::forward_gemm(g.output_pixels(), k_count, out_c), w, x, T(0), y, name);
   } else {
     const std::int64_t images = body::im2col_chunk_images(g, kIm2colWorkspaceElements);
     const Tensor col_buffer = workspace<T>(images * g.out_h * g.out_w * k_count, device);
@@ -58,8 +57,8 @@ void conv2d_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeome
     for (std::int64_t first = 0; first < g.batch; first += images) {
       const ConvGeometry cg = body::chunk_geometry(g, std::min(images, g.batch - first));
       fill_im2col(x + first * g.in_h * g.in_w * g.in_c, cg, col, name);
-      gemm<T>(false, false, out_c, cg.output_pixels(), k_count, w, out_c, col, k_count, T(0),
-              y + first * g.out_h * g.out_w * out_c, out_c, name, "GEMM");
+      gemm<T>(body::forward_gemm(cg.output_pixels(), k_count, out_c), w, col, T(0),
+              y + first * g.out_h * g.out_w * out_c, name);
     }
   }
   if (bias || relu6)
@@ -72,8 +71,7 @@ template <class T>
 void conv2d_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry& g, Device device, const OpName& name) {
   const std::int64_t out_c = g.out_c, k_count = body::conv_columns(g);
   if (is_pointwise_gemm(g)) {
-    // dx^T [K, P] = W [K, Cout] (W^T in column-major, transposed) x dy^T [Cout, P]
-    gemm<T>(true, false, k_count, g.output_pixels(), out_c, w, out_c, dy, out_c, T(0), dx, k_count, name, "GEMM");
+    gemm<T>(body::backward_input_gemm(g.output_pixels(), k_count, out_c), w, dy, T(0), dx, name);
     return;
   }
   const std::int64_t images = body::im2col_chunk_images(g, kIm2colWorkspaceElements);
@@ -81,8 +79,8 @@ void conv2d_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry& g
   T* dcol = col_buffer.data<T>();
   for (std::int64_t first = 0; first < g.batch; first += images) {
     const ConvGeometry cg = body::chunk_geometry(g, std::min(images, g.batch - first));
-    gemm<T>(true, false, k_count, cg.output_pixels(), out_c, w, out_c, dy + first * g.out_h * g.out_w * out_c, out_c,
-            T(0), dcol, k_count, name, "GEMM");
+    gemm<T>(body::backward_input_gemm(cg.output_pixels(), k_count, out_c), w, dy + first * g.out_h * g.out_w * out_c,
+            T(0), dcol, name);
     T* dx_chunk = dx + first * g.in_h * g.in_w * g.in_c;
     for_each_index(
         cg.input_pixels() * cg.in_c, [=] __device__(std::int64_t i) { dx_chunk[i] = body::col2im_gather(dcol, cg, i); },
@@ -95,8 +93,7 @@ void conv2d_backward_kernel(const T* dy, const T* x, T* dw, T* db, const ConvGeo
                             const OpName& name) {
   const std::int64_t out_c = g.out_c, k_count = body::conv_columns(g);
   if (is_pointwise_gemm(g)) {
-    // dW^T [Cout, K] = dy^T [Cout, P] x [P, K] (x^T in column-major, transposed)
-    gemm<T>(false, true, out_c, k_count, g.output_pixels(), dy, out_c, x, k_count, T(0), dw, out_c, name, "GEMM");
+    gemm<T>(body::backward_kernel_gemm(g.output_pixels(), k_count, out_c), dy, x, T(0), dw, name);
   } else {
     const std::int64_t images = body::im2col_chunk_images(g, kIm2colWorkspaceElements);
     const Tensor col_buffer = workspace<T>(images * g.out_h * g.out_w * k_count, device);
@@ -104,8 +101,8 @@ void conv2d_backward_kernel(const T* dy, const T* x, T* dw, T* db, const ConvGeo
     for (std::int64_t first = 0; first < g.batch; first += images) {
       const ConvGeometry cg = body::chunk_geometry(g, std::min(images, g.batch - first));
       fill_im2col(x + first * g.in_h * g.in_w * g.in_c, cg, col, name);
-      gemm<T>(false, true, out_c, k_count, cg.output_pixels(), dy + first * g.out_h * g.out_w * out_c, out_c, col,
-              k_count, first == 0 ? T(0) : T(1), dw, out_c, name, "GEMM");
+      gemm<T>(body::backward_kernel_gemm(cg.output_pixels(), k_count, out_c), dy + first * g.out_h * g.out_w * out_c,
+              col, first == 0 ? T(0) : T(1), dw, name);
     }
   }
   if (db) channel_sums(dy, g.output_pixels(), out_c, db, device, name);

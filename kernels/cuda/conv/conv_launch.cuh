@@ -16,6 +16,7 @@
 #include "core/tensor.hpp"
 #include "kernels/cpu/conv/conv_geometry.hpp"
 #include "kernels/cuda/conv/batch_norm_body.hpp"
+#include "kernels/cuda/conv/gemm_plan.hpp"
 #include "kernels/cuda/conv/reduce_body.hpp"
 #include "kernels/cuda/cuda_common.cuh"
 
@@ -81,13 +82,14 @@ inline int gemm_dim(std::int64_t v, const OpName& name) {
   return static_cast<int>(v);
 }
 
-// Column-major cuBLAS call C = op(A) op(B) (+ beta C); row-major callers swap
-// operands (see conv2d.cu). FP32 math by default, TF32 tensor cores when
-// cuda::tf32_enabled(); float64 in FP64.
+// One cuBLAS call of gemm_plan.hpp: C = op(A) op(B) + beta C, column-major.
+// FP32 math by default, TF32 tensor cores when cuda::tf32_enabled(); float64
+// in FP64.
 template <class T>
-void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, const T* a,
-          std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, const OpName& name,
-          const char* stage) {
+void gemm(const cuda_body::GemmCall& call, const T* a, const T* b, T beta, T* c, const OpName& name) {
+  const char* stage = "GEMM";
+  const bool transpose_a = call.transpose_a, transpose_b = call.transpose_b;
+  const std::int64_t m = call.m, n = call.n, k = call.k, lda = call.lda, ldb = call.ldb, ldc = call.ldc;
   const T alpha = T(1);
   constexpr bool is_double = std::is_same_v<T, double>;
   const cudaDataType_t type = is_double ? CUDA_R_64F : CUDA_R_32F;
