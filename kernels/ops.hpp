@@ -45,6 +45,8 @@ Tensor relu6(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
 Tensor tanh(const Tensor& a);
 Tensor clamp(const Tensor& a, double low, double high);
+// In place (clipping gradients by value); a must not be a broadcast view.
+void clamp_(Tensor& a, double low, double high);
 
 // ---- fused backward helpers (one pass, no temporaries) ----
 Tensor relu_backward(const Tensor& grad, const Tensor& x);     // grad * (x > 0)
@@ -80,5 +82,24 @@ Tensor softmax_cross_entropy_backward(const Tensor& grad_loss, const Tensor& pro
 // op(a) @ op(b) for 2-D a, b, where op transposes when the flag is set.
 // Batched when both are 3-D ([B, M, K] @ [B, K, N]).
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
+
+// ---- optimizer updates (in place, one fused pass; kernels/ops_optimizer.cpp) ----
+// param, grad and the state tensors are float32 of one shape on one device;
+// param and state must be contiguous. The arithmetic is float32 in the Keras
+// forms nn/optimizers.cpp uses. When weight_decay > 0 the parameter is first
+// scaled by float(1 - lr * weight_decay).
+//
+// SGD: momentum == 0: param -= lr * grad (momentum_buf unused, may be
+// undefined); else buf = momentum * buf - lr * grad, then
+// param += nesterov ? momentum * buf - lr * grad : buf.
+void sgd_update_(Tensor& param, const Tensor& grad, Tensor& momentum_buf, double lr, double momentum,
+                 bool nesterov, double weight_decay = 0.0);
+// Adam with Keras's epsilon-hat: step counts from 1, lr_t = lr * sqrt(1 -
+// beta2^step) / (1 - beta1^step) (in double), m += (grad - m) * (1 - beta1),
+// v += (grad^2 - v) * (1 - beta2), param -= lr_t * m / (sqrt(v) + epsilon).
+void adam_update_(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, double lr, double beta1, double beta2,
+                  double epsilon, std::int64_t step, double weight_decay = 0.0);
+// Sum of the squares of every element, accumulated in double (clipnorm).
+double squared_norm(const Tensor& a);
 
 }  // namespace petal::ops

@@ -44,6 +44,15 @@ std::string shapes_str(std::initializer_list<const Tensor*> tensors);
 enum class Backend { Cpu, Cuda };
 Backend select_backend(const char* op, std::initializer_list<const Tensor*> tensors);
 
+// The statement of an op's Backend::Cuda branch (a call into
+// kernels/cuda/cuda_ops.hpp), compiled only in builds with the CUDA backend;
+// without it select_backend never returns Backend::Cuda.
+#if PETAL_HAS_CUDA
+#define PETAL_CUDA_BRANCH(...) __VA_ARGS__
+#else
+#define PETAL_CUDA_BRANCH(...) throw ::petal::DeviceError("CUDA backend not available (built without CUDA)")
+#endif
+
 // ---- strided iteration ----
 // Strides of `t` viewed as broadcast to `shape` (0 on broadcast axes),
 // aligned to the right as in NumPy.

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/elementwise/tables.hpp"
+#include "kernels/cuda/cuda_ops.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_common.hpp"
 
@@ -16,6 +17,12 @@ namespace {
 using cpu::BinaryOp;
 using cpu::UnaryOp;
 using detail::kParallelGrain;
+
+// The CUDA kernels name the ops as the CPU tables do, in the same order.
+static_assert(static_cast<int>(BinaryOp::TanhBackward) == static_cast<int>(cuda_ops::Binary::TanhBackward));
+static_assert(static_cast<int>(UnaryOp::Tanh) == static_cast<int>(cuda_ops::Unary::Tanh));
+[[maybe_unused]] cuda_ops::Binary cuda_binary(BinaryOp op) { return static_cast<cuda_ops::Binary>(static_cast<int>(op)); }
+[[maybe_unused]] cuda_ops::Unary cuda_unary(UnaryOp op) { return static_cast<cuda_ops::Unary>(static_cast<int>(op)); }
 
 // The scalar definition of each binary op: the float64 path and strided runs.
 template <BinaryOp kOp, class T>
@@ -61,6 +68,7 @@ Tensor binary_op(const char* op, const Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   switch (detail::select_backend(op, {&a, &b})) {
     case detail::Backend::Cpu: break;
+    case detail::Backend::Cuda: PETAL_CUDA_BRANCH(return cuda_ops::binary(cuda_binary(kOp), a, b, shape));
   }
   Tensor out = Tensor::empty(shape, a.dtype());
   if (out.numel() == 0) return out;
@@ -98,12 +106,14 @@ void unary_cpu(const Tensor& a, Tensor& out, Fast&& fast, Scalar&& scalar) {
   });
 }
 
-// fast(const float* in, float* out, n) returns false when it does not apply.
-template <class Fast, class Scalar>
-Tensor unary_op(const char* op, const Tensor& a, Fast&& fast, Scalar&& scalar) {
+// fast(const float* in, float* out, n) returns false when it does not apply;
+// on_cuda() -> Tensor runs the op on a CUDA tensor.
+template <class Fast, class Scalar, class OnCuda>
+Tensor unary_op(const char* op, const Tensor& a, Fast&& fast, Scalar&& scalar, OnCuda&& on_cuda) {
   detail::check_floating_operands(op, {&a});
   switch (detail::select_backend(op, {&a})) {
     case detail::Backend::Cpu: break;
+    case detail::Backend::Cuda: return on_cuda();
   }
   Tensor out = Tensor::empty(a.shape(), a.dtype());
   if (out.numel() == 0) return out;
@@ -124,7 +134,7 @@ Tensor table_unary(const char* op, const Tensor& a, UnaryOp kind, Scalar&& scala
         kernel(in, out, n);
         return true;
       },
-      scalar);
+      scalar, [&]() -> Tensor { PETAL_CUDA_BRANCH(return cuda_ops::unary(cuda_unary(kind), a)); });
 }
 
 // Runs an in-place update a[i] = f(a[i], b[i]) over a (b broadcast to a).
@@ -171,6 +181,7 @@ void add_(Tensor& a, const Tensor& b, double alpha) {
   check_writable(op, a);
   switch (detail::select_backend(op, {&a, &b})) {
     case detail::Backend::Cpu: break;
+    case detail::Backend::Cuda: PETAL_CUDA_BRANCH(return cuda_ops::add_(a, b, alpha));
   }
   if (a.numel() == 0) return;
   const Tensor b_runs = detail::unit_stride_inner(b);
@@ -205,7 +216,8 @@ Tensor affine_op(const char* op, const Tensor& a, double scale, double shift) {
       [=](auto x) {
         using T = decltype(x);
         return std::is_same_v<T, float> ? x * fs + ft : static_cast<T>(x * scale + shift);
-      });
+      },
+      [&]() -> Tensor { PETAL_CUDA_BRANCH(return cuda_ops::affine(a, scale, shift)); });
 }
 }  // namespace
 
@@ -229,7 +241,8 @@ Tensor pow_scalar(const Tensor& a, double exponent) {
       [exponent](auto x) {
         using T = decltype(x);
         return static_cast<T>(std::pow(x, static_cast<T>(exponent)));
-      });
+      },
+      [&]() -> Tensor { PETAL_CUDA_BRANCH(return cuda_ops::pow_scalar(a, exponent)); });
 }
 
 void mul_scalar_(Tensor& a, double s) {
@@ -238,6 +251,7 @@ void mul_scalar_(Tensor& a, double s) {
   check_writable(op, a);
   switch (detail::select_backend(op, {&a})) {
     case detail::Backend::Cpu: break;
+    case detail::Backend::Cuda: PETAL_CUDA_BRANCH(return cuda_ops::mul_scalar_(a, s));
   }
   if (a.numel() == 0) return;
   if (a.dtype() == DType::Float32) {
@@ -293,7 +307,30 @@ Tensor clamp(const Tensor& a, double low, double high) {
         using T = decltype(x);
         const T lo = static_cast<T>(low), hi = static_cast<T>(high);
         return x < lo ? lo : (x > hi ? hi : x);
-      });
+      },
+      [&]() -> Tensor { PETAL_CUDA_BRANCH(return cuda_ops::clamp(a, low, high)); });
+}
+
+void clamp_(Tensor& a, double low, double high) {
+  const char* op = "clamp_";
+  detail::check_floating_operands(op, {&a});
+  PETAL_CHECK(low <= high, ValueError, op, ": low ", low, " is above high ", high, " (tensor of shape ",
+              shape_str(a.shape()), ")");
+  check_writable(op, a);
+  switch (detail::select_backend(op, {&a})) {
+    case detail::Backend::Cpu: break;
+    case detail::Backend::Cuda: PETAL_CUDA_BRANCH(return cuda_ops::clamp_(a, low, high));
+  }
+  if (a.numel() == 0) return;
+  // fmin/fmax as nn's clipvalue always did: NaN becomes the bound it meets first.
+  if (a.dtype() == DType::Float32) {
+    const float lo = static_cast<float>(low), hi = static_cast<float>(high);
+    inplace_cpu<float>(a, nullptr, [](auto...) { return false; },
+                       [lo, hi](float x, float) { return std::fmin(std::fmax(x, lo), hi); });
+  } else {
+    inplace_cpu<double>(a, nullptr, [](auto...) { return false; },
+                        [low, high](double x, double) { return std::fmin(std::fmax(x, low), high); });
+  }
 }
 
 // ---- fused backward helpers ----

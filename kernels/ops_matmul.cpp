@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/gemm.hpp"
+#include "kernels/cuda/cuda_ops.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_common.hpp"
 
@@ -72,6 +73,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
               " @ ", shape_str(b.shape()));
   switch (detail::select_backend(op, {&a, &b})) {
     case detail::Backend::Cpu: break;
+    case detail::Backend::Cuda: PETAL_CUDA_BRANCH(return cuda_ops::matmul(a, b, transpose_a, transpose_b));
   }
 
   Shape out_shape = nd == 3 ? Shape{batch, m, n} : Shape{m, n};

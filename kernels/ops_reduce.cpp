@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/elementwise/tables.hpp"
+#include "kernels/cuda/cuda_ops.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_common.hpp"
 
@@ -213,19 +214,20 @@ std::string axes_str(const Axes& axes) {
 Tensor reduce_op(const char* op, const Tensor& a, const Axes& axes, bool keepdim, ReduceKind kind) {
   detail::check_floating_operands(op, {&a});
   const std::vector<bool> flags = reduced_axes(op, a, axes);
-  switch (detail::select_backend(op, {&a})) {
-    case detail::Backend::Cpu: break;
-  }
+  const detail::Backend backend = detail::select_backend(op, {&a});
   Shape keep_shape = a.shape(), out_shape;
   for (std::int64_t d = 0; d < a.dim(); ++d) {
     if (flags[d]) keep_shape[d] = 1;
     if (!flags[d] || keepdim) out_shape.push_back(keep_shape[d]);
   }
-  Tensor out = Tensor::empty(keep_shape, a.dtype());
+  Tensor out = Tensor::empty(keep_shape, a.dtype(), a.device());
   if (a.numel() == 0) {
     PETAL_CHECK(kind != ReduceKind::Max || out.numel() == 0, ValueError, op, ": cannot reduce axes ",
                 axes_str(axes), " of size 0 (shape ", shape_str(a.shape()), "): max has no identity");
     out.zero_();
+  } else if (backend == detail::Backend::Cuda) {
+    PETAL_CUDA_BRANCH(out = cuda_ops::reduce(kind == ReduceKind::Max ? cuda_ops::Reduce::Max : cuda_ops::Reduce::Sum,
+                                             a, flags));
   } else {
     const Tensor c = detail::contiguous_tiled(a);
     dispatch_dtype(a.dtype(), [&](auto tag) {
@@ -264,6 +266,7 @@ Tensor argmax(const Tensor& a, std::int64_t axis) {
               shape_str(a.shape()), " is empty, there is no largest element");
   switch (detail::select_backend(op, {&a})) {
     case detail::Backend::Cpu: break;
+    case detail::Backend::Cuda: PETAL_CUDA_BRANCH(return cuda_ops::argmax(a, d));
   }
   Tensor out = Tensor::empty(out_shape, DType::Int64);
   if (out.numel() == 0) return out;

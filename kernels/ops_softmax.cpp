@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/elementwise/tables.hpp"
+#include "kernels/cuda/cuda_ops.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_common.hpp"
 
@@ -114,12 +115,14 @@ void dispatch_floating(DType dtype, Fn&& fn) {
 
 std::int64_t last_dim(const Tensor& t) { return t.dim() == 0 ? 1 : t.shape().back(); }
 
-// softmax / log_softmax: one input, rows over the last axis.
-template <class RowFn>
-Tensor rowwise_unary(const char* op, const Tensor& a, RowFn&& pick) {
+// softmax / log_softmax: one input, rows over the last axis; on_cuda()
+// runs it on a CUDA tensor.
+template <class RowFn, class OnCuda>
+Tensor rowwise_unary(const char* op, const Tensor& a, RowFn&& pick, OnCuda&& on_cuda) {
   detail::check_floating_operands(op, {&a});
   switch (detail::select_backend(op, {&a})) {
     case detail::Backend::Cpu: break;
+    case detail::Backend::Cuda: return on_cuda();
   }
   Tensor out = Tensor::empty(a.shape(), a.dtype());
   const std::int64_t cols = last_dim(a);
@@ -136,12 +139,13 @@ Tensor rowwise_unary(const char* op, const Tensor& a, RowFn&& pick) {
 }
 
 // softmax_backward / log_softmax_backward: grad and the saved output.
-template <class RowFn>
-Tensor rowwise_backward(const char* op, const Tensor& grad, const Tensor& saved, RowFn&& pick) {
+template <class RowFn, class OnCuda>
+Tensor rowwise_backward(const char* op, const Tensor& grad, const Tensor& saved, RowFn&& pick, OnCuda&& on_cuda) {
   detail::check_floating_operands(op, {&grad, &saved});
   detail::check_same_shape(op, grad, saved);
   switch (detail::select_backend(op, {&grad, &saved})) {
     case detail::Backend::Cpu: break;
+    case detail::Backend::Cuda: return on_cuda();
   }
   Tensor out = Tensor::empty(grad.shape(), grad.dtype());
   const std::int64_t cols = last_dim(grad);
@@ -160,12 +164,14 @@ Tensor rowwise_backward(const char* op, const Tensor& grad, const Tensor& saved,
 }
 
 // Checks a cross-entropy target against logits/probs of shape [N, C]: float
-// [N, C] of the same dtype, or int64 [N] with every label in [0, C).
+// [N, C] of the same dtype, or int64 [N] with every label in [0, C). Labels
+// of CUDA tensors are checked by the kernel (no copy to the host here).
 void check_target(const char* op, const Tensor& scores, const Tensor& target) {
   const std::int64_t n = scores.shape()[0], c = scores.shape()[1];
   if (target.dtype() == DType::Int64) {
     PETAL_CHECK(target.shape() == Shape{n}, ShapeError, op, ": int64 class targets must have shape [", n,
                 "] for scores of shape ", shape_str(scores.shape()), ", got ", shape_str(target.shape()));
+    if (!target.device().is_cpu()) return;
     const std::vector<std::int64_t> labels = target.to_vector<std::int64_t>();
     for (std::int64_t i = 0; i < n; ++i)
       PETAL_CHECK(labels[i] >= 0 && labels[i] < c, IndexError, op, ": target class ", labels[i], " at row ", i,
@@ -190,20 +196,24 @@ void check_matrix(const char* op, const Tensor& scores, const char* what) {
 }  // namespace
 
 Tensor softmax(const Tensor& a) {
-  return rowwise_unary("softmax", a, [](const auto& rows) { return rows.softmax; });
+  return rowwise_unary("softmax", a, [](const auto& rows) { return rows.softmax; },
+                       [&]() -> Tensor { PETAL_CUDA_BRANCH(return cuda_ops::softmax(a)); });
 }
 
 Tensor log_softmax(const Tensor& a) {
-  return rowwise_unary("log_softmax", a, [](const auto& rows) { return rows.log_softmax; });
+  return rowwise_unary("log_softmax", a, [](const auto& rows) { return rows.log_softmax; },
+                       [&]() -> Tensor { PETAL_CUDA_BRANCH(return cuda_ops::log_softmax(a)); });
 }
 
 Tensor softmax_backward(const Tensor& grad, const Tensor& y) {
-  return rowwise_backward("softmax_backward", grad, y, [](const auto& rows) { return rows.softmax_backward; });
+  return rowwise_backward("softmax_backward", grad, y, [](const auto& rows) { return rows.softmax_backward; },
+                          [&]() -> Tensor { PETAL_CUDA_BRANCH(return cuda_ops::softmax_backward(grad, y)); });
 }
 
 Tensor log_softmax_backward(const Tensor& grad, const Tensor& log_y) {
   return rowwise_backward("log_softmax_backward", grad, log_y,
-                          [](const auto& rows) { return rows.log_softmax_backward; });
+                          [](const auto& rows) { return rows.log_softmax_backward; },
+                          [&]() -> Tensor { PETAL_CUDA_BRANCH(return cuda_ops::log_softmax_backward(grad, log_y)); });
 }
 
 Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& target, Tensor* probs) {
@@ -211,10 +221,9 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& target, Tensor*
   detail::check_defined(op, {&logits, &target});
   detail::check_floating(op, logits);
   check_matrix(op, logits, "logits");
-  switch (detail::select_backend(op, {&logits, &target})) {
-    case detail::Backend::Cpu: break;
-  }
+  const detail::Backend backend = detail::select_backend(op, {&logits, &target});
   check_target(op, logits, target);
+  if (backend == detail::Backend::Cuda) PETAL_CUDA_BRANCH(return cuda_ops::softmax_cross_entropy(logits, target, probs));
   const std::int64_t n = logits.shape()[0], c = logits.shape()[1];
   Tensor loss = Tensor::empty({n}, logits.dtype());
   Tensor p = probs ? Tensor::empty(logits.shape(), logits.dtype()) : Tensor();
@@ -251,10 +260,10 @@ Tensor softmax_cross_entropy_backward(const Tensor& grad_loss, const Tensor& pro
   const std::int64_t n = probs.shape()[0], c = probs.shape()[1];
   PETAL_CHECK(grad_loss.shape() == Shape{n}, ShapeError, op, ": grad_loss must have shape [", n,
               "] for probs of shape ", shape_str(probs.shape()), ", got ", shape_str(grad_loss.shape()));
-  switch (detail::select_backend(op, {&grad_loss, &probs, &target})) {
-    case detail::Backend::Cpu: break;
-  }
+  const detail::Backend backend = detail::select_backend(op, {&grad_loss, &probs, &target});
   check_target(op, probs, target);
+  if (backend == detail::Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::softmax_cross_entropy_backward(grad_loss, probs, target));
   Tensor dx = Tensor::empty(probs.shape(), probs.dtype());
   if (n == 0) return dx;
   const Tensor g = detail::contiguous_tiled(grad_loss), p = detail::contiguous_tiled(probs),

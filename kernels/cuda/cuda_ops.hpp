@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/tensor.hpp"
+#include "kernels/cuda/optimizer_body.hpp"
 
 namespace petal::cuda_ops {
 
@@ -46,10 +47,9 @@ Tensor softmax_cross_entropy_backward(const Tensor& grad_loss, const Tensor& pro
 // ---- matrix product (cublasGemmEx; TF32 when cuda::set_tf32_enabled) ----
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b);
 
-// ---- optimizer updates (float32, contiguous, same shapes) ----
-void sgd_update_(Tensor& param, const Tensor& grad, Tensor& momentum_buf, float lr, float momentum, bool nesterov,
-                 float decay_factor);
-void adam_update_(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, float lr_t, float one_minus_beta1,
-                  float one_minus_beta2, float epsilon, float decay_factor);
+// ---- optimizer updates (float32, contiguous, same numel; in place) ----
+// momentum_buf is unused (may be undefined) without momentum.
+void sgd_update_(Tensor& param, const Tensor& grad, Tensor& momentum_buf, const cuda::SgdParams& params);
+void adam_update_(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const cuda::AdamParams& params);
 
 }  // namespace petal::cuda_ops

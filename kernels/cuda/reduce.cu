@@ -1,0 +1,168 @@
+// CUDA reductions: sum and max over any set of axes of a strided input,
+// argmax along one axis, and the double-precision sum of squares. Outputs
+// are in the keepdim shape's C order; each output is reduced in a fixed
+// order, so results do not change from run to run.
+#include <vector>
+
+#include "kernels/cuda/block_reduce.cuh"
+#include "kernels/cuda/cuda_common.cuh"
+#include "kernels/cuda/cuda_ops.hpp"
+#include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/reduce_body.hpp"
+#include "kernels/cuda/strided_index.hpp"
+
+namespace petal::cuda_ops {
+namespace {
+
+using cuda::StridedIndexer;
+
+// Below this many elements per output, one thread reduces one output.
+constexpr std::int64_t kThreadPerOutputBelow = 64;
+constexpr int kThreads = 256;
+
+template <class T, bool kMax>
+__global__ void reduce_block_per_output(const T* in, T* out, StridedIndexer<1> outer, std::int64_t n_out,
+                                        StridedIndexer<1> inner, std::int64_t n_inner) {
+  using Acc = typename cuda::ReduceAcc<T, kMax>::type;
+  for (std::int64_t o = blockIdx.x; o < n_out; o += gridDim.x) {
+    std::int64_t base[1];
+    outer.offsets(o, base);
+    Acc acc = cuda::reduce_identity<Acc, kMax>();
+    for (std::int64_t j = threadIdx.x; j < n_inner; j += blockDim.x) {
+      std::int64_t off[1];
+      inner.offsets(j, off);
+      acc = cuda::reduce_combine<kMax>(acc, static_cast<Acc>(in[base[0] + off[0]]));
+    }
+    if constexpr (kMax)
+      acc = cuda::block_reduce(acc, cuda::MaxOp{}, cuda::reduce_identity<Acc, kMax>());
+    else
+      acc = cuda::block_reduce(acc, cuda::SumOp{}, Acc(0));
+    if (threadIdx.x == 0) out[o] = static_cast<T>(acc);
+  }
+}
+
+template <class T, bool kMax>
+__global__ void reduce_thread_per_output(const T* in, T* out, StridedIndexer<1> outer, std::int64_t n_out,
+                                         StridedIndexer<1> inner, std::int64_t n_inner) {
+  using Acc = typename cuda::ReduceAcc<T, kMax>::type;
+  PETAL_GRID_STRIDE_LOOP(o, n_out) {
+    std::int64_t base[1];
+    outer.offsets(o, base);
+    Acc acc = cuda::reduce_identity<Acc, kMax>();
+    for (std::int64_t j = 0; j < n_inner; ++j) {
+      std::int64_t off[1];
+      inner.offsets(j, off);
+      acc = cuda::reduce_combine<kMax>(acc, static_cast<Acc>(in[base[0] + off[0]]));
+    }
+    out[o] = static_cast<T>(acc);
+  }
+}
+
+template <class T, bool kMax>
+void reduce_typed(const Tensor& a, const std::vector<bool>& flags, Tensor& out) {
+  const cuda::ReducePlan plan = cuda::make_reduce_plan(a.shape(), a.strides(), flags);
+  const StridedIndexer<1>& outer = plan.outer;
+  const StridedIndexer<1>& inner = plan.inner;
+  const std::int64_t n_out = plan.n_out, n_inner = plan.n_inner;
+  cuda::DeviceGuard guard(a.device());
+  const cudaStream_t stream = cuda::current_stream();
+  const T* in = static_cast<const T*>(a.raw_data());
+  T* po = static_cast<T*>(out.raw_data());
+  if (n_inner < kThreadPerOutputBelow)
+    reduce_thread_per_output<T, kMax><<<cuda::blocks_for(n_out, kThreads), kThreads, 0, stream>>>(in, po, outer, n_out,
+                                                                                                 inner, n_inner);
+  else
+    reduce_block_per_output<T, kMax><<<cuda::blocks_for(n_out, 1), kThreads, 0, stream>>>(in, po, outer, n_out,
+                                                                                        inner, n_inner);
+  cuda::check_launch(str_cat(kMax ? "max" : "sum", " of ", shape_str(a.shape())));
+}
+
+template <class T>
+__global__ void argmax_kernel(const T* in, std::int64_t* out, std::int64_t outer, std::int64_t n, std::int64_t inner) {
+  PETAL_GRID_STRIDE_LOOP(o, outer * inner) {
+    const T* base = in + (o / inner) * n * inner + o % inner;
+    T best = base[0];
+    std::int64_t index = 0;
+    for (std::int64_t j = 0; j < n; ++j) cuda::argmax_step(best, index, base[j * inner], j);
+    out[o] = index;
+  }
+}
+
+// Per-block partial sums of squares, then one block adds the partials.
+template <class T>
+__global__ void squares_partial(const T* in, std::int64_t n, double* partial) {
+  double acc = 0;
+  PETAL_GRID_STRIDE_LOOP(i, n) {
+    const double v = static_cast<double>(in[i]);
+    acc += v * v;
+  }
+  acc = cuda::block_reduce(acc, cuda::SumOp{}, 0.0);
+  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
+}
+
+__global__ void sum_partials(const double* partial, int n, double* out) {
+  double acc = 0;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) acc += partial[i];
+  acc = cuda::block_reduce(acc, cuda::SumOp{}, 0.0);
+  if (threadIdx.x == 0) *out = acc;
+}
+
+}  // namespace
+
+Tensor reduce(Reduce op, const Tensor& a, const std::vector<bool>& reduced_axes) {
+  Shape keep_shape = a.shape();
+  for (std::int64_t d = 0; d < a.dim(); ++d)
+    if (reduced_axes[d]) keep_shape[d] = 1;
+  Tensor out = Tensor::empty(keep_shape, a.dtype(), a.device());
+  if (out.numel() == 0) return out;
+  if (a.dtype() == DType::Float32) {
+    op == Reduce::Max ? reduce_typed<float, true>(a, reduced_axes, out) : reduce_typed<float, false>(a, reduced_axes, out);
+  } else {
+    op == Reduce::Max ? reduce_typed<double, true>(a, reduced_axes, out)
+                      : reduce_typed<double, false>(a, reduced_axes, out);
+  }
+  return out;
+}
+
+Tensor argmax(const Tensor& a, std::int64_t axis) {
+  Shape out_shape = a.shape();
+  out_shape.erase(out_shape.begin() + axis);
+  Tensor out = Tensor::empty(out_shape, DType::Int64, a.device());
+  if (out.numel() == 0) return out;
+  std::int64_t outer = 1, inner = 1;
+  for (std::int64_t i = 0; i < axis; ++i) outer *= a.shape()[i];
+  for (std::int64_t i = axis + 1; i < a.dim(); ++i) inner *= a.shape()[i];
+  const Tensor c = a.contiguous();
+  cuda::DeviceGuard guard(a.device());
+  const cudaStream_t stream = cuda::current_stream();
+  const unsigned blocks = cuda::blocks_for(outer * inner, kThreads);
+  if (a.dtype() == DType::Float32)
+    argmax_kernel<<<blocks, kThreads, 0, stream>>>(c.data<float>(), out.data<std::int64_t>(), outer,
+                                                   a.shape()[axis], inner);
+  else
+    argmax_kernel<<<blocks, kThreads, 0, stream>>>(c.data<double>(), out.data<std::int64_t>(), outer,
+                                                   a.shape()[axis], inner);
+  cuda::check_launch(str_cat("argmax of ", shape_str(a.shape()), " along axis ", axis));
+  return out;
+}
+
+double squared_norm(const Tensor& a) {
+  const std::int64_t n = a.numel();
+  if (n == 0) return 0.0;
+  const Tensor c = a.contiguous();
+  constexpr int kMaxPartials = 1024;
+  const int blocks = static_cast<int>(std::min<std::int64_t>(cuda::blocks_for(n, kThreads), kMaxPartials));
+  Tensor scratch = Tensor::empty({blocks + 1}, DType::Float64, a.device());
+  double* partial = scratch.data<double>();
+  cuda::DeviceGuard guard(a.device());
+  const cudaStream_t stream = cuda::current_stream();
+  if (a.dtype() == DType::Float32)
+    squares_partial<<<blocks, kThreads, 0, stream>>>(c.data<float>(), n, partial);
+  else
+    squares_partial<<<blocks, kThreads, 0, stream>>>(c.data<double>(), n, partial);
+  sum_partials<<<1, kThreads, 0, stream>>>(partial, blocks, partial + blocks);
+  cuda::check_launch(str_cat("squared_norm of ", shape_str(a.shape())));
+  return scratch.slice(0, blocks, blocks + 1).item<double>();
+}
+
+}  // namespace petal::cuda_ops

@@ -1,0 +1,63 @@
+// Per-element steps of the CUDA reductions (host and device), with the CPU
+// semantics of kernels/ops_reduce.cpp: max and argmax skip NaN (a NaN never
+// compares greater), argmax keeps the first of equal maxima.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "kernels/cuda/host_device.hpp"
+#include "kernels/cuda/strided_index.hpp"
+
+namespace petal::cuda {
+
+// Sums accumulate in double; max in the element type.
+template <class T, bool kMax> struct ReduceAcc { using type = double; };
+template <class T> struct ReduceAcc<T, true> { using type = T; };
+
+template <class Acc, bool kMax>
+PETAL_HD_INLINE Acc reduce_identity() {
+  if constexpr (kMax) return -std::numeric_limits<Acc>::infinity();
+  else return Acc(0);
+}
+
+template <bool kMax, class Acc>
+PETAL_HD_INLINE Acc reduce_combine(Acc acc, Acc v) {
+  if constexpr (kMax) return v > acc ? v : acc;
+  else return acc + v;
+}
+
+// One step of the argmax scan along an axis: element j with value v.
+template <class T>
+PETAL_HD_INLINE void argmax_step(T& best, std::int64_t& index, T v, std::int64_t j) {
+  if (j == 0 || v > best || best != best) {
+    best = v;
+    index = j;
+  }
+}
+
+// How a reduction walks its input: output o (C order of the kept axes)
+// starts at outer.offsets(o) and adds inner.offsets(j) for j < n_inner
+// (C order of the reduced axes). Host only.
+struct ReducePlan {
+  StridedIndexer<1> outer, inner;
+  std::int64_t n_out = 1, n_inner = 1;
+};
+
+inline ReducePlan make_reduce_plan(const Shape& shape, const Strides& strides, const std::vector<bool>& reduced) {
+  Shape kept_shape, reduced_shape;
+  Strides kept_strides[1], reduced_strides[1];
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    (reduced[d] ? reduced_shape : kept_shape).push_back(shape[d]);
+    (reduced[d] ? reduced_strides[0] : kept_strides[0]).push_back(strides[d]);
+  }
+  ReducePlan plan;
+  plan.outer = make_indexer<1>("reduce", kept_shape, kept_strides);
+  plan.inner = make_indexer<1>("reduce", reduced_shape, reduced_strides);
+  plan.n_out = shape_numel(kept_shape);
+  plan.n_inner = shape_numel(reduced_shape);
+  return plan;
+}
+
+}  // namespace petal::cuda
