@@ -1,5 +1,6 @@
 #include "examples/flowers_common.hpp"
 
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <numeric>
@@ -10,6 +11,8 @@
 #include "data/image_io.hpp"
 #include "data/image_ops.hpp"
 #include "data/tfrecord.hpp"
+#include "kernels/cuda/cuda_runtime_api.hpp"
+#include "nn/device.hpp"
 #include "nn/json.hpp"
 
 namespace petal::examples {
@@ -177,7 +180,7 @@ std::optional<nn::Batch> ImageRowsSource::next() {
   std::vector<char> flip(idx.size(), 0);
   if (random_flip_)
     for (auto& f : flip) f = flips_.uniform_int(2) == 1;
-  Tensor x = Tensor::empty({n, h, w, 3});
+  Tensor x = Tensor::empty_pinned({n, h, w, 3});  // copied to the model's device as it is
   const std::uint8_t* src = images_.pixels.data<std::uint8_t>();
   float* dst = x.data<float>();
   parallel_for(0, n, 1, [&](std::int64_t begin, std::int64_t end) {
@@ -197,6 +200,15 @@ std::optional<nn::Batch> ImageRowsSource::next() {
     }
   });
   return nn::Batch{x, rows->y};
+}
+
+// ---- device ----
+
+Device select_device(const std::string& name, const std::string& program) {
+  const Device device = nn::usable_device(name, program + " --device");
+  // On stderr: --json output on stdout stays valid.
+  if (device.is_cuda()) std::fprintf(stderr, "device: %s (%s)\n", device.str().c_str(), cuda::device_name(device.index).c_str());
+  return device;
 }
 
 // ---- results ----

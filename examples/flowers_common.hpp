@@ -41,6 +41,13 @@ struct CommandLine {
 CommandLine parse_command_line(int argc, char** argv, const std::string& program, const std::string& usage,
                                const std::set<std::string>& value_flags, const std::set<std::string>& switch_flags);
 
+// ---- device ----
+
+// The --device value ("cpu", "cuda", "cuda:N") checked by nn::usable_device
+// (a DeviceError naming `program` when CUDA is not built or no GPU exists);
+// prints "device: cuda:0 (<GPU name>)" on stderr for a GPU, nothing for the CPU.
+Device select_device(const std::string& name, const std::string& program);
+
 // ---- images ----
 
 // uint8 pixels [N, H, W, 3] and their class indices.

@@ -16,6 +16,7 @@
 #include "core/error.hpp"
 #include "core/random.hpp"
 #include "data/flowers.hpp"
+#include "examples/flowers_common.hpp"
 #include "nn/atomic_file.hpp"
 #include "nn/dataset_source.hpp"
 #include "nn/json.hpp"
@@ -34,10 +35,12 @@ struct Options {
   double lr = 1e-3;
   std::uint64_t seed = 42;
   std::string out = "flowers_dense_out";
+  std::string device = "cpu";
 };
 
 const char* kUsage =
     "usage: flowers_dense [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N] [--out DIR]\n"
+    "                     [--device cpu|cuda]\n"
     "  Trains the lab's dense classifier (Flatten -> Dense 500 relu -> Dense 50 relu -> Dense 5 softmax,\n"
     "  Adam, categorical cross-entropy) on the flowers TFRecords.\n"
     "  --data DIR    folder of the *.tfrec shards (default: flowers-192 in the assets search path)\n"
@@ -45,7 +48,8 @@ const char* kUsage =
     "  --batch N     batch size (default 64)\n"
     "  --lr X        Adam learning rate (default 0.001)\n"
     "  --seed N      seed for initialisation and shuffling (default 42)\n"
-    "  --out DIR     output folder, created if missing (default flowers_dense_out)\n";
+    "  --out DIR     output folder, created if missing (default flowers_dense_out)\n"
+    "  --device D    cpu (default), cuda or cuda:N: where the model trains\n";
 
 [[noreturn]] void usage_error(const std::string& message) {
   std::cerr << "flowers_dense: " << message << "\n" << kUsage;
@@ -81,6 +85,7 @@ Options parse_args(int argc, char** argv) {
     else if (arg == "--lr") o.lr = parse_number<double>(arg, value);
     else if (arg == "--seed") o.seed = parse_number<std::uint64_t>(arg, value);
     else if (arg == "--out") o.out = value;
+    else if (arg == "--device") o.device = value;
     else usage_error("unknown option " + arg);
   }
   if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0)) usage_error("--epochs, --batch and --lr must be positive");
@@ -98,6 +103,7 @@ std::string matrix_json(const std::vector<std::vector<std::int64_t>>& m) {
 }
 
 int run(const Options& o) {
+  const Device device = examples::select_device(o.device, "flowers_dense");
   const fs::path data_dir = find_asset("flowers-192", o.data);
   const fs::path out_dir = o.out;
   fs::create_directories(out_dir);
@@ -117,6 +123,7 @@ int run(const Options& o) {
   auto model = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
       std::make_shared<Flatten>(Shape{size, size, 3}), std::make_shared<Dense>(500, "relu"),
       std::make_shared<Dense>(50, "relu"), std::make_shared<Dense>(5, "softmax")});
+  model->to(device);
   std::cout << model->summary();
   std::cout << "data: " << data_dir.string() << " (" << flowers.training_steps << " training steps of " << o.batch
             << " per epoch, " << flowers.validation.num_records() << " validation images)\n";

@@ -20,16 +20,19 @@ namespace ex = petal::examples;
 namespace {
 
 const char* kUsage =
-    "usage: flowers_evaluate --model FILE --files GLOB [--json]\n"
+    "usage: flowers_evaluate --model FILE --files GLOB [--json] [--device cpu|cuda]\n"
     "  Accuracy and confusion matrix of a flowers_transfer model on TFRecord shards.\n"
     "  --model FILE  model.safetensors written by flowers_transfer (architecture in its metadata)\n"
     "  --files GLOB  shards to evaluate, e.g. 'flowers-192/flowers0[0-2]*.tfrec' (quote it)\n"
-    "  --json        print {\"accuracy\", \"n\", \"classes\", \"confusion_matrix\"}\n";
+    "  --json        print {\"accuracy\", \"n\", \"classes\", \"confusion_matrix\"}\n"
+    "  --device D    cpu (default), cuda or cuda:N: where the model runs\n";
 
 int run(const ex::CommandLine& cl) {
   if (!cl.values.count("--model") || !cl.values.count("--files")) cl.fail("--model and --files are required");
   if (!cl.positional.empty()) cl.fail("unexpected argument " + cl.positional.front());
+  const Device device = ex::select_device(cl.get("--device", "cpu"), "flowers_evaluate");
   ex::TransferModel tm = ex::load_transfer_model(cl.get("--model"));
+  tm.model->to(device);
   const auto files = data::glob_files(cl.get("--files"));
   const ex::LabeledImages images = ex::read_labeled_shards(files, tm.input_size);
   const auto num_classes = static_cast<std::int64_t>(tm.classes.size());
@@ -43,7 +46,8 @@ int run(const ex::CommandLine& cl) {
   source.begin_epoch(0);
   std::vector<std::int64_t> predicted;
   while (auto batch = source.next()) {
-    const auto rows = nn::predicted_classes((*tm.model)(ag::Variable(batch->x)).data());
+    const Tensor output = (*tm.model)(ag::Variable(batch->x.to(device))).data();
+    const auto rows = nn::predicted_classes(output.to(Device::cpu()));
     predicted.insert(predicted.end(), rows.begin(), rows.end());
   }
   const auto confusion = nn::confusion_matrix(images.classes, predicted, num_classes);
@@ -75,7 +79,8 @@ int run(const ex::CommandLine& cl) {
 
 int main(int argc, char** argv) {
   const ex::CommandLine cl =
-      ex::parse_command_line(argc, argv, "flowers_evaluate", kUsage, {"--model", "--files"}, {"--json"});
+      ex::parse_command_line(argc, argv, "flowers_evaluate", kUsage, {"--model", "--files", "--device"},
+                             {"--json"});
   try {
     return run(cl);
   } catch (const petal::Error& e) {

@@ -51,6 +51,7 @@ const char* kUsage =
     "usage: flowers_transfer [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N] [--out DIR]\n"
     "                        [--weights FILE] [--head flatten|gap] [--augment] [--no-cache]\n"
     "                        [--preprocess mobilenet|lab] [--fine-tune [--fine-tune-epochs N] [--fine-tune-lr X]]\n"
+    "                        [--device cpu|cuda]\n"
     "  Transfer learning of the lab: MobileNetV2 (192x192, ImageNet weights, frozen) + Flatten + Dense(5, softmax),\n"
     "  Adam, categorical cross-entropy; validation on the first 3 shards (690 images), training on the other 13.\n"
     "  --data DIR            folder of the *.tfrec shards (default: flowers-192 in the assets search path)\n"
@@ -67,7 +68,9 @@ const char* kUsage =
     "  --preprocess P        mobilenet: x/127.5-1, what the weights expect (default); lab: x/255 like the lab\n"
     "  --fine-tune           afterwards train the whole base too (BN layers stay in inference mode)\n"
     "  --fine-tune-epochs N  (default 5)\n"
-    "  --fine-tune-lr X      (default 1e-5)\n";
+    "  --fine-tune-lr X      (default 1e-5)\n"
+    "  --device D            cpu (default), cuda or cuda:N: where the model runs (the decoded photos and the\n"
+    "                        feature cache stay in host memory; batches are copied over)\n";
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -117,6 +120,7 @@ int run(const ex::CommandLine& cl) {
   } catch (const ValueError& e) {
     cl.fail(e.what());
   }
+  const Device device = ex::select_device(cl.get("--device", "cpu"), "flowers_transfer");
   const fs::path data_dir = find_asset("flowers-192", cl.get("--data"));
   const fs::path weights = find_asset("mobilenet_v2_1.0_imagenet.safetensors", cl.get("--weights"));
   fs::create_directories(out_dir);
@@ -136,6 +140,7 @@ int run(const ex::CommandLine& cl) {
   ex::TransferModel tm = ex::build_transfer_model(size, head, classes, scale);
   tm.base->load_weights(weights);
   tm.base->set_trainable(false);
+  tm.model->to(device);
   Sequential& model = *tm.model;
   std::cout << model.summary();
 
@@ -203,7 +208,7 @@ int main(int argc, char** argv) {
   const ex::CommandLine cl = ex::parse_command_line(
       argc, argv, "flowers_transfer", kUsage,
       {"--data", "--epochs", "--batch", "--lr", "--seed", "--out", "--weights", "--head", "--preprocess",
-       "--fine-tune-epochs", "--fine-tune-lr"},
+       "--fine-tune-epochs", "--fine-tune-lr", "--device"},
       {"--augment", "--no-cache", "--fine-tune"});
   try {
     return run(cl);

@@ -23,13 +23,14 @@ namespace ex = petal::examples;
 namespace {
 
 const char* kUsage =
-    "usage: imagenet_classify [--weights FILE] [--size N] [--json] IMAGE...\n"
+    "usage: imagenet_classify [--weights FILE] [--size N] [--json] [--device cpu|cuda] IMAGE...\n"
     "  Classifies each image (JPEG or PNG) with MobileNetV2 1.0 and its ImageNet weights.\n"
     "  The image is resized whole to N x N (bilinear) and scaled to [-1, 1].\n"
     "  --weights FILE  Keras-layout safetensors (default: mobilenet_v2_1.0_imagenet.safetensors\n"
     "                  in the assets search path; imagenet_labels.txt is taken from its folder)\n"
     "  --size N        input size (default 224, at least 32)\n"
-    "  --json          print [{\"image\": path, \"top5\": [{\"index\", \"label\", \"prob\"}, ...]}, ...]\n";
+    "  --json          print [{\"image\": path, \"top5\": [{\"index\", \"label\", \"prob\"}, ...]}, ...]\n"
+    "  --device D      cpu (default), cuda or cuda:N: where the model runs\n";
 
 std::vector<std::string> read_labels(const std::filesystem::path& path) {
   std::ifstream in(path);
@@ -51,9 +52,11 @@ int run(const ex::CommandLine& cl) {
   const auto weights = find_asset("mobilenet_v2_1.0_imagenet.safetensors", cl.get("--weights"));
   const auto labels = read_labels(weights.parent_path() / "imagenet_labels.txt");
   const bool json = cl.switches.count("--json") > 0;
+  const Device device = ex::select_device(cl.get("--device", "cpu"), "imagenet_classify");
 
   nn::MobileNetV2 model(Shape{size, size, 3}, 1.0, /*include_top=*/true);
   model.load_weights(weights);
+  model.to(device);
   ag::NoGradGuard no_grad;
 
   std::string out = "[";
@@ -61,7 +64,7 @@ int run(const ex::CommandLine& cl) {
     const std::string& path = cl.positional[i];
     const Tensor batch = ex::images_to_batch({data::read_image(path)}, static_cast<int>(size),
                                              data::PixelScale::MinusOneOne, /*short_side_crop=*/false);
-    const std::vector<float> probs = model(ag::Variable(batch)).data().contiguous().to_vector<float>();
+    const std::vector<float> probs = model(ag::Variable(batch.to(device))).data().contiguous().to_vector<float>();
     std::vector<int> order(probs.size());
     std::iota(order.begin(), order.end(), 0);
     std::partial_sort(order.begin(), order.begin() + 5, order.end(), [&](int a, int b) { return probs[a] > probs[b]; });
@@ -85,7 +88,7 @@ int run(const ex::CommandLine& cl) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const ex::CommandLine cl = ex::parse_command_line(argc, argv, "imagenet_classify", kUsage, {"--weights", "--size"},
+  const ex::CommandLine cl = ex::parse_command_line(argc, argv, "imagenet_classify", kUsage, {"--weights", "--size", "--device"},
                                                     {"--json"});
   try {
     return run(cl);
