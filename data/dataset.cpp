@@ -173,6 +173,13 @@ void Dataset::begin_epoch() {
   ++impl_->passes;
 }
 
+void Dataset::begin_pass(std::int64_t pass) {
+  PETAL_CHECK(pass >= 0, ValueError, "Dataset::begin_pass: the pass must not be negative, got ", pass);
+  impl_->run.reset();
+  impl_->passes = pass;
+  begin_epoch();
+}
+
 std::optional<Batch> Dataset::next() {
   if (!impl_->run) begin_epoch();
   return impl_->run->next();

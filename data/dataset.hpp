@@ -75,6 +75,12 @@ class Dataset {
   // repeats forever keeps its running stream: with steps_per_epoch an "epoch"
   // is then just the next steps of it, as in Keras.
   void begin_epoch();
+  // Starts pass `pass` (0-based) as it would have run in order: the same file
+  // order, shuffle and augmentation as the pass-th begin_epoch() of a fresh
+  // dataset, so a run resumed at an epoch sees the batches of the
+  // uninterrupted run. Later begin_epoch() calls continue from pass + 1. A
+  // dataset that repeats forever starts a new stream at that pass.
+  void begin_pass(std::int64_t pass);
   // The next batch, or nullopt at the end of the pass. Rethrows errors from
   // reading or mapping (naming the file and record) at the batch they hit.
   std::optional<Batch> next();

@@ -1,7 +1,9 @@
 // Adapts a data::Dataset (TFRecords, image folders) to the Trainer's
-// BatchSource. Each begin_epoch() starts the dataset's next pass; a dataset
-// that repeats forever keeps streaming, and `steps_per_epoch` then says how
-// many batches make an epoch (Keras's steps_per_epoch).
+// BatchSource. begin_epoch(e) starts the dataset's pass e, shuffled and
+// augmented as pass e of an uninterrupted run (so a run resumed from a
+// checkpoint sees the same batches); a dataset that repeats forever keeps
+// streaming instead, and `steps_per_epoch` then says how many batches make an
+// epoch (Keras's steps_per_epoch; such a stream does not resume exactly).
 #pragma once
 
 #include "data/dataset.hpp"
