@@ -58,6 +58,23 @@ const std::vector<ConvCase>& conv_cases() {
 
 std::vector<float> values(const Tensor& t) { return t.to_vector<float>(); }
 
+// The bodies take the 64-bit geometry or the 32-bit one the kernels prefer;
+// the tests that use a geometry run once with each (see kGeometrySubcases).
+bool g_narrow = false;
+
+template <class Fn>
+auto on_geometry(const cpu::ConvGeometry& g, Fn&& fn) -> decltype(fn(g)) {
+  if (g_narrow) {
+    REQUIRE(body::fits_32bit(g));
+    return static_cast<decltype(fn(g))>(fn(body::narrow(g)));
+  }
+  return fn(g);
+}
+
+#define PETAL_BOTH_GEOMETRIES()                    \
+  SUBCASE("64-bit geometry") { g_narrow = false; } \
+  SUBCASE("32-bit geometry") { g_narrow = true; }
+
 // What cublasGemmEx computes for a gemm_plan.hpp call, by the BLAS
 // definition: column-major C (m x n) = op(A) op(B) + beta C, with cuBLAS's
 // leading-dimension requirements checked. Sums in double.
@@ -117,7 +134,7 @@ std::vector<float> conv_forward_im2col(const std::vector<float>& x, const std::v
     const float* xc = x.data() + first * g.in_h * g.in_w * g.in_c;
     std::vector<float> col(static_cast<std::size_t>(cg.output_pixels() * k_count));
     for (std::int64_t p = 0; p < cg.output_pixels(); ++p)
-      for (std::int64_t k = 0; k < k_count; ++k) col[std::size_t(p * k_count + k)] = body::im2col_element(xc, cg, p, k);
+      for (std::int64_t k = 0; k < k_count; ++k) col[std::size_t(p * k_count + k)] = on_geometry(cg, [&](const auto& gg) { return body::im2col_element(xc, gg, p, k); });
     const std::int64_t base = first * g.out_h * g.out_w * g.out_c;
     blas_gemm(body::forward_gemm(cg.output_pixels(), k_count, g.out_c), w.data(), col.data(), 0.0f, y.data() + base);
     for (std::int64_t i = base; i < base + cg.output_pixels() * g.out_c; ++i)
@@ -129,6 +146,7 @@ std::vector<float> conv_forward_im2col(const std::vector<float>& x, const std::v
 }  // namespace
 
 TEST_CASE("conv2d forward: im2col + GEMM (chunked) and the direct kernel match ops::conv2d") {
+  PETAL_BOTH_GEOMETRIES()
   Generator gen(71);
   for (const ConvCase& c : conv_cases()) {
     const Tensor x = random_tensor(c.x, gen), w = random_tensor({c.kh, c.kw, c.x[3], c.out_c}, gen);
@@ -147,13 +165,14 @@ TEST_CASE("conv2d forward: im2col + GEMM (chunked) and the direct kernel match o
       const std::vector<float> xv = values(x), wv = values(w), bv = values(bias);
       for (std::int64_t o = 0; o < expected.numel(); ++o)
         direct[std::size_t(o)] =
-            body::conv_epilogue(body::conv2d_direct_element(xv.data(), wv.data(), g, o), bv.data(), o % g.out_c, relu6);
+            body::conv_epilogue(on_geometry(g, [&](const auto& gg) { return body::conv2d_direct_element(xv.data(), wv.data(), gg, o); }), bv.data(), o % g.out_c, relu6);
       check_close(from_vector(direct, expected.shape()), values(expected), 1e-5, case_name(c) + " direct");
     }
   }
 }
 
 TEST_CASE("conv2d backward: col2im gather and the chunked kernel-gradient GEMM match the CPU ops") {
+  PETAL_BOTH_GEOMETRIES()
   Generator gen(72);
   for (const ConvCase& c : conv_cases()) {
     const ops::Conv2dWindow win = ops::conv2d_window(c.x[1], c.x[2], c.kh, c.kw, c.stride, c.stride, c.padding, "t");
@@ -167,7 +186,7 @@ TEST_CASE("conv2d backward: col2im gather and the chunked kernel-gradient GEMM m
       bool identity = true;
       for (std::int64_t p = 0; p < g.output_pixels(); ++p)
         for (std::int64_t k = 0; k < k_count; ++k)
-          identity = identity && body::im2col_source(g, p, k) == p * k_count + k;
+          identity = identity && on_geometry(g, [&](const auto& gg) { return std::int64_t(body::im2col_source(gg, p, k)); }) == p * k_count + k;
       CHECK(identity);
     }
 
@@ -187,12 +206,12 @@ TEST_CASE("conv2d backward: col2im gather and the chunked kernel-gradient GEMM m
         blas_gemm(body::backward_input_gemm(cg.output_pixels(), k_count, g.out_c), wv.data(), dyc.data(), 0.0f,
                   dcol.data());
         for (std::int64_t i = 0; i < cg.input_pixels() * g.in_c; ++i)
-          dx[std::size_t(in_base + i)] = body::col2im_gather(dcol.data(), cg, i);
+          dx[std::size_t(in_base + i)] = on_geometry(cg, [&](const auto& gg) { return body::col2im_gather(dcol.data(), gg, i); });
         // dW [K, Cout] += col^T x dy (the GEMM's beta is 1 after the first chunk).
         std::vector<float> col(static_cast<std::size_t>(cg.output_pixels() * k_count));
         for (std::int64_t p = 0; p < cg.output_pixels(); ++p)
           for (std::int64_t k = 0; k < k_count; ++k)
-            col[std::size_t(p * k_count + k)] = body::im2col_element(xv.data() + in_base, cg, p, k);
+            col[std::size_t(p * k_count + k)] = on_geometry(cg, [&](const auto& gg) { return body::im2col_element(xv.data() + in_base, gg, p, k); });
         blas_gemm(body::backward_kernel_gemm(cg.output_pixels(), k_count, g.out_c), dyc.data(), col.data(),
                   first == 0 ? 0.0f : 1.0f, dw.data());
       }
@@ -217,6 +236,7 @@ TEST_CASE("im2col chunks stay within the workspace and cover the batch") {
 }
 
 TEST_CASE("depthwise forward, input gradient and kernel gradient match the CPU ops") {
+  PETAL_BOTH_GEOMETRIES()
   Generator gen(73);
   const std::vector<ConvCase> cases = {
       {{2, 7, 5, 3}, 3, 3, 1, ops::ConvPadding::Same, 1},
@@ -239,7 +259,7 @@ TEST_CASE("depthwise forward, input gradient and kernel gradient match the CPU o
       std::vector<float> y(static_cast<std::size_t>(expected.numel()));
       for (std::int64_t o = 0; o < expected.numel(); ++o)
         y[std::size_t(o)] =
-            body::conv_epilogue(body::depthwise_output_element(xv.data(), wv.data(), g, o), bv.data(), o % out_c, relu6);
+            body::conv_epilogue(on_geometry(g, [&](const auto& gg) { return body::depthwise_output_element(xv.data(), wv.data(), gg, o); }), bv.data(), o % out_c, relu6);
       check_close(from_vector(y, expected.shape()), values(expected), 1e-5, case_name(c) + " forward");
     }
     const Tensor dy = random_tensor({g.batch, g.out_h, g.out_w, out_c}, gen);
@@ -247,7 +267,7 @@ TEST_CASE("depthwise forward, input gradient and kernel gradient match the CPU o
     const Tensor dx_expected = ops::depthwise_conv2d_backward_input(dy, w, x.shape(), win);
     std::vector<float> dx(static_cast<std::size_t>(x.numel()));
     for (std::int64_t i = 0; i < x.numel(); ++i)
-      dx[std::size_t(i)] = body::depthwise_input_grad_element(dyv.data(), wv.data(), g, i);
+      dx[std::size_t(i)] = on_geometry(g, [&](const auto& gg) { return body::depthwise_input_grad_element(dyv.data(), wv.data(), gg, i); });
     check_close(from_vector(dx, x.shape()), values(dx_expected), 1e-5, case_name(c) + " input gradient");
 
     Tensor db_expected;
@@ -256,7 +276,7 @@ TEST_CASE("depthwise forward, input gradient and kernel gradient match the CPU o
       const float *dy, *x;
       cpu::ConvGeometry g;
       body::Sum2 operator()(std::int64_t p, std::int64_t col) const {
-        return {double(body::depthwise_kernel_grad_term(dy, x, g, p, col)), 0.0};
+        return {double(on_geometry(g, [&](const auto& gg) { return body::depthwise_kernel_grad_term(dy, x, gg, p, col); })), 0.0};
       }
     };
     const std::vector<float> dw =
@@ -322,6 +342,7 @@ TEST_CASE("batch norm training forward and backward (+relu6) through the column 
 }
 
 TEST_CASE("folded batch norm, channel affine, moving statistics and the fused inference blocks") {
+  PETAL_BOTH_GEOMETRIES()
   Generator gen(75);
   const std::int64_t c = 6;
   const Tensor gamma = random_tensor({c}, gen, 0.5, 2.0), beta = random_tensor({c}, gen);
@@ -370,11 +391,12 @@ TEST_CASE("folded batch norm, channel affine, moving statistics and the fused in
   for (std::size_t j = 0; j < std::size_t(c); ++j) fb[j] = fb[j] * sv[j] + tv[j];
   std::vector<float> y(static_cast<std::size_t>(expected.numel()));
   for (std::int64_t o = 0; o < expected.numel(); ++o)
-    y[std::size_t(o)] = body::conv_epilogue(body::conv2d_direct_element(xv.data(), wv.data(), g, o), fb.data(), o % c, true);
+    y[std::size_t(o)] = body::conv_epilogue(on_geometry(g, [&](const auto& gg) { return body::conv2d_direct_element(xv.data(), wv.data(), gg, o); }), fb.data(), o % c, true);
   check_close(from_vector(y, expected.shape()), values(expected), 1e-5, "conv2d_bn_relu6_inference");
 }
 
 TEST_CASE("pooling and padding bodies match the CPU ops") {
+  PETAL_BOTH_GEOMETRIES()
   Generator gen(76);
   struct PoolCase {
     Shape x;
@@ -400,8 +422,8 @@ TEST_CASE("pooling and padding bodies match the CPU ops") {
     const Tensor avg = ops::average_pool2d(x, c.pool, c.pool, win), mx = ops::max_pool2d(x, c.pool, c.pool, win);
     std::vector<float> a(std::size_t(avg.numel())), m(std::size_t(mx.numel()));
     for (std::int64_t o = 0; o < avg.numel(); ++o) {
-      a[std::size_t(o)] = body::avg_pool_output_element(xv.data(), g, o);
-      m[std::size_t(o)] = body::max_pool_output_element(xv.data(), g, o);
+      a[std::size_t(o)] = on_geometry(g, [&](const auto& gg) { return body::avg_pool_output_element(xv.data(), gg, o); });
+      m[std::size_t(o)] = on_geometry(g, [&](const auto& gg) { return body::max_pool_output_element(xv.data(), gg, o); });
     }
     check_close(from_vector(a, avg.shape()), values(avg), 1e-6, what + " average");
     check_close(from_vector(m, mx.shape()), values(mx), 0.0, what + " max");
@@ -412,8 +434,8 @@ TEST_CASE("pooling and padding bodies match the CPU ops") {
     const Tensor dmax = ops::max_pool2d_backward(dy, x, c.pool, c.pool, win);
     std::vector<float> da(xv.size()), dm(xv.size());
     for (std::int64_t i = 0; i < x.numel(); ++i) {
-      da[std::size_t(i)] = body::avg_pool_input_grad_element(dyv.data(), g, i);
-      dm[std::size_t(i)] = body::max_pool_input_grad_element(dyv.data(), xv.data(), g, i);
+      da[std::size_t(i)] = on_geometry(g, [&](const auto& gg) { return body::avg_pool_input_grad_element(dyv.data(), gg, i); });
+      dm[std::size_t(i)] = on_geometry(g, [&](const auto& gg) { return body::max_pool_input_grad_element(dyv.data(), xv.data(), gg, i); });
     }
     check_close(from_vector(da, x.shape()), values(davg), 1e-6, what + " average gradient");
     check_close(from_vector(dm, x.shape()), values(dmax), 1e-6, what + " max gradient");
@@ -424,7 +446,7 @@ TEST_CASE("pooling and padding bodies match the CPU ops") {
   const Tensor padded = ops::zero_pad2d(x, 1, 2, 0, 3);
   std::vector<float> p(std::size_t(padded.numel()));
   for (std::int64_t o = 0; o < padded.numel(); ++o) {
-    const std::int64_t src = body::zero_pad_source(3, 4, 5, 6, 7, 1, 0, o);
+    const std::int64_t src = body::zero_pad_source<std::int64_t>(3, 4, 5, 6, 7, 1, 0, o);
     p[std::size_t(o)] = src < 0 ? 0.0f : xv[std::size_t(src)];
   }
   check_close(from_vector(p, padded.shape()), values(padded), 0.0, "zero_pad2d");
@@ -432,11 +454,11 @@ TEST_CASE("pooling and padding bodies match the CPU ops") {
   const std::vector<float> gv = values(grad);
   const Tensor cropped = ops::zero_pad2d_backward(grad, 1, 2, 0, 3);
   std::vector<float> cr(xv.size());
-  for (std::int64_t i = 0; i < x.numel(); ++i) cr[std::size_t(i)] = gv[std::size_t(body::crop_source(3, 4, 5, 6, 7, 1, 0, i))];
+  for (std::int64_t i = 0; i < x.numel(); ++i) cr[std::size_t(i)] = gv[std::size_t(body::crop_source<std::int64_t>(3, 4, 5, 6, 7, 1, 0, i))];
   check_close(from_vector(cr, x.shape()), values(cropped), 0.0, "zero_pad2d_backward");
 
   const Tensor gap = ops::global_average_pool2d(x);
   std::vector<float> gp(std::size_t(gap.numel()));
-  for (std::int64_t o = 0; o < gap.numel(); ++o) gp[std::size_t(o)] = body::global_average_element(xv.data(), 12, 5, o);
+  for (std::int64_t o = 0; o < gap.numel(); ++o) gp[std::size_t(o)] = body::global_average_element<float, std::int64_t>(xv.data(), 12, 5, o);
   check_close(from_vector(gp, gap.shape()), values(gap), 1e-6, "global_average_pool2d");
 }

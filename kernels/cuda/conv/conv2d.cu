@@ -25,13 +25,63 @@ inline bool is_pointwise_gemm(const ConvGeometry& g) {
 
 inline bool uses_direct_kernel(const ConvGeometry& g) { return g.in_c <= 4 && !is_pointwise_gemm(g); }
 
+// Each launch below is a template over the geometry type G (64-bit
+// cpu::ConvGeometry or cuda_body::ConvGeometry32): the callers pass the
+// 32-bit one whenever body::fits_32bit says every index fits.
+
+template <class T, class G>
+void launch_im2col(const T* x, const G& g, T* col, std::int64_t total, const OpName& name) {
+  using I = body::IndexOf<G>;
+  const I k_count = body::conv_columns(g);
+  for_each_index(
+      total,
+      [=] __device__(std::int64_t i) {
+        const I j = I(i);
+        col[j] = body::im2col_element(x, g, j / k_count, j % k_count);
+      },
+      name, "im2col");
+}
+
 template <class T>
 void fill_im2col(const T* x, const ConvGeometry& g, T* col, const OpName& name) {
-  const std::int64_t k_count = body::conv_columns(g);
+  const std::int64_t total = g.output_pixels() * body::conv_columns(g);
+  if (body::fits_32bit(g)) {
+    launch_im2col(x, body::narrow(g), col, total, name);
+  } else {
+    launch_im2col(x, g, col, total, name);
+  }
+}
+
+template <class T, class G>
+void launch_direct(const T* x, const T* w, const T* bias, T* y, const G& g, bool relu6, std::int64_t total,
+                   const OpName& name) {
+  using I = body::IndexOf<G>;
+  const I out_c = g.out_c;
   for_each_index(
-      g.output_pixels() * k_count,
-      [=] __device__(std::int64_t i) { col[i] = body::im2col_element(x, g, i / k_count, i % k_count); }, name,
-      "im2col");
+      total,
+      [=] __device__(std::int64_t i) {
+        const I o = I(i);
+        y[o] = body::conv_epilogue(body::conv2d_direct_element(x, w, g, o), bias, o % out_c, relu6);
+      },
+      name, "direct convolution");
+}
+
+template <class T, class I>
+void launch_epilogue(T* y, const T* bias, I out_c, bool relu6, std::int64_t total, const OpName& name) {
+  for_each_index(
+      total,
+      [=] __device__(std::int64_t i) {
+        const I o = I(i);
+        y[o] = body::conv_epilogue(y[o], bias, o % out_c, relu6);
+      },
+      name, "bias/ReLU6 epilogue");
+}
+
+template <class T, class G>
+void launch_col2im(const T* dcol, const G& g, T* dx, std::int64_t total, const OpName& name) {
+  using I = body::IndexOf<G>;
+  for_each_index(
+      total, [=] __device__(std::int64_t i) { dx[i] = body::col2im_gather(dcol, g, I(i)); }, name, "col2im");
 }
 
 template <class T>
@@ -39,12 +89,11 @@ void conv2d_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeome
                     const OpName& name) {
   const std::int64_t out_c = g.out_c, total = g.output_pixels() * g.out_c;
   if (uses_direct_kernel(g)) {
-    for_each_index(
-        total,
-        [=] __device__(std::int64_t o) {
-          y[o] = body::conv_epilogue(body::conv2d_direct_element(x, w, g, o), bias, o % out_c, relu6);
-        },
-        name, "direct convolution");
+    if (body::fits_32bit(g)) {
+      launch_direct(x, w, bias, y, body::narrow(g), relu6, total, name);
+    } else {
+      launch_direct(x, w, bias, y, g, relu6, total, name);
+    }
     return;
   }
   const std::int64_t k_count = body::conv_columns(g);
@@ -61,10 +110,13 @@ void conv2d_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeome
               y + first * g.out_h * g.out_w * out_c, name);
     }
   }
-  if (bias || relu6)
-    for_each_index(
-        total, [=] __device__(std::int64_t o) { y[o] = body::conv_epilogue(y[o], bias, o % out_c, relu6); }, name,
-        "bias/ReLU6 epilogue");
+  if (bias || relu6) {
+    if (body::fits_32bit(g)) {
+      launch_epilogue(y, bias, std::int32_t(out_c), relu6, total, name);
+    } else {
+      launch_epilogue(y, bias, out_c, relu6, total, name);
+    }
+  }
 }
 
 template <class T>
@@ -82,9 +134,12 @@ void conv2d_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry& g
     gemm<T>(body::backward_input_gemm(cg.output_pixels(), k_count, out_c), w, dy + first * g.out_h * g.out_w * out_c,
             T(0), dcol, name);
     T* dx_chunk = dx + first * g.in_h * g.in_w * g.in_c;
-    for_each_index(
-        cg.input_pixels() * cg.in_c, [=] __device__(std::int64_t i) { dx_chunk[i] = body::col2im_gather(dcol, cg, i); },
-        name, "col2im");
+    const std::int64_t total = cg.input_pixels() * cg.in_c;
+    if (body::fits_32bit(cg)) {
+      launch_col2im(dcol, body::narrow(cg), dx_chunk, total, name);
+    } else {
+      launch_col2im(dcol, cg, dx_chunk, total, name);
+    }
   }
 }
 

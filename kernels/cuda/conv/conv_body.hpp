@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 
 #include "kernels/cpu/conv/conv_geometry.hpp"
 #include "kernels/cuda/host_device.hpp"
@@ -19,54 +21,93 @@ namespace petal::cuda_body {
 
 using cpu::ConvGeometry;
 
-PETAL_HD_INLINE std::int64_t conv_columns(const ConvGeometry& g) { return g.kernel_h * g.kernel_w * g.in_c; }
+// The geometry with 32-bit fields. Every body takes either geometry and does
+// its index arithmetic in the geometry's integer type: the kernels pass this
+// one when every index of the launch fits (fits_32bit), because 64-bit
+// division and modulo cost several times more than 32-bit on the GPU.
+struct ConvGeometry32 {
+  std::int32_t batch, in_h, in_w, in_c, out_h, out_w, out_c, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left;
+};
+
+// The index type of a geometry (std::int64_t or std::int32_t).
+template <class G>
+using IndexOf = std::remove_cv_t<std::remove_reference_t<decltype(std::declval<G>().batch)>>;
+
+inline ConvGeometry32 narrow(const ConvGeometry& g) {
+  return {std::int32_t(g.batch),    std::int32_t(g.in_h),     std::int32_t(g.in_w),     std::int32_t(g.in_c),
+          std::int32_t(g.out_h),    std::int32_t(g.out_w),    std::int32_t(g.out_c),    std::int32_t(g.kernel_h),
+          std::int32_t(g.kernel_w), std::int32_t(g.stride_h), std::int32_t(g.stride_w), std::int32_t(g.pad_top),
+          std::int32_t(g.pad_left)};
+}
+
+// True when the input, the output, an im2col matrix of the whole geometry
+// and the depthwise kernel-gradient columns all have fewer than 2^31
+// elements (and so does `extra`): then every index a body computes fits.
+inline bool fits_32bit(const ConvGeometry& g, std::int64_t extra = 0) {
+  constexpr std::int64_t kLimit = std::int64_t{1} << 31;
+  const std::int64_t sizes[] = {g.batch * g.in_h * g.in_w * g.in_c, g.batch * g.out_h * g.out_w * g.out_c,
+                                g.batch * g.out_h * g.out_w * g.kernel_h * g.kernel_w * g.in_c,
+                                g.kernel_h * g.kernel_w * g.out_c, g.in_h + g.pad_top + g.kernel_h,
+                                g.in_w + g.pad_left + g.kernel_w, extra};
+  for (std::int64_t s : sizes)
+    if (s < 0 || s >= kLimit) return false;
+  return true;
+}
+
+template <class G>
+PETAL_HD_INLINE IndexOf<G> conv_columns(const G& g) {
+  return g.kernel_h * g.kernel_w * g.in_c;
+}
 
 // Flat index into x of im2col element (p, k), or -1 where the tap falls in
 // the padding (the element is then zero).
-PETAL_HD_INLINE std::int64_t im2col_source(const ConvGeometry& g, std::int64_t p, std::int64_t k) {
-  const std::int64_t ci = k % g.in_c, tap = k / g.in_c;
-  const std::int64_t kx = tap % g.kernel_w, ky = tap / g.kernel_w;
-  const std::int64_t ox = p % g.out_w, rest = p / g.out_w;
-  const std::int64_t oy = rest % g.out_h, n = rest / g.out_h;
-  const std::int64_t iy = oy * g.stride_h - g.pad_top + ky, ix = ox * g.stride_w - g.pad_left + kx;
+template <class G>
+PETAL_HD_INLINE IndexOf<G> im2col_source(const G& g, IndexOf<G> p, IndexOf<G> k) {
+  using I = IndexOf<G>;
+  const I ci = k % g.in_c, tap = k / g.in_c;
+  const I kx = tap % g.kernel_w, ky = tap / g.kernel_w;
+  const I ox = p % g.out_w, rest = p / g.out_w;
+  const I oy = rest % g.out_h, n = rest / g.out_h;
+  const I iy = oy * g.stride_h - g.pad_top + ky, ix = ox * g.stride_w - g.pad_left + kx;
   if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) return -1;
   return ((n * g.in_h + iy) * g.in_w + ix) * g.in_c + ci;
 }
 
-template <class T>
-PETAL_HD_INLINE T im2col_element(const T* x, const ConvGeometry& g, std::int64_t p, std::int64_t k) {
-  const std::int64_t src = im2col_source(g, p, k);
+template <class T, class G>
+PETAL_HD_INLINE T im2col_element(const T* x, const G& g, IndexOf<G> p, IndexOf<G> k) {
+  const IndexOf<G> src = im2col_source(g, p, k);
   return src < 0 ? T(0) : x[src];
 }
 
 // Output coordinate along one axis that reads input coordinate `in` through
 // kernel tap `tap`, or -1 when none does (in + pad - tap must be a
 // non-negative multiple of the stride below out * stride).
-PETAL_HD_INLINE std::int64_t output_for_tap(std::int64_t in, std::int64_t tap, std::int64_t pad, std::int64_t stride,
-                                            std::int64_t out) {
-  const std::int64_t t = in + pad - tap;
+template <class I>
+PETAL_HD_INLINE I output_for_tap(I in, I tap, I pad, I stride, I out) {
+  const I t = in + pad - tap;
   if (t < 0 || t % stride != 0) return -1;
-  const std::int64_t o = t / stride;
+  const I o = t / stride;
   return o < out ? o : -1;
 }
 
 // Input-gradient element i (flat NHWC index into dx) gathered from the
 // column gradient dcol [P, K] = dy x W^T: the sum of every dcol element
 // whose im2col source is i. A gather, so no atomics and a fixed order.
-template <class T>
-PETAL_HD_INLINE T col2im_gather(const T* dcol, const ConvGeometry& g, std::int64_t i) {
-  const std::int64_t ci = i % g.in_c, pixel = i / g.in_c;
-  const std::int64_t ix = pixel % g.in_w, rest = pixel / g.in_w;
-  const std::int64_t iy = rest % g.in_h, n = rest / g.in_h;
-  const std::int64_t k_count = conv_columns(g);
+template <class T, class G>
+PETAL_HD_INLINE T col2im_gather(const T* dcol, const G& g, IndexOf<G> i) {
+  using I = IndexOf<G>;
+  const I ci = i % g.in_c, pixel = i / g.in_c;
+  const I ix = pixel % g.in_w, rest = pixel / g.in_w;
+  const I iy = rest % g.in_h, n = rest / g.in_h;
+  const I k_count = conv_columns(g);
   T sum = T(0);
-  for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
-    const std::int64_t oy = output_for_tap(iy, ky, g.pad_top, g.stride_h, g.out_h);
+  for (I ky = 0; ky < g.kernel_h; ++ky) {
+    const I oy = output_for_tap(iy, ky, g.pad_top, g.stride_h, g.out_h);
     if (oy < 0) continue;
-    for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
-      const std::int64_t ox = output_for_tap(ix, kx, g.pad_left, g.stride_w, g.out_w);
+    for (I kx = 0; kx < g.kernel_w; ++kx) {
+      const I ox = output_for_tap(ix, kx, g.pad_left, g.stride_w, g.out_w);
       if (ox < 0) continue;
-      const std::int64_t p = (n * g.out_h + oy) * g.out_w + ox;
+      const I p = (n * g.out_h + oy) * g.out_w + ox;
       sum += dcol[p * k_count + (ky * g.kernel_w + kx) * g.in_c + ci];
     }
   }
@@ -76,21 +117,22 @@ PETAL_HD_INLINE T col2im_gather(const T* dcol, const ConvGeometry& g, std::int64
 // Direct convolution output element o (flat NHWC index into y), without
 // bias: for the stem (3 input channels), where an im2col GEMM has K = 27 and
 // would move more memory than it computes.
-template <class T>
-PETAL_HD_INLINE T conv2d_direct_element(const T* x, const T* w, const ConvGeometry& g, std::int64_t o) {
-  const std::int64_t co = o % g.out_c, pixel = o / g.out_c;
-  const std::int64_t ox = pixel % g.out_w, rest = pixel / g.out_w;
-  const std::int64_t oy = rest % g.out_h, n = rest / g.out_h;
+template <class T, class G>
+PETAL_HD_INLINE T conv2d_direct_element(const T* x, const T* w, const G& g, IndexOf<G> o) {
+  using I = IndexOf<G>;
+  const I co = o % g.out_c, pixel = o / g.out_c;
+  const I ox = pixel % g.out_w, rest = pixel / g.out_w;
+  const I oy = rest % g.out_h, n = rest / g.out_h;
   T sum = T(0);
-  for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
-    const std::int64_t iy = oy * g.stride_h - g.pad_top + ky;
+  for (I ky = 0; ky < g.kernel_h; ++ky) {
+    const I iy = oy * g.stride_h - g.pad_top + ky;
     if (iy < 0 || iy >= g.in_h) continue;
-    for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
-      const std::int64_t ix = ox * g.stride_w - g.pad_left + kx;
+    for (I kx = 0; kx < g.kernel_w; ++kx) {
+      const I ix = ox * g.stride_w - g.pad_left + kx;
       if (ix < 0 || ix >= g.in_w) continue;
       const T* in = x + ((n * g.in_h + iy) * g.in_w + ix) * g.in_c;
       const T* wk = w + (ky * g.kernel_w + kx) * g.in_c * g.out_c + co;
-      for (std::int64_t ci = 0; ci < g.in_c; ++ci) sum += in[ci] * wk[ci * g.out_c];
+      for (I ci = 0; ci < g.in_c; ++ci) sum += in[ci] * wk[ci * g.out_c];
     }
   }
   return sum;
@@ -102,8 +144,8 @@ PETAL_HD_INLINE T clamp_relu6(T v) {
 }
 
 // Bias (may be null) then the optional ReLU6 clamp, for output channel c.
-template <class T>
-PETAL_HD_INLINE T conv_epilogue(T v, const T* bias, std::int64_t c, bool relu6) {
+template <class T, class I>
+PETAL_HD_INLINE T conv_epilogue(T v, const T* bias, I c, bool relu6) {
   if (bias) v += bias[c];
   return relu6 ? clamp_relu6(v) : v;
 }

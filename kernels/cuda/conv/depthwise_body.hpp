@@ -12,21 +12,25 @@
 
 namespace petal::cuda_body {
 
-PETAL_HD_INLINE std::int64_t depthwise_multiplier(const ConvGeometry& g) { return g.out_c / g.in_c; }
+template <class G>
+PETAL_HD_INLINE IndexOf<G> depthwise_multiplier(const G& g) {
+  return g.out_c / g.in_c;
+}
 
 // Output element o (flat NHWC index into y), without bias.
-template <class T>
-PETAL_HD_INLINE T depthwise_output_element(const T* x, const T* w, const ConvGeometry& g, std::int64_t o) {
-  const std::int64_t oc = o % g.out_c, pixel = o / g.out_c;
-  const std::int64_t ox = pixel % g.out_w, rest = pixel / g.out_w;
-  const std::int64_t oy = rest % g.out_h, n = rest / g.out_h;
-  const std::int64_t c = oc / depthwise_multiplier(g);
+template <class T, class G>
+PETAL_HD_INLINE T depthwise_output_element(const T* x, const T* w, const G& g, IndexOf<G> o) {
+  using I = IndexOf<G>;
+  const I oc = o % g.out_c, pixel = o / g.out_c;
+  const I ox = pixel % g.out_w, rest = pixel / g.out_w;
+  const I oy = rest % g.out_h, n = rest / g.out_h;
+  const I c = oc / depthwise_multiplier(g);
   T sum = T(0);
-  for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
-    const std::int64_t iy = oy * g.stride_h - g.pad_top + ky;
+  for (I ky = 0; ky < g.kernel_h; ++ky) {
+    const I iy = oy * g.stride_h - g.pad_top + ky;
     if (iy < 0 || iy >= g.in_h) continue;
-    for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
-      const std::int64_t ix = ox * g.stride_w - g.pad_left + kx;
+    for (I kx = 0; kx < g.kernel_w; ++kx) {
+      const I ix = ox * g.stride_w - g.pad_left + kx;
       if (ix < 0 || ix >= g.in_w) continue;
       sum += x[((n * g.in_h + iy) * g.in_w + ix) * g.in_c + c] * w[(ky * g.kernel_w + kx) * g.out_c + oc];
     }
@@ -36,22 +40,23 @@ PETAL_HD_INLINE T depthwise_output_element(const T* x, const T* w, const ConvGeo
 
 // Input-gradient element i (flat NHWC index into dx): gathers dy over every
 // output pixel whose window reads it and over the multiplier's channels.
-template <class T>
-PETAL_HD_INLINE T depthwise_input_grad_element(const T* dy, const T* w, const ConvGeometry& g, std::int64_t i) {
-  const std::int64_t c = i % g.in_c, pixel = i / g.in_c;
-  const std::int64_t ix = pixel % g.in_w, rest = pixel / g.in_w;
-  const std::int64_t iy = rest % g.in_h, n = rest / g.in_h;
-  const std::int64_t m = depthwise_multiplier(g);
+template <class T, class G>
+PETAL_HD_INLINE T depthwise_input_grad_element(const T* dy, const T* w, const G& g, IndexOf<G> i) {
+  using I = IndexOf<G>;
+  const I c = i % g.in_c, pixel = i / g.in_c;
+  const I ix = pixel % g.in_w, rest = pixel / g.in_w;
+  const I iy = rest % g.in_h, n = rest / g.in_h;
+  const I m = depthwise_multiplier(g);
   T sum = T(0);
-  for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
-    const std::int64_t oy = output_for_tap(iy, ky, g.pad_top, g.stride_h, g.out_h);
+  for (I ky = 0; ky < g.kernel_h; ++ky) {
+    const I oy = output_for_tap(iy, ky, g.pad_top, g.stride_h, g.out_h);
     if (oy < 0) continue;
-    for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
-      const std::int64_t ox = output_for_tap(ix, kx, g.pad_left, g.stride_w, g.out_w);
+    for (I kx = 0; kx < g.kernel_w; ++kx) {
+      const I ox = output_for_tap(ix, kx, g.pad_left, g.stride_w, g.out_w);
       if (ox < 0) continue;
       const T* grad = dy + ((n * g.out_h + oy) * g.out_w + ox) * g.out_c + c * m;
       const T* wk = w + (ky * g.kernel_w + kx) * g.out_c + c * m;
-      for (std::int64_t j = 0; j < m; ++j) sum += grad[j] * wk[j];
+      for (I j = 0; j < m; ++j) sum += grad[j] * wk[j];
     }
   }
   return sum;
@@ -61,14 +66,14 @@ PETAL_HD_INLINE T depthwise_input_grad_element(const T* dy, const T* w, const Co
 // dy[p, oc] * x[the input tap reads at p] (zero in the padding). The kernel
 // gradient is a column reduction over p of these terms (column = tap * out_c
 // + oc), done by the deterministic channel reduction of reduce_body.hpp.
-template <class T>
-PETAL_HD_INLINE T depthwise_kernel_grad_term(const T* dy, const T* x, const ConvGeometry& g, std::int64_t p,
-                                             std::int64_t column) {
-  const std::int64_t oc = column % g.out_c, tap = column / g.out_c;
-  const std::int64_t kx = tap % g.kernel_w, ky = tap / g.kernel_w;
-  const std::int64_t ox = p % g.out_w, rest = p / g.out_w;
-  const std::int64_t oy = rest % g.out_h, n = rest / g.out_h;
-  const std::int64_t iy = oy * g.stride_h - g.pad_top + ky, ix = ox * g.stride_w - g.pad_left + kx;
+template <class T, class G>
+PETAL_HD_INLINE T depthwise_kernel_grad_term(const T* dy, const T* x, const G& g, IndexOf<G> p, IndexOf<G> column) {
+  using I = IndexOf<G>;
+  const I oc = column % g.out_c, tap = column / g.out_c;
+  const I kx = tap % g.kernel_w, ky = tap / g.kernel_w;
+  const I ox = p % g.out_w, rest = p / g.out_w;
+  const I oy = rest % g.out_h, n = rest / g.out_h;
+  const I iy = oy * g.stride_h - g.pad_top + ky, ix = ox * g.stride_w - g.pad_left + kx;
   if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) return T(0);
   return dy[p * g.out_c + oc] * x[((n * g.in_h + iy) * g.in_w + ix) * g.in_c + oc / depthwise_multiplier(g)];
 }

@@ -12,31 +12,58 @@ namespace petal::cuda_conv {
 
 namespace body = cuda_body;
 
-template <class T>
-void depthwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g, bool relu6,
-                       const OpName& name) {
-  const std::int64_t out_c = g.out_c;
+// Each launch is a template over the geometry type (see conv2d.cu): the
+// 32-bit one whenever every index fits.
+template <class T, class G>
+void launch_forward(const T* x, const T* w, const T* bias, T* y, const G& g, bool relu6, std::int64_t total,
+                    const OpName& name) {
+  using I = body::IndexOf<G>;
+  const I out_c = g.out_c;
   for_each_index(
-      g.output_pixels() * out_c,
-      [=] __device__(std::int64_t o) {
+      total,
+      [=] __device__(std::int64_t i) {
+        const I o = I(i);
         y[o] = body::conv_epilogue(body::depthwise_output_element(x, w, g, o), bias, o % out_c, relu6);
       },
       name, "depthwise forward");
 }
 
 template <class T>
-void depthwise_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry& g, const OpName& name) {
+void depthwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g, bool relu6,
+                       const OpName& name) {
+  const std::int64_t total = g.output_pixels() * g.out_c;
+  if (body::fits_32bit(g)) {
+    launch_forward(x, w, bias, y, body::narrow(g), relu6, total, name);
+  } else {
+    launch_forward(x, w, bias, y, g, relu6, total, name);
+  }
+}
+
+template <class T, class G>
+void launch_input_grad(const T* dy, const T* w, T* dx, const G& g, std::int64_t total, const OpName& name) {
+  using I = body::IndexOf<G>;
   for_each_index(
-      g.input_pixels() * g.in_c, [=] __device__(std::int64_t i) { dx[i] = body::depthwise_input_grad_element(dy, w, g, i); },
-      name, "input gradient");
+      total, [=] __device__(std::int64_t i) { dx[i] = body::depthwise_input_grad_element(dy, w, g, I(i)); }, name,
+      "input gradient");
 }
 
 template <class T>
+void depthwise_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry& g, const OpName& name) {
+  const std::int64_t total = g.input_pixels() * g.in_c;
+  if (body::fits_32bit(g)) {
+    launch_input_grad(dy, w, dx, body::narrow(g), total, name);
+  } else {
+    launch_input_grad(dy, w, dx, g, total, name);
+  }
+}
+
+template <class T, class G>
 struct DepthwiseKernelGradTerm {
   const T *dy, *x;
-  ConvGeometry g;
+  G g;
   __device__ Sum2 operator()(std::int64_t p, std::int64_t column) const {
-    return {double(body::depthwise_kernel_grad_term(dy, x, g, p, column)), 0.0};
+    using I = body::IndexOf<G>;
+    return {double(body::depthwise_kernel_grad_term(dy, x, g, I(p), I(column))), 0.0};
   }
 };
 
@@ -45,7 +72,11 @@ void depthwise_backward_kernel(const T* dy, const T* x, T* dw, T* db, const Conv
                                const OpName& name) {
   const std::int64_t columns = g.taps() * g.out_c;
   const ColumnSums sums =
-      column_reduce(DepthwiseKernelGradTerm<T>{dy, x, g}, g.output_pixels(), columns, device, name, "kernel gradient");
+      body::fits_32bit(g)
+          ? column_reduce(DepthwiseKernelGradTerm<T, body::ConvGeometry32>{dy, x, body::narrow(g)}, g.output_pixels(),
+                          columns, device, name, "kernel gradient")
+          : column_reduce(DepthwiseKernelGradTerm<T, ConvGeometry>{dy, x, g}, g.output_pixels(), columns, device, name,
+                          "kernel gradient");
   sums_to_values_kernel<<<static_cast<unsigned>((columns + 255) / 256), 256, 0, cuda::current_stream()>>>(
       sums.sums, columns, dw);
   const cudaError_t status = cudaGetLastError();

@@ -10,26 +10,32 @@ namespace petal::cuda_conv {
 
 namespace body = cuda_body;
 
-// Every pad/crop/pool body is a map from an output index; T-free copies
-// (padding works on any dtype) use the element size.
-template <class E>
-void pad(const E* x, E* y, Shape in, Shape out, std::int64_t top, std::int64_t left, const OpName& name) {
-  const std::int64_t in_h = in[1], in_w = in[2], c = in[3], out_h = out[1], out_w = out[2];
+// Every pad/crop/pool body is a map from an output index, computed in 32-bit
+// integers when the tensors are small enough (as in conv2d.cu). Padding
+// copies bits, so it runs on unsigned integers of the element's size.
+inline bool fits_32bit(const Shape& a, const Shape& b) {
+  return shape_numel(a) < (std::int64_t{1} << 31) && shape_numel(b) < (std::int64_t{1} << 31);
+}
+
+template <class I, class E>
+void pad(const E* x, E* y, Shape in, Shape out, I top, I left, const OpName& name) {
+  const I in_h = I(in[1]), in_w = I(in[2]), c = I(in[3]), out_h = I(out[1]), out_w = I(out[2]);
   for_each_index(
       shape_numel(out),
-      [=] __device__(std::int64_t o) {
-        const std::int64_t src = body::zero_pad_source(in_h, in_w, c, out_h, out_w, top, left, o);
+      [=] __device__(std::int64_t i) {
+        const I o = I(i);
+        const I src = body::zero_pad_source(in_h, in_w, c, out_h, out_w, top, left, o);
         y[o] = src < 0 ? E{} : x[src];
       },
       name, "zero padding");
 }
 
-template <class E>
-void crop(const E* grad, E* dx, Shape padded, Shape out, std::int64_t top, std::int64_t left, const OpName& name) {
-  const std::int64_t h = out[1], w = out[2], c = out[3], padded_h = padded[1], padded_w = padded[2];
+template <class I, class E>
+void crop(const E* grad, E* dx, Shape padded, Shape out, I top, I left, const OpName& name) {
+  const I h = I(out[1]), w = I(out[2]), c = I(out[3]), padded_h = I(padded[1]), padded_w = I(padded[2]);
   for_each_index(
       shape_numel(out),
-      [=] __device__(std::int64_t i) { dx[i] = grad[body::crop_source(h, w, c, padded_h, padded_w, top, left, i)]; },
+      [=] __device__(std::int64_t i) { dx[i] = grad[body::crop_source(h, w, c, padded_h, padded_w, top, left, I(i))]; },
       name, "crop");
 }
 
@@ -60,33 +66,75 @@ void global_average_backward(const T* dy, T* dx, std::int64_t pixels, std::int64
       "global average gradient");
 }
 
+template <class T, class G>
+void launch_avg_pool(const T* x, T* y, const G& g, std::int64_t total, const OpName& name) {
+  using I = body::IndexOf<G>;
+  for_each_index(
+      total, [=] __device__(std::int64_t i) { y[i] = body::avg_pool_output_element(x, g, I(i)); }, name,
+      "average pool");
+}
+
+template <class T, class G>
+void launch_avg_pool_backward(const T* dy, T* dx, const G& g, std::int64_t total, const OpName& name) {
+  using I = body::IndexOf<G>;
+  for_each_index(
+      total, [=] __device__(std::int64_t i) { dx[i] = body::avg_pool_input_grad_element(dy, g, I(i)); }, name,
+      "average pool gradient");
+}
+
+template <class T, class G>
+void launch_max_pool(const T* x, T* y, const G& g, std::int64_t total, const OpName& name) {
+  using I = body::IndexOf<G>;
+  for_each_index(
+      total, [=] __device__(std::int64_t i) { y[i] = body::max_pool_output_element(x, g, I(i)); }, name, "max pool");
+}
+
+template <class T, class G>
+void launch_max_pool_backward(const T* dy, const T* x, T* dx, const G& g, std::int64_t total, const OpName& name) {
+  using I = body::IndexOf<G>;
+  for_each_index(
+      total, [=] __device__(std::int64_t i) { dx[i] = body::max_pool_input_grad_element(dy, x, g, I(i)); }, name,
+      "max pool gradient");
+}
+
 template <class T>
 void avg_pool(const T* x, T* y, const ConvGeometry& g, const OpName& name) {
-  for_each_index(
-      g.output_pixels() * g.out_c, [=] __device__(std::int64_t o) { y[o] = body::avg_pool_output_element(x, g, o); },
-      name, "average pool");
+  const std::int64_t total = g.output_pixels() * g.out_c;
+  if (body::fits_32bit(g)) {
+    launch_avg_pool(x, y, body::narrow(g), total, name);
+  } else {
+    launch_avg_pool(x, y, g, total, name);
+  }
 }
 
 template <class T>
 void avg_pool_backward(const T* dy, T* dx, const ConvGeometry& g, const OpName& name) {
-  for_each_index(
-      g.input_pixels() * g.in_c, [=] __device__(std::int64_t i) { dx[i] = body::avg_pool_input_grad_element(dy, g, i); },
-      name, "average pool gradient");
+  const std::int64_t total = g.input_pixels() * g.in_c;
+  if (body::fits_32bit(g)) {
+    launch_avg_pool_backward(dy, dx, body::narrow(g), total, name);
+  } else {
+    launch_avg_pool_backward(dy, dx, g, total, name);
+  }
 }
 
 template <class T>
 void max_pool(const T* x, T* y, const ConvGeometry& g, const OpName& name) {
-  for_each_index(
-      g.output_pixels() * g.out_c, [=] __device__(std::int64_t o) { y[o] = body::max_pool_output_element(x, g, o); },
-      name, "max pool");
+  const std::int64_t total = g.output_pixels() * g.out_c;
+  if (body::fits_32bit(g)) {
+    launch_max_pool(x, y, body::narrow(g), total, name);
+  } else {
+    launch_max_pool(x, y, g, total, name);
+  }
 }
 
 template <class T>
 void max_pool_backward(const T* dy, const T* x, T* dx, const ConvGeometry& g, const OpName& name) {
-  for_each_index(
-      g.input_pixels() * g.in_c,
-      [=] __device__(std::int64_t i) { dx[i] = body::max_pool_input_grad_element(dy, x, g, i); }, name,
-      "max pool gradient");
+  const std::int64_t total = g.input_pixels() * g.in_c;
+  if (body::fits_32bit(g)) {
+    launch_max_pool_backward(dy, x, dx, body::narrow(g), total, name);
+  } else {
+    launch_max_pool_backward(dy, x, dx, g, total, name);
+  }
 }
 
 }  // namespace petal::cuda_conv
@@ -103,7 +151,13 @@ Tensor zero_pad2d(const Tensor& x_in, std::int64_t top, std::int64_t bottom, std
                            x.device());
   dispatch_bits(x.itemsize(), [&](auto tag) {
     using E = decltype(tag);
-    pad<E>(static_cast<const E*>(x.raw_data()), static_cast<E*>(y.raw_data()), x.shape(), y.shape(), top, left, name);
+    const E* src = static_cast<const E*>(x.raw_data());
+    E* dst = static_cast<E*>(y.raw_data());
+    if (fits_32bit(x.shape(), y.shape())) {
+      pad<std::int32_t>(src, dst, x.shape(), y.shape(), std::int32_t(top), std::int32_t(left), name);
+    } else {
+      pad<std::int64_t>(src, dst, x.shape(), y.shape(), top, left, name);
+    }
   });
   return y;
 }
@@ -117,8 +171,13 @@ Tensor zero_pad2d_backward(const Tensor& grad_in, std::int64_t top, std::int64_t
                             grad.dtype(), grad.device());
   dispatch_bits(grad.itemsize(), [&](auto tag) {
     using E = decltype(tag);
-    crop<E>(static_cast<const E*>(grad.raw_data()), static_cast<E*>(dx.raw_data()), grad.shape(), dx.shape(), top,
-            left, name);
+    const E* src = static_cast<const E*>(grad.raw_data());
+    E* dst = static_cast<E*>(dx.raw_data());
+    if (fits_32bit(grad.shape(), dx.shape())) {
+      crop<std::int32_t>(src, dst, grad.shape(), dx.shape(), std::int32_t(top), std::int32_t(left), name);
+    } else {
+      crop<std::int64_t>(src, dst, grad.shape(), dx.shape(), top, left, name);
+    }
   });
   return dx;
 }
