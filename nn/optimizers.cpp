@@ -3,70 +3,9 @@
 #include <cmath>
 
 #include "core/error.hpp"
-#include "core/thread_pool.hpp"
 #include "kernels/ops.hpp"
 
 namespace petal::nn {
-
-namespace {
-
-constexpr std::int64_t kGrain = 1 << 15;
-
-// Runs fn(begin, end) over [0, n) on the pool when n is large.
-template <class Fn>
-void for_range(std::int64_t n, Fn&& fn) {
-  parallel_for(0, n, kGrain, [&](std::int64_t b, std::int64_t e) { fn(b, e); });
-}
-
-// The helpers below take contiguous float32 tensors: on the CPU they run the
-// threaded loops (summing in double), elsewhere the device's ops.
-
-double squared_norm(const Tensor& g) {
-  if (!g.device().is_cpu()) return ops::sum(ops::mul(g, g)).item<double>();
-  const float* p = g.data<float>();
-  double s = 0.0;
-  for (std::int64_t i = 0, n = g.numel(); i < n; ++i) s += static_cast<double>(p[i]) * p[i];
-  return s;
-}
-
-void scale_(Tensor& t, double factor) {
-  if (!t.device().is_cpu()) {
-    ops::mul_scalar_(t, static_cast<double>(static_cast<float>(factor)));
-    return;
-  }
-  float* p = t.data<float>();
-  const float f = static_cast<float>(factor);
-  for_range(t.numel(), [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t i = b; i < e; ++i) p[i] *= f;
-  });
-}
-
-void clip_values_(Tensor& g, double limit) {
-  const float c = static_cast<float>(limit);
-  if (!g.device().is_cpu()) {
-    g.copy_(ops::clamp(g, -c, c));
-    return;
-  }
-  float* p = g.data<float>();
-  for_range(g.numel(), [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t i = b; i < e; ++i) p[i] = std::fmin(std::fmax(p[i], -c), c);
-  });
-}
-
-// One pass over the parameter and both moments (the update is memory-bound on
-// large models, so everything happens in a single sweep).
-void adam_update_range(float* w, const float* g, float* m, float* v,
-                       std::int64_t begin, std::int64_t end, float lr_t, float one_minus_b1, float one_minus_b2,
-                       float eps) {
-  for (std::int64_t i = begin; i < end; ++i) {
-    const float gi = g[i];
-    m[i] += (gi - m[i]) * one_minus_b1;
-    v[i] += (gi * gi - v[i]) * one_minus_b2;
-    w[i] -= lr_t * m[i] / (std::sqrt(v[i]) + eps);
-  }
-}
-
-}  // namespace
 
 Optimizer::Optimizer(std::string name, double learning_rate, OptimizerOptions options)
     : name_(std::move(name)), learning_rate_(learning_rate), options_(options) {
@@ -116,23 +55,22 @@ void Optimizer::step(const std::vector<ag::Variable>& parameters) {
 
   if (options_.clipnorm) {
     for (Item& it : items) {
-      const double norm = std::sqrt(squared_norm(it.grad));
-      if (norm > *options_.clipnorm) scale_(it.grad, *options_.clipnorm / norm);
+      const double norm = std::sqrt(ops::squared_norm(it.grad));
+      if (norm > *options_.clipnorm) ops::mul_scalar_(it.grad, *options_.clipnorm / norm);
     }
   } else if (options_.global_clipnorm) {
     double total = 0.0;
-    for (Item& it : items) total += squared_norm(it.grad);
+    for (Item& it : items) total += ops::squared_norm(it.grad);
     const double norm = std::sqrt(total);
     if (norm > *options_.global_clipnorm)
-      for (Item& it : items) scale_(it.grad, *options_.global_clipnorm / norm);
+      for (Item& it : items) ops::mul_scalar_(it.grad, *options_.global_clipnorm / norm);
   } else if (options_.clipvalue) {
-    for (Item& it : items) clip_values_(it.grad, *options_.clipvalue);
+    for (Item& it : items) ops::clamp_(it.grad, -*options_.clipvalue, *options_.clipvalue);
   }
 
   const double lr = learning_rate();
   for (Item& it : items) {
     Tensor w = it.param.mutable_data().view({-1});
-    if (options_.weight_decay > 0.0) scale_(w, 1.0 - lr * options_.weight_decay);
     update(it.param.name(), w, it.grad, lr);
   }
   ++iterations_;
@@ -165,41 +103,9 @@ SGD::SGD(double learning_rate, double momentum, bool nesterov, OptimizerOptions 
 }
 
 void SGD::update(const std::string& param_name, Tensor& w, const Tensor& g, double lr) {
-  const std::int64_t n = w.numel();
-  const float lrf = static_cast<float>(lr);
-  const float mu = static_cast<float>(momentum_);
-  if (!w.device().is_cpu()) {
-    if (momentum_ == 0.0) {
-      ops::add_(w, g, -static_cast<double>(lrf));
-      return;
-    }
-    Tensor& m = slot(param_name, "momentum", n, w.device());
-    ops::mul_scalar_(m, mu);
-    ops::add_(m, g, -static_cast<double>(lrf));
-    if (nesterov_) {
-      ops::add_(w, m, mu);
-      ops::add_(w, g, -static_cast<double>(lrf));
-    } else {
-      ops::add_(w, m);
-    }
-    return;
-  }
-  float* wp = w.data<float>();
-  const float* gp = g.data<float>();
-  if (momentum_ == 0.0) {
-    for_range(n, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t i = b; i < e; ++i) wp[i] -= lrf * gp[i];
-    });
-    return;
-  }
-  float* m = slot(param_name, "momentum", n, w.device()).data<float>();
-  const bool nesterov = nesterov_;
-  for_range(n, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t i = b; i < e; ++i) {
-      m[i] = mu * m[i] - lrf * gp[i];
-      wp[i] += nesterov ? mu * m[i] - lrf * gp[i] : m[i];
-    }
-  });
+  Tensor momentum;  // unused (undefined) without momentum
+  if (momentum_ != 0.0) momentum = slot(param_name, "momentum", w.numel(), w.device());
+  ops::sgd_update_(w, g, momentum, lr, momentum_, nesterov_, options().weight_decay);
 }
 
 Adam::Adam(double learning_rate, AdamOptions adam, OptimizerOptions options)
@@ -209,27 +115,10 @@ Adam::Adam(double learning_rate, AdamOptions adam, OptimizerOptions options)
 }
 
 void Adam::update(const std::string& param_name, Tensor& w, const Tensor& g, double lr) {
-  const std::int64_t n = w.numel();
-  const double t = static_cast<double>(iterations() + 1);
-  const float lr_t = static_cast<float>(lr * std::sqrt(1.0 - std::pow(adam_.beta_2, t)) / (1.0 - std::pow(adam_.beta_1, t)));
-  const float one_minus_b1 = static_cast<float>(1.0 - adam_.beta_1);
-  const float one_minus_b2 = static_cast<float>(1.0 - adam_.beta_2);
-  const float eps = static_cast<float>(adam_.epsilon);
-  Tensor& m = slot(param_name, "m", n, w.device());
-  Tensor& v = slot(param_name, "v", n, w.device());
-  if (!w.device().is_cpu()) {
-    ops::add_(m, ops::sub(g, m), one_minus_b1);
-    ops::add_(v, ops::sub(ops::mul(g, g), v), one_minus_b2);
-    ops::add_(w, ops::div(m, ops::add_scalar(ops::sqrt(v), eps)), -static_cast<double>(lr_t));
-    return;
-  }
-  float* wp = w.data<float>();
-  const float* gp = g.data<float>();
-  float* mp = m.data<float>();
-  float* vp = v.data<float>();
-  for_range(n, [&](std::int64_t b, std::int64_t e) {
-    adam_update_range(wp, gp, mp, vp, b, e, lr_t, one_minus_b1, one_minus_b2, eps);
-  });
+  Tensor& m = slot(param_name, "m", w.numel(), w.device());
+  Tensor& v = slot(param_name, "v", w.numel(), w.device());
+  ops::adam_update_(w, g, m, v, lr, adam_.beta_1, adam_.beta_2, adam_.epsilon, iterations() + 1,
+                    options().weight_decay);
 }
 
 std::shared_ptr<Optimizer> make_optimizer(const std::string& name) {

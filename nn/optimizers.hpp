@@ -15,8 +15,8 @@
 //
 // Devices: parameters may live on any device (all of one step's on the same
 // or on several); slots are created on, and moved to, their parameter's
-// device. CPU parameters take the threaded float loops below, others the
-// device's ops (kernels/ops.hpp).
+// device. The arithmetic is kernels/ops.hpp's fused updates (sgd_update_,
+// adam_update_, squared_norm, clamp_), the same float32 forms on every device.
 #pragma once
 
 #include <cstdint>
@@ -63,8 +63,8 @@ class Optimizer {
   void load_state(const std::vector<std::pair<std::string, Tensor>>& slots, std::int64_t iterations);
 
  protected:
-  // Updates one parameter in place: w and g are contiguous float32 [n] on
-  // the same device.
+  // Updates one parameter in place, options().weight_decay included: w and g
+  // are contiguous float32 [n] on the same device.
   virtual void update(const std::string& param_name, Tensor& w, const Tensor& g, double lr) = 0;
   // The named slot of a parameter as float32 [n] on `device`: zeros on first
   // use, moved there when it was restored or last used elsewhere.
