@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/tensor.hpp"
+#include "kernels/cuda/cuda_runtime_api.hpp"
 #include "kernels/ops_conv.hpp"
 #include "tests/cuda/cuda_test_support.hpp"
 
@@ -247,6 +248,24 @@ TEST_CASE("padding and pooling forward and backward on CUDA match the CPU") {
       test::check_matches(ops::global_average_pool2d_backward(gpu(gg), x.shape()),
                           ops::global_average_pool2d_backward(gg, x.shape()), rtol(dtype), atol(dtype));
     }
+}
+
+TEST_CASE("conv2d GEMM paths with TF32 tensor cores stay within TF32 rounding of the CPU") {
+  Generator gen(18);
+  cuda::set_tf32_enabled(true);
+  for (const ConvCase& c : {kConvCases[2], kConvCases[4]}) {
+    INFO(name_of(c, DType::Float32), " tf32");
+    const ops::Conv2dWindow win = window_of(c);
+    const Tensor x = test::random_tensor(c.x, gen);
+    const Tensor w = test::random_tensor({c.kh, c.kw, c.x[3], c.out}, gen, DType::Float32, -0.5, 0.5);
+    // TF32 keeps 10 mantissa bits: relative error about 1e-3 per product.
+    test::check_matches(ops::conv2d(gpu(x), gpu(w), Tensor(), win), ops::conv2d(x, w, Tensor(), win), 1e-2, 2e-2);
+    const Tensor dy = test::random_tensor(ops::conv2d(x, w, Tensor(), win).shape(), gen);
+    test::check_matches(ops::conv2d_backward_kernel(gpu(dy), gpu(x), w.shape(), win),
+                        ops::conv2d_backward_kernel(dy, x, w.shape(), win), 1e-2, 5e-2);
+  }
+  cuda::set_tf32_enabled(false);
+  cuda::synchronize();  // an asynchronous kernel fault would surface here
 }
 
 TEST_CASE("CUDA conv ops reject operands on different devices, naming the op") {
