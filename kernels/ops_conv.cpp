@@ -238,6 +238,51 @@ Tensor conv2d_backward_kernel(const Tensor& grad_in, const Tensor& x_in, const S
 
 // ---- DepthwiseConv2D ----
 
+namespace {
+
+// A depth multiplier M > 1 runs on the multiplier-1 kernels: output channel
+// c * M + m reads input channel c, so the input with every channel repeated M
+// times is a multiplier-1 problem over C * M channels, and the [kh, kw, C, M]
+// kernel already is [kh, kw, C * M, 1] in memory.
+bool has_multiplier(const ConvGeometry& g) { return g.out_c != g.in_c; }
+
+ConvGeometry as_multiplier_one(ConvGeometry g) {
+  g.in_c = g.out_c;
+  return g;
+}
+
+// x [pixels, C] -> [pixels, C * M], each channel repeated M times.
+Tensor repeat_channels(const Tensor& x, std::int64_t m) {
+  Shape shape = x.shape();
+  const std::int64_t c = shape.back();
+  shape.back() = c * m;
+  Tensor out = Tensor::empty(shape, DType::Float32);
+  const float* src = x.data<float>();
+  float* dst = out.data<float>();
+  const std::int64_t pixels = x.numel() / c;
+  parallel_for(0, pixels, std::max<std::int64_t>(1, 16384 / (c * m)), [&](std::int64_t p0, std::int64_t p1) {
+    for (std::int64_t p = p0; p < p1; ++p)
+      for (std::int64_t ch = 0; ch < c; ++ch) std::fill_n(dst + (p * c + ch) * m, m, src[p * c + ch]);
+  });
+  return out;
+}
+
+// The reverse for gradients: dst [pixels, C] = sums of each group of M channels of src [pixels, C * M].
+void sum_channel_groups(const float* src, float* dst, std::int64_t pixels, std::int64_t c, std::int64_t m) {
+  parallel_for(0, pixels, std::max<std::int64_t>(1, 16384 / (c * m)), [&](std::int64_t p0, std::int64_t p1) {
+    for (std::int64_t p = p0; p < p1; ++p)
+      for (std::int64_t ch = 0; ch < c; ++ch) {
+        const float* group = src + (p * c + ch) * m;
+        float sum = 0.0f;
+        for (std::int64_t i = 0; i < m; ++i) sum += group[i];
+        dst[p * c + ch] = sum;
+      }
+  });
+}
+
+}  // namespace
+
+
 Tensor depthwise_conv2d(const Tensor& x_in, const Tensor& kernel_in, const Tensor& bias_in,
                         const Conv2dWindow& window, bool relu6) {
   const char* op = "depthwise_conv2d";
@@ -260,6 +305,10 @@ Tensor depthwise_conv2d(const Tensor& x_in, const Tensor& kernel_in, const Tenso
       }
     };
     is_double(x) ? run(double{}) : run(float{});
+  } else if (has_multiplier(g)) {
+    const Tensor repeated = repeat_channels(x, g.out_c / g.in_c);
+    cpu::depthwise_forward(repeated.data<float>(), kernel.data<float>(), ptr<float>(bias), y.data<float>(),
+                           as_multiplier_one(g), relu6);
   } else {
     cpu::depthwise_forward(x.data<float>(), kernel.data<float>(), ptr<float>(bias), y.data<float>(), g, relu6);
   }
@@ -284,6 +333,11 @@ Tensor depthwise_conv2d_backward_input(const Tensor& grad_in, const Tensor& kern
     ref::depthwise_backward_input(grad.data<double>(), kernel.data<double>(), dx.data<double>(), g);
   } else if (!cpu::depthwise_fast_path(g)) {
     ref::depthwise_backward_input(grad.data<float>(), kernel.data<float>(), dx.data<float>(), g);
+  } else if (has_multiplier(g)) {
+    Tensor dx_repeated = Tensor::empty({g.batch, g.in_h, g.in_w, g.out_c}, DType::Float32);
+    cpu::depthwise_backward_input(grad.data<float>(), kernel.data<float>(), dx_repeated.data<float>(),
+                                  as_multiplier_one(g));
+    sum_channel_groups(dx_repeated.data<float>(), dx.data<float>(), g.input_pixels(), g.in_c, g.out_c / g.in_c);
   } else {
     cpu::depthwise_backward_input(grad.data<float>(), kernel.data<float>(), dx.data<float>(), g);
   }
@@ -305,7 +359,11 @@ Tensor depthwise_conv2d_backward_kernel(const Tensor& grad_in, const Tensor& x_i
   const Tensor grad = grad_in.contiguous(), x = x_in.contiguous();
   Tensor dw = Tensor::empty(kernel_shape, x.dtype());
   Tensor db = grad_bias ? Tensor::empty({g.out_c}, x.dtype()) : Tensor();
-  if (!is_double(x) && cpu::depthwise_fast_path(g)) {
+  if (!is_double(x) && cpu::depthwise_fast_path(g) && has_multiplier(g)) {
+    const Tensor repeated = repeat_channels(x, g.out_c / g.in_c);
+    cpu::depthwise_backward_kernel(grad.data<float>(), repeated.data<float>(), dw.data<float>(), ptr<float>(db),
+                                   as_multiplier_one(g));
+  } else if (!is_double(x) && cpu::depthwise_fast_path(g)) {
     cpu::depthwise_backward_kernel(grad.data<float>(), x.data<float>(), dw.data<float>(), ptr<float>(db), g);
   } else {
     const auto run = [&](auto tag) {
@@ -565,7 +623,7 @@ ops::ConvBatchNormResult conv_batch_norm_training(const Tensor& x_in, const Tens
     PETAL_CUDA_BRANCH(
         return cuda_ops::conv_batch_norm_training(x_in, kernel_in, g, gamma_in, beta_in, epsilon, relu6, depthwise));
   ConvBatchNormResult r;
-  const bool fast = !is_double(x_in) && (!depthwise || cpu::depthwise_fast_path(g));
+  const bool fast = !is_double(x_in) && (!depthwise || (cpu::depthwise_fast_path(g) && g.in_c == g.out_c));
   if (!fast) {
     r.conv_out = depthwise ? depthwise_conv2d(x_in, kernel_in, Tensor(), window) : conv2d(x_in, kernel_in, Tensor(), window);
     r.y = batch_norm_training(r.conv_out, gamma_in, beta_in, epsilon, relu6, r.mean, r.biased_variance);

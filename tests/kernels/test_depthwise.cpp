@@ -73,6 +73,8 @@ TEST_CASE("depthwise_conv2d matches the reference loops") {
       {1, 9, 8, 20, 1, 5, 5, 2, 2, P::Same, "5x5/2"},
       {1, 7, 9, 16, 1, 3, 1, 1, 2, P::Valid, "3x1 stride (1,2)"},
       {2, 6, 7, 6, 2, 3, 3, 1, 1, P::Same, "multiplier 2"},
+      {1, 9, 8, 7, 3, 3, 3, 2, 2, P::Same, "multiplier 3, stride 2, ragged channels"},
+      {2, 10, 9, 16, 4, 3, 3, 1, 1, P::Valid, "multiplier 4 over whole vectors"},
       {1, 3, 3, 64, 1, 3, 3, 1, 1, P::Valid, "window equals input"},
       {1, 2, 2, 32, 1, 3, 3, 1, 1, P::Same, "input smaller than the window (same)"},
       {1, 24, 20, 64, 1, 3, 3, 1, 1, P::Same, "longer rows (4-wide column blocks)"},

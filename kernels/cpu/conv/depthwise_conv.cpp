@@ -11,7 +11,7 @@ namespace petal::cpu {
 
 bool depthwise_fast_path(const ConvGeometry& g) {
   auto taps_per_pixel = [](std::int64_t k, std::int64_t s) { return (k + s - 1) / s; };
-  return g.in_c == g.out_c && taps_per_pixel(g.kernel_h, g.stride_h) <= 16 && taps_per_pixel(g.kernel_w, g.stride_w) <= 16;
+  return taps_per_pixel(g.kernel_h, g.stride_h) <= 16 && taps_per_pixel(g.kernel_w, g.stride_w) <= 16;
 }
 
 void depthwise_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,

@@ -8,8 +8,10 @@
 
 namespace petal::cpu {
 
-// Whether the fast kernels handle this geometry: multiplier 1 and, for the
-// strided input gradient, at most 16 taps per axis reading one input pixel.
+// Whether the fast kernels handle this geometry: at most 16 taps per axis
+// reading one input pixel (the strided input gradient gathers them). The
+// kernels themselves take multiplier 1 only (in_c == out_c); the ops layer
+// runs larger multipliers on them over channel-repeated inputs.
 bool depthwise_fast_path(const ConvGeometry& g);
 
 class ChannelStats;
