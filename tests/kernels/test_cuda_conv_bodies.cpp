@@ -300,18 +300,18 @@ TEST_CASE("batch norm training forward and backward (+relu6) through the column 
       Tensor mean_expected, var_expected;
       const Tensor y_expected = ops::batch_norm_training(x, gamma, beta, eps, relu6, mean_expected, var_expected);
       const std::vector<float> xv = values(x), gv = values(gamma), bv = values(beta);
-      const std::vector<body::Sum2> sums = column_reduce(body::ChannelSumTerm<float>{xv.data(), c}, rows, c);
-      const std::vector<body::Sum2> squares =
-          column_reduce(body::SquaredDeviationTerm<float>{xv.data(), sums.data(), rows, c}, rows, c);
+      const std::vector<body::Sum2> moments = column_reduce(body::ChannelMomentsTerm<float>{xv.data(), c}, rows, c);
       std::vector<float> mean(static_cast<std::size_t>(c)), var(static_cast<std::size_t>(c)), y(xv.size());
-      for (std::int64_t j = 0; j < c; ++j) {
-        mean[std::size_t(j)] = float(sums[std::size_t(j)].first / double(rows));
-        var[std::size_t(j)] = float(squares[std::size_t(j)].first / double(rows));
+      std::vector<body::MeanInvStd> stats(static_cast<std::size_t>(c));
+      for (std::size_t j = 0; j < std::size_t(c); ++j) {
+        const body::ChannelStats s = body::channel_stats(moments[j], rows);
+        mean[j] = float(s.mean);
+        var[j] = float(s.biased_variance);
+        stats[j] = body::mean_inv_std(s.mean, s.biased_variance, eps);
       }
       for (std::size_t i = 0; i < xv.size(); ++i) {
         const std::size_t j = i % std::size_t(c);
-        const double m = sums[j].first / double(rows), inv = body::inverse_std(squares[j].first / double(rows), eps);
-        y[i] = body::batch_norm_element(xv[i], m, inv, gv[j], bv[j], relu6);
+        y[i] = body::batch_norm_element(xv[i], stats[j].mean, stats[j].inv_std, gv[j], bv[j], relu6);
       }
       const std::string what = shape_str(shape) + (relu6 ? " relu6" : "");
       check_close(from_vector(mean), values(mean_expected), 1e-6, what + " mean");
@@ -322,14 +322,15 @@ TEST_CASE("batch norm training forward and backward (+relu6) through the column 
       const std::vector<float> dyv = values(dy), mv = values(mean_expected), vv = values(var_expected);
       const ops::BatchNormGrads expected =
           ops::batch_norm_backward(dy, x, gamma, beta, mean_expected, var_expected, eps, relu6);
+      std::vector<body::MeanInvStd> saved(static_cast<std::size_t>(c));
+      for (std::size_t j = 0; j < std::size_t(c); ++j) saved[j] = body::mean_inv_std(mv[j], vv[j], eps);
       const std::vector<body::Sum2> grad_sums = column_reduce(
-          body::BatchNormBackwardTerm<float>{dyv.data(), xv.data(), gv.data(), bv.data(), mv.data(), vv.data(), c, eps,
-                                             relu6},
-          rows, c);
+          body::BatchNormBackwardTerm<float>{dyv.data(), xv.data(), gv.data(), bv.data(), saved.data(), c, relu6}, rows,
+          c);
       std::vector<float> dx(xv.size()), dgamma(static_cast<std::size_t>(c)), dbeta(static_cast<std::size_t>(c));
       for (std::size_t i = 0; i < xv.size(); ++i) {
         const std::size_t j = i % std::size_t(c);
-        dx[i] = body::batch_norm_input_grad(dyv[i], xv[i], gv[j], bv[j], mv[j], vv[j], eps, relu6, grad_sums[j], rows);
+        dx[i] = body::batch_norm_input_grad(dyv[i], xv[i], gv[j], bv[j], saved[j], relu6, grad_sums[j], rows);
       }
       for (std::size_t j = 0; j < std::size_t(c); ++j) {
         dgamma[j] = float(grad_sums[j].second);
@@ -339,6 +340,21 @@ TEST_CASE("batch norm training forward and backward (+relu6) through the column 
       check_close(from_vector(dgamma), values(expected.gamma), 1e-5, what + " dgamma");
       check_close(from_vector(dbeta), values(expected.beta), 1e-5, what + " dbeta");
     }
+}
+
+TEST_CASE("one-pass batch statistics in double keep the variance of data far from zero") {
+  Generator gen(77);
+  const Shape shape{8, 9, 9, 5};
+  const Tensor x = random_tensor(shape, gen, 1000.0, 1001.0);  // mean^2 / variance ~ 1e7
+  const Tensor gamma = ones({5}), beta = zeros({5});
+  Tensor mean_expected, var_expected;
+  ops::batch_norm_training(x.to(DType::Float64), gamma.to(DType::Float64), beta.to(DType::Float64), 1e-3, false,
+                           mean_expected, var_expected);
+  const std::vector<float> xv = values(x);
+  const std::vector<body::Sum2> moments = column_reduce(body::ChannelMomentsTerm<float>{xv.data(), 5}, 648, 5);
+  const std::vector<double> want = var_expected.to_vector<double>();
+  for (std::size_t j = 0; j < 5; ++j)
+    CHECK(body::channel_stats(moments[j], 648).biased_variance == doctest::Approx(want[j]).epsilon(1e-9));
 }
 
 TEST_CASE("folded batch norm, channel affine, moving statistics and the fused inference blocks") {

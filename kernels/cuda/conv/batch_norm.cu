@@ -1,8 +1,9 @@
 // Batch normalization on CUDA over x [rows, C] (channels innermost).
-// Training: two deterministic column reductions (sum, then the sum of
-// squared deviations from the mean, both in double) and one elementwise pass
-// with ReLU6 fused. Backward: one reduction for (sum g, sum g * xhat) with
-// the ReLU6 mask, one elementwise pass for dx. Inference: the moving
+// Training: one deterministic column reduction of (x, x^2) in double, a
+// per-channel kernel for mean, variance and 1/std, one elementwise pass with
+// ReLU6 fused. Backward: 1/std per channel, one reduction for
+// (sum g, sum g * xhat) with the ReLU6 mask, one elementwise pass for dx.
+// The elementwise passes use 32-bit indices when the tensor allows. Inference: the moving
 // statistics are folded into the kernel's output channels and the bias, and
 // the convolution's epilogue applies ReLU6. See batch_norm_body.hpp.
 #include "kernels/cuda/conv/batch_norm_body.hpp"
@@ -13,39 +14,65 @@ namespace petal::cuda_conv {
 
 namespace body = cuda_body;
 
+template <class T, class I>
+void launch_normalise(const T* x, const T* gamma, const T* beta, const body::MeanInvStd* stats, I c, bool relu6, T* y,
+                      std::int64_t total, const OpName& name) {
+  for_each_index(
+      total,
+      [=] __device__(std::int64_t i) {
+        const I j = I(i) % c;
+        y[i] = body::batch_norm_element(x[i], stats[j].mean, stats[j].inv_std, gamma[j], beta[j], relu6);
+      },
+      name, "normalise");
+}
+
 template <class T>
 void batch_norm_forward(const T* x, const T* gamma, const T* beta, std::int64_t rows, std::int64_t c, double epsilon,
                         bool relu6, T* y, T* mean, T* variance, Device device, const OpName& name) {
-  const ColumnSums sums = column_reduce(body::ChannelSumTerm<T>{x, c}, rows, c, device, name, "mean");
-  const Sum2* s = sums.sums;
-  const ColumnSums squares =
-      column_reduce(body::SquaredDeviationTerm<T>{x, s, rows, c}, rows, c, device, name, "variance");
-  const Sum2* q = squares.sums;
-  const double n = double(rows);
+  const ColumnSums moments = column_reduce(body::ChannelMomentsTerm<T>{x, c}, rows, c, device, name, "statistics");
+  const Sum2* m = moments.sums;
+  static_assert(sizeof(body::MeanInvStd) == 2 * sizeof(double));
+  const Tensor stats_buffer = workspace<double>(2 * c, device);
+  body::MeanInvStd* stats = reinterpret_cast<body::MeanInvStd*>(stats_buffer.data<double>());
   for_each_index(
       c,
       [=] __device__(std::int64_t j) {
-        mean[j] = T(s[j].first / n);
-        variance[j] = T(q[j].first / n);
+        const body::ChannelStats s = body::channel_stats(m[j], rows);
+        mean[j] = T(s.mean);
+        variance[j] = T(s.biased_variance);
+        stats[j] = body::mean_inv_std(s.mean, s.biased_variance, epsilon);
       },
       name, "statistics");
+  if (rows * c < (std::int64_t{1} << 31)) {
+    launch_normalise(x, gamma, beta, stats, std::int32_t(c), relu6, y, rows * c, name);
+  } else {
+    launch_normalise(x, gamma, beta, stats, c, relu6, y, rows * c, name);
+  }
+}
+
+template <class T, class I>
+void launch_input_grad(const T* dy, const T* x, const T* gamma, const T* beta, const body::MeanInvStd* stats,
+                       const Sum2* sums, I c, std::int64_t rows, bool relu6, T* dx, const OpName& name) {
   for_each_index(
       rows * c,
       [=] __device__(std::int64_t i) {
-        const std::int64_t j = i % c;
-        y[i] = body::batch_norm_element(x[i], s[j].first / n, body::inverse_std(q[j].first / n, epsilon), gamma[j],
-                                        beta[j], relu6);
+        const I j = I(i) % c;
+        dx[i] = body::batch_norm_input_grad(dy[i], x[i], gamma[j], beta[j], stats[j], relu6, sums[j], rows);
       },
-      name, "normalise");
+      name, "input gradient");
 }
 
 template <class T>
 void batch_norm_backward(const T* dy, const T* x, const T* gamma, const T* beta, const T* mean, const T* variance,
                          std::int64_t rows, std::int64_t c, double epsilon, bool relu6, T* dx, T* dgamma, T* dbeta,
                          Device device, const OpName& name) {
-  const ColumnSums sums =
-      column_reduce(body::BatchNormBackwardTerm<T>{dy, x, gamma, beta, mean, variance, c, epsilon, relu6}, rows, c,
-                    device, name, "gradient sums");
+  const Tensor stats_buffer = workspace<double>(2 * c, device);
+  body::MeanInvStd* stats = reinterpret_cast<body::MeanInvStd*>(stats_buffer.data<double>());
+  for_each_index(
+      c, [=] __device__(std::int64_t j) { stats[j] = body::mean_inv_std(mean[j], variance[j], epsilon); }, name,
+      "statistics");
+  const ColumnSums sums = column_reduce(body::BatchNormBackwardTerm<T>{dy, x, gamma, beta, stats, c, relu6}, rows, c,
+                                        device, name, "gradient sums");
   const Sum2* s = sums.sums;
   for_each_index(
       c,
@@ -54,14 +81,11 @@ void batch_norm_backward(const T* dy, const T* x, const T* gamma, const T* beta,
         dbeta[j] = T(s[j].first);
       },
       name, "gamma/beta gradients");
-  for_each_index(
-      rows * c,
-      [=] __device__(std::int64_t i) {
-        const std::int64_t j = i % c;
-        dx[i] = body::batch_norm_input_grad(dy[i], x[i], gamma[j], beta[j], mean[j], variance[j], epsilon, relu6, s[j],
-                                            rows);
-      },
-      name, "input gradient");
+  if (rows * c < (std::int64_t{1} << 31)) {
+    launch_input_grad(dy, x, gamma, beta, stats, s, std::int32_t(c), rows, relu6, dx, name);
+  } else {
+    launch_input_grad(dy, x, gamma, beta, stats, s, c, rows, relu6, dx, name);
+  }
 }
 
 template <class T>

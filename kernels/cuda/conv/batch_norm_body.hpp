@@ -1,8 +1,9 @@
 // Per-channel formulas of the CUDA batch norm kernels over x [rows, C]
 // (channels innermost), the terms their column reductions sum (see
-// reduce_body.hpp), and the folding of moving statistics. Statistics are
-// double: mean = sum / rows, biased variance = sum (x - mean)^2 / rows (two
-// passes, as the CPU reference), inv_std = 1 / sqrt(var + eps).
+// reduce_body.hpp), and the folding of moving statistics. Statistics come
+// from one pass of double sums: mean = sum x / rows, biased variance =
+// sum x^2 / rows - mean^2 (in double the cancellation costs nothing a float32
+// input can show), inv_std = 1 / sqrt(var + eps), computed once per channel.
 #pragma once
 
 #include <cmath>
@@ -17,7 +18,7 @@ PETAL_HD_INLINE double inverse_std(double biased_variance, double epsilon) {
   return 1.0 / ::sqrt(biased_variance + epsilon);
 }
 
-// Pass 1: sum of x per channel.
+// Sum of x per channel (bias gradients).
 template <class T>
 struct ChannelSumTerm {
   const T* x;
@@ -25,17 +26,33 @@ struct ChannelSumTerm {
   PETAL_HD Sum2 operator()(std::int64_t r, std::int64_t c) const { return {double(x[r * channels + c]), 0.0}; }
 };
 
-// Pass 2: sum of (x - mean)^2 per channel, the mean taken from pass 1's sums.
+// (sum x, sum x^2) per channel: the batch statistics in one pass.
 template <class T>
-struct SquaredDeviationTerm {
+struct ChannelMomentsTerm {
   const T* x;
-  const Sum2* sums;  // [channels] from pass 1
-  std::int64_t rows, channels;
+  std::int64_t channels;
   PETAL_HD Sum2 operator()(std::int64_t r, std::int64_t c) const {
-    const double d = double(x[r * channels + c]) - sums[c].first / double(rows);
-    return {d * d, 0.0};
+    const double v = double(x[r * channels + c]);
+    return {v, v * v};
   }
 };
+
+struct ChannelStats {
+  double mean, biased_variance;
+};
+PETAL_HD_INLINE ChannelStats channel_stats(Sum2 moments, std::int64_t rows) {
+  const double mean = moments.first / double(rows);
+  const double variance = moments.second / double(rows) - mean * mean;
+  return {mean, variance > 0.0 ? variance : 0.0};
+}
+
+// What the elementwise passes need per channel.
+struct MeanInvStd {
+  double mean, inv_std;
+};
+PETAL_HD_INLINE MeanInvStd mean_inv_std(double mean, double biased_variance, double epsilon) {
+  return {mean, inverse_std(biased_variance, epsilon)};
+}
 
 // Forward element: normalise, scale, shift, optional ReLU6.
 template <class T>
@@ -58,26 +75,25 @@ PETAL_HD_INLINE double batch_norm_masked_grad(T dy, double xhat, T gamma, T beta
 // Backward reduction: (sum g, sum g * xhat) per channel; dbeta and dgamma.
 template <class T>
 struct BatchNormBackwardTerm {
-  const T *dy, *x, *gamma, *beta, *mean, *biased_variance;
+  const T *dy, *x, *gamma, *beta;
+  const MeanInvStd* stats;  // [channels]
   std::int64_t channels;
-  double epsilon;
   bool relu6;
   PETAL_HD Sum2 operator()(std::int64_t r, std::int64_t c) const {
     const std::int64_t i = r * channels + c;
-    const double xhat = (double(x[i]) - double(mean[c])) * inverse_std(double(biased_variance[c]), epsilon);
+    const double xhat = (double(x[i]) - stats[c].mean) * stats[c].inv_std;
     const double g = batch_norm_masked_grad(dy[i], xhat, gamma[c], beta[c], relu6);
     return {g, g * xhat};
   }
 };
 
-// Input-gradient element i with the channel's (sum g, sum g * xhat).
+// Input-gradient element with the channel's statistics and (sum g, sum g * xhat).
 template <class T>
-PETAL_HD_INLINE T batch_norm_input_grad(T dy, T x, T gamma, T beta, T mean, T biased_variance, double epsilon,
-                                        bool relu6, Sum2 sums, std::int64_t rows) {
-  const double inv_std = inverse_std(double(biased_variance), epsilon);
-  const double xhat = (double(x) - double(mean)) * inv_std;
+PETAL_HD_INLINE T batch_norm_input_grad(T dy, T x, T gamma, T beta, MeanInvStd stats, bool relu6, Sum2 sums,
+                                        std::int64_t rows) {
+  const double xhat = (double(x) - stats.mean) * stats.inv_std;
   const double g = batch_norm_masked_grad(dy, xhat, gamma, beta, relu6);
-  return T(double(gamma) * inv_std / double(rows) * (double(rows) * g - sums.first - xhat * sums.second));
+  return T(double(gamma) * stats.inv_std / double(rows) * (double(rows) * g - sums.first - xhat * sums.second));
 }
 
 // Folded inference batch norm: y = x * scale + shift.
