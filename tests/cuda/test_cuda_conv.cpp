@@ -94,6 +94,25 @@ TEST_CASE("conv2d forward (bias, relu6) and backward on CUDA match the CPU") {
     }
 }
 
+TEST_CASE("conv2d im2col in several workspace chunks (a partial last one) matches the CPU") {
+  // 64x64 outputs x K = 3*3*64: 14 images fill the 2^25-element workspace, so
+  // 18 images run as chunks of 14 and 4.
+  Generator gen(19);
+  const Shape shape{18, 64, 64, 64};
+  const ops::Conv2dWindow win = ops::conv2d_window(64, 64, 3, 3, 1, 1, ops::ConvPadding::Same, "test");
+  const Tensor x = test::random_tensor(shape, gen);
+  const Tensor w = test::random_tensor({3, 3, 64, 8}, gen, DType::Float32, -0.2, 0.2);
+  const Tensor b = test::random_tensor({8}, gen);
+  test::check_matches(ops::conv2d(gpu(x), gpu(w), gpu(b), win, true), ops::conv2d(x, w, b, win, true), kConvRtol,
+                      kConvAtol);
+  const Tensor dy = test::random_tensor({18, 64, 64, 8}, gen, DType::Float32, -0.1, 0.1);
+  test::check_matches(ops::conv2d_backward_input(gpu(dy), gpu(w), shape, win),
+                      ops::conv2d_backward_input(dy, w, shape, win), kConvRtol, kConvAtol);
+  // Sums over 73728 pixels: float32 accumulation order matters more here.
+  test::check_matches(ops::conv2d_backward_kernel(gpu(dy), gpu(x), w.shape(), win),
+                      ops::conv2d_backward_kernel(dy, x, w.shape(), win), 1e-3, 1e-3);
+}
+
 TEST_CASE("conv2d on CUDA takes strided inputs") {
   Generator gen(12);
   const test::StridedPair x = test::strided_pair({2, 7, 6, 5}, gen);
