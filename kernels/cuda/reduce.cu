@@ -2,6 +2,7 @@
 // argmax along one axis, and the double-precision sum of squares. Outputs
 // are in the keepdim shape's C order; each output is reduced in a fixed
 // order, so results do not change from run to run.
+#include <algorithm>
 #include <vector>
 
 #include "kernels/cuda/block_reduce.cuh"
@@ -58,6 +59,40 @@ __global__ void reduce_thread_per_output(const T* in, T* out, StridedIndexer<1> 
   }
 }
 
+// Column scheme (see ReducePlan): x = output, y = chunk of j.
+template <class T, bool kMax>
+__global__ void reduce_column_partials(const T* in, typename cuda::ReduceAcc<T, kMax>::type* partial,
+                                       StridedIndexer<1> outer, std::int64_t n_out, StridedIndexer<1> inner,
+                                       std::int64_t n_inner, std::int64_t chunks, std::int64_t chunk_len) {
+  using Acc = typename cuda::ReduceAcc<T, kMax>::type;
+  const std::int64_t o = blockIdx.x * std::int64_t{blockDim.x} + threadIdx.x;
+  if (o >= n_out) return;
+  std::int64_t base[1];
+  outer.offsets(o, base);
+  for (std::int64_t c = blockIdx.y * std::int64_t{blockDim.y} + threadIdx.y; c < chunks;
+       c += std::int64_t{gridDim.y} * blockDim.y) {
+    Acc acc = cuda::reduce_identity<Acc, kMax>();
+    const std::int64_t end = c * chunk_len + chunk_len < n_inner ? c * chunk_len + chunk_len : n_inner;
+    for (std::int64_t j = c * chunk_len; j < end; ++j) {
+      std::int64_t off[1];
+      inner.offsets(j, off);
+      acc = cuda::reduce_combine<kMax>(acc, static_cast<Acc>(in[base[0] + off[0]]));
+    }
+    partial[c * n_out + o] = acc;
+  }
+}
+
+template <class T, bool kMax>
+__global__ void reduce_column_finish(const typename cuda::ReduceAcc<T, kMax>::type* partial, T* out,
+                                     std::int64_t n_out, std::int64_t chunks) {
+  using Acc = typename cuda::ReduceAcc<T, kMax>::type;
+  PETAL_GRID_STRIDE_LOOP(o, n_out) {
+    Acc acc = cuda::reduce_identity<Acc, kMax>();
+    for (std::int64_t c = 0; c < chunks; ++c) acc = cuda::reduce_combine<kMax>(acc, partial[c * n_out + o]);
+    out[o] = static_cast<T>(acc);
+  }
+}
+
 template <class T, bool kMax>
 void reduce_typed(const Tensor& a, const std::vector<bool>& flags, Tensor& out) {
   const cuda::ReducePlan plan = cuda::make_reduce_plan(a.shape(), a.strides(), flags);
@@ -68,7 +103,17 @@ void reduce_typed(const Tensor& a, const std::vector<bool>& flags, Tensor& out) 
   const cudaStream_t stream = cuda::current_stream();
   const T* in = static_cast<const T*>(a.raw_data());
   T* po = static_cast<T*>(out.raw_data());
-  if (n_inner < kThreadPerOutputBelow)
+  if (plan.chunks > 0) {
+    using Acc = typename cuda::ReduceAcc<T, kMax>::type;
+    Tensor scratch = Tensor::empty({plan.chunks * n_out}, dtype_of_v<Acc>, a.device());
+    const dim3 threads(32, 8);
+    const dim3 grid(static_cast<unsigned>((n_out + 31) / 32),
+                    static_cast<unsigned>(std::min<std::int64_t>((plan.chunks + 7) / 8, 65535)));
+    reduce_column_partials<T, kMax><<<grid, threads, 0, stream>>>(in, scratch.data<Acc>(), outer, n_out, inner,
+                                                                 n_inner, plan.chunks, plan.chunk_len);
+    reduce_column_finish<T, kMax><<<cuda::blocks_for(n_out, kThreads), kThreads, 0, stream>>>(
+        scratch.data<Acc>(), po, n_out, plan.chunks);
+  } else if (n_inner < kThreadPerOutputBelow)
     reduce_thread_per_output<T, kMax><<<cuda::blocks_for(n_out, kThreads), kThreads, 0, stream>>>(in, po, outer, n_out,
                                                                                                  inner, n_inner);
   else

@@ -3,6 +3,7 @@
 // compares greater), argmax keeps the first of equal maxima.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -40,9 +41,17 @@ PETAL_HD_INLINE void argmax_step(T& best, std::int64_t& index, T v, std::int64_t
 // How a reduction walks its input: output o (C order of the kept axes)
 // starts at outer.offsets(o) and adds inner.offsets(j) for j < n_inner
 // (C order of the reduced axes). Host only.
+//
+// When the innermost kept axis has stride 1 (sums over leading or middle
+// axes of NHWC data: bias gradients, pooling), neighbouring outputs are
+// neighbouring addresses: the kernel then gives each thread one output and
+// one of `chunks` consecutive ranges of j (reads coalesce across threads),
+// writes a partial per (chunk, output) and adds the partials in chunk order.
 struct ReducePlan {
   StridedIndexer<1> outer, inner;
   std::int64_t n_out = 1, n_inner = 1;
+  std::int64_t chunks = 0;  // > 0: the column scheme with this many ranges of j
+  std::int64_t chunk_len = 0;
 };
 
 inline ReducePlan make_reduce_plan(const Shape& shape, const Strides& strides, const std::vector<bool>& reduced) {
@@ -57,6 +66,17 @@ inline ReducePlan make_reduce_plan(const Shape& shape, const Strides& strides, c
   plan.inner = make_indexer<1>("reduce", reduced_shape, reduced_strides);
   plan.n_out = shape_numel(kept_shape);
   plan.n_inner = shape_numel(reduced_shape);
+  const int last = plan.outer.ndim - 1;
+  const bool unit_inner = plan.outer.strides[0][last] == 1 && plan.outer.sizes[last] >= 32;
+  if (unit_inner && plan.n_inner >= 64 && plan.n_out > 1) {
+    // Enough (chunk, output) pairs to fill a large GPU, chunks of >= 64 rows.
+    constexpr std::int64_t kTargetThreads = std::int64_t{1} << 18, kMinChunk = 64, kMaxChunks = 4096;
+    std::int64_t chunks = (kTargetThreads + plan.n_out - 1) / plan.n_out;
+    chunks = std::min(chunks, (plan.n_inner + kMinChunk - 1) / kMinChunk);
+    chunks = std::max<std::int64_t>(1, std::min(chunks, kMaxChunks));
+    plan.chunk_len = (plan.n_inner + chunks - 1) / chunks;
+    plan.chunks = (plan.n_inner + plan.chunk_len - 1) / plan.chunk_len;
+  }
   return plan;
 }
 

@@ -396,3 +396,56 @@ TEST_CASE("cross-entropy bodies match the fused CPU op for labels and probabilit
   CHECK_FALSE(cuda::label_in_range(5, 5));
   CHECK(cuda::label_in_range(4, 5));
 }
+
+TEST_CASE("the column scheme of the reduction plan covers every element once") {
+  Generator gen(17);
+  struct Case {
+    Shape shape;
+    std::vector<bool> reduced;
+  };
+  for (const Case& c : {Case{{64, 9, 40}, {true, true, false}}, Case{{3, 70, 33}, {false, true, false}},
+                        Case{{130, 64}, {true, false}}, Case{{2, 100000, 32}, {false, true, false}},
+                        Case{{64, 7, 7, 1280}, {true, true, true, false}}}) {
+    const Tensor a = test::random_tensor(c.shape, gen, DType::Float64);
+    const cuda::ReducePlan plan = cuda::make_reduce_plan(a.shape(), a.strides(), c.reduced);
+    INFO("shape ", shape_str(c.shape));
+    REQUIRE(plan.chunks > 0);
+    CHECK(plan.chunks * plan.chunk_len >= plan.n_inner);
+    CHECK((plan.chunks - 1) * plan.chunk_len < plan.n_inner);
+    ops::Axes axes;
+    for (std::size_t d = 0; d < c.reduced.size(); ++d)
+      if (c.reduced[d]) axes.push_back(static_cast<std::int64_t>(d));
+    // The two kernels on the host: partials per (chunk, output), then chunk order.
+    std::vector<double> partial(plan.chunks * plan.n_out), partial_max(plan.chunks * plan.n_out);
+    const double* in = a.data<double>();
+    for (std::int64_t o = 0; o < plan.n_out; ++o) {
+      std::int64_t base[1];
+      plan.outer.offsets(o, base);
+      for (std::int64_t ch = 0; ch < plan.chunks; ++ch) {
+        double sum = cuda::reduce_identity<double, false>(), max = cuda::reduce_identity<double, true>();
+        for (std::int64_t j = ch * plan.chunk_len; j < std::min(plan.n_inner, (ch + 1) * plan.chunk_len); ++j) {
+          std::int64_t off[1];
+          plan.inner.offsets(j, off);
+          sum = cuda::reduce_combine<false>(sum, in[base[0] + off[0]]);
+          max = cuda::reduce_combine<true>(max, in[base[0] + off[0]]);
+        }
+        partial[ch * plan.n_out + o] = sum;
+        partial_max[ch * plan.n_out + o] = max;
+      }
+    }
+    const std::vector<double> want_sum = ops::sum(a, axes).to_vector<double>();
+    const std::vector<double> want_max = ops::max(a, axes).to_vector<double>();
+    for (std::int64_t o = 0; o < plan.n_out; ++o) {
+      double sum = 0, max = cuda::reduce_identity<double, true>();
+      for (std::int64_t ch = 0; ch < plan.chunks; ++ch) {
+        sum = cuda::reduce_combine<false>(sum, partial[ch * plan.n_out + o]);
+        max = cuda::reduce_combine<true>(max, partial_max[ch * plan.n_out + o]);
+      }
+      CHECK(sum == doctest::Approx(want_sum[o]).epsilon(1e-12));
+      CHECK(max == want_max[o]);
+    }
+  }
+  // A strided innermost kept axis does not take the column scheme.
+  const Tensor t = test::random_tensor({40, 70}, gen).transpose(0, 1);  // [70, 40], inner stride 70
+  CHECK(cuda::make_reduce_plan(t.shape(), t.strides(), {true, false}).chunks == 0);
+}
