@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/cuda/conv/batch_norm_body.hpp"
+#include "kernels/cuda/conv/conv_bn_body.hpp"
 #include "kernels/cuda/conv/conv_body.hpp"
 #include "kernels/cuda/conv/depthwise_body.hpp"
 #include "kernels/cuda/conv/gemm_plan.hpp"
@@ -340,6 +341,52 @@ TEST_CASE("batch norm training forward and backward (+relu6) through the column 
       check_close(from_vector(dgamma), values(expected.gamma), 1e-5, what + " dgamma");
       check_close(from_vector(dbeta), values(expected.beta), 1e-5, what + " dbeta");
     }
+}
+
+TEST_CASE("training fusion: depthwise/direct conv output written inside the moments reduction") {
+  PETAL_BOTH_GEOMETRIES()
+  Generator gen(78);
+  struct FusedCase {
+    ConvCase conv;
+    bool depthwise;
+  };
+  const std::vector<FusedCase> cases = {
+      {{{2, 12, 12, 16}, 3, 3, 2, ops::ConvPadding::Same, 1}, true},
+      {{{1, 9, 7, 5}, 3, 3, 1, ops::ConvPadding::Same, 2}, true},
+      {{{2, 16, 16, 3}, 3, 3, 2, ops::ConvPadding::Same, 8}, false},  // the stem
+  };
+  for (const FusedCase& fc : cases) {
+    const ConvCase& c = fc.conv;
+    const std::int64_t out_c = fc.depthwise ? c.x[3] * c.out_c : c.out_c;
+    const ops::Conv2dWindow win = ops::conv2d_window(c.x[1], c.x[2], c.kh, c.kw, c.stride, c.stride, c.padding, "t");
+    const cpu::ConvGeometry g = geometry(c.x, c.kh, c.kw, out_c, win);
+    REQUIRE((fc.depthwise || body::uses_direct_kernel(g)));
+    const Tensor x = random_tensor(c.x, gen), w = random_tensor({c.kh, c.kw, c.x[3], c.out_c}, gen);
+    const Tensor gamma = random_tensor({out_c}, gen, 0.5, 2.0), beta = random_tensor({out_c}, gen, 0.0, 4.0);
+    const ops::ConvBatchNormResult expected =
+        fc.depthwise ? ops::depthwise_conv2d_batch_norm_training(x, w, win, gamma, beta, 1e-3, true)
+                     : ops::conv2d_batch_norm_training(x, w, win, gamma, beta, 1e-3, true);
+    const std::vector<float> xv = values(x), wv = values(w);
+    std::vector<float> conv_out(static_cast<std::size_t>(g.output_pixels() * out_c), NAN);
+    const std::vector<body::Sum2> moments = on_geometry(g, [&](const auto& gg) {
+      using G = std::decay_t<decltype(gg)>;
+      return fc.depthwise
+                 ? column_reduce(body::ConvOutputMomentsTerm<float, G, true>{xv.data(), wv.data(), conv_out.data(), gg},
+                                 g.output_pixels(), out_c)
+                 : column_reduce(body::ConvOutputMomentsTerm<float, G, false>{xv.data(), wv.data(), conv_out.data(), gg},
+                                 g.output_pixels(), out_c);
+    });
+    std::vector<float> mean, var;
+    for (const body::Sum2& m : moments) {
+      const body::ChannelStats st = body::channel_stats(m, g.output_pixels());
+      mean.push_back(float(st.mean));
+      var.push_back(float(st.biased_variance));
+    }
+    const std::string what = case_name(c) + (fc.depthwise ? " depthwise" : " direct");
+    check_close(from_vector(conv_out, expected.conv_out.shape()), values(expected.conv_out), 1e-5, what + " conv_out");
+    check_close(from_vector(mean), values(expected.mean), 1e-5, what + " mean");
+    check_close(from_vector(var), values(expected.biased_variance), 1e-5, what + " variance");
+  }
 }
 
 TEST_CASE("one-pass batch statistics in double keep the variance of data far from zero") {

@@ -1,12 +1,14 @@
 // Batch normalization on CUDA over x [rows, C] (channels innermost).
 // Training: one deterministic column reduction of (x, x^2) in double, a
 // per-channel kernel for mean, variance and 1/std, one elementwise pass with
-// ReLU6 fused. Backward: 1/std per channel, one reduction for
+// ReLU6 fused. Depthwise and direct (stem) convolutions followed by batch
+// norm in training write their output inside that reduction (conv_bn_body.hpp). Backward: 1/std per channel, one reduction for
 // (sum g, sum g * xhat) with the ReLU6 mask, one elementwise pass for dx.
 // The elementwise passes use 32-bit indices when the tensor allows. Inference: the moving
 // statistics are folded into the kernel's output channels and the bias, and
 // the convolution's epilogue applies ReLU6. See batch_norm_body.hpp.
 #include "kernels/cuda/conv/batch_norm_body.hpp"
+#include "kernels/cuda/conv/conv_bn_body.hpp"
 #include "kernels/cuda/conv/conv_launch.cuh"
 #include "kernels/cuda/cuda_conv_ops.hpp"
 
@@ -26,11 +28,11 @@ void launch_normalise(const T* x, const T* gamma, const T* beta, const body::Mea
       name, "normalise");
 }
 
+// Mean, variance and 1/std from the per-channel (sum x, sum x^2), then y.
 template <class T>
-void batch_norm_forward(const T* x, const T* gamma, const T* beta, std::int64_t rows, std::int64_t c, double epsilon,
-                        bool relu6, T* y, T* mean, T* variance, Device device, const OpName& name) {
-  const ColumnSums moments = column_reduce(body::ChannelMomentsTerm<T>{x, c}, rows, c, device, name, "statistics");
-  const Sum2* m = moments.sums;
+void batch_norm_from_moments(const Sum2* m, const T* x, const T* gamma, const T* beta, std::int64_t rows,
+                             std::int64_t c, double epsilon, bool relu6, T* y, T* mean, T* variance, Device device,
+                             const OpName& name) {
   static_assert(sizeof(body::MeanInvStd) == 2 * sizeof(double));
   const Tensor stats_buffer = workspace<double>(2 * c, device);
   body::MeanInvStd* stats = reinterpret_cast<body::MeanInvStd*>(stats_buffer.data<double>());
@@ -48,6 +50,37 @@ void batch_norm_forward(const T* x, const T* gamma, const T* beta, std::int64_t 
   } else {
     launch_normalise(x, gamma, beta, stats, c, relu6, y, rows * c, name);
   }
+}
+
+template <class T>
+void batch_norm_forward(const T* x, const T* gamma, const T* beta, std::int64_t rows, std::int64_t c, double epsilon,
+                        bool relu6, T* y, T* mean, T* variance, Device device, const OpName& name) {
+  const ColumnSums moments = column_reduce(body::ChannelMomentsTerm<T>{x, c}, rows, c, device, name, "statistics");
+  batch_norm_from_moments(moments.sums, x, gamma, beta, rows, c, epsilon, relu6, y, mean, variance, device, name);
+}
+
+// Depthwise or direct convolution whose output is written by the reduction
+// that gathers its moments (conv_bn_body.hpp), then batch norm.
+template <class T, class G>
+ColumnSums conv_output_moments(const T* x, const T* w, T* conv_out, const G& g, bool depthwise, Device device,
+                               const OpName& name) {
+  const std::int64_t rows = std::int64_t(g.batch) * g.out_h * g.out_w, c = g.out_c;
+  if (depthwise)
+    return column_reduce(body::ConvOutputMomentsTerm<T, G, true>{x, w, conv_out, g}, rows, c, device, name,
+                         "depthwise + statistics");
+  return column_reduce(body::ConvOutputMomentsTerm<T, G, false>{x, w, conv_out, g}, rows, c, device, name,
+                       "convolution + statistics");
+}
+
+template <class T>
+void fused_conv_batch_norm(const T* x, const T* w, const T* gamma, const T* beta, const ConvGeometry& g,
+                           double epsilon, bool relu6, bool depthwise, T* conv_out, T* y, T* mean, T* variance,
+                           Device device, const OpName& name) {
+  const ColumnSums moments = body::fits_32bit(g)
+                                 ? conv_output_moments(x, w, conv_out, body::narrow(g), depthwise, device, name)
+                                 : conv_output_moments(x, w, conv_out, g, depthwise, device, name);
+  batch_norm_from_moments(moments.sums, conv_out, gamma, beta, g.output_pixels(), g.out_c, epsilon, relu6, y, mean,
+                          variance, device, name);
 }
 
 template <class T, class I>
@@ -260,8 +293,26 @@ ops::ConvBatchNormResult conv_batch_norm_training(const Tensor& x, const Tensor&
                                                   const Tensor& gamma, const Tensor& beta, double epsilon, bool relu6,
                                                   bool depthwise) {
   ops::ConvBatchNormResult r;
-  r.conv_out = depthwise ? depthwise_conv2d(x, kernel, Tensor(), g, false) : conv2d(x, kernel, Tensor(), g, false);
-  r.y = batch_norm_training(r.conv_out, gamma, beta, epsilon, relu6, r.mean, r.biased_variance);
+  if (!depthwise && !cuda_body::uses_direct_kernel(g)) {  // GEMM convolutions: cuBLAS writes conv_out
+    r.conv_out = conv2d(x, kernel, Tensor(), g, false);
+    r.y = batch_norm_training(r.conv_out, gamma, beta, epsilon, relu6, r.mean, r.biased_variance);
+    return r;
+  }
+  const cuda::DeviceGuard guard(x.device());
+  const OpName name{depthwise ? "depthwise_conv2d_batch_norm_training" : "conv2d_batch_norm_training",
+                    operands({{"x", &x}, {"kernel", &kernel}, {"gamma", &gamma}})};
+  const Tensor xc = x.contiguous(), w = kernel.contiguous(), gm = gamma.contiguous(), bt = beta.contiguous();
+  const Shape out_shape{g.batch, g.out_h, g.out_w, g.out_c};
+  r.conv_out = Tensor::empty(out_shape, xc.dtype(), xc.device());
+  r.y = Tensor::empty(out_shape, xc.dtype(), xc.device());
+  r.mean = Tensor::empty({g.out_c}, xc.dtype(), xc.device());
+  r.biased_variance = Tensor::empty({g.out_c}, xc.dtype(), xc.device());
+  dispatch_float(xc.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    fused_conv_batch_norm<T>(xc.data<T>(), w.data<T>(), gm.data<T>(), bt.data<T>(), g, epsilon, relu6, depthwise,
+                             r.conv_out.data<T>(), r.y.data<T>(), r.mean.data<T>(), r.biased_variance.data<T>(),
+                             xc.device(), name);
+  });
   return r;
 }
 

@@ -18,12 +18,8 @@ namespace petal::cuda_conv {
 
 namespace body = cuda_body;
 
-inline bool is_pointwise_gemm(const ConvGeometry& g) {
-  return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&
-         g.pad_left == 0 && g.out_h == g.in_h && g.out_w == g.in_w;
-}
-
-inline bool uses_direct_kernel(const ConvGeometry& g) { return g.in_c <= 4 && !is_pointwise_gemm(g); }
+using body::is_pointwise_gemm;
+using body::uses_direct_kernel;
 
 // Each launch below is a template over the geometry type G (64-bit
 // cpu::ConvGeometry or cuda_body::ConvGeometry32): the callers pass the

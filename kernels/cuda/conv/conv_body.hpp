@@ -150,6 +150,15 @@ PETAL_HD_INLINE T conv_epilogue(T v, const T* bias, I c, bool relu6) {
   return relu6 ? clamp_relu6(v) : v;
 }
 
+// 1x1, stride 1, no padding: the im2col matrix is x itself.
+inline bool is_pointwise_gemm(const ConvGeometry& g) {
+  return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&
+         g.pad_left == 0 && g.out_h == g.in_h && g.out_w == g.in_w;
+}
+
+// Few input channels (the 3 -> 32 stem): the direct kernel beats im2col + GEMM.
+inline bool uses_direct_kernel(const ConvGeometry& g) { return g.in_c <= 4 && !is_pointwise_gemm(g); }
+
 // Images per im2col chunk: as many as keep the column matrix within
 // max_elements (at least one image, whatever its size).
 inline std::int64_t im2col_chunk_images(const ConvGeometry& g, std::int64_t max_elements) {
