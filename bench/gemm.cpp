@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "bench/bench_common.hpp"
+#include "bench/gemm_cuda.hpp"
+#include "core/error.hpp"
 #include "core/thread_pool.hpp"
 #include "kernels/cpu/gemm.hpp"
 #include "kernels/cpu/isa.hpp"
@@ -162,6 +164,7 @@ double openblas_gflops(const Shape& s, int threads, bool quick, bool& missing) {
 void print_help() {
   std::printf(
       "usage: gemm [--quick] [--json] [--threads 1,2] [--rounds N] [--no-reference] [--only TEXT]\n"
+      "            [--device cpu|cuda[:N]] [--tf32] [--repeats N]\n"
       "\n"
       "GFLOP/s of petal::cpu::sgemm (row-major, C = A @ B) on square 256..2048\n"
       "and the MobileNetV2 1x1-convolution GEMMs (batch 64, 192x192), next to\n"
@@ -176,7 +179,11 @@ void print_help() {
       "  --no-reference  skip OpenBLAS (reference reported as null)\n"
       "  --only TEXT     only the shapes whose name contains TEXT (e.g. square, mnv2)\n"
       "  --rounds N      alternate petal / OpenBLAS N times per shape and keep each\n"
-      "                  side's best median (default 3, 1 with --quick)\n");
+      "                  side's best median (default 3, 1 with --quick)\n"
+      "  --device cuda[:N]  petal's matmul on the GPU vs cublasSgemm called directly,\n"
+      "                  squares 1024..4096 and the MobileNetV2 1x1 shapes (needs a\n"
+      "                  CUDA build); --tf32 uses TF32 tensor cores on both sides,\n"
+      "                  --repeats N timed samples per side (default 9)\n");
 }
 
 std::vector<int> parse_threads(const std::string& list) {
@@ -204,6 +211,21 @@ int main(int argc, char** argv) {
   if (petal::bench::has_flag(argc, argv, "--help") || petal::bench::has_flag(argc, argv, "-h")) {
     print_help();
     return 0;
+  }
+  const std::string device = petal::bench::flag_value(argc, argv, "--device", "cpu");
+  if (device != "cpu") {
+#if defined(PETAL_HAS_CUDA)
+    try {
+      return petal::bench::gemm_cuda_main(argc, argv);
+    } catch (const petal::Error& e) {
+      std::fprintf(stderr, "%s\n", e.what());  // names the op ("gemm: ...")
+      return 1;
+    }
+#else
+    std::fprintf(stderr, "gemm: --device %s needs petal built with CUDA (meson setup -Dcuda=enabled)\n",
+                 device.c_str());
+    return 2;
+#endif
   }
   const bool quick = petal::bench::has_flag(argc, argv, "--quick");
   const bool json = petal::bench::has_flag(argc, argv, "--json");

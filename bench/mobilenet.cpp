@@ -8,8 +8,16 @@
 //   finetune_step_b64             everything trainable, BN in training mode, SGD momentum
 //   finetune_peak_rss             peak resident set of a process doing 3 fine-tuning steps
 //   dense_step_b64                the lab's dense model (Flatten, 500, 50, 5), Adam step
+//
+// --device cuda[:N] [--batch 64,256] times the GPU instead, per batch size B:
+//   inference_bB, finetune_step_bB (as above, on the device, each sample ended
+//   by a device synchronisation), finetune_peak_device_bB (MiB: the peak of
+//   petal's device allocator during the fine-tuning steps, PyTorch's
+//   torch.cuda.max_memory_allocated), against the PyTorch with CUDA that
+//   --python names (default python3), FP32 on both sides (TF32 off).
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -21,6 +29,7 @@
 #include "autograd/variable.hpp"
 #include "bench/bench_common.hpp"
 #include "core/thread_pool.hpp"
+#include "kernels/cuda/cuda_runtime_api.hpp"
 #include "nn/nn.hpp"
 #include "nn/mobilenet_v2.hpp"
 
@@ -152,10 +161,123 @@ int rss_child(std::int64_t batch) {
   return 0;
 }
 
+// ---- --device cuda ----
+
+std::vector<std::int64_t> parse_batches(const std::string& list) {
+  std::vector<std::int64_t> out;
+  std::size_t pos = 0;
+  while (pos <= list.size()) {
+    const std::size_t comma = std::min(list.find(',', pos), list.size());
+    const std::int64_t b = std::atoll(list.substr(pos, comma - pos).c_str());
+    if (b < 1) return {};
+    out.push_back(b);
+    pos = comma + 1;
+  }
+  return out;
+}
+
+std::string batch_row(const char* row, std::int64_t batch) { return std::string(row) + "_b" + std::to_string(batch); }
+
+std::map<std::string, double> petal_cuda_rows(Device device, const std::vector<std::int64_t>& batches, int repeats) {
+  std::map<std::string, double> rows;
+  auto sync = [&] { cuda::synchronize(device.index); };
+  {
+    MobileNetV2 model(Shape{kSize, kSize, 3}, 1.0, true);
+    model.eval();
+    model.to(device);
+    ag::NoGradGuard no_grad;
+    for (std::int64_t b : batches) {
+      const ag::Variable x(images(b).to(device));
+      rows[batch_row("inference", b)] = static_cast<double>(b) / bench::median_seconds([&] {
+        model(x);
+        sync();
+      }, repeats, 2);
+    }
+  }
+  for (std::int64_t b : batches) {
+    cuda::empty_cache(device.index);
+    cuda::reset_peak_memory(device.index);
+    auto trainer = finetune_trainer();
+    trainer->model().to(device);
+    const Batch batch{images(b).to(device), one_hot_targets(b).to(device)};
+    rows[batch_row("finetune_step", b)] = static_cast<double>(b) / bench::median_seconds([&] {
+      trainer->train_step(batch);
+      sync();
+    }, repeats, 2);
+    rows[batch_row("finetune_peak_device", b)] =
+        static_cast<double>(cuda::memory_stats(device.index).peak_bytes) / (1024.0 * 1024.0);
+  }
+  return rows;
+}
+
+std::map<std::string, double> torch_cuda_rows(const std::string& python, const std::string& script, Device device,
+                                              std::int64_t batch, int repeats) {
+  std::string out;
+  const int rc = bench::run_child({python, script, "--device", device.str(), "--batch", std::to_string(batch),
+                                   "--repeats", std::to_string(repeats)},
+                                  {}, out);
+  if (rc != 0)
+    std::fprintf(stderr, "mobilenet: the PyTorch reference (%s) failed for batch %lld (exit %d); reported as null\n",
+                 python.c_str(), static_cast<long long>(batch), rc);
+  return parse_rows(out);
+}
+
+int cuda_main(int argc, char** argv) {
+  const bool json = bench::has_flag(argc, argv, "--json");
+  const Device device = usable_device(bench::flag_value(argc, argv, "--device", "cuda"), "mobilenet");
+  const std::vector<std::int64_t> batches = parse_batches(bench::flag_value(argc, argv, "--batch", "64,256"));
+  const int repeats = std::atoi(bench::flag_value(argc, argv, "--repeats", "10").c_str());
+  const std::string python = bench::flag_value(argc, argv, "--python", "python3");
+  const std::string script =
+      bench::flag_value(argc, argv, "--torch-script", source_dir() + "/bench/mobilenet_torch.py");
+  if (batches.empty() || repeats < 1) {
+    std::fprintf(stderr, "mobilenet: --batch must list positive sizes (e.g. 64,256), --repeats be positive\n");
+    return 2;
+  }
+  std::map<std::string, double> reference;
+  if (!bench::has_flag(argc, argv, "--no-reference"))
+    for (std::int64_t b : batches)
+      for (const auto& [k, v] : torch_cuda_rows(python, script, device, b, repeats)) reference[k] = v;
+  const std::map<std::string, double> petal = petal_cuda_rows(device, batches, repeats);
+
+  if (!json)
+    std::printf("mobilenet on %s (%s): 192x192, FP32; ratio > 1 favours petal\n%-26s %8s %12s %12s %7s\n",
+                device.str().c_str(), cuda::device_name(device.index).c_str(), "row", "unit", "petal", "torch",
+                "ratio");
+  for (std::int64_t b : batches) {
+    for (const char* kind : {"inference", "finetune_step", "finetune_peak_device"}) {
+      const std::string name = batch_row(kind, b);
+      if (!petal.count(name)) continue;
+      const bool memory = std::string(kind) == "finetune_peak_device";
+      const double value = petal.at(name);
+      const auto ref = reference.find(name);
+      const bool has_ref = ref != reference.end() && value > 0 && ref->second > 0;
+      const double ratio = has_ref ? (memory ? ref->second / value : value / ref->second) : 0.0;
+      if (json) {
+        bench::JsonRow row;
+        row.set("bench", "mobilenet").set("name", name).set("unit", memory ? "MiB" : "img/s");
+        row.set("device", device.str()).set("batch", static_cast<long long>(b)).set("petal", value);
+        if (has_ref) row.set("reference", ref->second).set("ratio", ratio);
+        else row.set_raw("reference", "null").set_raw("ratio", "null");
+        std::printf("%s\n", row.str().c_str());
+      } else {
+        char ref_text[32] = "-", ratio_text[32] = "-";
+        if (has_ref) {
+          std::snprintf(ref_text, sizeof ref_text, "%.1f", ref->second);
+          std::snprintf(ratio_text, sizeof ratio_text, "%.2f", ratio);
+        }
+        std::printf("%-26s %8s %12.1f %12s %7s\n", name.c_str(), memory ? "MiB" : "img/s", value, ref_text,
+                    ratio_text);
+      }
+    }
+  }
+  return 0;
+}
+
 void print_help() {
   std::printf(
       "usage: mobilenet [--json] [--threads N] [--batch N] [--repeats N] [--only ROW] [--no-reference]\n"
-      "                 [--torch-script PATH] [--quick]\n"
+      "                 [--torch-script PATH] [--quick] [--device cpu|cuda[:N] [--python PY]]\n"
       "  MobileNetV2 at 192x192 in petal vs torchvision's mobilenet_v2 (channels_last) run by\n"
       "  /usr/bin/python3 bench/mobilenet_torch.py in a child process with the tuned environment.\n"
       "  Rows: inference_b64, inference_b1, frozen_step_b64, finetune_step_b64, finetune_peak_rss,\n"
@@ -163,7 +285,10 @@ void print_help() {
       "  --threads N   threads on both sides (default: petal's default)\n"
       "  --batch N     batch of the _b64 rows (default 64; --quick: 8)\n"
       "  --repeats N   timed calls per row, median (default 5; --quick: 2)\n"
-      "  --only ROW    rows whose name contains ROW\n");
+      "  --only ROW    rows whose name contains ROW\n"
+      "  --device cuda[:N]  time the GPU instead: inference_bB, finetune_step_bB, finetune_peak_device_bB\n"
+      "                for each B of --batch LIST (default 64,256), --repeats N (default 10), against\n"
+      "                --python PY (default python3; a PyTorch with CUDA) running the same script\n");
 }
 
 }  // namespace
@@ -172,6 +297,14 @@ int main(int argc, char** argv) {
   if (bench::has_flag(argc, argv, "--help") || bench::has_flag(argc, argv, "-h")) {
     print_help();
     return 0;
+  }
+  if (bench::flag_value(argc, argv, "--device", "cpu") != "cpu") {
+    try {
+      return cuda_main(argc, argv);
+    } catch (const petal::Error& e) {
+      std::fprintf(stderr, "%s\n", e.what());  // names the op ("mobilenet: ...")
+      return 1;
+    }
   }
   const bool quick = bench::has_flag(argc, argv, "--quick");
   const bool json = bench::has_flag(argc, argv, "--json");

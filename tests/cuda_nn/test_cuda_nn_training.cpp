@@ -148,7 +148,9 @@ TEST_CASE("fit, evaluate and predict on cuda:0 match the CPU; predictions come b
     CHECK(predictions[on_gpu].device() == Device::cpu());
   }
   for (std::size_t i = 0; i < losses[0].size(); ++i) CHECK(losses[1][i] == doctest::Approx(losses[0][i]).epsilon(1e-4));
-  CHECK(val_accuracy[1] == val_accuracy[0]);
+  // Float sums may differ in the last bits: allow one of the 40 predictions to flip on a near tie.
+  for (std::size_t i = 0; i < val_accuracy[0].size(); ++i)
+    CHECK(std::abs(val_accuracy[1][i] - val_accuracy[0][i]) <= 1.0 / 40 + 1e-9);
   const auto a = predictions[0].to_vector<float>(), b = predictions[1].to_vector<float>();
   for (std::size_t i = 0; i < a.size(); ++i) CHECK(b[i] == doctest::Approx(a[i]).epsilon(1e-4));
 }
