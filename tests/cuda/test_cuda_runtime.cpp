@@ -111,6 +111,7 @@ TEST_CASE("ops on tensors of different devices are a DeviceError") {
   CHECK_THROWS_AS(ops::matmul(dev, host.transpose(0, 1)), DeviceError);
   try {
     ops::mul(dev, host);
+    FAIL("mul of a cuda:0 and a cpu tensor did not throw");
   } catch (const DeviceError& e) {
     const std::string msg = e.what();
     CHECK(msg.find("mul") != std::string::npos);
