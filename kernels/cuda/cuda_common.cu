@@ -3,6 +3,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstdlib>
 #include <mutex>
 
 namespace petal::cuda {
@@ -46,9 +47,21 @@ void throw_cublas_error(const std::string& what, cublasStatus_t status) {
                             cublasGetStatusString(status)));
 }
 
+// PETAL_CUDA_SYNC=1 waits for every kernel in check_launch, so a fault
+// inside a kernel is reported with that kernel's op and shapes instead of at
+// the next synchronisation (debugging; slow).
+bool sync_after_launch() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("PETAL_CUDA_SYNC");
+    return v != nullptr && v[0] != '\0' && v[0] != '0';
+  }();
+  return enabled;
+}
+
 void check_launch(const std::string& what) {
   const cudaError_t status = cudaGetLastError();
   if (status != cudaSuccess) throw_cuda_error(str_cat(what, " (kernel launch)"), status);
+  if (sync_after_launch()) PETAL_CUDA_CHECK(cudaStreamSynchronize(current_stream()), str_cat(what, " (kernel run)"));
 }
 
 cudaStream_t stream_for(int device_index) {

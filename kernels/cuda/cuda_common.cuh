@@ -20,6 +20,8 @@ namespace petal::cuda {
 
 // Checks the status of the last kernel launch (a bad configuration, or an
 // earlier asynchronous fault surfacing); `what` names the op and the shapes.
+// With PETAL_CUDA_SYNC=1 in the environment it also waits for the kernel, so
+// a fault inside it is reported with `what`.
 void check_launch(const std::string& what);
 
 // The stream every op of the current device runs on: one non-blocking
