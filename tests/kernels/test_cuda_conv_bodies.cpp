@@ -59,22 +59,28 @@ const std::vector<ConvCase>& conv_cases() {
 
 std::vector<float> values(const Tensor& t) { return t.to_vector<float>(); }
 
-// The bodies take the 64-bit geometry or the 32-bit one the kernels prefer;
-// the tests that use a geometry run once with each (see kGeometrySubcases).
-bool g_narrow = false;
+// The bodies take the 64-bit geometry or the 32-bit one the kernels prefer,
+// each also wrapped as the multiplier-1 fast path where out_c == in_c; the
+// tests that use a geometry run once with each (PETAL_BOTH_GEOMETRIES).
+bool g_narrow = false, g_unit = false;
 
 template <class Fn>
 auto on_geometry(const cpu::ConvGeometry& g, Fn&& fn) -> decltype(fn(g)) {
+  using R = decltype(fn(g));
+  const bool unit = g_unit && g.out_c == g.in_c;
   if (g_narrow) {
     REQUIRE(body::fits_32bit(g));
-    return static_cast<decltype(fn(g))>(fn(body::narrow(g)));
+    const body::ConvGeometry32 n = body::narrow(g);
+    return unit ? static_cast<R>(fn(body::unit_multiplier(n))) : static_cast<R>(fn(n));
   }
-  return fn(g);
+  return unit ? fn(body::unit_multiplier(g)) : fn(g);
 }
 
-#define PETAL_BOTH_GEOMETRIES()                    \
-  SUBCASE("64-bit geometry") { g_narrow = false; } \
-  SUBCASE("32-bit geometry") { g_narrow = true; }
+#define PETAL_BOTH_GEOMETRIES()                                                    \
+  SUBCASE("64-bit geometry") { g_narrow = false, g_unit = false; }                 \
+  SUBCASE("32-bit geometry") { g_narrow = true, g_unit = false; }                  \
+  SUBCASE("64-bit geometry, multiplier-1 path") { g_narrow = false, g_unit = true; } \
+  SUBCASE("32-bit geometry, multiplier-1 path") { g_narrow = true, g_unit = true; }
 
 // What cublasGemmEx computes for a gemm_plan.hpp call, by the BLAS
 // definition: column-major C (m x n) = op(A) op(B) + beta C, with cuBLAS's

@@ -76,9 +76,13 @@ template <class T>
 void fused_conv_batch_norm(const T* x, const T* w, const T* gamma, const T* beta, const ConvGeometry& g,
                            double epsilon, bool relu6, bool depthwise, T* conv_out, T* y, T* mean, T* variance,
                            Device device, const OpName& name) {
-  const ColumnSums moments = body::fits_32bit(g)
-                                 ? conv_output_moments(x, w, conv_out, body::narrow(g), depthwise, device, name)
-                                 : conv_output_moments(x, w, conv_out, g, depthwise, device, name);
+  const bool unit = depthwise && g.out_c == g.in_c;  // the multiplier-1 fast path
+  const ColumnSums moments =
+      body::fits_32bit(g)
+          ? (unit ? conv_output_moments(x, w, conv_out, body::unit_multiplier(body::narrow(g)), true, device, name)
+                  : conv_output_moments(x, w, conv_out, body::narrow(g), depthwise, device, name))
+          : (unit ? conv_output_moments(x, w, conv_out, body::unit_multiplier(g), true, device, name)
+                  : conv_output_moments(x, w, conv_out, g, depthwise, device, name));
   batch_norm_from_moments(moments.sums, conv_out, gamma, beta, g.output_pixels(), g.out_c, epsilon, relu6, y, mean,
                           variance, device, name);
 }

@@ -17,6 +17,22 @@ PETAL_HD_INLINE IndexOf<G> depthwise_multiplier(const G& g) {
   return g.out_c / g.in_c;
 }
 
+// The multiplier-1 fast path: a geometry whose multiplier is the constant 1,
+// so the channel division folds away and the multiplier loop unrolls (the
+// kernels use it whenever out_c == in_c, MobileNetV2's case).
+template <class G>
+struct UnitMultiplier : G {};
+
+template <class G>
+UnitMultiplier<G> unit_multiplier(const G& g) {
+  return UnitMultiplier<G>{g};
+}
+
+template <class G>
+PETAL_HD_INLINE constexpr IndexOf<G> depthwise_multiplier(const UnitMultiplier<G>&) {
+  return 1;
+}
+
 // Output element o (flat NHWC index into y), without bias.
 template <class T, class G>
 PETAL_HD_INLINE T depthwise_output_element(const T* x, const T* w, const G& g, IndexOf<G> o) {

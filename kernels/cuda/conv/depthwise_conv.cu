@@ -28,15 +28,30 @@ void launch_forward(const T* x, const T* w, const T* bias, T* y, const G& g, boo
       name, "depthwise forward");
 }
 
+// Calls launch(geometry) with the narrowest geometry type that fits g:
+// 32- or 64-bit indices, with the multiplier-1 fast path when out_c == in_c.
+template <class Launch>
+void with_depthwise_geometry(const ConvGeometry& g, Launch&& launch) {
+  const bool unit = g.out_c == g.in_c;
+  if (body::fits_32bit(g)) {
+    const body::ConvGeometry32 narrow = body::narrow(g);
+    if (unit) {
+      launch(body::unit_multiplier(narrow));
+    } else {
+      launch(narrow);
+    }
+  } else if (unit) {
+    launch(body::unit_multiplier(g));
+  } else {
+    launch(g);
+  }
+}
+
 template <class T>
 void depthwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g, bool relu6,
                        const OpName& name) {
   const std::int64_t total = g.output_pixels() * g.out_c;
-  if (body::fits_32bit(g)) {
-    launch_forward(x, w, bias, y, body::narrow(g), relu6, total, name);
-  } else {
-    launch_forward(x, w, bias, y, g, relu6, total, name);
-  }
+  with_depthwise_geometry(g, [&](const auto& geometry) { launch_forward(x, w, bias, y, geometry, relu6, total, name); });
 }
 
 template <class T, class G>
@@ -50,11 +65,7 @@ void launch_input_grad(const T* dy, const T* w, T* dx, const G& g, std::int64_t 
 template <class T>
 void depthwise_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry& g, const OpName& name) {
   const std::int64_t total = g.input_pixels() * g.in_c;
-  if (body::fits_32bit(g)) {
-    launch_input_grad(dy, w, dx, body::narrow(g), total, name);
-  } else {
-    launch_input_grad(dy, w, dx, g, total, name);
-  }
+  with_depthwise_geometry(g, [&](const auto& geometry) { launch_input_grad(dy, w, dx, geometry, total, name); });
 }
 
 template <class T, class G>
@@ -71,12 +82,12 @@ template <class T>
 void depthwise_backward_kernel(const T* dy, const T* x, T* dw, T* db, const ConvGeometry& g, Device device,
                                const OpName& name) {
   const std::int64_t columns = g.taps() * g.out_c;
-  const ColumnSums sums =
-      body::fits_32bit(g)
-          ? column_reduce(DepthwiseKernelGradTerm<T, body::ConvGeometry32>{dy, x, body::narrow(g)}, g.output_pixels(),
-                          columns, device, name, "kernel gradient")
-          : column_reduce(DepthwiseKernelGradTerm<T, ConvGeometry>{dy, x, g}, g.output_pixels(), columns, device, name,
-                          "kernel gradient");
+  ColumnSums sums;
+  with_depthwise_geometry(g, [&](const auto& geometry) {
+    using G = std::decay_t<decltype(geometry)>;
+    sums = column_reduce(DepthwiseKernelGradTerm<T, G>{dy, x, geometry}, g.output_pixels(), columns, device, name,
+                         "kernel gradient");
+  });
   sums_to_values_kernel<<<static_cast<unsigned>((columns + 255) / 256), 256, 0, cuda::current_stream()>>>(
       sums.sums, columns, dw);
   const cudaError_t status = cudaGetLastError();
