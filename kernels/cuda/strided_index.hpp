@@ -20,6 +20,9 @@ inline constexpr int kMaxDims = 8;
 template <int N>
 struct StridedIndexer {
   int ndim = 1;
+  // Positions fit in 32 bits: the divisions (the costly part on a GPU) run
+  // on 32-bit integers.
+  bool index32 = true;
   std::int64_t sizes[kMaxDims] = {1};
   std::int64_t strides[N][kMaxDims] = {};
 
@@ -29,12 +32,24 @@ struct StridedIndexer {
       for (int k = 0; k < N; ++k) out[k] = linear * strides[k][0];
       return;
     }
+    if (index32)
+      split<std::uint32_t>(static_cast<std::uint32_t>(linear), out);
+    else
+      split<std::int64_t>(linear, out);
+  }
+
+ private:
+  // Peels the axes off from the innermost; the outermost takes the rest.
+  template <class I>
+  PETAL_HD_INLINE void split(I rest, std::int64_t (&out)[N]) const {
     for (int k = 0; k < N; ++k) out[k] = 0;
-    for (int d = ndim - 1; d >= 0; --d) {
-      const std::int64_t i = linear % sizes[d];
-      linear /= sizes[d];
-      for (int k = 0; k < N; ++k) out[k] += i * strides[k][d];
+    for (int d = ndim - 1; d > 0; --d) {
+      const I size = static_cast<I>(sizes[d]);
+      const I i = rest % size;
+      rest /= size;
+      for (int k = 0; k < N; ++k) out[k] += static_cast<std::int64_t>(i) * strides[k][d];
     }
+    for (int k = 0; k < N; ++k) out[k] += static_cast<std::int64_t>(rest) * strides[k][0];
   }
 };
 
@@ -58,6 +73,7 @@ StridedIndexer<N> make_indexer(const char* op, const Shape& shape, const Strides
     for (int k = 0; k < N; ++k) ix.strides[k][ix.ndim] = strides[k][d];
     ++ix.ndim;
   }
+  ix.index32 = shape_numel(shape) <= std::int64_t{0xffffffff};
   if (ix.ndim == 0) {  // a single element
     ix.ndim = 1;
     ix.sizes[0] = 1;

@@ -59,7 +59,8 @@ Tensor host_map2(const Tensor& a, const Tensor& b, F f) {
   Tensor out = Tensor::empty(shape, a.dtype());
   const Strides strides[3] = {out.strides(), cuda::broadcast_to_strides(a.shape(), a.strides(), shape),
                               cuda::broadcast_to_strides(b.shape(), b.strides(), shape)};
-  const auto ix = cuda::make_indexer<3>("host_map2", shape, strides);
+  auto ix = cuda::make_indexer<3>("host_map2", shape, strides);
+  ix.index32 = a.numel() % 2 == 0;  // both division paths
   T* po = out.data<T>();
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
@@ -106,10 +107,15 @@ TEST_CASE("strided indexer merges axes and maps positions like C-order iteration
   const auto tx = cuda::make_indexer<1>("test", t.shape(), strided);
   const std::vector<float> want = t.to_vector<float>();
   const float* base = t.data<float>();
+  CHECK(tx.index32);
+  auto wide = tx;
+  wide.index32 = false;  // the 64-bit path of huge tensors, on the same shape
   for (std::int64_t i = 0; i < 24; ++i) {
-    std::int64_t off[1];
+    std::int64_t off[1], off_wide[1];
     tx.offsets(i, off);
+    wide.offsets(i, off_wide);
     CHECK(base[off[0]] == want[i]);
+    CHECK(off_wide[0] == off[0]);
   }
   // More than kMaxDims unmergeable axes is a ShapeError naming the op.
   Shape many(10, 2);
