@@ -82,6 +82,31 @@ __global__ void reduce_column_partials(const T* in, typename cuda::ReduceAcc<T, 
   }
 }
 
+// Split scheme (see ReducePlan): block (x = chunk, y = output).
+template <class T, bool kMax>
+__global__ void reduce_split_partials(const T* in, typename cuda::ReduceAcc<T, kMax>::type* partial,
+                                      StridedIndexer<1> outer, std::int64_t n_out, StridedIndexer<1> inner,
+                                      std::int64_t n_inner, std::int64_t split_len) {
+  using Acc = typename cuda::ReduceAcc<T, kMax>::type;
+  const std::int64_t c = blockIdx.x;
+  for (std::int64_t o = blockIdx.y; o < n_out; o += gridDim.y) {
+    std::int64_t base[1];
+    outer.offsets(o, base);
+    Acc acc = cuda::reduce_identity<Acc, kMax>();
+    const std::int64_t begin = c * split_len, end = begin + split_len < n_inner ? begin + split_len : n_inner;
+    for (std::int64_t j = begin + threadIdx.x; j < end; j += blockDim.x) {
+      std::int64_t off[1];
+      inner.offsets(j, off);
+      acc = cuda::reduce_combine<kMax>(acc, static_cast<Acc>(in[base[0] + off[0]]));
+    }
+    if constexpr (kMax)
+      acc = cuda::block_reduce(acc, cuda::MaxOp{}, cuda::reduce_identity<Acc, kMax>());
+    else
+      acc = cuda::block_reduce(acc, cuda::SumOp{}, Acc(0));
+    if (threadIdx.x == 0) partial[c * n_out + o] = acc;
+  }
+}
+
 template <class T, bool kMax>
 __global__ void reduce_column_finish(const typename cuda::ReduceAcc<T, kMax>::type* partial, T* out,
                                      std::int64_t n_out, std::int64_t chunks) {
@@ -113,6 +138,14 @@ void reduce_typed(const Tensor& a, const std::vector<bool>& flags, Tensor& out) 
                                                                  n_inner, plan.chunks, plan.chunk_len);
     reduce_column_finish<T, kMax><<<cuda::blocks_for(n_out, kThreads), kThreads, 0, stream>>>(
         scratch.data<Acc>(), po, n_out, plan.chunks);
+  } else if (plan.split_chunks > 0) {
+    using Acc = typename cuda::ReduceAcc<T, kMax>::type;
+    Tensor scratch = Tensor::empty({plan.split_chunks * n_out}, dtype_of_v<Acc>, a.device());
+    const dim3 grid(static_cast<unsigned>(plan.split_chunks), static_cast<unsigned>(std::min<std::int64_t>(n_out, 65535)));
+    reduce_split_partials<T, kMax><<<grid, kThreads, 0, stream>>>(in, scratch.data<Acc>(), outer, n_out, inner,
+                                                                  n_inner, plan.split_len);
+    reduce_column_finish<T, kMax><<<cuda::blocks_for(n_out, kThreads), kThreads, 0, stream>>>(
+        scratch.data<Acc>(), po, n_out, plan.split_chunks);
   } else if (n_inner < kThreadPerOutputBelow)
     reduce_thread_per_output<T, kMax><<<cuda::blocks_for(n_out, kThreads), kThreads, 0, stream>>>(in, po, outer, n_out,
                                                                                                  inner, n_inner);

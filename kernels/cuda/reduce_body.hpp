@@ -52,6 +52,11 @@ struct ReducePlan {
   std::int64_t n_out = 1, n_inner = 1;
   std::int64_t chunks = 0;  // > 0: the column scheme with this many ranges of j
   std::int64_t chunk_len = 0;
+  // Few outputs with many elements each (a sum of everything): each output's
+  // j range is split over `split_chunks` blocks, whose block-reduced partials
+  // are then added in order. 0: one block per output.
+  std::int64_t split_chunks = 0;
+  std::int64_t split_len = 0;
 };
 
 inline ReducePlan make_reduce_plan(const Shape& shape, const Strides& strides, const std::vector<bool>& reduced) {
@@ -76,6 +81,12 @@ inline ReducePlan make_reduce_plan(const Shape& shape, const Strides& strides, c
     chunks = std::max<std::int64_t>(1, std::min(chunks, kMaxChunks));
     plan.chunk_len = (plan.n_inner + chunks - 1) / chunks;
     plan.chunks = (plan.n_inner + plan.chunk_len - 1) / plan.chunk_len;
+  } else if (plan.n_out < 1024 && plan.n_inner >= 16384) {
+    constexpr std::int64_t kTargetBlocks = 1024, kMinSplit = 4096;
+    std::int64_t chunks = (kTargetBlocks + plan.n_out - 1) / plan.n_out;
+    chunks = std::max<std::int64_t>(1, std::min(chunks, plan.n_inner / kMinSplit));
+    plan.split_len = (plan.n_inner + chunks - 1) / chunks;
+    plan.split_chunks = (plan.n_inner + plan.split_len - 1) / plan.split_len;
   }
   return plan;
 }

@@ -163,6 +163,15 @@ TEST_CASE("sum, mean and max over random axes match the CPU") {
       check_matches(ops::mean(a.cuda, axes, keepdim), ops::mean(a.cpu, axes, keepdim), rtol, atol);
       check_matches(ops::max(a.cuda, axes, keepdim), ops::max(a.cpu, axes, keepdim), 0.0, 0.0);
     }
+    // Few outputs of many elements (the split scheme) and everything at once.
+    for (const auto& [shape, axes] : std::vector<std::pair<Shape, ops::Axes>>{
+             {{3, 100000}, {1}}, {{300001}, {}}, {{5, 40000, 3}, {1}}, {{64, 7, 7, 8}, {}}}) {
+      const Pair a = operand(shape, gen, dtype, false);
+      const double rtol = dtype == DType::Float32 ? 1e-4 : 1e-12, atol = dtype == DType::Float32 ? 1e-2 : 1e-9;
+      INFO(shape_str(shape));
+      check_matches(ops::sum(a.cuda, axes), ops::sum(a.cpu, axes), rtol, atol);
+      check_matches(ops::max(a.cuda, axes), ops::max(a.cpu, axes), 0.0, 0.0);
+    }
     // The shapes of training: bias gradients of NHWC activations, batch 1.
     for (const Shape& shape : {Shape{64, 7, 7, 1280}, Shape{1, 96, 96, 32}, Shape{256, 5}}) {
       const Pair a = operand(shape, gen, dtype, false);

@@ -455,3 +455,46 @@ TEST_CASE("the column scheme of the reduction plan covers every element once") {
   const Tensor t = test::random_tensor({40, 70}, gen).transpose(0, 1);  // [70, 40], inner stride 70
   CHECK(cuda::make_reduce_plan(t.shape(), t.strides(), {true, false}).chunks == 0);
 }
+
+TEST_CASE("the split scheme of the reduction plan covers every element once") {
+  Generator gen(18);
+  struct Case {
+    Shape shape;
+    std::vector<bool> reduced;
+  };
+  for (const Case& c : {Case{{2, 100000}, {false, true}}, Case{{300001}, {true}}, Case{{5, 40000, 3}, {false, true, false}},
+                        Case{{64, 7, 7, 8}, {true, true, true, true}}}) {
+    const Tensor a = test::random_tensor(c.shape, gen, DType::Float64);
+    const cuda::ReducePlan plan = cuda::make_reduce_plan(a.shape(), a.strides(), c.reduced);
+    INFO("shape ", shape_str(c.shape));
+    REQUIRE(plan.chunks == 0);
+    REQUIRE(plan.split_chunks > 0);
+    CHECK(plan.split_chunks * plan.split_len >= plan.n_inner);
+    CHECK((plan.split_chunks - 1) * plan.split_len < plan.n_inner);
+    ops::Axes axes;
+    for (std::size_t d = 0; d < c.reduced.size(); ++d)
+      if (c.reduced[d]) axes.push_back(static_cast<std::int64_t>(d));
+    const std::vector<double> want = ops::sum(a, axes).to_vector<double>();
+    const double* in = a.data<double>();
+    for (std::int64_t o = 0; o < plan.n_out; ++o) {
+      std::int64_t base[1];
+      plan.outer.offsets(o, base);
+      double total = 0;
+      for (std::int64_t ch = 0; ch < plan.split_chunks; ++ch) {
+        double part = 0;
+        for (std::int64_t j = ch * plan.split_len; j < std::min(plan.n_inner, (ch + 1) * plan.split_len); ++j) {
+          std::int64_t off[1];
+          plan.inner.offsets(j, off);
+          part = cuda::reduce_combine<false>(part, in[base[0] + off[0]]);
+        }
+        total = cuda::reduce_combine<false>(total, part);
+      }
+      CHECK(total == doctest::Approx(want[o]).epsilon(1e-11));
+    }
+  }
+  // Small reductions keep one block (or thread) per output.
+  const Tensor small = test::random_tensor({4, 1000}, gen);
+  const cuda::ReducePlan plan = cuda::make_reduce_plan(small.shape(), small.strides(), {false, true});
+  CHECK(plan.split_chunks == 0);
+  CHECK(plan.chunks == 0);
+}
