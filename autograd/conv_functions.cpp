@@ -223,7 +223,9 @@ Variable dropout(const Variable& x, double rate, bool training, Generator& gen) 
   check_defined(x, "dropout");
   PETAL_CHECK(rate >= 0.0 && rate < 1.0, ValueError, "dropout: rate must be in [0, 1), got ", rate);
   if (!training || rate == 0.0) return x;
-  Tensor mask = ops::dropout_mask(x.shape(), rate, gen, x.dtype());
+  // The mask comes from the host generator on every device (the same draws
+  // as on the CPU), then moves to x's device.
+  Tensor mask = ops::dropout_mask(x.shape(), rate, gen, x.dtype()).to(x.device());
   Tensor y = ops::mul(x.data(), mask);
   return make_op_result(std::move(y), "dropout", {x},
                         [mask](const Tensor& grad) { return std::vector<Tensor>{ops::mul(grad, mask)}; });

@@ -28,6 +28,13 @@ std::shared_ptr<Sequential> dense_model() {
       std::make_shared<Dense>(4, "softmax")});
 }
 
+// Dropout masks come from the host generator on every device: the same draws.
+std::shared_ptr<Sequential> dropout_model() {
+  return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
+      std::make_shared<Input>(Shape{12}), std::make_shared<Dense>(32, "relu"), std::make_shared<Dropout>(0.3),
+      std::make_shared<Dense>(4, "softmax")});
+}
+
 std::shared_ptr<Sequential> conv_model() {
   ConvOptions same;
   same.padding = Padding::Same;
@@ -99,7 +106,7 @@ void check_close(const Run& cpu, const Run& gpu, double tolerance) {
 
 }  // namespace
 
-TEST_CASE("a dense model trains on cuda:0 like on the CPU (SGD momentum, Adam, clipping, weight decay)") {
+TEST_CASE("a dense model trains on cuda:0 like on the CPU (SGD momentum, Adam, clipping, weight decay, dropout)") {
   const Batch data = make_data({12}, 48, 11);
   check_close(train(dense_model, Device::cpu(), std::make_shared<SGD>(0.1, 0.9), data, 8),
               train(dense_model, Device::cuda(), std::make_shared<SGD>(0.1, 0.9), data, 8), 1e-4);
@@ -112,6 +119,8 @@ TEST_CASE("a dense model trains on cuda:0 like on the CPU (SGD momentum, Adam, c
   clip.weight_decay = 0.01;
   check_close(train(dense_model, Device::cpu(), std::make_shared<Adam>(1e-2, AdamOptions{}, clip), data, 6),
               train(dense_model, Device::cuda(), std::make_shared<Adam>(1e-2, AdamOptions{}, clip), data, 6), 1e-4);
+  check_close(train(dropout_model, Device::cpu(), std::make_shared<SGD>(0.1, 0.9), data, 8),
+              train(dropout_model, Device::cuda(), std::make_shared<SGD>(0.1, 0.9), data, 8), 1e-4);
   OptimizerOptions clip_value;
   clip_value.clipvalue = 0.05;
   check_close(train(dense_model, Device::cpu(), std::make_shared<SGD>(0.1, 0.0, false, clip_value), data, 6),
