@@ -70,6 +70,18 @@ if [[ -d "$carry" ]]; then
   export LD_LIBRARY_PATH="$carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   [[ -d "$carry/assets" ]] && export PETAL_ASSETS="$carry/assets"
 fi
+# pkg-config and libpng from the carry only when this machine has none.
+if [[ -d "$carry/fallback" ]]; then
+  if ! command -v pkg-config >/dev/null 2>&1; then
+    export PATH="$PATH:$carry/fallback/bin"
+    export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:$carry/fallback/lib"
+  fi
+  if ! pkg-config --exists libpng 2>/dev/null; then
+    export PKG_CONFIG_PATH="${PKG_CONFIG_PATH:-}:$carry/fallback/lib/pkgconfig"
+    export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:$carry/fallback/lib"
+    export LIBRARY_PATH="${LIBRARY_PATH:-}:$carry/fallback/lib"
+  fi
+fi
 [[ -d /usr/local/cuda/bin ]] && export PATH="/usr/local/cuda/bin:$PATH"
 export PATH="$HOME/.local/bin:$PATH"
 
@@ -129,6 +141,7 @@ run_step() {
   echo "carry: $carry $( [[ -d $carry ]] && echo present || echo MISSING)"
   echo "nvcc: $(command -v nvcc || echo none) $(nvcc --version 2>/dev/null | tail -1)"
   echo "meson: $(meson --version 2>/dev/null || echo none); ninja: $(ninja --version 2>/dev/null || echo none)"
+  echo "pkg-config: $(command -v pkg-config || echo none)"
   for lib in libturbojpeg xsimd libpng; do
     echo "pkg-config $lib: $(pkg-config --modversion "$lib" 2>/dev/null || echo MISSING)"
   done
@@ -156,7 +169,7 @@ if [[ $skip_build -eq 0 ]]; then
   fi || { say "configure failed: nothing else can run"; exit 1; }
   # Only what the check runs (the whole suite would double the build time).
   mapfile -t targets < <(ninja -C "$build" -t targets all 2>/dev/null | sed -n \
-    -e 's/^\(tests\/test_cuda[A-Za-z0-9_]*\): .*/\1/p' \
+    -e 's/^\(tests\/cuda[a-z_]*\/test_[A-Za-z0-9_]*\): .*/\1/p' \
     -e 's/^\(tests\/test_nn_\(device\|optimizers\)\): .*/\1/p' \
     -e 's/^\(bench\/\(gemm\|mobilenet\)\): .*/\1/p' \
     -e 's/^\(examples\/flowers_transfer\): .*/\1/p')

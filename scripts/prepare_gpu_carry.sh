@@ -11,6 +11,9 @@
 #   .carry/lib/pkgconfig/{libturbojpeg,xsimd}.pc     relocatable (prefix = ${pcfiledir}/../..)
 #   .carry/assets/                                   MobileNetV2 weights + labels and the first
 #                                                    4 flowers shards (3 validation + 1 training)
+#   .carry/fallback/                                 pkg-config (pkgconf) and libpng 1.6 from this
+#                                                    machine, which gpu_check.sh uses only when the
+#                                                    GPU machine has none
 #
 # The working tree and .carry together must stay under 64 MiB (the device
 # tool's limit): the script prints both sizes and fails above it.
@@ -28,7 +31,7 @@ shards=4
 download=1
 limit_mib=64
 
-usage() { sed -n '2,23s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,26s/^# \{0,1\}//p' "$0"; }
 die() { echo "prepare_gpu_carry.sh: $*" >&2; exit 1; }
 say() { echo "prepare_gpu_carry.sh: $*"; }
 
@@ -100,6 +103,29 @@ includedir=\${prefix}/include
 Name: xsimd
 Description: xsimd headers (carried for the GPU machine by scripts/prepare_gpu_carry.sh)
 Version: $(sed -n 's/^Version: //p' "$libdir/pkgconfig/xsimd.pc" 2>/dev/null || echo 8.1.0)
+Cflags: -I\${includedir}
+PC
+
+# ---- fallbacks: pkg-config and libpng (installed files of this machine) ----
+fallback="$dest/fallback"
+rm -rf "$fallback"
+mkdir -p "$fallback/bin" "$fallback/lib/pkgconfig" "$fallback/include"
+pkgconf_bin="$(readlink -f "$(command -v pkg-config)")"
+cp "$pkgconf_bin" "$fallback/bin/pkg-config"
+for lib in $(ldd "$pkgconf_bin" | awk '/libpkgconf/ {print $3}') $libdir/libpng16.so.16; do
+  cp -L "$lib" "$fallback/lib/"
+done
+cp -L "$libdir/libpng16.so.16" "$fallback/lib/libpng16.so"
+cp -r /usr/include/libpng16 "$fallback/include/"
+cat > "$fallback/lib/pkgconfig/libpng.pc" <<PC
+prefix=\${pcfiledir}/../..
+libdir=\${prefix}/lib
+includedir=\${prefix}/include/libpng16
+
+Name: libpng
+Description: libpng (carried as a fallback by scripts/prepare_gpu_carry.sh)
+Version: $(pkg-config --modversion libpng 2>/dev/null || echo 1.6)
+Libs: -L\${libdir} -lpng16
 Cflags: -I\${includedir}
 PC
 
