@@ -45,13 +45,14 @@ class CachingAllocator final : public Allocator {
     release_all_locked();
     backing_alloc_ = hook.allocate ? hook.allocate : aligned_backing_alloc;
     backing_free_ = hook.deallocate ? hook.deallocate : aligned_backing_free;
+    before_reuse_ = hook.before_reuse;
   }
 
   void* allocate(std::size_t nbytes) override {
     if (nbytes > kMaxRequestBytes)
       throw Error(str_cat(name_, " allocator: cannot allocate ", nbytes, " bytes (more than any machine has)"));
     const std::size_t cls = allocator_size_class(nbytes == 0 ? 1 : nbytes);
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::unique_lock<std::mutex> lock(mutex_);
     ++stats_.allocations;
     void* ptr = nullptr;
     auto it = free_.find(cls);
@@ -60,6 +61,12 @@ class CachingAllocator final : public Allocator {
       it->second.pop_back();
       stats_.cached_bytes -= cls;
       ++stats_.cache_hits;
+      stats_.in_use_bytes += cls;
+      if (stats_.in_use_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.in_use_bytes;
+      void (*before_reuse)(void*) = before_reuse_;
+      lock.unlock();
+      if (before_reuse) before_reuse(ptr);  // may wait (for a device still reading the buffer)
+      return ptr;
     } else {
       ptr = backing_alloc_(cls);
       if (!ptr) {
@@ -128,6 +135,7 @@ class CachingAllocator final : public Allocator {
   AllocatorStats stats_;
   void* (*backing_alloc_)(std::size_t) = aligned_backing_alloc;
   void (*backing_free_)(void*) = aligned_backing_free;
+  void (*before_reuse_)(void*) = nullptr;
 };
 
 CachingAllocator& cpu_instance() {

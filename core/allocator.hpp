@@ -43,6 +43,10 @@ Allocator& pinned_host_allocator();
 struct HostMemoryHook {
   void* (*allocate)(std::size_t nbytes) = nullptr;  // returns nullptr on failure
   void (*deallocate)(void* ptr) = nullptr;
+  // Called (without the allocator's lock) before a cached buffer is handed
+  // out again; may be null. The CUDA backend copies from page-locked memory
+  // asynchronously and waits here until no copy still reads the buffer.
+  void (*before_reuse)(void* ptr) = nullptr;
 };
 void set_pinned_host_memory_hook(HostMemoryHook hook);
 

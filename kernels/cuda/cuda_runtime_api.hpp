@@ -29,6 +29,12 @@ std::string device_name(int device_index = 0);
 // TF32 tensor-core math for float32 GEMMs (default off).
 void set_tf32_enabled(bool enabled);
 bool tf32_is_enabled();
+// Copies from page-locked host memory (Tensor::empty_pinned, once a device
+// was found) to a device do not wait for the transfer: do not write into such
+// a tensor after moving it; let it go and take a new one (the pinned cache
+// waits for pending copies before it hands a buffer out again). Copies from
+// ordinary host memory may be rewritten at once.
+//
 // Registers the CUDA device backend with core (allocator, copies). Runs at
 // library load; calling it again does nothing. False without the backend.
 bool ensure_registered();

@@ -1,5 +1,6 @@
 // The CUDA device backend: registration with core (allocator, copies,
 // strided gathers), the pinned host memory hook and cuda_runtime_api.hpp.
+#include <array>
 #include <mutex>
 
 #include "core/storage.hpp"
@@ -21,6 +22,45 @@ int query_device_count() {
   return count;
 }
 
+// ---- asynchronous copies from page-locked memory ----
+// A host -> device copy from page-locked memory is read by DMA after the call
+// returns. An event per device, recorded after each such copy, lets the pinned
+// allocator wait before it hands a buffer out again (or frees it), so a batch
+// buffer is never rewritten while a copy may still read it.
+struct PinnedReads {
+  std::mutex mutex;
+  std::array<cudaEvent_t, 64> events{};
+  std::array<bool, 64> pending{};
+};
+PinnedReads& pinned_reads() {
+  static auto* reads = new PinnedReads();  // never destroyed (events outlive static destructors)
+  return *reads;
+}
+
+void note_pinned_read(int device_index, cudaStream_t stream, const std::string& what) {
+  PinnedReads& r = pinned_reads();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  cudaEvent_t& event = r.events.at(device_index);
+  if (!event) PETAL_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), what);
+  PETAL_CUDA_CHECK(cudaEventRecord(event, stream), what);
+  r.pending[device_index] = true;
+}
+
+// Waits until every copy from page-locked memory issued so far has read its
+// source. Errors are left for the next op to report (a failed wait means the
+// device is unusable, and no copy is running any more).
+void wait_pinned_reads(void*) {
+  std::array<cudaEvent_t, 64> events{};
+  {
+    PinnedReads& r = pinned_reads();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    for (std::size_t d = 0; d < events.size(); ++d)
+      if (r.pending[d]) events[d] = r.events[d];
+  }
+  for (cudaEvent_t event : events)
+    if (event && cudaEventSynchronize(event) != cudaSuccess) cudaGetLastError();
+}
+
 void* pinned_allocate(std::size_t nbytes) {
   void* ptr = nullptr;
   if (cudaHostAlloc(&ptr, nbytes, cudaHostAllocPortable) != cudaSuccess) {
@@ -29,7 +69,10 @@ void* pinned_allocate(std::size_t nbytes) {
   }
   return ptr;
 }
-void pinned_free(void* ptr) { cudaFreeHost(ptr); }
+void pinned_free(void* ptr) {
+  wait_pinned_reads(ptr);
+  cudaFreeHost(ptr);
+}
 
 // The device count, queried once. The first query that finds a device also
 // makes the pinned host allocator page-locked (not at library load: that
@@ -37,7 +80,7 @@ void pinned_free(void* ptr) { cudaFreeHost(ptr); }
 int cached_device_count() {
   static const int count = [] {
     const int n = query_device_count();
-    if (n > 0) set_pinned_host_memory_hook({&pinned_allocate, &pinned_free});
+    if (n > 0) set_pinned_host_memory_hook({&pinned_allocate, &pinned_free, &wait_pinned_reads});
     return n;
   }();
   return count;
@@ -72,13 +115,13 @@ void backend_copy(void* dst, Device dst_device, const void* src, Device src_devi
   if (src_device.is_cuda()) check_device(src_device, what.c_str());
   if (src_device.is_cpu()) {
     // Host -> device on the device's stream, ordered after the ops queued
-    // there. From pageable memory the call returns once the source has been
-    // staged, so the caller may reuse it; page-locked memory is read by DMA
-    // later, so wait until the copy is done before the buffer can be reused.
+    // there, without waiting: from pageable memory the call returns once the
+    // source has been staged; page-locked memory is read by DMA later, and the
+    // pinned allocator waits for that (wait_pinned_reads) before reusing it.
     DeviceGuard guard(dst_device);
     const cudaStream_t stream = stream_for(dst_device.index);
     PETAL_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, stream), what);
-    if (is_page_locked(src)) PETAL_CUDA_CHECK(cudaStreamSynchronize(stream), what);
+    if (is_page_locked(src)) note_pinned_read(dst_device.index, stream, what);
     return;
   }
   if (dst_device.is_cpu()) {

@@ -27,14 +27,25 @@ TEST_CASE("tensors round-trip between host and device") {
   }
 }
 
-TEST_CASE("pinned host batches copy to the device and back") {
-  Tensor pinned = Tensor::empty_pinned({4, 5});
-  for (std::int64_t i = 0; i < 20; ++i) pinned.data<float>()[i] = static_cast<float>(i) * 0.5f;
-  const Tensor dev = pinned.to(kCuda);
-  // Overwrite the pinned buffer right after: the device copy must not change.
-  for (std::int64_t i = 0; i < 20; ++i) pinned.data<float>()[i] = -1.0f;
+TEST_CASE("pinned host batches copy to the device asynchronously and their buffers are reused safely") {
+  constexpr std::int64_t n = 1 << 22;  // 16 MiB: the transfer takes a while
+  const void* first_buffer = nullptr;
+  Tensor dev;
+  {
+    Tensor pinned = Tensor::empty_pinned({n});
+    first_buffer = pinned.raw_data();
+    for (std::int64_t i = 0; i < n; ++i) pinned.data<float>()[i] = static_cast<float>(i % 1000);
+    dev = pinned.to(kCuda);
+  }
+  // The next batch of the same size reuses the buffer (after the copy read it).
+  Tensor next = Tensor::empty_pinned({n});
+  CHECK(next.raw_data() == first_buffer);
+  for (std::int64_t i = 0; i < n; ++i) next.data<float>()[i] = -1.0f;
   const std::vector<float> back = dev.to_vector<float>();
-  for (std::int64_t i = 0; i < 20; ++i) CHECK(back[i] == static_cast<float>(i) * 0.5f);
+  bool same = true;
+  for (std::int64_t i = 0; i < n && same; ++i) same = back[i] == static_cast<float>(i % 1000);
+  CHECK(same);
+  CHECK(next.to(kCuda).to_vector<float>() == std::vector<float>(n, -1.0f));
 }
 
 TEST_CASE("strided device views become contiguous on the device") {

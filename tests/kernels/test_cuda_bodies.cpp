@@ -7,11 +7,13 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "core/allocator.hpp"
 #include "core/tensor.hpp"
 #include "kernels/cuda/elementwise_body.hpp"
 #include "kernels/cuda/reduce_body.hpp"
@@ -497,4 +499,33 @@ TEST_CASE("the split scheme of the reduction plan covers every element once") {
   const cuda::ReducePlan plan = cuda::make_reduce_plan(small.shape(), small.strides(), {false, true});
   CHECK(plan.split_chunks == 0);
   CHECK(plan.chunks == 0);
+}
+
+namespace {
+int g_reuse_calls = 0;
+void* g_last_reused = nullptr;
+}  // namespace
+
+TEST_CASE("the pinned allocator asks before_reuse before it hands out a cached buffer") {
+  // The CUDA backend's asynchronous copies from pinned memory rely on this
+  // hook (it waits for pending copies there); here a counting stand-in.
+  set_pinned_host_memory_hook({[](std::size_t n) { return std::aligned_alloc(Allocator::kAlignment, n); },
+                               [](void* p) { std::free(p); },
+                               [](void* p) {
+                                 ++g_reuse_calls;
+                                 g_last_reused = p;
+                               }});
+  void* first = nullptr;
+  {
+    const Tensor a = Tensor::empty_pinned({1000});
+    first = a.raw_data();
+    CHECK(g_reuse_calls == 0);  // fresh memory: nothing to wait for
+  }
+  {
+    const Tensor b = Tensor::empty_pinned({1000});
+    CHECK(b.raw_data() == first);
+    CHECK(g_reuse_calls == 1);
+    CHECK(g_last_reused == first);
+  }
+  set_pinned_host_memory_hook({});  // back to plain aligned memory
 }
