@@ -3,61 +3,14 @@
 // CUDA backend plugs into.
 #include <doctest/doctest.h>
 
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "core/storage.hpp"
 #include "core/tensor.hpp"
+#include "tests/fake_device.hpp"
 
 using namespace petal;
-
-namespace {
-
-int g_copies = 0;
-
-class FakeDeviceAllocator final : public Allocator {
- public:
-  void* allocate(std::size_t nbytes) override {
-    stats_.in_use_bytes += nbytes;
-    ++stats_.allocations;
-    return std::aligned_alloc(kAlignment, (nbytes + kAlignment - 1) / kAlignment * kAlignment + kAlignment);
-  }
-  void deallocate(void* ptr, std::size_t nbytes) override {
-    stats_.in_use_bytes -= nbytes;
-    std::free(ptr);
-  }
-  AllocatorStats stats() const override { return stats_; }
-  void empty_cache() override {}
-
- private:
-  AllocatorStats stats_;
-};
-
-FakeDeviceAllocator& fake_allocator() {
-  static FakeDeviceAllocator instance;
-  return instance;
-}
-
-DeviceBackend fake_backend() {
-  DeviceBackend b;
-  b.allocator = [](int) -> Allocator* { return &fake_allocator(); };
-  b.copy = [](void* dst, Device, const void* src, Device, std::size_t nbytes) {
-    ++g_copies;
-    std::memcpy(dst, src, nbytes);
-  };
-  b.device_count = [] { return 1; };
-  return b;
-}
-
-// Registers the fake backend as "CUDA" for one scope.
-struct FakeCudaScope {
-  FakeCudaScope() { register_device_backend(DeviceType::CUDA, fake_backend()); }
-  ~FakeCudaScope() { register_device_backend(DeviceType::CUDA, DeviceBackend{}); }
-};
-
-}  // namespace
 
 TEST_CASE("storage over external memory runs its deleter exactly once") {
   int deleted = 0;
@@ -97,22 +50,22 @@ TEST_CASE("without a backend, device tensors are a DeviceError that says how to 
 
 TEST_CASE("a registered backend supplies device memory and copies in both directions") {
   if (has_device_backend(DeviceType::CUDA)) return;  // do not replace a real backend
-  FakeCudaScope scope;
+  test::CudaBackendScope scope;
   REQUIRE(has_device_backend(DeviceType::CUDA));
   CHECK(device_backend(DeviceType::CUDA).device_count() == 1);
-  CHECK(&allocator_for(Device::cuda()) == &fake_allocator());
+  CHECK(&allocator_for(Device::cuda()) == &test::fake_allocator());
   CHECK(&allocator_for(Device::cpu()) == &cpu_allocator());
 
-  const std::size_t in_use = fake_allocator().stats().in_use_bytes;
+  const std::size_t in_use = test::fake_allocator().stats().in_use_bytes;
   {
     Tensor host = arange(6).to(DType::Float32).reshape({2, 3});
-    g_copies = 0;
+    test::fake_device_state().copies = 0;
     Tensor dev = host.transpose(0, 1).to(Device::cuda());  // packed on the host, then one copy
     CHECK(dev.device() == Device::cuda());
     CHECK(dev.shape() == Shape{3, 2});
     CHECK(dev.is_contiguous());
-    CHECK(g_copies == 1);
-    CHECK(fake_allocator().stats().in_use_bytes == in_use + 24);
+    CHECK(test::fake_device_state().copies == 1);
+    CHECK(test::fake_allocator().stats().in_use_bytes == in_use + 24);
     CHECK(dev.to_vector<float>() == std::vector<float>{0, 3, 1, 4, 2, 5});  // back through the backend
     CHECK(dev.to(Device::cuda()).storage() == dev.storage());                // same device: no copy
 
@@ -138,5 +91,5 @@ TEST_CASE("a registered backend supplies device memory and copies in both direct
           std::vector<double>{0, 3, 1, 4, 2, 5});
   }
   // Every device buffer went back to the device allocator.
-  CHECK(fake_allocator().stats().in_use_bytes == in_use);
+  CHECK(test::fake_allocator().stats().in_use_bytes == in_use);
 }

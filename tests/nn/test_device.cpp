@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "core/storage.hpp"
 #include "nn/nn.hpp"
+#include "tests/fake_device.hpp"
 
 using namespace petal;
 using namespace petal::nn;
@@ -22,58 +23,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-int g_fake_copies = 0;
-int g_fake_device_count = 1;
-
-class FakeDeviceAllocator final : public Allocator {
- public:
-  void* allocate(std::size_t nbytes) override {
-    stats_.in_use_bytes += nbytes;
-    ++stats_.allocations;
-    return std::aligned_alloc(kAlignment, (nbytes + kAlignment - 1) / kAlignment * kAlignment + kAlignment);
-  }
-  void deallocate(void* ptr, std::size_t nbytes) override {
-    stats_.in_use_bytes -= nbytes;
-    std::free(ptr);
-  }
-  AllocatorStats stats() const override { return stats_; }
-  void empty_cache() override {}
-
- private:
-  AllocatorStats stats_;
-};
-
-FakeDeviceAllocator& fake_allocator() {
-  static FakeDeviceAllocator instance;
-  return instance;
-}
-
-DeviceBackend fake_backend() {
-  DeviceBackend b;
-  b.allocator = [](int) -> Allocator* { return &fake_allocator(); };
-  b.copy = [](void* dst, Device, const void* src, Device, std::size_t nbytes) {
-    ++g_fake_copies;
-    std::memcpy(dst, src, nbytes);
-  };
-  b.device_count = [] { return g_fake_device_count; };
-  return b;
-}
-
-// Puts `backend` in place of CUDA's for one scope, then restores what was
-// there (the real backend in a CUDA build, nothing otherwise).
-class CudaBackendScope {
- public:
-  explicit CudaBackendScope(DeviceBackend backend) {
-    if (has_device_backend(DeviceType::CUDA)) previous_ = device_backend(DeviceType::CUDA);
-    register_device_backend(DeviceType::CUDA, backend);
-  }
-  ~CudaBackendScope() { register_device_backend(DeviceType::CUDA, previous_); }
-  CudaBackendScope(const CudaBackendScope&) = delete;
-  CudaBackendScope& operator=(const CudaBackendScope&) = delete;
-
- private:
-  DeviceBackend previous_{};
-};
+using test::CudaBackendScope;
+using test::fake_backend;
 
 std::shared_ptr<Sequential> small_mlp() {
   return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
@@ -175,9 +126,9 @@ TEST_CASE("weights of a device model are saved through the host and loaded back 
   auto target = small_mlp();
   CHECK(weight_values(*target) != values);
   target->to(Device::cuda());
-  g_fake_copies = 0;
+  test::fake_device_state().copies = 0;
   load_weights(*target, file);
-  CHECK(g_fake_copies == static_cast<int>(values.size()));  // one host -> device copy per weight
+  CHECK(test::fake_device_state().copies == static_cast<int>(values.size()));  // one host -> device copy per weight
   for (const auto& w : target->weights()) CHECK(w.variable.device() == Device::cuda());
   CHECK(weight_values(*target) == values);
   fs::remove(file);
@@ -226,14 +177,14 @@ TEST_CASE("require_device and usable_device: clear errors for unknown, unbuilt a
     }
   }
   CudaBackendScope fake(fake_backend());
-  g_fake_device_count = 0;
+  test::fake_device_state().device_count = 0;
   try {
     require_device(Device::cuda(), "prog");
     FAIL("no error");
   } catch (const DeviceError& e) {
     CHECK(std::string(e.what()).find("found no CUDA device") != std::string::npos);
   }
-  g_fake_device_count = 1;
+  test::fake_device_state().device_count = 1;
   CHECK(usable_device("cuda", "prog") == Device::cuda(0));
   try {
     usable_device("cuda:1", "prog");
