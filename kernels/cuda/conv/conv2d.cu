@@ -80,6 +80,16 @@ void launch_col2im(const T* dcol, const G& g, T* dx, std::int64_t total, const O
       total, [=] __device__(std::int64_t i) { dx[i] = body::col2im_gather(dcol, g, I(i)); }, name, "col2im");
 }
 
+// Runs fn(first_image, chunk_geometry, col) over chunks of whole images
+// whose im2col matrix fits the workspace (one buffer for all chunks).
+template <class T, class Fn>
+void for_each_im2col_chunk(const ConvGeometry& g, Device device, Fn&& fn) {
+  const std::int64_t images = body::im2col_chunk_images(g, kIm2colWorkspaceElements);
+  const Tensor col_buffer = workspace<T>(images * g.out_h * g.out_w * body::conv_columns(g), device);
+  for (std::int64_t first = 0; first < g.batch; first += images)
+    fn(first, body::chunk_geometry(g, std::min(images, g.batch - first)), col_buffer.data<T>());
+}
+
 template <class T>
 void conv2d_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g, bool relu6, Device device,
                     const OpName& name) {
@@ -96,15 +106,11 @@ void conv2d_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeome
   if (is_pointwise_gemm(g)) {
     gemm<T>(body::forward_gemm(g.output_pixels(), k_count, out_c), w, x, T(0), y, name);
   } else {
-    const std::int64_t images = body::im2col_chunk_images(g, kIm2colWorkspaceElements);
-    const Tensor col_buffer = workspace<T>(images * g.out_h * g.out_w * k_count, device);
-    T* col = col_buffer.data<T>();
-    for (std::int64_t first = 0; first < g.batch; first += images) {
-      const ConvGeometry cg = body::chunk_geometry(g, std::min(images, g.batch - first));
+    for_each_im2col_chunk<T>(g, device, [&](std::int64_t first, const ConvGeometry& cg, T* col) {
       fill_im2col(x + first * g.in_h * g.in_w * g.in_c, cg, col, name);
       gemm<T>(body::forward_gemm(cg.output_pixels(), k_count, out_c), w, col, T(0),
               y + first * g.out_h * g.out_w * out_c, name);
-    }
+    });
   }
   if (bias || relu6) {
     if (body::fits_32bit(g)) {
@@ -122,11 +128,7 @@ void conv2d_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry& g
     gemm<T>(body::backward_input_gemm(g.output_pixels(), k_count, out_c), w, dy, T(0), dx, name);
     return;
   }
-  const std::int64_t images = body::im2col_chunk_images(g, kIm2colWorkspaceElements);
-  const Tensor col_buffer = workspace<T>(images * g.out_h * g.out_w * k_count, device);
-  T* dcol = col_buffer.data<T>();
-  for (std::int64_t first = 0; first < g.batch; first += images) {
-    const ConvGeometry cg = body::chunk_geometry(g, std::min(images, g.batch - first));
+  for_each_im2col_chunk<T>(g, device, [&](std::int64_t first, const ConvGeometry& cg, T* dcol) {
     gemm<T>(body::backward_input_gemm(cg.output_pixels(), k_count, out_c), w, dy + first * g.out_h * g.out_w * out_c,
             T(0), dcol, name);
     T* dx_chunk = dx + first * g.in_h * g.in_w * g.in_c;
@@ -136,7 +138,7 @@ void conv2d_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry& g
     } else {
       launch_col2im(dcol, cg, dx_chunk, total, name);
     }
-  }
+  });
 }
 
 template <class T>
@@ -146,15 +148,11 @@ void conv2d_backward_kernel(const T* dy, const T* x, T* dw, T* db, const ConvGeo
   if (is_pointwise_gemm(g)) {
     gemm<T>(body::backward_kernel_gemm(g.output_pixels(), k_count, out_c), dy, x, T(0), dw, name);
   } else {
-    const std::int64_t images = body::im2col_chunk_images(g, kIm2colWorkspaceElements);
-    const Tensor col_buffer = workspace<T>(images * g.out_h * g.out_w * k_count, device);
-    T* col = col_buffer.data<T>();
-    for (std::int64_t first = 0; first < g.batch; first += images) {
-      const ConvGeometry cg = body::chunk_geometry(g, std::min(images, g.batch - first));
+    for_each_im2col_chunk<T>(g, device, [&](std::int64_t first, const ConvGeometry& cg, T* col) {
       fill_im2col(x + first * g.in_h * g.in_w * g.in_c, cg, col, name);
       gemm<T>(body::backward_kernel_gemm(cg.output_pixels(), k_count, out_c), dy + first * g.out_h * g.out_w * out_c,
               col, first == 0 ? T(0) : T(1), dw, name);
-    }
+    });
   }
   if (db) channel_sums(dy, g.output_pixels(), out_c, db, device, name);
 }
