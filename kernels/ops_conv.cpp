@@ -559,15 +559,13 @@ Tensor conv2d_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const Te
   const char* op = "conv2d_bn_relu6_inference";
   check_nhwc(x, op);
   const std::int64_t out_c = check_kernel(x, kernel, bias, false, op);
+  ConvGeometry g = make_geometry(x.shape(), kernel.size(0), kernel.size(1), window, op);
+  g.out_c = out_c;
   if (backend_of(op, {&x, &kernel, &bias, &bn.scale, &bn.shift}) == Backend::Cuda) {
     check_channel_vector(bn.scale, kernel, out_c, op, "folded scale");
     check_channel_vector(bn.shift, kernel, out_c, op, "folded shift");
-    [[maybe_unused]] ConvGeometry g = make_geometry(x.shape(), kernel.size(0), kernel.size(1), window, op);
-    g.out_c = out_c;
     PETAL_CUDA_BRANCH(return cuda_ops::conv2d_bn_relu6_inference(x, kernel, bias, bn, g, relu6));
   }
-  ConvGeometry g = make_geometry(x.shape(), kernel.size(0), kernel.size(1), window, op);
-  g.out_c = out_c;
   if (x.dtype() == DType::Float32 && !cpu::conv2d_runs_direct(g)) {
     // The GEMM paths scale their output in the epilogue: folding the scale
     // into the kernel instead would copy the whole kernel on every call,
