@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -24,12 +25,50 @@ int default_thread_count() {
   return hc == 0 ? 1 : static_cast<int>(hc);
 }
 
-// Workers sleep on a condition variable between jobs. A job is a function
-// of a thread index that claims its own work from shared counters; the
-// caller runs it as thread 0. A worker joins a job only while the caller is
-// still inside it, and the caller then waits only for the workers that
-// joined: on a busy machine a worker can wake milliseconds late, and the
-// caller must not sit idle for it when it could have done the work itself.
+// How long an idle worker (and a caller waiting for workers) polls before it
+// sleeps. A sleeping thread's CPU goes idle, and on a virtual machine waking
+// it again goes through the hypervisor: 50 us to milliseconds, longer than
+// most of the kernels between two parallel jobs, so a worker that slept
+// usually arrived after the caller had done all the work alone (the
+// claim-based split below) and a 0.3 ms layer took the one-thread time.
+// A short poll keeps a stream of back-to-back jobs on both cores and costs
+// an oversubscribed machine at most this much per job. PETAL_SPIN_US
+// overrides it (0: sleep at once).
+std::chrono::nanoseconds spin_duration() {
+  static const std::chrono::nanoseconds d = [] {
+    long us = 200;
+    if (const char* env = std::getenv("PETAL_SPIN_US")) us = std::max(0L, std::atol(env));
+    return std::chrono::nanoseconds(us * 1000);
+  }();
+  return d;
+}
+
+// Polls done() for up to spin_duration(); true when it became true. No
+// `pause` in the loop: under KVM a stream of pauses looks like a spinning
+// lock and gets the vCPU descheduled (pause-loop exiting), which made the
+// poll slower than sleeping. The periodic yield hands the CPU to any other
+// runnable thread of this machine, so polling costs a loaded machine little.
+template <class Done>
+bool spin_until(Done&& done) {
+  const auto limit = spin_duration();
+  if (limit.count() == 0) return done();
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    if ((i & 255) == 255) {
+      std::this_thread::yield();
+      if (std::chrono::steady_clock::now() - start >= limit) return done();
+    }
+  }
+}
+
+// Workers wait for jobs (polling briefly, then on a condition variable). A
+// job is a function of a thread index that claims its own work from shared
+// counters; the caller runs it as thread 0. A worker joins a job only while
+// the caller is still inside it, and the caller then waits only for the
+// workers that joined: on a busy machine a worker can wake milliseconds
+// late, and the caller must not sit idle for it when it could have done the
+// work itself.
 class Pool {
  public:
   explicit Pool(int n) : n_(n) {
@@ -39,6 +78,7 @@ class Pool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stop_ = true;
+      stop_flag_.store(true);
     }
     wake_.notify_all();
     for (auto& t : workers_) t.join();
@@ -66,14 +106,16 @@ class Pool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       job_ = job;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     job->run(0);
-    {
+    // Dekker-style hand-off (sequentially consistent): a worker counts itself
+    // in, then checks `closed`; the caller closes, then reads the count.
+    job->closed.store(true);
+    if (!spin_until([&] { return job->active.load() == 0; })) {
       std::unique_lock<std::mutex> lock(job->mutex);
-      job->closed = true;
-      job->done.wait(lock, [&] { return job->active == 0; });
+      job->done.wait(lock, [&] { return job->active.load() == 0; });
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -85,11 +127,11 @@ class Pool {
  private:
   struct Job {
     const std::function<void(int)>* fn = nullptr;
-    std::mutex mutex;
+    std::mutex mutex;  // guards error; with `done`, the caller's sleep
     std::condition_variable done;
-    int active = 0;        // workers inside fn
-    int next_index = 1;    // thread index of the next worker to join
-    bool closed = false;   // the caller has returned from fn: nobody joins any more
+    std::atomic<int> active{0};        // workers inside fn (or about to check `closed`)
+    std::atomic<int> next_index{1};    // thread index of the next worker to join
+    std::atomic<bool> closed{false};   // the caller has returned from fn: nobody joins any more
     std::exception_ptr error;
 
     void run(int index) {
@@ -108,24 +150,30 @@ class Pool {
     std::uint64_t seen = 0;
     for (;;) {
       std::shared_ptr<Job> job;
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen || stop_flag_.load(); });
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
         if (stop_) return;
-        seen = generation_;
+        seen = generation_.load(std::memory_order_relaxed);
         job = job_;
       }
       if (!job) continue;  // woke after the caller had finished
-      int index = 0;
-      {
-        std::lock_guard<std::mutex> lock(job->mutex);
-        if (job->closed) continue;
-        index = job->next_index++;
-        ++job->active;
+      job->active.fetch_add(1);
+      if (job->closed.load()) {
+        leave(*job);
+        continue;
       }
-      job->run(index);
-      std::lock_guard<std::mutex> lock(job->mutex);
-      if (--job->active == 0 && job->closed) job->done.notify_one();
+      job->run(job->next_index.fetch_add(1));
+      leave(*job);
+    }
+  }
+
+  static void leave(Job& job) {
+    if (job.active.fetch_sub(1) == 1) {
+      // The caller may be asleep on `done` (it checks `active` under the mutex).
+      std::lock_guard<std::mutex> lock(job.mutex);
+      job.done.notify_one();
     }
   }
 
@@ -135,8 +183,9 @@ class Pool {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::shared_ptr<Job> job_;
-  std::uint64_t generation_ = 0;
+  std::atomic<std::uint64_t> generation_{0};  // written under mutex_, polled without it
   bool stop_ = false;
+  std::atomic<bool> stop_flag_{false};  // stop_, for polling workers
 };
 
 std::mutex g_pool_mutex;
