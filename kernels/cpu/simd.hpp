@@ -85,6 +85,14 @@ inline void vstream(float* p, const Vec<float>& v) {
   _mm256_stream_ps(p, v);
 #endif
 }
+// vstream for a pointer the caller knows is vector-aligned.
+inline void vstream_aligned(float* p, const Vec<float>& v) {
+#if defined(PETAL_ISA_AVX512)
+  _mm512_stream_ps(p, v);
+#else
+  _mm256_stream_ps(p, v);
+#endif
+}
 inline void vstream_fence() { _mm_sfence(); }
 #else
 // One-lane stand-in with the subset of xsimd::batch the kernels use.
@@ -120,6 +128,7 @@ template <class T> inline Vec<T> vselect_gt(const Vec<T>& a, const Vec<T>& b, co
   return a.v > b.v ? x : y;
 }
 inline void vstream(float* p, const Vec<float>& v) { *p = v.v; }
+inline void vstream_aligned(float* p, const Vec<float>& v) { *p = v.v; }
 inline void vstream_fence() {}
 #endif
 

@@ -78,6 +78,11 @@ TEST_CASE("depthwise_conv2d matches the reference loops") {
       {1, 3, 3, 64, 1, 3, 3, 1, 1, P::Valid, "window equals input"},
       {1, 2, 2, 32, 1, 3, 3, 1, 1, P::Same, "input smaller than the window (same)"},
       {1, 24, 20, 64, 1, 3, 3, 1, 1, P::Same, "longer rows (4-wide column blocks)"},
+      // The tiled interior: bands of two rows and a single row left at the
+      // end, tiles of 8 and then 4 pixels, pixels left over, thread chunks
+      // that start mid-image.
+      {3, 11, 30, 40, 1, 3, 3, 2, 2, P::Same, "stride-2 tiles of 8 and 4, odd rows, batch 3"},
+      {2, 13, 21, 33, 1, 3, 3, 1, 1, P::Same, "stride-1 tiles, ragged channels, odd rows"},
       {1, 3, 40, 4, 1, 1, 35, 1, 2, P::Valid, "1x35 stride 2: more taps per pixel than the fast gather keeps"},
       {1, 6, 40, 16, 1, 2, 33, 2, 2, P::Same, "2x33 stride 2: 17 taps per pixel"},
   };

@@ -1,14 +1,16 @@
 // Depthwise convolution (multiplier 1), forward and backward, compiled once
 // per ISA and vectorised over channels (NHWC keeps them innermost).
 //
-// Every output row is split into border pixels, whose windows leave the
-// input, and interior pixels. 3x3 rows keep the nine weight vectors of one
-// channel slice in registers and walk the row, interior pixels four at a
-// time and border pixels with clipped taps, so each multiply-add needs one
-// load; unusual kernel sizes take the generic per-pixel loop. The backward
-// input pass of a stride-1 convolution is a stride-1 forward pass over dy
-// with the kernel flipped; other strides gather per input pixel. The weight
-// gradient keeps one register accumulator per tap across a row.
+// The forward pass of a 3x3 kernel with stride 1 or 2 computes the interior
+// of the output (windows inside the input) in tiles of 2 rows x 8 pixels
+// (AVX-512) with the channel slices innermost, so it reads its input as
+// contiguous runs and keeps up with memory (see forward_band_tiles); border
+// pixels take a per-pixel loop with clipped taps, and rows whose window
+// leaves the input at the top or bottom a row loop that keeps the nine
+// weight vectors in registers. The backward input pass of a stride-1
+// convolution is a stride-1 forward pass over dy with the kernel flipped;
+// other strides gather per input pixel. The weight gradient keeps one
+// register accumulator per tap across a row.
 #include <vector>
 
 #include "kernels/cpu/conv/conv_tables.hpp"
@@ -81,6 +83,146 @@ void forward_pixel(const float* x_img, const float* w, const float* bias, float*
         a += x_img[((iy0 + ky) * g.in_w + ix0 + kx) * C + c] * w[(ky * g.kernel_w + kx) * C + c];
     out[c] = relu6 ? clamp6(a) : a;
   }
+}
+
+// Memory that the next rows will read first (their new input rows), fetched
+// into L2 a little at a time while this band computes: a single core's
+// hardware prefetchers do not run far enough ahead to keep the multiply-adds
+// fed on layers far larger than the caches.
+struct Prefetch {
+  const char* data = nullptr;
+  std::int64_t bytes = 0;
+  std::int64_t lines_per_tile = 0;
+
+  void issue() {
+    constexpr std::int64_t kLine = 64;
+    for (std::int64_t i = 0; i < lines_per_tile && bytes > 0; ++i, data += kLine, bytes -= kLine)
+      __builtin_prefetch(data, 0, 3);
+  }
+};
+
+// 3x3 depthwise on a band of R output rows whose kernel rows all lie inside
+// the input: interior pixels [ox_begin, ox_begin + T * tiles) of each row,
+// in tiles of R x T pixels with the channel slices innermost. A tile reads
+// its input rows as contiguous runs of memory, which the prefetchers
+// follow; each input vector is loaded once and applied to every output of
+// the tile that uses it, so a stride-1 2 x 8 tile needs 40 loads for 144
+// multiply-adds; R * T accumulators hide their latency; and input rows
+// shared by the band's rows come from L1. (Walking whole rows once per
+// 16-channel slice, with a stride of C floats, left the core waiting on L2
+// most of the time.)
+template <int S, int R, int T, bool kRelu6, bool kStream>
+void forward_band_tiles(const float* x_band, const float* w, const float* bias, float* y_band, std::int64_t C,
+                        std::int64_t in_row, std::int64_t out_row, std::int64_t pad_left, std::int64_t ox_begin,
+                        std::int64_t tiles, Prefetch& next) {
+  constexpr int K = 3;
+  constexpr int kRows = (R - 1) * S + K, kCols = (T - 1) * S + K;
+  const std::int64_t vec_end = C / L * L;
+  for (std::int64_t tile = 0; tile < tiles; ++tile) {
+    next.issue();
+    const std::int64_t ox0 = ox_begin + tile * T;
+    const float* in = x_band + (ox0 * S - pad_left) * C;
+    float* out = y_band + ox0 * C;
+    for (std::int64_t c = 0; c < vec_end; c += L) {
+      V wv[K * K];
+#pragma GCC unroll 16
+      for (int t = 0; t < K * K; ++t) wv[t] = vload(w + t * C + c);
+      V acc[R * T];
+      const V b = bias ? vload(bias + c) : vbroadcast(0.0f);
+#pragma GCC unroll 32
+      for (int t = 0; t < R * T; ++t) acc[t] = b;
+#pragma GCC unroll 8
+      for (int i = 0; i < kRows; ++i) {
+        // One pointer stepped by C. Left to itself GCC precomputes every
+        // column address, which do not fit the general registers, and
+        // reloads each from the stack before its load; the empty asm hides
+        // the stepping from that rewrite.
+        const float* q = in + i * in_row + c;
+#pragma GCC unroll 64
+        for (int j = 0; j < kCols; ++j) {
+          const V v = vload(q);
+          q += C;
+          asm("" : "+r"(q));
+#pragma GCC unroll 8
+          for (int r = 0; r < R; ++r) {
+            const int ky = i - r * S;
+            if (ky < 0 || ky >= K) continue;
+#pragma GCC unroll 16
+            for (int t = 0; t < T; ++t) {
+              const int kx = j - t * S;
+              if (kx >= 0 && kx < K) acc[r * T + t] = vfma(v, wv[ky * K + kx], acc[r * T + t]);
+            }
+          }
+        }
+      }
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        float* o = out + r * out_row + c;
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t, o += C) {
+          const V a = kRelu6 ? clamp6(acc[r * T + t]) : acc[r * T + t];
+          if constexpr (kStream) {
+            vstream_aligned(o, a);
+          } else {
+            vstore(o, a);
+          }
+        }
+      }
+    }
+  }
+}
+
+// The tile shapes: on AVX-512's 32 registers up to 2 x 8 accumulators and
+// the 9 weight vectors, with tiles of 4 pixels for the rest of a row; AVX2
+// and the scalar build keep to single rows of 4.
+constexpr int kBandRows = L >= 16 ? 2 : 1;
+constexpr int kWideTile = L >= 16 ? 8 : 4;
+constexpr int kNarrowTile = 4;
+
+// Whether forward_tiles has tiles for this geometry.
+bool has_tiles(const ConvGeometry& g) {
+  return g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == g.stride_w && (g.stride_w == 1 || g.stride_w == 2) &&
+         g.in_c >= L;
+}
+
+// forward_band_tiles with the stride, band height, tile width and store
+// flavour fixed at compile time (has_tiles(g) must hold); y points at output
+// row oy of the image.
+void forward_tiles(const float* x_img, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
+                   std::int64_t oy, int band_rows, int tile_pixels, std::int64_t ox_begin, std::int64_t tiles,
+                   Prefetch& next) {
+  if (tiles <= 0) return;
+  const std::int64_t S = g.stride_w, C = g.in_c;
+  const float* x_band = x_img + (oy * S - g.pad_top) * g.in_w * C;
+  const std::int64_t in_row = g.in_w * C, out_row = g.out_w * C;
+  // Streaming needs every store vector-aligned.
+  const bool stream = g.stream_output && C % L == 0 && reinterpret_cast<std::uintptr_t>(y) % (L * sizeof(float)) == 0;
+  auto run = [&]<int kS, int kR, int kT, bool kRelu6, bool kStream>() {
+    forward_band_tiles<kS, kR, kT, kRelu6, kStream>(x_band, w, bias, y, C, in_row, out_row, g.pad_left, ox_begin,
+                                                    tiles, next);
+  };
+  auto by_flags = [&]<int kS, int kR, int kT>() {
+    if (relu6) {
+      stream ? run.template operator()<kS, kR, kT, true, true>() : run.template operator()<kS, kR, kT, true, false>();
+    } else {
+      stream ? run.template operator()<kS, kR, kT, false, true>() : run.template operator()<kS, kR, kT, false, false>();
+    }
+  };
+  auto by_width = [&]<int kS, int kR>() {
+    if (tile_pixels == kWideTile) {
+      by_flags.template operator()<kS, kR, kWideTile>();
+    } else {
+      by_flags.template operator()<kS, kR, kNarrowTile>();
+    }
+  };
+  auto by_rows = [&]<int kS>() {
+    if (band_rows == kBandRows) {
+      by_width.template operator()<kS, kBandRows>();
+    } else {
+      by_width.template operator()<kS, 1>();
+    }
+  };
+  S == 1 ? by_rows.template operator()<1>() : by_rows.template operator()<2>();
 }
 
 // One output row of a KH x KW kernel. Per channel slice the KH * KW weight
@@ -160,19 +302,68 @@ void forward_row(const float* x_img, const float* w, const float* bias, float* y
     for (std::int64_t ox = 0; ox < g.out_w; ++ox) forward_pixel(x_img, w, bias, y_row + ox * C, g, oy, ox, relu6, c);
 }
 
+// The input rows that output rows [r_first, r_last] read and row r_first - 1
+// did not (all of them at the start of an image); nothing at or past row_end.
+Prefetch new_input_rows(const float* x, const ConvGeometry& g, std::int64_t r_first, std::int64_t r_last,
+                        std::int64_t row_end) {
+  r_last = std::min(r_last, row_end - 1);
+  if (r_first > r_last) return {};
+  const std::int64_t n = r_first / g.out_h, oy = r_first % g.out_h;
+  const std::int64_t oy_last = std::min(oy + (r_last - r_first), g.out_h - 1);
+  const std::int64_t iy0 = oy * g.stride_h - g.pad_top;
+  std::int64_t lo = oy == 0 ? iy0 : iy0 + g.kernel_h - g.stride_h;
+  std::int64_t hi = oy_last * g.stride_h - g.pad_top + g.kernel_h;
+  lo = std::max<std::int64_t>(lo, 0), hi = std::min(hi, g.in_h);
+  if (hi <= lo) return {};
+  const std::int64_t row_floats = g.in_w * g.in_c;
+  return {reinterpret_cast<const char*>(x + (n * g.in_h + lo) * row_floats),
+          (hi - lo) * row_floats * std::int64_t{sizeof(float)}};
+}
+
 void forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
              std::int64_t row_begin, std::int64_t row_end) {
   const std::int64_t C = g.in_c;
   const InteriorColumns cols = interior_columns(g);
-  const bool fast_kernel = g.kernel_h == 3 && g.kernel_w == 3;
-  for (std::int64_t r = row_begin; r < row_end; ++r) {
+  const bool tiled = has_tiles(g);
+  const std::int64_t wide_tiles = (cols.hi - cols.lo) / kWideTile;
+  const std::int64_t narrow_tiles = (cols.hi - cols.lo - wide_tiles * kWideTile) / kNarrowTile;
+  const std::int64_t tiled_end = cols.lo + wide_tiles * kWideTile + narrow_tiles * kNarrowTile;
+  // Output row oy has all its kernel rows inside the input.
+  auto rows_inside = [&](std::int64_t oy) {
+    const std::int64_t iy0 = oy * g.stride_h - g.pad_top;
+    return iy0 >= 0 && iy0 + g.kernel_h <= g.in_h;
+  };
+  for (std::int64_t r = row_begin; r < row_end;) {
     const std::int64_t n = r / g.out_h, oy = r % g.out_h;
     const float* x_img = x + n * g.in_h * g.in_w * C;
     float* y_row = y + r * g.out_w * C;
-    if (fast_kernel) {
+    if (tiled && rows_inside(oy) && tiled_end > cols.lo) {
+      const int band =
+          r + kBandRows <= row_end && oy + kBandRows <= g.out_h && rows_inside(oy + kBandRows - 1) ? kBandRows : 1;
+      Prefetch next = new_input_rows(x, g, r + band, r + 2 * band - 1, row_end);
+      next.lines_per_tile = (next.bytes / 64 + wide_tiles + narrow_tiles - 1) / (wide_tiles + narrow_tiles);
+      forward_tiles(x_img, w, bias, y_row, g, relu6, oy, band, kWideTile, cols.lo, wide_tiles, next);
+      forward_tiles(x_img, w, bias, y_row, g, relu6, oy, band, kNarrowTile, cols.lo + wide_tiles * kWideTile,
+                    narrow_tiles, next);
+      // Border pixels and the interior pixels left over, one at a time, and
+      // the channels past the last whole vector of the tiled pixels.
+      const std::int64_t vec_end = C / L * L;
+      for (int i = 0; i < band; ++i) {
+        float* yi = y_row + i * g.out_w * C;
+        if (vec_end < C)
+          for (std::int64_t ox = cols.lo; ox < tiled_end; ++ox)
+            forward_pixel(x_img, w, bias, yi + ox * C, g, oy + i, ox, relu6, vec_end);
+        for (std::int64_t ox = 0; ox < cols.lo; ++ox) forward_pixel(x_img, w, bias, yi + ox * C, g, oy + i, ox, relu6, 0);
+        for (std::int64_t ox = tiled_end; ox < g.out_w; ++ox)
+          forward_pixel(x_img, w, bias, yi + ox * C, g, oy + i, ox, relu6, 0);
+      }
+      r += band;
+    } else if (g.kernel_h == 3 && g.kernel_w == 3) {
       forward_row<3, 3>(x_img, w, bias, y_row, g, oy, relu6, cols);
+      ++r;
     } else {
       for (std::int64_t ox = 0; ox < g.out_w; ++ox) forward_pixel(x_img, w, bias, y_row + ox * C, g, oy, ox, relu6, 0);
+      ++r;
     }
   }
   if (g.stream_output) vstream_fence();
