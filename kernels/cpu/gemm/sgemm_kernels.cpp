@@ -212,7 +212,9 @@ inline void row_panel(std::int64_t rows, std::int64_t nc, std::int64_t kc, const
     std::int64_t b_row_stride = 0;
     const float* b_panel = panels.panel(j, cols, b_row_stride);
     float* c_tile = c + j;
-    prefetch_c_tile(c_tile, ldc, rows, cols);
+    // A streamed C is never read: fetching it would bring back the read
+    // traffic that streaming saves.
+    if (!(stream_c && beta == 0.0f)) prefetch_c_tile(c_tile, ldc, rows, cols);
     Tile t;
     if (layout == ALayout::Rows && j == 0 && prefetch_rows != nullptr) {
       RowPrefetcher prefetcher(prefetch_rows, lda, kc);
