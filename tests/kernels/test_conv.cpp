@@ -68,6 +68,12 @@ TEST_CASE("conv2d matches the reference loops on odd shapes, strides and padding
       {2, 10, 11, 3, 32, 3, 3, 2, 2, P::Same, "Cin 3 direct, stride 2"},
       {1, 7, 8, 3, 20, 3, 3, 1, 1, P::Valid, "Cin 3 direct, valid, ragged Cout"},
       {1, 5, 5, 1, 3, 3, 3, 1, 1, P::Same, "Cin 1 direct"},
+      // Rows through the zero-padded row buffer (AVX-512: Cout a multiple
+      // of 32, rows at least 8 wide): a last block overlapping the one
+      // before, border rows and columns, a run length other than 9.
+      {2, 19, 23, 3, 32, 3, 3, 2, 2, P::Same, "Cin 3 padded rows, stride 2, odd sizes"},
+      {1, 9, 12, 3, 32, 3, 3, 1, 1, P::Valid, "Cin 3 padded rows, valid"},
+      {1, 17, 21, 2, 64, 5, 5, 1, 1, P::Same, "Cin 2 5x5 padded rows, Cout 64"},
       {1, 3, 3, 4, 5, 3, 3, 1, 1, P::Valid, "window equals input"},
   };
   for (const ConvCase& c : cases) check_conv_case(c, gen);
