@@ -19,8 +19,14 @@ void depthwise_forward(const float* x, const float* w, const float* bias, float*
   const DepthwiseKernels& k = depthwise_kernels();
   const std::int64_t rows = g.batch * g.out_h, c = g.in_c;
   if (stats == nullptr) {
+    // Streamed when input and output together overflow the cache: then the
+    // next layer would not find the output there anyway (its sequential
+    // read evicts the tail before it gets there), and skipping the
+    // read-for-ownership saves a third of the traffic. (A 24x24x192 layer
+    // at batch 64: 28 + 28 MB, 1.4-1.8 -> 1.05-1.15 ms.)
     ConvGeometry streamed = g;
-    streamed.stream_output = rows * g.out_w * c * std::int64_t{sizeof(float)} >= kStreamOutputThresholdBytes;
+    const std::int64_t bytes = (rows * g.out_w + g.input_pixels()) * c * std::int64_t{sizeof(float)};
+    streamed.stream_output = bytes >= kStreamOutputThresholdBytes;
     parallel_for(0, rows, 1,
                  [&](std::int64_t r0, std::int64_t r1) { k.forward(x, w, bias, y, streamed, relu6, r0, r1); });
     return;
