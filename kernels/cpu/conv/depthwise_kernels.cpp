@@ -86,17 +86,20 @@ void forward_pixel(const float* x_img, const float* w, const float* bias, float*
 }
 
 // Memory that the next rows will read first (their new input rows), fetched
-// into L2 a little at a time while this band computes: a single core's
-// hardware prefetchers do not run far enough ahead to keep the multiply-adds
-// fed on layers far larger than the caches.
+// a little at a time while this band computes: a single core's hardware
+// prefetchers do not run far enough ahead to keep the multiply-adds fed on
+// layers far larger than the caches. The lines go out a few per channel
+// slice of each tile: a burst of hundreds at once (a narrow row has a single
+// tile) stalled the loads behind it. (Prefetching into L2 instead of L1 was
+// slower on every MobileNetV2 layer shape.)
 struct Prefetch {
   const char* data = nullptr;
   std::int64_t bytes = 0;
-  std::int64_t lines_per_tile = 0;
+  std::int64_t lines_per_step = 0;
 
   void issue() {
     constexpr std::int64_t kLine = 64;
-    for (std::int64_t i = 0; i < lines_per_tile && bytes > 0; ++i, data += kLine, bytes -= kLine)
+    for (std::int64_t i = 0; i < lines_per_step && bytes > 0; ++i, data += kLine, bytes -= kLine)
       __builtin_prefetch(data, 0, 3);
   }
 };
@@ -119,11 +122,11 @@ void forward_band_tiles(const float* x_band, const float* w, const float* bias, 
   constexpr int kRows = (R - 1) * S + K, kCols = (T - 1) * S + K;
   const std::int64_t vec_end = C / L * L;
   for (std::int64_t tile = 0; tile < tiles; ++tile) {
-    next.issue();
     const std::int64_t ox0 = ox_begin + tile * T;
     const float* in = x_band + (ox0 * S - pad_left) * C;
     float* out = y_band + ox0 * C;
     for (std::int64_t c = 0; c < vec_end; c += L) {
+      next.issue();
       V wv[K * K];
 #pragma GCC unroll 16
       for (int t = 0; t < K * K; ++t) wv[t] = vload(w + t * C + c);
@@ -341,7 +344,8 @@ void forward(const float* x, const float* w, const float* bias, float* y, const 
       const int band =
           r + kBandRows <= row_end && oy + kBandRows <= g.out_h && rows_inside(oy + kBandRows - 1) ? kBandRows : 1;
       Prefetch next = new_input_rows(x, g, r + band, r + 2 * band - 1, row_end);
-      next.lines_per_tile = (next.bytes / 64 + wide_tiles + narrow_tiles - 1) / (wide_tiles + narrow_tiles);
+      const std::int64_t steps = (wide_tiles + narrow_tiles) * std::max<std::int64_t>(1, C / L);
+      next.lines_per_step = (next.bytes / 64 + steps - 1) / steps;
       forward_tiles(x_img, w, bias, y_row, g, relu6, oy, band, kWideTile, cols.lo, wide_tiles, next);
       forward_tiles(x_img, w, bias, y_row, g, relu6, oy, band, kNarrowTile, cols.lo + wide_tiles * kWideTile,
                     narrow_tiles, next);
