@@ -58,6 +58,8 @@ TEST_CASE("conv2d matches the reference loops on odd shapes, strides and padding
   const std::vector<ConvCase> cases = {
       {2, 7, 5, 8, 12, 1, 1, 1, 1, P::Valid, "pointwise"},
       {1, 6, 6, 33, 17, 1, 1, 1, 1, P::Same, "pointwise, odd channels"},
+      {1, 5, 7, 12, 200, 1, 1, 1, 1, P::Same, "pointwise, few pixels, wide output (threads split dw by columns)"},
+      {2, 3, 5, 40, 70, 1, 1, 1, 1, P::Valid, "pointwise, few pixels, threads split dw by input channels"},
       {2, 7, 7, 6, 5, 1, 1, 2, 2, P::Same, "1x1 stride 2 (im2col path)"},
       {2, 9, 7, 6, 10, 3, 3, 1, 1, P::Same, "3x3/1 same, odd input"},
       {1, 8, 10, 5, 7, 3, 3, 2, 2, P::Same, "3x3/2 same, even input (pads bottom/right only)"},

@@ -37,10 +37,12 @@ struct DirectConvKernels {
 };
 
 // Weight gradient of a 1x1 convolution (or of an im2col block) without
-// packing: dw [Cin, Cout] += x [pixels, Cin]^T dy [pixels, Cout].
+// packing: dw [Cin, Cout] += x [pixels, Cin]^T dy [pixels, Cout], where
+// rows of x, dy and dw are ldx, ldy and ldw floats apart (so a caller can
+// hand threads column ranges of x or dy and the matching part of dw).
 struct PointwiseKernels {
-  void (*weight_grad)(const float* x, const float* dy, std::int64_t pixels, std::int64_t cin, std::int64_t cout,
-                      float* dw);
+  void (*weight_grad)(const float* x, std::int64_t ldx, const float* dy, std::int64_t ldy, std::int64_t pixels,
+                      std::int64_t cin, std::int64_t cout, float* dw, std::int64_t ldw);
 };
 
 // Per-channel kernels over a flat run of `count` elements of a [rows, C]

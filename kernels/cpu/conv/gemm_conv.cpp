@@ -125,16 +125,45 @@ void add_partials(const std::vector<std::vector<float>>& partials, float* out, s
 // over the second operand's columns and broadcasts the first's, so the wider
 // of the two goes second: for narrow outputs (Cout < 64 < k) it computes dw^T
 // and adds it transposed.
-void accumulate_weight_grad(const float* a, const float* dy, std::int64_t rows, std::int64_t k, std::int64_t cout,
-                            float* dw) {
+// Rows of a are lda floats apart, rows of dy ldy, rows of dw ldw.
+void accumulate_weight_grad(const float* a, std::int64_t lda, const float* dy, std::int64_t ldy, std::int64_t rows,
+                            std::int64_t k, std::int64_t cout, float* dw, std::int64_t ldw) {
   if (k <= cout || cout >= 64) {
-    pointwise_kernels().weight_grad(a, dy, rows, k, cout, dw);
+    pointwise_kernels().weight_grad(a, lda, dy, ldy, rows, k, cout, dw, ldw);
     return;
   }
   std::vector<float> transposed(static_cast<std::size_t>(cout * k), 0.0f);
-  pointwise_kernels().weight_grad(dy, a, rows, cout, k, transposed.data());
+  pointwise_kernels().weight_grad(dy, ldy, a, lda, rows, cout, k, transposed.data(), k);
   for (std::int64_t i = 0; i < k; ++i)
-    for (std::int64_t j = 0; j < cout; ++j) dw[i * cout + j] += transposed[static_cast<std::size_t>(j * k + i)];
+    for (std::int64_t j = 0; j < cout; ++j) dw[i * ldw + j] += transposed[static_cast<std::size_t>(j * k + i)];
+}
+
+void accumulate_weight_grad(const float* a, const float* dy, std::int64_t rows, std::int64_t k, std::int64_t cout,
+                            float* dw) {
+  accumulate_weight_grad(a, k, dy, cout, rows, k, cout, dw, cout);
+}
+
+// Weight gradient of a 1x1 convolution over too few pixels to give every
+// thread a block of its own (the 6x6 and 12x12 layers): the threads take
+// disjoint ranges of dw instead (groups of 6 input channels, or of 64 output
+// channels when those are more), each over all pixels, so there is nothing
+// to add up afterwards and the result does not depend on the thread count.
+void pointwise_weight_grad_split(const float* x, const float* dy, const ConvGeometry& g, float* dw) {
+  const std::int64_t cin = g.in_c, cout = g.out_c, pixels = g.output_pixels();
+  std::fill(dw, dw + cin * cout, 0.0f);
+  constexpr std::int64_t kRowUnit = 6, kColUnit = 64;
+  const std::int64_t row_units = (cin + kRowUnit - 1) / kRowUnit, col_units = (cout + kColUnit - 1) / kColUnit;
+  if (row_units >= col_units) {
+    parallel_for(0, row_units, 1, [&](std::int64_t u0, std::int64_t u1) {
+      const std::int64_t r0 = u0 * kRowUnit, r1 = std::min(cin, u1 * kRowUnit);
+      accumulate_weight_grad(x + r0, cin, dy, cout, pixels, r1 - r0, cout, dw + r0 * cout, cout);
+    });
+  } else {
+    parallel_for(0, col_units, 1, [&](std::int64_t u0, std::int64_t u1) {
+      const std::int64_t c0 = u0 * kColUnit, c1 = std::min(cout, u1 * kColUnit);
+      accumulate_weight_grad(x, cin, dy + c0, cout, pixels, cin, c1 - c0, dw + c0, cout);
+    });
+  }
 }
 
 }  // namespace
@@ -297,6 +326,10 @@ void conv2d_backward_kernel(const float* dy, const float* x, float* dw, float* d
   if (dbias != nullptr) channel_sums(dy, pixels, cout, dbias);
   const std::int64_t block = is_pointwise(g) ? kPointwiseBlockRows * 4 : im2col_block_rows(g);
   const std::int64_t chunks = chunk_count(pixels, std::max<std::int64_t>(block, 256));
+  if (is_pointwise(g) && chunks < num_threads() && !in_parallel_region()) {
+    pointwise_weight_grad_split(x, dy, g, dw);
+    return;
+  }
   std::vector<std::vector<float>> partials(static_cast<std::size_t>(chunks));
   for_each_chunk(pixels, chunks, [&](std::int64_t chunk, std::int64_t p0, std::int64_t p1) {
     std::vector<float>& acc = partials[static_cast<std::size_t>(chunk)];
