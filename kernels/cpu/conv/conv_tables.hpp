@@ -34,6 +34,11 @@ struct DepthwiseKernels {
 struct DirectConvKernels {
   void (*forward)(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
                   std::int64_t row_begin, std::int64_t row_end);
+  // Output rows [row_begin, row_end): dw [kh*kw*Cin, Cout] += the weight
+  // gradient of those rows (no im2col buffer; callers give each thread its
+  // own dw and add them up in a fixed order).
+  void (*weight_grad)(const float* x, const float* dy, float* dw, const ConvGeometry& g, std::int64_t row_begin,
+                      std::int64_t row_end);
 };
 
 // Weight gradient of a 1x1 convolution (or of an im2col block) without

@@ -10,6 +10,9 @@
 #include "kernels/cpu/conv/conv_simd.hpp"
 
 namespace petal::cpu::PETAL_ISA_NS {
+
+extern const PointwiseKernels pointwise_table;  // pointwise_kernels.cpp, same instruction set
+
 namespace {
 
 using V = Vec<float>;
@@ -202,31 +205,43 @@ void padded_row_blocks(const float* rows, std::int64_t row_floats, const float* 
   }
 }
 
+// Width in floats of one padded row, and of the buffer for kernel_h of them
+// (slack past the last row: an overlapping block reads no further than the
+// padded width, but keep the buffer a whole number of vectors).
+std::int64_t padded_row_floats(const ConvGeometry& g) {
+  return ((g.out_w - 1) * g.stride_w + g.kernel_w) * g.in_c;
+}
+std::int64_t padded_rows_floats(const ConvGeometry& g) { return g.kernel_h * padded_row_floats(g) + L; }
+
+// The kernel_h input rows under output row r (row = n * out_h + oy), zero-
+// padded on both sides, or all zeros outside the input, into rows.
+void copy_padded_rows(const float* x, const ConvGeometry& g, std::int64_t r, float* rows) {
+  const std::int64_t cin = g.in_c, in_row = g.in_w * cin, row_floats = padded_row_floats(g);
+  const std::int64_t copy_lo = g.pad_left, copy_n = std::min(g.in_w, row_floats / cin - g.pad_left);
+  const std::int64_t n = r / g.out_h, oy = r % g.out_h;
+  const float* x_img = x + n * g.in_h * in_row;
+  const std::int64_t iy0 = oy * g.stride_h - g.pad_top;
+  for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
+    float* dst = rows + ky * row_floats;
+    const std::int64_t iy = iy0 + ky;
+    if (iy < 0 || iy >= g.in_h) {
+      std::fill(dst, dst + row_floats, 0.0f);
+      continue;
+    }
+    std::fill(dst, dst + copy_lo * cin, 0.0f);
+    std::copy(x_img + iy * in_row, x_img + iy * in_row + copy_n * cin, dst + copy_lo * cin);
+    std::fill(dst + (copy_lo + copy_n) * cin, dst + row_floats, 0.0f);
+  }
+}
+
 void forward_padded(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
                     std::int64_t row_begin, std::int64_t row_end) {
   const std::int64_t cin = g.in_c, in_row = g.in_w * cin;
-  const std::int64_t padded_w = (g.out_w - 1) * g.stride_w + g.kernel_w;
-  const std::int64_t row_floats = padded_w * cin;
-  // Slack past the last row: an overlapping block reads no further than
-  // padded_w, but keep the buffer a whole number of vectors.
+  const std::int64_t row_floats = padded_row_floats(g);
   thread_local std::vector<float> buffer;
-  buffer.assign(static_cast<std::size_t>(g.kernel_h * row_floats + L), 0.0f);
-  const std::int64_t copy_lo = g.pad_left, copy_n = std::min(g.in_w, padded_w - g.pad_left);
+  buffer.assign(static_cast<std::size_t>(padded_rows_floats(g)), 0.0f);
   for (std::int64_t r = row_begin; r < row_end; ++r) {
-    const std::int64_t n = r / g.out_h, oy = r % g.out_h;
-    const float* x_img = x + n * g.in_h * in_row;
-    const std::int64_t iy0 = oy * g.stride_h - g.pad_top;
-    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
-      float* dst = buffer.data() + ky * row_floats;
-      const std::int64_t iy = iy0 + ky;
-      if (iy < 0 || iy >= g.in_h) {
-        std::fill(dst, dst + row_floats, 0.0f);
-        continue;
-      }
-      std::fill(dst, dst + copy_lo * cin, 0.0f);
-      std::copy(x_img + iy * in_row, x_img + iy * in_row + copy_n * cin, dst + copy_lo * cin);
-      std::fill(dst + (copy_lo + copy_n) * cin, dst + row_floats, 0.0f);
-    }
+    copy_padded_rows(x, g, r, buffer.data());
     // The next row's input rows (those of this image still ahead).
     const char* prefetch = nullptr;
     std::int64_t prefetch_bytes = 0;
@@ -290,9 +305,31 @@ void forward(const float* x, const float* w, const float* bias, float* y, const 
   if (g.stream_output) vstream_fence();
 }
 
+// ---- weight gradient ----
+
+// dw[(ky, kx, ci), co] += x window * dy over the output rows: with the input
+// rows padded, the window values of kernel row ky for output pixel ox are the
+// kernel_w * Cin floats from padded row ky at ox * stride * Cin, i.e. rows of
+// a matrix whose rows overlap (row stride stride * Cin): the pointwise
+// weight-gradient kernel runs on it in place, one call per kernel row, and
+// no im2col buffer is written or read.
+void weight_grad(const float* x, const float* dy, float* dw, const ConvGeometry& g, std::int64_t row_begin,
+                 std::int64_t row_end) {
+  const std::int64_t run = g.kernel_w * g.in_c, step = g.stride_w * g.in_c, cout = g.out_c;
+  const std::int64_t row_floats = padded_row_floats(g);
+  std::vector<float> rows(static_cast<std::size_t>(padded_rows_floats(g)));
+  for (std::int64_t r = row_begin; r < row_end; ++r) {
+    copy_padded_rows(x, g, r, rows.data());
+    const float* dy_row = dy + r * g.out_w * cout;
+    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky)
+      pointwise_table.weight_grad(rows.data() + ky * row_floats, step, dy_row, cout, g.out_w, run, cout,
+                                  dw + ky * run * cout, cout);
+  }
+}
+
 }  // namespace
 
 extern const DirectConvKernels direct_conv_table;
-const DirectConvKernels direct_conv_table{forward};
+const DirectConvKernels direct_conv_table{forward, weight_grad};
 
 }  // namespace petal::cpu::PETAL_ISA_NS

@@ -30,10 +30,29 @@ std::int64_t im2col_block_rows(const ConvGeometry& g) {
 // Rows [p0, p1) of the im2col matrix [pixels, kh*kw*Cin] (zeros for padding).
 // In NHWC the kw * Cin inputs under one kernel row are contiguous, so a row
 // whose columns all lie inside the input is one copy.
+// Output pixel p as (image, row, column), advanced one pixel at a time: the
+// divisions per pixel cost more than copying a 3-channel window.
+struct PixelCursor {
+  std::int64_t n, oy, ox;
+  const ConvGeometry* g;
+  PixelCursor(const ConvGeometry& geometry, std::int64_t p) : g(&geometry) {
+    const std::int64_t plane = geometry.out_h * geometry.out_w;
+    n = p / plane, oy = (p % plane) / geometry.out_w, ox = p % geometry.out_w;
+  }
+  void next() {
+    if (++ox < g->out_w) return;
+    ox = 0;
+    if (++oy < g->out_h) return;
+    oy = 0;
+    ++n;
+  }
+};
+
 void im2col(const float* x, const ConvGeometry& g, std::int64_t p0, std::int64_t p1, float* col) {
-  const std::int64_t cin = g.in_c, run = g.kernel_w * cin, k = g.kernel_h * run, plane = g.out_h * g.out_w;
-  for (std::int64_t p = p0; p < p1; ++p) {
-    const std::int64_t n = p / plane, oy = (p % plane) / g.out_w, ox = p % g.out_w;
+  const std::int64_t cin = g.in_c, run = g.kernel_w * cin, k = g.kernel_h * run;
+  PixelCursor at(g, p0);
+  for (std::int64_t p = p0; p < p1; ++p, at.next()) {
+    const std::int64_t n = at.n, oy = at.oy, ox = at.ox;
     const std::int64_t ix0 = ox * g.stride_w - g.pad_left;
     const bool columns_inside = ix0 >= 0 && ix0 + g.kernel_w <= g.in_w;
     float* dst = col + (p - p0) * k;
@@ -64,9 +83,10 @@ void im2col(const float* x, const ConvGeometry& g, std::int64_t p0, std::int64_t
 
 // dx += the im2col rows [p0, p1) scattered back to their input pixels.
 void col2im_add(const float* col, const ConvGeometry& g, std::int64_t p0, std::int64_t p1, float* dx) {
-  const std::int64_t cin = g.in_c, run = g.kernel_w * cin, k = g.kernel_h * run, plane = g.out_h * g.out_w;
-  for (std::int64_t p = p0; p < p1; ++p) {
-    const std::int64_t n = p / plane, oy = (p % plane) / g.out_w, ox = p % g.out_w;
+  const std::int64_t cin = g.in_c, run = g.kernel_w * cin, k = g.kernel_h * run;
+  PixelCursor at(g, p0);
+  for (std::int64_t p = p0; p < p1; ++p, at.next()) {
+    const std::int64_t n = at.n, oy = at.oy, ox = at.ox;
     const std::int64_t ix0 = ox * g.stride_w - g.pad_left;
     const bool columns_inside = ix0 >= 0 && ix0 + g.kernel_w <= g.in_w;
     const float* src = col + (p - p0) * k;
@@ -328,6 +348,18 @@ void conv2d_backward_kernel(const float* dy, const float* x, float* dw, float* d
   const std::int64_t chunks = chunk_count(pixels, std::max<std::int64_t>(block, 256));
   if (is_pointwise(g) && chunks < num_threads() && !in_parallel_region()) {
     pointwise_weight_grad_split(x, dy, g, dw);
+    return;
+  }
+  if (conv2d_runs_direct(g)) {
+    // Few input channels (the RGB stem): rows through padded copies, no im2col.
+    const std::int64_t rows = g.batch * g.out_h, row_chunks = chunk_count(rows, 4);
+    std::vector<std::vector<float>> partials(static_cast<std::size_t>(row_chunks));
+    for_each_chunk(rows, row_chunks, [&](std::int64_t chunk, std::int64_t r0, std::int64_t r1) {
+      std::vector<float>& acc = partials[static_cast<std::size_t>(chunk)];
+      acc.assign(static_cast<std::size_t>(k * cout), 0.0f);
+      direct_conv_kernels().weight_grad(x, dy, acc.data(), g, r0, r1);
+    });
+    add_partials(partials, dw, k * cout);
     return;
   }
   std::vector<std::vector<float>> partials(static_cast<std::size_t>(chunks));

@@ -77,6 +77,8 @@ void weight_grad(const float* x, std::int64_t ldx, const float* dy, std::int64_t
     std::int64_t co = 0;
     for (; co + kCols * L <= cout_vec; co += kCols * L)
       column_group<kCols>(xb, ldx, gb + co, ldy, count, cin, dw + co, ldw);
+    if constexpr (kCols > 2)
+      for (; co + 2 * L <= cout_vec; co += 2 * L) column_group<2>(xb, ldx, gb + co, ldy, count, cin, dw + co, ldw);
     for (; co + L <= cout_vec; co += L) column_group<1>(xb, ldx, gb + co, ldy, count, cin, dw + co, ldw);
     if (tail > 0) {
       for (std::int64_t p = 0; p < count; ++p)
