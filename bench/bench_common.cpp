@@ -13,8 +13,13 @@
 
 namespace petal::bench {
 
-double median_seconds(const std::function<void()>& fn, int repeats, int warmup) {
-  for (int i = 0; i < warmup; ++i) fn();
+double median_seconds(const std::function<void()>& fn, int repeats, int warmup, double min_warmup_seconds) {
+  const auto warmup_start = std::chrono::steady_clock::now();
+  for (int i = 0; i < warmup ||
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - warmup_start).count() <
+                      min_warmup_seconds;
+       ++i)
+    fn();
   std::vector<double> times;
   for (int i = 0; i < std::max(1, repeats); ++i) {
     const auto t0 = std::chrono::steady_clock::now();

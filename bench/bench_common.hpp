@@ -14,7 +14,16 @@ namespace petal::bench {
 
 // Runs fn `warmup` times, then `repeats` times, and returns the median
 // wall-clock seconds of one call.
-double median_seconds(const std::function<void()>& fn, int repeats = 5, int warmup = 1);
+// With min_warmup_seconds > 0 the warm-up also goes on until that much time
+// has passed (see kSteadyWarmupSeconds).
+double median_seconds(const std::function<void()>& fn, int repeats = 5, int warmup = 1,
+                      double min_warmup_seconds = 0.0);
+
+// Warm-up before timing a sub-millisecond kernel: on these VMs a core that
+// sat idle comes back at a low clock and the first ~10 calls of a 0.3 ms
+// layer ran 2-3x slower than the steady state (the PyTorch child, whose
+// threads busy-wait, did not see it). Both sides of a comparison use it.
+inline constexpr double kSteadyWarmupSeconds = 0.05;
 
 // One row of the shared benchmark format. Fields print in insertion order.
 class JsonRow {

@@ -132,8 +132,8 @@ std::vector<Timing> time_petal(const Layer& l, std::int64_t batch, int repeats) 
   const Tensor y = conv(x);
   const Tensor dy = uniform(y.shape(), -1.0, 1.0, gen);
   if (l.kind != "fused") {
-    out.push_back({"forward", 1e3 * bench::median_seconds([&] { conv(x); }, repeats)});
-    out.push_back({"backward", 1e3 * bench::median_seconds([&] { conv_backward(dy); }, repeats)});
+    out.push_back({"forward", 1e3 * bench::median_seconds([&] { conv(x); }, repeats, 1, bench::kSteadyWarmupSeconds)});
+    out.push_back({"backward", 1e3 * bench::median_seconds([&] { conv_backward(dy); }, repeats, 1, bench::kSteadyWarmupSeconds)});
     return out;
   }
   const Tensor gamma = uniform({l.cout}, 0.5, 1.5, gen), beta = uniform({l.cout}, 0.0, 1.0, gen);
@@ -146,13 +146,13 @@ std::vector<Timing> time_petal(const Layer& l, std::int64_t batch, int repeats) 
                                            ops::conv2d_bn_relu6_inference(x, kernel, Tensor(), folded, win, l.relu6);
                                          }
                                        },
-                                       repeats)});
+                                       repeats, 1, bench::kSteadyWarmupSeconds)});
   // Training: the convolution gathers the batch statistics as it writes (ag::conv_batch_norm's path).
   auto fused_forward = [&] {
     return depthwise ? ops::depthwise_conv2d_batch_norm_training(x, kernel, win, gamma, beta, 1e-3, l.relu6)
                      : ops::conv2d_batch_norm_training(x, kernel, win, gamma, beta, 1e-3, l.relu6);
   };
-  out.push_back({"forward", 1e3 * bench::median_seconds([&] { fused_forward(); }, repeats)});
+  out.push_back({"forward", 1e3 * bench::median_seconds([&] { fused_forward(); }, repeats, 1, bench::kSteadyWarmupSeconds)});
   const ops::ConvBatchNormResult saved = fused_forward();
   const Tensor &mean = saved.mean, &var = saved.biased_variance;
   out.push_back({"backward", 1e3 * bench::median_seconds(
@@ -161,7 +161,7 @@ std::vector<Timing> time_petal(const Layer& l, std::int64_t batch, int repeats) 
                                             ops::batch_norm_backward(dy, saved.conv_out, gamma, beta, mean, var, 1e-3, l.relu6);
                                         conv_backward(g.x);
                                       },
-                                      repeats)});
+                                      repeats, 1, bench::kSteadyWarmupSeconds)});
   return out;
 }
 
@@ -175,8 +175,9 @@ void print_help() {
       "blocks: conv + batch norm (+ ReLU6) in training, forward and backward, and\n"
       "folded in inference), next to the same PyTorch ops (channels_last) run by\n"
       "/usr/bin/python3 bench/conv_torch.py in a child process with the same\n"
-      "thread count and the tuned environment. Medians of several runs (the\n"
-      "best of --rounds alternating rounds per side);\n"
+      "thread count and the tuned environment. Medians of several runs after a\n"
+      "warm-up of at least 50 ms on both sides (the best of --rounds alternating\n"
+      "rounds per side);\n"
       "ratio = PyTorch ms / petal ms (> 1: petal is faster).\n"
       "\n"
       "  --quick            batch 4, 3 runs (smoke test)\n"

@@ -16,9 +16,17 @@ import torch
 import torch.nn.functional as F
 
 
+# The same warm-up as bench/conv.cpp (bench::kSteadyWarmupSeconds): at least
+# one call and at least 50 ms.
+MIN_WARMUP_SECONDS = 0.05
+
+
 def median_ms(fn, repeats, warmup=1):
-    for _ in range(warmup):
+    start = time.perf_counter()
+    done = 0
+    while done < warmup or time.perf_counter() - start < MIN_WARMUP_SECONDS:
         fn()
+        done += 1
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
