@@ -3,6 +3,16 @@
 // 27-wide rows to run a K = 27 product; here every input value is broadcast
 // once and multiplied into register accumulators spanning the output
 // channels.
+//
+// One output row reads kernel_h input rows. Copying them, zero-padded on
+// both sides (and all zeros for rows outside the input), into a small
+// buffer makes every pixel of the row an interior pixel: the whole row runs
+// in blocks of 8 pixels (4 on AVX2; the last block overlapping the one
+// before it when the width is not a multiple of the block), without
+// clipped-window loops, which had cost the stem a fifth of its time on a few
+// border pixels. The copy is 1-2% of the row's work and is where the input
+// is read from memory, so the next row's input rows are prefetched while
+// this row computes. The weight gradient reads the same padded rows.
 #include <algorithm>
 #include <vector>
 
@@ -20,132 +30,11 @@ constexpr std::int64_t L = static_cast<std::int64_t>(kLanes<float>);
 
 inline V clamp6(V v) { return vmin(vmax(v, vbroadcast(0.0f)), vbroadcast(6.0f)); }
 
-struct Window {
-  std::int64_t iy0, ix0, ky_lo, ky_hi, kx_lo, kx_hi;
-};
+// ---- forward ----
 
-// NV output-channel vectors starting at co for one pixel.
-template <int NV>
-void pixel_block(const float* x_img, const float* w, const float* bias, float* out, const ConvGeometry& g,
-                 const Window& win, std::int64_t co, bool relu6) {
-  const std::int64_t Cin = g.in_c, Cout = g.out_c;
-  V acc[NV];
-  for (int j = 0; j < NV; ++j) acc[j] = bias ? vload(bias + co + j * L) : vbroadcast(0.0f);
-  for (std::int64_t ky = win.ky_lo; ky < win.ky_hi; ++ky)
-    for (std::int64_t kx = win.kx_lo; kx < win.kx_hi; ++kx) {
-      const float* xp = x_img + ((win.iy0 + ky) * g.in_w + win.ix0 + kx) * Cin;
-      const float* wp = w + (ky * g.kernel_w + kx) * Cin * Cout + co;
-      for (std::int64_t ci = 0; ci < Cin; ++ci) {
-        const V xv = vbroadcast(xp[ci]);
-        for (int j = 0; j < NV; ++j) acc[j] = vfma(xv, vload(wp + ci * Cout + j * L), acc[j]);
-      }
-    }
-  for (int j = 0; j < NV; ++j) vstore(out + co + j * L, relu6 ? clamp6(acc[j]) : acc[j]);
-}
-
-// NP neighbouring output pixels from ox on, whose windows lie inside the
-// input, NV output-channel vectors from co on. The kw * Cin inputs under one
-// kernel row are contiguous in NHWC, and so are the matching weight rows, so
-// each weight vector is loaded once for NP pixels.
-// RUN > 0 fixes kw * Cin at compile time (9 for the 3x3 RGB stem), which
-// unrolls the inner loop completely.
-template <int NP, int NV, int RUN = 0>
-void interior_block(const float* x_img, const float* w, const float* bias, float* out_row, const ConvGeometry& g,
-                    std::int64_t iy0, std::int64_t ox, std::int64_t co, bool relu6) {
-  const std::int64_t cin = g.in_c, cout = g.out_c, step = g.stride_w * cin;
-  const std::int64_t run = RUN > 0 ? RUN : g.kernel_w * cin;
-  V acc[NP][NV];
-  for (int j = 0; j < NV; ++j) {
-    const V b = bias ? vload(bias + co + j * L) : vbroadcast(0.0f);
-    for (int p = 0; p < NP; ++p) acc[p][j] = b;
-  }
-  for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
-    const float* xr = x_img + ((iy0 + ky) * g.in_w + ox * g.stride_w - g.pad_left) * cin;
-    const float* wr = w + ky * run * cout + co;
-    for (std::int64_t t = 0; t < run; ++t) {
-      V wv[NV];
-      for (int j = 0; j < NV; ++j) wv[j] = vload(wr + t * cout + j * L);
-      for (int p = 0; p < NP; ++p) {
-        const V xb = vbroadcast(xr[p * step + t]);
-        for (int j = 0; j < NV; ++j) acc[p][j] = vfma(xb, wv[j], acc[p][j]);
-      }
-    }
-  }
-  for (int p = 0; p < NP; ++p)
-    for (int j = 0; j < NV; ++j) {
-      float* o = out_row + (ox + p) * cout + co + j * L;
-      const V v = relu6 ? clamp6(acc[p][j]) : acc[p][j];
-      if (g.stream_output) {
-        vstream(o, v);
-      } else {
-        vstore(o, v);
-      }
-    }
-}
-
-// Interior pixels [lo, hi) of a row whose kernel rows all exist: groups of 4
-// pixels, then single pixels; output channels in blocks of up to 4 vectors.
-template <int NP>
-void interior_pixels(const float* x_img, const float* w, const float* bias, float* out_row, const ConvGeometry& g,
-                     std::int64_t iy0, std::int64_t ox, bool relu6, std::int64_t cout_vec) {
-  std::int64_t co = 0;
-  if (g.kernel_w * g.in_c == 9) {
-    if constexpr (NP <= 4)
-      for (; co + 4 * L <= cout_vec; co += 4 * L) interior_block<NP, 4, 9>(x_img, w, bias, out_row, g, iy0, ox, co, relu6);
-    for (; co + 2 * L <= cout_vec; co += 2 * L) interior_block<NP, 2, 9>(x_img, w, bias, out_row, g, iy0, ox, co, relu6);
-  }
-  if constexpr (NP <= 4)  // NP x 4 accumulators must fit the register file
-    for (; co + 4 * L <= cout_vec; co += 4 * L) interior_block<NP, 4>(x_img, w, bias, out_row, g, iy0, ox, co, relu6);
-  for (; co + 2 * L <= cout_vec; co += 2 * L) interior_block<NP, 2>(x_img, w, bias, out_row, g, iy0, ox, co, relu6);
-  for (; co + L <= cout_vec; co += L) interior_block<NP, 1>(x_img, w, bias, out_row, g, iy0, ox, co, relu6);
-}
-
-Window window_at(const ConvGeometry& g, std::int64_t oy, std::int64_t ox) {
-  Window win;
-  win.iy0 = oy * g.stride_h - g.pad_top, win.ix0 = ox * g.stride_w - g.pad_left;
-  win.ky_lo = std::max<std::int64_t>(0, -win.iy0), win.ky_hi = std::min(g.kernel_h, g.in_h - win.iy0);
-  win.kx_lo = std::max<std::int64_t>(0, -win.ix0), win.kx_hi = std::min(g.kernel_w, g.in_w - win.ix0);
-  return win;
-}
-
-// Every output channel of one pixel through the clipped-window loops,
-// channels from co_begin on.
-void any_pixel(const float* x_img, const float* w, const float* bias, float* out, const ConvGeometry& g,
-               const Window& win, bool relu6, std::int64_t co_begin) {
-  const std::int64_t Cin = g.in_c, Cout = g.out_c;
-  std::int64_t co = co_begin;
-  for (; co + 4 * L <= Cout; co += 4 * L) pixel_block<4>(x_img, w, bias, out, g, win, co, relu6);
-  for (; co + L <= Cout; co += L) pixel_block<1>(x_img, w, bias, out, g, win, co, relu6);
-  for (; co < Cout; ++co) {
-    float a = bias ? bias[co] : 0.0f;
-    for (std::int64_t ky = win.ky_lo; ky < win.ky_hi; ++ky)
-      for (std::int64_t kx = win.kx_lo; kx < win.kx_hi; ++kx)
-        for (std::int64_t ci = 0; ci < Cin; ++ci)
-          a += x_img[((win.iy0 + ky) * g.in_w + win.ix0 + kx) * Cin + ci] *
-               w[((ky * g.kernel_w + kx) * Cin + ci) * Cout + co];
-    out[co] = relu6 ? std::min(std::max(a, 0.0f), 6.0f) : a;
-  }
-}
-
-// ---- rows through a zero-padded copy of their input rows ----
-//
-// One output row reads kernel_h input rows. Copying them, zero-padded on
-// both sides (and all zeros for rows outside the input), into a small
-// buffer makes every pixel of the row an interior pixel: the whole row runs
-// in 8-pixel blocks (the last block overlapping the one before it when the
-// width is not a multiple of 8), without the clipped-window loops that cost
-// the 3x3/2 stem a fifth of its time on a few border pixels. The copy is 1-2%
-// of the row's work and is where the input is read from memory, so the next
-// row's input rows are prefetched while this row computes.
-
-constexpr int kPaddedPixels = 8;
-
-// Whether forward_padded handles this geometry: whole blocks of 2 output
-// vectors (the 3 -> 32 stem), rows at least one block wide, 32 registers.
-bool runs_padded(const ConvGeometry& g) {
-  return L >= 16 && g.out_c % (2 * L) == 0 && g.out_w >= kPaddedPixels && g.kernel_h <= 7 &&
-         g.kernel_w * g.in_c <= 64;
-}
+// Pixels per block: 8 x 2 output vectors are 16 accumulators of AVX-512's 32
+// registers; AVX2's 16 take 4 x 2.
+constexpr int kBlockPixels = L >= 16 ? 8 : 4;
 
 // NP pixels from output column ox, NV output vectors from co, reading the
 // padded rows (row ky at rows + ky * row_floats). RUN = kernel_w * Cin and
@@ -190,18 +79,54 @@ void padded_block(const float* rows, std::int64_t row_floats, const float* w, co
     }
 }
 
+// Output channels [co_begin, out_c) of one pixel from the padded rows, one
+// at a time (the channels past the last whole vector).
+void padded_pixel_tail(const float* rows, std::int64_t row_floats, const float* w, const float* bias, float* out,
+                       const ConvGeometry& g, std::int64_t ox, std::int64_t co_begin, bool relu6) {
+  const std::int64_t run = g.kernel_w * g.in_c, cout = g.out_c, step = g.stride_w * g.in_c;
+  for (std::int64_t co = co_begin; co < cout; ++co) {
+    float a = bias ? bias[co] : 0.0f;
+    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky) {
+      const float* xr = rows + ky * row_floats + ox * step;
+      const float* wr = w + ky * run * cout + co;
+      for (std::int64_t t = 0; t < run; ++t) a += xr[t] * wr[t * cout];
+    }
+    out[co] = relu6 ? std::min(std::max(a, 0.0f), 6.0f) : a;
+  }
+}
+
+// NP pixels from column ox, every output channel: groups of 2 vectors, then
+// 1, then single channels.
+template <int NP, int RUN, int STEP>
+void padded_pixels(const float* rows, std::int64_t row_floats, const float* w, const float* bias, float* out_row,
+                   const ConvGeometry& g, std::int64_t ox, bool relu6) {
+  const std::int64_t cout = g.out_c, cout_vec = cout / L * L;
+  std::int64_t co = 0;
+  for (; co + 2 * L <= cout_vec; co += 2 * L)
+    padded_block<NP, 2, RUN, STEP>(rows, row_floats, w, bias, out_row, g, ox, co, relu6);
+  for (; co + L <= cout_vec; co += L) padded_block<NP, 1, RUN, STEP>(rows, row_floats, w, bias, out_row, g, ox, co, relu6);
+  if (co < cout)
+    for (int p = 0; p < NP; ++p)
+      padded_pixel_tail(rows, row_floats, w, bias, out_row + (ox + p) * cout, g, ox + p, co, relu6);
+}
+
 template <int RUN, int STEP>
 void padded_row_blocks(const float* rows, std::int64_t row_floats, const float* w, const float* bias, float* out_row,
                        const ConvGeometry& g, bool relu6, const char* prefetch, std::int64_t prefetch_bytes) {
-  const std::int64_t blocks = (g.out_w + kPaddedPixels - 1) / kPaddedPixels;
+  if (g.out_w < kBlockPixels) {  // narrower than one block: pixel by pixel
+    for (std::int64_t ox = 0; ox < g.out_w; ++ox)
+      padded_pixels<1, RUN, STEP>(rows, row_floats, w, bias, out_row, g, ox, relu6);
+    return;
+  }
+  const std::int64_t blocks = (g.out_w + kBlockPixels - 1) / kBlockPixels;
   const std::int64_t lines_per_block = (prefetch_bytes / 64 + blocks - 1) / blocks;
   for (std::int64_t b = 0; b < blocks; ++b) {
     for (std::int64_t i = 0; i < lines_per_block && prefetch_bytes > 0; ++i, prefetch += 64, prefetch_bytes -= 64)
       __builtin_prefetch(prefetch, 0, 3);
-    // The last block ends at the row's end, overlapping the one before it.
-    const std::int64_t ox = std::min(b * kPaddedPixels, g.out_w - kPaddedPixels);
-    for (std::int64_t co = 0; co < g.out_c; co += 2 * L)
-      padded_block<kPaddedPixels, 2, RUN, STEP>(rows, row_floats, w, bias, out_row, g, ox, co, relu6);
+    // The last block ends at the row's end, overlapping the one before it
+    // (those pixels are computed twice, to the same values).
+    const std::int64_t ox = std::min(b * kBlockPixels, g.out_w - kBlockPixels);
+    padded_pixels<kBlockPixels, RUN, STEP>(rows, row_floats, w, bias, out_row, g, ox, relu6);
   }
 }
 
@@ -234,8 +159,8 @@ void copy_padded_rows(const float* x, const ConvGeometry& g, std::int64_t r, flo
   }
 }
 
-void forward_padded(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
-                    std::int64_t row_begin, std::int64_t row_end) {
+void forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
+             std::int64_t row_begin, std::int64_t row_end) {
   const std::int64_t cin = g.in_c, in_row = g.in_w * cin;
   const std::int64_t row_floats = padded_row_floats(g);
   thread_local std::vector<float> buffer;
@@ -262,44 +187,6 @@ void forward_padded(const float* x, const float* w, const float* bias, float* y,
       padded_row_blocks<9, 3>(buffer.data(), row_floats, w, bias, out_row, g, relu6, prefetch, prefetch_bytes);
     } else {
       padded_row_blocks<0, 0>(buffer.data(), row_floats, w, bias, out_row, g, relu6, prefetch, prefetch_bytes);
-    }
-  }
-  if (g.stream_output) vstream_fence();
-}
-
-void forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
-             std::int64_t row_begin, std::int64_t row_end) {
-  if (runs_padded(g)) {
-    forward_padded(x, w, bias, y, g, relu6, row_begin, row_end);
-    return;
-  }
-  const std::int64_t Cin = g.in_c, Cout = g.out_c;
-  const std::int64_t cout_vec = Cout / L * L;
-  // Output columns whose windows stay inside the input row.
-  const std::int64_t lo = std::min((g.pad_left + g.stride_w - 1) / g.stride_w, g.out_w);
-  const std::int64_t last_start = g.in_w - g.kernel_w + g.pad_left;
-  const std::int64_t hi = last_start < 0 ? lo : std::max(lo, std::min(last_start / g.stride_w + 1, g.out_w));
-  for (std::int64_t r = row_begin; r < row_end; ++r) {
-    const std::int64_t n = r / g.out_h, oy = r % g.out_h;
-    const float* x_img = x + n * g.in_h * g.in_w * Cin;
-    float* out_row = y + r * g.out_w * Cout;
-    const std::int64_t iy0 = oy * g.stride_h - g.pad_top;
-    const bool rows_inside = iy0 >= 0 && iy0 + g.kernel_h <= g.in_h;
-    std::int64_t fast_lo = 0, fast_hi = 0;  // columns done by the interior blocks
-    if (rows_inside && cout_vec > 0) {
-      fast_lo = lo, fast_hi = hi;
-      std::int64_t ox = lo;
-      // With 32 vector registers, 8 pixels x 2 vectors keep 16 accumulators
-      // in flight (the 3 -> 32 stem); narrower register files take 4 pixels.
-      if constexpr (L >= 16)
-        if (cout_vec <= 2 * L)
-          for (; ox + 8 <= hi; ox += 8) interior_pixels<8>(x_img, w, bias, out_row, g, iy0, ox, relu6, cout_vec);
-      for (; ox + 4 <= hi; ox += 4) interior_pixels<4>(x_img, w, bias, out_row, g, iy0, ox, relu6, cout_vec);
-      for (; ox < hi; ++ox) interior_pixels<1>(x_img, w, bias, out_row, g, iy0, ox, relu6, cout_vec);
-    }
-    for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
-      const bool done = ox >= fast_lo && ox < fast_hi;
-      any_pixel(x_img, w, bias, out_row + ox * Cout, g, window_at(g, oy, ox), relu6, done ? cout_vec : 0);
     }
   }
   if (g.stream_output) vstream_fence();
