@@ -58,6 +58,17 @@ TEST_CASE("batch norm training forward and backward match the reference loops") 
   }
 }
 
+TEST_CASE("batch norm on tensors larger than the caches streams its outputs correctly") {
+  // Above cpu::kStreamOutputThresholdBytes the forward affine pass and the
+  // backward input gradient write with non-temporal stores; 36 channels
+  // leave most vectors unaligned (AVX-512 period 144), so both store paths
+  // meet.
+  Generator gen(33);
+  const Shape shape{4, 256, 256, 36};
+  REQUIRE(shape_numel(shape) * 4 >= cpu::kStreamOutputThresholdBytes);
+  check_batch_norm_case(shape, true, 1.0, gen);
+}
+
 TEST_CASE("batch norm at MobileNetV2 shapes (batch 2, 192x192 input)") {
   Generator gen(32);
   check_batch_norm_case({2, 96, 96, 32}, true, 0.5, gen);   // bn_Conv1

@@ -102,8 +102,11 @@ void channel_affine(const float* x, std::int64_t rows, std::int64_t channels, co
   const std::int64_t period = channel_period(channels, k.lanes);
   const std::vector<float> s = expand(std::vector<float>(scale, scale + channels), period);
   const std::vector<float> t = expand(std::vector<float>(shift, shift + channels), period);
+  // A new output larger than the cache goes past it: the next layer could
+  // not find it there anyway, and the stores skip the read-for-ownership.
+  const bool stream = y != x && rows * channels * std::int64_t{sizeof(float)} >= kStreamOutputThresholdBytes;
   for_each_run(rows * channels, period, [&](std::int64_t first, std::int64_t count) {
-    k.affine(x + first, count, period, s.data(), t.data(), y + first, relu6);
+    k.affine(x + first, count, period, s.data(), t.data(), y + first, relu6, stream);
   });
 }
 
@@ -144,9 +147,10 @@ void batch_norm_backward(const float* dy, const float* x, std::int64_t rows, std
     k_c[i] = float(-kg * db / m - kx * double(mean[c]));
   }
   const std::vector<float> kg_p = expand(k_g, period), kx_p = expand(k_x, period), kc_p = expand(k_c, period);
+  const bool stream = dx != dy && dx != x && total * std::int64_t{sizeof(float)} >= kStreamOutputThresholdBytes;
   for_each_run(total, period, [&](std::int64_t first, std::int64_t count) {
     k.bn_backward_apply(dy + first, x + first, count, period, scale_p.data(), shift_p.data(), relu6, kg_p.data(),
-                        kx_p.data(), kc_p.data(), dx + first);
+                        kx_p.data(), kc_p.data(), dx + first, stream);
   });
 }
 

@@ -47,7 +47,17 @@ void sums(const float* x, std::int64_t count, std::int64_t period, float* acc) {
   for (std::int64_t p = 0; i + p < count; ++p) acc[p] += x[i + p];
 }
 
-template <bool kRelu6, bool kScale>
+// A vector store, or with kStream a non-temporal one.
+template <bool kStream>
+inline void put(float* p, V v) {
+  if constexpr (kStream) {
+    vstream(p, v);
+  } else {
+    vstore(p, v);
+  }
+}
+
+template <bool kRelu6, bool kScale, bool kStream>
 void affine_impl(const float* x, std::int64_t count, std::int64_t period, const float* scale, const float* shift,
                  float* y) {
   std::int64_t i = 0;
@@ -55,7 +65,7 @@ void affine_impl(const float* x, std::int64_t count, std::int64_t period, const 
     for (std::int64_t p = 0; p < period; p += L) {
       V v = kScale ? vfma(vload(x + i + p), vload(scale + p), vload(shift + p)) : vload(x + i + p) + vload(shift + p);
       if constexpr (kRelu6) v = clamp6(v);
-      vstore(y + i + p, v);
+      put<kStream>(y + i + p, v);
     }
   }
   for (std::int64_t p = 0; i + p < count; ++p) {
@@ -64,14 +74,25 @@ void affine_impl(const float* x, std::int64_t count, std::int64_t period, const 
   }
 }
 
-void affine(const float* x, std::int64_t count, std::int64_t period, const float* scale, const float* shift, float* y,
-            bool relu6) {
+template <bool kStream>
+void affine_any(const float* x, std::int64_t count, std::int64_t period, const float* scale, const float* shift,
+                float* y, bool relu6) {
   if (scale != nullptr) {
-    relu6 ? affine_impl<true, true>(x, count, period, scale, shift, y)
-          : affine_impl<false, true>(x, count, period, scale, shift, y);
+    relu6 ? affine_impl<true, true, kStream>(x, count, period, scale, shift, y)
+          : affine_impl<false, true, kStream>(x, count, period, scale, shift, y);
   } else {
-    relu6 ? affine_impl<true, false>(x, count, period, scale, shift, y)
-          : affine_impl<false, false>(x, count, period, scale, shift, y);
+    relu6 ? affine_impl<true, false, kStream>(x, count, period, scale, shift, y)
+          : affine_impl<false, false, kStream>(x, count, period, scale, shift, y);
+  }
+}
+
+void affine(const float* x, std::int64_t count, std::int64_t period, const float* scale, const float* shift, float* y,
+            bool relu6, bool stream) {
+  if (stream) {
+    affine_any<true>(x, count, period, scale, shift, y, relu6);
+    vstream_fence();
+  } else {
+    affine_any<false>(x, count, period, scale, shift, y, relu6);
   }
 }
 
@@ -103,7 +124,7 @@ void bn_backward_sums(const float* dy, const float* x, std::int64_t count, std::
         : bn_backward_sums_impl<false>(dy, x, count, period, scale, shift, mean, sum_g, sum_gxc);
 }
 
-template <bool kRelu6>
+template <bool kRelu6, bool kStream>
 void bn_backward_apply_impl(const float* dy, const float* x, std::int64_t count, std::int64_t period,
                             const float* scale, const float* shift, const float* k_g, const float* k_x,
                             const float* k_c, float* dx) {
@@ -113,7 +134,7 @@ void bn_backward_apply_impl(const float* dy, const float* x, std::int64_t count,
       const V xv = vload(x + i + p);
       V g = vload(dy + i + p);
       if constexpr (kRelu6) g = g * relu6_mask(vfma(xv, vload(scale + p), vload(shift + p)));
-      vstore(dx + i + p, vfma(g, vload(k_g + p), vfma(xv, vload(k_x + p), vload(k_c + p))));
+      put<kStream>(dx + i + p, vfma(g, vload(k_g + p), vfma(xv, vload(k_x + p), vload(k_c + p))));
     }
   }
   for (std::int64_t p = 0; i + p < count; ++p) {
@@ -126,9 +147,15 @@ void bn_backward_apply_impl(const float* dy, const float* x, std::int64_t count,
 
 void bn_backward_apply(const float* dy, const float* x, std::int64_t count, std::int64_t period, const float* scale,
                        const float* shift, bool relu6, const float* k_g, const float* k_x, const float* k_c,
-                       float* dx) {
-  relu6 ? bn_backward_apply_impl<true>(dy, x, count, period, scale, shift, k_g, k_x, k_c, dx)
-        : bn_backward_apply_impl<false>(dy, x, count, period, scale, shift, k_g, k_x, k_c, dx);
+                       float* dx, bool stream) {
+  if (stream) {
+    relu6 ? bn_backward_apply_impl<true, true>(dy, x, count, period, scale, shift, k_g, k_x, k_c, dx)
+          : bn_backward_apply_impl<false, true>(dy, x, count, period, scale, shift, k_g, k_x, k_c, dx);
+    vstream_fence();
+  } else {
+    relu6 ? bn_backward_apply_impl<true, false>(dy, x, count, period, scale, shift, k_g, k_x, k_c, dx)
+          : bn_backward_apply_impl<false, false>(dy, x, count, period, scale, shift, k_g, k_x, k_c, dx);
+  }
 }
 
 }  // namespace

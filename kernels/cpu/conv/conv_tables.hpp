@@ -63,9 +63,10 @@ struct ChannelKernels {
   // acc[p] += x over each period slot (bias gradients).
   void (*sums)(const float* x, std::int64_t count, std::int64_t period, float* acc);
   // y = x * scale + shift (clamped to [0, 6] when relu6); scale may be null
-  // (1); y may alias x.
+  // (1); y may alias x. With stream, y is written past the caches
+  // (non-temporal stores, fenced before returning).
   void (*affine)(const float* x, std::int64_t count, std::int64_t period, const float* scale, const float* shift,
-                 float* y, bool relu6);
+                 float* y, bool relu6, bool stream);
   // Batch-norm backward, pass 1: g' = dy, or dy where 0 < x * scale + shift < 6
   // when relu6; sum_g[p] += g', sum_gxc[p] += g' * (x - mean).
   void (*bn_backward_sums)(const float* dy, const float* x, std::int64_t count, std::int64_t period,
@@ -74,7 +75,7 @@ struct ChannelKernels {
   // Pass 2: dx = k_g * g' + k_x * x + k_c (g' masked as in pass 1).
   void (*bn_backward_apply)(const float* dy, const float* x, std::int64_t count, std::int64_t period,
                             const float* scale, const float* shift, bool relu6, const float* k_g, const float* k_x,
-                            const float* k_c, float* dx);
+                            const float* k_c, float* dx, bool stream);
 };
 
 const DepthwiseKernels& depthwise_kernels();

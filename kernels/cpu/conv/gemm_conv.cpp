@@ -130,7 +130,7 @@ struct Epilogue {
   }
   bool active() const { return !bias.empty(); }
   void apply(float* y, std::int64_t count) const {
-    if (active()) kernels.affine(y, count, period, scale.empty() ? nullptr : scale.data(), bias.data(), y, relu6);
+    if (active()) kernels.affine(y, count, period, scale.empty() ? nullptr : scale.data(), bias.data(), y, relu6, false);
   }
 };
 
