@@ -193,8 +193,11 @@ void decode_map_entry(std::string_view bytes, std::size_t base, Example& example
   example.features[key] = has_value ? decode_feature(value, value_at, key) : Feature{};
 }
 
-void decode_features(std::string_view bytes, std::size_t base, Example& example) {
-  WireReader in(bytes, base, "Features");
+// Calls fn(bytes, base) for each occurrence of field 1, which must be
+// length-delimited (Example.features, Features.feature), and skips every
+// other field; base is the offset of bytes in the record, for messages.
+template <class Fn>
+void for_each_field_1(WireReader& in, Fn&& fn) {
   std::uint32_t field = 0;
   int wire = 0;
   while (in.tag(field, wire)) {
@@ -204,9 +207,14 @@ void decode_features(std::string_view bytes, std::size_t base, Example& example)
     }
     in.expect_wire(wire, kLengthDelimited, field);
     std::size_t at = 0;
-    const std::string_view entry = in.length_delimited(at);
-    decode_map_entry(entry, at, example);
+    const std::string_view bytes = in.length_delimited(at);
+    fn(bytes, at);
   }
+}
+
+void decode_features(std::string_view bytes, std::size_t base, Example& example) {
+  WireReader in(bytes, base, "Features");
+  for_each_field_1(in, [&](std::string_view entry, std::size_t at) { decode_map_entry(entry, at, example); });
 }
 
 // ---- encoding ----
@@ -370,18 +378,7 @@ Example& Example::set_int64s(const std::string& key, std::vector<std::int64_t> v
 Example decode_example(std::string_view payload) {
   Example example;
   WireReader in(payload, 0, "Example");
-  std::uint32_t field = 0;
-  int wire = 0;
-  while (in.tag(field, wire)) {
-    if (field != 1) {
-      in.skip(wire);
-      continue;
-    }
-    in.expect_wire(wire, kLengthDelimited, field);
-    std::size_t at = 0;
-    const std::string_view features = in.length_delimited(at);
-    decode_features(features, at, example);
-  }
+  for_each_field_1(in, [&](std::string_view features, std::size_t at) { decode_features(features, at, example); });
   return example;
 }
 
