@@ -148,14 +148,31 @@ Variable conv_batch_norm(ConvKind kind, const Variable& x, const Variable& kerne
   const bool gx = needs_grad(x), gk = needs_grad(kernel), gg = needs_grad(gamma), gb = needs_grad(beta);
   const double eps = bn_options.epsilon;
   if (!bn_options.training) {
-    if (!(gx || gk || gg || gb)) {
+    if (!gg && !gb) {
+      // Frozen batch norm (inference mode, gamma and beta fixed: fine-tuning
+      // under a frozen BN, or plain inference): the normalisation and ReLU6
+      // run inside the convolution's single pass over its output, and no
+      // pre-normalisation tensor is kept. The backward pass needs only y:
+      // ReLU6 passes gradient exactly where 0 < y < 6.
       const ops::FoldedBatchNorm folded =
           ops::fold_batch_norm(gamma.data(), beta.data(), moving_mean, moving_variance, eps);
-      return Variable(depthwise ? ops::depthwise_bn_relu6_inference(x.data(), kernel.data(), Tensor(), folded, window,
-                                                                    relu6)
-                                : ops::conv2d_bn_relu6_inference(x.data(), kernel.data(), Tensor(), folded, window,
-                                                                 relu6),
-                      false);
+      Tensor y = depthwise ? ops::depthwise_bn_relu6_inference(x.data(), kernel.data(), Tensor(), folded, window, relu6)
+                           : ops::conv2d_bn_relu6_inference(x.data(), kernel.data(), Tensor(), folded, window, relu6);
+      if (!(gx || gk)) return Variable(std::move(y), false);
+      return make_op_result(
+          y, op, {x, kernel, gamma, beta},
+          [xd = x.data(), kd = kernel.data(), y, scale = folded.scale, window, relu6, depthwise, gx,
+           gk](const Tensor& grad) -> std::vector<Tensor> {
+            const Tensor g = ops::mul(relu6 ? ops::relu6_backward(grad, y) : grad, scale);
+            Tensor dx, dk;
+            if (gx)
+              dx = depthwise ? ops::depthwise_conv2d_backward_input(g, kd, xd.shape(), window)
+                             : ops::conv2d_backward_input(g, kd, xd.shape(), window);
+            if (gk)
+              dk = depthwise ? ops::depthwise_conv2d_backward_kernel(g, xd, kd.shape(), window)
+                             : ops::conv2d_backward_kernel(g, xd, kd.shape(), window);
+            return {dx, dk, Tensor(), Tensor()};
+          });
     }
     const Variable conv = depthwise ? depthwise_conv2d(x, kernel, Variable(), conv_options)
                                     : conv2d(x, kernel, Variable(), conv_options);

@@ -195,3 +195,60 @@ TEST_CASE("gradcheck conv_batch_norm (conv2d and depthwise, training and inferen
     }
   }
 }
+
+TEST_CASE("conv_batch_norm under a frozen batch norm (inference mode, fixed gamma and beta) fuses into one pass") {
+  // The fine-tuning case: the convolution trains, the BN layer does not. The
+  // op then runs the folded inference kernels and differentiates from its
+  // output; gradients must match finite differences and the two-op sequence.
+  Generator gen(57);
+  for (ConvKind kind : {ConvKind::Conv2d, ConvKind::Depthwise}) {
+    for (bool relu6 : {false, true}) {
+      const bool depthwise = kind == ConvKind::Depthwise;
+      const std::string label = std::string(depthwise ? "depthwise" : "conv2d") + (relu6 ? " + relu6" : "");
+      INFO(label);
+      const std::int64_t cin = 3, cout = depthwise ? 3 : 4;
+      Tensor moving_mean = uniform({cout}, -0.5, 0.5, gen, DType::Float64);
+      Tensor moving_var = uniform({cout}, 0.5, 2.0, gen, DType::Float64);
+      const std::vector<double> mean_before = moving_mean.to_vector<double>();
+      const Variable gamma(uniform({cout}, 0.5, 3.0, gen, DType::Float64), false);
+      const Variable beta(uniform({cout}, 0.0, 5.0, gen, DType::Float64), false);
+      Conv2dOptions co;
+      co.stride_h = co.stride_w = 2;
+      co.padding = Padding::Same;
+      BatchNormOptions bo;
+      bo.training = false;
+      const std::vector<Variable> inputs = {leaf({2, 4, 5, cin}, gen),
+                                            leaf(depthwise ? Shape{3, 3, cin, 1} : Shape{3, 3, cin, cout}, gen)};
+      require_ok(gradcheck(
+                     [&](const std::vector<Variable>& v) {
+                       return conv_batch_norm(kind, v[0], v[1], gamma, beta, moving_mean, moving_var, co, bo, relu6);
+                     },
+                     inputs),
+                 "frozen conv_batch_norm " + label);
+      CHECK(moving_mean.to_vector<double>() == mean_before);  // inference mode: statistics untouched
+
+      // Float32 against conv + batch_norm(_relu6) as two ops.
+      const Tensor x = uniform({2, 9, 7, 8}, -1, 1, gen);
+      const Tensor k = uniform(depthwise ? Shape{3, 3, 8, 1} : Shape{3, 3, 8, 8}, -1, 1, gen);
+      const Variable g(uniform({8}, 0.5, 2, gen), false), b(uniform({8}, 0, 2, gen), false);
+      Tensor mm = uniform({8}, -0.2, 0.2, gen), mv = uniform({8}, 0.5, 1.5, gen);
+      const Tensor seed = uniform({2, 5, 4, 8}, -1, 1, gen);
+      const Variable x1(x, true), k1(k, true), x2(x, true), k2(k, true);
+      const Variable fused = conv_batch_norm(kind, x1, k1, g, b, mm, mv, co, bo, relu6);
+      const Variable conv = depthwise ? depthwise_conv2d(x2, k2, Variable(), co) : conv2d(x2, k2, Variable(), co);
+      const Variable seq = relu6 ? batch_norm_relu6(conv, g, b, mm, mv, bo) : batch_norm(conv, g, b, mm, mv, bo);
+      REQUIRE(fused.shape() == seed.shape());
+      fused.backward(seed);
+      seq.backward(seed);
+      auto worst = [](const Tensor& a, const Tensor& e) {
+        const std::vector<float> av = a.to_vector<float>(), ev = e.to_vector<float>();
+        double w = 0.0;
+        for (std::size_t i = 0; i < av.size(); ++i) w = std::max(w, double(std::fabs(av[i] - ev[i])));
+        return w;
+      };
+      CHECK(worst(fused.data(), seq.data()) < 1e-4);
+      CHECK(worst(x1.grad(), x2.grad()) < 1e-4);
+      CHECK(worst(k1.grad(), k2.grad()) < 1e-3);
+    }
+  }
+}
