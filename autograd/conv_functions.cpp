@@ -163,7 +163,7 @@ Variable conv_batch_norm(ConvKind kind, const Variable& x, const Variable& kerne
           y, op, {x, kernel, gamma, beta},
           [xd = x.data(), kd = kernel.data(), y, scale = folded.scale, window, relu6, depthwise, gx,
            gk](const Tensor& grad) -> std::vector<Tensor> {
-            const Tensor g = ops::mul(relu6 ? ops::relu6_backward(grad, y) : grad, scale);
+            const Tensor g = ops::channel_affine_backward(grad, y, scale, relu6);
             Tensor dx, dk;
             if (gx)
               dx = depthwise ? ops::depthwise_conv2d_backward_input(g, kd, xd.shape(), window)

@@ -482,6 +482,23 @@ Tensor channel_affine(const Tensor& x_in, const Tensor& scale_in, const Tensor& 
   return y;
 }
 
+Tensor channel_affine_backward(const Tensor& grad_in, const Tensor& y_in, const Tensor& scale_in, bool relu6) {
+  const char* op = "channel_affine_backward";
+  const std::int64_t c = check_channels_last(y_in, op);
+  PETAL_CHECK(grad_in.shape() == y_in.shape(), ShapeError, op, ": gradient ", shape_str(grad_in.shape()),
+              " does not match the output ", shape_str(y_in.shape()));
+  check_channel_vector(scale_in, y_in, c, op, "scale");
+  // Without ReLU6 it is one multiplication; elsewhere than float32 on the
+  // CPU the two ops compose it.
+  if (!relu6 || is_double(y_in) || backend_of(op, {&grad_in, &y_in, &scale_in}) == Backend::Cuda)
+    return mul(relu6 ? relu6_backward(grad_in, y_in) : grad_in, scale_in);
+  const Tensor grad = grad_in.contiguous(), y = y_in.contiguous(), scale = scale_in.contiguous();
+  Tensor dx = Tensor::empty(y.shape(), y.dtype());
+  cpu::channel_scale_backward(grad.data<float>(), y.data<float>(), y.numel() / c, c, scale.data<float>(), relu6,
+                              dx.data<float>());
+  return dx;
+}
+
 void update_moving_statistics(Tensor& moving_mean, Tensor& moving_variance, const Tensor& batch_mean,
                               const Tensor& batch_biased_variance, std::int64_t count, double momentum) {
   const char* op = "batch_norm (moving statistics)";

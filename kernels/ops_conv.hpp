@@ -73,6 +73,9 @@ FoldedBatchNorm fold_batch_norm(const Tensor& gamma, const Tensor& beta, const T
                                 const Tensor& moving_variance, double epsilon);
 // y = x * scale + shift per channel (last axis), clamped when relu6.
 Tensor channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, bool relu6);
+// Gradient through y = relu6?(x * scale + shift) given its output y:
+// grad * scale per channel, and 0 where not 0 < y < 6 when relu6 (one pass).
+Tensor channel_affine_backward(const Tensor& grad, const Tensor& y, const Tensor& scale, bool relu6);
 // Moving-average update in place: moving = moving * momentum + batch * (1 - momentum),
 // with the unbiased variance (count / (count - 1)) for the moving variance.
 void update_moving_statistics(Tensor& moving_mean, Tensor& moving_variance, const Tensor& batch_mean,

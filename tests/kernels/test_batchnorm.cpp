@@ -180,3 +180,29 @@ TEST_CASE("conv + batch norm training with statistics gathered in the convolutio
                                                   ones({4}), zeros({4}), 1e-3, false),
                   ShapeError);
 }
+
+TEST_CASE("channel_affine_backward equals ReLU6's backward times the channel scale, in one pass") {
+  Generator gen(34);
+  for (const Shape& shape : {Shape{2, 5, 7, 16}, Shape{3, 4, 5, 37}, Shape{1, 9, 9, 24}, Shape{7, 3}}) {
+    const std::int64_t c = shape.back();
+    // Outputs of a ReLU6 (exactly 0 and 6 included) and of a plain affine map.
+    Tensor y = random_tensor(shape, gen, -1.0, 7.0);
+    y = ops::channel_affine(y, ones({c}), zeros({c}), true);
+    const Tensor grad = random_tensor(shape, gen), scale = random_tensor({c}, gen, 0.5, 2.0);
+    for (bool relu6 : {false, true}) {
+      INFO("shape " << shape_str(shape) << (relu6 ? " + relu6" : ""));
+      const std::vector<float> gv = grad.to_vector<float>(), yv = y.to_vector<float>(), sv = scale.to_vector<float>();
+      std::vector<float> expected(gv.size());
+      for (std::size_t i = 0; i < gv.size(); ++i) {
+        const bool pass = !relu6 || (yv[i] > 0.0f && yv[i] < 6.0f);
+        expected[i] = pass ? gv[i] * sv[i % static_cast<std::size_t>(c)] : 0.0f;
+      }
+      for_each_isa_and_threads([&](const std::string& config) {
+        INFO(config);
+        check_close(ops::channel_affine_backward(grad, y, scale, relu6), expected, 1e-6, "gradient");
+      });
+    }
+  }
+  CHECK_THROWS_AS(ops::channel_affine_backward(zeros({2, 3, 4}), zeros({2, 3, 5}), ones({5}), true), ShapeError);
+  CHECK_THROWS_AS(ops::channel_affine_backward(zeros({2, 3, 4}), zeros({2, 3, 4}), ones({5}), true), ShapeError);
+}

@@ -110,6 +110,21 @@ void channel_affine(const float* x, std::int64_t rows, std::int64_t channels, co
   });
 }
 
+void channel_scale_backward(const float* dy, const float* y, std::int64_t rows, std::int64_t channels,
+                            const float* scale, bool relu6, float* dx) {
+  // The batch-norm backward apply kernel with the mask taken from y itself
+  // (unit scale, zero shift) and dx = dy * scale (k_x = k_c = 0).
+  const ChannelKernels& k = channel_kernels();
+  const std::int64_t period = channel_period(channels, k.lanes), total = rows * channels;
+  const std::vector<float> unit(static_cast<std::size_t>(period), 1.0f), zero(static_cast<std::size_t>(period), 0.0f);
+  const std::vector<float> scale_p = expand(std::vector<float>(scale, scale + channels), period);
+  const bool stream = dx != dy && dx != y && total * std::int64_t{sizeof(float)} >= kStreamOutputThresholdBytes;
+  for_each_run(total, period, [&](std::int64_t first, std::int64_t count) {
+    k.bn_backward_apply(dy + first, y + first, count, period, unit.data(), zero.data(), relu6, scale_p.data(),
+                        zero.data(), zero.data(), dx + first, stream);
+  });
+}
+
 void batch_norm_backward(const float* dy, const float* x, std::int64_t rows, std::int64_t channels,
                          const float* gamma, const float* beta, const float* mean, const float* biased_variance,
                          double epsilon, bool relu6, float* dx, float* dgamma, float* dbeta) {

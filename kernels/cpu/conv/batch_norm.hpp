@@ -23,6 +23,11 @@ void batch_norm_apply(const float* y, std::int64_t rows, std::int64_t channels, 
 // y = relu6?(x * scale + shift) per channel; y may alias x.
 void channel_affine(const float* x, std::int64_t rows, std::int64_t channels, const float* scale, const float* shift,
                     bool relu6, float* y);
+// dx = dy * scale per channel, and 0 where not 0 < y < 6 when relu6: the
+// gradient through a frozen (inference-mode) batch norm + ReLU6 taken from
+// its output y, in one pass (y must be finite where relu6 is off).
+void channel_scale_backward(const float* dy, const float* y, std::int64_t rows, std::int64_t channels,
+                            const float* scale, bool relu6, float* dx);
 // Gradients of batch_norm_training_forward.
 void batch_norm_backward(const float* dy, const float* x, std::int64_t rows, std::int64_t channels,
                          const float* gamma, const float* beta, const float* mean, const float* biased_variance,
