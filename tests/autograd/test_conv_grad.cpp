@@ -21,6 +21,21 @@ Variable leaf(const Shape& shape, Generator& gen, double low = -1.0, double high
   return Variable(uniform(shape, low, high, gen, DType::Float64), true);
 }
 
+// Stride 2, "same" padding: the asymmetric TensorFlow padding case.
+Conv2dOptions stride2_same() {
+  Conv2dOptions co;
+  co.stride_h = co.stride_w = 2;
+  co.padding = Padding::Same;
+  return co;
+}
+
+double max_abs_difference(const Tensor& actual, const Tensor& expected) {
+  const std::vector<float> a = actual.to_vector<float>(), e = expected.to_vector<float>();
+  double worst = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::fabs(a[i] - e[i])));
+  return worst;
+}
+
 void require_ok(const GradcheckResult& r, const std::string& what) {
   INFO(what << ": " << r.message << " (max abs error " << r.max_abs_error << ")");
   CHECK(r.ok);
@@ -158,9 +173,7 @@ TEST_CASE("gradcheck conv_batch_norm (conv2d and depthwise, training and inferen
         const std::int64_t cin = 3, cout = depthwise ? 3 : 4;
         Tensor moving_mean = uniform({cout}, -0.5, 0.5, gen, DType::Float64);
         Tensor moving_var = uniform({cout}, 0.5, 2.0, gen, DType::Float64);
-        Conv2dOptions co;
-        co.stride_h = co.stride_w = 2;
-        co.padding = Padding::Same;
+        const Conv2dOptions co = stride2_same();
         BatchNormOptions bo;
         bo.training = training;
         const std::vector<Variable> inputs = {leaf({2, 4, 5, cin}, gen),
@@ -184,11 +197,8 @@ TEST_CASE("gradcheck conv_batch_norm (conv2d and depthwise, training and inferen
                                         : conv2d(Variable(x), Variable(k), Variable(), co);
         const Variable seq = relu6 ? batch_norm_relu6(conv, Variable(g), Variable(b), mm2, mv2, bo)
                                    : batch_norm(conv, Variable(g), Variable(b), mm2, mv2, bo);
-        const std::vector<float> a = fused.data().to_vector<float>(), e = seq.data().to_vector<float>();
-        double worst = 0.0;
-        for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::fabs(a[i] - e[i])));
         INFO(label);
-        CHECK(worst < 1e-4);
+        CHECK(max_abs_difference(fused.data(), seq.data()) < 1e-4);
         CHECK(mm1.to_vector<float>()[3] == doctest::Approx(mm2.to_vector<float>()[3]).epsilon(1e-5));
         CHECK(mv1.to_vector<float>()[5] == doctest::Approx(mv2.to_vector<float>()[5]).epsilon(1e-5));
       }
@@ -212,9 +222,7 @@ TEST_CASE("conv_batch_norm under a frozen batch norm (inference mode, fixed gamm
       const std::vector<double> mean_before = moving_mean.to_vector<double>();
       const Variable gamma(uniform({cout}, 0.5, 3.0, gen, DType::Float64), false);
       const Variable beta(uniform({cout}, 0.0, 5.0, gen, DType::Float64), false);
-      Conv2dOptions co;
-      co.stride_h = co.stride_w = 2;
-      co.padding = Padding::Same;
+      const Conv2dOptions co = stride2_same();
       BatchNormOptions bo;
       bo.training = false;
       const std::vector<Variable> inputs = {leaf({2, 4, 5, cin}, gen),
@@ -240,15 +248,9 @@ TEST_CASE("conv_batch_norm under a frozen batch norm (inference mode, fixed gamm
       REQUIRE(fused.shape() == seed.shape());
       fused.backward(seed);
       seq.backward(seed);
-      auto worst = [](const Tensor& a, const Tensor& e) {
-        const std::vector<float> av = a.to_vector<float>(), ev = e.to_vector<float>();
-        double w = 0.0;
-        for (std::size_t i = 0; i < av.size(); ++i) w = std::max(w, double(std::fabs(av[i] - ev[i])));
-        return w;
-      };
-      CHECK(worst(fused.data(), seq.data()) < 1e-4);
-      CHECK(worst(x1.grad(), x2.grad()) < 1e-4);
-      CHECK(worst(k1.grad(), k2.grad()) < 1e-3);
+      CHECK(max_abs_difference(fused.data(), seq.data()) < 1e-4);
+      CHECK(max_abs_difference(x1.grad(), x2.grad()) < 1e-4);
+      CHECK(max_abs_difference(k1.grad(), k2.grad()) < 1e-3);
     }
   }
 }

@@ -27,9 +27,6 @@ std::int64_t im2col_block_rows(const ConvGeometry& g) {
   return std::clamp<std::int64_t>(kBlockFloats / std::max<std::int64_t>(k, 1), 8, 4096);
 }
 
-// Rows [p0, p1) of the im2col matrix [pixels, kh*kw*Cin] (zeros for padding).
-// In NHWC the kw * Cin inputs under one kernel row are contiguous, so a row
-// whose columns all lie inside the input is one copy.
 // Output pixel p as (image, row, column), advanced one pixel at a time: the
 // divisions per pixel cost more than copying a 3-channel window.
 struct PixelCursor {
@@ -48,6 +45,9 @@ struct PixelCursor {
   }
 };
 
+// Rows [p0, p1) of the im2col matrix [pixels, kh*kw*Cin] (zeros for padding).
+// In NHWC the kw * Cin inputs under one kernel row are contiguous, so a row
+// whose columns all lie inside the input is one copy.
 void im2col(const float* x, const ConvGeometry& g, std::int64_t p0, std::int64_t p1, float* col) {
   const std::int64_t cin = g.in_c, run = g.kernel_w * cin, k = g.kernel_h * run;
   PixelCursor at(g, p0);
