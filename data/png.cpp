@@ -7,6 +7,8 @@
 #include <fstream>
 #include <vector>
 
+#include "core/atomic_file.hpp"
+
 namespace petal::data {
 namespace {
 
@@ -193,11 +195,9 @@ std::string encode_png(const Image& image, int compression_level) {
 }
 
 void write_png(const std::filesystem::path& path, int width, int height, int channels, const std::uint8_t* pixels) {
-  const std::string bytes = encode_png(width, height, channels, pixels);
-  std::ofstream file(path, std::ios::binary);
-  if (!file) throw IOError(str_cat("write_png: cannot create '", path.string(), "'"));
-  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!file.flush()) throw IOError(str_cat("write_png: cannot write '", path.string(), "'"));
+  // Encoded in memory first, so a kill or an encoding error never leaves a
+  // truncated PNG under the target's name.
+  write_file_atomic(path, encode_png(width, height, channels, pixels));
 }
 
 void write_png(const std::filesystem::path& path, const Image& image) {

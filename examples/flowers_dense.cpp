@@ -17,7 +17,7 @@
 #include "core/random.hpp"
 #include "data/flowers.hpp"
 #include "examples/flowers_common.hpp"
-#include "nn/atomic_file.hpp"
+#include "core/atomic_file.hpp"
 #include "nn/dataset_source.hpp"
 #include "nn/json.hpp"
 #include "nn/nn.hpp"

@@ -35,7 +35,7 @@
 #include "examples/flowers_common.hpp"
 #include "examples/image_canvas.hpp"
 #include "examples/transfer_model.hpp"
-#include "nn/atomic_file.hpp"
+#include "core/atomic_file.hpp"
 #include "nn/feature_cache.hpp"
 #include "nn/json.hpp"
 #include "nn/nn.hpp"

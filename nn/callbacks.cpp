@@ -4,7 +4,7 @@
 #include <set>
 
 #include "core/error.hpp"
-#include "nn/atomic_file.hpp"
+#include "core/atomic_file.hpp"
 #include "nn/json.hpp"
 #include "nn/weights_io.hpp"
 
@@ -88,6 +88,7 @@ ModelCheckpoint::ModelCheckpoint(std::filesystem::path path, Options options)
     : path_(std::move(path)), options_(std::move(options)) {
   maximize_ = maximizes(options_.mode, options_.monitor);
   best_ = maximize_ ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  PETAL_CHECK(options_.max_to_keep >= 0, ValueError, "ModelCheckpoint: max_to_keep must be non-negative");
 }
 
 void ModelCheckpoint::on_epoch_end(Trainer& trainer, int epoch, const Logs& logs) {
@@ -101,8 +102,28 @@ void ModelCheckpoint::on_epoch_end(Trainer& trainer, int epoch, const Logs& logs
   const std::string tag = "{epoch}";
   for (auto pos = path.find(tag); pos != std::string::npos; pos = path.find(tag))
     path.replace(pos, tag.size(), std::to_string(epoch + 1));
-  if (options_.save_weights_only) save_weights(trainer.model(), path, {{"epoch", std::to_string(epoch + 1)}});
-  else save_checkpoint(path, trainer.model(), trainer.optimizer(), epoch + 1);
+  if (options_.save_weights_only) {
+    save_weights(trainer.model(), path, {{"epoch", std::to_string(epoch + 1)}});
+  } else {
+    History history = initial_history_;
+    history.extend(trainer.history());
+    save_checkpoint(path, trainer.model(), trainer.optimizer(), epoch + 1,
+                    {{"history", history.to_json()},
+                     {"history_train_samples", std::to_string(history.train_samples)},
+                     {"history_train_seconds", json::number(history.train_seconds)}});
+  }
+  if (options_.max_to_keep > 0) {
+    // Only once the new file is safely in place, and only older epochs: the
+    // newest complete checkpoint is never the one deleted.
+    const auto files = checkpoint_files(path_);
+    int kept = 0;
+    for (auto it = files.rbegin(); it != files.rend(); ++it) {
+      if (it->first < 0 || it->first > epoch + 1) continue;
+      if (++kept <= options_.max_to_keep) continue;
+      std::error_code ec;
+      std::filesystem::remove(it->second, ec);
+    }
+  }
 }
 
 // ---- HistoryLogger ----
@@ -111,7 +132,8 @@ HistoryLogger::HistoryLogger(std::filesystem::path path) : path_(std::move(path)
 
 void HistoryLogger::on_epoch_end(Trainer& trainer, int, const Logs&) {
   // fit() records the epoch (with its duration) before calling back.
-  const History& history = trainer.history();
+  History history = initial_history_;
+  history.extend(trainer.history());
   if (path_.extension() == ".json") {
     write_text_file_atomic(path_, history.to_json() + "\n");
     return;

@@ -42,7 +42,9 @@ class EarlyStopping : public Callback {
 
 // Saves the weights (or a full checkpoint with the optimizer) after each epoch,
 // or only when `monitor` improves. "{epoch}" in the path is replaced by the
-// 1-based epoch number.
+// 1-based epoch number. Full checkpoints also carry the history of every
+// epoch so far (checkpoint_history), including those of the run resumed from
+// when set_initial_history was given them. Every file is written atomically.
 class ModelCheckpoint : public Callback {
  public:
   struct Options {
@@ -50,16 +52,22 @@ class ModelCheckpoint : public Callback {
     bool save_best_only = false;
     bool save_weights_only = true;  // false: save_checkpoint with optimizer, epoch and RNG state
     MonitorMode mode = MonitorMode::Auto;
+    // > 0 with "{epoch}" in the path: after each save, files of older epochs
+    // beyond the newest max_to_keep are deleted (checkpoints can be large).
+    int max_to_keep = 0;
   };
   ModelCheckpoint(std::filesystem::path path, Options options);
   explicit ModelCheckpoint(std::filesystem::path path) : ModelCheckpoint(std::move(path), Options{}) {}
   void on_epoch_end(Trainer& trainer, int epoch, const Logs& logs) override;
+  // The epochs before fit's initial_epoch (checkpoint_history of the resumed file).
+  void set_initial_history(History history) { initial_history_ = std::move(history); }
 
  private:
   std::filesystem::path path_;
   Options options_;
   bool maximize_ = false;
   double best_;
+  History initial_history_;
 };
 
 // Rewrites the whole history after every epoch (atomically), as CSV
@@ -68,9 +76,12 @@ class HistoryLogger : public Callback {
  public:
   explicit HistoryLogger(std::filesystem::path path);
   void on_epoch_end(Trainer& trainer, int epoch, const Logs& logs) override;
+  // The epochs before fit's initial_epoch, written ahead of fit's own.
+  void set_initial_history(History history) { initial_history_ = std::move(history); }
 
  private:
   std::filesystem::path path_;
+  History initial_history_;
 };
 
 // Sets the learning rate at the start of every epoch: lr = schedule(epoch, lr).

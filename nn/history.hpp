@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace petal::nn {
@@ -32,6 +33,14 @@ struct History {
   std::string to_json() const;
   // Only the given series (missing ones as []), then "epoch_seconds".
   std::string to_json(const std::vector<std::string>& keys) const;
+
+  // Reads to_json()'s form back (null values become NaN, empty series are
+  // dropped); the epochs are numbered 0, 1, ... Throws FormatError naming
+  // `source` on anything else. For resumed runs: checkpoints carry it.
+  static History from_json(std::string_view text, std::string_view source);
+  // Appends the epochs of a later fit (a resumed run) and adds up its
+  // throughput figures.
+  void extend(const History& later);
 };
 
 }  // namespace petal::nn

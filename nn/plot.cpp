@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "nn/atomic_file.hpp"
+#include "core/atomic_file.hpp"
 
 namespace petal::nn {
 

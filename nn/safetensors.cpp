@@ -5,7 +5,7 @@
 #include <set>
 
 #include "core/error.hpp"
-#include "nn/atomic_file.hpp"
+#include "core/atomic_file.hpp"
 #include "nn/json.hpp"
 
 namespace petal::nn {

@@ -5,9 +5,12 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <string_view>
+#include <algorithm>
 
 #include "core/error.hpp"
 #include "core/random.hpp"
+#include "nn/keras_h5.hpp"
 
 namespace petal::nn {
 
@@ -65,6 +68,7 @@ std::int64_t required_int(const Metadata& m, const std::string& key, const std::
 }  // namespace
 
 void save_weights(const Module& model, const std::filesystem::path& path, const Metadata& metadata) {
+  if (path.extension() == ".h5") return save_keras_h5(model, path);
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const auto& w : built_weights(model, "save_weights")) tensors.emplace_back(w.name, w.variable.data());
   write_safetensors(path, tensors, metadata);
@@ -72,6 +76,7 @@ void save_weights(const Module& model, const std::filesystem::path& path, const 
 
 LoadReport load_weights(Module& model, const std::filesystem::path& path, const LoadOptions& options) {
   std::vector<WeightRef> weights = built_weights(model, "load_weights");
+  if (is_keras_h5(weight_file_format(path))) return load_keras_h5(model, path, options);
   SafetensorsReader reader(path);
   LoadReport report;
   report.metadata = reader.metadata();
@@ -159,6 +164,88 @@ int load_checkpoint(const std::filesystem::path& path, Module& model, Optimizer&
   optimizer.load_state(slots, iterations);
   default_generator().set_state(rng);
   return epoch;
+}
+
+namespace {
+
+constexpr std::string_view kEpochTag = "{epoch}";
+
+// The epoch number of `name` in a file-name pattern holding "{epoch}" once.
+std::optional<int> epoch_of(const std::string& name, const std::string& prefix, const std::string& suffix) {
+  if (name.size() <= prefix.size() + suffix.size() || name.compare(0, prefix.size(), prefix) != 0 ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return std::nullopt;
+  const char* first = name.data() + prefix.size();
+  const char* last = name.data() + name.size() - suffix.size();
+  if (*first == '0' && last - first > 1) return std::nullopt;  // ModelCheckpoint never writes leading zeros
+  int epoch = 0;
+  auto [ptr, ec] = std::from_chars(first, last, epoch);
+  if (ec != std::errc() || ptr != last || epoch < 0) return std::nullopt;
+  return epoch;
+}
+
+}  // namespace
+
+std::vector<std::pair<int, std::filesystem::path>> checkpoint_files(const std::filesystem::path& pattern) {
+  std::vector<std::pair<int, std::filesystem::path>> files;
+  const std::string file_pattern = pattern.filename().string();
+  const auto tag = file_pattern.find(kEpochTag);
+  std::error_code ec;
+  if (tag == std::string::npos) {
+    if (std::filesystem::is_regular_file(pattern, ec)) files.emplace_back(-1, pattern);
+    return files;
+  }
+  const std::string prefix = file_pattern.substr(0, tag), suffix = file_pattern.substr(tag + kEpochTag.size());
+  PETAL_CHECK(suffix.find(kEpochTag) == std::string::npos, ValueError, "checkpoint pattern ", pattern.string(),
+              ": \"{epoch}\" appears more than once in the file name");
+  const std::filesystem::path folder = pattern.parent_path().empty() ? "." : pattern.parent_path();
+  if (!std::filesystem::is_directory(folder, ec)) return files;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) {
+    const std::optional<int> epoch = epoch_of(entry.path().filename().string(), prefix, suffix);
+    if (epoch && entry.is_regular_file(ec)) files.emplace_back(*epoch, pattern.parent_path() / entry.path().filename());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& pattern,
+                                                       std::vector<std::string>* passed_over) {
+  const auto files = checkpoint_files(pattern);
+  for (auto it = files.rbegin(); it != files.rend(); ++it) {
+    const auto& [epoch, path] = *it;
+    try {
+      SafetensorsReader reader(path);  // checks the header and every tensor's extent against the file size
+      const Metadata& meta = reader.metadata();
+      PETAL_CHECK(meta.count("petal_checkpoint"), FormatError, "not a petal checkpoint");
+      const std::int64_t saved_epoch = required_int(meta, "epoch", path.string());
+      PETAL_CHECK(epoch < 0 || saved_epoch == epoch, FormatError, "holds epoch ", saved_epoch, ", its name says ", epoch);
+      return path;
+    } catch (const Error& e) {
+      if (passed_over) passed_over->push_back(str_cat(path.string(), ": ", e.what()));
+    }
+  }
+  return std::nullopt;
+}
+
+History checkpoint_history(const std::filesystem::path& path) {
+  SafetensorsReader reader(path);
+  const auto it = reader.metadata().find("history");
+  if (it == reader.metadata().end()) return {};
+  History history = History::from_json(it->second, path.string() + " metadata");
+  // Throughput figures are informative: a file without them (or with bad ones) still resumes.
+  const auto samples = reader.metadata().find("history_train_samples");
+  const auto seconds = reader.metadata().find("history_train_seconds");
+  if (samples != reader.metadata().end() && seconds != reader.metadata().end()) {
+    std::int64_t n = 0;
+    double s = 0;
+    const auto [p1, e1] = std::from_chars(samples->second.data(), samples->second.data() + samples->second.size(), n);
+    const auto [p2, e2] = std::from_chars(seconds->second.data(), seconds->second.data() + seconds->second.size(), s);
+    if (e1 == std::errc() && e2 == std::errc() && n >= 0 && s >= 0) {
+      history.train_samples = n;
+      history.train_seconds = s;
+    }
+  }
+  return history;
 }
 
 }  // namespace petal::nn

@@ -6,16 +6,20 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "nn/history.hpp"
 #include "nn/module.hpp"
 #include "nn/optimizers.hpp"
 #include "nn/safetensors.hpp"
 
 namespace petal::nn {
 
-// Writes every weight (parameters and buffers) of a built model.
+// Writes every weight (parameters and buffers) of a built model: as
+// safetensors, or in Keras 2's HDF5 layout when the name ends in ".h5"
+// (nn/keras_h5.hpp; `metadata` is then not written).
 void save_weights(const Module& model, const std::filesystem::path& path, const Metadata& metadata = {});
 
 struct LoadOptions {
@@ -33,6 +37,8 @@ struct LoadReport {
   Metadata metadata;
 };
 
+// Reads safetensors or Keras HDF5 (legacy or Keras 3 .weights.h5), told apart
+// by the file's bytes; Keras files match as nn/keras_h5.hpp describes.
 // Checks every name and shape first and throws one FormatError listing all
 // mismatches (missing names, unexpected names, wrong shapes or dtypes) before
 // changing any weight; then copies the values in. Tensors named
@@ -47,5 +53,22 @@ void save_checkpoint(const std::filesystem::path& path, const Module& model, con
 // Restores weights, optimizer state and default_generator(); returns the
 // number of epochs completed (pass it to fit as initial_epoch).
 int load_checkpoint(const std::filesystem::path& path, Module& model, Optimizer& optimizer);
+
+// The files that a ModelCheckpoint path pattern ("ckpt/epoch_{epoch}.safetensors",
+// "{epoch}" in the file name) names, with their epoch numbers, in ascending
+// epoch order. Temporaries ("....tmp.<pid>") and other names never match. A
+// pattern without "{epoch}" names one file (epoch -1) when it exists.
+std::vector<std::pair<int, std::filesystem::path>> checkpoint_files(const std::filesystem::path& pattern);
+
+// The newest complete checkpoint among checkpoint_files(pattern): files that
+// do not open as a petal checkpoint of their epoch are passed over (and
+// listed in `passed_over` with the reason when given). nullopt when none.
+std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& pattern,
+                                                       std::vector<std::string>* passed_over = nullptr);
+
+// The history of every epoch up to a checkpoint, which ModelCheckpoint saves
+// with it (metadata "history", with the throughput figures train_samples and
+// train_seconds); empty when the file carries none.
+History checkpoint_history(const std::filesystem::path& path);
 
 }  // namespace petal::nn
