@@ -35,4 +35,21 @@ std::filesystem::path find_asset(const std::string& relative, const std::string&
                         "\nRun scripts/fetch_assets.sh, set PETAL_ASSETS, or pass the path as an option."));
 }
 
+std::filesystem::path find_first_asset(const std::vector<std::string>& candidates, const std::string& option) {
+  if (!option.empty() || candidates.size() == 1) return find_asset(candidates.front(), option);
+  std::error_code ec;
+  std::string tried;
+  for (const auto& dir : asset_search_path())
+    for (const auto& relative : candidates) {
+      const auto candidate = dir / relative;
+      if (std::filesystem::exists(candidate, ec)) return candidate;
+    }
+  for (const auto& relative : candidates) tried += "\n  " + relative;
+  throw IOError(str_cat("cannot find any of these assets:", tried, "\nin:", [&] {
+    std::string dirs;
+    for (const auto& dir : asset_search_path()) dirs += "\n  " + dir.string();
+    return dirs;
+  }(), "\nRun scripts/fetch_assets.sh, set PETAL_ASSETS, or pass the path as an option."));
+}
+
 }  // namespace petal

@@ -17,4 +17,9 @@ std::vector<std::filesystem::path> asset_search_path(const std::string& option_d
 // file or folder wins as it is. Throws IOError listing every place tried.
 std::filesystem::path find_asset(const std::string& relative, const std::string& option = "");
 
+// The first of `candidates` found, folder by folder (a folder's first
+// candidate beats its second, an earlier folder beats a later one): e.g. the
+// safetensors weights, else the official Keras .h5 file.
+std::filesystem::path find_first_asset(const std::vector<std::string>& candidates, const std::string& option = "");
+
 }  // namespace petal

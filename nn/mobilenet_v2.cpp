@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <set>
 
 #include "autograd/functions.hpp"
 #include "core/error.hpp"
+#include "nn/keras_h5.hpp"
 
 namespace petal::nn {
 
@@ -242,6 +244,7 @@ ag::Variable MobileNetV2::forward_logits(const ag::Variable& x) {
 }
 
 LoadReport MobileNetV2::load_weights(const std::filesystem::path& path) {
+  if (is_keras_h5(weight_file_format(path))) return load_keras_weights(path);
   // Missing names are checked before any weight changes (load_weights by
   // name would skip them silently); shapes are checked by load_weights.
   std::vector<std::string> missing;
@@ -250,16 +253,36 @@ LoadReport MobileNetV2::load_weights(const std::filesystem::path& path) {
     for (const WeightRef& w : weights())
       if (!reader.find(w.name)) missing.push_back(w.name);
   }
-  if (!missing.empty()) {
-    std::string message = str_cat(path.string(), ": MobileNetV2 \"", name(), "\" needs ", missing.size(),
-                                  " weight(s) the file does not have:");
-    for (std::size_t i = 0; i < missing.size() && i < 10; ++i) message += "\n  " + missing[i];
-    if (missing.size() > 10) message += str_cat("\n  ... and ", missing.size() - 10, " more");
-    throw FormatError(message);
-  }
+  throw_if_missing(path, missing);
   LoadOptions options;
   options.by_name = true;
   return nn::load_weights(*this, path, options);
+}
+
+// Keras's own rule (layers paired by order) when the file has as many
+// weighted layers as this model: the official files name the classifier
+// Logits, not predictions. Otherwise by name (a base from a file with top).
+LoadReport MobileNetV2::load_keras_weights(const std::filesystem::path& path) {
+  LoadOptions options;
+  options.by_name = keras_h5_weighted_layer_count(path) != keras_weighted_layer_count(*this);
+  LoadReport report = load_keras_h5(*this, path, options);
+  if (options.by_name) {
+    const std::set<std::string> loaded(report.loaded.begin(), report.loaded.end());
+    std::vector<std::string> missing;
+    for (const WeightRef& w : weights())
+      if (!loaded.count(w.name)) missing.push_back(w.name);
+    throw_if_missing(path, missing);
+  }
+  return report;
+}
+
+void MobileNetV2::throw_if_missing(const std::filesystem::path& path, const std::vector<std::string>& missing) const {
+  if (missing.empty()) return;
+  std::string message = str_cat(path.string(), ": MobileNetV2 \"", name(), "\" needs ", missing.size(),
+                                " weight(s) the file does not have:");
+  for (std::size_t i = 0; i < missing.size() && i < 10; ++i) message += "\n  " + missing[i];
+  if (missing.size() > 10) message += str_cat("\n  ... and ", missing.size() - 10, " more");
+  throw FormatError(message);
 }
 
 void MobileNetV2::freeze_batch_norm() {

@@ -61,9 +61,11 @@ class MobileNetV2 : public Module {
   const MobileNetV2Options& options() const { return options_; }
   bool ends_in_softmax() const override { return options_.include_top; }
 
-  // Loads Keras-named weights. Every weight of this model must be in the
-  // file (FormatError listing the missing ones otherwise); tensors the model
-  // does not have (predictions/* when include_top is false) are ignored.
+  // Loads Keras-named weights from safetensors or a Keras .h5 (the official
+  // keras-applications files included). Every weight of this model must be
+  // in the file (FormatError listing the missing ones otherwise); tensors
+  // the model does not have (predictions/* when include_top is false) are
+  // ignored.
   LoadReport load_weights(const std::filesystem::path& path);
 
   // Makes every BatchNormalization layer non-trainable (inference mode,
@@ -76,6 +78,8 @@ class MobileNetV2 : public Module {
   ag::Variable forward_logits(const ag::Variable& x) override;
 
  private:
+  LoadReport load_keras_weights(const std::filesystem::path& path);
+  void throw_if_missing(const std::filesystem::path& path, const std::vector<std::string>& missing) const;
   // A convolution (regular or depthwise) with its BatchNormalization and
   // optional ReLU6, run as one op.
   struct ConvUnit {

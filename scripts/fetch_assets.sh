@@ -7,10 +7,15 @@
 #   assets/reference/       ImageNet MobileNetV2 weights and reference outputs
 #   assets/samples/         a few photos with their expected ImageNet class
 #
-# It copies from ../shared (beside the project) when that exists, otherwise it
-# downloads the flowers shards from the lab's public bucket and says how to
-# supply the weights. Files already in place with the right size are skipped,
-# so running it again is cheap.
+# It copies from ../shared (beside the project) when that exists. Otherwise it
+# downloads the flowers shards from the lab's public bucket, the official
+# Keras MobileNetV2 weights (keras-applications: the 224 file with top, the
+# 192 file without) and ImageNet's class index, from which it writes
+# imagenet_labels.txt. Files already in place are kept, so running it again
+# is cheap. Mirrors: PETAL_FLOWERS_URL (a folder of the shards),
+# PETAL_KERAS_WEIGHTS_URL (a folder of the two .h5 files, named as Keras
+# names them), PETAL_IMAGENET_INDEX_URL (the imagenet_class_index.json file
+# itself). PETAL_FETCH_SHARDS sets the default of --shards.
 #
 # Options:
 #   --shards N      only the first N flowers shards (the first 3 are the
@@ -24,18 +29,28 @@ set -euo pipefail
 project_root="$(cd "$(dirname "$0")/.." && pwd)"
 shared_dir="$project_root/../shared"
 dest="$project_root/assets"
-shard_limit=16
+shard_limit="${PETAL_FETCH_SHARDS:-16}"
+[[ "$shard_limit" =~ ^[0-9]+$ && "$shard_limit" -ge 1 && "$shard_limit" -le 16 ]] ||
+  { echo "fetch_assets.sh: PETAL_FETCH_SHARDS must be a number from 1 to 16" >&2; exit 2; }
 force_download=0
 quiet=0
 
 # PETAL_FLOWERS_URL points at a mirror (any URL curl or wget understands).
 bucket_url="${PETAL_FLOWERS_URL:-https://storage.googleapis.com/flowers-public/tfrecords-jpeg-192x192-2}"
+# Where Keras itself downloads them (BASE_WEIGHT_PATH in
+# keras/src/applications/mobilenet_v2.py, CLASS_INDEX_PATH in
+# keras/src/applications/imagenet_utils.py).
+keras_weights_url="${PETAL_KERAS_WEIGHTS_URL:-https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2}"
+keras_weights_url="${keras_weights_url%/}"
+imagenet_index_url="${PETAL_IMAGENET_INDEX_URL:-https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json}"
+keras_224=mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5
+keras_192_no_top=mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_192_no_top.h5
 shard_names=(flowers00-230.tfrec flowers01-230.tfrec flowers02-230.tfrec flowers03-230.tfrec
              flowers04-230.tfrec flowers05-230.tfrec flowers06-230.tfrec flowers07-230.tfrec
              flowers08-230.tfrec flowers09-230.tfrec flowers10-230.tfrec flowers11-230.tfrec
              flowers12-230.tfrec flowers13-230.tfrec flowers14-230.tfrec flowers15-220.tfrec)
 
-usage() { sed -n '2,22s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,28s/^# \{0,1\}//p' "$0"; }
 die() { echo "fetch_assets.sh: $*" >&2; exit 1; }
 say() { [[ $quiet -eq 1 ]] || echo "fetch_assets.sh: $*"; }
 
@@ -81,8 +96,8 @@ copy_folder_files() {  # every plain file of a folder, not recursive
   done
 }
 
-download() {  # url dst
-  local url=$1 dst=$2
+download() {  # url dst [the variable that names a mirror]
+  local url=$1 dst=$2 mirror=${3:-PETAL_FLOWERS_URL}
   mkdir -p "$(dirname "$dst")"
   local ok=1
   if command -v curl >/dev/null 2>&1; then
@@ -94,10 +109,46 @@ download() {  # url dst
   fi
   if [[ $ok -eq 0 ]]; then
     rm -f "$dst.partial"
-    die "cannot download $url (no network? set PETAL_FLOWERS_URL to a mirror, or put the shared data in ../shared)"
+    die "cannot download $url (no network? set $mirror to a mirror, or put the shared data in ../shared)"
   fi
   [[ -s "$dst.partial" ]] || die "empty download from $url"
   mv -f "$dst.partial" "$dst"
+}
+
+# An .h5 download must be an HDF5 file holding the expected layer groups (no
+# fixed size or checksum: a mirror may hold re-saved files). h5ls (Debian's
+# hdf5-tools) lists the groups; without it only the signature is checked.
+check_keras_h5() {  # file layer...
+  local file=$1; shift
+  local signature
+  signature="$(head -c 8 "$file" | od -An -tx1 | tr -d ' \n')"
+  [[ "$signature" == "894844460d0a1a0a" ]] || die "$file is not an HDF5 file (an incomplete or wrong download?)"
+  if ! command -v h5ls >/dev/null 2>&1; then
+    echo "fetch_assets.sh: warning: h5ls not found (apt-get install hdf5-tools); checked only that $file is HDF5" >&2
+    return
+  fi
+  local listing layer
+  listing="$(h5ls "$file" 2>/dev/null)" || die "$file: h5ls cannot read it (an incomplete download?)"
+  for layer in "$@"; do
+    grep -q "^$layer " <<<"$listing" || die "$file has no layer group '$layer' (not the Keras MobileNetV2 weights?)"
+  done
+}
+
+# imagenet_class_index.json ({"0": ["n01440764", "tench"], ...}) -> one class
+# name a line in index order, underscores as spaces (Keras's decode_predictions
+# names, as imagenet_labels.txt holds them).
+write_labels() {  # json txt
+  local json=$1 txt=$2
+  grep -o '"[0-9]*": *\["[^"]*", *"[^"]*"\]' "$json" |
+    sed 's/^"\([0-9]*\)": *\["[^"]*", *"\([^"]*\)"\]$/\1\t\2/' |
+    sort -n | cut -f2 | tr '_' ' ' > "$txt.partial"
+  local count
+  count="$(wc -l < "$txt.partial")"
+  if [[ "$count" -ne 1000 ]]; then
+    rm -f "$txt.partial"
+    die "$json holds $count classes, not 1000 (an incomplete download?)"
+  fi
+  mv -f "$txt.partial" "$txt"
 }
 
 mkdir -p "$dest"
@@ -139,14 +190,19 @@ else
   done
   say "$fetched shard(s) downloaded, $skipped already in place"
   if [[ ! -f "$dest/mobilenet_v2_1.0_imagenet.safetensors" ]]; then
-    cat >&2 <<MSG
-fetch_assets.sh: the MobileNetV2 weights are not downloadable from a public URL in
-petal's format. Copy these files into $dest/ to run the transfer-learning and
-ImageNet examples:
-  mobilenet_v2_1.0_imagenet.safetensors   Keras-named float32 safetensors
-  imagenet_labels.txt                     1000 class names, one per line
-(or put a checkout of the shared data beside the project as ../shared and run
-this script again). Programs that read only the flowers shards work without them.
-MSG
+    for name in "$keras_224" "$keras_192_no_top"; do
+      if [[ -s "$dest/$name" ]]; then
+        skipped=$((skipped + 1))
+      else
+        say "  $name"
+        download "$keras_weights_url/$name" "$dest/$name" "PETAL_KERAS_WEIGHTS_URL"
+      fi
+    done
+    check_keras_h5 "$dest/$keras_224" Conv1 bn_Conv1 block_16_project_BN Conv_1_bn Logits
+    check_keras_h5 "$dest/$keras_192_no_top" Conv1 bn_Conv1 block_16_project_BN Conv_1_bn
+  fi
+  if [[ ! -s "$dest/imagenet_labels.txt" ]]; then
+    download "$imagenet_index_url" "$dest/imagenet_class_index.json" "PETAL_IMAGENET_INDEX_URL"
+    write_labels "$dest/imagenet_class_index.json" "$dest/imagenet_labels.txt"
   fi
 fi

@@ -4,7 +4,7 @@
 #   scripts/install_deps.sh           build + test dependencies (what CI needs)
 #   scripts/install_deps.sh --bench   also the benchmark references
 #                                     (OpenBLAS, PyTorch, torchvision)
-#   scripts/install_deps.sh --fetch   also curl + CA certificates, which
+#   scripts/install_deps.sh --fetch   also curl + CA certificates + hdf5-tools, which
 #                                     fetch_assets.sh needs to download data
 #
 # Idempotent and silent when everything is installed: it asks dpkg first and
@@ -15,9 +15,9 @@ set -euo pipefail
 
 # cmake is not needed: the build falls back to doctest's header when meson
 # cannot find doctest's CMake package.
-build_packages=(meson ninja-build pkg-config g++ libxsimd-dev libturbojpeg0-dev libpng-dev doctest-dev)
+build_packages=(meson ninja-build pkg-config g++ libxsimd-dev libturbojpeg0-dev libpng-dev doctest-dev libhdf5-dev)
 bench_packages=(libopenblas-dev python3-torch python3-torchvision)
-fetch_packages=(curl ca-certificates)
+fetch_packages=(curl ca-certificates hdf5-tools)
 
 usage() {
   sed -n '2,13s/^# \{0,1\}//p' "$0"
