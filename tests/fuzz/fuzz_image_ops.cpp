@@ -126,6 +126,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 2: {  // center and random crops
         const int ch = size_arg(in, 48), cw = size_arg(in, 48);
         Image centre, random;
+        // center_crop computes image.height - height before checking height > 0.
+        static const bool avoid_overflow = fuzz::known_bug("center_crop_overflow");
+        if (avoid_overflow && (ch <= 0 || cw <= 0)) break;
         if (fuzz::expect_ok_or_error("center_crop", [&] { centre = center_crop(image, ch, cw); })) {
           check_image(centre, ch, cw, c);
           FUZZ_CHECK(centre == crop(image, (h - ch) / 2, (w - cw) / 2, ch, cw));
@@ -192,8 +195,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       default: {  // the float conversions the batches use
         std::vector<float> f(image.size());
-        pixels_to_float(image.data(), f.data(), image.size(), in.ConsumeBool() ? PixelScale::ZeroOne : PixelScale::MinusOneOne);
-        for (float v : f) FUZZ_CHECK(v >= -1.0f && v <= 1.0f);
+        const bool zero_one = in.ConsumeBool();
+        pixels_to_float(image.data(), f.data(), image.size(), zero_one ? PixelScale::ZeroOne : PixelScale::MinusOneOne);
+        // A multiply by the reciprocal: within 2 ulp (2.4e-7) of x / 255 or x / 127.5 - 1.
+        for (std::size_t i = 0; i < f.size(); ++i) {
+          const double exact = zero_one ? image.pixels[i] / 255.0 : image.pixels[i] / 127.5 - 1.0;
+          FUZZ_CHECK(std::fabs(f[i] - exact) <= 2.4e-7, int(image.pixels[i]), " -> ", f[i]);
+        }
         break;
       }
     }
