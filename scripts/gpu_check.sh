@@ -165,7 +165,7 @@ if [[ $skip_build -eq 0 ]]; then
   if [[ -f "$build/build.ninja" ]]; then
     run_step configure 120 meson configure "$build" -Dcuda=enabled "-Dgpu_archs=$archs" -Dbuildtype=release
   else
-    run_step configure 120 meson setup "$build" -Dcuda=enabled "-Dgpu_archs=$archs" -Dbuildtype=release
+    run_step configure 120 meson setup "$build" -Dcuda=enabled "-Dgpu_archs=$archs" -Dbuildtype=release -Dhdf5=auto
   fi || { say "configure failed: nothing else can run"; exit 1; }
   # Only what the check runs (the whole suite would double the build time).
   mapfile -t targets < <(ninja -C "$build" -t targets all 2>/dev/null | sed -n \
