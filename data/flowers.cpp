@@ -4,8 +4,16 @@
 
 namespace petal::data {
 
+FileSplit split_flowers_shards(const std::filesystem::path& dir, std::size_t validation_files) {
+  std::vector<std::filesystem::path> files = glob_files((dir / "*.tfrec").string());
+  PETAL_CHECK(validation_files >= 1 && files.size() > validation_files, IOError, "flowers folder '", dir.string(),
+              "' has ", files.size(), " *.tfrec shard", files.size() == 1 ? "" : "s", ", needs at least ",
+              validation_files + 1, " (", validation_files, " for validation, the rest for training)");
+  return split_files(std::move(files), validation_files);
+}
+
 FlowersDatasets make_flowers_datasets(const std::filesystem::path& dir, const FlowersOptions& options) {
-  const FileSplit split = split_files(glob_files((dir / "*.tfrec").string()), options.validation_files);
+  const FileSplit split = split_flowers_shards(dir, options.validation_files);
   Preprocess preprocess;
   preprocess.height = options.image_size;
   preprocess.width = options.image_size;

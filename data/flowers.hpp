@@ -10,6 +10,7 @@
 #include <string>
 
 #include "data/dataset.hpp"
+#include "data/file_list.hpp"
 
 namespace petal::data {
 
@@ -39,8 +40,13 @@ struct FlowersDatasets {
   std::int64_t validation_steps = 0;  // validation images // batch (690 // 64 = 10)
 };
 
+// The *.tfrec files of `dir` sorted by name, the first `validation_files` for
+// validation. Throws IOError naming the folder when it has too few shards to
+// leave both sides non-empty.
+FileSplit split_flowers_shards(const std::filesystem::path& dir, std::size_t validation_files = 3);
+
 // The *.tfrec files of `dir` (e.g. find_asset("flowers-192")), split and set up
-// as in the lab. Throws IOError when the folder has no shards.
+// as in the lab. Throws IOError when the folder has too few shards.
 FlowersDatasets make_flowers_datasets(const std::filesystem::path& dir, const FlowersOptions& options = {});
 
 }  // namespace petal::data

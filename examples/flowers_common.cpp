@@ -1,7 +1,13 @@
 #include "examples/flowers_common.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <iostream>
 #include <numeric>
 
@@ -24,37 +30,62 @@ std::string CommandLine::get(const std::string& flag, const std::string& fallbac
   return it == values.end() ? fallback : it->second;
 }
 
-std::int64_t CommandLine::get_int(const std::string& flag, std::int64_t fallback) const {
-  auto it = values.find(flag);
-  if (it == values.end()) return fallback;
-  try {
-    std::size_t used = 0;
-    const long long v = std::stoll(it->second, &used);
-    if (used == it->second.size()) return v;
-  } catch (const std::exception&) {
-  }
-  fail(flag + " expects an integer, got \"" + it->second + "\"");
+namespace {
+
+std::string range_text(std::int64_t min, std::int64_t max) {
+  if (max == std::numeric_limits<std::int64_t>::max()) return str_cat("an integer >= ", min);
+  return str_cat("an integer from ", min, " to ", max);
 }
 
-double CommandLine::get_double(const std::string& flag, double fallback) const {
+}  // namespace
+
+std::int64_t CommandLine::get_int(const std::string& flag, std::int64_t fallback, std::int64_t min,
+                                  std::int64_t max) const {
   auto it = values.find(flag);
   if (it == values.end()) return fallback;
-  try {
-    std::size_t used = 0;
-    const double v = std::stod(it->second, &used);
-    if (used == it->second.size()) return v;
-  } catch (const std::exception&) {
-  }
-  fail(flag + " expects a number, got \"" + it->second + "\"");
+  const std::string& text = it->second;
+  std::int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < min || value > max)
+    fail(str_cat(flag, " expects ", range_text(min, max), ", got \"", text, "\""));
+  return value;
 }
 
-void CommandLine::fail(const std::string& message) const {
-  std::cerr << program << ": " << message << "\n" << usage;
-  std::exit(2);
+namespace {
+
+// from_chars, not stod: no locale, no leading blanks, and overflow is an error.
+std::optional<double> parse_finite_double(const std::string& text) {
+  double value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) return std::nullopt;
+  return value;
 }
+
+}  // namespace
+
+double CommandLine::get_double(const std::string& flag, double fallback, double min, double max) const {
+  auto it = values.find(flag);
+  if (it == values.end()) return fallback;
+  const std::optional<double> value = parse_finite_double(it->second);
+  if (!value || *value < min || *value > max)
+    fail(str_cat(flag, " expects a number from ", min, " to ", max, ", got \"", it->second, "\""));
+  return *value;
+}
+
+double CommandLine::get_positive_double(const std::string& flag, double fallback, double max) const {
+  auto it = values.find(flag);
+  if (it == values.end()) return fallback;
+  const std::optional<double> value = parse_finite_double(it->second);
+  if (!value || !(*value > 0) || *value > max)
+    fail(str_cat(flag, " expects a number above 0 and at most ", max, ", got \"", it->second, "\""));
+  return *value;
+}
+
+void CommandLine::fail(const std::string& message) const { throw UsageError(message); }
 
 CommandLine parse_command_line(int argc, char** argv, const std::string& program, const std::string& usage,
-                               const std::set<std::string>& value_flags, const std::set<std::string>& switch_flags) {
+                               const std::set<std::string>& value_flags, const std::set<std::string>& switch_flags,
+                               Positional positional) {
   CommandLine cl;
   cl.program = program;
   cl.usage = usage;
@@ -62,15 +93,19 @@ CommandLine parse_command_line(int argc, char** argv, const std::string& program
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       std::cout << usage;
-      std::exit(0);
+      std::exit(kExitSuccess);
     }
     if (value_flags.count(arg)) {
-      if (i + 1 >= argc) cl.fail("option " + arg + " needs a value");
+      // "--out --epochs 3" forgot the folder: --epochs is not the value.
+      if (i + 1 >= argc || value_flags.count(argv[i + 1]) || switch_flags.count(argv[i + 1]))
+        cl.fail("option " + arg + " needs a value");
       cl.values[arg] = argv[++i];
     } else if (switch_flags.count(arg)) {
       cl.switches.insert(arg);
     } else if (arg.size() > 1 && arg[0] == '-') {
       cl.fail("unknown option " + arg);
+    } else if (positional == Positional::None) {
+      cl.fail("unexpected argument \"" + arg + "\"");
     } else {
       cl.positional.push_back(arg);
     }
@@ -78,25 +113,101 @@ CommandLine parse_command_line(int argc, char** argv, const std::string& program
   return cl;
 }
 
+// ---- output folder ----
+
+OutputFolder::OutputFolder(const std::filesystem::path& path, const std::string& option) {
+  namespace fs = std::filesystem;
+  if (path.empty()) throw UsageError(option + " must not be empty");
+  path_ = path.lexically_normal();
+  if (!path_.has_filename() && path_.has_parent_path() && path_ != path_.root_path()) path_ = path_.parent_path();
+  const std::string name = str_cat(option, " '", path.string(), "'");
+
+  std::vector<fs::path> missing;  // innermost first
+  for (fs::path p = path_; !p.empty(); p = p.parent_path()) {
+    std::error_code ec;
+    const fs::file_status status = fs::status(p, ec);
+    if (status.type() == fs::file_type::not_found) {
+      missing.push_back(p);
+      if (p == p.parent_path()) break;
+      continue;
+    }
+    if (ec) throw IOError(str_cat(name, ": cannot examine '", p.string(), "': ", ec.message()));
+    if (!fs::is_directory(status))
+      throw IOError(p == path_ ? str_cat(name, " exists and is not a folder")
+                               : str_cat(name, ": '", p.string(), "' is not a folder"));
+    break;
+  }
+  try {
+    for (auto p = missing.rbegin(); p != missing.rend(); ++p) {
+      std::error_code ec;
+      if (fs::create_directory(*p, ec)) created_folders_.push_back(*p);
+      else if (ec) throw IOError(str_cat(name, ": cannot create the folder '", p->string(), "': ", ec.message()));
+    }
+    // Permissions, read-only mounts and quotas only show when writing.
+    const fs::path probe = path_ / str_cat(".write-probe-", ::getpid());
+    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) throw IOError(str_cat(name, ": cannot write in the folder: ", std::strerror(errno)));
+    ::close(fd);
+    if (::unlink(probe.c_str()) != 0)
+      throw IOError(str_cat(name, ": cannot remove the probe file '", probe.string(), "': ", std::strerror(errno)));
+  } catch (...) {
+    remove_what_this_run_created();
+    throw;
+  }
+}
+
+OutputFolder::~OutputFolder() {
+  if (!keep_) remove_what_this_run_created();
+}
+
+std::filesystem::path OutputFolder::file(const std::string& name) {
+  files_.push_back(path_ / name);
+  return files_.back();
+}
+
+void OutputFolder::remove_what_this_run_created() noexcept {
+  // In a folder that existed before, files of an earlier run may have the
+  // same names: they are left alone (writes replace them atomically).
+  if (created_folders_.empty()) return;
+  std::error_code ec;
+  for (const auto& f : files_) std::filesystem::remove(f, ec);
+  // remove() of a folder fails unless it is empty: nothing else is deleted.
+  for (auto p = created_folders_.rbegin(); p != created_folders_.rend(); ++p) std::filesystem::remove(*p, ec);
+  created_folders_.clear();
+}
+
 // ---- images ----
 
-LabeledImages read_labeled_shards(const std::vector<std::filesystem::path>& files, int size) {
+LabeledImages read_labeled_shards(const std::vector<std::filesystem::path>& files, int size,
+                                  std::int64_t num_classes) {
   std::vector<std::string> jpegs;
   std::vector<std::string> sources;
   LabeledImages out;
   for (const auto& file : files) {
+    require_regular_file(file, "shard");
     data::TFRecordReader reader(file);
     std::string payload;
-    while (reader.read(payload)) {
-      const std::int64_t record = reader.next_record_index() - 1;
-      const data::Example example = data::decode_example(payload);
-      jpegs.push_back(example.bytes("image"));
-      out.classes.push_back(example.int64("class"));
-      sources.push_back(str_cat(file.string(), " record ", record));
+    for (;;) {
+      // "FILE: record R at byte B", as the TFRecord reader and the Dataset name records.
+      const std::string source =
+          str_cat(file.string(), ": record ", reader.next_record_index(), " at byte ", reader.next_record_offset());
+      if (!reader.read(payload)) break;
+      try {
+        const data::Example example = data::decode_example(payload);
+        jpegs.push_back(example.bytes("image"));
+        out.classes.push_back(example.int64("class"));
+      } catch (const DTypeError& e) {
+        throw DTypeError(str_cat(source, ": ", e.what()));
+      } catch (const FormatError& e) {
+        throw FormatError(str_cat(source, ": ", e.what()));
+      }
+      PETAL_CHECK(num_classes <= 0 || (out.classes.back() >= 0 && out.classes.back() < num_classes), FormatError,
+                  source, ": class ", out.classes.back(), " outside 0..", num_classes - 1);
+      sources.push_back(source);
     }
   }
   const std::int64_t n = static_cast<std::int64_t>(jpegs.size());
-  PETAL_CHECK(n > 0, IOError, "read_labeled_shards: no records in ", files.size(), " file(s)");
+  PETAL_CHECK(n > 0, IOError, "no records in ", files.size() == 1 ? files.front().string() : str_cat(files.size(), " shards"));
   out.pixels = Tensor::empty({n, size, size, 3}, DType::UInt8);
   std::uint8_t* dst = out.pixels.data<std::uint8_t>();
   const std::size_t image_bytes = static_cast<std::size_t>(size) * size * 3;
@@ -204,8 +315,14 @@ std::optional<nn::Batch> ImageRowsSource::next() {
 
 // ---- device ----
 
-Device select_device(const std::string& name, const std::string& program) {
-  const Device device = nn::usable_device(name, program + " --device");
+Device select_device(const std::string& name) {
+  Device device;
+  try {
+    device = Device::parse(name);
+  } catch (const ValueError& e) {
+    throw UsageError(str_cat("--device: ", e.what()));
+  }
+  device = nn::usable_device(name, "--device");
   // On stderr: --json output on stdout stays valid.
   if (device.is_cuda()) std::fprintf(stderr, "device: %s (%s)\n", device.str().c_str(), cuda::device_name(device.index).c_str());
   return device;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -14,6 +15,7 @@
 
 #include "core/random.hpp"
 #include "core/tensor.hpp"
+#include "examples/program_main.hpp"
 #include "data/image.hpp"
 #include "nn/batch_source.hpp"
 #include "nn/history.hpp"
@@ -30,23 +32,71 @@ struct CommandLine {
 
   bool has(const std::string& flag) const { return values.count(flag) || switches.count(flag); }
   std::string get(const std::string& flag, const std::string& fallback = "") const;
-  std::int64_t get_int(const std::string& flag, std::int64_t fallback) const;
-  double get_double(const std::string& flag, double fallback) const;
-  // Prints "<program>: <message>" and the usage to stderr, exits with 2.
+  // The value of `flag` (or the fallback when absent) within [min, max]:
+  // anything else (not a number, trailing characters, overflow, out of the
+  // range, not finite) is a UsageError naming the flag and the range.
+  std::int64_t get_int(const std::string& flag, std::int64_t fallback, std::int64_t min, std::int64_t max) const;
+  double get_double(const std::string& flag, double fallback, double min, double max) const;
+  // Like get_double for values that must be > 0 (learning rates).
+  double get_positive_double(const std::string& flag, double fallback, double max) const;
+  // Throws UsageError(message): exit 2 under run_program.
   [[noreturn]] void fail(const std::string& message) const;
 };
 
-// --help / -h prints the usage and exits 0; an unknown flag or a missing
-// value exits 2 with the usage. Flags in value_flags take the next argument.
+enum class Positional { None, Allowed };
+
+// Bounds of the options the training examples share: far above any sensible
+// value, low enough that no cast truncates them.
+inline constexpr std::int64_t kMaxEpochs = 1'000'000;
+inline constexpr std::int64_t kMaxBatch = 1 << 20;
+inline constexpr double kMaxLearningRate = 1e3;
+inline constexpr std::int64_t kMaxSeed = std::numeric_limits<std::int64_t>::max();
+
+// --help / -h prints the usage on stdout and exits 0; an unknown flag, a
+// missing value (a known flag counts as missing) or an unexpected positional
+// argument throws UsageError. Flags in value_flags take the next argument.
 CommandLine parse_command_line(int argc, char** argv, const std::string& program, const std::string& usage,
-                               const std::set<std::string>& value_flags, const std::set<std::string>& switch_flags);
+                               const std::set<std::string>& value_flags, const std::set<std::string>& switch_flags,
+                               Positional positional);
+
+// ---- output folder ----
+
+// The --out folder, checked before any work: created when missing (with its
+// missing parents), and a probe file created and removed in it, so a path
+// under a file, an existing file or an unwritable place fails at once (IOError
+// naming the option). When this run created the folder and fails before
+// keep(), the destructor removes the files named through file() and the
+// folders it created (only when empty): a failed run leaves no empty or
+// half-written folder behind, and never touches what existed before it.
+class OutputFolder {
+ public:
+  OutputFolder(const std::filesystem::path& path, const std::string& option);
+  ~OutputFolder();
+  OutputFolder(const OutputFolder&) = delete;
+  OutputFolder& operator=(const OutputFolder&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  // path()/name, remembered as written by this run.
+  std::filesystem::path file(const std::string& name);
+  // The run succeeded: keep everything.
+  void keep() { keep_ = true; }
+
+ private:
+  void remove_what_this_run_created() noexcept;
+
+  std::filesystem::path path_;
+  std::vector<std::filesystem::path> created_folders_;  // outermost first
+  std::vector<std::filesystem::path> files_;
+  bool keep_ = false;
+};
 
 // ---- device ----
 
-// The --device value ("cpu", "cuda", "cuda:N") checked by nn::usable_device
-// (a DeviceError naming `program` when CUDA is not built or no GPU exists);
-// prints "device: cuda:0 (<GPU name>)" on stderr for a GPU, nothing for the CPU.
-Device select_device(const std::string& name, const std::string& program);
+// The --device value ("cpu", "cuda", "cuda:N") checked by nn::usable_device:
+// a UsageError for a name that is no device, a DeviceError when CUDA is not
+// built or no such GPU exists; prints "device: cuda:0 (<GPU name>)" on stderr
+// for a GPU, nothing for the CPU.
+Device select_device(const std::string& name);
 
 // ---- images ----
 
@@ -59,7 +109,11 @@ struct LabeledImages {
 
 // Reads every record of the shards (features "image" JPEG bytes and "class"),
 // decodes them on all threads and resizes any that are not size x size.
-LabeledImages read_labeled_shards(const std::vector<std::filesystem::path>& files, int size);
+// Errors name the shard and the record; with num_classes > 0 a class outside
+// 0..num_classes-1 is one. Each shard must be a regular file (a FIFO fails
+// instead of blocking).
+LabeledImages read_labeled_shards(const std::vector<std::filesystem::path>& files, int size,
+                                  std::int64_t num_classes = 0);
 
 // [N, num_classes] float one-hot rows.
 Tensor one_hot(const std::vector<std::int64_t>& classes, std::int64_t num_classes);

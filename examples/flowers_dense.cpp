@@ -49,46 +49,21 @@ const char* kUsage =
     "  --lr X        Adam learning rate (default 0.001)\n"
     "  --seed N      seed for initialisation and shuffling (default 42)\n"
     "  --out DIR     output folder, created if missing (default flowers_dense_out)\n"
-    "  --device D    cpu (default), cuda or cuda:N: where the model trains\n";
-
-[[noreturn]] void usage_error(const std::string& message) {
-  std::cerr << "flowers_dense: " << message << "\n" << kUsage;
-  std::exit(2);
-}
-
-template <class T> T parse_number(const std::string& flag, const std::string& text) {
-  try {
-    std::size_t used = 0;
-    T value;
-    if constexpr (std::is_floating_point_v<T>) value = static_cast<T>(std::stod(text, &used));
-    else value = static_cast<T>(std::stoll(text, &used));
-    if (used != text.size()) throw std::invalid_argument(text);
-    return value;
-  } catch (const std::exception&) {
-    usage_error(flag + " expects a number, got \"" + text + "\"");
-  }
-}
+    "  --device D    cpu (default), cuda or cuda:N: where the model trains\n"
+    "Exit status: 0 success, 1 bad data or failed I/O, 2 usage error (docs/exit_codes.md).\n";
 
 Options parse_args(int argc, char** argv) {
+  const examples::CommandLine cl = examples::parse_command_line(
+      argc, argv, "flowers_dense", kUsage, {"--data", "--epochs", "--batch", "--lr", "--seed", "--out", "--device"}, {},
+      examples::Positional::None);
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    }
-    if (i + 1 >= argc) usage_error("unknown option or missing value: " + arg);
-    const std::string value = argv[++i];
-    if (arg == "--data") o.data = value;
-    else if (arg == "--epochs") o.epochs = parse_number<int>(arg, value);
-    else if (arg == "--batch") o.batch = parse_number<std::int64_t>(arg, value);
-    else if (arg == "--lr") o.lr = parse_number<double>(arg, value);
-    else if (arg == "--seed") o.seed = parse_number<std::uint64_t>(arg, value);
-    else if (arg == "--out") o.out = value;
-    else if (arg == "--device") o.device = value;
-    else usage_error("unknown option " + arg);
-  }
-  if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0)) usage_error("--epochs, --batch and --lr must be positive");
+  o.data = cl.get("--data");
+  o.epochs = static_cast<int>(cl.get_int("--epochs", o.epochs, 1, examples::kMaxEpochs));
+  o.batch = cl.get_int("--batch", o.batch, 1, examples::kMaxBatch);
+  o.lr = cl.get_positive_double("--lr", o.lr, examples::kMaxLearningRate);
+  o.seed = static_cast<std::uint64_t>(cl.get_int("--seed", 42, 0, examples::kMaxSeed));
+  o.out = cl.get("--out", o.out);
+  o.device = cl.get("--device", o.device);
   return o;
 }
 
@@ -103,10 +78,9 @@ std::string matrix_json(const std::vector<std::vector<std::int64_t>>& m) {
 }
 
 int run(const Options& o) {
-  const Device device = examples::select_device(o.device, "flowers_dense");
+  const Device device = examples::select_device(o.device);
   const fs::path data_dir = find_asset("flowers-192", o.data);
-  const fs::path out_dir = o.out;
-  fs::create_directories(out_dir);
+  examples::OutputFolder out(o.out, "--out");
   manual_seed(o.seed);
 
   data::FlowersOptions fo;
@@ -115,6 +89,8 @@ int run(const Options& o) {
   fo.scale = data::PixelScale::ZeroOne;  // the lab feeds x / 255
   fo.one_hot = true;                      // categorical cross-entropy
   data::FlowersDatasets flowers = data::make_flowers_datasets(data_dir, fo);
+  PETAL_CHECK(flowers.training_steps > 0, ValueError, "flowers folder '", data_dir.string(), "' has ",
+              flowers.training.num_records(), " training images, fewer than one batch (--batch ", o.batch, ")");
   flowers.training.deterministic(true);  // the same seed gives the same run
   DatasetSource train(flowers.training, flowers.training_steps);
   DatasetSource validation(flowers.validation);  // one whole pass: all 690 images
@@ -135,10 +111,8 @@ int run(const Options& o) {
   fit.steps_per_epoch = flowers.training_steps;
   fit.validation = &validation;
   History history = trainer.fit(train, fit);
-  if (history.epochs.empty()) {
-    std::cerr << "flowers_dense: training stopped before the first epoch ended: " << history.stop_reason << "\n";
-    return 1;
-  }
+  if (history.epochs.empty())
+    throw Error(str_cat("training stopped before the first epoch ended: ", history.stop_reason));
 
   std::vector<std::string> classes(data::kFlowerClasses.begin(), data::kFlowerClasses.end());
   Trainer::Predictions p = trainer.predict_with_targets(validation);
@@ -157,9 +131,9 @@ int run(const Options& o) {
                         ",\n  \"images_per_second\": " +
                         json::number(history.samples_per_second()) + ",\n  \"classes\": " + classes_json +
                         ",\n  \"confusion_matrix\": " + matrix_json(confusion) + "\n}\n";
-  write_text_file_atomic(out_dir / "results.json", results);
-  write_training_curves(history, out_dir / "curves.svg", "flowers_dense");
-  save_weights(*model, out_dir / "model.safetensors",
+  write_text_file_atomic(out.file("results.json"), results);
+  write_training_curves(history, out.file("curves.svg"), "flowers_dense");
+  save_weights(*model, out.file("model.safetensors"),
                {{"architecture", "dense"},
                 {"layers", "Flatten,Dense(500,relu),Dense(50,relu),Dense(5,softmax)"},
                 {"input_size", std::to_string(size)},
@@ -167,18 +141,13 @@ int run(const Options& o) {
                 {"preprocessing", "x/255"}});
 
   std::printf("val_accuracy %.4f (%lld images), %.1f training images/s; wrote %s\n", val_accuracy,
-              static_cast<long long>(p.outputs.size(0)), history.samples_per_second(), out_dir.string().c_str());
+              static_cast<long long>(p.outputs.size(0)), history.samples_per_second(), out.path().string().c_str());
+  out.keep();
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options options = parse_args(argc, argv);
-  try {
-    return run(options);
-  } catch (const petal::Error& e) {
-    std::cerr << "flowers_dense: " << e.what() << "\n";
-    return 1;
-  }
+  return examples::run_program("flowers_dense", [&] { return run(parse_args(argc, argv)); });
 }

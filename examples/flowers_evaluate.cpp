@@ -25,20 +25,20 @@ const char* kUsage =
     "  --model FILE  model.safetensors written by flowers_transfer (architecture in its metadata)\n"
     "  --files GLOB  shards to evaluate, e.g. 'flowers-192/flowers0[0-2]*.tfrec' (quote it)\n"
     "  --json        print {\"accuracy\", \"n\", \"classes\", \"confusion_matrix\"}\n"
-    "  --device D    cpu (default), cuda or cuda:N: where the model runs\n";
+    "  --device D    cpu (default), cuda or cuda:N: where the model runs\n"
+    "Exit status: 0 success, 1 bad data or failed I/O, 2 usage error (docs/exit_codes.md).\n";
 
 int run(const ex::CommandLine& cl) {
   if (!cl.values.count("--model") || !cl.values.count("--files")) cl.fail("--model and --files are required");
-  if (!cl.positional.empty()) cl.fail("unexpected argument " + cl.positional.front());
-  const Device device = ex::select_device(cl.get("--device", "cpu"), "flowers_evaluate");
+  const Device device = ex::select_device(cl.get("--device", "cpu"));
+  // Every input checked before the model loads: a FIFO or a folder fails at once.
+  const auto files = data::glob_files(cl.get("--files"));
+  for (const auto& file : files) ex::require_regular_file(file, "shard");
+  ex::require_regular_file(cl.get("--model"), "--model");
   ex::TransferModel tm = ex::load_transfer_model(cl.get("--model"));
   tm.model->to(device);
-  const auto files = data::glob_files(cl.get("--files"));
-  const ex::LabeledImages images = ex::read_labeled_shards(files, tm.input_size);
   const auto num_classes = static_cast<std::int64_t>(tm.classes.size());
-  for (std::size_t i = 0; i < images.classes.size(); ++i)
-    PETAL_CHECK(images.classes[i] >= 0 && images.classes[i] < num_classes, FormatError, "flowers_evaluate: record ", i,
-                " has class ", images.classes[i], " but the model knows ", num_classes, " classes");
+  const ex::LabeledImages images = ex::read_labeled_shards(files, tm.input_size, num_classes);
 
   tm.model->eval();
   ag::NoGradGuard no_grad;
@@ -78,13 +78,8 @@ int run(const ex::CommandLine& cl) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const ex::CommandLine cl =
-      ex::parse_command_line(argc, argv, "flowers_evaluate", kUsage, {"--model", "--files", "--device"},
-                             {"--json"});
-  try {
-    return run(cl);
-  } catch (const petal::Error& e) {
-    std::cerr << "flowers_evaluate: " << e.what() << "\n";
-    return 1;
-  }
+  return ex::run_program("flowers_evaluate", [&] {
+    return run(ex::parse_command_line(argc, argv, "flowers_evaluate", kUsage, {"--model", "--files", "--device"},
+                                      {"--json"}, ex::Positional::None));
+  });
 }

@@ -23,11 +23,14 @@ const char* kUsage =
     "usage: flowers_predict --model FILE [--json] IMAGE...\n"
     "  The predicted flower class and its probability for each photo (JPEG or PNG, any size).\n"
     "  --model FILE  model.safetensors written by flowers_transfer\n"
-    "  --json        print [{\"image\": path, \"class\": name, \"index\": i, \"prob\": p}, ...]\n";
+    "  --json        print [{\"image\": path, \"class\": name, \"index\": i, \"prob\": p}, ...]\n"
+    "Exit status: 0 success, 1 bad data or failed I/O, 2 usage error (docs/exit_codes.md).\n";
 
 int run(const ex::CommandLine& cl) {
   if (!cl.values.count("--model")) cl.fail("--model is required");
   if (cl.positional.empty()) cl.fail("no image given");
+  for (const auto& path : cl.positional) ex::require_regular_file(path, "image");
+  ex::require_regular_file(cl.get("--model"), "--model");
   ex::TransferModel tm = ex::load_transfer_model(cl.get("--model"));
   tm.model->eval();
   ag::NoGradGuard no_grad;
@@ -53,11 +56,8 @@ int run(const ex::CommandLine& cl) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const ex::CommandLine cl = ex::parse_command_line(argc, argv, "flowers_predict", kUsage, {"--model"}, {"--json"});
-  try {
-    return run(cl);
-  } catch (const petal::Error& e) {
-    std::cerr << "flowers_predict: " << e.what() << "\n";
-    return 1;
-  }
+  return ex::run_program("flowers_predict", [&] {
+    return run(ex::parse_command_line(argc, argv, "flowers_predict", kUsage, {"--model"}, {"--json"},
+                                      ex::Positional::Allowed));
+  });
 }

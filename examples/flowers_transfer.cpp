@@ -70,7 +70,8 @@ const char* kUsage =
     "  --fine-tune-epochs N  (default 5)\n"
     "  --fine-tune-lr X      (default 1e-5)\n"
     "  --device D            cpu (default), cuda or cuda:N: where the model runs (the decoded photos and the\n"
-    "                        feature cache stay in host memory; batches are copied over)\n";
+    "                        feature cache stay in host memory; batches are copied over)\n"
+    "Exit status: 0 success, 1 bad data or failed I/O, 2 usage error (docs/exit_codes.md).\n";
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -101,47 +102,49 @@ void write_prediction_grid(const fs::path& path, const ex::LabeledImages& images
 
 int run(const ex::CommandLine& cl) {
   const auto start = Clock::now();
-  const int epochs = static_cast<int>(cl.get_int("--epochs", 10));
-  const std::int64_t batch = cl.get_int("--batch", 64);
-  const double lr = cl.get_double("--lr", 1e-3);
-  const std::uint64_t seed = static_cast<std::uint64_t>(cl.get_int("--seed", 42));
-  const fs::path out_dir = cl.get("--out", "flowers_transfer_out");
+  const int epochs = static_cast<int>(cl.get_int("--epochs", 10, 1, ex::kMaxEpochs));
+  const std::int64_t batch = cl.get_int("--batch", 64, 1, ex::kMaxBatch);
+  const double lr = cl.get_positive_double("--lr", 1e-3, ex::kMaxLearningRate);
+  const std::uint64_t seed = static_cast<std::uint64_t>(cl.get_int("--seed", 42, 0, ex::kMaxSeed));
   const std::string head = cl.get("--head", "flatten");
   const bool augment = cl.switches.count("--augment") > 0;
   const bool fine_tune = cl.switches.count("--fine-tune") > 0;
-  const int fine_tune_epochs = static_cast<int>(cl.get_int("--fine-tune-epochs", 5));
-  const double fine_tune_lr = cl.get_double("--fine-tune-lr", 1e-5);
-  if (epochs < 1 || batch < 1 || !(lr > 0) || fine_tune_epochs < 1 || !(fine_tune_lr > 0))
-    cl.fail("--epochs, --batch, --lr and the fine-tuning values must be positive");
+  const int fine_tune_epochs = static_cast<int>(cl.get_int("--fine-tune-epochs", 5, 1, ex::kMaxEpochs));
+  const double fine_tune_lr = cl.get_positive_double("--fine-tune-lr", 1e-5, ex::kMaxLearningRate);
   if (head != "flatten" && head != "gap") cl.fail("--head must be flatten or gap");
   data::PixelScale scale;
   try {
     scale = ex::parse_preprocessing(cl.get("--preprocess", "mobilenet"));
   } catch (const ValueError& e) {
-    cl.fail(e.what());
+    cl.fail(str_cat("--preprocess: ", e.what()));
   }
-  const Device device = ex::select_device(cl.get("--device", "cpu"), "flowers_transfer");
+  const Device device = ex::select_device(cl.get("--device", "cpu"));
   const fs::path data_dir = find_asset("flowers-192", cl.get("--data"));
   const fs::path weights = find_asset("mobilenet_v2_1.0_imagenet.safetensors", cl.get("--weights"));
-  fs::create_directories(out_dir);
+  ex::require_regular_file(weights, "--weights");
+  ex::OutputFolder out(cl.get("--out", "flowers_transfer_out"), "--out");
   manual_seed(seed);
 
-  // ---- data ----
-  const data::FileSplit split = data::split_files(data::glob_files((data_dir / "*.tfrec").string()), 3);
+  // ---- model ---- (before the data: bad weights fail in a second, not after decoding)
   const int size = data::kFlowerImageSize;
-  const ex::LabeledImages train = ex::read_labeled_shards(split.training, size);
-  const ex::LabeledImages val = ex::read_labeled_shards(split.validation, size);
   const std::vector<std::string> classes(data::kFlowerClasses.begin(), data::kFlowerClasses.end());
-  std::printf("data: %s: %lld training images (%zu shards), %lld validation images (%zu shards), decoded in %.1fs\n",
-              data_dir.string().c_str(), static_cast<long long>(train.size()), split.training.size(),
-              static_cast<long long>(val.size()), split.validation.size(), seconds_since(start));
-
-  // ---- model ----
   ex::TransferModel tm = ex::build_transfer_model(size, head, classes, scale);
   tm.base->load_weights(weights);
   tm.base->set_trainable(false);
   tm.model->to(device);
   Sequential& model = *tm.model;
+
+  // ---- data ----
+  const data::FileSplit split = data::split_flowers_shards(data_dir);
+  const auto num_classes = static_cast<std::int64_t>(classes.size());
+  const ex::LabeledImages train = ex::read_labeled_shards(split.training, size, num_classes);
+  const ex::LabeledImages val = ex::read_labeled_shards(split.validation, size, num_classes);
+  PETAL_CHECK(train.size() >= batch, ValueError, "flowers folder '", data_dir.string(), "' has ", train.size(),
+              " training images, fewer than one batch (--batch ", batch, ")");
+  std::printf("data: %s: %lld training images (%zu shards), %lld validation images (%zu shards), decoded in %.1fs\n",
+              data_dir.string().c_str(), static_cast<long long>(train.size()), split.training.size(),
+              static_cast<long long>(val.size()), split.validation.size(), seconds_since(start));
+
   std::cout << model.summary();
 
   ex::TrainOptions train_options;
@@ -170,10 +173,10 @@ int run(const ex::CommandLine& cl) {
   const double cache_seconds = frozen.cache_seconds;
 
   // ---- outputs ----
-  save_weights(model, out_dir / "model.safetensors", ex::transfer_metadata(tm));
-  write_training_curves(frozen.history, out_dir / "curves.svg", "flowers_transfer (frozen base)");
-  if (fine_tune) write_training_curves(tuned.history, out_dir / "curves_fine_tune.svg", "flowers_transfer (fine-tuning)");
-  write_prediction_grid(out_dir / "predictions.png", val, final_outcome.predicted, classes);
+  save_weights(model, out.file("model.safetensors"), ex::transfer_metadata(tm));
+  write_training_curves(frozen.history, out.file("curves.svg"), "flowers_transfer (frozen base)");
+  if (fine_tune) write_training_curves(tuned.history, out.file("curves_fine_tune.svg"), "flowers_transfer (fine-tuning)");
+  write_prediction_grid(out.file("predictions.png"), val, final_outcome.predicted, classes);
   const double wall = seconds_since(start);
   std::vector<std::pair<std::string, std::string>> extra = {
       {"cache", use_cache ? "true" : "false"},
@@ -192,28 +195,25 @@ int run(const ex::CommandLine& cl) {
   }
   const std::string results = ex::flowers_results_json(frozen.val_accuracy, frozen.history, frozen.images_per_second,
                                                        classes, frozen.confusion, extra);
-  write_text_file_atomic(out_dir / "results.json", results);
+  write_text_file_atomic(out.file("results.json"), results);
 
   std::printf("val_accuracy %.4f after %d frozen epochs", frozen.val_accuracy, epochs);
   if (fine_tune) std::printf(", %.4f after %d fine-tuning epochs", tuned.val_accuracy, fine_tune_epochs);
   std::printf(" (%lld validation images); %.0f training images/s; cache %s; wall %.1fs; wrote %s\n",
               static_cast<long long>(val.size()), frozen.images_per_second, use_cache ? "on" : "off", wall,
-              out_dir.string().c_str());
+              out.path().string().c_str());
+  out.keep();
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const ex::CommandLine cl = ex::parse_command_line(
-      argc, argv, "flowers_transfer", kUsage,
-      {"--data", "--epochs", "--batch", "--lr", "--seed", "--out", "--weights", "--head", "--preprocess",
-       "--fine-tune-epochs", "--fine-tune-lr", "--device"},
-      {"--augment", "--no-cache", "--fine-tune"});
-  try {
-    return run(cl);
-  } catch (const petal::Error& e) {
-    std::cerr << "flowers_transfer: " << e.what() << "\n";
-    return 1;
-  }
+  return ex::run_program("flowers_transfer", [&] {
+    return run(ex::parse_command_line(
+        argc, argv, "flowers_transfer", kUsage,
+        {"--data", "--epochs", "--batch", "--lr", "--seed", "--out", "--weights", "--head", "--preprocess",
+         "--fine-tune-epochs", "--fine-tune-lr", "--device"},
+        {"--augment", "--no-cache", "--fine-tune"}, ex::Positional::None));
+  });
 }

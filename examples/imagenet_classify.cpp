@@ -28,31 +28,37 @@ const char* kUsage =
     "  The image is resized whole to N x N (bilinear) and scaled to [-1, 1].\n"
     "  --weights FILE  Keras-layout safetensors (default: mobilenet_v2_1.0_imagenet.safetensors\n"
     "                  in the assets search path; imagenet_labels.txt is taken from its folder)\n"
-    "  --size N        input size (default 224, at least 32)\n"
+    "  --size N        input size (default 224, from 32 to 4096)\n"
     "  --json          print [{\"image\": path, \"top5\": [{\"index\", \"label\", \"prob\"}, ...]}, ...]\n"
-    "  --device D      cpu (default), cuda or cuda:N: where the model runs\n";
+    "  --device D      cpu (default), cuda or cuda:N: where the model runs\n"
+    "Exit status: 0 success, 1 bad data or failed I/O, 2 usage error (docs/exit_codes.md).\n";
+
+// A MobileNetV2 input of 4096 x 4096 already needs about 40 GB of activations.
+constexpr std::int64_t kMaxSize = 4096;
 
 std::vector<std::string> read_labels(const std::filesystem::path& path) {
+  ex::require_regular_file(path, "labels file");
   std::ifstream in(path);
-  PETAL_CHECK(in.good(), IOError, "imagenet_classify: cannot read the labels ", path.string());
+  PETAL_CHECK(in.good(), IOError, "cannot read the labels ", path.string());
   std::vector<std::string> labels;
   for (std::string line; std::getline(in, line);) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     labels.push_back(line);
   }
-  PETAL_CHECK(labels.size() == 1000, FormatError, "imagenet_classify: ", path.string(), " has ", labels.size(),
+  PETAL_CHECK(labels.size() == 1000, FormatError, path.string(), " has ", labels.size(),
               " lines, expected 1000");
   return labels;
 }
 
 int run(const ex::CommandLine& cl) {
   if (cl.positional.empty()) cl.fail("no image given");
-  const std::int64_t size = cl.get_int("--size", 224);
-  if (size < 32) cl.fail("--size must be at least 32");
-  const auto weights = find_asset("mobilenet_v2_1.0_imagenet.safetensors", cl.get("--weights"));
-  const auto labels = read_labels(weights.parent_path() / "imagenet_labels.txt");
+  const std::int64_t size = cl.get_int("--size", 224, 32, kMaxSize);
   const bool json = cl.switches.count("--json") > 0;
-  const Device device = ex::select_device(cl.get("--device", "cpu"), "imagenet_classify");
+  const Device device = ex::select_device(cl.get("--device", "cpu"));
+  for (const auto& path : cl.positional) ex::require_regular_file(path, "image");
+  const auto weights = find_asset("mobilenet_v2_1.0_imagenet.safetensors", cl.get("--weights"));
+  ex::require_regular_file(weights, "--weights");
+  const auto labels = read_labels(weights.parent_path() / "imagenet_labels.txt");
 
   nn::MobileNetV2 model(Shape{size, size, 3}, 1.0, /*include_top=*/true);
   model.load_weights(weights);
@@ -88,12 +94,8 @@ int run(const ex::CommandLine& cl) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const ex::CommandLine cl = ex::parse_command_line(argc, argv, "imagenet_classify", kUsage, {"--weights", "--size", "--device"},
-                                                    {"--json"});
-  try {
-    return run(cl);
-  } catch (const petal::Error& e) {
-    std::cerr << "imagenet_classify: " << e.what() << "\n";
-    return 1;
-  }
+  return ex::run_program("imagenet_classify", [&] {
+    return run(ex::parse_command_line(argc, argv, "imagenet_classify", kUsage, {"--weights", "--size", "--device"},
+                                      {"--json"}, ex::Positional::Allowed));
+  });
 }

@@ -3,7 +3,8 @@
 // For each file prints "FILE: N records" and the features of its first record
 // as "key: type[length]". Every CRC is verified and every record parsed.
 // Exit status: 0 all files sound; 1 at the first corrupt file (one line on
-// stderr: "FILE: record R at byte B: reason"); 2 usage errors or unreadable files.
+// stderr: "FILE: record R at byte B: reason"); 2 usage errors or files that
+// cannot be read (missing, not a regular file, out of memory).
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "data/example.hpp"
 #include "data/tfrecord.hpp"
+#include "examples/program_main.hpp"
 
 namespace {
 
@@ -25,7 +27,8 @@ constexpr const char* kUsage =
     "\n"
     "Exit status: 0 when every file is sound; 1 at the first corrupt file, with\n"
     "one line on stderr 'FILE: record R at byte B: reason' (R counts from 0, B is\n"
-    "the record's first byte); 2 for usage errors or files that cannot be read.\n"
+    "the record's first byte); 2 for usage errors or files that cannot be read\n"
+    "(missing, a folder, a FIFO or device, out of memory), with one line on stderr.\n"
     "\n"
     "Options:\n"
     "  -h, --help   show this help\n";
@@ -38,6 +41,7 @@ struct FileReport {
 // Throws RecordError for a corrupt file, IOError for an unreadable one.
 FileReport inspect(const std::string& path) {
   using namespace petal::data;
+  petal::examples::require_regular_file(path, "TFRecord file");
   TFRecordReader reader(path);
   FileReport report;
   std::string payload;
@@ -64,30 +68,27 @@ FileReport inspect(const std::string& path) {
   return report;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// tfrecord_inspect's own codes (see kUsage), not the examples' 0/1/2 of
+// docs/exit_codes.md: 1 means "corrupt", so what only failed to read is 2.
+int inspect_files(int argc, char** argv) {
+  namespace ex = petal::examples;
   std::vector<std::string> files;
   bool options_done = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (!options_done && (arg == "-h" || arg == "--help")) {
       std::cout << kUsage;
-      return 0;
+      return ex::kExitSuccess;
     }
     if (!options_done && arg == "--") {
       options_done = true;
     } else if (!options_done && arg.size() > 1 && arg[0] == '-') {
-      std::cerr << "tfrecord_inspect: unknown option '" << arg << "'\n" << kUsage;
-      return 2;
+      throw ex::UsageError("unknown option '" + arg + "'");
     } else {
       files.push_back(arg);
     }
   }
-  if (files.empty()) {
-    std::cerr << "tfrecord_inspect: no input files\n" << kUsage;
-    return 2;
-  }
+  if (files.empty()) throw ex::UsageError("no input files");
   for (const auto& file : files) {
     try {
       const FileReport report = inspect(file);
@@ -95,12 +96,21 @@ int main(int argc, char** argv) {
       for (const auto& line : report.first_record_features) std::cout << line << "\n";
       std::cout.flush();
     } catch (const petal::data::RecordError& e) {
-      std::cerr << e.what() << "\n";
+      std::cout.flush();
+      std::cerr << e.what() << std::endl;  // starts with the file's name
       return 1;
-    } catch (const petal::Error& e) {
-      std::cerr << "tfrecord_inspect: " << e.what() << "\n";
+    } catch (...) {
+      std::string message = ex::current_failure().message;  // "out of memory" does not say where
+      if (message.find(file) == std::string::npos) message = file + ": " + message;
+      ex::report_failure("tfrecord_inspect", message);
       return 2;
     }
   }
-  return 0;
+  return ex::kExitSuccess;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return petal::examples::run_program("tfrecord_inspect", [&] { return inspect_files(argc, argv); });
 }
