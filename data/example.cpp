@@ -102,9 +102,67 @@ float float_from_bits(std::uint32_t bits) {
   return f;
 }
 
+// What one Example may still decode, charged before the memory is reserved.
+struct Budget {
+  std::size_t bytes_values = kMaxExampleBytesValues;
+  std::size_t numeric_values = kMaxExampleNumericValues;
+  std::size_t features = kMaxExampleFeatures;
+};
+
+std::size_t count_varints(std::string_view packed) {
+  std::size_t n = 0;
+  for (char c : packed) n += (static_cast<unsigned char>(c) & 0x80) == 0;
+  return n;
+}
+
+// The number of values a BytesList/FloatList/Int64List message holds (for
+// the feature's type), found by walking its tags without storing anything.
+std::size_t count_list_values(WireReader in, FeatureType type) {
+  std::size_t n = 0;
+  std::uint32_t field = 0;
+  int wire = 0;
+  while (in.tag(field, wire)) {
+    if (field != 1 || type == FeatureType::None) {
+      in.skip(wire);
+      continue;
+    }
+    if (wire == kLengthDelimited) {
+      std::size_t at = 0;
+      const std::string_view value = in.length_delimited(at);
+      n += type == FeatureType::Bytes ? 1 : type == FeatureType::Float ? value.size() / 4 : count_varints(value);
+    } else {
+      in.skip(wire);
+      ++n;
+    }
+  }
+  return n;
+}
+
+void charge(WireReader& in, std::size_t& left, std::size_t n, std::size_t limit, const char* what) {
+  if (n > left)
+    in.fail_at(str_cat("more than ", limit, " ", what, " in one Example (docs/limits.md)"), in.offset());
+  left -= n;
+}
+
 // Merges one BytesList/FloatList/Int64List message into feature (repeated
 // fields append, as protobuf merging does).
-void decode_list(WireReader& in, Feature& feature) {
+void decode_list(WireReader& in, Feature& feature, Budget& budget) {
+  const std::size_t n = count_list_values(in, feature.type);
+  switch (feature.type) {
+    case FeatureType::Bytes:
+      charge(in, budget.bytes_values, n, kMaxExampleBytesValues, "bytes_list values");
+      feature.bytes.reserve(feature.bytes.size() + n);
+      break;
+    case FeatureType::Float:
+      charge(in, budget.numeric_values, n, kMaxExampleNumericValues, "float_list and int64_list values");
+      feature.floats.reserve(feature.floats.size() + n);
+      break;
+    case FeatureType::Int64:
+      charge(in, budget.numeric_values, n, kMaxExampleNumericValues, "float_list and int64_list values");
+      feature.int64s.reserve(feature.int64s.size() + n);
+      break;
+    case FeatureType::None: break;
+  }
   std::uint32_t field = 0;
   int wire = 0;
   while (in.tag(field, wire)) {
@@ -146,7 +204,7 @@ void decode_list(WireReader& in, Feature& feature) {
   }
 }
 
-Feature decode_feature(std::string_view bytes, std::size_t base, const std::string& key) {
+Feature decode_feature(std::string_view bytes, std::size_t base, const std::string& key, Budget& budget) {
   WireReader in(bytes, base, str_cat("feature '", key, "'"));
   Feature feature;
   std::uint32_t field = 0;
@@ -163,13 +221,14 @@ Feature decode_feature(std::string_view bytes, std::size_t base, const std::stri
     std::size_t at = 0;
     const std::string_view list = in.length_delimited(at);
     WireReader list_in(list, at, str_cat("feature '", key, "' ", feature_type_name(type)));
-    decode_list(list_in, feature);
+    decode_list(list_in, feature, budget);
   }
   return feature;
 }
 
-void decode_map_entry(std::string_view bytes, std::size_t base, Example& example) {
+void decode_map_entry(std::string_view bytes, std::size_t base, Example& example, Budget& budget) {
   WireReader in(bytes, base, "features map entry");
+  charge(in, budget.features, 1, kMaxExampleFeatures, "features");
   std::string key;
   std::string_view value;
   std::size_t value_at = 0;
@@ -190,7 +249,7 @@ void decode_map_entry(std::string_view bytes, std::size_t base, Example& example
       in.skip(wire);
     }
   }
-  example.features[key] = has_value ? decode_feature(value, value_at, key) : Feature{};
+  example.features[key] = has_value ? decode_feature(value, value_at, key, budget) : Feature{};
 }
 
 // Calls fn(bytes, base) for each occurrence of field 1, which must be
@@ -212,9 +271,9 @@ void for_each_field_1(WireReader& in, Fn&& fn) {
   }
 }
 
-void decode_features(std::string_view bytes, std::size_t base, Example& example) {
+void decode_features(std::string_view bytes, std::size_t base, Example& example, Budget& budget) {
   WireReader in(bytes, base, "Features");
-  for_each_field_1(in, [&](std::string_view entry, std::size_t at) { decode_map_entry(entry, at, example); });
+  for_each_field_1(in, [&](std::string_view entry, std::size_t at) { decode_map_entry(entry, at, example, budget); });
 }
 
 // ---- encoding ----
@@ -378,7 +437,9 @@ Example& Example::set_int64s(const std::string& key, std::vector<std::int64_t> v
 Example decode_example(std::string_view payload) {
   Example example;
   WireReader in(payload, 0, "Example");
-  for_each_field_1(in, [&](std::string_view features, std::size_t at) { decode_features(features, at, example); });
+  Budget budget;
+  for_each_field_1(in,
+                   [&](std::string_view features, std::size_t at) { decode_features(features, at, example, budget); });
   return example;
 }
 

@@ -8,6 +8,7 @@
 // order and skips unknown fields, as protobuf does.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -17,6 +18,20 @@
 #include "core/error.hpp"
 
 namespace petal::data {
+
+// Caps on one decoded Example (docs/limits.md), checked against counts taken
+// from the wire before any list grows, so memory stays proportional to the
+// record: a float costs what it takes on the wire, an int64 at most 8 times
+// (1-byte varints), a bytes value its bytes plus a 32-byte std::string.
+// bytes_list values in one Example, all features together: 2^20 (at most 32 MiB
+// of std::string beyond the bytes; a 2-byte empty entry would otherwise cost
+// 16 times its size).
+inline constexpr std::size_t kMaxExampleBytesValues = std::size_t{1} << 20;
+// float_list and int64_list values in one Example, all features together:
+// 2^26 (at most 512 MiB as int64).
+inline constexpr std::size_t kMaxExampleNumericValues = std::size_t{1} << 26;
+// Features (map entries) in one Example: 2^16.
+inline constexpr std::size_t kMaxExampleFeatures = std::size_t{1} << 16;
 
 enum class FeatureType : std::uint8_t { None, Bytes, Float, Int64 };
 
@@ -67,7 +82,8 @@ class Example {
 };
 
 // Parses a serialized Example. Throws FormatError "Example: <what> at byte N"
-// (N an offset into the payload) on malformed input.
+// (N an offset into the payload) on malformed input or when a cap above is
+// exceeded.
 Example decode_example(std::string_view payload);
 // Serializes with packed numeric lists and keys in sorted order (the layout
 // of the flowers shards, so re-encoding one of their records gives the same bytes).

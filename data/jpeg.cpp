@@ -77,6 +77,13 @@ void decode_jpeg_into(std::string_view bytes, Image& out, const JpegDecodeOption
   if (pixels > options.max_pixels)
     throw ValueError(str_cat(source, ": JPEG of ", info.width, "x", info.height, " = ", pixels,
                              " pixels exceeds the limit of ", options.max_pixels));
+  // ceil(pixels / per_byte) > size, i.e. pixels > per_byte * size without overflow.
+  if (options.max_pixels_per_byte > 0 &&
+      (pixels + options.max_pixels_per_byte - 1) / options.max_pixels_per_byte >
+          static_cast<std::int64_t>(bytes.size()))
+    throw FormatError(str_cat(source, ": JPEG header claims ", info.width, "x", info.height, " = ", pixels,
+                              " pixels, more than its ", bytes.size(), " bytes can code (at most ",
+                              options.max_pixels_per_byte, " pixels per byte)"));
   if (info.channels == 4)
     throw FormatError(str_cat(source, ": CMYK JPEGs are not supported (", info.width, "x", info.height, ")"));
   out.reset(info.height, info.width, 3);

@@ -10,10 +10,27 @@
 
 namespace petal::data {
 
+// Caps on what a JPEG may cost (docs/limits.md), checked after the header and
+// before any pixel memory is allocated (by us or by libjpeg).
+// The most pixels decoded by default: 64 Mi (192 MiB as RGB).
+inline constexpr std::int64_t kJpegMaxPixels = std::int64_t{64} << 20;
+// A Huffman-coded JPEG spends at least 1 bit on each 8x8 block of its
+// full-resolution component (the DC difference's code; sequential scans add
+// an end-of-block code), so each byte of the file covers at most 8 x 64 = 512
+// pixels. Real photos stay far below (a flat 4:2:0 image with optimised tables
+// reaches about 340); a header that claims more is refused, since libjpeg
+// would otherwise allocate the claimed size and pad the missing data with
+// gray. Arithmetic-coded files can legitimately exceed it: raise or disable
+// (0) max_pixels_per_byte for them.
+inline constexpr std::int64_t kJpegMaxPixelsPerByte = 512;
+
 struct JpegDecodeOptions {
   // Images with more pixels than this are refused after reading the header,
-  // before any pixel memory is allocated (a 64-megapixel default).
-  std::int64_t max_pixels = std::int64_t{64} << 20;
+  // before any pixel memory is allocated.
+  std::int64_t max_pixels = kJpegMaxPixels;
+  // Images with more pixels than this many per byte of input are refused
+  // as well (0: no such check).
+  std::int64_t max_pixels_per_byte = kJpegMaxPixelsPerByte;
   // libjpeg-turbo's faster, slightly less accurate integer DCT.
   bool fast_dct = false;
   // Corrupt-but-decodable data (libjpeg "warnings", e.g. a truncated scan) is
@@ -32,7 +49,8 @@ struct JpegInfo {
 JpegInfo read_jpeg_info(std::string_view bytes, std::string_view source = "JPEG data");
 
 // Decodes to 3-channel RGB (grayscale is expanded). Throws FormatError on
-// corrupt data, ValueError when the image is over options.max_pixels.
+// corrupt data or a header claiming more pixels than the data can hold,
+// ValueError when the image is over options.max_pixels.
 Image decode_jpeg(std::string_view bytes, const JpegDecodeOptions& options = {},
                   std::string_view source = "JPEG data");
 // The same, decoding into `out` and reusing its buffer.

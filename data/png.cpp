@@ -48,6 +48,8 @@ struct ReadRequest {
   png_uint_32 width = 0, height = 0;
   int channels = 0;
   bool too_large = false;
+  bool too_little_data = false;
+  bool wrong_channels = false;
   std::vector<std::uint8_t>* pixels = nullptr;
   std::vector<png_bytep>* rows = nullptr;
 };
@@ -65,6 +67,13 @@ bool read_png_with_libpng(png_structp png, png_infop info, ReadRequest* req) {
     req->too_large = true;
     return false;
   }
+  // Deflate expands at most kPngMaxInflateRatio-fold, so the file's own rows
+  // (filter bytes left out, which only makes the test lenient) must fit.
+  const std::uint64_t stored_row_bytes = png_get_rowbytes(png, info);
+  if (stored_row_bytes * req->height > kPngMaxInflateRatio * std::uint64_t{req->input.size}) {
+    req->too_little_data = true;
+    return false;
+  }
   const int color_type = png_get_color_type(png, info);
   const int bit_depth = png_get_bit_depth(png, info);
   if (bit_depth == 16) png_set_strip_16(png);
@@ -72,14 +81,17 @@ bool read_png_with_libpng(png_structp png, png_infop info, ReadRequest* req) {
   if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
   const bool has_trns = png_get_valid(png, info, PNG_INFO_tRNS) != 0;
   const bool is_gray = (color_type & PNG_COLOR_MASK_COLOR) == 0;
+  // png_set_palette_to_rgb also turns a palette's tRNS into an alpha channel,
+  // so alpha can appear without the colour type's alpha bit.
+  const bool gets_alpha = (color_type & PNG_COLOR_MASK_ALPHA) != 0 || (color_type == PNG_COLOR_TYPE_PALETTE && has_trns);
   switch (req->wanted_channels) {
     case 1:
       if (!is_gray) png_set_rgb_to_gray_fixed(png, 1, -1, -1);
-      if ((color_type & PNG_COLOR_MASK_ALPHA) != 0) png_set_strip_alpha(png);
+      if (gets_alpha) png_set_strip_alpha(png);
       break;
     case 3:
       if (is_gray) png_set_gray_to_rgb(png);
-      if ((color_type & PNG_COLOR_MASK_ALPHA) != 0) png_set_strip_alpha(png);
+      if (gets_alpha) png_set_strip_alpha(png);
       break;
     case 4:
       if (is_gray) png_set_gray_to_rgb(png);
@@ -92,6 +104,10 @@ bool read_png_with_libpng(png_structp png, png_infop info, ReadRequest* req) {
   }
   png_read_update_info(png, info);
   req->channels = png_get_channels(png, info);
+  if (req->wanted_channels != 0 && req->channels != req->wanted_channels) {
+    req->wrong_channels = true;
+    return false;
+  }
   const std::size_t row_bytes = png_get_rowbytes(png, info);
   if (row_bytes != static_cast<std::size_t>(req->width) * req->channels) png_error(png, "unexpected row size");
   req->pixels->resize(row_bytes * req->height);
@@ -159,6 +175,13 @@ Image decode_png(std::string_view bytes, const PngDecodeOptions& options, std::s
   if (req.too_large)
     throw ValueError(str_cat(source, ": PNG of ", req.width, "x", req.height, " pixels exceeds the limit of ",
                              options.max_pixels));
+  if (req.too_little_data)
+    throw FormatError(str_cat(source, ": PNG header claims ", req.width, "x", req.height, " pixels, more than ",
+                              bytes.size(), " bytes can hold (deflate expands at most ", kPngMaxInflateRatio,
+                              "-fold)"));
+  if (req.wrong_channels)
+    throw FormatError(str_cat(source, ": PNG decodes to ", req.channels, " channels, ", options.channels,
+                              " were asked for"));
   if (!ok) throw FormatError(str_cat(source, ": cannot decode PNG: ", errors.message));
   image.height = static_cast<int>(req.height);
   image.width = static_cast<int>(req.width);

@@ -46,9 +46,13 @@ RecordError::RecordError(std::string file, std::int64_t record, std::uint64_t of
 
 TFRecordReader::TFRecordReader(std::filesystem::path path, TFRecordReaderOptions options)
     : path_(std::move(path)), options_(options) {
+  // Checked before fopen, which blocks on a FIFO until a writer comes.
   std::error_code ec;
-  if (std::filesystem::is_directory(path_, ec))
+  const auto status = std::filesystem::status(path_, ec);
+  if (std::filesystem::is_directory(status))
     throw IOError(str_cat("cannot read TFRecord file '", path_.string(), "': it is a directory"));
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
+    throw IOError(str_cat("cannot read TFRecord file '", path_.string(), "': not a regular file"));
   file_ = std::fopen(path_.c_str(), "rb");
   if (!file_) throw IOError(str_cat("cannot open TFRecord file '", path_.string(), "': ", std::strerror(errno)));
   const auto size = std::filesystem::file_size(path_, ec);

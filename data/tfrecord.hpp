@@ -31,16 +31,21 @@ class RecordError : public FormatError {
   std::string reason_;
 };
 
+// The longest record read by default (docs/limits.md): 2 GiB, TensorFlow's
+// own protobuf limit. Every length is also checked against what is left of
+// the file before anything is allocated.
+inline constexpr std::uint64_t kMaxTFRecordBytes = std::uint64_t{1} << 31;
+
 struct TFRecordReaderOptions {
   bool verify_crc = true;  // check both CRCs of every record
   // Records claiming more than this are refused before any allocation, even
   // when the file is big enough (a guard against absurd lengths in huge files).
-  std::uint64_t max_record_bytes = std::uint64_t{1} << 31;
+  std::uint64_t max_record_bytes = kMaxTFRecordBytes;
 };
 
 class TFRecordReader {
  public:
-  // Throws IOError when the file cannot be opened.
+  // Throws IOError when the file cannot be opened or is not a regular file.
   explicit TFRecordReader(std::filesystem::path path, TFRecordReaderOptions options = {});
   ~TFRecordReader();
   TFRecordReader(const TFRecordReader&) = delete;
