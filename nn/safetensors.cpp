@@ -12,9 +12,6 @@ namespace petal::nn {
 
 namespace {
 
-// Real headers are a few tens of KiB; refuse claims far beyond any model's.
-constexpr std::uint64_t kMaxHeaderBytes = 100ull << 20;
-
 std::uint64_t itemsize_of(std::string_view dtype) {
   static const std::pair<std::string_view, std::uint64_t> table[] = {
       {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4}, {"I16", 2},
@@ -49,22 +46,34 @@ const char* safetensors_dtype_name(DType dtype) {
 }
 
 SafetensorsReader::SafetensorsReader(std::filesystem::path path) : path_(std::move(path)) {
+  // A directory opens as a stream whose reads fail and whose size is
+  // meaningless, and a FIFO blocks: only regular files are read.
+  std::error_code ec;
+  const auto status = std::filesystem::status(path_, ec);
+  PETAL_CHECK(status.type() != std::filesystem::file_type::not_found, IOError, "cannot open ", path_.string(),
+              ": no such file");
+  PETAL_CHECK(!ec, IOError, "cannot open ", path_.string(), ": ", ec.message());
+  PETAL_CHECK(std::filesystem::is_regular_file(status), IOError, "cannot read ", path_.string(),
+              ": not a regular file");
+  const std::uint64_t file_size = std::filesystem::file_size(path_, ec);
+  PETAL_CHECK(!ec, IOError, "cannot get the size of ", path_.string(), ": ", ec.message());
   std::ifstream in(path_, std::ios::binary);
   PETAL_CHECK(in.good(), IOError, "cannot open ", path_.string());
-  in.seekg(0, std::ios::end);
-  const auto file_size = static_cast<std::uint64_t>(in.tellg());
-  in.seekg(0);
   PETAL_CHECK(file_size >= 8, FormatError, path_.string(), ": ", file_size,
               " bytes is too short for a safetensors file (8-byte header length missing)");
   unsigned char len_bytes[8];
   in.read(reinterpret_cast<char*>(len_bytes), 8);
+  PETAL_CHECK(in.gcount() == 8, IOError, path_.string(), ": cannot read the 8-byte header length at offset 0");
   std::uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
-  PETAL_CHECK(header_len <= file_size - 8 && header_len <= kMaxHeaderBytes, FormatError, path_.string(),
-              ": header length ", header_len, " at offset 0 exceeds the ", file_size - 8, " bytes after it");
+  PETAL_CHECK(header_len <= file_size - 8, FormatError, path_.string(), ": header length ", header_len,
+              " at offset 0 exceeds the ", file_size - 8, " bytes after it");
+  PETAL_CHECK(header_len <= kSafetensorsMaxHeaderBytes, FormatError, path_.string(), ": header length ",
+              header_len, " at offset 0 exceeds the limit of ", kSafetensorsMaxHeaderBytes, " bytes");
   std::string header(header_len, '\0');
   in.read(header.data(), static_cast<std::streamsize>(header_len));
-  PETAL_CHECK(in.good(), IOError, path_.string(), ": cannot read the ", header_len, "-byte header");
+  PETAL_CHECK(static_cast<std::uint64_t>(in.gcount()) == header_len, IOError, path_.string(),
+              ": cannot read the ", header_len, "-byte header at offset 8 (file truncated while reading?)");
   data_start_ = 8 + header_len;
   data_size_ = file_size - data_start_;
 
@@ -73,7 +82,7 @@ SafetensorsReader::SafetensorsReader(std::filesystem::path path) : path_(std::mo
   for (const auto& [name, value] : root.as_object(source)) {
     if (name == "__metadata__") {
       for (const auto& [key, v] : value.as_object(str_cat(source, " __metadata__")))
-        metadata_[key] = v.as_string(str_cat(source, " __metadata__.", key));
+        metadata_[std::string(key)] = v.as_string(str_cat(source, " __metadata__.", key));
       continue;
     }
     const std::string what = describe(path_, name);

@@ -5,7 +5,7 @@
 // strings, then the raw little-endian tensor data.
 //
 // Reading validates the whole header against the file size before any tensor
-// is read: a bad length, bad JSON, an unknown field type, a shape whose size
+// is read (the path must be a regular file): a bad length, bad JSON, an unknown field type, a shape whose size
 // does not match its byte range, or a range beyond the file is a FormatError
 // naming the file, the tensor and the offsets. Nothing is allocated from a
 // size the file merely claims.
@@ -23,6 +23,11 @@
 #include "core/tensor.hpp"
 
 namespace petal::nn {
+
+// The largest header read (docs/limits.md): 100 MiB (the reference
+// implementation stops at 100 MB). Real headers are a few KiB to a few MiB; the JSON
+// caps (nn/json.hpp) bound what it costs in memory.
+inline constexpr std::uint64_t kSafetensorsMaxHeaderBytes = std::uint64_t{100} << 20;
 
 struct SafetensorsEntry {
   std::string name;

@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <set>
 #include <string_view>
 #include <algorithm>
@@ -38,15 +39,32 @@ std::string encode_rng(const Generator::State& st) {
   return buf;
 }
 
+// Four 64-bit hex words, the spare-normal flag (0 or 1) and the spare's bits,
+// separated by single spaces, exactly as encode_rng writes them: sscanf would
+// accept signs, overflow (saturating) and trailing text.
 Generator::State decode_rng(const std::string& text, const std::string& file) {
+  auto bad = [&]() -> FormatError {
+    return FormatError(str_cat(file, ": metadata rng_state \"", text,
+                               "\" is not 4 hex state words, a 0/1 flag and a hex spare"));
+  };
+  std::uint64_t fields[6] = {};
+  const char* p = text.data();
+  const char* const end = text.data() + text.size();
+  for (int i = 0; i < 6; ++i) {
+    if (i > 0) {
+      if (p == end || *p != ' ') throw bad();
+      ++p;
+    }
+    if (p == end || *p == '+' || *p == '-') throw bad();
+    auto [next, ec] = std::from_chars(p, end, fields[i], i == 4 ? 10 : 16);
+    if (ec != std::errc()) throw bad();
+    p = next;
+  }
+  if (p != end || fields[4] > 1) throw bad();
   Generator::State st{};
-  std::uint64_t spare_bits = 0;
-  int has_spare = 0;
-  const int n = std::sscanf(text.c_str(), "%" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64 " %d %" SCNx64, &st.s[0],
-                            &st.s[1], &st.s[2], &st.s[3], &has_spare, &spare_bits);
-  PETAL_CHECK(n == 6, FormatError, file, ": metadata rng_state \"", text, "\" is not 4 state words, a flag and a spare");
-  st.has_spare = has_spare != 0;
-  std::memcpy(&st.spare, &spare_bits, sizeof spare_bits);
+  for (int i = 0; i < 4; ++i) st.s[i] = fields[i];
+  st.has_spare = fields[4] != 0;
+  std::memcpy(&st.spare, &fields[5], sizeof fields[5]);
   return st;
 }
 
@@ -56,12 +74,16 @@ const std::string& required(const Metadata& m, const std::string& key, const std
   return it->second;
 }
 
-std::int64_t required_int(const Metadata& m, const std::string& key, const std::string& file) {
+// A non-negative integer no larger than max_value: out-of-range values are
+// rejected, never truncated by a cast.
+std::int64_t required_int(const Metadata& m, const std::string& key, const std::string& file,
+                          std::int64_t max_value = std::numeric_limits<std::int64_t>::max()) {
   const std::string& text = required(m, key, file);
   std::int64_t value = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  PETAL_CHECK(ec == std::errc() && ptr == text.data() + text.size() && value >= 0, FormatError, file,
-              ": checkpoint metadata \"", key, "\" = \"", text, "\" is not a non-negative integer");
+  PETAL_CHECK(ec == std::errc() && ptr == text.data() + text.size() && value >= 0 && value <= max_value,
+              FormatError, file, ": checkpoint metadata \"", key, "\" = \"", text,
+              "\" is not an integer in [0, ", max_value, "]");
   return value;
 }
 
@@ -153,7 +175,7 @@ int load_checkpoint(const std::filesystem::path& path, Module& model, Optimizer&
   PETAL_CHECK(meta.count("petal_checkpoint"), FormatError, file, ": not a petal checkpoint (no petal_checkpoint metadata)");
   PETAL_CHECK(required(meta, "optimizer", file) == optimizer.name(), ValueError, file, ": checkpoint holds ",
               meta.at("optimizer"), " state, the optimizer is ", optimizer.name());
-  const int epoch = static_cast<int>(required_int(meta, "epoch", file));
+  const int epoch = static_cast<int>(required_int(meta, "epoch", file, std::numeric_limits<int>::max()));
   const std::int64_t iterations = required_int(meta, "optimizer_iterations", file);
   const Generator::State rng = decode_rng(required(meta, "rng_state", file), file);
   load_weights(model, path);

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include <sys/stat.h>
+
 #include "core/error.hpp"
 #include "nn/nn.hpp"
 
@@ -225,4 +227,89 @@ TEST_CASE("checkpoints carry optimizer state, epoch and RNG state") {
   CHECK_NOTHROW(load_weights(*plain, file));
   SGD sgd;
   CHECK_THROWS_AS(load_checkpoint(file, *plain, sgd), ValueError);
+}
+
+TEST_CASE("only regular files are read: a directory or FIFO is an IOError naming it, never a garbage length") {
+  const fs::path dir = temp_dir() / "a_directory.safetensors";
+  fs::create_directories(dir);
+  try {
+    SafetensorsReader r(dir);
+    FAIL("expected an IOError");
+  } catch (const IOError& e) {
+    CHECK(std::string(e.what()).find("a_directory.safetensors: not a regular file") != std::string::npos);
+  }
+  const fs::path fifo = temp_dir() / "pipe.safetensors";
+  fs::remove(fifo);
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_AS(SafetensorsReader{fifo}, IOError);  // without blocking in open
+  fs::remove(fifo);
+  for (int size = 0; size < 8; ++size) {
+    const fs::path shorter = temp_dir() / "short.safetensors";
+    write_all(shorter, std::string(static_cast<std::size_t>(size), '\x01'));
+    CHECK_THROWS_WITH_AS(SafetensorsReader{shorter}, doctest::Contains("too short"), FormatError);
+  }
+}
+
+TEST_CASE("a header length over the cap is refused before the header is allocated") {
+  // A sparse file big enough for the claimed header, so only the cap stops it.
+  const fs::path file = temp_dir() / "huge_header.safetensors";
+  const std::uint64_t claimed = kSafetensorsMaxHeaderBytes + 1;
+  std::string length(8, '\0');
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<char>(claimed >> (8 * i));
+  write_all(file, length);
+  fs::resize_file(file, 8 + claimed);
+  CHECK_THROWS_WITH_AS(SafetensorsReader{file}, doctest::Contains("exceeds the limit of 104857600 bytes"),
+                       FormatError);
+  fs::remove(file);
+}
+
+TEST_CASE("headers are strict JSON: leading zeros and lone surrogates are refused") {
+  const fs::path file = temp_dir() / "strict.safetensors";
+  auto message_of = [&](const std::string& header, std::size_t data) {
+    write_all(file, make_file(header, data));
+    try {
+      SafetensorsReader r(file);
+    } catch (const FormatError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(message_of(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,08]}})", 8).find("leading zero") !=
+        std::string::npos);
+  CHECK(message_of(R"({"a\ud800":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 8).find("surrogate") !=
+        std::string::npos);
+  CHECK(message_of(R"({"__metadata__":{"k":"\udc00"}})", 0).find("lone low surrogate") != std::string::npos);
+}
+
+TEST_CASE("checkpoint metadata out of range is rejected, not truncated by a cast") {
+  const fs::path good = temp_dir() / "good_ckpt.safetensors";
+  auto model = small_model();
+  Adam adam(0.01);
+  Trainer trainer(model);
+  trainer.compile(std::make_shared<Adam>(0.01), Loss::sparse_categorical_crossentropy());
+  save_checkpoint(good, *model, adam, 1);
+  auto rewrite = [&](const std::string& key, const std::string& value) {
+    SafetensorsReader reader(good);
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    for (const auto& e : reader.entries()) tensors.emplace_back(e.name, reader.read(e));
+    Metadata meta = reader.metadata();
+    meta[key] = value;
+    const fs::path bad = temp_dir() / "bad_ckpt.safetensors";
+    write_safetensors(bad, tensors, meta);
+    return bad;
+  };
+  auto restored = small_model();
+  Adam adam2(0.01);
+  CHECK_THROWS_WITH_AS(load_checkpoint(rewrite("epoch", "4294967297"), *restored, adam2),
+                       doctest::Contains("\"epoch\" = \"4294967297\" is not an integer in [0, 2147483647]"),
+                       FormatError);
+  CHECK_THROWS_AS(load_checkpoint(rewrite("epoch", "-1"), *restored, adam2), FormatError);
+  CHECK_THROWS_AS(load_checkpoint(rewrite("optimizer_iterations", "99999999999999999999"), *restored, adam2),
+                  FormatError);
+  const std::string words = "0000000000000001 0000000000000002 0000000000000003 0000000000000004";
+  CHECK_NOTHROW(load_checkpoint(rewrite("rng_state", words + " 0 0000000000000000"), *restored, adam2));
+  for (const std::string& bad : {words + " 2 0", words + " 0 10000000000000000", "-" + words + " 0 0",
+                                 words + " 0 0 trailing", words + " 0", "00000000000000001" + words.substr(16) + " 0 0 x"})
+    CHECK_THROWS_WITH_AS(load_checkpoint(rewrite("rng_state", bad), *restored, adam2), doctest::Contains("rng_state"),
+                         FormatError);
 }
