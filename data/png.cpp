@@ -149,14 +149,50 @@ bool write_png_with_libpng(png_structp png, png_infop info, WriteRequest* req) {
 
 }  // namespace
 
+namespace {
+
+std::uint32_t load_be32(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return (std::uint32_t{u[0]} << 24) | (std::uint32_t{u[1]} << 16) | (std::uint32_t{u[2]} << 8) | u[3];
+}
+
+// libpng allocates the length a chunk claims before reading the chunk (a
+// 132-byte file claiming a 1.4 GB tEXt chunk made it malloc 1.4 GB), so the
+// chunk framing is walked first: every chunk up to IEND must fit in the input.
+void check_chunk_lengths(std::string_view bytes, std::string_view source) {
+  std::size_t pos = 8;  // after the signature
+  while (pos < bytes.size()) {
+    const std::size_t left = bytes.size() - pos;
+    if (left < 12)
+      throw FormatError(str_cat(source, ": PNG chunk at byte ", pos, " is truncated (", left,
+                                " bytes left, a chunk takes at least 12)"));
+    const std::uint32_t length = load_be32(bytes.data() + pos);
+    const std::string_view type = bytes.substr(pos + 4, 4);
+    if (length > left - 12) {
+      std::string printable;
+      for (char c : type) printable += (c >= 0x20 && c < 0x7f) ? c : '?';
+      throw FormatError(str_cat(source, ": PNG chunk '", printable, "' at byte ", pos, " claims ", length,
+                                " bytes, only ", left - 12, " are left"));
+    }
+    pos += 12 + std::size_t{length};
+    if (type == "IEND") return;
+  }
+}
+
+}  // namespace
+
 Image decode_png(std::string_view bytes, const PngDecodeOptions& options, std::string_view source) {
   PETAL_CHECK(options.channels == 0 || options.channels == 1 || options.channels == 3 || options.channels == 4,
               ValueError, "decode_png: channels must be 0, 1, 3 or 4, got ", options.channels);
   if (bytes.size() < 8 || png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) != 0)
     throw FormatError(str_cat(source, ": not a PNG (", bytes.size(), " bytes, no PNG signature)"));
+  check_chunk_lengths(bytes, source);
   PngErrorState errors;
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &errors, on_png_error, on_png_warning);
   PETAL_CHECK(png != nullptr, Error, "decode_png: png_create_read_struct failed");
+  // Decompressed ancillary chunks (text, ICC profiles: petal uses neither)
+  // larger than the input are skipped with a warning instead of allocated.
+  png_set_chunk_malloc_max(png, bytes.size());
   png_infop info = png_create_info_struct(png);
   Image image;
   std::vector<png_bytep> rows;

@@ -211,6 +211,25 @@ TEST_CASE("a PNG header claiming more pixels than deflate can code is refused") 
   CHECK_THROWS_AS(decode_png(png_claiming(100000, 100000)), ValueError);  // over the pixel cap
 }
 
+TEST_CASE("a PNG chunk claiming more bytes than the file holds is refused before libpng allocates it") {
+  Image small(4, 4, 3);
+  std::string png = encode_png(small);
+  // After the IHDR chunk (8 + 4 + 4 + 13 + 4 bytes): a tEXt chunk header
+  // claiming 1.4 GB, as in tests/fuzz/crashers/png/text_chunk_1_4GB_claim
+  // (libpng allocated the claim; ASan with max_allocation_size_mb shows it).
+  std::string chunk = std::string(4, '\0') + "tEXtComment";
+  put_be32(chunk, 0, 0x58000017u);
+  png.insert(33, chunk);
+  try {
+    decode_png(png, {}, "claims.png");
+    FAIL("expected a FormatError");
+  } catch (const FormatError& e) {
+    const std::string message = e.what();
+    CHECK(message.find("claims.png") != std::string::npos);
+    CHECK(message.find("PNG chunk 'tEXt' at byte 33 claims 1476395031 bytes") != std::string::npos);
+  }
+}
+
 TEST_CASE("a JPEG header claiming more pixels than its bytes can code is refused before allocating") {
   const std::string jpeg = jpeg_claiming(8000, 8000);
   const JpegInfo info = read_jpeg_info(jpeg);
