@@ -51,7 +51,7 @@ const char* kUsage =
     "usage: flowers_transfer [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N] [--out DIR]\n"
     "                        [--weights FILE] [--head flatten|gap] [--augment] [--no-cache]\n"
     "                        [--preprocess mobilenet|lab] [--fine-tune [--fine-tune-epochs N] [--fine-tune-lr X]]\n"
-    "                        [--device cpu|cuda]\n"
+    "                        [--device cpu|cuda] [--checkpoint DIR [--resume]]\n"
     "  Transfer learning of the lab: MobileNetV2 (192x192, ImageNet weights, frozen) + Flatten + Dense(5, softmax),\n"
     "  Adam, categorical cross-entropy; validation on the first 3 shards (690 images), training on the other 13.\n"
     "  --data DIR            folder of the *.tfrec shards (default: flowers-192 in the assets search path)\n"
@@ -71,6 +71,11 @@ const char* kUsage =
     "  --fine-tune-lr X      (default 1e-5)\n"
     "  --device D            cpu (default), cuda or cuda:N: where the model runs (the decoded photos and the\n"
     "                        feature cache stay in host memory; batches are copied over)\n"
+    "  --checkpoint DIR      a full checkpoint of what trains (the head alone while the frozen base is cached;\n"
+    "                        optimizer, epoch, RNG state and history with it) after every epoch, as\n"
+    "                        DIR/epoch_N.safetensors and DIR/fine_tune_epoch_N.safetensors (the newest two kept)\n"
+    "  --resume              continue from the newest complete checkpoints in DIR (needs --checkpoint); the run\n"
+    "                        ends with the weights an uninterrupted run with the same options reaches\n"
     "Exit status: 0 success, 1 bad data or failed I/O, 2 usage error (docs/exit_codes.md).\n";
 
 using Clock = std::chrono::steady_clock;
@@ -112,6 +117,8 @@ int run(const ex::CommandLine& cl) {
   const int fine_tune_epochs = static_cast<int>(cl.get_int("--fine-tune-epochs", 5, 1, ex::kMaxEpochs));
   const double fine_tune_lr = cl.get_positive_double("--fine-tune-lr", 1e-5, ex::kMaxLearningRate);
   if (head != "flatten" && head != "gap") cl.fail("--head must be flatten or gap");
+  const ex::CheckpointOptions checkpoints{cl.get("--checkpoint"), "epoch", cl.switches.count("--resume") > 0};
+  if (checkpoints.resume && checkpoints.dir.empty()) cl.fail("--resume needs --checkpoint DIR");
   data::PixelScale scale;
   try {
     scale = ex::parse_preprocessing(cl.get("--preprocess", "mobilenet"));
@@ -123,6 +130,7 @@ int run(const ex::CommandLine& cl) {
   const fs::path weights = find_asset("mobilenet_v2_1.0_imagenet.safetensors", cl.get("--weights"));
   ex::require_regular_file(weights, "--weights");
   ex::OutputFolder out(cl.get("--out", "flowers_transfer_out"), "--out");
+  ex::prepare_checkpoint_dir(checkpoints);
   manual_seed(seed);
 
   // ---- model ---- (before the data: bad weights fail in a second, not after decoding)
@@ -154,6 +162,7 @@ int run(const ex::CommandLine& cl) {
   train_options.seed = seed;
   train_options.augment = augment;
   train_options.allow_cache = !cl.switches.count("--no-cache");
+  train_options.checkpoints = checkpoints;
   const ex::TrainOutcome frozen = ex::train_transfer_model(tm, train, val, train_options);
 
   ex::TrainOutcome tuned;
@@ -166,6 +175,10 @@ int run(const ex::CommandLine& cl) {
     tune_options.epochs = fine_tune_epochs;
     tune_options.learning_rate = fine_tune_lr;
     tune_options.seed = seed + 1;  // another order than the frozen epochs
+    tune_options.checkpoints.name = "fine_tune_epoch";
+    // Fine-tuning checkpoints continue frozen weights that this run did not
+    // change; after frozen epochs trained now they belong to another run.
+    tune_options.checkpoints.resume = checkpoints.resume && frozen.resumed_epochs >= epochs;
     tuned = ex::train_transfer_model(tm, train, val, tune_options);
   }
   const ex::TrainOutcome& final_outcome = fine_tune ? tuned : frozen;
@@ -213,7 +226,7 @@ int main(int argc, char** argv) {
     return run(ex::parse_command_line(
         argc, argv, "flowers_transfer", kUsage,
         {"--data", "--epochs", "--batch", "--lr", "--seed", "--out", "--weights", "--head", "--preprocess",
-         "--fine-tune-epochs", "--fine-tune-lr", "--device"},
-        {"--augment", "--no-cache", "--fine-tune"}, ex::Positional::None));
+         "--fine-tune-epochs", "--fine-tune-lr", "--device", "--checkpoint"},
+        {"--augment", "--no-cache", "--fine-tune", "--resume"}, ex::Positional::None));
   });
 }

@@ -84,7 +84,7 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 TrainOutcome fit_and_evaluate(std::shared_ptr<nn::Module> model, nn::BatchSource& train, nn::BatchSource& val,
-                              const TrainOptions& options, std::int64_t num_classes) {
+                              const TrainOptions& options, std::int64_t num_classes, const ResumePoint& resume) {
   nn::Trainer trainer(std::move(model));
   trainer.compile(std::make_shared<nn::Adam>(options.learning_rate), nn::Loss::categorical_crossentropy(),
                   {"accuracy"});
@@ -93,7 +93,8 @@ TrainOutcome fit_and_evaluate(std::shared_ptr<nn::Module> model, nn::BatchSource
   fit.validation = &val;
   fit.verbose = options.verbose;
   TrainOutcome o;
-  o.history = trainer.fit(train, fit);
+  o.history = fit_with_checkpoints(trainer, train, fit, options.checkpoints, resume);
+  o.resumed_epochs = resume.epoch;
   PETAL_CHECK(!o.history.epochs.empty(), ValueError, "training stopped before the first epoch ended: ",
               o.history.stop_reason);
   nn::Trainer::Predictions p = trainer.predict_with_targets(val);
@@ -115,6 +116,8 @@ TrainOutcome train_transfer_model(TransferModel& m, const LabeledImages& train, 
   const std::size_t prefix = nn::frozen_prefix_length(model);
   const bool cache = options.allow_cache && !options.augment && prefix > 0 && prefix < model.layers().size();
   const bool quiet = options.verbose == nn::Verbosity::Quiet;
+  const ResumePoint resume = find_resume_point(options.checkpoints);
+  const bool trained_already = resume.path && resume.epoch >= options.epochs;
   if (!cache) {
     if (!quiet)
       std::printf("feature cache: off (%s)\n", options.augment       ? "augmentation changes the images every epoch"
@@ -122,14 +125,18 @@ TrainOutcome train_transfer_model(TransferModel& m, const LabeledImages& train, 
                                                                       : "no frozen leading layers");
     ImageRowsSource train_images(train, train_targets, options.batch, true, options.seed, true, m.scale,
                                  options.augment);
-    return fit_and_evaluate(m.model, train_images, val_images, options, num_classes);
+    return fit_and_evaluate(m.model, train_images, val_images, options, num_classes, resume);
   }
   const auto start = Clock::now();
-  ImageRowsSource train_once(train, train_targets, options.batch, false, options.seed, false, m.scale, false);
-  nn::CachedFeatures train_features = nn::cache_features(model, prefix, train_once);
+  nn::CachedFeatures train_features;
+  if (!trained_already) {
+    ImageRowsSource train_once(train, train_targets, options.batch, false, options.seed, false, m.scale, false);
+    train_features = nn::cache_features(model, prefix, train_once);
+  }
   nn::CachedFeatures val_features = nn::cache_features(model, prefix, val_images);
+  if (trained_already) train_features = val_features;  // never read: the checkpoint has every epoch
   const double cache_seconds = seconds_since(start);
-  const double images = static_cast<double>(train.size() + val.size());
+  const double images = static_cast<double>((trained_already ? 0 : train.size()) + val.size());
   if (!quiet)
     std::printf("feature cache: on: the frozen first %zu layer(s) ran once per image (%.0f images in %.1fs, %.0f img/s); "
                 "the head trains from the cache\n",
@@ -137,11 +144,12 @@ TrainOutcome train_transfer_model(TransferModel& m, const LabeledImages& train, 
   nn::TensorBatchSource train_source(train_features.features, train_features.targets, options.batch, true,
                                      options.seed, true);
   nn::TensorBatchSource val_source(val_features.features, val_features.targets, options.batch);
-  TrainOutcome o = fit_and_evaluate(nn::head_of(model, prefix), train_source, val_source, options, num_classes);
+  TrainOutcome o =
+      fit_and_evaluate(nn::head_of(model, prefix), train_source, val_source, options, num_classes, resume);
   o.cache = true;
   o.cache_seconds = cache_seconds;
   // Only the training images' share of the cache pass is training work.
-  const double train_share = cache_seconds * static_cast<double>(train.size()) / images;
+  const double train_share = trained_already ? 0.0 : cache_seconds * static_cast<double>(train.size()) / images;
   o.images_per_second = static_cast<double>(o.history.train_samples) / (o.history.train_seconds + train_share);
   return o;
 }

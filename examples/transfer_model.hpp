@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "data/image.hpp"
+#include "examples/checkpointing.hpp"
 #include "examples/flowers_common.hpp"
 #include "nn/history.hpp"
 #include "nn/progress.hpp"
@@ -50,6 +51,9 @@ struct TrainOptions {
   bool augment = false;   // random horizontal flips (no cache then)
   bool allow_cache = true;
   nn::Verbosity verbose = nn::Verbosity::Auto;
+  // --checkpoint/--resume: checkpoints of what trains (the head alone when
+  // the frozen base is cached) after every epoch.
+  CheckpointOptions checkpoints;
 };
 
 struct TrainOutcome {
@@ -60,6 +64,7 @@ struct TrainOutcome {
   bool cache = false;
   double cache_seconds = 0;    // computing the cached features (training + validation images)
   double images_per_second = 0;  // training images per second of training (the cache pass included)
+  int resumed_epochs = 0;        // epochs done before this run (TrainOptions::resume)
 };
 
 // Trains what is trainable of m.model with Adam and categorical
