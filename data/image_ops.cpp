@@ -88,8 +88,9 @@ Image resize_bilinear(const Image& image, int out_height, int out_width) {
 
 Image crop(const Image& image, int top, int left, int height, int width) {
   check_image(image, "crop");
-  PETAL_CHECK(height > 0 && width > 0 && top >= 0 && left >= 0 && top + height <= image.height &&
-                  left + width <= image.width,
+  // In 64 bits: top + height may overflow an int (a fuzzed INT_MAX height).
+  PETAL_CHECK(height > 0 && width > 0 && top >= 0 && left >= 0 &&
+                  std::int64_t{top} + height <= image.height && std::int64_t{left} + width <= image.width,
               IndexError, "crop: ", height, "x", width, " at (", top, ", ", left, ") does not fit in ",
               image.shape_str());
   Image out(height, width, image.channels);
@@ -100,8 +101,9 @@ Image crop(const Image& image, int top, int left, int height, int width) {
 }
 
 Image center_crop(const Image& image, int height, int width) {
-  PETAL_CHECK(height <= image.height && width <= image.width, IndexError, "center_crop: ", height, "x", width,
-              " is larger than the image ", image.shape_str());
+  // Positive first: image.height - height overflows for a negative height.
+  PETAL_CHECK(height > 0 && width > 0 && height <= image.height && width <= image.width, IndexError, "center_crop: ",
+              height, "x", width, " is empty or larger than the image ", image.shape_str());
   return crop(image, (image.height - height) / 2, (image.width - width) / 2, height, width);
 }
 
@@ -129,6 +131,8 @@ bool random_flip_horizontal(Image& image, Generator& gen) {
 }
 
 void adjust_brightness(Image& image, float delta) {
+  // A NaN or infinite value would reach saturate() as NaN, whose cast to uint8 is undefined.
+  PETAL_CHECK(std::isfinite(delta), ValueError, "adjust_brightness: delta ", delta, " is not finite");
   // Every value maps through the same function, so one table serves all.
   std::uint8_t table[256];
   for (int v = 0; v < 256; ++v) table[v] = saturate(v + delta * 255.0f);
@@ -136,6 +140,7 @@ void adjust_brightness(Image& image, float delta) {
 }
 
 void adjust_contrast(Image& image, float factor) {
+  PETAL_CHECK(std::isfinite(factor), ValueError, "adjust_contrast: factor ", factor, " is not finite");
   const int c = image.channels;
   if (image.size() == 0) return;
   std::vector<double> mean(static_cast<std::size_t>(c), 0.0);
@@ -150,13 +155,14 @@ void adjust_contrast(Image& image, float factor) {
 }
 
 void random_brightness(Image& image, float max_delta, Generator& gen) {
-  PETAL_CHECK(max_delta >= 0, ValueError, "random_brightness: max_delta ", max_delta, " must be >= 0");
+  PETAL_CHECK(max_delta >= 0 && std::isfinite(max_delta), ValueError, "random_brightness: max_delta ", max_delta,
+              " must be finite and >= 0");
   adjust_brightness(image, (gen.uniform_float() * 2.0f - 1.0f) * max_delta);
 }
 
 void random_contrast(Image& image, float lower, float upper, Generator& gen) {
-  PETAL_CHECK(0 <= lower && lower <= upper, ValueError, "random_contrast: need 0 <= lower <= upper, got [", lower,
-              ", ", upper, "]");
+  PETAL_CHECK(0 <= lower && lower <= upper && std::isfinite(upper), ValueError,
+              "random_contrast: need finite 0 <= lower <= upper, got [", lower, ", ", upper, "]");
   adjust_contrast(image, lower + gen.uniform_float() * (upper - lower));
 }
 
