@@ -33,12 +33,18 @@ struct CheckpointOptions {
 // in it, so a bad --checkpoint fails before any work, not after an epoch.
 inline void prepare_checkpoint_dir(const CheckpointOptions& options) {
   if (options.dir.empty()) return;
-  std::filesystem::create_directories(options.dir);
-  PETAL_CHECK(std::filesystem::is_directory(options.dir), IOError, "--checkpoint ", options.dir.string(),
-              ": not a folder");
+  const std::string what = "--checkpoint " + options.dir.string();
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  PETAL_CHECK(!ec, IOError, what, ": cannot create the folder: ", ec.message());
+  PETAL_CHECK(std::filesystem::is_directory(options.dir), IOError, what, ": not a folder");
   const std::filesystem::path probe = options.dir / ".petal_write_probe";
-  write_text_file_atomic(probe, "");
-  std::filesystem::remove(probe);
+  try {
+    write_text_file_atomic(probe, "");
+  } catch (const IOError& e) {
+    throw IOError(what + ": not writable: " + e.what());
+  }
+  std::filesystem::remove(probe, ec);
 }
 
 // The checkpoint --resume continues from: the newest complete one (files
