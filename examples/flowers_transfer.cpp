@@ -59,9 +59,11 @@ const char* kUsage =
     "  --batch N             batch size (default 64)\n"
     "  --lr X                Adam learning rate (default 0.001)\n"
     "  --seed N              seed of the head's initialisation and of the shuffling (default 42)\n"
-    "  --out DIR             output folder (default flowers_transfer_out): results.json, model.safetensors,\n"
+    "  --out DIR             output folder (default flowers_transfer_out): results.json, model.safetensors, model.h5,\n"
     "                        curves.svg, predictions.png\n"
-    "  --weights FILE        MobileNetV2 ImageNet weights (default mobilenet_v2_1.0_imagenet.safetensors)\n"
+    "  --weights FILE        MobileNetV2 ImageNet weights: safetensors, Keras .h5 or .weights.h5, told apart by content\n"
+    "                        (default mobilenet_v2_1.0_imagenet.safetensors, else the official Keras\n"
+    "                        mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_192_no_top.h5)\n"
     "  --head flatten|gap    Flatten (the lab) or GlobalAveragePooling2D before the Dense layer\n"
     "  --augment             random horizontal flips of the training images (turns the feature cache off)\n"
     "  --no-cache            run the frozen base on every batch instead of caching its output\n"
@@ -127,7 +129,7 @@ int run(const ex::CommandLine& cl) {
   }
   const Device device = ex::select_device(cl.get("--device", "cpu"));
   const fs::path data_dir = find_asset("flowers-192", cl.get("--data"));
-  const fs::path weights = find_asset("mobilenet_v2_1.0_imagenet.safetensors", cl.get("--weights"));
+  const fs::path weights = find_first_asset({"mobilenet_v2_1.0_imagenet.safetensors", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_192_no_top.h5"}, cl.get("--weights"));
   ex::require_regular_file(weights, "--weights");
   ex::OutputFolder out(cl.get("--out", "flowers_transfer_out"), "--out");
   ex::prepare_checkpoint_dir(checkpoints);
@@ -187,6 +189,12 @@ int run(const ex::CommandLine& cl) {
 
   // ---- outputs ----
   save_weights(model, out.file("model.safetensors"), ex::transfer_metadata(tm));
+  // The same weights in Keras 2's layout, for the lab's Keras code:
+  // model.load_weights("model.h5"). Keras 2 orders a nested model's weights by
+  // what is trainable, so they are written as the lab loads them, with
+  // pretrained_model.trainable = False (also after --fine-tune).
+  tm.base->set_trainable(false);
+  save_weights(model, out.file("model.h5"));
   write_training_curves(frozen.history, out.file("curves.svg"), "flowers_transfer (frozen base)");
   if (fine_tune) write_training_curves(tuned.history, out.file("curves_fine_tune.svg"), "flowers_transfer (fine-tuning)");
   write_prediction_grid(out.file("predictions.png"), val, final_outcome.predicted, classes);

@@ -26,8 +26,10 @@ const char* kUsage =
     "usage: imagenet_classify [--weights FILE] [--size N] [--json] [--device cpu|cuda] IMAGE...\n"
     "  Classifies each image (JPEG or PNG) with MobileNetV2 1.0 and its ImageNet weights.\n"
     "  The image is resized whole to N x N (bilinear) and scaled to [-1, 1].\n"
-    "  --weights FILE  Keras-layout safetensors (default: mobilenet_v2_1.0_imagenet.safetensors\n"
-    "                  in the assets search path; imagenet_labels.txt is taken from its folder)\n"
+    "  --weights FILE  safetensors, Keras .h5 or .weights.h5, told apart by content (default:\n"
+    "                  mobilenet_v2_1.0_imagenet.safetensors in the assets search path, else the official\n"
+    "                  mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5; imagenet_labels.txt\n"
+    "                  is taken from its folder)\n"
     "  --size N        input size (default 224, from 32 to 4096)\n"
     "  --json          print [{\"image\": path, \"top5\": [{\"index\", \"label\", \"prob\"}, ...]}, ...]\n"
     "  --device D      cpu (default), cuda or cuda:N: where the model runs\n"
@@ -56,7 +58,7 @@ int run(const ex::CommandLine& cl) {
   const bool json = cl.switches.count("--json") > 0;
   const Device device = ex::select_device(cl.get("--device", "cpu"));
   for (const auto& path : cl.positional) ex::require_regular_file(path, "image");
-  const auto weights = find_asset("mobilenet_v2_1.0_imagenet.safetensors", cl.get("--weights"));
+  const auto weights = find_first_asset({"mobilenet_v2_1.0_imagenet.safetensors", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"}, cl.get("--weights"));
   ex::require_regular_file(weights, "--weights");
   const auto labels = read_labels(weights.parent_path() / "imagenet_labels.txt");
 
