@@ -1,106 +1,25 @@
 #include "data/example.hpp"
 
-#include <cstring>
 #include <utility>
+
+#include "data/protobuf_wire.hpp"
 
 namespace petal::data {
 namespace {
 
-enum WireType : int { kVarint = 0, kFixed64 = 1, kLengthDelimited = 2, kFixed32 = 5 };
+using protobuf::float_from_bits;
+using protobuf::kFixed32;
+using protobuf::kLengthDelimited;
+using protobuf::kVarint;
+using protobuf::put_bytes_field;
+using protobuf::put_varint;
 
-// Reads protobuf wire data from a view of the payload. `base` is the view's
-// offset in the whole payload and `context` the message being read, so every
-// error says where in the record it happened.
-class WireReader {
+// Every message of a record is read with the format name "Example".
+class WireReader : public protobuf::WireReader {
  public:
   WireReader(std::string_view bytes, std::size_t base, std::string context)
-      : data_(reinterpret_cast<const unsigned char*>(bytes.data())),
-        size_(bytes.size()),
-        base_(base),
-        context_(std::move(context)) {}
-
-  bool done() const { return pos_ == size_; }
-  std::size_t offset() const { return base_ + pos_; }
-  const std::string& context() const { return context_; }
-
-  [[noreturn]] void fail(const std::string& what) const { fail_at(what, offset()); }
-  [[noreturn]] void fail_at(const std::string& what, std::size_t at) const {
-    throw FormatError(str_cat("Example: ", what, " in ", context_, " at byte ", at));
-  }
-
-  std::uint64_t varint() {
-    const std::size_t start = offset();
-    std::uint64_t value = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos_ == size_) fail_at("truncated varint", start);
-      const unsigned char byte = data_[pos_++];
-      value |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
-      if (!(byte & 0x80)) return value;
-    }
-    fail_at("varint longer than 10 bytes", start);
-  }
-
-  // Returns false at the end of the message.
-  bool tag(std::uint32_t& field, int& wire) {
-    if (done()) return false;
-    const std::size_t start = offset();
-    const std::uint64_t key = varint();
-    field = static_cast<std::uint32_t>(key >> 3);
-    wire = static_cast<int>(key & 7);
-    if (field == 0 || (key >> 3) > 0x1fffffff) fail_at(str_cat("invalid field number ", key >> 3), start);
-    return true;
-  }
-
-  std::string_view length_delimited(std::size_t& value_offset) {
-    const std::size_t start = offset();
-    const std::uint64_t length = varint();
-    if (length > size_ - pos_)
-      fail_at(str_cat("length ", length, " runs past the end of the message (", size_ - pos_, " bytes left)"), start);
-    value_offset = offset();
-    std::string_view view(reinterpret_cast<const char*>(data_ + pos_), static_cast<std::size_t>(length));
-    pos_ += static_cast<std::size_t>(length);
-    return view;
-  }
-
-  std::uint32_t fixed32() {
-    if (size_ - pos_ < 4) fail("truncated fixed32");
-    std::uint32_t v = data_[pos_] | (data_[pos_ + 1] << 8) | (data_[pos_ + 2] << 16) |
-                      (static_cast<std::uint32_t>(data_[pos_ + 3]) << 24);
-    pos_ += 4;
-    return v;
-  }
-
-  void skip(int wire) {
-    std::size_t ignored = 0;
-    switch (wire) {
-      case kVarint: varint(); return;
-      case kFixed64:
-        if (size_ - pos_ < 8) fail("truncated fixed64");
-        pos_ += 8;
-        return;
-      case kLengthDelimited: length_delimited(ignored); return;
-      case kFixed32: fixed32(); return;
-      default: fail(str_cat("unsupported wire type ", wire));
-    }
-  }
-
-  void expect_wire(int wire, int expected, std::uint32_t field) const {
-    if (wire != expected) fail(str_cat("field ", field, " has wire type ", wire, ", expected ", expected));
-  }
-
- private:
-  const unsigned char* data_;
-  std::size_t size_;
-  std::size_t pos_ = 0;
-  std::size_t base_;
-  std::string context_;
+      : protobuf::WireReader(bytes, base, "Example", std::move(context)) {}
 };
-
-float float_from_bits(std::uint32_t bits) {
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 // What one Example may still decode, charged before the memory is reserved.
 struct Budget {
@@ -278,24 +197,6 @@ void decode_features(std::string_view bytes, std::size_t base, Example& example,
 
 // ---- encoding ----
 
-void put_varint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-void put_tag(std::string& out, std::uint32_t field, int wire) {
-  put_varint(out, (static_cast<std::uint64_t>(field) << 3) | static_cast<std::uint64_t>(wire));
-}
-
-void put_bytes_field(std::string& out, std::uint32_t field, std::string_view bytes) {
-  put_tag(out, field, kLengthDelimited);
-  put_varint(out, bytes.size());
-  out.append(bytes);
-}
-
 std::string encode_feature(const Feature& feature) {
   std::string list;
   switch (feature.type) {
@@ -305,12 +206,9 @@ std::string encode_feature(const Feature& feature) {
       break;
     case FeatureType::Float:
       if (!feature.floats.empty()) {
-        std::string packed(feature.floats.size() * 4, '\0');
-        for (std::size_t i = 0; i < feature.floats.size(); ++i) {
-          std::uint32_t bits;
-          std::memcpy(&bits, &feature.floats[i], 4);
-          for (int b = 0; b < 4; ++b) packed[i * 4 + b] = static_cast<char>(bits >> (8 * b));
-        }
+        std::string packed;
+        packed.reserve(feature.floats.size() * 4);
+        for (float v : feature.floats) protobuf::put_float_bits(packed, v);
         put_bytes_field(list, 1, packed);
       }
       break;
