@@ -44,7 +44,10 @@ class Conv2D : public Module {
  public:
   Conv2D(std::int64_t filters, Size2 kernel_size, ConvOptions options = {});
   const ag::Variable& kernel() const { return kernel_; }
-  const ag::Variable& bias() const { return bias_; }
+  const ag::Variable& bias() const { return bias_; }  // undefined without use_bias
+  std::int64_t filters() const { return filters_; }
+  Size2 kernel_size() const { return kernel_size_; }
+  const ConvOptions& options() const { return options_; }
   bool ends_in_softmax() const override { return options_.activation.kind == ActivationKind::Softmax; }
 
  protected:
@@ -75,6 +78,9 @@ class DepthwiseConv2D : public Module {
  public:
   explicit DepthwiseConv2D(Size2 kernel_size, DepthwiseConvOptions options = {});
   const ag::Variable& depthwise_kernel() const { return kernel_; }
+  const ag::Variable& bias() const { return bias_; }  // undefined without use_bias
+  Size2 kernel_size() const { return kernel_size_; }
+  const DepthwiseConvOptions& options() const { return options_; }
 
  protected:
   Shape build_impl(const Shape& input_shape) override;
@@ -99,6 +105,11 @@ class BatchNormalization : public Module {
  public:
   explicit BatchNormalization(BatchNormOptions options = {});
   bool uses_batch_statistics() const { return training() && trainable(); }
+  const BatchNormOptions& options() const { return options_; }
+  const ag::Variable& gamma() const { return gamma_; }
+  const ag::Variable& beta() const { return beta_; }
+  const ag::Variable& moving_mean() const { return moving_mean_; }
+  const ag::Variable& moving_variance() const { return moving_variance_; }
   // Normalisation followed by ReLU6 in one fused op (Sequential uses it for
   // BatchNormalization + ReLU(6) pairs).
   ag::Variable forward_relu6(const ag::Variable& x);
@@ -118,6 +129,10 @@ class ZeroPadding2D : public Module {
   // ((top, bottom), (left, right)) like Keras.
   ZeroPadding2D(std::int64_t top, std::int64_t bottom, std::int64_t left, std::int64_t right, std::string name = "");
   explicit ZeroPadding2D(std::int64_t all = 1, std::string name = "");
+  std::int64_t top() const { return top_; }
+  std::int64_t bottom() const { return bottom_; }
+  std::int64_t left() const { return left_; }
+  std::int64_t right() const { return right_; }
 
  protected:
   Shape build_impl(const Shape& input_shape) override;

@@ -68,6 +68,7 @@ class Dense : public Module {
 class Activation : public Module {
  public:
   explicit Activation(ActivationSpec activation, std::string name = "");
+  ActivationKind activation() const { return activation_; }
   bool ends_in_softmax() const override { return activation_ == ActivationKind::Softmax; }
 
  protected:

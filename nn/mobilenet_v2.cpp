@@ -177,8 +177,13 @@ void MobileNetV2::add_inverted_residual_block(int block_id, std::int64_t in_chan
                                   prefix + "depthwise_relu", 0, 3, stride);
   block.project = add_conv_unit(ag::ConvKind::Conv2d, prefix + "project", prefix + "project_BN", "",
                                 pointwise_filters, 1, 1);
+  block.first_layer = block.has_expand ? block.expand.conv : block.depthwise.conv;
   block.residual = in_channels == pointwise_filters && stride == 1;
-  if (block.residual) add_child(std::make_shared<AddLayer>(prefix + "add"));
+  if (block.residual) {
+    auto add = std::make_shared<AddLayer>(prefix + "add");
+    block.add_layer = add.get();
+    add_child(add);
+  }
   blocks_.push_back(block);
 }
 
@@ -283,6 +288,13 @@ void MobileNetV2::throw_if_missing(const std::filesystem::path& path, const std:
   for (std::size_t i = 0; i < missing.size() && i < 10; ++i) message += "\n  " + missing[i];
   if (missing.size() > 10) message += str_cat("\n  ... and ", missing.size() - 10, " more");
   throw FormatError(message);
+}
+
+std::vector<MobileNetV2::ResidualLink> MobileNetV2::residual_links() const {
+  std::vector<ResidualLink> links;
+  for (const Block& block : blocks_)
+    if (block.residual) links.push_back({block.first_layer, block.add_layer});
+  return links;
 }
 
 void MobileNetV2::freeze_batch_norm() {

@@ -68,6 +68,15 @@ class MobileNetV2 : public Module {
   // ignored.
   LoadReport load_weights(const std::filesystem::path& path);
 
+  // The residual adds, for code that walks children() in order (the ONNX
+  // exporter): `add` sums the input of the child `block_input` with the
+  // output of the child just before `add`.
+  struct ResidualLink {
+    const Module* block_input;
+    const Module* add;
+  };
+  std::vector<ResidualLink> residual_links() const;
+
   // Makes every BatchNormalization layer non-trainable (inference mode,
   // gamma/beta fixed) while the convolutions keep their trainable flag.
   void freeze_batch_norm();
@@ -97,6 +106,8 @@ class MobileNetV2 : public Module {
     bool has_expand = false;
     ConvUnit expand, depthwise, project;
     bool residual = false;
+    const Module* first_layer = nullptr;  // the expand (or depthwise) conv
+    const Module* add_layer = nullptr;    // when residual
   };
 
   // Adds conv + BN (+ ReLU6) layers as children, Keras-named.
