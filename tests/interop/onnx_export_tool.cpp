@@ -1,0 +1,104 @@
+// The petal side of tests/interop/onnx_interop.py: builds a model with seeded
+// random weights, runs petal's forward pass on raw float32 NHWC input, writes
+// the raw float32 output and exports the model as ONNX.
+//
+//   onnx_export_tool --model mobilenet|lab|dense --size S [--classes K] [--head flatten|gap]
+//       --random SEED --input RAW --batch N --output RAW --onnx FILE
+//
+//   mobilenet: MobileNetV2 with its top (K classes, default 1000)
+//   lab:       Sequential[MobileNetV2 without top (frozen), Flatten or GAP, Dense(5, softmax)]
+//   dense:     flowers_dense's Sequential[Flatten, Dense(500, relu), Dense(50, relu), Dense(5, softmax)]
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/random.hpp"
+#include "nn/mobilenet_v2.hpp"
+#include "nn/nn.hpp"
+#include "nn/onnx_export.hpp"
+
+using namespace petal;
+using namespace petal::nn;
+
+namespace {
+
+std::vector<float> read_floats(const std::string& path, std::size_t count) {
+  std::vector<float> values(count);
+  std::ifstream in(path, std::ios::binary);
+  PETAL_CHECK(in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(count * sizeof(float))) &&
+                  in.peek() == std::char_traits<char>::eof(),
+              IOError, path, ": expected exactly ", count, " float32 values");
+  return values;
+}
+
+// Values of the size a trained network has, so outputs are not saturated.
+void randomize(Module& model, std::uint64_t seed) {
+  manual_seed(seed);
+  for (WeightRef w : model.weights()) {
+    Tensor& t = w.variable.mutable_data();
+    const std::string local = w.name.substr(w.name.rfind('/') + 1);
+    const double fan_in = static_cast<double>(t.numel() / t.shape().back());
+    if (local == "gamma" || local == "moving_variance") t.copy_(uniform(t.shape(), 0.5, 1.5));
+    else if (local == "kernel" || local == "depthwise_kernel") t.copy_(normal(t.shape(), 0, 1.0 / std::sqrt(fan_in)));
+    else t.copy_(normal(t.shape(), 0, 0.1));
+  }
+}
+
+std::shared_ptr<Module> build(const std::string& kind, std::int64_t size, std::int64_t classes, const std::string& head) {
+  MobileNetV2Options options;
+  options.input_shape = {size, size, 3};
+  if (kind == "mobilenet") {
+    options.classes = classes;
+    return std::make_shared<MobileNetV2>(options);
+  }
+  if (kind == "lab") {
+    options.include_top = false;
+    auto base = std::make_shared<MobileNetV2>(options);
+    base->set_trainable(false);  // the lab's pretrained_model.trainable = False
+    std::shared_ptr<Module> pooling = head == "gap" ? std::shared_ptr<Module>(std::make_shared<GlobalAveragePooling2D>())
+                                                    : std::make_shared<Flatten>();
+    return std::make_shared<Sequential>(
+        std::vector<std::shared_ptr<Module>>{base, pooling, std::make_shared<Dense>(5, "softmax")});
+  }
+  PETAL_CHECK(kind == "dense", ValueError, "unknown --model ", kind);
+  return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
+      std::make_shared<Flatten>(Shape{size, size, 3}), std::make_shared<Dense>(500, "relu"),
+      std::make_shared<Dense>(50, "relu"), std::make_shared<Dense>(5, "softmax")});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    std::map<std::string, std::string> args;
+    for (int i = 1; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];
+    auto arg = [&](const std::string& key, const std::string& fallback = "") {
+      auto it = args.find(key);
+      if (it != args.end()) return it->second;
+      PETAL_CHECK(!fallback.empty(), ValueError, "missing ", key);
+      return fallback;
+    };
+    const std::int64_t size = std::stoll(arg("--size"));
+    const std::int64_t batch = std::stoll(arg("--batch"));
+    std::shared_ptr<Module> model = build(arg("--model"), size, std::stoll(arg("--classes", "1000")),
+                                          arg("--head", "flatten"));
+    model->build({size, size, 3});
+    model->eval();
+    randomize(*model, std::stoull(arg("--random")));
+    const std::vector<float> input = read_floats(arg("--input"), static_cast<std::size_t>(batch * size * size * 3));
+    Tensor x = Tensor::empty({batch, size, size, 3});
+    std::copy(input.begin(), input.end(), x.data<float>());
+    const Tensor y = (*model)(ag::Variable(x)).data().contiguous();
+    std::ofstream out(arg("--output"), std::ios::binary);
+    out.write(reinterpret_cast<const char*>(y.data<float>()), static_cast<std::streamsize>(y.numel() * sizeof(float)));
+    petal::onnx::export_model(*model, arg("--onnx"));
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "onnx_export_tool: %s\n", e.what());
+    return 1;
+  }
+}

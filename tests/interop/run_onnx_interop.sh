@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs onnx_interop.py with the interop virtual environment's Python
+# (scripts/install_interop_venv.sh), or the system's; exit 77 (skip) when
+# neither can import onnxruntime.
+set -uo pipefail
+tool=$1
+source_dir="${PETAL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
+python="$source_dir/.venv-interop/bin/python"
+[[ -x "$python" ]] || python=python3
+command -v "$python" >/dev/null 2>&1 || { echo "SKIP: no python3"; exit 77; }
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+"$python" "$source_dir/tests/interop/onnx_interop.py" "$tool" "$work"
