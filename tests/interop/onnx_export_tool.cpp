@@ -1,9 +1,9 @@
 // The petal side of tests/interop/onnx_interop.py: builds a model with seeded
-// random weights, runs petal's forward pass on raw float32 NHWC input, writes
+// random weights (or loads a weight file), runs petal's forward pass on raw float32 NHWC input, writes
 // the raw float32 output and exports the model as ONNX.
 //
 //   onnx_export_tool --model mobilenet|lab|dense --size S [--classes K] [--head flatten|gap]
-//       --random SEED --input RAW --batch N --output RAW --onnx FILE
+//       --random SEED|--weights FILE --input RAW --batch N --output RAW --onnx FILE
 //
 //   mobilenet: MobileNetV2 with its top (K classes, default 1000)
 //   lab:       Sequential[MobileNetV2 without top (frozen), Flatten or GAP, Dense(5, softmax)]
@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
                                           arg("--head", "flatten"));
     model->build({size, size, 3});
     model->eval();
-    randomize(*model, std::stoull(arg("--random")));
+    if (args.count("--weights")) load_weights(*model, args["--weights"]);
+    else randomize(*model, std::stoull(arg("--random")));
     const std::vector<float> input = read_floats(arg("--input"), static_cast<std::size_t>(batch * size * size * 3));
     Tensor x = Tensor::empty({batch, size, size, 3});
     std::copy(input.begin(), input.end(), x.data<float>());
