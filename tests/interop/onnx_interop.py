@@ -5,7 +5,8 @@ For each model (random weights, random preprocessed input), onnx_export_tool
 runs petal's forward and writes model.onnx; ONNX Runtime (all graph
 optimisations) runs the file on the same input, and the outputs must agree
 within 1e-4. One batch size differs from the others, so the symbolic batch
-dimension is exercised too.
+dimension is exercised too. Where the `onnx` package is importable, its
+checker (with shape inference) must accept every file as well.
 
 Usage: onnx_interop.py TOOL WORKDIR (TOOL = tests/interop/onnx_export_tool).
 Exits 77 when onnxruntime cannot be imported.
@@ -20,6 +21,11 @@ try:
 except Exception as error:  # any import failure means "not available here"
     print(f"SKIP: onnxruntime not importable ({error}); run scripts/install_interop_venv.sh")
     sys.exit(77)
+
+try:
+    import onnx
+except Exception:
+    onnx = None
 
 TOLERANCE = 1e-4
 tool, work = sys.argv[1], sys.argv[2]
@@ -43,6 +49,13 @@ def check(what, args, size, batch, seed, x=None, reference=None):
         failures.append(what)
         return
     petal = np.fromfile(path_out, dtype=np.float32)
+    if onnx is not None:
+        try:
+            onnx.checker.check_model(onnx.load(onnx_path), full_check=True)
+        except Exception as error:
+            print(f"FAIL: {what}: the onnx checker refuses the file: {error}")
+            failures.append(what)
+            return
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
@@ -69,6 +82,7 @@ check("MobileNetV2 75x75 (odd sizes: padding on both sides)", ["--model", "mobil
 check("lab model 96x96 (frozen base, Flatten, Dense(5, softmax))", ["--model", "lab", "--head", "flatten"], 96, 2, 2)
 check("lab model 96x96, GlobalAveragePooling2D head", ["--model", "lab", "--head", "gap"], 96, 2, 3)
 check("flowers_dense 32x32 (Flatten, Dense 500/50/5)", ["--model", "dense"], 32, 4, 4)
+check("Pad, BatchNormalization, Residual, depth multiplier 2, MatMul, GlobalMaxPool", ["--model", "misc"], 21, 3, 6)
 
 # The ImageNet weights on a real photo, against the shared folder's reference
 # logits (an independent implementation), when the shared folder is there.
@@ -86,5 +100,5 @@ else:
     print(f"(no {weights}: the ImageNet-weights check is left out)")
 
 print(f"{'FAILED: ' + ', '.join(failures) if failures else 'all ONNX checks passed'} "
-      f"(onnxruntime {ort.__version__})")
+      f"(onnxruntime {ort.__version__}, onnx checker {onnx.__version__ if onnx else 'not installed'})")
 sys.exit(1 if failures else 0)
