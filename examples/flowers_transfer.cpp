@@ -39,6 +39,7 @@
 #include "nn/feature_cache.hpp"
 #include "nn/json.hpp"
 #include "nn/nn.hpp"
+#include "nn/onnx_export.hpp"
 
 namespace fs = std::filesystem;
 using namespace petal;
@@ -51,7 +52,7 @@ const char* kUsage =
     "usage: flowers_transfer [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N] [--out DIR]\n"
     "                        [--weights FILE] [--head flatten|gap] [--augment] [--no-cache]\n"
     "                        [--preprocess mobilenet|lab] [--fine-tune [--fine-tune-epochs N] [--fine-tune-lr X]]\n"
-    "                        [--device cpu|cuda] [--checkpoint DIR [--resume]]\n"
+    "                        [--device cpu|cuda] [--checkpoint DIR [--resume]] [--onnx]\n"
     "  Transfer learning of the lab: MobileNetV2 (192x192, ImageNet weights, frozen) + Flatten + Dense(5, softmax),\n"
     "  Adam, categorical cross-entropy; validation on the first 3 shards (690 images), training on the other 13.\n"
     "  --data DIR            folder of the *.tfrec shards (default: flowers-192 in the assets search path)\n"
@@ -60,7 +61,7 @@ const char* kUsage =
     "  --lr X                Adam learning rate (default 0.001)\n"
     "  --seed N              seed of the head's initialisation and of the shuffling (default 42)\n"
     "  --out DIR             output folder (default flowers_transfer_out): results.json, model.safetensors, model.h5,\n"
-    "                        curves.svg, predictions.png\n"
+    "                        curves.svg, predictions.png (and model.onnx with --onnx)\n"
     "  --weights FILE        MobileNetV2 ImageNet weights: safetensors, Keras .h5 or .weights.h5, told apart by content\n"
     "                        (default mobilenet_v2_1.0_imagenet.safetensors, else the official Keras\n"
     "                        mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_192_no_top.h5)\n"
@@ -78,6 +79,8 @@ const char* kUsage =
     "                        DIR/epoch_N.safetensors and DIR/fine_tune_epoch_N.safetensors (the newest two kept)\n"
     "  --resume              continue from the newest complete checkpoints in DIR (needs --checkpoint); the run\n"
     "                        ends with the weights an uninterrupted run with the same options reaches\n"
+    "  --onnx                also write the trained model as --out/model.onnx (ONNX opset 17; input: the\n"
+    "                        preprocessed [N, 192, 192, 3] float32 batch; output: the 5 class probabilities)\n"
     "Exit status: 0 success, 1 bad data or failed I/O, 2 usage error (docs/exit_codes.md).\n";
 
 using Clock = std::chrono::steady_clock;
@@ -115,6 +118,7 @@ int run(const ex::CommandLine& cl) {
   const std::uint64_t seed = static_cast<std::uint64_t>(cl.get_int("--seed", 42, 0, ex::kMaxSeed));
   const std::string head = cl.get("--head", "flatten");
   const bool augment = cl.switches.count("--augment") > 0;
+  const bool write_onnx = cl.switches.count("--onnx") > 0;
   const bool fine_tune = cl.switches.count("--fine-tune") > 0;
   const int fine_tune_epochs = static_cast<int>(cl.get_int("--fine-tune-epochs", 5, 1, ex::kMaxEpochs));
   const double fine_tune_lr = cl.get_positive_double("--fine-tune-lr", 1e-5, ex::kMaxLearningRate);
@@ -195,6 +199,7 @@ int run(const ex::CommandLine& cl) {
   // pretrained_model.trainable = False (also after --fine-tune).
   tm.base->set_trainable(false);
   save_weights(model, out.file("model.h5"));
+  if (write_onnx) onnx::export_model(model, out.file("model.onnx"));
   write_training_curves(frozen.history, out.file("curves.svg"), "flowers_transfer (frozen base)");
   if (fine_tune) write_training_curves(tuned.history, out.file("curves_fine_tune.svg"), "flowers_transfer (fine-tuning)");
   write_prediction_grid(out.file("predictions.png"), val, final_outcome.predicted, classes);
@@ -235,6 +240,6 @@ int main(int argc, char** argv) {
         argc, argv, "flowers_transfer", kUsage,
         {"--data", "--epochs", "--batch", "--lr", "--seed", "--out", "--weights", "--head", "--preprocess",
          "--fine-tune-epochs", "--fine-tune-lr", "--device", "--checkpoint"},
-        {"--augment", "--no-cache", "--fine-tune", "--resume"}, ex::Positional::None));
+        {"--augment", "--no-cache", "--fine-tune", "--resume", "--onnx"}, ex::Positional::None));
   });
 }

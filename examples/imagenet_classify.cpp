@@ -16,6 +16,7 @@
 #include "examples/flowers_common.hpp"
 #include "nn/json.hpp"
 #include "nn/mobilenet_v2.hpp"
+#include "nn/onnx_export.hpp"
 
 using namespace petal;
 namespace ex = petal::examples;
@@ -24,6 +25,7 @@ namespace {
 
 const char* kUsage =
     "usage: imagenet_classify [--weights FILE] [--size N] [--json] [--device cpu|cuda] IMAGE...\n"
+    "       imagenet_classify [--weights FILE] [--size N] --export-onnx FILE [IMAGE...]\n"
     "  Classifies each image (JPEG or PNG) with MobileNetV2 1.0 and its ImageNet weights.\n"
     "  The image is resized whole to N x N (bilinear) and scaled to [-1, 1].\n"
     "  --weights FILE  safetensors, Keras .h5 or .weights.h5, told apart by content (default:\n"
@@ -33,6 +35,9 @@ const char* kUsage =
     "  --size N        input size (default 224, from 32 to 4096)\n"
     "  --json          print [{\"image\": path, \"top5\": [{\"index\", \"label\", \"prob\"}, ...]}, ...]\n"
     "  --device D      cpu (default), cuda or cuda:N: where the model runs\n"
+    "  --export-onnx FILE  also write the loaded model as ONNX (opset 17; input: the [N, size, size, 3]\n"
+    "                  float32 batch scaled to [-1, 1]; output: the 1000 probabilities); without images,\n"
+    "                  only that\n"
     "Exit status: 0 success, 1 bad data or failed I/O, 2 usage error (docs/exit_codes.md).\n";
 
 // A MobileNetV2 input of 4096 x 4096 already needs about 40 GB of activations.
@@ -53,17 +58,24 @@ std::vector<std::string> read_labels(const std::filesystem::path& path) {
 }
 
 int run(const ex::CommandLine& cl) {
-  if (cl.positional.empty()) cl.fail("no image given");
+  const std::string onnx_path = cl.get("--export-onnx");
+  if (cl.positional.empty() && onnx_path.empty()) cl.fail("no image given (or --export-onnx FILE)");
   const std::int64_t size = cl.get_int("--size", 224, 32, kMaxSize);
   const bool json = cl.switches.count("--json") > 0;
   const Device device = ex::select_device(cl.get("--device", "cpu"));
   for (const auto& path : cl.positional) ex::require_regular_file(path, "image");
   const auto weights = find_first_asset({"mobilenet_v2_1.0_imagenet.safetensors", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"}, cl.get("--weights"));
   ex::require_regular_file(weights, "--weights");
-  const auto labels = read_labels(weights.parent_path() / "imagenet_labels.txt");
+  // Exporting alone needs no labels.
+  const auto labels = cl.positional.empty() ? std::vector<std::string>{}
+                                            : read_labels(weights.parent_path() / "imagenet_labels.txt");
 
   nn::MobileNetV2 model(Shape{size, size, 3}, 1.0, /*include_top=*/true);
   model.load_weights(weights);
+  if (!onnx_path.empty()) {
+    onnx::export_model(model, onnx_path);
+    if (cl.positional.empty()) return 0;
+  }
   model.to(device);
   ag::NoGradGuard no_grad;
 
@@ -97,7 +109,8 @@ int run(const ex::CommandLine& cl) {
 
 int main(int argc, char** argv) {
   return ex::run_program("imagenet_classify", [&] {
-    return run(ex::parse_command_line(argc, argv, "imagenet_classify", kUsage, {"--weights", "--size", "--device"},
-                                      {"--json"}, ex::Positional::Allowed));
+    return run(ex::parse_command_line(argc, argv, "imagenet_classify", kUsage,
+                                      {"--weights", "--size", "--device", "--export-onnx"}, {"--json"},
+                                      ex::Positional::Allowed));
   });
 }
