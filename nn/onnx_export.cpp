@@ -253,7 +253,8 @@ class Exporter {
  private:
   Value layer(const Module& m, const Value& x) {
     if (const auto* s = dynamic_cast<const nn::Sequential*>(&m)) return chain(s->layers(), x, {});
-    if (const auto* net = dynamic_cast<const nn::MobileNetV2*>(&m)) return chain(net->children(), x, net->residual_links());
+    if (const auto* net = dynamic_cast<const nn::MobileNetV2*>(&m))
+      return chain(net->children(), x, net->residual_links());
     if (const auto* r = dynamic_cast<const nn::Residual*>(&m)) return add(x, layer(*r->block(), x), m.name());
     if (dynamic_cast<const nn::Input*>(&m) || dynamic_cast<const nn::Dropout*>(&m)) return x;
     if (is_conv(&m)) return conv(m, nullptr, nullptr, x);
@@ -429,12 +430,12 @@ class Exporter {
                 "\" needs a (channels) or (height, width, channels) input, got ", nn::keras_shape_str(x.shape));
     x = channels_first(x);
     const Dims c{x.shape.back()};
-    const std::vector<std::string> inputs{x.name,
-                                          graph_.add_initializer(bn.name() + "/gamma", c, values_of(bn.gamma())),
-                                          graph_.add_initializer(bn.name() + "/beta", c, values_of(bn.beta())),
-                                          graph_.add_initializer(bn.name() + "/moving_mean", c, values_of(bn.moving_mean())),
-                                          graph_.add_initializer(bn.name() + "/moving_variance", c,
-                                                                 values_of(bn.moving_variance()))};
+    const auto weight = [&](const char* local, const ag::Variable& v) {
+      return graph_.add_initializer(bn.name() + "/" + local, c, values_of(v));
+    };
+    const std::vector<std::string> inputs{x.name, weight("gamma", bn.gamma()), weight("beta", bn.beta()),
+                                          weight("moving_mean", bn.moving_mean()),
+                                          weight("moving_variance", bn.moving_variance())};
     const float epsilon = static_cast<float>(bn.options().epsilon);
     return {graph_.add_node("BatchNormalization", inputs, bn.name(), {float_attribute("epsilon", epsilon)}), x.shape,
             x.layout};
@@ -444,7 +445,8 @@ class Exporter {
     require_image(p, x);
     x = channels_first(x);
     // [begin of N, C, H, W, end of N, C, H, W]
-    const std::string pads = graph_.int64_constant(p.name() + "/pads", {0, 0, p.top(), p.left(), 0, 0, p.bottom(), p.right()});
+    const std::string pads =
+        graph_.int64_constant(p.name() + "/pads", {0, 0, p.top(), p.left(), 0, 0, p.bottom(), p.right()});
     return {graph_.add_node("Pad", {x.name, pads}, p.name()), p.output_shape(), Layout::ChannelsFirst};
   }
 

@@ -51,7 +51,8 @@ void randomize(Module& model, std::uint64_t seed) {
   }
 }
 
-std::shared_ptr<Module> build(const std::string& kind, std::int64_t size, std::int64_t classes, const std::string& head) {
+std::shared_ptr<Module> build(const std::string& kind, std::int64_t size, std::int64_t classes,
+                              const std::string& head) {
   MobileNetV2Options options;
   options.input_shape = {size, size, 3};
   if (kind == "mobilenet") {
@@ -62,8 +63,9 @@ std::shared_ptr<Module> build(const std::string& kind, std::int64_t size, std::i
     options.include_top = false;
     auto base = std::make_shared<MobileNetV2>(options);
     base->set_trainable(false);  // the lab's pretrained_model.trainable = False
-    std::shared_ptr<Module> pooling = head == "gap" ? std::shared_ptr<Module>(std::make_shared<GlobalAveragePooling2D>())
-                                                    : std::make_shared<Flatten>();
+    std::shared_ptr<Module> pooling;
+    if (head == "gap") pooling = std::make_shared<GlobalAveragePooling2D>();
+    else pooling = std::make_shared<Flatten>();
     return std::make_shared<Sequential>(
         std::vector<std::shared_ptr<Module>>{base, pooling, std::make_shared<Dense>(5, "softmax")});
   }

@@ -303,7 +303,8 @@ std::vector<float> folded_bias(const BatchNormalization& bn, const std::vector<f
   std::vector<float> out;
   for (std::size_t o = 0; o < gamma.size(); ++o) {
     const double scale = double(gamma[o]) / std::sqrt(double(variance[o]) + bn.options().epsilon);
-    out.push_back(static_cast<float>(double(beta[o]) + (double(bias.empty() ? 0.0f : bias[o]) - double(mean[o])) * scale));
+    const double b = bias.empty() ? 0.0 : double(bias[o]);
+    out.push_back(static_cast<float>(double(beta[o]) + (b - double(mean[o])) * scale));
   }
   return out;
 }
@@ -486,7 +487,8 @@ TEST_CASE("onnx export: MobileNetV2 with its residual adds, every BN folded, pad
   // Conv1: "same" on 64 x 64 with stride 2 pads 0 before, 1 after.
   CHECK(g.node("bn_Conv1").attribute("pads").ints == std::vector<std::int64_t>{0, 0, 1, 1});
   check_bits(g.initializer("Conv_1/kernel").floats(),
-             folded_oihw(child<Conv2D>(model, "Conv_1").kernel(), child<BatchNormalization>(model, "Conv_1_bn"), false));
+             folded_oihw(child<Conv2D>(model, "Conv_1").kernel(), child<BatchNormalization>(model, "Conv_1_bn"),
+                         false));
   check_bits(g.initializer("predictions/kernel").floats(), values(child<Dense>(model, "predictions").kernel()));
 }
 
@@ -546,7 +548,8 @@ TEST_CASE("onnx export: standalone BatchNormalization and ZeroPadding2D, Residua
 }
 
 TEST_CASE("onnx export: unsupported layers and unbuilt models are ValueErrors naming them") {
-  Sequential pooled({std::make_shared<Input>(Shape{8, 8, 3}), std::make_shared<MaxPooling2D>(2, PoolOptions{{}, Padding::Valid, "pool"})});
+  Sequential pooled({std::make_shared<Input>(Shape{8, 8, 3}),
+                     std::make_shared<MaxPooling2D>(2, PoolOptions{{}, Padding::Valid, "pool"})});
   const std::string message = error_of([&] { petal::onnx::model_to_onnx(pooled); });
   CHECK(message.find("\"pool\"") != std::string::npos);
   CHECK(message.find("MaxPooling2D") != std::string::npos);
