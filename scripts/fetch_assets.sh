@@ -129,8 +129,8 @@ check_keras_h5() {  # file layer...
   fi
   local listing layer
   listing="$(h5ls "$file" 2>/dev/null)" || die "$file: h5ls cannot read it (an incomplete download?)"
-  for layer in "$@"; do
-    grep -q "^$layer " <<<"$listing" || die "$file has no layer group '$layer' (not the Keras MobileNetV2 weights?)"
+  for layer in "$@"; do  # "A|B": either name (Keras 2.1 called the classifier Logits, later Keras predictions)
+    grep -qE "^($layer) " <<<"$listing" || die "$file has no layer group '$layer' (not the Keras MobileNetV2 weights?)"
   done
 }
 
@@ -198,7 +198,7 @@ else
         download "$keras_weights_url/$name" "$dest/$name" "PETAL_KERAS_WEIGHTS_URL"
       fi
     done
-    check_keras_h5 "$dest/$keras_224" Conv1 bn_Conv1 block_16_project_BN Conv_1_bn Logits
+    check_keras_h5 "$dest/$keras_224" Conv1 bn_Conv1 block_16_project_BN Conv_1_bn 'Logits|predictions'
     check_keras_h5 "$dest/$keras_192_no_top" Conv1 bn_Conv1 block_16_project_BN Conv_1_bn
   fi
   if [[ ! -s "$dest/imagenet_labels.txt" ]]; then
