@@ -37,6 +37,7 @@
 #include "examples/transfer_model.hpp"
 #include "core/atomic_file.hpp"
 #include "nn/feature_cache.hpp"
+#include "nn/keras_h5.hpp"
 #include "nn/json.hpp"
 #include "nn/nn.hpp"
 #include "nn/onnx_export.hpp"
@@ -144,6 +145,7 @@ int run(const ex::CommandLine& cl) {
   const std::vector<std::string> classes(data::kFlowerClasses.begin(), data::kFlowerClasses.end());
   ex::TransferModel tm = ex::build_transfer_model(size, head, classes, scale);
   tm.base->load_weights(weights);
+  std::printf("weights: %s (%s)\n", weights.string().c_str(), nn::weight_file_format_name(nn::weight_file_format(weights)));
   tm.base->set_trainable(false);
   tm.model->to(device);
   Sequential& model = *tm.model;

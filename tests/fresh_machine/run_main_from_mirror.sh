@@ -57,6 +57,6 @@ for f in assets/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_192_no_top.h
   [[ -s "$f" ]] || { echo "FAIL: $f is missing or empty"; exit 1; }
 done
 [[ "$(sed -n '6p' assets/imagenet_labels.txt)" == "class 5" ]] || { echo "FAIL: imagenet_labels.txt line 6 is not 'class 5'"; exit 1; }
-grep -q "weights: .*1.0_192_no_top.h5\|1.0_192_no_top.h5" "$work/run.log" ||
-  echo "note: the run's log does not name the .h5 it loaded"
+grep -q "^weights: .*mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_192_no_top.h5 (Keras 2 HDF5 weights)" "$work/run.log" ||
+  { echo "FAIL: flowers_transfer did not say it loaded the official 192 no-top .h5"; exit 1; }
 echo "ok: run_main.sh trained from the mirror (port $port) in a fresh clone"
