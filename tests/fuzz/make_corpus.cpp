@@ -22,6 +22,7 @@
 #include "data/jpeg.hpp"
 #include "data/png.hpp"
 #include "data/tfrecord.hpp"
+#include "nn/hdf5_file.hpp"
 #include "nn/nn.hpp"
 
 using namespace petal;
@@ -265,6 +266,47 @@ int main(int argc, char** argv) {
     nn::save_checkpoint(ck, *fresh, unused, 0);
     put("checkpoint", "fresh_epoch0", slurp(ck));
   }
+#if PETAL_FUZZ_HAS_HDF5
+  // Keras .h5 weights of the keras_h5 target's model: Keras 2's layout (petal's
+  // writer, flat and nested) and Keras 3's (layers/<class>/vars/<i>).
+  {
+    auto keras_model = [](bool nested) -> std::shared_ptr<nn::Module> {
+      nn::reset_layer_names();
+      std::vector<std::shared_ptr<nn::Module>> convs = {std::make_shared<nn::Input>(Shape{6, 6, 2}),
+                                                        std::make_shared<nn::Conv2D>(3, 3),
+                                                        std::make_shared<nn::BatchNormalization>()};
+      std::vector<std::shared_ptr<nn::Module>> layers;
+      if (nested) layers.push_back(std::make_shared<nn::Sequential>(convs, "base"));
+      else layers = convs;
+      layers.push_back(std::make_shared<nn::Flatten>());
+      layers.push_back(std::make_shared<nn::Dense>(5, "softmax"));
+      auto model = std::make_shared<nn::Sequential>(layers);
+      model->build(Shape{6, 6, 2});
+      return model;
+    };
+    const fs::path h5 = tmp / "w.h5";
+    nn::save_weights(*keras_model(false), h5);
+    put("keras_h5", "legacy", slurp(h5));
+    nn::save_weights(*keras_model(true), h5);
+    put("keras_h5", "legacy_nested", slurp(h5));
+    auto model = keras_model(false);
+    nn::hdf5::File file = nn::hdf5::File::create_in_memory(h5);
+    const nn::hdf5::Group root = file.root();
+    const char* keys[] = {"layers/conv2d", "layers/batch_normalization", "layers/dense"};
+    const std::size_t layers_with_weights[] = {1, 2, 4};
+    for (int k = 0; k < 3; ++k) {
+      const nn::hdf5::Group vars = root.create_group(std::string(keys[k]) + "/vars");
+      const auto weights = model->children()[layers_with_weights[k]]->weights();
+      for (std::size_t i = 0; i < weights.size(); ++i) {
+        const Tensor t = weights[i].variable.data().contiguous();
+        vars.write_float_dataset(std::to_string(i), t.shape(), t.data<float>());
+      }
+    }
+    root.create_group("layers/flatten/vars");
+    const std::vector<char> bytes = file.image();
+    put("keras_h5", "keras3", std::string(bytes.data(), bytes.size()));
+  }
+#endif
   fs::remove_all(tmp);
 
   // A real record and its JPEG.
