@@ -13,6 +13,7 @@
 #include "nn/metrics.hpp"
 #include "nn/optimizers.hpp"
 #include "nn/trainer.hpp"
+#include "nn/keras_h5.hpp"
 #include "nn/weights_io.hpp"
 
 namespace petal::examples {
@@ -51,6 +52,9 @@ nn::Metadata transfer_metadata(const TransferModel& m) {
 }
 
 TransferModel load_transfer_model(const std::filesystem::path& path) {
+  PETAL_CHECK(!nn::is_keras_h5(nn::weight_file_format(path)), FormatError, path.string(),
+              ": a Keras .h5 holds the weights but not the model's architecture and classes; pass the "
+              "model.safetensors that flowers_transfer wrote beside it");
   nn::Metadata meta;
   {
     nn::SafetensorsReader reader(path);
