@@ -45,7 +45,9 @@ export PETAL_KERAS_WEIGHTS_URL="$url/keras"
 export PETAL_IMAGENET_INDEX_URL="$url/imagenet_class_index.json"
 export PETAL_FETCH_SHARDS=4
 export PETAL_MESON_OPTIONS="-Dcuda=disabled -Dbenchmarks=false"
-unset PETAL_ASSETS
+# Nothing of this checkout may leak in: meson test points LD_LIBRARY_PATH at
+# this build's libpetal (whose compiled-in assets/ folder is this checkout's).
+unset PETAL_ASSETS PETAL_BUILD_DIR LD_LIBRARY_PATH PETAL_SHARED_DIR
 status=0
 scripts/run_main.sh --epochs 1 --batch 8 --out "$work/out" > "$work/run.log" 2>&1 || status=$?
 tail -25 "$work/run.log"
