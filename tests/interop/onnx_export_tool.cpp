@@ -22,34 +22,13 @@
 #include "core/random.hpp"
 #include "nn/mobilenet_v2.hpp"
 #include "nn/nn.hpp"
+#include "tests/interop/interop_tool_support.hpp"
 #include "nn/onnx_export.hpp"
 
 using namespace petal;
 using namespace petal::nn;
 
 namespace {
-
-std::vector<float> read_floats(const std::string& path, std::size_t count) {
-  std::vector<float> values(count);
-  std::ifstream in(path, std::ios::binary);
-  PETAL_CHECK(in.read(reinterpret_cast<char*>(values.data()), static_cast<std::streamsize>(count * sizeof(float))) &&
-                  in.peek() == std::char_traits<char>::eof(),
-              IOError, path, ": expected exactly ", count, " float32 values");
-  return values;
-}
-
-// Values of the size a trained network has, so outputs are not saturated.
-void randomize(Module& model, std::uint64_t seed) {
-  manual_seed(seed);
-  for (WeightRef w : model.weights()) {
-    Tensor& t = w.variable.mutable_data();
-    const std::string local = w.name.substr(w.name.rfind('/') + 1);
-    const double fan_in = static_cast<double>(t.numel() / t.shape().back());
-    if (local == "gamma" || local == "moving_variance") t.copy_(uniform(t.shape(), 0.5, 1.5));
-    else if (local == "kernel" || local == "depthwise_kernel") t.copy_(normal(t.shape(), 0, 1.0 / std::sqrt(fan_in)));
-    else t.copy_(normal(t.shape(), 0, 0.1));
-  }
-}
 
 std::shared_ptr<Module> build(const std::string& kind, std::int64_t size, std::int64_t classes,
                               const std::string& head) {
@@ -111,8 +90,8 @@ int main(int argc, char** argv) {
     model->build({size, size, 3});
     model->eval();
     if (args.count("--weights")) load_weights(*model, args["--weights"]);
-    else randomize(*model, std::stoull(arg("--random")));
-    const std::vector<float> input = read_floats(arg("--input"), static_cast<std::size_t>(batch * size * size * 3));
+    else interop::randomize_like_trained(*model, std::stoull(arg("--random")));
+    const std::vector<float> input = interop::read_floats(arg("--input"), static_cast<std::size_t>(batch * size * size * 3));
     Tensor x = Tensor::empty({batch, size, size, 3});
     std::copy(input.begin(), input.end(), x.data<float>());
     const Tensor y = (*model)(ag::Variable(x)).data().contiguous();
