@@ -113,6 +113,7 @@ for t in "${targets[@]}"; do
   # shellcheck disable=SC2206
   extra=(${PETAL_FUZZ_ARGS:-})
   status=0
+  started=$SECONDS
   # libhdf5 mallocs what corrupt metadata claims and reports an error when
   # malloc returns null (tests/fuzz/crashers/keras_h5): let it, for that target.
   target_asan="$ASAN_OPTIONS"
@@ -128,5 +129,6 @@ for t in "${targets[@]}"; do
     echo "reproduce: $exe ${artifact:-ARTIFACT}" >&2
     exit 1
   fi
-  echo "ok   $t: ${runs:-?} runs in ${seconds} s (${rate:-?}/s), corpus $(ls "$corpus" | wc -l) files"
+  # Elapsed, not SECONDS: PETAL_FUZZ_ARGS=-runs=N can end a run sooner.
+  echo "ok   $t: ${runs:-?} runs in $((SECONDS - started)) s (${rate:-?}/s), corpus $(ls "$corpus" | wc -l) files"
 done
