@@ -1,0 +1,230 @@
+// Registry entries of the elementwise family: binary ops over every broadcast
+// kind, ops with a scalar, unary ops, and the fused backward helpers.
+#include <algorithm>
+#include <cmath>
+
+#include "autograd/functions.hpp"
+#include "kernels/ops.hpp"
+#include "tests/ops/op_registry.hpp"
+
+namespace petal::test {
+namespace {
+
+using Scalar1 = double (*)(double);
+
+// NumPy's broadcast of two shapes (the registry's shapes are valid).
+Shape broadcast(const Shape& a, const Shape& b) {
+  Shape out(std::max(a.size(), b.size()), 1);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const std::int64_t da = i < a.size() ? a[a.size() - 1 - i] : 1, db = i < b.size() ? b[b.size() - 1 - i] : 1;
+    out[out.size() - 1 - i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+ReferenceFn binary_reference(std::function<double(double, double)> f) {
+  return [f](const Inputs& in) {
+    Reference r;
+    r.shape = broadcast(in[0].shape(), in[1].shape());
+    const std::vector<double> a = in[0].to_vector<double>(), b = in[1].to_vector<double>();
+    r.values.resize(shape_numel(r.shape));
+    for (std::int64_t i = 0; i < static_cast<std::int64_t>(r.values.size()); ++i)
+      r.values[i] = f(a[broadcast_source_index(in[0].shape(), r.shape, i)],
+                      b[broadcast_source_index(in[1].shape(), r.shape, i)]);
+    return r;
+  };
+}
+
+ReferenceFn unary_reference(std::function<double(double)> f) {
+  return [f](const Inputs& in) {
+    Reference r;
+    r.shape = in[0].shape();
+    r.values = in[0].to_vector<double>();
+    for (double& v : r.values) v = f(v);
+    return r;
+  };
+}
+
+// Shape pairs covering every broadcast kind, lengths around the SIMD widths
+// (8 and 16 floats) and primes; the last ones are big enough to be split
+// over two threads.
+const std::vector<std::pair<Shape, Shape>> broadcast_pairs = {
+    {{1}, {1}},        {{7}, {7}},         {{8}, {8}},           {{16}, {16}},           {{17}, {17}},
+    {{33}, {33}},      {{3, 37}, {3, 37}}, {{5, 19}, {19}},      {{4, 16}, {16}},        {{6, 1}, {1, 13}},
+    {{9, 11}, {}},     {{}, {9, 11}},      {{9, 11}, {1}},       {{1, 1, 7}, {3, 1, 7}}, {{2, 1, 5}, {4, 1}},
+    {{7, 1}, {7, 23}}, {{23}, {5, 1, 23}}, {{600, 129}, {129}}, {{70001}, {70001}},     {{557, 131}, {557, 1}},
+};
+
+const std::vector<Shape> unary_shapes = {{1}, {7}, {8}, {15}, {16}, {17}, {3, 5, 7}, {1031}, {70001}};
+
+void add_binary(std::vector<OpCase>& out, const char* name, Tensor (*op)(const Tensor&, const Tensor&),
+                std::function<double(double, double)> f, DifferentiableFn differentiable,
+                double divisor_low = -2.0) {
+  for (const auto& [sa, sb] : broadcast_pairs) {
+    OpCase c;
+    c.family = "elementwise";
+    c.name = name;
+    // Divisors kept away from zero so the relative tolerance stays meaningful.
+    c.inputs = {InputSpec{sa}, InputSpec{sb, divisor_low, 2.0}};
+    c.forward = [op](const Inputs& in) { return op(in[0], in[1]); };
+    c.reference = binary_reference(f);
+    c.differentiable = differentiable;
+    out.push_back(c);
+  }
+  // Strided operands: transposed on either side, and with a row broadcast.
+  for (const auto& [a, b] : std::vector<std::pair<InputSpec, InputSpec>>{
+           {InputSpec({21, 13}).transposed_view(), InputSpec({21, 13}, divisor_low, 2.0)},
+           {InputSpec({21, 13}), InputSpec({21, 13}, divisor_low, 2.0).transposed_view()},
+           {InputSpec({21, 13}).transposed_view(), InputSpec({13}, divisor_low, 2.0)}}) {
+    OpCase c;
+    c.family = "elementwise";
+    c.name = name;
+    c.inputs = {a, b};
+    c.forward = [op](const Inputs& in) { return op(in[0], in[1]); };
+    c.reference = binary_reference(f);
+    c.differentiable = differentiable;
+    out.push_back(c);
+  }
+}
+
+void add_unary(std::vector<OpCase>& out, const char* name, std::function<Tensor(const Tensor&)> op, Scalar1 f,
+               DifferentiableFn differentiable, double low = -8.0, double high = 8.0) {
+  std::vector<InputSpec> specs;
+  for (const Shape& shape : unary_shapes) specs.push_back(InputSpec{shape, low, high});
+  specs.push_back(InputSpec({23, 19}, low, high).transposed_view());
+  for (const InputSpec& spec : specs) {
+    OpCase c;
+    c.family = "elementwise";
+    c.name = name;
+    c.inputs = {spec};
+    c.forward = [op](const Inputs& in) { return op(in[0]); };
+    c.reference = unary_reference(f);
+    c.differentiable = differentiable;
+    // exp, log, tanh and sigmoid use polynomial approximations in float32.
+    c.rtol_float32 = 1e-5;
+    out.push_back(c);
+  }
+}
+
+void add_scalar_op(std::vector<OpCase>& out, const std::string& name, const std::string& attributes,
+                   std::function<Tensor(const Tensor&)> op, std::function<double(double)> f,
+                   DifferentiableFn differentiable, double low, double high, double rtol_float32) {
+  for (const Shape& shape : unary_shapes) {
+    OpCase c;
+    c.family = "elementwise";
+    c.name = name;
+    c.attributes = attributes;
+    c.inputs = {InputSpec{shape, low, high}};
+    c.forward = [op](const Inputs& in) { return op(in[0]); };
+    c.reference = unary_reference(f);
+    c.differentiable = differentiable;
+    c.rtol_float32 = rtol_float32;
+    out.push_back(c);
+  }
+}
+
+// The fused backward helpers: (grad, saved) -> grad * local derivative.
+void add_backward_helper(std::vector<OpCase>& out, const char* name, Tensor (*op)(const Tensor&, const Tensor&),
+                         std::function<double(double, double)> f, double saved_low, double saved_high) {
+  for (const Shape& shape : {Shape{1}, Shape{16}, Shape{17}, Shape{3, 33}, Shape{70000}}) {
+    OpCase c;
+    c.family = "elementwise";
+    c.name = name;
+    c.inputs = {InputSpec{shape}, InputSpec{shape, saved_low, saved_high}};
+    c.forward = [op](const Inputs& in) { return op(in[0], in[1]); };
+    c.reference = binary_reference(f);
+    out.push_back(c);
+  }
+  OpCase strided;
+  strided.family = "elementwise";
+  strided.name = name;
+  strided.inputs = {InputSpec({7, 11}).transposed_view(), InputSpec({7, 11}, saved_low, saved_high)};
+  strided.forward = [op](const Inputs& in) { return op(in[0], in[1]); };
+  strided.reference = binary_reference(f);
+  out.push_back(strided);
+}
+
+}  // namespace
+
+std::vector<OpCase> elementwise_cases() {
+  std::vector<OpCase> out;
+  add_binary(out, "add", &ops::add, [](double a, double b) { return a + b; },
+             [](const std::vector<ag::Variable>& v) { return ag::add(v[0], v[1]); });
+  add_binary(out, "sub", &ops::sub, [](double a, double b) { return a - b; },
+             [](const std::vector<ag::Variable>& v) { return ag::sub(v[0], v[1]); });
+  add_binary(out, "mul", &ops::mul, [](double a, double b) { return a * b; },
+             [](const std::vector<ag::Variable>& v) { return ag::mul(v[0], v[1]); });
+  add_binary(out, "div", &ops::div, [](double a, double b) { return a / b; },
+             [](const std::vector<ag::Variable>& v) { return ag::div(v[0], v[1]); }, 0.5);
+  add_binary(out, "maximum", &ops::maximum, [](double a, double b) { return std::max(a, b); }, {});
+  add_binary(out, "minimum", &ops::minimum, [](double a, double b) { return std::min(a, b); }, {});
+
+  add_unary(out, "neg", [](const Tensor& t) { return ops::neg(t); }, [](double x) { return -x; },
+            [](const std::vector<ag::Variable>& v) { return ag::neg(v[0]); });
+  add_unary(out, "exp", [](const Tensor& t) { return ops::exp(t); }, [](double x) { return std::exp(x); },
+            [](const std::vector<ag::Variable>& v) { return ag::exp(v[0]); });
+  add_unary(out, "log", [](const Tensor& t) { return ops::log(t); }, [](double x) { return std::log(x); },
+            [](const std::vector<ag::Variable>& v) { return ag::log(v[0]); }, 1e-3, 8.0);
+  add_unary(out, "sqrt", [](const Tensor& t) { return ops::sqrt(t); }, [](double x) { return std::sqrt(x); },
+            [](const std::vector<ag::Variable>& v) { return ag::sqrt(v[0]); }, 1e-3, 8.0);
+  add_unary(out, "abs", [](const Tensor& t) { return ops::abs(t); }, [](double x) { return std::abs(x); }, {});
+  add_unary(out, "relu", [](const Tensor& t) { return ops::relu(t); }, [](double x) { return std::max(x, 0.0); },
+            [](const std::vector<ag::Variable>& v) { return ag::relu(v[0]); });
+  add_unary(out, "relu6", [](const Tensor& t) { return ops::relu6(t); },
+            [](double x) { return std::min(std::max(x, 0.0), 6.0); },
+            [](const std::vector<ag::Variable>& v) { return ag::relu6(v[0]); });
+  add_unary(out, "sigmoid", [](const Tensor& t) { return ops::sigmoid(t); },
+            [](double x) { return 1.0 / (1.0 + std::exp(-x)); },
+            [](const std::vector<ag::Variable>& v) { return ag::sigmoid(v[0]); });
+  add_unary(out, "tanh", [](const Tensor& t) { return ops::tanh(t); }, [](double x) { return std::tanh(x); },
+            [](const std::vector<ag::Variable>& v) { return ag::tanh(v[0]); });
+  add_unary(out, "clamp", [](const Tensor& t) { return ops::clamp(t, -1.5, 2.5); },
+            [](double x) { return std::min(std::max(x, -1.5), 2.5); }, {});
+  // Saturation: large magnitudes give exact 0, 1 or -1, never NaN.
+  struct Saturating {
+    const char* name;
+    Tensor (*op)(const Tensor&);
+    Scalar1 f;
+  };
+  for (const Saturating& s : {Saturating{"sigmoid", &ops::sigmoid, [](double x) { return 1.0 / (1.0 + std::exp(-x)); }},
+                              Saturating{"tanh", &ops::tanh, [](double x) { return std::tanh(x); }},
+                              Saturating{"exp", &ops::exp, [](double x) { return std::exp(x); }}}) {
+    OpCase c;
+    c.family = "elementwise";
+    c.name = s.name;
+    c.attributes = "saturating";
+    c.inputs = {InputSpec{{64}, -100.0, 100.0}};
+    c.forward = [op = s.op](const Inputs& in) { return op(in[0]); };
+    c.reference = unary_reference(s.f);
+    c.rtol_float32 = 1e-5;
+    out.push_back(c);
+  }
+
+  add_scalar_op(out, "add_scalar", "1.5", [](const Tensor& t) { return ops::add_scalar(t, 1.5); },
+                [](double x) { return x + 1.5; },
+                [](const std::vector<ag::Variable>& v) { return ag::add_scalar(v[0], 1.5); }, -2.0, 2.0, 2e-6);
+  add_scalar_op(out, "mul_scalar", "-3.25", [](const Tensor& t) { return ops::mul_scalar(t, -3.25); },
+                [](double x) { return x * -3.25; },
+                [](const std::vector<ag::Variable>& v) { return ag::mul_scalar(v[0], -3.25); }, -2.0, 2.0, 2e-6);
+  for (double e : {2.0, 0.5, -1.0, 3.0, 1.5}) {
+    // Exponents with exact forms (2, 0.5, -1) and the general pow.
+    add_scalar_op(out, "pow_scalar", "exponent " + std::to_string(e),
+                  [e](const Tensor& t) { return ops::pow_scalar(t, e); }, [e](double x) { return std::pow(x, e); },
+                  [e](const std::vector<ag::Variable>& v) { return ag::pow_scalar(v[0], e); }, 0.25, 2.25, 1e-5);
+  }
+  add_scalar_op(out, "pow_scalar", "exponent 2, negative bases", [](const Tensor& t) { return ops::pow_scalar(t, 2.0); },
+                [](double x) { return x * x; },
+                [](const std::vector<ag::Variable>& v) { return ag::pow_scalar(v[0], 2.0); }, -2.0, 2.0, 2e-6);
+
+  add_backward_helper(out, "relu_backward", &ops::relu_backward,
+                      [](double g, double x) { return x > 0 ? g : 0.0; }, -2.0, 8.0);
+  add_backward_helper(out, "relu6_backward", &ops::relu6_backward,
+                      [](double g, double x) { return x > 0 && x < 6 ? g : 0.0; }, -2.0, 8.0);
+  add_backward_helper(out, "sigmoid_backward", &ops::sigmoid_backward,
+                      [](double g, double y) { return g * y * (1 - y); }, 0.0, 1.0);
+  add_backward_helper(out, "tanh_backward", &ops::tanh_backward,
+                      [](double g, double y) { return g * (1 - y * y); }, -1.0, 1.0);
+  return out;
+}
+
+}  // namespace petal::test
