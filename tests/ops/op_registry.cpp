@@ -30,7 +30,7 @@ const std::vector<OpCase>& all_op_cases() {
   return cases;
 }
 
-Inputs make_inputs(const OpCase& c, DType dtype, Generator& gen, Device device) {
+Inputs make_inputs(const OpCase& c, DType dtype, Generator& gen) {
   Inputs out;
   for (const InputSpec& spec : c.inputs) {
     Shape stored = spec.shape;
@@ -48,7 +48,21 @@ Inputs make_inputs(const OpCase& c, DType dtype, Generator& gen, Device device) 
     }
     if (spec.transposed) t = t.transpose(static_cast<std::int64_t>(stored.size()) - 2,
                                          static_cast<std::int64_t>(stored.size()) - 1);
-    out.push_back(device.is_cpu() ? t : t.to(device));
+    out.push_back(t);
+  }
+  return out;
+}
+
+Inputs copy_inputs_to(const OpCase& c, const Inputs& inputs, Device device) {
+  Inputs out;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (!c.inputs[i].transposed) {
+      out.push_back(inputs[i].to(device));
+      continue;
+    }
+    // Tensor::to copies contiguously: move the stored layout, then view it.
+    const std::int64_t last = inputs[i].dim() - 1;
+    out.push_back(inputs[i].transpose(last - 1, last).contiguous().to(device).transpose(last - 1, last));
   }
   return out;
 }

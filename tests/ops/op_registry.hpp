@@ -101,8 +101,10 @@ std::vector<OpCase> reduce_cases();
 std::vector<OpCase> softmax_cases();
 std::vector<OpCase> matmul_cases();
 
-// The entry's inputs in `dtype` on `device`, drawn from gen.
-Inputs make_inputs(const OpCase& c, DType dtype, Generator& gen, Device device = Device::cpu());
+// The entry's inputs in `dtype` on the CPU, drawn from gen.
+Inputs make_inputs(const OpCase& c, DType dtype, Generator& gen);
+// The same values on `device`, transposed inputs still transposed views there.
+Inputs copy_inputs_to(const OpCase& c, const Inputs& inputs, Device device);
 
 // Index of element `flat` (C order over out_shape) in a tensor of `shape`
 // broadcast to out_shape, NumPy style.
