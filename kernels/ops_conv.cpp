@@ -22,7 +22,6 @@
 namespace petal::ops {
 namespace {
 
-namespace ref = cpu::reference;
 using cpu::ConvGeometry;
 using detail::Backend;
 
@@ -178,7 +177,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& kernel_in, const Tensor& bias_in
   const Tensor bias = bias_in.defined() ? bias_in.contiguous() : Tensor();
   Tensor y = Tensor::empty(output_shape(g), x.dtype());
   if (is_double(x)) {
-    ref::conv2d_forward(x.data<double>(), kernel.data<double>(), ptr<double>(bias), y.data<double>(), g);
+    cpu::reference_conv2d_forward(x.data<double>(), kernel.data<double>(), ptr<double>(bias), y.data<double>(), g);
     if (relu6) {
       double* p = y.data<double>();
       for (std::int64_t i = 0; i < y.numel(); ++i) p[i] = std::min(std::max(p[i], 0.0), 6.0);
@@ -204,7 +203,7 @@ Tensor conv2d_backward_input(const Tensor& grad_in, const Tensor& kernel_in, con
   const Tensor grad = grad_in.contiguous(), kernel = kernel_in.contiguous();
   Tensor dx = Tensor::empty(input_shape, grad.dtype());
   if (is_double(grad)) {
-    ref::conv2d_backward_input(grad.data<double>(), kernel.data<double>(), dx.data<double>(), g);
+    cpu::reference_conv2d_backward_input(grad.data<double>(), kernel.data<double>(), dx.data<double>(), g);
   } else {
     cpu::conv2d_backward_input(grad.data<float>(), kernel.data<float>(), dx.data<float>(), g);
   }
@@ -227,8 +226,8 @@ Tensor conv2d_backward_kernel(const Tensor& grad_in, const Tensor& x_in, const S
   Tensor dw = Tensor::empty(kernel_shape, x.dtype());
   Tensor db = grad_bias ? Tensor::empty({g.out_c}, x.dtype()) : Tensor();
   if (is_double(x)) {
-    ref::conv2d_backward_kernel(grad.data<double>(), x.data<double>(), dw.data<double>(), g);
-    if (grad_bias) ref::channel_sum(grad.data<double>(), g.output_pixels(), g.out_c, db.data<double>());
+    cpu::reference_conv2d_backward_kernel(grad.data<double>(), x.data<double>(), dw.data<double>(), g);
+    if (grad_bias) cpu::reference_channel_sum(grad.data<double>(), g.output_pixels(), g.out_c, db.data<double>());
   } else {
     cpu::conv2d_backward_kernel(grad.data<float>(), x.data<float>(), dw.data<float>(), ptr<float>(db), g);
   }
@@ -298,7 +297,7 @@ Tensor depthwise_conv2d(const Tensor& x_in, const Tensor& kernel_in, const Tenso
   if (is_double(x) || !cpu::depthwise_fast_path(g)) {
     const auto run = [&](auto tag) {
       using T = decltype(tag);
-      ref::depthwise_forward(x.data<T>(), kernel.data<T>(), ptr<T>(bias), y.data<T>(), g);
+      cpu::reference_depthwise_forward(x.data<T>(), kernel.data<T>(), ptr<T>(bias), y.data<T>(), g);
       if (relu6) {
         T* p = y.data<T>();
         for (std::int64_t i = 0; i < y.numel(); ++i) p[i] = std::min(std::max(p[i], T(0)), T(6));
@@ -330,9 +329,9 @@ Tensor depthwise_conv2d_backward_input(const Tensor& grad_in, const Tensor& kern
   const Tensor grad = grad_in.contiguous(), kernel = kernel_in.contiguous();
   Tensor dx = Tensor::empty(input_shape, grad.dtype());
   if (is_double(grad)) {
-    ref::depthwise_backward_input(grad.data<double>(), kernel.data<double>(), dx.data<double>(), g);
+    cpu::reference_depthwise_backward_input(grad.data<double>(), kernel.data<double>(), dx.data<double>(), g);
   } else if (!cpu::depthwise_fast_path(g)) {
-    ref::depthwise_backward_input(grad.data<float>(), kernel.data<float>(), dx.data<float>(), g);
+    cpu::reference_depthwise_backward_input(grad.data<float>(), kernel.data<float>(), dx.data<float>(), g);
   } else if (has_multiplier(g)) {
     Tensor dx_repeated = Tensor::empty({g.batch, g.in_h, g.in_w, g.out_c}, DType::Float32);
     cpu::depthwise_backward_input(grad.data<float>(), kernel.data<float>(), dx_repeated.data<float>(),
@@ -368,8 +367,8 @@ Tensor depthwise_conv2d_backward_kernel(const Tensor& grad_in, const Tensor& x_i
   } else {
     const auto run = [&](auto tag) {
       using T = decltype(tag);
-      ref::depthwise_backward_kernel(grad.data<T>(), x.data<T>(), dw.data<T>(), g);
-      if (grad_bias) ref::channel_sum(grad.data<T>(), g.output_pixels(), g.out_c, db.data<T>());
+      cpu::reference_depthwise_backward_kernel(grad.data<T>(), x.data<T>(), dw.data<T>(), g);
+      if (grad_bias) cpu::reference_channel_sum(grad.data<T>(), g.output_pixels(), g.out_c, db.data<T>());
     };
     is_double(x) ? run(double{}) : run(float{});
   }
@@ -395,8 +394,8 @@ Tensor batch_norm_training(const Tensor& x_in, const Tensor& gamma_in, const Ten
   mean = Tensor::empty({c}, x.dtype());
   biased_variance = Tensor::empty({c}, x.dtype());
   if (is_double(x)) {
-    ref::batch_norm_training(x.data<double>(), gamma.data<double>(), beta.data<double>(), rows, c, epsilon, relu6,
-                             y.data<double>(), mean.data<double>(), biased_variance.data<double>());
+    cpu::reference_batch_norm_training(x.data<double>(), gamma.data<double>(), beta.data<double>(), rows, c, epsilon,
+                                       relu6, y.data<double>(), mean.data<double>(), biased_variance.data<double>());
   } else {
     cpu::batch_norm_training_forward(x.data<float>(), rows, c, gamma.data<float>(), beta.data<float>(), epsilon,
                                      relu6, y.data<float>(), mean.data<float>(), biased_variance.data<float>());
@@ -426,9 +425,9 @@ BatchNormGrads batch_norm_backward(const Tensor& grad_in, const Tensor& x_in, co
   BatchNormGrads out{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({c}, x.dtype()),
                      Tensor::empty({c}, x.dtype())};
   if (is_double(x)) {
-    ref::batch_norm_backward(grad.data<double>(), x.data<double>(), gamma.data<double>(), beta.data<double>(),
-                             mean.data<double>(), var.data<double>(), rows, c, epsilon, relu6, out.x.data<double>(),
-                             out.gamma.data<double>(), out.beta.data<double>());
+    cpu::reference_batch_norm_backward(grad.data<double>(), x.data<double>(), gamma.data<double>(), beta.data<double>(),
+                                       mean.data<double>(), var.data<double>(), rows, c, epsilon, relu6,
+                                       out.x.data<double>(), out.gamma.data<double>(), out.beta.data<double>());
   } else {
     cpu::batch_norm_backward(grad.data<float>(), x.data<float>(), rows, c, gamma.data<float>(), beta.data<float>(),
                              mean.data<float>(), var.data<float>(), epsilon, relu6, out.x.data<float>(),
@@ -715,7 +714,7 @@ Tensor global_average_pool2d(const Tensor& x_in) {
   const cpu::ConvGeometry g = cpu::global_pool_geometry(x.size(0), x.size(1), x.size(2), x.size(3));
   Tensor y = Tensor::empty({g.batch, g.in_c}, x.dtype());
   if (is_double(x)) {
-    ref::avg_pool_forward(x.data<double>(), y.data<double>(), g);
+    cpu::reference_avg_pool_forward(x.data<double>(), y.data<double>(), g);
   } else {
     cpu::avg_pool_forward(x.data<float>(), y.data<float>(), g);
   }
@@ -736,7 +735,7 @@ Tensor global_average_pool2d_backward(const Tensor& grad, const Shape& input_sha
   const Tensor dy = grad.contiguous();
   Tensor dx = Tensor::empty(input_shape, dy.dtype());
   if (is_double(dy)) {
-    ref::avg_pool_backward(dy.data<double>(), dx.data<double>(), g);
+    cpu::reference_avg_pool_backward(dy.data<double>(), dx.data<double>(), g);
   } else {
     cpu::avg_pool_backward(dy.data<float>(), dx.data<float>(), g);
   }
@@ -782,7 +781,7 @@ Tensor average_pool2d(const Tensor& x_in, std::int64_t pool_h, std::int64_t pool
     if constexpr (std::is_same_v<T, float>) {
       cpu::avg_pool_forward(x.data<float>(), y.data<float>(), g);
     } else {
-      ref::avg_pool_forward(x.data<T>(), y.data<T>(), g);
+      cpu::reference_avg_pool_forward(x.data<T>(), y.data<T>(), g);
     }
   });
   return y;
@@ -803,7 +802,7 @@ Tensor average_pool2d_backward(const Tensor& grad_in, const Shape& input_shape, 
     if constexpr (std::is_same_v<T, float>) {
       cpu::avg_pool_backward(grad.data<float>(), dx.data<float>(), g);
     } else {
-      ref::avg_pool_backward(grad.data<T>(), dx.data<T>(), g);
+      cpu::reference_avg_pool_backward(grad.data<T>(), dx.data<T>(), g);
     }
   });
   return dx;
@@ -821,7 +820,7 @@ Tensor max_pool2d(const Tensor& x_in, std::int64_t pool_h, std::int64_t pool_w, 
     if constexpr (std::is_same_v<T, float>) {
       cpu::max_pool_forward(x.data<float>(), y.data<float>(), g);
     } else {
-      ref::max_pool_forward(x.data<T>(), y.data<T>(), g);
+      cpu::reference_max_pool_forward(x.data<T>(), y.data<T>(), g);
     }
   });
   return y;
@@ -843,7 +842,7 @@ Tensor max_pool2d_backward(const Tensor& grad_in, const Tensor& x_in, std::int64
     if constexpr (std::is_same_v<T, float>) {
       cpu::max_pool_backward(grad.data<float>(), x.data<float>(), dx.data<float>(), g);
     } else {
-      ref::max_pool_backward(grad.data<T>(), x.data<T>(), dx.data<T>(), g);
+      cpu::reference_max_pool_backward(grad.data<T>(), x.data<T>(), dx.data<T>(), g);
     }
   });
   return dx;

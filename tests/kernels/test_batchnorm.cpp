@@ -12,7 +12,6 @@
 
 using namespace petal;
 using namespace petal::conv_test;
-namespace ref = petal::cpu::reference;
 
 namespace {
 
@@ -26,11 +25,11 @@ void check_batch_norm_case(const Shape& shape, bool relu6, double offset, Genera
   const double eps = 1e-3;
   std::vector<float> y_ref(static_cast<std::size_t>(x.numel())), mean_ref(static_cast<std::size_t>(c)), var_ref(static_cast<std::size_t>(c)),
       dx_ref(static_cast<std::size_t>(x.numel())), dg_ref(static_cast<std::size_t>(c)), db_ref(static_cast<std::size_t>(c));
-  ref::batch_norm_training(x.data<float>(), gamma.data<float>(), beta.data<float>(), rows, c, eps, relu6, y_ref.data(),
-                           mean_ref.data(), var_ref.data());
-  ref::batch_norm_backward(dy.data<float>(), x.data<float>(), gamma.data<float>(), beta.data<float>(),
-                           mean_ref.data(), var_ref.data(), rows, c, eps, relu6, dx_ref.data(), dg_ref.data(),
-                           db_ref.data());
+  petal::cpu::reference_batch_norm_training(x.data<float>(), gamma.data<float>(), beta.data<float>(), rows, c, eps,
+                                            relu6, y_ref.data(), mean_ref.data(), var_ref.data());
+  petal::cpu::reference_batch_norm_backward(dy.data<float>(), x.data<float>(), gamma.data<float>(), beta.data<float>(),
+                                            mean_ref.data(), var_ref.data(), rows, c, eps, relu6, dx_ref.data(),
+                                            dg_ref.data(), db_ref.data());
   for_each_isa_and_threads([&](const std::string& config) {
     INFO(config);
     Tensor mean, var;
@@ -155,8 +154,9 @@ TEST_CASE("conv + batch norm training with statistics gathered in the convolutio
       const Tensor conv = c.depthwise ? ops::depthwise_conv2d(x, kernel, Tensor(), win) : ops::conv2d(x, kernel, Tensor(), win);
       std::vector<float> y_ref(static_cast<std::size_t>(conv.numel())), mean_ref(static_cast<std::size_t>(c.out_c)),
           var_ref(static_cast<std::size_t>(c.out_c));
-      ref::batch_norm_training(conv.data<float>(), gamma.data<float>(), beta.data<float>(), conv.numel() / c.out_c,
-                               c.out_c, 1e-3, relu6, y_ref.data(), mean_ref.data(), var_ref.data());
+      petal::cpu::reference_batch_norm_training(conv.data<float>(), gamma.data<float>(), beta.data<float>(),
+                                                conv.numel() / c.out_c, c.out_c, 1e-3, relu6, y_ref.data(),
+                                                mean_ref.data(), var_ref.data());
       for_each_isa_and_threads([&](const std::string& config) {
         INFO(config);
         const ops::ConvBatchNormResult r =

@@ -12,7 +12,6 @@
 
 using namespace petal;
 using namespace petal::conv_test;
-namespace ref = petal::cpu::reference;
 
 namespace {
 
@@ -34,10 +33,10 @@ void check_conv_case(const ConvCase& c, Generator& gen) {
 
   std::vector<float> y_ref(static_cast<std::size_t>(g.output_pixels() * g.out_c)), dx_ref(static_cast<std::size_t>(x.numel())),
       dw_ref(static_cast<std::size_t>(kernel.numel())), db_ref(static_cast<std::size_t>(c.cout));
-  ref::conv2d_forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y_ref.data(), g);
-  ref::conv2d_backward_input(dy.data<float>(), kernel.data<float>(), dx_ref.data(), g);
-  ref::conv2d_backward_kernel(dy.data<float>(), x.data<float>(), dw_ref.data(), g);
-  ref::channel_sum(dy.data<float>(), g.output_pixels(), g.out_c, db_ref.data());
+  petal::cpu::reference_conv2d_forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y_ref.data(), g);
+  petal::cpu::reference_conv2d_backward_input(dy.data<float>(), kernel.data<float>(), dx_ref.data(), g);
+  petal::cpu::reference_conv2d_backward_kernel(dy.data<float>(), x.data<float>(), dw_ref.data(), g);
+  petal::cpu::reference_channel_sum(dy.data<float>(), g.output_pixels(), g.out_c, db_ref.data());
 
   for_each_isa_and_threads([&](const std::string& config) {
     INFO(config);
@@ -121,7 +120,8 @@ TEST_CASE("conv2d without bias streams outputs larger than the caches through th
     const cpu::ConvGeometry g = geometry(x.shape(), c.kh, c.kw, c.cout, win);
     REQUIRE(g.output_pixels() * g.out_c * 4 >= cpu::kStreamOutputThresholdBytes);
     std::vector<float> y_ref(static_cast<std::size_t>(g.output_pixels() * g.out_c));
-    ref::conv2d_forward(x.data<float>(), kernel.data<float>(), static_cast<const float*>(nullptr), y_ref.data(), g);
+    petal::cpu::reference_conv2d_forward(x.data<float>(), kernel.data<float>(), static_cast<const float*>(nullptr),
+                                         y_ref.data(), g);
     for_each_isa_and_threads([&](const std::string& config) {
       INFO(config);
       check_close(ops::conv2d(x, kernel, Tensor(), win), y_ref, 2e-5, "streamed forward");

@@ -14,7 +14,6 @@
 
 using namespace petal;
 using namespace petal::conv_test;
-namespace ref = petal::cpu::reference;
 
 namespace {
 
@@ -37,10 +36,10 @@ void check_depthwise_case(const DepthwiseCase& c, Generator& gen) {
 
   std::vector<float> y_ref(static_cast<std::size_t>(g.output_pixels() * out_c)), dx_ref(static_cast<std::size_t>(x.numel())),
       dw_ref(static_cast<std::size_t>(kernel.numel())), db_ref(static_cast<std::size_t>(out_c));
-  ref::depthwise_forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y_ref.data(), g);
-  ref::depthwise_backward_input(dy.data<float>(), kernel.data<float>(), dx_ref.data(), g);
-  ref::depthwise_backward_kernel(dy.data<float>(), x.data<float>(), dw_ref.data(), g);
-  ref::channel_sum(dy.data<float>(), g.output_pixels(), out_c, db_ref.data());
+  petal::cpu::reference_depthwise_forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y_ref.data(), g);
+  petal::cpu::reference_depthwise_backward_input(dy.data<float>(), kernel.data<float>(), dx_ref.data(), g);
+  petal::cpu::reference_depthwise_backward_kernel(dy.data<float>(), x.data<float>(), dw_ref.data(), g);
+  petal::cpu::reference_channel_sum(dy.data<float>(), g.output_pixels(), out_c, db_ref.data());
 
   for_each_isa_and_threads([&](const std::string& config) {
     INFO(config);
@@ -116,7 +115,7 @@ TEST_CASE("depthwise_conv2d forward streams outputs larger than the caches corre
   const ops::Conv2dWindow win = ops::conv2d_window(h, w, 3, 3, 1, 1, ops::ConvPadding::Same, "test");
   const cpu::ConvGeometry g = geometry(x.shape(), 3, 3, c, win);
   std::vector<float> y_ref(static_cast<std::size_t>(g.output_pixels() * c));
-  ref::depthwise_forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y_ref.data(), g);
+  petal::cpu::reference_depthwise_forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y_ref.data(), g);
   for_each_isa_and_threads([&](const std::string& config) {
     INFO(config);
     check_close(ops::depthwise_conv2d(x, kernel, bias, win), y_ref, 1e-5, "streamed forward");

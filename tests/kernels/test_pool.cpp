@@ -137,8 +137,8 @@ TEST_CASE("average pooling kernels match the reference loops under every ISA and
     const Tensor x = pool_input(pc.input, gen, false);
     const Tensor dy = random_tensor({g.batch, g.out_h, g.out_w, g.out_c}, gen);
     std::vector<float> y_ref(static_cast<std::size_t>(dy.numel())), dx_ref(static_cast<std::size_t>(x.numel()));
-    cpu::reference::avg_pool_forward(x.to_vector<float>().data(), y_ref.data(), g);
-    cpu::reference::avg_pool_backward(dy.to_vector<float>().data(), dx_ref.data(), g);
+    cpu::reference_avg_pool_forward(x.to_vector<float>().data(), y_ref.data(), g);
+    cpu::reference_avg_pool_backward(dy.to_vector<float>().data(), dx_ref.data(), g);
     for_each_isa_and_threads([&](const std::string& how) {
       const std::string what = describe(pc) + " " + how;
       const Tensor y = ops::average_pool2d(x, pc.pool_h, pc.pool_w, win);
@@ -163,8 +163,8 @@ TEST_CASE("max pooling kernels match the reference loops exactly, ties included"
       const Tensor x = pool_input(pc.input, gen, ties);
       const Tensor dy = random_tensor({g.batch, g.out_h, g.out_w, g.out_c}, gen);
       std::vector<float> y_ref(static_cast<std::size_t>(dy.numel())), dx_ref(static_cast<std::size_t>(x.numel()));
-      cpu::reference::max_pool_forward(x.to_vector<float>().data(), y_ref.data(), g);
-      cpu::reference::max_pool_backward(dy.to_vector<float>().data(), x.to_vector<float>().data(), dx_ref.data(), g);
+      cpu::reference_max_pool_forward(x.to_vector<float>().data(), y_ref.data(), g);
+      cpu::reference_max_pool_backward(dy.to_vector<float>().data(), x.to_vector<float>().data(), dx_ref.data(), g);
       const std::string name = describe(pc) + (ties ? " ties" : "");
       for_each_isa_and_threads([&](const std::string& how) {
         INFO(name << " " << how);
@@ -191,8 +191,8 @@ TEST_CASE("global average pooling kernels match the reference loops (MobileNetV2
     const Tensor x = random_tensor(shape, gen, 0.0, 6.0);  // post-ReLU6 activations
     const Tensor dy = random_tensor({shape[0], shape[3]}, gen);
     std::vector<float> y_ref(static_cast<std::size_t>(dy.numel())), dx_ref(static_cast<std::size_t>(x.numel()));
-    cpu::reference::avg_pool_forward(x.to_vector<float>().data(), y_ref.data(), g);
-    cpu::reference::avg_pool_backward(dy.to_vector<float>().data(), dx_ref.data(), g);
+    cpu::reference_avg_pool_forward(x.to_vector<float>().data(), y_ref.data(), g);
+    cpu::reference_avg_pool_backward(dy.to_vector<float>().data(), dx_ref.data(), g);
     for_each_isa_and_threads([&](const std::string& how) {
       const std::string what = shape_str(shape) + " " + how;
       const Tensor y = ops::global_average_pool2d(x);

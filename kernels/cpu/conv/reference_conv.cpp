@@ -7,7 +7,7 @@
 #include <limits>
 #include <vector>
 
-namespace petal::cpu::reference {
+namespace petal::cpu {
 namespace {
 
 std::int64_t in_index(const ConvGeometry& g, std::int64_t n, std::int64_t iy, std::int64_t ix) {
@@ -38,7 +38,7 @@ void for_each_tap(const ConvGeometry& g, Fn&& fn) {
 }  // namespace
 
 template <class T>
-void conv2d_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g) {
+void reference_conv2d_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g) {
   std::vector<double> acc(static_cast<std::size_t>(g.output_pixels() * g.out_c), 0.0);
   for_each_tap(g, [&](auto n, auto oy, auto ox, auto ky, auto kx, auto iy, auto ix) {
     double* out = &acc[static_cast<std::size_t>(out_index(g, n, oy, ox))];
@@ -53,7 +53,7 @@ void conv2d_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeome
 }
 
 template <class T>
-void conv2d_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry& g) {
+void reference_conv2d_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry& g) {
   std::vector<double> acc(static_cast<std::size_t>(g.input_pixels() * g.in_c), 0.0);
   for_each_tap(g, [&](auto n, auto oy, auto ox, auto ky, auto kx, auto iy, auto ix) {
     double* out = &acc[static_cast<std::size_t>(in_index(g, n, iy, ix))];
@@ -66,7 +66,7 @@ void conv2d_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry& g
 }
 
 template <class T>
-void conv2d_backward_kernel(const T* dy, const T* x, T* dw, const ConvGeometry& g) {
+void reference_conv2d_backward_kernel(const T* dy, const T* x, T* dw, const ConvGeometry& g) {
   std::vector<double> acc(static_cast<std::size_t>(g.taps() * g.in_c * g.out_c), 0.0);
   for_each_tap(g, [&](auto n, auto oy, auto ox, auto ky, auto kx, auto iy, auto ix) {
     const T* grad = dy + out_index(g, n, oy, ox);
@@ -79,7 +79,7 @@ void conv2d_backward_kernel(const T* dy, const T* x, T* dw, const ConvGeometry& 
 }
 
 template <class T>
-void depthwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g) {
+void reference_depthwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g) {
   const std::int64_t m = g.out_c / g.in_c;
   std::vector<double> acc(static_cast<std::size_t>(g.output_pixels() * g.out_c), 0.0);
   for_each_tap(g, [&](auto n, auto oy, auto ox, auto ky, auto kx, auto iy, auto ix) {
@@ -94,7 +94,7 @@ void depthwise_forward(const T* x, const T* w, const T* bias, T* y, const ConvGe
 }
 
 template <class T>
-void depthwise_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry& g) {
+void reference_depthwise_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry& g) {
   const std::int64_t m = g.out_c / g.in_c;
   std::vector<double> acc(static_cast<std::size_t>(g.input_pixels() * g.in_c), 0.0);
   for_each_tap(g, [&](auto n, auto oy, auto ox, auto ky, auto kx, auto iy, auto ix) {
@@ -107,7 +107,7 @@ void depthwise_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry
 }
 
 template <class T>
-void depthwise_backward_kernel(const T* dy, const T* x, T* dw, const ConvGeometry& g) {
+void reference_depthwise_backward_kernel(const T* dy, const T* x, T* dw, const ConvGeometry& g) {
   const std::int64_t m = g.out_c / g.in_c;
   std::vector<double> acc(static_cast<std::size_t>(g.taps() * g.out_c), 0.0);
   for_each_tap(g, [&](auto n, auto oy, auto ox, auto ky, auto kx, auto iy, auto ix) {
@@ -120,7 +120,7 @@ void depthwise_backward_kernel(const T* dy, const T* x, T* dw, const ConvGeometr
 }
 
 template <class T>
-void channel_sum(const T* x, std::int64_t rows, std::int64_t channels, T* out) {
+void reference_channel_sum(const T* x, std::int64_t rows, std::int64_t channels, T* out) {
   for (std::int64_t c = 0; c < channels; ++c) {
     double s = 0.0;
     for (std::int64_t r = 0; r < rows; ++r) s += double(x[r * channels + c]);
@@ -129,8 +129,8 @@ void channel_sum(const T* x, std::int64_t rows, std::int64_t channels, T* out) {
 }
 
 template <class T>
-void batch_norm_training(const T* x, const T* gamma, const T* beta, std::int64_t rows, std::int64_t channels,
-                         double epsilon, bool relu6, T* y, T* mean, T* biased_variance) {
+void reference_batch_norm_training(const T* x, const T* gamma, const T* beta, std::int64_t rows, std::int64_t channels,
+                                   double epsilon, bool relu6, T* y, T* mean, T* biased_variance) {
   for (std::int64_t c = 0; c < channels; ++c) {
     double s = 0.0;
     for (std::int64_t r = 0; r < rows; ++r) s += double(x[r * channels + c]);
@@ -153,9 +153,9 @@ void batch_norm_training(const T* x, const T* gamma, const T* beta, std::int64_t
 }
 
 template <class T>
-void batch_norm_backward(const T* dy, const T* x, const T* gamma, const T* beta, const T* mean,
-                         const T* biased_variance, std::int64_t rows, std::int64_t channels, double epsilon,
-                         bool relu6, T* dx, T* dgamma, T* dbeta) {
+void reference_batch_norm_backward(const T* dy, const T* x, const T* gamma, const T* beta, const T* mean,
+                                   const T* biased_variance, std::int64_t rows, std::int64_t channels, double epsilon,
+                                   bool relu6, T* dx, T* dgamma, T* dbeta) {
   std::vector<double> g(static_cast<std::size_t>(rows));
   for (std::int64_t c = 0; c < channels; ++c) {
     const double mu = double(mean[c]);
@@ -183,7 +183,7 @@ void batch_norm_backward(const T* dy, const T* x, const T* gamma, const T* beta,
 }
 
 template <class T>
-void avg_pool_forward(const T* x, T* y, const ConvGeometry& g) {
+void reference_avg_pool_forward(const T* x, T* y, const ConvGeometry& g) {
   std::vector<double> acc(static_cast<std::size_t>(g.output_pixels() * g.out_c), 0.0);
   std::vector<std::int64_t> count(static_cast<std::size_t>(g.output_pixels()), 0);
   for_each_tap(g, [&](auto n, auto oy, auto ox, auto, auto, auto iy, auto ix) {
@@ -198,7 +198,7 @@ void avg_pool_forward(const T* x, T* y, const ConvGeometry& g) {
 }
 
 template <class T>
-void avg_pool_backward(const T* dy, T* dx, const ConvGeometry& g) {
+void reference_avg_pool_backward(const T* dy, T* dx, const ConvGeometry& g) {
   std::vector<std::int64_t> count(static_cast<std::size_t>(g.output_pixels()), 0);
   for_each_tap(g, [&](auto n, auto oy, auto ox, auto, auto, auto, auto) {
     ++count[static_cast<std::size_t>(out_index(g, n, oy, ox) / g.out_c)];
@@ -214,7 +214,7 @@ void avg_pool_backward(const T* dy, T* dx, const ConvGeometry& g) {
 }
 
 template <class T>
-void max_pool_forward(const T* x, T* y, const ConvGeometry& g) {
+void reference_max_pool_forward(const T* x, T* y, const ConvGeometry& g) {
   std::fill(y, y + g.output_pixels() * g.out_c, -std::numeric_limits<T>::infinity());
   for_each_tap(g, [&](auto n, auto oy, auto ox, auto, auto, auto iy, auto ix) {
     T* out = y + out_index(g, n, oy, ox);
@@ -224,7 +224,7 @@ void max_pool_forward(const T* x, T* y, const ConvGeometry& g) {
 }
 
 template <class T>
-void max_pool_backward(const T* dy, const T* x, T* dx, const ConvGeometry& g) {
+void reference_max_pool_backward(const T* dy, const T* x, T* dx, const ConvGeometry& g) {
   std::fill(dx, dx + g.input_pixels() * g.in_c, T(0));
   const std::int64_t c_count = g.out_c;
   // Index of the first maximum of every output element, then scatter.
@@ -245,25 +245,25 @@ void max_pool_backward(const T* dy, const T* x, T* dx, const ConvGeometry& g) {
     if (arg[k] >= 0) dx[arg[k]] += dy[k];
 }
 
-#define PETAL_INSTANTIATE_REFERENCE(T)                                                                          \
-  template void conv2d_forward<T>(const T*, const T*, const T*, T*, const ConvGeometry&);                       \
-  template void conv2d_backward_input<T>(const T*, const T*, T*, const ConvGeometry&);                          \
-  template void conv2d_backward_kernel<T>(const T*, const T*, T*, const ConvGeometry&);                         \
-  template void depthwise_forward<T>(const T*, const T*, const T*, T*, const ConvGeometry&);                    \
-  template void depthwise_backward_input<T>(const T*, const T*, T*, const ConvGeometry&);                       \
-  template void depthwise_backward_kernel<T>(const T*, const T*, T*, const ConvGeometry&);                      \
-  template void channel_sum<T>(const T*, std::int64_t, std::int64_t, T*);                                       \
-  template void batch_norm_training<T>(const T*, const T*, const T*, std::int64_t, std::int64_t, double, bool,  \
-                                       T*, T*, T*);                                                             \
-  template void batch_norm_backward<T>(const T*, const T*, const T*, const T*, const T*, const T*, std::int64_t, \
-                                       std::int64_t, double, bool, T*, T*, T*);                                 \
-  template void avg_pool_forward<T>(const T*, T*, const ConvGeometry&);                                         \
-  template void avg_pool_backward<T>(const T*, T*, const ConvGeometry&);                                        \
-  template void max_pool_forward<T>(const T*, T*, const ConvGeometry&);                                         \
-  template void max_pool_backward<T>(const T*, const T*, T*, const ConvGeometry&);
+#define PETAL_INSTANTIATE_REFERENCE(T)                                                                             \
+  template void reference_conv2d_forward<T>(const T*, const T*, const T*, T*, const ConvGeometry&);                \
+  template void reference_conv2d_backward_input<T>(const T*, const T*, T*, const ConvGeometry&);                   \
+  template void reference_conv2d_backward_kernel<T>(const T*, const T*, T*, const ConvGeometry&);                  \
+  template void reference_depthwise_forward<T>(const T*, const T*, const T*, T*, const ConvGeometry&);             \
+  template void reference_depthwise_backward_input<T>(const T*, const T*, T*, const ConvGeometry&);                \
+  template void reference_depthwise_backward_kernel<T>(const T*, const T*, T*, const ConvGeometry&);               \
+  template void reference_channel_sum<T>(const T*, std::int64_t, std::int64_t, T*);                                \
+  template void reference_batch_norm_training<T>(const T*, const T*, const T*, std::int64_t, std::int64_t, double, \
+                                                 bool, T*, T*, T*);                                                \
+  template void reference_batch_norm_backward<T>(const T*, const T*, const T*, const T*, const T*, const T*,       \
+                                                 std::int64_t, std::int64_t, double, bool, T*, T*, T*);            \
+  template void reference_avg_pool_forward<T>(const T*, T*, const ConvGeometry&);                                  \
+  template void reference_avg_pool_backward<T>(const T*, T*, const ConvGeometry&);                                 \
+  template void reference_max_pool_forward<T>(const T*, T*, const ConvGeometry&);                                  \
+  template void reference_max_pool_backward<T>(const T*, const T*, T*, const ConvGeometry&);
 
 PETAL_INSTANTIATE_REFERENCE(float)
 PETAL_INSTANTIATE_REFERENCE(double)
 #undef PETAL_INSTANTIATE_REFERENCE
 
-}  // namespace petal::cpu::reference
+}  // namespace petal::cpu
