@@ -141,12 +141,4 @@ Tensor unit_stride_inner(const Tensor& t) {
   return inner == 0 || inner == 1 ? t : contiguous_tiled(t);
 }
 
-Strides broadcast_strides(const Tensor& t, const Shape& shape) {
-  const std::size_t lead = shape.size() - t.shape().size();
-  Strides out(shape.size(), 0);
-  for (std::size_t i = 0; i < t.shape().size(); ++i)
-    out[lead + i] = t.shape()[i] == shape[lead + i] ? t.strides()[i] : 0;
-  return out;
-}
-
 }  // namespace petal::ops::detail

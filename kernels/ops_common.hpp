@@ -14,6 +14,7 @@
 #include "core/shape.hpp"
 #include "core/tensor.hpp"
 #include "core/thread_pool.hpp"
+#include "kernels/portable/strided_loop.hpp"
 
 namespace petal::ops::detail {
 
@@ -54,9 +55,16 @@ Backend select_backend(const char* op, std::initializer_list<const Tensor*> tens
 #endif
 
 // ---- strided iteration ----
+// The broadcast strides and the merged loop are kernels/portable/strided_loop.hpp
+// (the CUDA kernels use the same geometry).
+using kernels::make_strided_loop;
+using kernels::StridedLoop;
+
 // Strides of `t` viewed as broadcast to `shape` (0 on broadcast axes),
 // aligned to the right as in NumPy.
-Strides broadcast_strides(const Tensor& t, const Shape& shape);
+inline Strides broadcast_strides(const Tensor& t, const Shape& shape) {
+  return kernels::broadcast_strides(t.shape(), t.strides(), shape);
+}
 
 // A contiguous copy of t (t itself when already contiguous). Unlike
 // Tensor::contiguous, a view whose innermost axis is strided (a transpose) is
@@ -66,38 +74,6 @@ Tensor contiguous_tiled(const Tensor& t);
 // contiguous_tiled copy): what elementwise ops want from an input, since
 // their row kernels take contiguous and broadcast runs but not strided ones.
 Tensor unit_stride_inner(const Tensor& t);
-
-// A loop over `shape` for N operands with their own strides, after dropping
-// size-1 axes and merging axes that are contiguous with their inner neighbour
-// for every operand, so the innermost run is as long as possible.
-template <int N>
-struct StridedLoop {
-  Shape shape;
-  std::array<Strides, N> strides;
-  std::int64_t inner_stride(int operand) const { return strides[operand].back(); }
-};
-
-template <int N>
-StridedLoop<N> make_strided_loop(const Shape& shape, const std::array<Strides, N>& strides) {
-  StridedLoop<N> loop;
-  for (std::size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 1) continue;
-    bool mergeable = !loop.shape.empty();
-    for (int k = 0; k < N && mergeable; ++k) mergeable = loop.strides[k].back() == strides[k][d] * shape[d];
-    if (mergeable) {
-      loop.shape.back() *= shape[d];
-      for (int k = 0; k < N; ++k) loop.strides[k].back() = strides[k][d];
-    } else {
-      loop.shape.push_back(shape[d]);
-      for (int k = 0; k < N; ++k) loop.strides[k].push_back(strides[k][d]);
-    }
-  }
-  if (loop.shape.empty()) {  // one element
-    loop.shape.push_back(1);
-    for (int k = 0; k < N; ++k) loop.strides[k].push_back(1);
-  }
-  return loop;
-}
 
 // Calls run(offsets, n) for runs of n consecutive elements (C order) along
 // the innermost axis; offsets are each operand's element offset of the run's

@@ -1,43 +1,24 @@
 // Elementwise ops: binary with NumPy broadcasting, with a scalar, unary, and
-// the fused activation backward helpers. The strided loop reduces every case
-// to runs along the innermost axis; float32 runs that are contiguous (or a
-// broadcast scalar) go to the per-ISA kernels, everything else (float64,
-// transposed inputs) to a plain loop written once as a generic lambda.
-#include <cmath>
+// the fused activation backward helpers. The ops and their per-element
+// formulas are kernels/portable/elementwise_ops.hpp (shared with the CUDA
+// kernels). The strided loop reduces every case to runs along the innermost
+// axis; float32 runs that are contiguous (or a broadcast scalar) go to the
+// per-ISA kernels, everything else (float64, transposed inputs) to a plain
+// loop over the formula.
 #include <type_traits>
 
 #include "kernels/cpu/elementwise/tables.hpp"
 #include "kernels/cuda/cuda_ops.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_common.hpp"
+#include "kernels/portable/elementwise_ops.hpp"
 
 namespace petal::ops {
 namespace {
 
-using cpu::BinaryOp;
-using cpu::UnaryOp;
 using detail::kParallelGrain;
-
-// The CUDA kernels name the ops as the CPU tables do, in the same order.
-static_assert(static_cast<int>(BinaryOp::TanhBackward) == static_cast<int>(cuda_ops::Binary::TanhBackward));
-static_assert(static_cast<int>(UnaryOp::Tanh) == static_cast<int>(cuda_ops::Unary::Tanh));
-[[maybe_unused]] cuda_ops::Binary cuda_binary(BinaryOp op) { return static_cast<cuda_ops::Binary>(static_cast<int>(op)); }
-[[maybe_unused]] cuda_ops::Unary cuda_unary(UnaryOp op) { return static_cast<cuda_ops::Unary>(static_cast<int>(op)); }
-
-// The scalar definition of each binary op: the float64 path and strided runs.
-template <BinaryOp kOp, class T>
-T apply_binary(T a, T b) {
-  if constexpr (kOp == BinaryOp::Add) return a + b;
-  if constexpr (kOp == BinaryOp::Sub) return a - b;
-  if constexpr (kOp == BinaryOp::Mul) return a * b;
-  if constexpr (kOp == BinaryOp::Div) return a / b;
-  if constexpr (kOp == BinaryOp::Maximum) return a > b ? a : b;
-  if constexpr (kOp == BinaryOp::Minimum) return a < b ? a : b;
-  if constexpr (kOp == BinaryOp::ReluBackward) return b > T(0) ? a : T(0);
-  if constexpr (kOp == BinaryOp::Relu6Backward) return (b > T(0) && b < T(6)) ? a : T(0);
-  if constexpr (kOp == BinaryOp::SigmoidBackward) return a * b * (T(1) - b);
-  if constexpr (kOp == BinaryOp::TanhBackward) return a * (T(1) - b * b);
-}
+using kernels::BinaryOp;
+using kernels::UnaryOp;
 
 template <class T, BinaryOp kOp>
 void binary_cpu(const Tensor& a, const Tensor& b, Tensor& out) {
@@ -58,7 +39,7 @@ void binary_cpu(const Tensor& a, const Tensor& b, Tensor& out) {
       if (so == 1 && sa == 1 && sb == 0) return fast->scalar_rhs(ra, *rb, ro, n);
       if (so == 1 && sa == 0 && sb == 1) return fast->scalar_lhs(*ra, rb, ro, n);
     }
-    for (std::int64_t i = 0; i < n; ++i) ro[i * so] = apply_binary<kOp>(ra[i * sa], rb[i * sb]);
+    for (std::int64_t i = 0; i < n; ++i) ro[i * so] = kernels::binary_value<kOp>(ra[i * sa], rb[i * sb]);
   });
 }
 
@@ -68,7 +49,7 @@ Tensor binary_op(const char* op, const Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   switch (detail::select_backend(op, {&a, &b})) {
     case detail::Backend::Cpu: break;
-    case detail::Backend::Cuda: PETAL_CUDA_BRANCH(return cuda_ops::binary(cuda_binary(kOp), a, b, shape));
+    case detail::Backend::Cuda: PETAL_CUDA_BRANCH(return cuda_ops::binary(kOp, a, b, shape));
   }
   Tensor out = Tensor::empty(shape, a.dtype());
   if (out.numel() == 0) return out;
@@ -125,16 +106,17 @@ Tensor unary_op(const char* op, const Tensor& a, Fast&& fast, Scalar&& scalar, O
   return out;
 }
 
-template <class Scalar>
-Tensor table_unary(const char* op, const Tensor& a, UnaryOp kind, Scalar&& scalar) {
-  const auto kernel = cpu::elementwise_table().unary[static_cast<int>(kind)];
+template <UnaryOp kOp>
+Tensor table_unary(const char* op, const Tensor& a) {
+  const auto kernel = cpu::elementwise_table().unary[static_cast<int>(kOp)];
   return unary_op(
       op, a,
       [kernel](const float* in, float* out, std::int64_t n) {
         kernel(in, out, n);
         return true;
       },
-      scalar, [&]() -> Tensor { PETAL_CUDA_BRANCH(return cuda_ops::unary(cuda_unary(kind), a)); });
+      [](auto x) { return kernels::unary_value<kOp>(x); },
+      [&]() -> Tensor { PETAL_CUDA_BRANCH(return cuda_ops::unary(kOp, a)); });
 }
 
 // Runs an in-place update a[i] = f(a[i], b[i]) over a (b broadcast to a).
@@ -196,27 +178,40 @@ void add_(Tensor& a, const Tensor& b, double alpha) {
           else return false;
           return true;
         },
-        [fa](float x, float y) { return x + fa * y; });
+        [fa](float x, float y) { return kernels::axpy_value(x, fa, y); });
   } else {
-    inplace_cpu<double>(a, &b_runs, [](auto...) { return false; }, [alpha](double x, double y) { return x + alpha * y; });
+    inplace_cpu<double>(a, &b_runs, [](auto...) { return false; },
+                        [alpha](double x, double y) { return kernels::axpy_value(x, alpha, y); });
   }
 }
 
 // ---- with a scalar ----
 namespace {
-Tensor affine_op(const char* op, const Tensor& a, double scale, double shift) {
-  const auto kernel = cpu::elementwise_table().affine;
-  const float fs = static_cast<float>(scale), ft = static_cast<float>(shift);
+// A unary op with two scalar parameters p, q (affine's scale and shift,
+// clamp's bounds): float32 contiguous runs go to the row kernel
+// kernel(in, p, q, out, n), the rest to value(x, p, q) in the element type.
+using TwoScalarRowKernel = void (*)(const float* in, float p, float q, float* out, std::int64_t n);
+template <class Value, class OnCuda>
+Tensor two_scalar_op(const char* op, const Tensor& a, TwoScalarRowKernel kernel, double p, double q, Value&& value,
+                     OnCuda&& on_cuda) {
+  const float fp = static_cast<float>(p), fq = static_cast<float>(q);
   return unary_op(
       op, a,
       [=](const float* in, float* out, std::int64_t n) {
-        kernel(in, fs, ft, out, n);
+        kernel(in, fp, fq, out, n);
         return true;
       },
-      [=](auto x) {
+      [&](auto x) {
         using T = decltype(x);
-        return std::is_same_v<T, float> ? x * fs + ft : static_cast<T>(x * scale + shift);
+        return value(x, static_cast<T>(p), static_cast<T>(q));
       },
+      on_cuda);
+}
+
+Tensor affine_op(const char* op, const Tensor& a, double scale, double shift) {
+  return two_scalar_op(
+      op, a, cpu::elementwise_table().affine, scale, shift,
+      [](auto x, auto s, auto t) { return kernels::affine_value(x, s, t); },
       [&]() -> Tensor { PETAL_CUDA_BRANCH(return cuda_ops::affine(a, scale, shift)); });
 }
 }  // namespace
@@ -225,12 +220,10 @@ Tensor add_scalar(const Tensor& a, double s) { return affine_op("add_scalar", a,
 Tensor mul_scalar(const Tensor& a, double s) { return affine_op("mul_scalar", a, s, 0.0); }
 
 Tensor pow_scalar(const Tensor& a, double exponent) {
-  // Common exponents have exact vector kernels; the rest use std::pow.
-  const auto& table = cpu::elementwise_table();
-  const auto kernel = exponent == 2.0    ? table.unary[static_cast<int>(UnaryOp::Square)]
-                      : exponent == 0.5  ? table.unary[static_cast<int>(UnaryOp::Sqrt)]
-                      : exponent == -1.0 ? table.unary[static_cast<int>(UnaryOp::Reciprocal)]
-                                         : nullptr;
+  // Common exponents have exact vector kernels; the rest, and float64 and
+  // strided runs, use pow.
+  const UnaryOp exact = kernels::pow_exact_form(exponent);
+  const auto kernel = exact == UnaryOp::Count ? nullptr : cpu::elementwise_table().unary[static_cast<int>(exact)];
   return unary_op(
       "pow_scalar", a,
       [kernel](const float* in, float* out, std::int64_t n) {
@@ -240,7 +233,7 @@ Tensor pow_scalar(const Tensor& a, double exponent) {
       },
       [exponent](auto x) {
         using T = decltype(x);
-        return static_cast<T>(std::pow(x, static_cast<T>(exponent)));
+        return kernels::pow_value(x, static_cast<T>(exponent));
       },
       [&]() -> Tensor { PETAL_CUDA_BRANCH(return cuda_ops::pow_scalar(a, exponent)); });
 }
@@ -263,51 +256,30 @@ void mul_scalar_(Tensor& a, double s) {
           kernel(ra, fs, 0.0f, ra, n);
           return true;
         },
-        [fs](float x, float) { return x * fs; });
+        [fs](float x, float) { return kernels::scale_value(x, fs); });
   } else {
-    inplace_cpu<double>(a, nullptr, [](auto...) { return false; }, [s](double x, double) { return x * s; });
+    inplace_cpu<double>(a, nullptr, [](auto...) { return false; },
+                        [s](double x, double) { return kernels::scale_value(x, s); });
   }
 }
 
 // ---- unary ----
-Tensor neg(const Tensor& a) { return table_unary("neg", a, UnaryOp::Neg, [](auto x) { return -x; }); }
-Tensor exp(const Tensor& a) { return table_unary("exp", a, UnaryOp::Exp, [](auto x) { return std::exp(x); }); }
-Tensor log(const Tensor& a) { return table_unary("log", a, UnaryOp::Log, [](auto x) { return std::log(x); }); }
-Tensor sqrt(const Tensor& a) { return table_unary("sqrt", a, UnaryOp::Sqrt, [](auto x) { return std::sqrt(x); }); }
-Tensor abs(const Tensor& a) { return table_unary("abs", a, UnaryOp::Abs, [](auto x) { return std::abs(x); }); }
-Tensor relu(const Tensor& a) {
-  return table_unary("relu", a, UnaryOp::Relu, [](auto x) { return x > 0 ? x : decltype(x)(0); });
-}
-Tensor relu6(const Tensor& a) {
-  return table_unary("relu6", a, UnaryOp::Relu6, [](auto x) {
-    using T = decltype(x);
-    return x < T(0) ? T(0) : (x > T(6) ? T(6) : x);
-  });
-}
-Tensor sigmoid(const Tensor& a) {
-  return table_unary("sigmoid", a, UnaryOp::Sigmoid, [](auto x) {
-    using T = decltype(x);
-    return T(1) / (T(1) + std::exp(-x));
-  });
-}
-Tensor tanh(const Tensor& a) { return table_unary("tanh", a, UnaryOp::Tanh, [](auto x) { return std::tanh(x); }); }
+Tensor neg(const Tensor& a) { return table_unary<UnaryOp::Neg>("neg", a); }
+Tensor exp(const Tensor& a) { return table_unary<UnaryOp::Exp>("exp", a); }
+Tensor log(const Tensor& a) { return table_unary<UnaryOp::Log>("log", a); }
+Tensor sqrt(const Tensor& a) { return table_unary<UnaryOp::Sqrt>("sqrt", a); }
+Tensor abs(const Tensor& a) { return table_unary<UnaryOp::Abs>("abs", a); }
+Tensor relu(const Tensor& a) { return table_unary<UnaryOp::Relu>("relu", a); }
+Tensor relu6(const Tensor& a) { return table_unary<UnaryOp::Relu6>("relu6", a); }
+Tensor sigmoid(const Tensor& a) { return table_unary<UnaryOp::Sigmoid>("sigmoid", a); }
+Tensor tanh(const Tensor& a) { return table_unary<UnaryOp::Tanh>("tanh", a); }
 
 Tensor clamp(const Tensor& a, double low, double high) {
   PETAL_CHECK(low <= high, ValueError, "clamp: low ", low, " is above high ", high, " (tensor of shape ",
               a.defined() ? shape_str(a.shape()) : std::string("<undefined>"), ")");
-  const auto kernel = cpu::elementwise_table().clamp;
-  const float fl = static_cast<float>(low), fh = static_cast<float>(high);
-  return unary_op(
-      "clamp", a,
-      [=](const float* in, float* out, std::int64_t n) {
-        kernel(in, fl, fh, out, n);
-        return true;
-      },
-      [=](auto x) {
-        using T = decltype(x);
-        const T lo = static_cast<T>(low), hi = static_cast<T>(high);
-        return x < lo ? lo : (x > hi ? hi : x);
-      },
+  return two_scalar_op(
+      "clamp", a, cpu::elementwise_table().clamp, low, high,
+      [](auto x, auto lo, auto hi) { return kernels::clamp_value(x, lo, hi); },
       [&]() -> Tensor { PETAL_CUDA_BRANCH(return cuda_ops::clamp(a, low, high)); });
 }
 
@@ -326,10 +298,10 @@ void clamp_(Tensor& a, double low, double high) {
   if (a.dtype() == DType::Float32) {
     const float lo = static_cast<float>(low), hi = static_cast<float>(high);
     inplace_cpu<float>(a, nullptr, [](auto...) { return false; },
-                       [lo, hi](float x, float) { return std::fmin(std::fmax(x, lo), hi); });
+                       [lo, hi](float x, float) { return kernels::clip_value(x, lo, hi); });
   } else {
     inplace_cpu<double>(a, nullptr, [](auto...) { return false; },
-                        [low, high](double x, double) { return std::fmin(std::fmax(x, low), high); });
+                        [low, high](double x, double) { return kernels::clip_value(x, low, high); });
   }
 }
 

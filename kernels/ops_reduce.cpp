@@ -16,13 +16,15 @@
 #include "kernels/cuda/cuda_ops.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_common.hpp"
+#include "kernels/portable/reduce_ops.hpp"
 
 namespace petal::ops {
 namespace {
 
 using detail::kParallelGrain;
-
-enum class ReduceKind { Sum, Max };
+using kernels::reduce_combine;
+using kernels::reduce_identity;
+using kernels::ReduceOp;
 
 // Row kernels of one reduction for element type T.
 template <class T>
@@ -33,36 +35,30 @@ struct ReduceKernels {
   T (*combine)(T a, T b);
 };
 
-template <class T> T generic_row_sum(const T* in, std::int64_t n) {
-  T s = 0;
-  for (std::int64_t i = 0; i < n; ++i) s += in[i];
-  return s;
+// The float64 row kernels: the combine step of reduce_ops.hpp in a loop.
+template <ReduceOp kOp, class T> T generic_row(const T* in, std::int64_t n) {
+  T acc = reduce_identity<kOp, T>();
+  for (std::int64_t i = 0; i < n; ++i) acc = reduce_combine<kOp>(acc, in[i]);
+  return acc;
 }
-template <class T> T generic_row_max(const T* in, std::int64_t n) {
-  T m = -std::numeric_limits<T>::infinity();
-  for (std::int64_t i = 0; i < n; ++i) m = in[i] > m ? in[i] : m;
-  return m;
+template <ReduceOp kOp, class T> void generic_accumulate(T* acc, const T* in, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) acc[i] = reduce_combine<kOp>(acc[i], in[i]);
 }
-template <class T> void generic_accumulate_sum(T* acc, const T* in, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) acc[i] += in[i];
-}
-template <class T> void generic_accumulate_max(T* acc, const T* in, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) acc[i] = in[i] > acc[i] ? in[i] : acc[i];
-}
-template <class T> T combine_sum(T a, T b) { return a + b; }
-template <class T> T combine_max(T a, T b) { return b > a ? b : a; }
 
-template <class T>
-ReduceKernels<T> reduce_kernels(ReduceKind kind) {
-  const T lowest = -std::numeric_limits<T>::infinity();
+template <ReduceOp kOp, class T>
+ReduceKernels<T> reduce_kernels_of() {
   if constexpr (std::is_same_v<T, float>) {
     const auto& t = cpu::reduce_table();
-    if (kind == ReduceKind::Sum) return {t.row_sum, t.accumulate_sum, 0.0f, &combine_sum<float>};
-    return {t.row_max, t.accumulate_max, lowest, &combine_max<float>};
+    return {kOp == ReduceOp::Sum ? t.row_sum : t.row_max, kOp == ReduceOp::Sum ? t.accumulate_sum : t.accumulate_max,
+            reduce_identity<kOp, T>(), &reduce_combine<kOp, T>};
   } else {
-    if (kind == ReduceKind::Sum) return {&generic_row_sum<T>, &generic_accumulate_sum<T>, T(0), &combine_sum<T>};
-    return {&generic_row_max<T>, &generic_accumulate_max<T>, lowest, &combine_max<T>};
+    return {&generic_row<kOp, T>, &generic_accumulate<kOp, T>, reduce_identity<kOp, T>(), &reduce_combine<kOp, T>};
   }
+}
+
+template <class T>
+ReduceKernels<T> reduce_kernels(ReduceOp kind) {
+  return kind == ReduceOp::Sum ? reduce_kernels_of<ReduceOp::Sum, T>() : reduce_kernels_of<ReduceOp::Max, T>();
 }
 
 struct AxisGroup {
@@ -75,7 +71,7 @@ struct AxisGroup {
 // (contiguous, the keepdim shape).
 template <class T>
 void reduce_cpu(const T* in, const Shape& shape, const std::vector<bool>& reduced, T* out, std::int64_t out_numel,
-                ReduceKind kind) {
+                ReduceOp kind) {
   const ReduceKernels<T> k = reduce_kernels<T>(kind);
   std::vector<AxisGroup> groups;
   for (std::size_t d = 0; d < shape.size(); ++d) {
@@ -211,7 +207,7 @@ std::string axes_str(const Axes& axes) {
   return out + "]";
 }
 
-Tensor reduce_op(const char* op, const Tensor& a, const Axes& axes, bool keepdim, ReduceKind kind) {
+Tensor reduce_op(const char* op, const Tensor& a, const Axes& axes, bool keepdim, ReduceOp kind) {
   detail::check_floating_operands(op, {&a});
   const std::vector<bool> flags = reduced_axes(op, a, axes);
   const detail::Backend backend = detail::select_backend(op, {&a});
@@ -222,12 +218,11 @@ Tensor reduce_op(const char* op, const Tensor& a, const Axes& axes, bool keepdim
   }
   Tensor out = Tensor::empty(keep_shape, a.dtype(), a.device());
   if (a.numel() == 0) {
-    PETAL_CHECK(kind != ReduceKind::Max || out.numel() == 0, ValueError, op, ": cannot reduce axes ",
+    PETAL_CHECK(kind != ReduceOp::Max || out.numel() == 0, ValueError, op, ": cannot reduce axes ",
                 axes_str(axes), " of size 0 (shape ", shape_str(a.shape()), "): max has no identity");
     out.zero_();
   } else if (backend == detail::Backend::Cuda) {
-    PETAL_CUDA_BRANCH(out = cuda_ops::reduce(kind == ReduceKind::Max ? cuda_ops::Reduce::Max : cuda_ops::Reduce::Sum,
-                                             a, flags));
+    PETAL_CUDA_BRANCH(out = cuda_ops::reduce(kind, a, flags));
   } else {
     const Tensor c = detail::contiguous_tiled(a);
     dispatch_dtype(a.dtype(), [&](auto tag) {
@@ -241,12 +236,12 @@ Tensor reduce_op(const char* op, const Tensor& a, const Axes& axes, bool keepdim
 
 }  // namespace
 
-Tensor sum(const Tensor& a, const Axes& axes, bool keepdim) { return reduce_op("sum", a, axes, keepdim, ReduceKind::Sum); }
+Tensor sum(const Tensor& a, const Axes& axes, bool keepdim) { return reduce_op("sum", a, axes, keepdim, ReduceOp::Sum); }
 
-Tensor max(const Tensor& a, const Axes& axes, bool keepdim) { return reduce_op("max", a, axes, keepdim, ReduceKind::Max); }
+Tensor max(const Tensor& a, const Axes& axes, bool keepdim) { return reduce_op("max", a, axes, keepdim, ReduceOp::Max); }
 
 Tensor mean(const Tensor& a, const Axes& axes, bool keepdim) {
-  Tensor out = reduce_op("mean", a, axes, keepdim, ReduceKind::Sum);
+  Tensor out = reduce_op("mean", a, axes, keepdim, ReduceOp::Sum);
   const std::int64_t count = out.numel() == 0 ? 0 : a.numel() / out.numel();
   if (count == 0)
     out.fill_(std::numeric_limits<double>::quiet_NaN());  // the mean of nothing, as in NumPy
@@ -287,18 +282,9 @@ Tensor argmax(const Tensor& a, std::int64_t axis) {
                      for (std::int64_t o = lo; o < hi; ++o) {
                        const T* base = pa + o * n * inner;
                        std::int64_t* idx = po + o * inner;
-                       for (std::int64_t i = 0; i < inner; ++i) {
-                         best[i] = base[i];
-                         idx[i] = 0;
-                       }
-                       for (std::int64_t j = 1; j < n; ++j)
-                         for (std::int64_t i = 0; i < inner; ++i) {
-                           const T v = base[j * inner + i];
-                           if (v > best[i] || std::isnan(best[i])) {
-                             best[i] = v;
-                             idx[i] = j;
-                           }
-                         }
+                       for (std::int64_t j = 0; j < n; ++j)
+                         for (std::int64_t i = 0; i < inner; ++i)
+                           kernels::argmax_step(best[i], idx[i], base[j * inner + i], j);
                      }
                    });
     }

@@ -1,74 +1,83 @@
 // Softmax family over the last axis and the fused softmax cross-entropy.
 // Rows are independent: threads split rows; float32 rows go to the per-ISA
-// kernels, float64 rows (gradient checks) to the plain loops below, which
-// follow the same max-shifted formulas.
-#include <cmath>
-#include <limits>
+// kernels, float64 rows (gradient checks) to the plain loops below over the
+// per-element formulas of kernels/portable/softmax_ops.hpp (the CUDA
+// kernels' formulas too).
 #include <type_traits>
 
 #include "kernels/cpu/elementwise/tables.hpp"
 #include "kernels/cuda/cuda_ops.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_common.hpp"
+#include "kernels/portable/dispatch.hpp"
+#include "kernels/portable/math.hpp"
+#include "kernels/portable/reduce_ops.hpp"
+#include "kernels/portable/softmax_ops.hpp"
 
 namespace petal::ops {
 namespace {
 
 using detail::kParallelGrain;
+using kernels::dispatch_floating;
+using kernels::reduce_combine;
+using kernels::ReduceOp;
 
 // ---- float64 rows ----
-template <class T> T row_max(const T* x, std::int64_t n) {
-  T m = -std::numeric_limits<T>::infinity();
-  for (std::int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
-  return m;
+template <ReduceOp kOp, class T> T row_reduce(const T* x, std::int64_t n) {
+  T acc = kernels::reduce_identity<kOp, T>();
+  for (std::int64_t i = 0; i < n; ++i) acc = reduce_combine<kOp>(acc, x[i]);
+  return acc;
 }
+// sum(exp(x - m)); when e is not null it also receives exp(x - m).
 template <class T> T exp_sum(const T* x, T m, T* e, std::int64_t n) {
   T s = 0;
   for (std::int64_t i = 0; i < n; ++i) {
-    const T v = std::exp(x[i] - m);
+    const T v = kernels::shifted_exp(x[i], m);
     if (e) e[i] = v;
-    s += v;
+    s = reduce_combine<ReduceOp::Sum>(s, v);
   }
   return s;
 }
+// softmax from the stored exp(x - m): the division of softmax_value without
+// a second exp.
+template <class T> void normalize_row(T* e, T s, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) e[i] /= s;
+}
 template <class T> void softmax_row(const T* x, T* y, std::int64_t n) {
-  const T s = exp_sum(x, row_max(x, n), y, n);
-  for (std::int64_t i = 0; i < n; ++i) y[i] /= s;
+  normalize_row(y, exp_sum(x, row_reduce<ReduceOp::Max>(x, n), y, n), n);
 }
 template <class T> void log_softmax_row(const T* x, T* y, std::int64_t n) {
-  const T m = row_max(x, n);
-  const T log_s = std::log(exp_sum(x, m, static_cast<T*>(nullptr), n));
-  for (std::int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) - log_s;
+  const T m = row_reduce<ReduceOp::Max>(x, n);
+  const T log_s = kernels::math_log(exp_sum(x, m, static_cast<T*>(nullptr), n));
+  for (std::int64_t i = 0; i < n; ++i) y[i] = kernels::log_softmax_value(x[i], m, log_s);
 }
 template <class T> void softmax_backward_row(const T* g, const T* y, T* dx, std::int64_t n) {
   T dot = 0;
   for (std::int64_t i = 0; i < n; ++i) dot += g[i] * y[i];
-  for (std::int64_t i = 0; i < n; ++i) dx[i] = y[i] * (g[i] - dot);
+  for (std::int64_t i = 0; i < n; ++i) dx[i] = kernels::softmax_backward_value(g[i], y[i], dot);
 }
 template <class T> void log_softmax_backward_row(const T* g, const T* log_y, T* dx, std::int64_t n) {
-  T sum_g = 0;
-  for (std::int64_t i = 0; i < n; ++i) sum_g += g[i];
-  for (std::int64_t i = 0; i < n; ++i) dx[i] = g[i] - std::exp(log_y[i]) * sum_g;
+  const T sum_g = row_reduce<ReduceOp::Sum>(g, n);
+  for (std::int64_t i = 0; i < n; ++i) dx[i] = kernels::log_softmax_backward_value(g[i], log_y[i], sum_g);
 }
 template <class T> T shifted_log_sum_exp(const T* x, T m, T* probs, std::int64_t n) {
   const T s = exp_sum(x, m, probs, n);
-  if (probs)
-    for (std::int64_t i = 0; i < n; ++i) probs[i] /= s;
-  return std::log(s);
+  if (probs) normalize_row(probs, s, n);
+  return kernels::math_log(s);
 }
 template <class T> T cross_entropy_row(const T* x, const T* t, T* probs, std::int64_t n) {
-  const T m = row_max(x, n);
+  const T m = row_reduce<ReduceOp::Max>(x, n);
   const T log_s = shifted_log_sum_exp(x, m, probs, n);
   T loss = 0;
-  for (std::int64_t i = 0; i < n; ++i) loss += t[i] * ((m - x[i]) + log_s);
+  for (std::int64_t i = 0; i < n; ++i) loss += kernels::cross_entropy_term(t[i], x[i], m, log_s);
   return loss;
 }
 template <class T> T cross_entropy_label_row(const T* x, std::int64_t label, T* probs, std::int64_t n) {
-  const T m = row_max(x, n);
-  return (m - x[label]) + shifted_log_sum_exp(x, m, probs, n);
+  const T m = row_reduce<ReduceOp::Max>(x, n);
+  return kernels::cross_entropy_label_loss(x[label], m, shifted_log_sum_exp(x, m, probs, n));
 }
 template <class T> void cross_entropy_backward_row(T g, const T* probs, const T* t, T* dx, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) dx[i] = g * (probs[i] - t[i]);
+  for (std::int64_t i = 0; i < n; ++i) dx[i] = kernels::cross_entropy_backward_value(g, probs[i], t[i]);
 }
 
 // Row kernels for T: the active ISA's table for float, the loops above for double.
@@ -102,15 +111,6 @@ void for_each_row(std::int64_t rows, std::int64_t cols, Fn&& fn) {
                [&](std::int64_t lo, std::int64_t hi) {
                  for (std::int64_t r = lo; r < hi; ++r) fn(r);
                });
-}
-
-// Calls fn with a float or double tag for a floating dtype.
-template <class Fn>
-void dispatch_floating(DType dtype, Fn&& fn) {
-  if (dtype == DType::Float32)
-    fn(float{});
-  else
-    fn(double{});
 }
 
 std::int64_t last_dim(const Tensor& t) { return t.dim() == 0 ? 1 : t.shape().back(); }

@@ -4,6 +4,8 @@
 
 #include <cuda_runtime.h>
 
+#include "kernels/portable/reduce_ops.hpp"
+
 namespace petal::cuda {
 
 template <class T, class Combine>
@@ -29,11 +31,17 @@ __device__ T block_reduce(T v, Combine combine, T identity) {
   return partial[0];
 }
 
-struct SumOp {
-  template <class T> __device__ T operator()(T a, T b) const { return a + b; }
+// The combine step of kernels/portable/reduce_ops.hpp as a functor (max
+// skips NaN like the CPU kernels).
+template <kernels::ReduceOp kOp>
+struct CombineOp {
+  template <class T> __device__ T operator()(T a, T b) const { return kernels::reduce_combine<kOp>(a, b); }
 };
-struct MaxOp {  // skips NaN like the CPU kernels
-  template <class T> __device__ T operator()(T a, T b) const { return b > a ? b : a; }
-};
+
+// block_reduce with the op's combine step and identity.
+template <kernels::ReduceOp kOp, class T>
+__device__ T block_combine(T v) {
+  return block_reduce(v, CombineOp<kOp>{}, kernels::reduce_identity<kOp, T>());
+}
 
 }  // namespace petal::cuda

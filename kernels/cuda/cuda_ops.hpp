@@ -9,14 +9,15 @@
 
 #include "core/tensor.hpp"
 #include "kernels/cuda/optimizer_body.hpp"
+#include "kernels/portable/elementwise_ops.hpp"
+#include "kernels/portable/reduce_ops.hpp"
 
 namespace petal::cuda_ops {
 
 // ---- elementwise (broadcast shape already checked; inputs may be strided) ----
-enum class Binary { Add, Sub, Mul, Div, Maximum, Minimum, ReluBackward, Relu6Backward, SigmoidBackward, TanhBackward };
-enum class Unary { Neg, Exp, Log, Sqrt, Abs, Relu, Relu6, Sigmoid, Tanh };
-Tensor binary(Binary op, const Tensor& a, const Tensor& b, const Shape& out_shape);
-Tensor unary(Unary op, const Tensor& a);
+// The ops and their formulas: kernels/portable/elementwise_ops.hpp.
+Tensor binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Shape& out_shape);
+Tensor unary(kernels::UnaryOp op, const Tensor& a);
 // x * scale + shift (add_scalar, mul_scalar).
 Tensor affine(const Tensor& a, double scale, double shift);
 Tensor pow_scalar(const Tensor& a, double exponent);
@@ -28,8 +29,7 @@ void clamp_(Tensor& a, double low, double high);
 
 // ---- reductions ----
 // Sum or max over the flagged axes into the keepdim shape.
-enum class Reduce { Sum, Max };
-Tensor reduce(Reduce op, const Tensor& a, const std::vector<bool>& reduced_axes);
+Tensor reduce(kernels::ReduceOp op, const Tensor& a, const std::vector<bool>& reduced_axes);
 Tensor argmax(const Tensor& a, std::int64_t axis);
 // Sum of squares in double (gradient clipping).
 double squared_norm(const Tensor& a);

@@ -1,28 +1,17 @@
-// Float and double overloads of the C math functions that exist on the host
-// and (through CUDA's headers) on the device.
+// Moved to kernels/portable/math.hpp (namespace petal::kernels); this
+// forwarding header keeps optimizer_body.hpp's unqualified math_* calls in
+// petal::cuda compiling until it includes the new path.
 #pragma once
 
-#include <math.h>
-
-#include "kernels/cuda/host_device.hpp"
+#include "kernels/portable/math.hpp"
 
 namespace petal::cuda {
-
-PETAL_HD_INLINE float math_exp(float x) { return ::expf(x); }
-PETAL_HD_INLINE double math_exp(double x) { return ::exp(x); }
-PETAL_HD_INLINE float math_log(float x) { return ::logf(x); }
-PETAL_HD_INLINE double math_log(double x) { return ::log(x); }
-PETAL_HD_INLINE float math_sqrt(float x) { return ::sqrtf(x); }
-PETAL_HD_INLINE double math_sqrt(double x) { return ::sqrt(x); }
-PETAL_HD_INLINE float math_abs(float x) { return ::fabsf(x); }
-PETAL_HD_INLINE double math_abs(double x) { return ::fabs(x); }
-PETAL_HD_INLINE float math_tanh(float x) { return ::tanhf(x); }
-PETAL_HD_INLINE double math_tanh(double x) { return ::tanh(x); }
-PETAL_HD_INLINE float math_pow(float x, float e) { return ::powf(x, e); }
-PETAL_HD_INLINE double math_pow(double x, double e) { return ::pow(x, e); }
-PETAL_HD_INLINE float math_fmin(float a, float b) { return ::fminf(a, b); }
-PETAL_HD_INLINE double math_fmin(double a, double b) { return ::fmin(a, b); }
-PETAL_HD_INLINE float math_fmax(float a, float b) { return ::fmaxf(a, b); }
-PETAL_HD_INLINE double math_fmax(double a, double b) { return ::fmax(a, b); }
-
+using kernels::math_abs;
+using kernels::math_exp;
+using kernels::math_fmax;
+using kernels::math_fmin;
+using kernels::math_log;
+using kernels::math_pow;
+using kernels::math_sqrt;
+using kernels::math_tanh;
 }  // namespace petal::cuda

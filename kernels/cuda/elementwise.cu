@@ -1,12 +1,15 @@
 // Elementwise CUDA kernels: binary ops over NumPy broadcasting and strided
 // inputs, unary and scalar ops, and the in-place updates. One grid-stride
 // kernel per arity maps each output position to its operands' offsets
-// (strided_index.hpp); the per-element formulas are in elementwise_body.hpp.
+// (strided_index.hpp); the ops and their per-element formulas are
+// kernels/portable/elementwise_ops.hpp, shared with the CPU ops.
 #include "kernels/cuda/cuda_common.cuh"
 #include "kernels/cuda/cuda_ops.hpp"
-#include "kernels/cuda/elementwise_body.hpp"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/strided_index.hpp"
+#include "kernels/portable/dispatch.hpp"
+#include "kernels/portable/elementwise_ops.hpp"
+#include "kernels/portable/strided_loop.hpp"
 
 namespace petal::cuda_ops {
 namespace {
@@ -14,6 +17,9 @@ namespace {
 using cuda::blocks_for;
 using cuda::make_indexer;
 using cuda::StridedIndexer;
+using kernels::BinaryOp;
+using kernels::dispatch_floating;
+using kernels::UnaryOp;
 
 // out[i] = f(a[ia], b[ib]) over the output's positions.
 template <class T, class F>
@@ -38,8 +44,8 @@ __global__ void map1_kernel(StridedIndexer<2> ix, std::int64_t n, T* out, const 
 template <class T, class F>
 void launch_map2(const char* op, Tensor& out, const Tensor& a, const Tensor& b, F f) {
   const Shape& shape = out.shape();
-  const Strides strides[3] = {out.strides(), cuda::broadcast_to_strides(a.shape(), a.strides(), shape),
-                              cuda::broadcast_to_strides(b.shape(), b.strides(), shape)};
+  const Strides strides[3] = {out.strides(), kernels::broadcast_strides(a.shape(), a.strides(), shape),
+                              kernels::broadcast_strides(b.shape(), b.strides(), shape)};
   const StridedIndexer<3> ix = make_indexer<3>(op, shape, strides);
   const std::int64_t n = out.numel();
   if (n == 0) return;
@@ -53,7 +59,7 @@ void launch_map2(const char* op, Tensor& out, const Tensor& a, const Tensor& b, 
 template <class T, class F>
 void launch_map1(const char* op, Tensor& out, const Tensor& a, F f) {
   const Shape& shape = out.shape();
-  const Strides strides[2] = {out.strides(), cuda::broadcast_to_strides(a.shape(), a.strides(), shape)};
+  const Strides strides[2] = {out.strides(), kernels::broadcast_strides(a.shape(), a.strides(), shape)};
   const StridedIndexer<2> ix = make_indexer<2>(op, shape, strides);
   const std::int64_t n = out.numel();
   if (n == 0) return;
@@ -63,161 +69,104 @@ void launch_map1(const char* op, Tensor& out, const Tensor& a, F f) {
   cuda::check_launch(str_cat(op, " ", shape_str(a.shape())));
 }
 
-// Calls fn(T{}) for float32 or float64.
-template <class Fn>
-void dispatch_floating(DType dtype, Fn&& fn) {
-  if (dtype == DType::Float32)
-    fn(float{});
-  else
-    fn(double{});
-}
-
 // The per-element functors (extended __device__ lambdas cannot live inside
-// the generic lambdas that pick the dtype).
-template <Binary kOp>
+// the generic lambdas that pick the dtype); the formulas are
+// kernels/portable/elementwise_ops.hpp.
+template <BinaryOp kOp>
 struct BinaryFn {
-  template <class T> __device__ T operator()(T x, T y) const { return cuda::binary_body(kOp, x, y); }
+  template <class T> __device__ T operator()(T x, T y) const { return kernels::binary_value<kOp>(x, y); }
 };
-template <Unary kOp>
+template <UnaryOp kOp>
 struct UnaryFn {
-  template <class T> __device__ T operator()(T x) const { return cuda::unary_body(kOp, x); }
+  template <class T> __device__ T operator()(T x) const { return kernels::unary_value<kOp>(x); }
 };
 template <class T>
 struct AffineFn {
   T scale, shift;
-  __device__ T operator()(T x) const { return x * scale + shift; }
+  __device__ T operator()(T x) const { return kernels::affine_value(x, scale, shift); }
 };
 template <class T>
 struct ScaleFn {
   T factor;
-  __device__ T operator()(T x) const { return x * factor; }
+  __device__ T operator()(T x) const { return kernels::scale_value(x, factor); }
 };
 template <class T>
 struct PowFn {
   T exponent;
-  __device__ T operator()(T x) const { return cuda::pow_body(x, exponent); }
+  __device__ T operator()(T x) const { return kernels::pow_exact_value(x, exponent); }
 };
 template <class T>
 struct ClampFn {
   T low, high;
-  __device__ T operator()(T x) const { return cuda::clamp_body(x, low, high); }
+  __device__ T operator()(T x) const { return kernels::clamp_value(x, low, high); }
 };
 template <class T>
 struct ClipFn {
   T low, high;
-  __device__ T operator()(T x) const { return cuda::clip_body(x, low, high); }
+  __device__ T operator()(T x) const { return kernels::clip_value(x, low, high); }
 };
 template <class T>
 struct AxpyFn {
   T alpha;
-  __device__ T operator()(T x, T y) const { return x + alpha * y; }
+  __device__ T operator()(T y, T x) const { return kernels::axpy_value(y, alpha, x); }
 };
 
-template <Binary kOp>
-Tensor binary_as(const Tensor& a, const Tensor& b, const Shape& out_shape) {
-  Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
+// out = Fn<T>{params...}(a) elementwise, out written in place when it is a.
+template <template <class> class Fn, class... Params>
+void map1_into(const char* op, Tensor& out, const Tensor& a, Params... params) {
   dispatch_floating(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    launch_map2<T>("binary", out, a, b, BinaryFn<kOp>{});
+    launch_map1<T>(op, out, a, Fn<T>{static_cast<T>(params)...});
   });
-  return out;
 }
 
-template <Unary kOp>
-Tensor unary_as(const Tensor& a) {
+// A new tensor Fn<T>{params...}(a).
+template <template <class> class Fn, class... Params>
+Tensor map1_new(const char* op, const Tensor& a, Params... params) {
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
-  dispatch_floating(a.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    launch_map1<T>("unary", out, a, UnaryFn<kOp>{});
-  });
+  map1_into<Fn>(op, out, a, params...);
   return out;
 }
 
 }  // namespace
 
-Tensor binary(Binary op, const Tensor& a, const Tensor& b, const Shape& out_shape) {
-  switch (op) {
-    case Binary::Add: return binary_as<Binary::Add>(a, b, out_shape);
-    case Binary::Sub: return binary_as<Binary::Sub>(a, b, out_shape);
-    case Binary::Mul: return binary_as<Binary::Mul>(a, b, out_shape);
-    case Binary::Div: return binary_as<Binary::Div>(a, b, out_shape);
-    case Binary::Maximum: return binary_as<Binary::Maximum>(a, b, out_shape);
-    case Binary::Minimum: return binary_as<Binary::Minimum>(a, b, out_shape);
-    case Binary::ReluBackward: return binary_as<Binary::ReluBackward>(a, b, out_shape);
-    case Binary::Relu6Backward: return binary_as<Binary::Relu6Backward>(a, b, out_shape);
-    case Binary::SigmoidBackward: return binary_as<Binary::SigmoidBackward>(a, b, out_shape);
-    case Binary::TanhBackward: return binary_as<Binary::TanhBackward>(a, b, out_shape);
-  }
-  throw ValueError("cuda_ops::binary: unknown op");
-}
-
-Tensor unary(Unary op, const Tensor& a) {
-  switch (op) {
-    case Unary::Neg: return unary_as<Unary::Neg>(a);
-    case Unary::Exp: return unary_as<Unary::Exp>(a);
-    case Unary::Log: return unary_as<Unary::Log>(a);
-    case Unary::Sqrt: return unary_as<Unary::Sqrt>(a);
-    case Unary::Abs: return unary_as<Unary::Abs>(a);
-    case Unary::Relu: return unary_as<Unary::Relu>(a);
-    case Unary::Relu6: return unary_as<Unary::Relu6>(a);
-    case Unary::Sigmoid: return unary_as<Unary::Sigmoid>(a);
-    case Unary::Tanh: return unary_as<Unary::Tanh>(a);
-  }
-  throw ValueError("cuda_ops::unary: unknown op");
-}
-
-Tensor affine(const Tensor& a, double scale, double shift) {
-  Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
-  dispatch_floating(a.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T s = static_cast<T>(scale), t = static_cast<T>(shift);
-    launch_map1<T>("affine", out, a, AffineFn<T>{s, t});
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, const Shape& out_shape) {
+  Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
+  kernels::visit_op(op, [&](auto kind) {
+    dispatch_floating(a.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      launch_map2<T>("binary", out, a, b, BinaryFn<decltype(kind)::value>{});
+    });
   });
   return out;
 }
 
-Tensor pow_scalar(const Tensor& a, double exponent) {
+Tensor unary(UnaryOp op, const Tensor& a) {
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
-  dispatch_floating(a.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T e = static_cast<T>(exponent);
-    launch_map1<T>("pow_scalar", out, a, PowFn<T>{e});
+  kernels::visit_op(op, [&](auto kind) {
+    dispatch_floating(a.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      launch_map1<T>("unary", out, a, UnaryFn<decltype(kind)::value>{});
+    });
   });
   return out;
 }
 
-Tensor clamp(const Tensor& a, double low, double high) {
-  Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
-  dispatch_floating(a.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T lo = static_cast<T>(low), hi = static_cast<T>(high);
-    launch_map1<T>("clamp", out, a, ClampFn<T>{lo, hi});
-  });
-  return out;
-}
+Tensor affine(const Tensor& a, double scale, double shift) { return map1_new<AffineFn>("affine", a, scale, shift); }
+
+Tensor pow_scalar(const Tensor& a, double exponent) { return map1_new<PowFn>("pow_scalar", a, exponent); }
+
+Tensor clamp(const Tensor& a, double low, double high) { return map1_new<ClampFn>("clamp", a, low, high); }
 
 void add_(Tensor& a, const Tensor& b, double alpha) {
   dispatch_floating(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const T al = static_cast<T>(alpha);
-    launch_map2<T>("add_", a, a, b, AxpyFn<T>{al});
+    launch_map2<T>("add_", a, a, b, AxpyFn<T>{static_cast<T>(alpha)});
   });
 }
 
-void mul_scalar_(Tensor& a, double s) {
-  dispatch_floating(a.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T f = static_cast<T>(s);
-    launch_map1<T>("mul_scalar_", a, a, ScaleFn<T>{f});
-  });
-}
+void mul_scalar_(Tensor& a, double s) { map1_into<ScaleFn>("mul_scalar_", a, a, s); }
 
-void clamp_(Tensor& a, double low, double high) {
-  dispatch_floating(a.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T lo = static_cast<T>(low), hi = static_cast<T>(high);
-    launch_map1<T>("clamp_", a, a, ClipFn<T>{lo, hi});
-  });
-}
+void clamp_(Tensor& a, double low, double high) { map1_into<ClipFn>("clamp_", a, a, low, high); }
 
 }  // namespace petal::cuda_ops

@@ -1,12 +1,6 @@
-// PETAL_HD marks functions that run on the host and, under nvcc, on the
-// device too: the per-element bodies of the CUDA kernels live in plain
-// headers so that g++ tests can run them on the CPU.
+// Moved to kernels/portable/host_device.hpp (below both backends); this
+// forwarding header keeps the convolution bodies and the installed header
+// set compiling until they include the new path.
 #pragma once
 
-#if defined(__CUDACC__)
-#define PETAL_HD __host__ __device__
-#else
-#define PETAL_HD
-#endif
-
-#define PETAL_HD_INLINE PETAL_HD inline
+#include "kernels/portable/host_device.hpp"

@@ -11,114 +11,89 @@
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/reduce_body.hpp"
 #include "kernels/cuda/strided_index.hpp"
+#include "kernels/portable/dispatch.hpp"
+#include "kernels/portable/reduce_ops.hpp"
 
 namespace petal::cuda_ops {
 namespace {
 
 using cuda::StridedIndexer;
+using kernels::ReduceOp;
 
 // Below this many elements per output, one thread reduces one output.
 constexpr std::int64_t kThreadPerOutputBelow = 64;
 constexpr int kThreads = 256;
 
-template <class T, bool kMax>
+template <class T, ReduceOp kOp>
+using Acc = typename cuda::ReduceAcc<T, kOp>::type;
+
+template <class T, ReduceOp kOp>
 __global__ void reduce_block_per_output(const T* in, T* out, StridedIndexer<1> outer, std::int64_t n_out,
                                         StridedIndexer<1> inner, std::int64_t n_inner) {
-  using Acc = typename cuda::ReduceAcc<T, kMax>::type;
   for (std::int64_t o = blockIdx.x; o < n_out; o += gridDim.x) {
     std::int64_t base[1];
     outer.offsets(o, base);
-    Acc acc = cuda::reduce_identity<Acc, kMax>();
-    for (std::int64_t j = threadIdx.x; j < n_inner; j += blockDim.x) {
-      std::int64_t off[1];
-      inner.offsets(j, off);
-      acc = cuda::reduce_combine<kMax>(acc, static_cast<Acc>(in[base[0] + off[0]]));
-    }
-    if constexpr (kMax)
-      acc = cuda::block_reduce(acc, cuda::MaxOp{}, cuda::reduce_identity<Acc, kMax>());
-    else
-      acc = cuda::block_reduce(acc, cuda::SumOp{}, Acc(0));
+    Acc<T, kOp> acc = cuda::reduce_fold<kOp>(kernels::reduce_identity<kOp, Acc<T, kOp>>(), in, base[0], inner,
+                                      threadIdx.x, n_inner, blockDim.x);
+    acc = cuda::block_combine<kOp>(acc);
     if (threadIdx.x == 0) out[o] = static_cast<T>(acc);
   }
 }
 
-template <class T, bool kMax>
+template <class T, ReduceOp kOp>
 __global__ void reduce_thread_per_output(const T* in, T* out, StridedIndexer<1> outer, std::int64_t n_out,
                                          StridedIndexer<1> inner, std::int64_t n_inner) {
-  using Acc = typename cuda::ReduceAcc<T, kMax>::type;
   PETAL_GRID_STRIDE_LOOP(o, n_out) {
     std::int64_t base[1];
     outer.offsets(o, base);
-    Acc acc = cuda::reduce_identity<Acc, kMax>();
-    for (std::int64_t j = 0; j < n_inner; ++j) {
-      std::int64_t off[1];
-      inner.offsets(j, off);
-      acc = cuda::reduce_combine<kMax>(acc, static_cast<Acc>(in[base[0] + off[0]]));
-    }
-    out[o] = static_cast<T>(acc);
+    out[o] = static_cast<T>(cuda::reduce_fold<kOp>(kernels::reduce_identity<kOp, Acc<T, kOp>>(), in, base[0], inner, 0,
+                                            n_inner, 1));
   }
 }
 
 // Column scheme (see ReducePlan): x = output, y = chunk of j.
-template <class T, bool kMax>
-__global__ void reduce_column_partials(const T* in, typename cuda::ReduceAcc<T, kMax>::type* partial,
-                                       StridedIndexer<1> outer, std::int64_t n_out, StridedIndexer<1> inner,
-                                       std::int64_t n_inner, std::int64_t chunks, std::int64_t chunk_len) {
-  using Acc = typename cuda::ReduceAcc<T, kMax>::type;
+template <class T, ReduceOp kOp>
+__global__ void reduce_column_partials(const T* in, Acc<T, kOp>* partial, StridedIndexer<1> outer, std::int64_t n_out,
+                                       StridedIndexer<1> inner, std::int64_t n_inner, std::int64_t chunks,
+                                       std::int64_t chunk_len) {
   const std::int64_t o = blockIdx.x * std::int64_t{blockDim.x} + threadIdx.x;
   if (o >= n_out) return;
   std::int64_t base[1];
   outer.offsets(o, base);
   for (std::int64_t c = blockIdx.y * std::int64_t{blockDim.y} + threadIdx.y; c < chunks;
        c += std::int64_t{gridDim.y} * blockDim.y) {
-    Acc acc = cuda::reduce_identity<Acc, kMax>();
     const std::int64_t end = c * chunk_len + chunk_len < n_inner ? c * chunk_len + chunk_len : n_inner;
-    for (std::int64_t j = c * chunk_len; j < end; ++j) {
-      std::int64_t off[1];
-      inner.offsets(j, off);
-      acc = cuda::reduce_combine<kMax>(acc, static_cast<Acc>(in[base[0] + off[0]]));
-    }
-    partial[c * n_out + o] = acc;
+    partial[c * n_out + o] =
+        cuda::reduce_fold<kOp>(kernels::reduce_identity<kOp, Acc<T, kOp>>(), in, base[0], inner, c * chunk_len, end, 1);
   }
 }
 
 // Split scheme (see ReducePlan): block (x = chunk, y = output).
-template <class T, bool kMax>
-__global__ void reduce_split_partials(const T* in, typename cuda::ReduceAcc<T, kMax>::type* partial,
-                                      StridedIndexer<1> outer, std::int64_t n_out, StridedIndexer<1> inner,
-                                      std::int64_t n_inner, std::int64_t split_len) {
-  using Acc = typename cuda::ReduceAcc<T, kMax>::type;
+template <class T, ReduceOp kOp>
+__global__ void reduce_split_partials(const T* in, Acc<T, kOp>* partial, StridedIndexer<1> outer, std::int64_t n_out,
+                                      StridedIndexer<1> inner, std::int64_t n_inner, std::int64_t split_len) {
   const std::int64_t c = blockIdx.x;
   for (std::int64_t o = blockIdx.y; o < n_out; o += gridDim.y) {
     std::int64_t base[1];
     outer.offsets(o, base);
-    Acc acc = cuda::reduce_identity<Acc, kMax>();
     const std::int64_t begin = c * split_len, end = begin + split_len < n_inner ? begin + split_len : n_inner;
-    for (std::int64_t j = begin + threadIdx.x; j < end; j += blockDim.x) {
-      std::int64_t off[1];
-      inner.offsets(j, off);
-      acc = cuda::reduce_combine<kMax>(acc, static_cast<Acc>(in[base[0] + off[0]]));
-    }
-    if constexpr (kMax)
-      acc = cuda::block_reduce(acc, cuda::MaxOp{}, cuda::reduce_identity<Acc, kMax>());
-    else
-      acc = cuda::block_reduce(acc, cuda::SumOp{}, Acc(0));
+    Acc<T, kOp> acc = cuda::reduce_fold<kOp>(kernels::reduce_identity<kOp, Acc<T, kOp>>(), in, base[0], inner,
+                                      begin + threadIdx.x, end, blockDim.x);
+    acc = cuda::block_combine<kOp>(acc);
     if (threadIdx.x == 0) partial[c * n_out + o] = acc;
   }
 }
 
-template <class T, bool kMax>
-__global__ void reduce_column_finish(const typename cuda::ReduceAcc<T, kMax>::type* partial, T* out,
-                                     std::int64_t n_out, std::int64_t chunks) {
-  using Acc = typename cuda::ReduceAcc<T, kMax>::type;
+template <class T, ReduceOp kOp>
+__global__ void reduce_column_finish(const Acc<T, kOp>* partial, T* out, std::int64_t n_out, std::int64_t chunks) {
   PETAL_GRID_STRIDE_LOOP(o, n_out) {
-    Acc acc = cuda::reduce_identity<Acc, kMax>();
-    for (std::int64_t c = 0; c < chunks; ++c) acc = cuda::reduce_combine<kMax>(acc, partial[c * n_out + o]);
+    Acc<T, kOp> acc = kernels::reduce_identity<kOp, Acc<T, kOp>>();
+    for (std::int64_t c = 0; c < chunks; ++c) acc = kernels::reduce_combine<kOp>(acc, partial[c * n_out + o]);
     out[o] = static_cast<T>(acc);
   }
 }
 
-template <class T, bool kMax>
+template <class T, ReduceOp kOp>
 void reduce_typed(const Tensor& a, const std::vector<bool>& flags, Tensor& out) {
   const cuda::ReducePlan plan = cuda::make_reduce_plan(a.shape(), a.strides(), flags);
   const StridedIndexer<1>& outer = plan.outer;
@@ -129,30 +104,28 @@ void reduce_typed(const Tensor& a, const std::vector<bool>& flags, Tensor& out) 
   const T* in = static_cast<const T*>(a.raw_data());
   T* po = static_cast<T*>(out.raw_data());
   if (plan.chunks > 0) {
-    using Acc = typename cuda::ReduceAcc<T, kMax>::type;
-    Tensor scratch = Tensor::empty({plan.chunks * n_out}, dtype_of_v<Acc>, a.device());
+    Tensor scratch = Tensor::empty({plan.chunks * n_out}, dtype_of_v<Acc<T, kOp>>, a.device());
     const dim3 threads(32, 8);
     const dim3 grid(static_cast<unsigned>((n_out + 31) / 32),
                     static_cast<unsigned>(std::min<std::int64_t>((plan.chunks + 7) / 8, 65535)));
-    reduce_column_partials<T, kMax><<<grid, threads, 0, stream>>>(in, scratch.data<Acc>(), outer, n_out, inner,
+    reduce_column_partials<T, kOp><<<grid, threads, 0, stream>>>(in, scratch.data<Acc<T, kOp>>(), outer, n_out, inner,
                                                                  n_inner, plan.chunks, plan.chunk_len);
-    reduce_column_finish<T, kMax><<<cuda::blocks_for(n_out, kThreads), kThreads, 0, stream>>>(
-        scratch.data<Acc>(), po, n_out, plan.chunks);
+    reduce_column_finish<T, kOp><<<cuda::blocks_for(n_out, kThreads), kThreads, 0, stream>>>(
+        scratch.data<Acc<T, kOp>>(), po, n_out, plan.chunks);
   } else if (plan.split_chunks > 0) {
-    using Acc = typename cuda::ReduceAcc<T, kMax>::type;
-    Tensor scratch = Tensor::empty({plan.split_chunks * n_out}, dtype_of_v<Acc>, a.device());
+    Tensor scratch = Tensor::empty({plan.split_chunks * n_out}, dtype_of_v<Acc<T, kOp>>, a.device());
     const dim3 grid(static_cast<unsigned>(plan.split_chunks), static_cast<unsigned>(std::min<std::int64_t>(n_out, 65535)));
-    reduce_split_partials<T, kMax><<<grid, kThreads, 0, stream>>>(in, scratch.data<Acc>(), outer, n_out, inner,
+    reduce_split_partials<T, kOp><<<grid, kThreads, 0, stream>>>(in, scratch.data<Acc<T, kOp>>(), outer, n_out, inner,
                                                                   n_inner, plan.split_len);
-    reduce_column_finish<T, kMax><<<cuda::blocks_for(n_out, kThreads), kThreads, 0, stream>>>(
-        scratch.data<Acc>(), po, n_out, plan.split_chunks);
+    reduce_column_finish<T, kOp><<<cuda::blocks_for(n_out, kThreads), kThreads, 0, stream>>>(
+        scratch.data<Acc<T, kOp>>(), po, n_out, plan.split_chunks);
   } else if (n_inner < kThreadPerOutputBelow)
-    reduce_thread_per_output<T, kMax><<<cuda::blocks_for(n_out, kThreads), kThreads, 0, stream>>>(in, po, outer, n_out,
+    reduce_thread_per_output<T, kOp><<<cuda::blocks_for(n_out, kThreads), kThreads, 0, stream>>>(in, po, outer, n_out,
                                                                                                  inner, n_inner);
   else
-    reduce_block_per_output<T, kMax><<<cuda::blocks_for(n_out, 1), kThreads, 0, stream>>>(in, po, outer, n_out,
+    reduce_block_per_output<T, kOp><<<cuda::blocks_for(n_out, 1), kThreads, 0, stream>>>(in, po, outer, n_out,
                                                                                         inner, n_inner);
-  cuda::check_launch(str_cat(kMax ? "max" : "sum", " of ", shape_str(a.shape())));
+  cuda::check_launch(str_cat(kOp == ReduceOp::Max ? "max" : "sum", " of ", shape_str(a.shape())));
 }
 
 template <class T>
@@ -161,7 +134,7 @@ __global__ void argmax_kernel(const T* in, std::int64_t* out, std::int64_t outer
     const T* base = in + (o / inner) * n * inner + o % inner;
     T best = base[0];
     std::int64_t index = 0;
-    for (std::int64_t j = 0; j < n; ++j) cuda::argmax_step(best, index, base[j * inner], j);
+    for (std::int64_t j = 0; j < n; ++j) kernels::argmax_step(best, index, base[j * inner], j);
     out[o] = index;
   }
 }
@@ -174,31 +147,32 @@ __global__ void squares_partial(const T* in, std::int64_t n, double* partial) {
     const double v = static_cast<double>(in[i]);
     acc += v * v;
   }
-  acc = cuda::block_reduce(acc, cuda::SumOp{}, 0.0);
+  acc = cuda::block_combine<ReduceOp::Sum>(acc);
   if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 
 __global__ void sum_partials(const double* partial, int n, double* out) {
   double acc = 0;
   for (int i = threadIdx.x; i < n; i += blockDim.x) acc += partial[i];
-  acc = cuda::block_reduce(acc, cuda::SumOp{}, 0.0);
+  acc = cuda::block_combine<ReduceOp::Sum>(acc);
   if (threadIdx.x == 0) *out = acc;
 }
 
 }  // namespace
 
-Tensor reduce(Reduce op, const Tensor& a, const std::vector<bool>& reduced_axes) {
+Tensor reduce(ReduceOp op, const Tensor& a, const std::vector<bool>& reduced_axes) {
   Shape keep_shape = a.shape();
   for (std::int64_t d = 0; d < a.dim(); ++d)
     if (reduced_axes[d]) keep_shape[d] = 1;
   Tensor out = Tensor::empty(keep_shape, a.dtype(), a.device());
   if (out.numel() == 0) return out;
-  if (a.dtype() == DType::Float32) {
-    op == Reduce::Max ? reduce_typed<float, true>(a, reduced_axes, out) : reduce_typed<float, false>(a, reduced_axes, out);
-  } else {
-    op == Reduce::Max ? reduce_typed<double, true>(a, reduced_axes, out)
-                      : reduce_typed<double, false>(a, reduced_axes, out);
-  }
+  kernels::dispatch_floating(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if (op == ReduceOp::Max)
+      reduce_typed<T, ReduceOp::Max>(a, reduced_axes, out);
+    else
+      reduce_typed<T, ReduceOp::Sum>(a, reduced_axes, out);
+  });
   return out;
 }
 
@@ -214,12 +188,11 @@ Tensor argmax(const Tensor& a, std::int64_t axis) {
   cuda::DeviceGuard guard(a.device());
   const cudaStream_t stream = cuda::current_stream();
   const unsigned blocks = cuda::blocks_for(outer * inner, kThreads);
-  if (a.dtype() == DType::Float32)
-    argmax_kernel<<<blocks, kThreads, 0, stream>>>(c.data<float>(), out.data<std::int64_t>(), outer,
-                                                   a.shape()[axis], inner);
-  else
-    argmax_kernel<<<blocks, kThreads, 0, stream>>>(c.data<double>(), out.data<std::int64_t>(), outer,
-                                                   a.shape()[axis], inner);
+  kernels::dispatch_floating(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    argmax_kernel<<<blocks, kThreads, 0, stream>>>(c.data<T>(), out.data<std::int64_t>(), outer, a.shape()[axis],
+                                                   inner);
+  });
   cuda::check_launch(str_cat("argmax of ", shape_str(a.shape()), " along axis ", axis));
   return out;
 }
@@ -234,10 +207,10 @@ double squared_norm(const Tensor& a) {
   double* partial = scratch.data<double>();
   cuda::DeviceGuard guard(a.device());
   const cudaStream_t stream = cuda::current_stream();
-  if (a.dtype() == DType::Float32)
-    squares_partial<<<blocks, kThreads, 0, stream>>>(c.data<float>(), n, partial);
-  else
-    squares_partial<<<blocks, kThreads, 0, stream>>>(c.data<double>(), n, partial);
+  kernels::dispatch_floating(a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    squares_partial<<<blocks, kThreads, 0, stream>>>(c.data<T>(), n, partial);
+  });
   sum_partials<<<1, kThreads, 0, stream>>>(partial, blocks, partial + blocks);
   cuda::check_launch(str_cat("squared_norm of ", shape_str(a.shape())));
   return scratch.slice(0, blocks, blocks + 1).item<double>();

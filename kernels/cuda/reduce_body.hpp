@@ -1,41 +1,34 @@
-// Per-element steps of the CUDA reductions (host and device), with the CPU
-// semantics of kernels/ops_reduce.cpp: max and argmax skip NaN (a NaN never
-// compares greater), argmax keeps the first of equal maxima.
+// The CUDA reductions' fold loop (host and device) and plan (host), both
+// run by the host tests too. The combine steps and their CPU semantics (max
+// and argmax skip NaN, argmax keeps the first of equal maxima) are
+// kernels/portable/reduce_ops.hpp.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
-#include <limits>
 #include <vector>
 
-#include "kernels/cuda/host_device.hpp"
 #include "kernels/cuda/strided_index.hpp"
+#include "kernels/portable/host_device.hpp"
+#include "kernels/portable/reduce_ops.hpp"
 
 namespace petal::cuda {
 
 // Sums accumulate in double; max in the element type.
-template <class T, bool kMax> struct ReduceAcc { using type = double; };
-template <class T> struct ReduceAcc<T, true> { using type = T; };
+template <class T, kernels::ReduceOp kOp> struct ReduceAcc { using type = double; };
+template <class T> struct ReduceAcc<T, kernels::ReduceOp::Max> { using type = T; };
 
-template <class Acc, bool kMax>
-PETAL_HD_INLINE Acc reduce_identity() {
-  if constexpr (kMax) return -std::numeric_limits<Acc>::infinity();
-  else return Acc(0);
-}
-
-template <bool kMax, class Acc>
-PETAL_HD_INLINE Acc reduce_combine(Acc acc, Acc v) {
-  if constexpr (kMax) return v > acc ? v : acc;
-  else return acc + v;
-}
-
-// One step of the argmax scan along an axis: element j with value v.
-template <class T>
-PETAL_HD_INLINE void argmax_step(T& best, std::int64_t& index, T v, std::int64_t j) {
-  if (j == 0 || v > best || best != best) {
-    best = v;
-    index = j;
+// Folds the input elements j = begin, begin + step, ... < end of the output
+// whose first element is in[base] into acc (every reduction kernel's loop).
+template <kernels::ReduceOp kOp, class Acc, class T>
+PETAL_HD_INLINE Acc reduce_fold(Acc acc, const T* in, std::int64_t base, const StridedIndexer<1>& inner,
+                                std::int64_t begin, std::int64_t end, std::int64_t step = 1) {
+  for (std::int64_t j = begin; j < end; j += step) {
+    std::int64_t off[1];
+    inner.offsets(j, off);
+    acc = kernels::reduce_combine<kOp>(acc, static_cast<Acc>(in[base + off[0]]));
   }
+  return acc;
 }
 
 // How a reduction walks its input: output o (C order of the kept axes)

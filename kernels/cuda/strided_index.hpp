@@ -1,16 +1,19 @@
-// Index math shared by the CUDA kernels: an operand set (output and inputs)
-// over one shape, each with its own element strides (0 on broadcast axes),
-// after dropping size-1 axes and merging axes that are contiguous for every
-// operand. A kernel maps a linear C-order position to each operand's offset.
-// Plain C++ (host tests run the same code as the device).
+// Index math of the CUDA kernels: an operand set (output and inputs) over
+// one shape, each with its own element strides (0 on broadcast axes), merged
+// as kernels/portable/strided_loop.hpp merges them for the CPU, in
+// fixed-size arrays a kernel can take by value. A kernel maps a linear
+// C-order position to each operand's offset. Plain C++ (host tests run the
+// same code as the device).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 
 #include "core/error.hpp"
 #include "core/shape.hpp"
-#include "kernels/cuda/host_device.hpp"
+#include "kernels/portable/host_device.hpp"
+#include "kernels/portable/strided_loop.hpp"
 
 namespace petal::cuda {
 
@@ -56,40 +59,20 @@ struct StridedIndexer {
 // Builds the indexer (host only); strides[k] has shape.size() entries.
 template <int N>
 StridedIndexer<N> make_indexer(const char* op, const Shape& shape, const Strides (&strides)[N]) {
+  std::array<Strides, N> operands;
+  for (int k = 0; k < N; ++k) operands[k] = strides[k];
+  const kernels::StridedLoop<N> loop = kernels::make_strided_loop<N>(shape, operands);
+  const int ndim = static_cast<int>(loop.shape.size());
+  PETAL_CHECK(ndim <= kMaxDims, ShapeError, op, ": shape ", shape_str(shape), " has more than ", kMaxDims,
+              " axes that cannot be merged; the CUDA kernels support at most ", kMaxDims);
   StridedIndexer<N> ix;
-  ix.ndim = 0;
-  for (std::size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 1) continue;
-    bool mergeable = ix.ndim > 0;
-    for (int k = 0; k < N && mergeable; ++k) mergeable = ix.strides[k][ix.ndim - 1] == strides[k][d] * shape[d];
-    if (mergeable) {
-      ix.sizes[ix.ndim - 1] *= shape[d];
-      for (int k = 0; k < N; ++k) ix.strides[k][ix.ndim - 1] = strides[k][d];
-      continue;
-    }
-    PETAL_CHECK(ix.ndim < kMaxDims, ShapeError, op, ": shape ", shape_str(shape), " has more than ", kMaxDims,
-                " axes that cannot be merged; the CUDA kernels support at most ", kMaxDims);
-    ix.sizes[ix.ndim] = shape[d];
-    for (int k = 0; k < N; ++k) ix.strides[k][ix.ndim] = strides[k][d];
-    ++ix.ndim;
+  ix.ndim = ndim;
+  for (int d = 0; d < ndim; ++d) {
+    ix.sizes[d] = loop.shape[d];
+    for (int k = 0; k < N; ++k) ix.strides[k][d] = loop.strides[k][d];
   }
   ix.index32 = shape_numel(shape) <= std::int64_t{0xffffffff};
-  if (ix.ndim == 0) {  // a single element
-    ix.ndim = 1;
-    ix.sizes[0] = 1;
-    for (int k = 0; k < N; ++k) ix.strides[k][0] = 1;
-  }
   return ix;
-}
-
-// Strides of a tensor of `shape_of_t` viewed as broadcast to `shape` (0 on
-// broadcast axes), aligned to the right as in NumPy.
-inline Strides broadcast_to_strides(const Shape& shape_of_t, const Strides& strides_of_t, const Shape& shape) {
-  const std::size_t lead = shape.size() - shape_of_t.size();
-  Strides out(shape.size(), 0);
-  for (std::size_t i = 0; i < shape_of_t.size(); ++i)
-    out[lead + i] = shape_of_t[i] == shape[lead + i] ? strides_of_t[i] : 0;
-  return out;
 }
 
 }  // namespace petal::cuda

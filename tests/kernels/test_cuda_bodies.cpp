@@ -1,7 +1,7 @@
 // The per-element logic of the CUDA kernels, run on the CPU: the index math
 // (strided_index.hpp, the reduction plan) and the formulas of
-// elementwise_body.hpp, reduce_body.hpp and softmax_body.hpp, composed the
-// way the kernels compose them, against the CPU ops on random shapes,
+// kernels/portable/ (elementwise_ops.hpp, reduce_ops.hpp, softmax_ops.hpp),
+// composed the way the kernels compose them, against the CPU ops on random shapes,
 // broadcasts and strided views. This is what can be checked of the CUDA
 // kernels on a machine without a GPU.
 #include <doctest/doctest.h>
@@ -15,16 +15,19 @@
 
 #include "core/allocator.hpp"
 #include "core/tensor.hpp"
-#include "kernels/cuda/elementwise_body.hpp"
 #include "kernels/cuda/reduce_body.hpp"
-#include "kernels/cuda/softmax_body.hpp"
 #include "kernels/cuda/strided_index.hpp"
 #include "kernels/ops.hpp"
+#include "kernels/portable/dispatch.hpp"
+#include "kernels/portable/elementwise_ops.hpp"
+#include "kernels/portable/reduce_ops.hpp"
+#include "kernels/portable/softmax_ops.hpp"
 #include "tests/kernels/ops_test_support.hpp"
 
 using namespace petal;
-using cuda_ops::Binary;
-using cuda_ops::Unary;
+using kernels::BinaryOp;
+using kernels::ReduceOp;
+using kernels::UnaryOp;
 
 namespace {
 
@@ -59,8 +62,8 @@ template <class T, class F>
 Tensor host_map2(const Tensor& a, const Tensor& b, F f) {
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), "host_map2");
   Tensor out = Tensor::empty(shape, a.dtype());
-  const Strides strides[3] = {out.strides(), cuda::broadcast_to_strides(a.shape(), a.strides(), shape),
-                              cuda::broadcast_to_strides(b.shape(), b.strides(), shape)};
+  const Strides strides[3] = {out.strides(), kernels::broadcast_strides(a.shape(), a.strides(), shape),
+                              kernels::broadcast_strides(b.shape(), b.strides(), shape)};
   auto ix = cuda::make_indexer<3>("host_map2", shape, strides);
   ix.index32 = a.numel() % 2 == 0;  // both division paths
   T* po = out.data<T>();
@@ -87,6 +90,33 @@ Tensor host_map1(const Tensor& a, F f) {
     po[off[0]] = f(pa[off[1]]);
   }
   return out;
+}
+
+// The CUDA kernels' functors for a run-time op, over the host loops above.
+Tensor host_binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  return kernels::visit_op(op, [&](auto kind) {
+    return kernels::dispatch_floating(a.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      return host_map2<T>(a, b, [](T x, T y) { return kernels::binary_value<decltype(kind)::value>(x, y); });
+    });
+  });
+}
+
+Tensor host_unary(UnaryOp op, const Tensor& a) {
+  return kernels::visit_op(op, [&](auto kind) {
+    return kernels::dispatch_floating(a.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      return host_map1<T>(a, [](T x) { return kernels::unary_value<decltype(kind)::value>(x); });
+    });
+  });
+}
+
+// The axes flagged in `reduced`, as ops::sum and ops::max take them.
+ops::Axes axes_of(const std::vector<bool>& reduced) {
+  ops::Axes axes;
+  for (std::size_t d = 0; d < reduced.size(); ++d)
+    if (reduced[d]) axes.push_back(static_cast<std::int64_t>(d));
+  return axes;
 }
 
 void check_same(const Tensor& got, const Tensor& want, double rtol, double atol) {
@@ -128,9 +158,9 @@ TEST_CASE("strided indexer merges axes and maps positions like C-order iteration
 }
 
 TEST_CASE("binary bodies over broadcast, strided operands match the CPU ops") {
-  const std::vector<std::pair<Binary, std::function<Tensor(const Tensor&, const Tensor&)>>> ops_table = {
-      {Binary::Add, ops::add}, {Binary::Sub, ops::sub}, {Binary::Mul, ops::mul}, {Binary::Div, ops::div},
-      {Binary::Maximum, ops::maximum}, {Binary::Minimum, ops::minimum}};
+  const std::vector<std::pair<BinaryOp, std::function<Tensor(const Tensor&, const Tensor&)>>> ops_table = {
+      {BinaryOp::Add, ops::add}, {BinaryOp::Sub, ops::sub}, {BinaryOp::Mul, ops::mul}, {BinaryOp::Div, ops::div},
+      {BinaryOp::Maximum, ops::maximum}, {BinaryOp::Minimum, ops::minimum}};
   Generator gen(11);
   for (DType dtype : {DType::Float32, DType::Float64}) {
     for (int trial = 0; trial < 30; ++trial) {
@@ -139,36 +169,32 @@ TEST_CASE("binary bodies over broadcast, strided operands match the CPU ops") {
       const Tensor b = maybe_strided(broadcastable_to(shape, gen), gen, dtype, trial % 3 == 0, 0.5, 2.0);
       for (const auto& [op, cpu] : ops_table) {
         INFO("op ", static_cast<int>(op), " shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()));
-        const Tensor got = dtype == DType::Float32
-                               ? host_map2<float>(a, b, [op = op](float x, float y) { return cuda::binary_body(op, x, y); })
-                               : host_map2<double>(a, b, [op = op](double x, double y) { return cuda::binary_body(op, x, y); });
-        check_same(got, cpu(a, b), rtol_for(dtype), 0.0);
+        check_same(host_binary(op, a, b), cpu(a, b), rtol_for(dtype), 0.0);
       }
     }
   }
 }
 
 TEST_CASE("activation backward bodies match the fused CPU helpers") {
-  const std::vector<std::pair<Binary, std::function<Tensor(const Tensor&, const Tensor&)>>> ops_table = {
-      {Binary::ReluBackward, ops::relu_backward}, {Binary::Relu6Backward, ops::relu6_backward},
-      {Binary::SigmoidBackward, ops::sigmoid_backward}, {Binary::TanhBackward, ops::tanh_backward}};
+  const std::vector<std::pair<BinaryOp, std::function<Tensor(const Tensor&, const Tensor&)>>> ops_table = {
+      {BinaryOp::ReluBackward, ops::relu_backward}, {BinaryOp::Relu6Backward, ops::relu6_backward},
+      {BinaryOp::SigmoidBackward, ops::sigmoid_backward}, {BinaryOp::TanhBackward, ops::tanh_backward}};
   Generator gen(12);
   for (int trial = 0; trial < 20; ++trial) {
     const Shape shape = random_shape(gen, 1 + trial % 4, 9);
     const Tensor g = maybe_strided(shape, gen, DType::Float32, trial % 2 == 0);
     const Tensor x = maybe_strided(shape, gen, DType::Float32, trial % 3 == 0, -1.0, 7.0);
     for (const auto& [op, cpu] : ops_table) {
-      const Tensor got = host_map2<float>(g, x, [op = op](float u, float v) { return cuda::binary_body(op, u, v); });
-      check_same(got, cpu(g, x), 2e-6, 1e-7);
+      check_same(host_binary(op, g, x), cpu(g, x), 2e-6, 1e-7);
     }
   }
 }
 
 TEST_CASE("unary, power and clamp bodies match the CPU ops") {
-  const std::vector<std::pair<Unary, std::function<Tensor(const Tensor&)>>> ops_table = {
-      {Unary::Neg, ops::neg},   {Unary::Exp, ops::exp},     {Unary::Log, ops::log},
-      {Unary::Sqrt, ops::sqrt}, {Unary::Abs, ops::abs},     {Unary::Relu, ops::relu},
-      {Unary::Relu6, ops::relu6}, {Unary::Sigmoid, ops::sigmoid}, {Unary::Tanh, ops::tanh}};
+  const std::vector<std::pair<UnaryOp, std::function<Tensor(const Tensor&)>>> ops_table = {
+      {UnaryOp::Neg, ops::neg},   {UnaryOp::Exp, ops::exp},     {UnaryOp::Log, ops::log},
+      {UnaryOp::Sqrt, ops::sqrt}, {UnaryOp::Abs, ops::abs},     {UnaryOp::Relu, ops::relu},
+      {UnaryOp::Relu6, ops::relu6}, {UnaryOp::Sigmoid, ops::sigmoid}, {UnaryOp::Tanh, ops::tanh}};
   Generator gen(13);
   for (DType dtype : {DType::Float32, DType::Float64}) {
     for (int trial = 0; trial < 10; ++trial) {
@@ -178,23 +204,20 @@ TEST_CASE("unary, power and clamp bodies match the CPU ops") {
       // The CPU's float32 vector exp/log/tanh are polynomial approximations.
       const double rtol = dtype == DType::Float32 ? 2e-6 : 1e-14, atol = dtype == DType::Float32 ? 1e-7 : 0.0;
       for (const auto& [op, cpu] : ops_table) {
-        if ((op == Unary::Log || op == Unary::Sqrt) && !positive_only) continue;
+        if ((op == UnaryOp::Log || op == UnaryOp::Sqrt) && !positive_only) continue;
         INFO("unary op ", static_cast<int>(op), " shape ", shape_str(shape), " ", dtype_name(dtype));
-        const Tensor got = dtype == DType::Float32
-                               ? host_map1<float>(a, [op = op](float x) { return cuda::unary_body(op, x); })
-                               : host_map1<double>(a, [op = op](double x) { return cuda::unary_body(op, x); });
-        check_same(got, cpu(a), rtol, atol);
+        check_same(host_unary(op, a), cpu(a), rtol, atol);
       }
       for (double e : {2.0, 0.5, -1.0, 3.0, 1.5}) {
         if (!positive_only && (e == 0.5 || e == 1.5)) continue;
         const Tensor got = dtype == DType::Float32
-                               ? host_map1<float>(a, [e](float x) { return cuda::pow_body(x, static_cast<float>(e)); })
-                               : host_map1<double>(a, [e](double x) { return cuda::pow_body(x, e); });
+                               ? host_map1<float>(a, [e](float x) { return kernels::pow_exact_value(x, static_cast<float>(e)); })
+                               : host_map1<double>(a, [e](double x) { return kernels::pow_exact_value(x, e); });
         check_same(got, ops::pow_scalar(a, e), rtol, atol);
       }
       const Tensor clamped = dtype == DType::Float32
-                                 ? host_map1<float>(a, [](float x) { return cuda::clamp_body(x, -1.0f, 1.5f); })
-                                 : host_map1<double>(a, [](double x) { return cuda::clamp_body(x, -1.0, 1.5); });
+                                 ? host_map1<float>(a, [](float x) { return kernels::clamp_value(x, -1.0f, 1.5f); })
+                                 : host_map1<double>(a, [](double x) { return kernels::clamp_value(x, -1.0, 1.5); });
       check_same(clamped, ops::clamp(a, -1.0, 1.5), 0.0, 0.0);
     }
   }
@@ -202,7 +225,7 @@ TEST_CASE("unary, power and clamp bodies match the CPU ops") {
 
 TEST_CASE("the clip body is ops::clamp_, NaN included") {
   Tensor a = from_vector<float>({-3.0f, -0.5f, 0.0f, 0.7f, 9.0f, std::numeric_limits<float>::quiet_NaN()});
-  const Tensor got = host_map1<float>(a, [](float x) { return cuda::clip_body(x, -1.0f, 1.0f); });
+  const Tensor got = host_map1<float>(a, [](float x) { return kernels::clip_value(x, -1.0f, 1.0f); });
   ops::clamp_(a, -1.0, 1.0);
   CHECK(got.to_vector<float>() == a.to_vector<float>());
   CHECK(a.to_vector<float>()[5] == -1.0f);  // fmax(NaN, -1) = -1
@@ -235,23 +258,11 @@ TEST_CASE("the reduction plan with the combine steps matches sum and max") {
             for (std::int64_t o = 0; o < plan.n_out; ++o) {
               std::int64_t base[1];
               plan.outer.offsets(o, base);
-              if (is_max) {
-                T acc = cuda::reduce_identity<T, true>();
-                for (std::int64_t j = 0; j < plan.n_inner; ++j) {
-                  std::int64_t off[1];
-                  plan.inner.offsets(j, off);
-                  acc = cuda::reduce_combine<true>(acc, in[base[0] + off[0]]);
-                }
-                got[o] = acc;
-              } else {
-                double acc = cuda::reduce_identity<double, false>();
-                for (std::int64_t j = 0; j < plan.n_inner; ++j) {
-                  std::int64_t off[1];
-                  plan.inner.offsets(j, off);
-                  acc = cuda::reduce_combine<false>(acc, static_cast<double>(in[base[0] + off[0]]));
-                }
-                got[o] = static_cast<T>(acc);
-              }
+              if (is_max)
+                got[o] = cuda::reduce_fold<ReduceOp::Max>(kernels::reduce_identity<ReduceOp::Max, T>(), in, base[0],
+                                                          plan.inner, 0, plan.n_inner);
+              else
+                got[o] = static_cast<T>(cuda::reduce_fold<ReduceOp::Sum>(0.0, in, base[0], plan.inner, 0, plan.n_inner));
             }
           }
         });
@@ -276,11 +287,11 @@ TEST_CASE("max and argmax steps skip NaN like the CPU ops") {
   const std::vector<std::int64_t> want_index = ops::argmax(t, 1).to_vector<std::int64_t>();
   const std::vector<float> want_max = ops::max(t, {1}).to_vector<float>();
   for (std::size_t r = 0; r < rows.size(); ++r) {
-    float best = 0, m = cuda::reduce_identity<float, true>();
+    float best = 0, m = kernels::reduce_identity<ReduceOp::Max, float>();
     std::int64_t index = -1;
     for (std::int64_t j = 0; j < 4; ++j) {
-      cuda::argmax_step(best, index, rows[r][j], j);
-      m = cuda::reduce_combine<true>(m, rows[r][j]);
+      kernels::argmax_step(best, index, rows[r][j], j);
+      m = kernels::reduce_combine<ReduceOp::Max>(m, rows[r][j]);
     }
     INFO("row ", r);
     CHECK(index == want_index[r]);
@@ -302,7 +313,7 @@ struct HostRow {
   }
   T exp_sum(T m) const {
     T s = 0;
-    for (std::int64_t i = 0; i < n; ++i) s += cuda::math_exp(x[i] - m);
+    for (std::int64_t i = 0; i < n; ++i) s += kernels::math_exp(x[i] - m);
     return s;
   }
 };
@@ -323,10 +334,10 @@ TEST_CASE("softmax-family bodies match the CPU softmax ops row by row") {
           Tensor sm = Tensor::empty(shape, dtype), lsm = Tensor::empty(shape, dtype);
           for (std::int64_t r = 0; r < rows; ++r) {
             const HostRow<T> row{x.data<T>() + r * cols, cols};
-            const T m = row.max(), s = row.exp_sum(m), log_s = cuda::math_log(s);
+            const T m = row.max(), s = row.exp_sum(m), log_s = kernels::math_log(s);
             for (std::int64_t i = 0; i < cols; ++i) {
-              sm.data<T>()[r * cols + i] = cuda::softmax_value(row.x[i], m, s);
-              lsm.data<T>()[r * cols + i] = cuda::log_softmax_value(row.x[i], m, log_s);
+              sm.data<T>()[r * cols + i] = kernels::softmax_value(row.x[i], m, s);
+              lsm.data<T>()[r * cols + i] = kernels::log_softmax_value(row.x[i], m, log_s);
             }
           }
           check_same(sm, ops::softmax(x), tol, tol);
@@ -342,8 +353,8 @@ TEST_CASE("softmax-family bodies match the CPU softmax ops row by row") {
               sum_g += gr[i];
             }
             for (std::int64_t i = 0; i < cols; ++i) {
-              dsm.data<T>()[r * cols + i] = cuda::softmax_backward_value(gr[i], yr[i], dot);
-              dlsm.data<T>()[r * cols + i] = cuda::log_softmax_backward_value(gr[i], lyr[i], sum_g);
+              dsm.data<T>()[r * cols + i] = kernels::softmax_backward_value(gr[i], yr[i], dot);
+              dlsm.data<T>()[r * cols + i] = kernels::log_softmax_backward_value(gr[i], lyr[i], sum_g);
             }
           }
           check_same(dsm, ops::softmax_backward(g, sm), tol, tol);
@@ -374,20 +385,20 @@ TEST_CASE("cross-entropy bodies match the fused CPU op for labels and probabilit
                  d_prob = Tensor::empty(shape, dtype);
           for (std::int64_t r = 0; r < n; ++r) {
             const HostRow<T> row{logits.data<T>() + r * c, c};
-            const T m = row.max(), s = row.exp_sum(m), log_s = cuda::math_log(s);
-            REQUIRE(cuda::label_in_range(labels[r], c));
-            loss_label.data<T>()[r] = cuda::cross_entropy_label_loss(row.x[labels[r]], m, log_s);
+            const T m = row.max(), s = row.exp_sum(m), log_s = kernels::math_log(s);
+            REQUIRE(kernels::label_in_range(labels[r], c));
+            loss_label.data<T>()[r] = kernels::cross_entropy_label_loss(row.x[labels[r]], m, log_s);
             T acc = 0;
             for (std::int64_t i = 0; i < c; ++i) {
-              acc += cuda::cross_entropy_term(target.data<T>()[r * c + i], row.x[i], m, log_s);
-              probs.data<T>()[r * c + i] = cuda::softmax_value(row.x[i], m, s);
+              acc += kernels::cross_entropy_term(target.data<T>()[r * c + i], row.x[i], m, log_s);
+              probs.data<T>()[r * c + i] = kernels::softmax_value(row.x[i], m, s);
             }
             loss_prob.data<T>()[r] = acc;
             const T gr = grad.data<T>()[r];
             for (std::int64_t i = 0; i < c; ++i) {
               const T p = probs.data<T>()[r * c + i];
-              d_label.data<T>()[r * c + i] = cuda::cross_entropy_backward_value(gr, p, T(i == labels[r] ? 1 : 0));
-              d_prob.data<T>()[r * c + i] = cuda::cross_entropy_backward_value(gr, p, target.data<T>()[r * c + i]);
+              d_label.data<T>()[r * c + i] = kernels::cross_entropy_backward_value(gr, p, T(i == labels[r] ? 1 : 0));
+              d_prob.data<T>()[r * c + i] = kernels::cross_entropy_backward_value(gr, p, target.data<T>()[r * c + i]);
             }
           }
           Tensor cpu_probs;
@@ -400,9 +411,9 @@ TEST_CASE("cross-entropy bodies match the fused CPU op for labels and probabilit
       });
     }
   }
-  CHECK_FALSE(cuda::label_in_range(-1, 5));
-  CHECK_FALSE(cuda::label_in_range(5, 5));
-  CHECK(cuda::label_in_range(4, 5));
+  CHECK_FALSE(kernels::label_in_range(-1, 5));
+  CHECK_FALSE(kernels::label_in_range(5, 5));
+  CHECK(kernels::label_in_range(4, 5));
 }
 
 TEST_CASE("the column scheme of the reduction plan covers every element once") {
@@ -420,9 +431,7 @@ TEST_CASE("the column scheme of the reduction plan covers every element once") {
     REQUIRE(plan.chunks > 0);
     CHECK(plan.chunks * plan.chunk_len >= plan.n_inner);
     CHECK((plan.chunks - 1) * plan.chunk_len < plan.n_inner);
-    ops::Axes axes;
-    for (std::size_t d = 0; d < c.reduced.size(); ++d)
-      if (c.reduced[d]) axes.push_back(static_cast<std::int64_t>(d));
+    const ops::Axes axes = axes_of(c.reduced);
     // The two kernels on the host: partials per (chunk, output), then chunk order.
     std::vector<double> partial(plan.chunks * plan.n_out), partial_max(plan.chunks * plan.n_out);
     const double* in = a.data<double>();
@@ -430,24 +439,19 @@ TEST_CASE("the column scheme of the reduction plan covers every element once") {
       std::int64_t base[1];
       plan.outer.offsets(o, base);
       for (std::int64_t ch = 0; ch < plan.chunks; ++ch) {
-        double sum = cuda::reduce_identity<double, false>(), max = cuda::reduce_identity<double, true>();
-        for (std::int64_t j = ch * plan.chunk_len; j < std::min(plan.n_inner, (ch + 1) * plan.chunk_len); ++j) {
-          std::int64_t off[1];
-          plan.inner.offsets(j, off);
-          sum = cuda::reduce_combine<false>(sum, in[base[0] + off[0]]);
-          max = cuda::reduce_combine<true>(max, in[base[0] + off[0]]);
-        }
-        partial[ch * plan.n_out + o] = sum;
-        partial_max[ch * plan.n_out + o] = max;
+        const std::int64_t begin = ch * plan.chunk_len, end = std::min(plan.n_inner, begin + plan.chunk_len);
+        partial[ch * plan.n_out + o] = cuda::reduce_fold<ReduceOp::Sum>(0.0, in, base[0], plan.inner, begin, end);
+        partial_max[ch * plan.n_out + o] = cuda::reduce_fold<ReduceOp::Max>(
+            kernels::reduce_identity<ReduceOp::Max, double>(), in, base[0], plan.inner, begin, end);
       }
     }
     const std::vector<double> want_sum = ops::sum(a, axes).to_vector<double>();
     const std::vector<double> want_max = ops::max(a, axes).to_vector<double>();
     for (std::int64_t o = 0; o < plan.n_out; ++o) {
-      double sum = 0, max = cuda::reduce_identity<double, true>();
+      double sum = 0, max = kernels::reduce_identity<ReduceOp::Max, double>();
       for (std::int64_t ch = 0; ch < plan.chunks; ++ch) {
-        sum = cuda::reduce_combine<false>(sum, partial[ch * plan.n_out + o]);
-        max = cuda::reduce_combine<true>(max, partial_max[ch * plan.n_out + o]);
+        sum = kernels::reduce_combine<ReduceOp::Sum>(sum, partial[ch * plan.n_out + o]);
+        max = kernels::reduce_combine<ReduceOp::Max>(max, partial_max[ch * plan.n_out + o]);
       }
       CHECK(sum == doctest::Approx(want_sum[o]).epsilon(1e-12));
       CHECK(max == want_max[o]);
@@ -473,9 +477,7 @@ TEST_CASE("the split scheme of the reduction plan covers every element once") {
     REQUIRE(plan.split_chunks > 0);
     CHECK(plan.split_chunks * plan.split_len >= plan.n_inner);
     CHECK((plan.split_chunks - 1) * plan.split_len < plan.n_inner);
-    ops::Axes axes;
-    for (std::size_t d = 0; d < c.reduced.size(); ++d)
-      if (c.reduced[d]) axes.push_back(static_cast<std::int64_t>(d));
+    const ops::Axes axes = axes_of(c.reduced);
     const std::vector<double> want = ops::sum(a, axes).to_vector<double>();
     const double* in = a.data<double>();
     for (std::int64_t o = 0; o < plan.n_out; ++o) {
@@ -483,13 +485,9 @@ TEST_CASE("the split scheme of the reduction plan covers every element once") {
       plan.outer.offsets(o, base);
       double total = 0;
       for (std::int64_t ch = 0; ch < plan.split_chunks; ++ch) {
-        double part = 0;
-        for (std::int64_t j = ch * plan.split_len; j < std::min(plan.n_inner, (ch + 1) * plan.split_len); ++j) {
-          std::int64_t off[1];
-          plan.inner.offsets(j, off);
-          part = cuda::reduce_combine<false>(part, in[base[0] + off[0]]);
-        }
-        total = cuda::reduce_combine<false>(total, part);
+        const std::int64_t begin = ch * plan.split_len, end = std::min(plan.n_inner, begin + plan.split_len);
+        total = kernels::reduce_combine<ReduceOp::Sum>(
+            total, cuda::reduce_fold<ReduceOp::Sum>(0.0, in, base[0], plan.inner, begin, end));
       }
       CHECK(total == doctest::Approx(want[o]).epsilon(1e-11));
     }

@@ -8,27 +8,16 @@
 
 #include <cstdint>
 
+#include "kernels/portable/elementwise_ops.hpp"
+
 namespace petal::cpu {
 
-// Binary ops on two operands of the same length. The fused backward helpers
-// are binary ops too (grad, saved activation).
-enum class BinaryOp : int {
-  Add,
-  Sub,
-  Mul,
-  Div,
-  Maximum,
-  Minimum,
-  ReluBackward,     // grad * (x > 0)
-  Relu6Backward,    // grad * (0 < x < 6)
-  SigmoidBackward,  // grad * y * (1 - y)
-  TanhBackward,     // grad * (1 - y^2)
-  Count
-};
-inline constexpr int kBinaryOpCount = static_cast<int>(BinaryOp::Count);
-
-enum class UnaryOp : int { Neg, Exp, Log, Sqrt, Abs, Relu, Relu6, Sigmoid, Tanh, Square, Reciprocal, Count };
-inline constexpr int kUnaryOpCount = static_cast<int>(UnaryOp::Count);
+// The ops of the tables: the enums of kernels/portable/elementwise_ops.hpp
+// index them.
+using kernels::BinaryOp;
+using kernels::kBinaryOpCount;
+using kernels::kUnaryOpCount;
+using kernels::UnaryOp;
 
 // The three inner-loop shapes a broadcast binary op reduces to.
 struct BinaryRowKernels {
