@@ -16,7 +16,8 @@
 #include "core/thread_pool.hpp"
 
 // kernels: Tensor-level ops; ISA choice and GEMM for kernel work
-#include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/gemm/reference_gemm.hpp"
+#include "kernels/cpu/gemm/sgemm.hpp"
 #include "kernels/cpu/isa.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_conv.hpp"

@@ -22,7 +22,7 @@
 #include "bench/gemm_cuda.hpp"
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
-#include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/gemm/sgemm.hpp"
 #include "kernels/cpu/isa.hpp"
 
 namespace {

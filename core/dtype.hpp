@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <ostream>
 #include <string>
 
 namespace petal {
@@ -38,7 +39,7 @@ template <> struct dtype_of<std::uint8_t> { static constexpr DType value = DType
 template <> struct dtype_of<std::int64_t> { static constexpr DType value = DType::Int64; };
 template <class T> inline constexpr DType dtype_of_v = dtype_of<T>::value;
 
-std::ostream& operator<<(std::ostream& out, DType t);
+inline std::ostream& operator<<(std::ostream& out, DType t) { return out << dtype_name(t); }
 
 // Calls fn with a value of the C++ type that corresponds to t, e.g.
 //   dispatch_dtype(t, [&](auto tag) { using T = decltype(tag); ... });

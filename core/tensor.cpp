@@ -1,7 +1,6 @@
 #include "core/tensor.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <numeric>
@@ -10,75 +9,6 @@
 #include "core/thread_pool.hpp"
 
 namespace petal {
-
-// ---------------- dtype / device / shape helpers ----------------
-
-std::ostream& operator<<(std::ostream& out, DType t) { return out << dtype_name(t); }
-
-std::string Device::str() const {
-  if (type == DeviceType::CPU) return "cpu";
-  return "cuda:" + std::to_string(index);
-}
-
-Device Device::parse(const std::string& text) {
-  if (text == "cpu") return cpu();
-  if (text == "cuda" || text == "gpu") return cuda(0);
-  if (text.rfind("cuda:", 0) == 0) {
-    int index = 0;
-    const char* first = text.data() + 5;
-    const char* last = text.data() + text.size();
-    const auto [end, error] = std::from_chars(first, last, index);
-    if (first != last && *first != '-' && end == last && error == std::errc()) return cuda(index);
-  }
-  throw ValueError(str_cat("unknown device '", text, "' (expected cpu, cuda or cuda:N)"));
-}
-
-std::ostream& operator<<(std::ostream& out, const Device& d) { return out << d.str(); }
-
-std::int64_t shape_numel(const Shape& shape) {
-  std::int64_t n = 1;
-  for (auto d : shape) n *= d;
-  return n;
-}
-
-Strides contiguous_strides(const Shape& shape) {
-  Strides s(shape.size());
-  std::int64_t acc = 1;
-  for (std::size_t i = shape.size(); i-- > 0;) {
-    s[i] = acc;
-    acc *= std::max<std::int64_t>(shape[i], 1);
-  }
-  return s;
-}
-
-std::string shape_str(const Shape& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ", ";
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
-std::int64_t normalize_axis(std::int64_t axis, std::int64_t ndim, const char* op) {
-  const std::int64_t a = axis < 0 ? axis + ndim : axis;
-  PETAL_CHECK(a >= 0 && a < ndim, IndexError, op, ": axis ", axis, " is out of range for a tensor with ",
-              ndim, " dimensions");
-  return a;
-}
-
-Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
-  const std::size_t n = std::max(a.size(), b.size());
-  Shape out(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
-    const std::int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    PETAL_CHECK(da == db || da == 1 || db == 1, ShapeError, op, ": shapes ", shape_str(a), " and ",
-                shape_str(b), " cannot be broadcast together (axis ", i, ": ", da, " vs ", db, ")");
-    out[i] = da == 1 ? db : da;
-  }
-  return out;
-}
 
 // ---------------- construction ----------------
 

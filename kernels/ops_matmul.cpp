@@ -5,7 +5,8 @@
 #include <algorithm>
 #include <type_traits>
 
-#include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/gemm/reference_gemm.hpp"
+#include "kernels/cpu/gemm/sgemm.hpp"
 #include "kernels/cuda/cuda_ops.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_common.hpp"

@@ -13,7 +13,8 @@
 #include <vector>
 
 #include "core/thread_pool.hpp"
-#include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/gemm/reference_gemm.hpp"
+#include "kernels/cpu/gemm/sgemm.hpp"
 #include "kernels/cpu/isa.hpp"
 
 namespace {

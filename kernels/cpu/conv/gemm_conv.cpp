@@ -7,7 +7,7 @@
 #include "kernels/cpu/conv/channel_stats.hpp"
 #include "kernels/cpu/conv/conv_parallel.hpp"
 #include "kernels/cpu/conv/conv_tables.hpp"
-#include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/gemm/sgemm.hpp"
 
 namespace petal::cpu {
 namespace {

@@ -3,7 +3,7 @@
 // speed).
 #include <cstdint>
 
-#include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/gemm/reference_gemm.hpp"
 
 namespace petal::cpu {
 namespace {

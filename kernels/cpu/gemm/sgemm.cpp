@@ -26,7 +26,7 @@
 #include <thread>
 
 #include "core/thread_pool.hpp"
-#include "kernels/cpu/gemm.hpp"
+#include "kernels/cpu/gemm/sgemm.hpp"
 #include "kernels/cpu/gemm/sgemm_kernels.hpp"
 #include "kernels/cpu/isa.hpp"
 

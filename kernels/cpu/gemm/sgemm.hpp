@@ -4,7 +4,8 @@
 // trans_a; likewise B. beta == 0 overwrites C without reading it (C may hold
 // NaN). Multithreaded over the pool (serial inside a parallel region) and
 // dispatched by the active ISA. This is the hot path of Dense and of 1x1
-// convolutions.
+// convolutions. The plain loops with the same contract (sgemm_reference,
+// dgemm) are in reference_gemm.hpp.
 #pragma once
 
 #include <cstdint>
@@ -20,15 +21,5 @@ void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
 // (it saves the read-for-ownership of every line of C).
 void sgemm_stream_c(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                     const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc);
-
-// Same contract in double precision (gradient checks; simple blocked loops).
-void dgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
-           const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
-           std::int64_t ldc);
-
-// The plain triple loop every optimised GEMM is tested against.
-void sgemm_reference(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
-                     const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
-                     std::int64_t ldc);
 
 }  // namespace petal::cpu
