@@ -9,6 +9,7 @@
 #include "core/storage.hpp"
 #include "kernels/cuda/cuda_runtime_api.hpp"
 #include "kernels/ops.hpp"
+#include "tests/doctest_skip.hpp"
 #include "tests/kernels/ops_test_support.hpp"
 
 using namespace petal;
@@ -124,13 +125,10 @@ TEST_CASE("matmul: ranks, inner and batch dimensions, dtypes") {
                           {"matmul", "float32", "float64"});
 }
 
-TEST_CASE("CUDA tensors stop at the backend switch with a DeviceError") {
-  // Fake CUDA tensors over host memory only stop at the switch when there is
-  // no usable GPU; with one they would reach the kernels (tests/cuda covers that).
-  if (cuda::is_available()) {
-    MESSAGE("skipped: a CUDA device is present");
-    return;
-  }
+// Fake CUDA tensors over host memory only stop at the switch when there is
+// no usable GPU; with one they would reach the kernels (tests/cuda covers that).
+TEST_CASE("CUDA tensors stop at the backend switch with a DeviceError" *
+          doctest::skip(test::skip_because(cuda::is_available(), "a CUDA device is present (tests/cuda cover it)"))) {
   const Tensor gpu = fake_cuda_tensor({2, 3});
   const Tensor cpu = zeros({2, 3});
   check_error<DeviceError>([&] { ops::add(gpu, gpu); }, {"add", "CUDA backend not available", "[2, 3]"});
