@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #if defined(PETAL_ISA_AVX512) || defined(PETAL_ISA_AVX2)
 // GCC 12 flags _mm512_undefined_* inside its own intrinsics headers once they
@@ -50,7 +51,20 @@ template <class T> inline Vec<T> vbroadcast(T x) { return Vec<T>(x); }
 template <class T> inline Vec<T> vfma(const Vec<T>& a, const Vec<T>& b, const Vec<T>& c) { return xsimd::fma(a, b, c); }
 template <class T> inline Vec<T> vmax(const Vec<T>& a, const Vec<T>& b) { return xsimd::max(a, b); }
 template <class T> inline Vec<T> vmin(const Vec<T>& a, const Vec<T>& b) { return xsimd::min(a, b); }
-template <class T> inline Vec<T> vexp(const Vec<T>& a) { return xsimd::exp(a); }
+// xsimd 8's float exp returns inf above Cephes's maxlog (88.3763) although
+// e^x is a finite float up to x = 88.7228: those (rare) lanes take
+// 2 * e^(x - ln 2), with ln 2 split in two so that x - ln2_hi is exact.
+template <class T> inline Vec<T> vexp(const Vec<T>& a) {
+  Vec<T> y = xsimd::exp(a);
+  if constexpr (std::is_same_v<T, float>) {
+    const auto near_overflow = a > Vec<T>(88.3762626647949f);
+    if (xsimd::any(near_overflow)) {
+      const Vec<T> shifted = (a - Vec<T>(0.693359375f)) + Vec<T>(2.12194440e-4f);
+      y = xsimd::select(near_overflow, xsimd::exp(shifted) * Vec<T>(2.0f), y);
+    }
+  }
+  return y;
+}
 template <class T> inline Vec<T> vlog(const Vec<T>& a) { return xsimd::log(a); }
 template <class T> inline Vec<T> vtanh(const Vec<T>& a) { return xsimd::tanh(a); }
 template <class T> inline Vec<T> vsqrt(const Vec<T>& a) { return xsimd::sqrt(a); }
