@@ -1,5 +1,6 @@
-// The softmax family and the cross-entropy losses: gradients through
-// gradcheck, and loss values against hand-written formulas.
+// The cross-entropy losses: gradients through gradcheck (softmax and
+// log_softmax are gradchecked by the op registry, tests/ops), and loss values
+// against hand-written formulas.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -34,16 +35,6 @@ Tensor soft_labels(std::int64_t rows, std::int64_t classes) {
 }
 
 }  // namespace
-
-TEST_CASE("softmax and log_softmax over the last axis") {
-  const Fn softmax_fn = [](const std::vector<Variable>& in) { return softmax(in[0]); };
-  const Fn log_softmax_fn = [](const std::vector<Variable>& in) { return log_softmax(in[0]); };
-  for (const Shape& shape : {Shape{1, 5}, Shape{4, 7}, Shape{2, 3, 4}, Shape{3, 1}}) {
-    CAPTURE(shape_str(shape));
-    CHECK_GRADIENTS(softmax_fn, {random_input(shape)});
-    CHECK_GRADIENTS(log_softmax_fn, {random_input(shape)});
-  }
-}
 
 TEST_CASE("softmax_cross_entropy with class indices and with one-hot or soft targets") {
   for (const std::int64_t rows : {1, 5}) {

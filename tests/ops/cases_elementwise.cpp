@@ -12,25 +12,11 @@ namespace {
 
 using Scalar1 = double (*)(double);
 
-// NumPy's broadcast of two shapes (the registry's shapes are valid).
-Shape broadcast(const Shape& a, const Shape& b) {
-  Shape out(std::max(a.size(), b.size()), 1);
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    const std::int64_t da = i < a.size() ? a[a.size() - 1 - i] : 1, db = i < b.size() ? b[b.size() - 1 - i] : 1;
-    out[out.size() - 1 - i] = da == 1 ? db : da;
-  }
-  return out;
-}
-
 ReferenceFn binary_reference(std::function<double(double, double)> f) {
   return [f](const Inputs& in) {
     Reference r;
-    r.shape = broadcast(in[0].shape(), in[1].shape());
-    const std::vector<double> a = in[0].to_vector<double>(), b = in[1].to_vector<double>();
-    r.values.resize(shape_numel(r.shape));
-    for (std::int64_t i = 0; i < static_cast<std::int64_t>(r.values.size()); ++i)
-      r.values[i] = f(a[broadcast_source_index(in[0].shape(), r.shape, i)],
-                      b[broadcast_source_index(in[1].shape(), r.shape, i)]);
+    r.shape = broadcast_shapes(in[0].shape(), in[1].shape(), "binary_reference");
+    r.values = reference_binary(in[0], in[1], r.shape, f);
     return r;
   };
 }
@@ -71,11 +57,15 @@ void add_binary(std::vector<OpCase>& out, const char* name, Tensor (*op)(const T
     c.differentiable = differentiable;
     out.push_back(c);
   }
-  // Strided operands: transposed on either side, and with a row broadcast.
+  // Views: column-major on either side, stride 2, stride 0, and a strided
+  // operand with a row broadcast.
   for (const auto& [a, b] : std::vector<std::pair<InputSpec, InputSpec>>{
-           {InputSpec({21, 13}).transposed_view(), InputSpec({21, 13}, divisor_low, 2.0)},
-           {InputSpec({21, 13}), InputSpec({21, 13}, divisor_low, 2.0).transposed_view()},
-           {InputSpec({21, 13}).transposed_view(), InputSpec({13}, divisor_low, 2.0)}}) {
+           {InputSpec({21, 13}).viewed(Layout::Transposed), InputSpec({21, 13}, divisor_low, 2.0)},
+           {InputSpec({21, 13}), InputSpec({21, 13}, divisor_low, 2.0).viewed(Layout::Transposed)},
+           {InputSpec({13, 10}).viewed(Layout::EveryOther), InputSpec({13, 10}, divisor_low, 2.0)},
+           {InputSpec({9, 12}), InputSpec({9, 12}, divisor_low, 2.0).viewed(Layout::EveryOther)},
+           {InputSpec({4, 5, 17}).viewed(Layout::Expanded), InputSpec({5, 17}, divisor_low, 2.0)},
+           {InputSpec({21, 13}).viewed(Layout::Transposed), InputSpec({13}, divisor_low, 2.0)}}) {
     OpCase c;
     c.family = "elementwise";
     c.name = name;
@@ -196,6 +186,20 @@ std::vector<OpCase> elementwise_cases() {
     c.inputs = {InputSpec{{64}, -100.0, 100.0}};
     c.forward = [op = s.op](const Inputs& in) { return op(in[0]); };
     c.reference = unary_reference(s.f);
+    c.rtol_float32 = 1e-5;
+    out.push_back(c);
+  }
+
+  {
+    // e^x is a finite float up to x = 88.7228 (xsimd's exp alone gives inf above 88.3763).
+    OpCase c;
+    c.family = "elementwise";
+    c.name = "exp";
+    c.attributes = "near float overflow";
+    c.inputs = {InputSpec({64}, 88.0, 88.72)};
+    c.dtypes = {DType::Float32};
+    c.forward = [](const Inputs& in) { return ops::exp(in[0]); };
+    c.reference = unary_reference([](double x) { return std::exp(x); });
     c.rtol_float32 = 1e-5;
     out.push_back(c);
   }

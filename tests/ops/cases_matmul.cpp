@@ -8,7 +8,6 @@
 #include "tests/ops/op_registry.hpp"
 
 namespace petal::test {
-namespace {
 
 // op(a) @ op(b) per batch in double, with each element's error scale
 // sum |a_ik * b_kj| (float32 accumulates rounding in proportion to it).
@@ -37,12 +36,15 @@ Reference reference_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   return r;
 }
 
+namespace {
+
 // An operand whose op() has the logical shape [batch,] rows x cols: stored as
 // cols x rows when its transpose flag is set, optionally as a transposed view.
-InputSpec operand(std::int64_t batch, std::int64_t rows, std::int64_t cols, bool flag, bool view = false) {
+InputSpec operand(std::int64_t batch, std::int64_t rows, std::int64_t cols, bool flag,
+                  Layout layout = Layout::Contiguous) {
   Shape shape = flag ? Shape{cols, rows} : Shape{rows, cols};
   if (batch > 0) shape.insert(shape.begin(), batch);
-  return InputSpec(shape).transposed_view(view);
+  return InputSpec(shape).viewed(layout);
 }
 
 OpCase matmul_case(InputSpec a, InputSpec b, bool ta, bool tb) {
@@ -77,12 +79,16 @@ std::vector<OpCase> matmul_cases() {
     for (bool ta : {false, true})
       for (bool tb : {false, true})
         out.push_back(matmul_case(operand(batch, m, k, ta), operand(batch, k, n, tb), ta, tb));
-  // Column-major operands (transposed views), with and without the flags.
-  out.push_back(matmul_case(operand(0, 50, 40, false, true), operand(0, 40, 9, false), false, false));
-  out.push_back(matmul_case(operand(0, 6, 50, false), operand(0, 50, 40, false, true), false, false));
-  out.push_back(matmul_case(operand(0, 40, 50, true, true), operand(0, 50, 9, false), true, false));
-  out.push_back(matmul_case(operand(0, 8, 40, false), operand(0, 40, 50, true, true), false, true));
-  out.push_back(matmul_case(operand(3, 6, 4, false, true), operand(3, 4, 5, false), false, false));
+  // Views: column-major operands with and without the flags, a column stride
+  // of 2 (copied), a batch shared through stride 0.
+  const Layout t = Layout::Transposed;
+  out.push_back(matmul_case(operand(0, 50, 40, false, t), operand(0, 40, 9, false), false, false));
+  out.push_back(matmul_case(operand(0, 6, 50, false), operand(0, 50, 40, false, t), false, false));
+  out.push_back(matmul_case(operand(0, 40, 50, true, t), operand(0, 50, 9, false), true, false));
+  out.push_back(matmul_case(operand(0, 8, 40, false), operand(0, 40, 50, true, t), false, true));
+  out.push_back(matmul_case(operand(3, 6, 4, false, t), operand(3, 4, 5, false), false, false));
+  out.push_back(matmul_case(operand(0, 40, 25, false, Layout::EveryOther), operand(0, 25, 3, false), false, false));
+  out.push_back(matmul_case(operand(3, 2, 4, false), operand(3, 4, 5, false, Layout::Expanded), false, false));
   return out;
 }
 

@@ -51,20 +51,22 @@ Reference reference_reduce(const Tensor& a, const ops::Axes& axes, bool keepdim,
 struct AxesCase {
   Shape shape;
   ops::Axes axes;
-  bool transposed = false;
+  Layout layout = Layout::Contiguous;
 };
 
 // Last axis, leading axes (narrow rows in blocks, wide rows in column strips),
 // middle axes (NHWC over H, W), all axes, negative axes, size-1 axes; lengths
 // around the SIMD widths and primes; a few large enough to use two threads;
-// transposed inputs.
+// inputs read through views.
 const std::vector<AxesCase> axes_cases = {
     {{1}, {}},          {{7}, {}},          {{17}, {0}},          {{100003}, {}},        {{5, 16}, {1}},
     {{5, 17}, {-1}},    {{3, 1}, {1}},      {{31, 8}, {0}},       {{31, 19}, {0}},       {{1000, 67}, {0}},
     {{67, 1000}, {1}},  {{2, 5, 7, 3}, {1, 2}}, {{4, 3, 5, 17}, {0, 1, 2}}, {{3, 4, 5}, {0, 2}}, {{3, 4, 5}, {-3, -1}},
     {{2, 3, 4, 5}, {0, 2}}, {{2, 3, 4, 5}, {1, 3}}, {{6, 1, 9}, {1}},  {{6, 1, 9}, {0, 1}},  {{64, 40, 33}, {0, 1}},
     {{3, 4}, {0, 1}},   {{300, 257}, {1}},  {{3, 4099}, {0}},     {{40, 4500}, {0}},     {{2, 3000, 24}, {0, 1}},
-    {{33, 19}, {}, true}, {{33, 19}, {0}, true}, {{33, 19}, {-1}, true},
+    {{33, 19}, {}, Layout::Transposed}, {{33, 19}, {0}, Layout::Transposed}, {{33, 19}, {-1}, Layout::Transposed},
+    {{19, 11}, {}, Layout::EveryOther}, {{19, 11}, {0}, Layout::EveryOther}, {{19, 11}, {-1}, Layout::EveryOther},
+    {{4, 6, 9}, {}, Layout::Expanded},  {{4, 6, 9}, {0}, Layout::Expanded},  {{4, 6, 9}, {-1}, Layout::Expanded},
 };
 
 std::string axes_label(const ops::Axes& axes, bool keepdim) {
@@ -84,7 +86,7 @@ std::vector<OpCase> reduce_cases() {
         c.family = "reduce";
         c.name = kind == Kind::Sum ? "sum" : kind == Kind::Mean ? "mean" : "max";
         c.attributes = axes_label(a.axes, keepdim);
-        c.inputs = {InputSpec(a.shape).transposed_view(a.transposed)};
+        c.inputs = {InputSpec(a.shape).viewed(a.layout)};
         const ops::Axes axes = a.axes;
         c.reference = [axes, keepdim, kind](const Inputs& in) { return reference_reduce(in[0], axes, keepdim, kind); };
         if (kind == Kind::Max) {

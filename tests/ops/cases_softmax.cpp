@@ -3,16 +3,16 @@
 // with class-index and probability targets.
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "autograd/functions.hpp"
 #include "kernels/ops.hpp"
 #include "tests/ops/op_registry.hpp"
 
 namespace petal::test {
-namespace {
 
-// log_softmax of every row of the last axis, in double (max-shifted).
-std::vector<double> log_softmax_rows(const Tensor& a) {
+// Max-shifted, so logits like +-1000 stay finite.
+std::vector<double> reference_log_softmax(const Tensor& a) {
   const std::vector<double> v = a.to_vector<double>();
   const std::int64_t n = a.shape().back();
   std::vector<double> out(v.size());
@@ -24,6 +24,8 @@ std::vector<double> log_softmax_rows(const Tensor& a) {
   }
   return out;
 }
+
+namespace {
 
 const std::vector<Shape> row_shapes = {{1},     {1, 1},    {3, 7},  {4, 8},     {2, 16},  {5, 17},
                                        {2, 3, 33}, {1, 1000}, {97, 5}, {700, 104}, {2, 1001}};
@@ -40,7 +42,7 @@ OpCase softmax_case(const char* name, InputSpec input) {
 // Cross-entropy per row against a target probability of each class.
 Reference cross_entropy_reference(const Tensor& logits, const std::vector<double>& target_probs) {
   const std::int64_t n = logits.shape()[0], classes = logits.shape()[1];
-  const std::vector<double> log_p = log_softmax_rows(logits);
+  const std::vector<double> log_p = reference_log_softmax(logits);
   Reference r;
   r.shape = {n};
   for (std::int64_t row = 0; row < n; ++row) {
@@ -64,7 +66,7 @@ std::vector<OpCase> softmax_cases() {
     OpCase soft = softmax_case("softmax", input);
     soft.forward = [](const Inputs& in) { return ops::softmax(in[0]); };
     soft.reference = [](const Inputs& in) {
-      Reference r{in[0].shape(), log_softmax_rows(in[0]), {}};
+      Reference r{in[0].shape(), reference_log_softmax(in[0]), {}};
       for (double& v : r.values) v = std::exp(v);
       return r;
     };
@@ -73,7 +75,7 @@ std::vector<OpCase> softmax_cases() {
 
     OpCase log_soft = softmax_case("log_softmax", input);
     log_soft.forward = [](const Inputs& in) { return ops::log_softmax(in[0]); };
-    log_soft.reference = [](const Inputs& in) { return Reference{in[0].shape(), log_softmax_rows(in[0]), {}}; };
+    log_soft.reference = [](const Inputs& in) { return Reference{in[0].shape(), reference_log_softmax(in[0]), {}}; };
     log_soft.differentiable = [](const std::vector<ag::Variable>& v) { return ag::log_softmax(v[0]); };
     // Large logits: log_softmax ~ -2000 carries float32 rounding of that size.
     log_soft.atol_float32 = input.high > 100 ? 1e-4 : 1e-6;
@@ -87,7 +89,7 @@ std::vector<OpCase> softmax_cases() {
     soft.forward = [](const Inputs& in) { return ops::softmax_backward(in[0], ops::softmax(in[1])); };
     soft.reference = [](const Inputs& in) {
       const std::vector<double> g = in[0].to_vector<double>();
-      std::vector<double> y = log_softmax_rows(in[1]);
+      std::vector<double> y = reference_log_softmax(in[1]);
       for (double& v : y) v = std::exp(v);
       const std::int64_t n = in[0].shape().back();
       Reference r{in[0].shape(), std::vector<double>(g.size()), {}};
@@ -106,7 +108,7 @@ std::vector<OpCase> softmax_cases() {
     log_soft.inputs.push_back(InputSpec{shape, -3.0, 3.0});
     log_soft.forward = [](const Inputs& in) { return ops::log_softmax_backward(in[0], ops::log_softmax(in[1])); };
     log_soft.reference = [](const Inputs& in) {
-      const std::vector<double> g = in[0].to_vector<double>(), log_y = log_softmax_rows(in[1]);
+      const std::vector<double> g = in[0].to_vector<double>(), log_y = reference_log_softmax(in[1]);
       const std::int64_t n = in[0].shape().back();
       Reference r{in[0].shape(), std::vector<double>(g.size()), {}};
       for (std::size_t row = 0; row < g.size(); row += n) {
@@ -121,42 +123,102 @@ std::vector<OpCase> softmax_cases() {
     out.push_back(log_soft);
   }
 
-  // Fused cross-entropy: class indices (int64) and soft targets (rows of a softmax).
+  // Fused cross-entropy, its probabilities and its backward, with class
+  // indices (int64), one-hot rows and soft targets (rows of a softmax of input 1).
+  enum class Target { Indices, OneHot, Soft };
+  // Each row's probability of every class under a target kind.
+  auto target_probs = [](Target kind, const Tensor& logits, const Tensor& target) {
+    const std::int64_t rows = logits.shape()[0], k = logits.shape()[1];
+    if (kind == Target::Soft) {
+      std::vector<double> p = reference_log_softmax(target);
+      for (double& v : p) v = std::exp(v);
+      return p;
+    }
+    const std::vector<double> labels = target.to_vector<double>();
+    std::vector<double> onehot(rows * k, 0.0);
+    for (std::int64_t r = 0; r < rows; ++r) onehot[r * k + static_cast<std::int64_t>(labels[r])] = 1.0;
+    return onehot;
+  };
+  // The target tensor the op takes for the drawn input.
+  auto op_target = [](Target kind, const Tensor& logits, const Tensor& drawn) {
+    if (kind == Target::Soft) return ops::softmax(drawn);
+    if (kind == Target::Indices) return drawn;
+    const std::int64_t rows = logits.shape()[0], k = logits.shape()[1];
+    const std::vector<double> labels = drawn.to_vector<double>();
+    std::vector<double> onehot(rows * k, 0.0);
+    for (std::int64_t r = 0; r < rows; ++r) onehot[r * k + static_cast<std::int64_t>(labels[r])] = 1.0;
+    return from_vector(onehot, {rows, k}).to(logits.dtype()).to(logits.device());
+  };
+  std::vector<InputSpec> logits_specs;
   for (const Shape& shape : {Shape{1, 1}, Shape{1, 5}, Shape{3, 7}, Shape{4, 16}, Shape{6, 17}, Shape{130, 5},
-                             Shape{131, 1000}, Shape{2, 1001}}) {
-    const std::int64_t n = shape[0], classes = shape[1];
-    OpCase hard = softmax_case("softmax_cross_entropy", InputSpec{shape, -4.0, 4.0});
-    hard.attributes = "class indices";
-    hard.inputs.push_back(InputSpec({n}, 0.0, static_cast<double>(classes)).of_dtype(DType::Int64).constant());
-    hard.forward = [](const Inputs& in) { return ops::softmax_cross_entropy(in[0], in[1]); };
-    hard.reference = [](const Inputs& in) {
-      const std::int64_t rows = in[0].shape()[0], k = in[0].shape()[1];
-      const std::vector<double> labels = in[1].to_vector<double>();
-      std::vector<double> onehot(rows * k, 0.0);
-      for (std::int64_t r = 0; r < rows; ++r) onehot[r * k + static_cast<std::int64_t>(labels[r])] = 1.0;
-      return cross_entropy_reference(in[0], onehot);
-    };
-    // autograd's form is the batch mean; gradcheck passes the labels as float64.
-    hard.differentiable = [](const std::vector<ag::Variable>& v) {
-      return ag::softmax_cross_entropy(v[0], v[1].data().to(DType::Int64));
-    };
-    hard.atol_float32 = 1e-6;
-    out.push_back(hard);
+                             Shape{131, 1000}, Shape{2, 1001}})
+    logits_specs.push_back(InputSpec(shape, -4.0, 4.0));
+  logits_specs.push_back(InputSpec({5, 7}, -4.0, 4.0).viewed(Layout::Transposed));
+  for (const InputSpec& logits : logits_specs) {
+    const std::int64_t n = logits.shape[0], classes = logits.shape[1];
+    for (Target kind : {Target::Indices, Target::OneHot, Target::Soft}) {
+      const InputSpec target = kind == Target::Soft
+                                   ? InputSpec(logits.shape).constant()
+                                   : InputSpec({n}, 0.0, static_cast<double>(classes)).of_dtype(DType::Int64).constant();
+      const std::string what = kind == Target::Indices ? "class indices" : kind == Target::OneHot ? "one-hot" : "soft targets";
 
-    OpCase soft = softmax_case("softmax_cross_entropy", InputSpec{shape, -4.0, 4.0});
-    soft.attributes = "soft targets";
-    soft.inputs.push_back(InputSpec(shape).constant());
-    soft.forward = [](const Inputs& in) { return ops::softmax_cross_entropy(in[0], ops::softmax(in[1])); };
-    soft.reference = [](const Inputs& in) {
-      std::vector<double> target = log_softmax_rows(in[1]);
-      for (double& v : target) v = std::exp(v);
-      return cross_entropy_reference(in[0], target);
-    };
-    soft.differentiable = [](const std::vector<ag::Variable>& v) {
-      return ag::softmax_cross_entropy(v[0], ops::softmax(v[1].data()));
-    };
-    soft.atol_float32 = 1e-6;
-    out.push_back(soft);
+      OpCase loss = softmax_case("softmax_cross_entropy", logits);
+      loss.attributes = what;
+      loss.inputs.push_back(target);
+      loss.forward = [kind, op_target](const Inputs& in) {
+        return ops::softmax_cross_entropy(in[0], op_target(kind, in[0], in[1]));
+      };
+      loss.reference = [kind, target_probs](const Inputs& in) {
+        return cross_entropy_reference(in[0], target_probs(kind, in[0], in[1]));
+      };
+      // autograd's form is the batch mean; gradcheck passes the drawn inputs as float64.
+      loss.differentiable = [kind, op_target](const std::vector<ag::Variable>& v) {
+        const Tensor drawn = kind == Target::Soft ? v[1].data() : v[1].data().to(DType::Int64);
+        return ag::softmax_cross_entropy(v[0], op_target(kind, v[0].data(), drawn));
+      };
+      loss.atol_float32 = 1e-6;
+      out.push_back(loss);
+
+      // The probabilities the fused op hands to the backward pass.
+      OpCase probs = softmax_case("softmax_cross_entropy", logits);
+      probs.attributes = what + ", probs";
+      probs.inputs.push_back(target);
+      probs.forward = [kind, op_target](const Inputs& in) {
+        Tensor p;
+        ops::softmax_cross_entropy(in[0], op_target(kind, in[0], in[1]), &p);
+        return p;
+      };
+      probs.reference = [](const Inputs& in) {
+        Reference r{in[0].shape(), reference_log_softmax(in[0]), {}};
+        for (double& v : r.values) v = std::exp(v);
+        return r;
+      };
+      out.push_back(probs);
+
+      // d(loss)/d(logits) for a gradient of each row's loss (input 2).
+      OpCase backward = softmax_case("softmax_cross_entropy_backward", logits);
+      backward.attributes = what;
+      backward.inputs.push_back(target);
+      backward.inputs.push_back(InputSpec({n}));
+      backward.forward = [kind, op_target](const Inputs& in) {
+        const Tensor t = op_target(kind, in[0], in[1]);
+        Tensor p;
+        ops::softmax_cross_entropy(in[0], t, &p);
+        return ops::softmax_cross_entropy_backward(in[2], p, t);
+      };
+      backward.reference = [kind, target_probs](const Inputs& in) {
+        const std::int64_t rows = in[0].shape()[0], k = in[0].shape()[1];
+        const std::vector<double> t = target_probs(kind, in[0], in[1]), g = in[2].to_vector<double>();
+        std::vector<double> p = reference_log_softmax(in[0]);
+        Reference r{in[0].shape(), std::vector<double>(p.size()), {}};
+        for (std::int64_t row = 0; row < rows; ++row)
+          for (std::int64_t i = 0; i < k; ++i)
+            r.values[row * k + i] = g[row] * (std::exp(p[row * k + i]) - t[row * k + i]);
+        return r;
+      };
+      backward.atol_float32 = 1e-6;
+      out.push_back(backward);
+    }
   }
   return out;
 }

@@ -11,7 +11,12 @@ std::string OpCase::label(DType dtype) const {
   out << family << "/" << name << " ";
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     out << (i ? " " : "") << shape_str(inputs[i].shape);
-    if (inputs[i].transposed) out << "^T";
+    switch (inputs[i].layout) {
+      case Layout::Contiguous: break;
+      case Layout::Transposed: out << "(transposed view)"; break;
+      case Layout::EveryOther: out << "(stride-2 view)"; break;
+      case Layout::Expanded: out << "(expanded view)"; break;
+    }
   }
   if (!attributes.empty()) out << " " << attributes;
   out << " " << dtype_name(dtype);
@@ -30,56 +35,51 @@ const std::vector<OpCase>& all_op_cases() {
   return cases;
 }
 
-Inputs make_inputs(const OpCase& c, DType dtype, Generator& gen) {
+namespace {
+
+// The tensor drawn for an input: its view (apply_layout) is what the op sees.
+Shape stored_shape(const InputSpec& spec) {
+  Shape stored = spec.shape;
+  const std::size_t last = stored.size() - 1;
+  switch (spec.layout) {
+    case Layout::Contiguous: break;
+    case Layout::Transposed: std::swap(stored[last - 1], stored[last]); break;
+    case Layout::EveryOther: stored[last] *= 2; break;
+    case Layout::Expanded: stored[0] = 1; break;
+  }
+  return stored;
+}
+
+Tensor apply_layout(const Tensor& stored, const InputSpec& spec) {
+  const std::int64_t last = stored.dim() - 1;
+  switch (spec.layout) {
+    case Layout::Contiguous: return stored;
+    case Layout::Transposed: return stored.transpose(last - 1, last);
+    case Layout::EveryOther: return stored.slice(last, 0, stored.shape()[last], 2);
+    case Layout::Expanded: return stored.expand(spec.shape);
+  }
+  return stored;
+}
+
+}  // namespace
+
+Inputs make_inputs(const OpCase& c, DType dtype, Generator& gen, Device device) {
   Inputs out;
   for (const InputSpec& spec : c.inputs) {
-    Shape stored = spec.shape;
-    if (spec.transposed) std::swap(stored[stored.size() - 2], stored[stored.size() - 1]);
+    const Shape stored = stored_shape(spec);
     const DType input_dtype = spec.fixed_dtype.value_or(dtype);
     Tensor t;
     if (is_floating(input_dtype)) {
       t = uniform(stored, spec.low, spec.high, gen, input_dtype);
     } else {
       // Integers in [low, high): floor of a uniform double, then converted.
-      t = uniform(stored, spec.low, spec.high, gen, DType::Float64);
-      std::vector<double> v = t.to_vector<double>();
+      std::vector<double> v = uniform(stored, spec.low, spec.high, gen, DType::Float64).to_vector<double>();
       for (double& x : v) x = std::floor(x);
       t = from_vector(v, stored).to(input_dtype);
     }
-    if (spec.transposed) t = t.transpose(static_cast<std::int64_t>(stored.size()) - 2,
-                                         static_cast<std::int64_t>(stored.size()) - 1);
-    out.push_back(t);
+    out.push_back(apply_layout(device.is_cpu() ? t : t.to(device), spec));
   }
   return out;
-}
-
-Inputs copy_inputs_to(const OpCase& c, const Inputs& inputs, Device device) {
-  Inputs out;
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (!c.inputs[i].transposed) {
-      out.push_back(inputs[i].to(device));
-      continue;
-    }
-    // Tensor::to copies contiguously: move the stored layout, then view it.
-    const std::int64_t last = inputs[i].dim() - 1;
-    out.push_back(inputs[i].transpose(last - 1, last).contiguous().to(device).transpose(last - 1, last));
-  }
-  return out;
-}
-
-std::int64_t broadcast_source_index(const Shape& shape, const Shape& out_shape, std::int64_t flat) {
-  std::int64_t src = 0, src_stride = 1;
-  const std::int64_t lead = static_cast<std::int64_t>(out_shape.size() - shape.size());
-  for (std::int64_t d = static_cast<std::int64_t>(out_shape.size()) - 1; d >= 0; --d) {
-    const std::int64_t i = flat % out_shape[d];
-    flat /= out_shape[d];
-    if (d >= lead) {
-      const std::int64_t size = shape[d - lead];
-      if (size != 1) src += i * src_stride;
-      src_stride *= size;
-    }
-  }
-  return src;
 }
 
 std::string compare_with_reference(const Tensor& actual, const Reference& expected, double rtol, double atol) {

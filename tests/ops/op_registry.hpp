@@ -18,29 +18,39 @@
 #include "autograd/variable.hpp"
 #include "core/random.hpp"
 #include "core/tensor.hpp"
+#include "tests/kernels/ops_test_support.hpp"  // broadcast_source_index, for_each_isa_and_threads
 
 namespace petal::test {
 
+// How an input reaches the op: a contiguous tensor, or a view of another
+// tensor so the op reads strides.
+enum class Layout {
+  Contiguous,
+  Transposed,  // stored with its last two axes swapped (column-major)
+  EveryOther,  // every other element of a last axis twice as long (stride 2)
+  Expanded,    // a first axis of size 1 expanded (stride 0): each row the same
+};
+
 // How one input of an entry is made: uniform values in [low, high) of the
-// entry's dtype (or a fixed dtype: integer class indices, masks), optionally
-// read through a transposed view so the op sees strides.
+// entry's dtype (or a fixed dtype: integer class indices, masks), in a layout.
 struct InputSpec {
-  Shape shape;
+  Shape shape;  // what the op sees
   double low = -2.0;
   double high = 2.0;
   std::optional<DType> fixed_dtype;  // e.g. Int64 targets; integers are drawn in [low, high)
-  bool transposed = false;           // stored with its last two axes swapped, passed as a view
+  Layout layout = Layout::Contiguous;
   // false: a constant for gradcheck (targets, indices). gradcheck takes only
   // float64, so integer inputs reach `differentiable` as float64 holding
   // whole numbers, and the function converts them back.
   bool differentiable = true;
 
   InputSpec(Shape shape_, double low_ = -2.0, double high_ = 2.0) : shape(std::move(shape_)), low(low_), high(high_) {}
-  InputSpec transposed_view(bool yes = true) const {
+  InputSpec viewed(Layout l) const {
     InputSpec s = *this;
-    s.transposed = yes;
+    s.layout = l;
     return s;
   }
+  InputSpec transposed_view(bool yes = true) const { return viewed(yes ? Layout::Transposed : Layout::Contiguous); }
   InputSpec constant() const {
     InputSpec s = *this;
     s.differentiable = false;
@@ -101,14 +111,16 @@ std::vector<OpCase> reduce_cases();
 std::vector<OpCase> softmax_cases();
 std::vector<OpCase> matmul_cases();
 
-// The entry's inputs in `dtype` on the CPU, drawn from gen.
-Inputs make_inputs(const OpCase& c, DType dtype, Generator& gen);
-// The same values on `device`, transposed inputs still transposed views there.
-Inputs copy_inputs_to(const OpCase& c, const Inputs& inputs, Device device);
+// The entry's inputs in `dtype`, drawn from gen on the host; on another
+// device the drawn tensors are copied there and the views made there. The
+// same generator state gives the same values on every device.
+Inputs make_inputs(const OpCase& c, DType dtype, Generator& gen, Device device = Device::cpu());
 
-// Index of element `flat` (C order over out_shape) in a tensor of `shape`
-// broadcast to out_shape, NumPy style.
-std::int64_t broadcast_source_index(const Shape& shape, const Shape& out_shape, std::int64_t flat);
+// References that tests of special cases share with the registry.
+// op(a) @ op(b) (2-D or batched 3-D) with each element's error scale.
+Reference reference_matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b);
+// log_softmax of every row of the last axis, in double.
+std::vector<double> reference_log_softmax(const Tensor& a);
 
 // The first element where `actual` is off the reference by more than
 // atol + rtol * scale, as a message; empty when every element is close.
