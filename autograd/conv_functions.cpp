@@ -15,14 +15,12 @@ namespace {
 using detail::check_defined;
 using detail::needs_grad;
 
-ops::ConvPadding to_ops(Padding p) { return p == Padding::Same ? ops::ConvPadding::Same : ops::ConvPadding::Valid; }
-
 // The window of a kh x kw kernel over x [N, H, W, C] under the options.
 ops::Conv2dWindow window_for(const Variable& x, std::int64_t kh, std::int64_t kw, const Conv2dOptions& o,
                              const char* op) {
   check_defined(x, op);
   PETAL_CHECK(x.dim() == 4, ShapeError, op, ": input must be 4-D [N, H, W, C], got ", shape_str(x.shape()));
-  return ops::conv2d_window(x.size(1), x.size(2), kh, kw, o.stride_h, o.stride_w, to_ops(o.padding), op);
+  return ops::conv2d_window(x.size(1), x.size(2), kh, kw, o.stride_h, o.stride_w, o.padding, op);
 }
 
 void check_kernel_rank(const Variable& kernel, const char* op) {
@@ -79,14 +77,6 @@ Variable batch_norm_impl(const Variable& x, const Variable& gamma, const Variabl
 }
 
 }  // namespace
-
-std::int64_t conv_output_size(std::int64_t in, std::int64_t k, std::int64_t stride, Padding padding, const char* op) {
-  return ops::conv_output_size(in, k, stride, to_ops(padding), op);
-}
-
-std::int64_t same_padding_before(std::int64_t in, std::int64_t k, std::int64_t stride) {
-  return ops::same_padding_before(in, k, stride);
-}
 
 Variable conv2d(const Variable& x, const Variable& kernel, const Variable& bias, const Conv2dOptions& options) {
   const char* op = "conv2d";

@@ -8,10 +8,12 @@
 
 #include "autograd/variable.hpp"
 #include "core/random.hpp"
+#include "kernels/ops_conv.hpp"
 
 namespace petal::ag {
 
-enum class Padding { Same, Valid };
+// The padding rule is the kernels' own (ops::ConvPadding::Same / Valid).
+using Padding = ops::ConvPadding;
 
 struct Conv2dOptions {
   std::int64_t stride_h = 1, stride_w = 1;
@@ -59,10 +61,9 @@ Variable max_pool2d(const Variable& x, std::int64_t pool_h, std::int64_t pool_w,
 // scales the rest by 1 / (1 - rate); identity otherwise.
 Variable dropout(const Variable& x, double rate, bool training, Generator& gen = default_generator());
 
-// Output size along one spatial axis, TensorFlow rule; throws ShapeError
-// (naming `op`) when a valid window does not fit.
-std::int64_t conv_output_size(std::int64_t in, std::int64_t k, std::int64_t stride, Padding padding, const char* op);
-// Padding before along one axis for "same" (the smaller half).
-std::int64_t same_padding_before(std::int64_t in, std::int64_t k, std::int64_t stride);
+// Output size along one spatial axis (TensorFlow rule) and the "same"
+// padding before it: the kernels' functions (kernels/ops_conv.hpp).
+using ops::conv_output_size;
+using ops::same_padding_before;
 
 }  // namespace petal::ag

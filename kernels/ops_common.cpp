@@ -42,6 +42,17 @@ void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
               shape_str(b.shape()), " must be equal");
 }
 
+void check_floating(const char* op, const Tensor& t, const char* what) {
+  t.check_defined(op);
+  PETAL_CHECK(is_floating(t.dtype()), DTypeError, op, ": ", what, " must be float32 or float64, got ",
+              dtype_name(t.dtype()));
+}
+
+void check_same_dtype(const char* op, const Tensor& input, const Tensor& t, const char* what) {
+  PETAL_CHECK(input.dtype() == t.dtype(), DTypeError, op, ": ", what, " is ", dtype_name(t.dtype()),
+              " but the input is ", dtype_name(input.dtype()));
+}
+
 void check_floating_operands(const char* op, std::initializer_list<const Tensor*> tensors) {
   check_defined(op, tensors);
   const Tensor* first = *tensors.begin();
@@ -67,6 +78,18 @@ Backend select_backend(const char* op, std::initializer_list<const Tensor*> tens
   PETAL_CHECK(device.index >= 0 && device.index < count, DeviceError, op, ": ", device.str(), " does not exist (",
               count, " CUDA devices; shapes ", shapes_str(tensors), ")");
   return Backend::Cuda;
+}
+
+Backend select_backend_of_defined(const char* op, std::initializer_list<const Tensor*> tensors) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : tensors) {
+    if (!t->defined()) continue;
+    if (!first) first = t;
+    PETAL_CHECK(t->device() == first->device(), DeviceError, op, ": tensors are on different devices (",
+                first->device().str(), " and ", t->device().str(), "; shapes ", shape_str(first->shape()), " and ",
+                shape_str(t->shape()), ")");
+  }
+  return first ? select_backend(op, {first}) : Backend::Cpu;
 }
 
 namespace {

@@ -36,6 +36,13 @@ void check_same_shape(const char* op, const Tensor& a, const Tensor& b);
 void check_floating_operands(const char* op, std::initializer_list<const Tensor*> tensors);
 // "[2, 3] and [4]"-style list of shapes for messages.
 std::string shapes_str(std::initializer_list<const Tensor*> tensors);
+// The same checks for an operand with a role (kernel, bias, gamma, ...) that
+// the message names: ValueError when undefined, DTypeError unless float32 or
+// float64 ("<op>: <what> must be float32 or float64, got int64").
+void check_floating(const char* op, const Tensor& t, const char* what);
+// DTypeError unless t has the dtype of the op's input ("<op>: <what> is
+// float64 but the input is float32").
+void check_same_dtype(const char* op, const Tensor& input, const Tensor& t, const char* what);
 
 // ---- the backend switch ----
 // Every op asks here which backend runs it. All tensors must be on the same
@@ -44,6 +51,10 @@ std::string shapes_str(std::initializer_list<const Tensor*> tensors);
 // DeviceError "<op>: CUDA backend not available (...)" says why.
 enum class Backend { Cpu, Cuda };
 Backend select_backend(const char* op, std::initializer_list<const Tensor*> tensors);
+// select_backend over the defined tensors only, for ops with optional
+// operands (an absent bias is undefined and has no device); Backend::Cpu
+// when none is defined.
+Backend select_backend_of_defined(const char* op, std::initializer_list<const Tensor*> tensors);
 
 // The statement of an op's Backend::Cuda branch (a call into
 // kernels/cuda/cuda_ops.hpp), compiled only in builds with the CUDA backend;

@@ -10,6 +10,7 @@
 
 #include "core/random.hpp"
 #include "core/tensor.hpp"
+#include "kernels/portable/conv_results.hpp"
 
 namespace petal::ops {
 
@@ -58,17 +59,12 @@ Tensor depthwise_conv2d_backward_kernel(const Tensor& grad, const Tensor& x, con
 // ([C], same dtype) receive them. relu6 fuses min(max(y, 0), 6).
 Tensor batch_norm_training(const Tensor& x, const Tensor& gamma, const Tensor& beta, double epsilon, bool relu6,
                            Tensor& mean, Tensor& biased_variance);
-struct BatchNormGrads {
-  Tensor x, gamma, beta;
-};
 // Gradients of batch_norm_training (mean/biased_variance as it returned them).
 BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                    const Tensor& mean, const Tensor& biased_variance, double epsilon, bool relu6);
 // Inference: the moving statistics folded into a per-channel scale and shift:
-// scale = gamma / sqrt(var + eps), shift = beta - mean * scale.
-struct FoldedBatchNorm {
-  Tensor scale, shift;
-};
+// scale = gamma / sqrt(var + eps), shift = beta - mean * scale (FoldedBatchNorm,
+// like BatchNormGrads and ConvBatchNormResult, is in kernels/portable/conv_results.hpp).
 FoldedBatchNorm fold_batch_norm(const Tensor& gamma, const Tensor& beta, const Tensor& moving_mean,
                                 const Tensor& moving_variance, double epsilon);
 // y = x * scale + shift per channel (last axis), clamped when relu6.
@@ -92,9 +88,6 @@ Tensor depthwise_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const
 // ---- training fusion: convolution (no bias) + batch norm (+ ReLU6) ----
 // The batch statistics are gathered while the convolution writes its output,
 // saving batch norm one pass over memory. conv_out is batch_norm_backward's x.
-struct ConvBatchNormResult {
-  Tensor y, conv_out, mean, biased_variance;
-};
 ConvBatchNormResult conv2d_batch_norm_training(const Tensor& x, const Tensor& kernel, const Conv2dWindow& window,
                                                const Tensor& gamma, const Tensor& beta, double epsilon, bool relu6);
 ConvBatchNormResult depthwise_conv2d_batch_norm_training(const Tensor& x, const Tensor& kernel,

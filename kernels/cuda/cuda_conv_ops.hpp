@@ -10,12 +10,12 @@
 
 #include "core/random.hpp"
 #include "core/tensor.hpp"
-#include "kernels/cpu/conv/conv_geometry.hpp"
-#include "kernels/ops_conv.hpp"
+#include "kernels/portable/conv_geometry.hpp"
+#include "kernels/portable/conv_results.hpp"
 
 namespace petal::cuda_ops {
 
-using cpu::ConvGeometry;
+using kernels::ConvGeometry;
 
 // ---- Conv2D: g.out_c = Cout; bias may be undefined ----
 Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, const ConvGeometry& g, bool relu6);

@@ -22,7 +22,7 @@ using body::is_pointwise_gemm;
 using body::uses_direct_kernel;
 
 // Each launch below is a template over the geometry type G (64-bit
-// cpu::ConvGeometry or cuda_body::ConvGeometry32): the callers pass the
+// kernels::ConvGeometry or cuda_body::ConvGeometry32): the callers pass the
 // 32-bit one whenever body::fits_32bit says every index fits.
 
 template <class T, class G>

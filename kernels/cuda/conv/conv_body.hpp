@@ -14,12 +14,12 @@
 #include <type_traits>
 #include <utility>
 
-#include "kernels/cpu/conv/conv_geometry.hpp"
-#include "kernels/cuda/host_device.hpp"
+#include "kernels/portable/conv_geometry.hpp"
+#include "kernels/portable/host_device.hpp"
 
 namespace petal::cuda_body {
 
-using cpu::ConvGeometry;
+using kernels::ConvGeometry;
 
 // The geometry with 32-bit fields. Every body takes either geometry and does
 // its index arithmetic in the geometry's integer type: the kernels pass this

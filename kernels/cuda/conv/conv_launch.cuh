@@ -14,7 +14,7 @@
 #include "core/error.hpp"
 #include "core/shape.hpp"
 #include "core/tensor.hpp"
-#include "kernels/cpu/conv/conv_geometry.hpp"
+#include "kernels/portable/conv_geometry.hpp"
 #include "kernels/cuda/conv/batch_norm_body.hpp"
 #include "kernels/cuda/conv/gemm_plan.hpp"
 #include "kernels/cuda/conv/reduce_body.hpp"
@@ -22,7 +22,7 @@
 
 namespace petal::cuda_conv {
 
-using cpu::ConvGeometry;
+using kernels::ConvGeometry;
 using cuda_body::Sum2;
 
 // "<op> (CUDA, float32): x [1, 8, 8, 3], kernel [3, 3, 3, 32]": what every

@@ -15,7 +15,7 @@
 
 #include <cstdint>
 
-#include "kernels/cuda/host_device.hpp"
+#include "kernels/portable/host_device.hpp"
 
 namespace petal::cuda_body {
 
