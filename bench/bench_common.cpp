@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "nn/json.hpp"
+
 namespace petal::bench {
 
 double median_seconds(const std::function<void()>& fn, int repeats, int warmup, double min_warmup_seconds) {
@@ -32,29 +34,8 @@ double median_seconds(const std::function<void()>& fn, int repeats, int warmup, 
   return n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
 }
 
-std::string json_quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
 JsonRow& JsonRow::set(const std::string& key, const std::string& value) {
-  fields_.emplace_back(key, json_quote(value));
+  fields_.emplace_back(key, nn::json::quote(value));
   return *this;
 }
 
@@ -83,7 +64,7 @@ std::string JsonRow::str() const {
   std::string out = "{";
   for (std::size_t i = 0; i < fields_.size(); ++i) {
     if (i) out += ", ";
-    out += json_quote(fields_[i].first) + ": " + fields_[i].second;
+    out += nn::json::quote(fields_[i].first) + ": " + fields_[i].second;
   }
   return out + "}";
 }

@@ -25,7 +25,8 @@ double median_seconds(const std::function<void()>& fn, int repeats = 5, int warm
 // threads busy-wait, did not see it). Both sides of a comparison use it.
 inline constexpr double kSteadyWarmupSeconds = 0.05;
 
-// One row of the shared benchmark format. Fields print in insertion order.
+// One row of the shared benchmark format. Fields print in insertion order;
+// strings are escaped by nn/json.hpp's quote.
 class JsonRow {
  public:
   JsonRow& set(const std::string& key, const std::string& value);   // quoted string
@@ -39,9 +40,6 @@ class JsonRow {
  private:
   std::vector<std::pair<std::string, std::string>> fields_;
 };
-
-// Escapes a string for JSON (quotes included).
-std::string json_quote(const std::string& s);
 
 // Runs argv with extra environment variables, captures stdout; returns the
 // exit code (or -1 when the program could not be started).
