@@ -20,7 +20,6 @@
 #include "examples/flowers_common.hpp"
 #include "core/atomic_file.hpp"
 #include "nn/dataset_source.hpp"
-#include "nn/json.hpp"
 #include "nn/nn.hpp"
 
 namespace fs = std::filesystem;
@@ -78,16 +77,6 @@ Options parse_args(int argc, char** argv) {
   return o;
 }
 
-std::string matrix_json(const std::vector<std::vector<std::int64_t>>& m) {
-  std::string out = "[";
-  for (std::size_t r = 0; r < m.size(); ++r) {
-    out += r ? ", [" : "[";
-    for (std::size_t c = 0; c < m[r].size(); ++c) out += (c ? ", " : "") + std::to_string(m[r][c]);
-    out += "]";
-  }
-  return out + "]";
-}
-
 int run(const Options& o) {
   const Device device = examples::select_device(o.device);
   const fs::path data_dir = find_asset("flowers-192", o.data);
@@ -138,24 +127,15 @@ int run(const Options& o) {
                                           static_cast<std::int64_t>(classes.size()));
   const double val_accuracy = history["val_accuracy"].back();
 
-  std::string classes_json = "[", classes_csv;
-  for (std::size_t i = 0; i < classes.size(); ++i) {
-    classes_json += (i ? ", " : "") + json::quote(classes[i]);
-    classes_csv += (i ? "," : "") + classes[i];
-  }
-  classes_json += "]";
-  std::string results = "{\n  \"val_accuracy\": " + json::number(val_accuracy) + ",\n  \"history\": " +
-                        history.to_json({"loss", "accuracy", "val_loss", "val_accuracy"}) +
-                        ",\n  \"images_per_second\": " +
-                        json::number(history.samples_per_second()) + ",\n  \"classes\": " + classes_json +
-                        ",\n  \"confusion_matrix\": " + matrix_json(confusion) + "\n}\n";
+  const std::string results = examples::flowers_results_json(val_accuracy, history, history.samples_per_second(),
+                                                            classes, confusion);
   write_text_file_atomic(out.file("results.json"), results);
   write_training_curves(history, out.file("curves.svg"), "flowers_dense");
   save_weights(*model, out.file("model.safetensors"),
                {{"architecture", "dense"},
                 {"layers", "Flatten,Dense(500,relu),Dense(50,relu),Dense(5,softmax)"},
                 {"input_size", std::to_string(size)},
-                {"classes", classes_csv},
+                {"classes", examples::join(classes, ",")},
                 {"preprocessing", "x/255"}});
 
   std::printf("val_accuracy %.4f (%lld images), %.1f training images/s; wrote %s\n", val_accuracy,
