@@ -110,6 +110,7 @@ std::vector<OpCase> elementwise_cases();
 std::vector<OpCase> reduce_cases();
 std::vector<OpCase> softmax_cases();
 std::vector<OpCase> matmul_cases();
+std::vector<OpCase> conv_cases();
 
 // The entry's inputs in `dtype`, drawn from gen on the host; on another
 // device the drawn tensors are copied there and the views made there. The
