@@ -442,32 +442,32 @@ std::vector<OpCase> conv_cases() {
   // Conv2D: the 1x1 GEMM path, the direct small-Cin kernel (with its padded
   // row buffer), blocked im2col/GEMM, odd sizes, strides, both paddings,
   // TensorFlow's bottom/right-only "same" padding on even inputs, batch 1.
-  for (const ConvShape& s : std::vector<ConvShape>{
-           {2, 7, 5, 8, 1, 1, 12, 1, 1, P::Valid},   {1, 6, 6, 33, 1, 1, 17, 1, 1, P::Same},
-           {1, 5, 7, 12, 1, 1, 200, 1, 1, P::Same},  {2, 3, 5, 40, 1, 1, 70, 1, 1, P::Valid},
-           {2, 7, 7, 6, 1, 1, 5, 2, 2, P::Same},     {2, 9, 7, 6, 3, 3, 10, 1, 1, P::Same},
-           {1, 8, 10, 5, 3, 3, 7, 2, 2, P::Same},    {3, 9, 9, 8, 3, 3, 16, 2, 2, P::Same},
-           {2, 6, 5, 7, 3, 3, 9, 1, 1, P::Valid},    {1, 11, 8, 5, 5, 3, 6, 2, 1, P::Valid},
-           {2, 24, 24, 16, 3, 3, 24, 1, 1, P::Same}, {2, 10, 11, 3, 3, 3, 32, 2, 2, P::Same},
-           {1, 7, 8, 3, 3, 3, 20, 1, 1, P::Valid},   {1, 5, 5, 1, 3, 3, 3, 1, 1, P::Same},
-           {2, 19, 23, 3, 3, 3, 32, 2, 2, P::Same},  {1, 9, 12, 3, 3, 3, 32, 1, 1, P::Valid},
-           {1, 17, 21, 2, 5, 5, 64, 1, 1, P::Same},  {1, 3, 3, 4, 3, 3, 5, 1, 1, P::Valid},
-           {1, 2, 2, 2, 3, 3, 3, 1, 1, P::Same}})  // small enough to gradcheck
-    add_convolution(out, s, false);
   // DepthwiseConv2D: ragged channel counts around the SIMD widths,
   // multipliers, long rows, window larger than the input, many taps.
-  for (const ConvShape& s : std::vector<ConvShape>{
-           {2, 9, 7, 32, 3, 3, 1, 1, 1, P::Same},    {1, 8, 10, 48, 3, 3, 1, 2, 2, P::Same},
-           {3, 9, 11, 16, 3, 3, 1, 2, 2, P::Same},   {2, 7, 6, 37, 3, 3, 1, 1, 1, P::Valid},
-           {1, 12, 13, 24, 3, 3, 1, 1, 1, P::Same},  {2, 5, 5, 5, 3, 3, 1, 1, 1, P::Same},
-           {1, 9, 8, 20, 5, 5, 1, 2, 2, P::Same},    {1, 7, 9, 16, 3, 1, 1, 1, 2, P::Valid},
-           {2, 6, 7, 6, 3, 3, 2, 1, 1, P::Same},     {1, 9, 8, 7, 3, 3, 3, 2, 2, P::Same},
-           {2, 10, 9, 16, 3, 3, 4, 1, 1, P::Valid},  {1, 3, 3, 64, 3, 3, 1, 1, 1, P::Valid},
-           {1, 2, 2, 32, 3, 3, 1, 1, 1, P::Same},    {1, 24, 20, 64, 3, 3, 1, 1, 1, P::Same},
-           {3, 11, 30, 40, 3, 3, 1, 2, 2, P::Same},  {2, 13, 21, 33, 3, 3, 1, 1, 1, P::Same},
-           {1, 3, 40, 4, 1, 35, 1, 1, 2, P::Valid},  {1, 6, 40, 16, 2, 33, 1, 2, 2, P::Same},
-           {1, 3, 3, 2, 3, 3, 2, 1, 1, P::Same}})  // small enough to gradcheck
-    add_convolution(out, s, true);
+  // The last of each kind is small enough to gradcheck.
+  const bool conv = false, depthwise = true;
+  for (const auto& [kind, s] : std::vector<std::pair<bool, ConvShape>>{
+           {conv, {2, 7, 5, 8, 1, 1, 12, 1, 1, P::Valid}},       {conv, {1, 6, 6, 33, 1, 1, 17, 1, 1, P::Same}},
+           {conv, {1, 5, 7, 12, 1, 1, 200, 1, 1, P::Same}},      {conv, {2, 3, 5, 40, 1, 1, 70, 1, 1, P::Valid}},
+           {conv, {2, 7, 7, 6, 1, 1, 5, 2, 2, P::Same}},         {conv, {2, 9, 7, 6, 3, 3, 10, 1, 1, P::Same}},
+           {conv, {1, 8, 10, 5, 3, 3, 7, 2, 2, P::Same}},        {conv, {3, 9, 9, 8, 3, 3, 16, 2, 2, P::Same}},
+           {conv, {2, 6, 5, 7, 3, 3, 9, 1, 1, P::Valid}},        {conv, {1, 11, 8, 5, 5, 3, 6, 2, 1, P::Valid}},
+           {conv, {2, 24, 24, 16, 3, 3, 24, 1, 1, P::Same}},     {conv, {2, 10, 11, 3, 3, 3, 32, 2, 2, P::Same}},
+           {conv, {1, 7, 8, 3, 3, 3, 20, 1, 1, P::Valid}},       {conv, {1, 5, 5, 1, 3, 3, 3, 1, 1, P::Same}},
+           {conv, {2, 19, 23, 3, 3, 3, 32, 2, 2, P::Same}},      {conv, {1, 9, 12, 3, 3, 3, 32, 1, 1, P::Valid}},
+           {conv, {1, 17, 21, 2, 5, 5, 64, 1, 1, P::Same}},      {conv, {1, 3, 3, 4, 3, 3, 5, 1, 1, P::Valid}},
+           {conv, {1, 2, 2, 2, 3, 3, 3, 1, 1, P::Same}},
+           {depthwise, {2, 9, 7, 32, 3, 3, 1, 1, 1, P::Same}},   {depthwise, {1, 8, 10, 48, 3, 3, 1, 2, 2, P::Same}},
+           {depthwise, {3, 9, 11, 16, 3, 3, 1, 2, 2, P::Same}},  {depthwise, {2, 7, 6, 37, 3, 3, 1, 1, 1, P::Valid}},
+           {depthwise, {1, 12, 13, 24, 3, 3, 1, 1, 1, P::Same}}, {depthwise, {2, 5, 5, 5, 3, 3, 1, 1, 1, P::Same}},
+           {depthwise, {1, 9, 8, 20, 5, 5, 1, 2, 2, P::Same}},   {depthwise, {1, 7, 9, 16, 3, 1, 1, 1, 2, P::Valid}},
+           {depthwise, {2, 6, 7, 6, 3, 3, 2, 1, 1, P::Same}},    {depthwise, {1, 9, 8, 7, 3, 3, 3, 2, 2, P::Same}},
+           {depthwise, {2, 10, 9, 16, 3, 3, 4, 1, 1, P::Valid}}, {depthwise, {1, 3, 3, 64, 3, 3, 1, 1, 1, P::Valid}},
+           {depthwise, {1, 2, 2, 32, 3, 3, 1, 1, 1, P::Same}},   {depthwise, {1, 24, 20, 64, 3, 3, 1, 1, 1, P::Same}},
+           {depthwise, {3, 11, 30, 40, 3, 3, 1, 2, 2, P::Same}}, {depthwise, {2, 13, 21, 33, 3, 3, 1, 1, 1, P::Same}},
+           {depthwise, {1, 3, 40, 4, 1, 35, 1, 1, 2, P::Valid}}, {depthwise, {1, 6, 40, 16, 2, 33, 1, 2, 2, P::Same}},
+           {depthwise, {1, 3, 3, 2, 3, 3, 2, 1, 1, P::Same}}})
+    add_convolution(out, s, kind);
   // Pooling: windows and strides of both paddings, partial "same" windows.
   for (const ConvShape& s : std::vector<ConvShape>{
            {2, 7, 9, 5, 2, 2, 0, 2, 2, P::Valid},  {1, 7, 7, 3, 3, 3, 0, 2, 2, P::Same},
@@ -548,14 +548,11 @@ std::vector<OpCase> conv_cases() {
   for (const Shape& shape : {Shape{2, 3, 4, 5}, Shape{7, 17}, Shape{3, 5, 5, 33}, Shape{2, 6, 6, 64}, Shape{4, 3}})
     add_batch_norm(out, shape);
   // Inference fusion of conv + folded batch norm + ReLU6.
-  for (const ConvShape& s : std::vector<ConvShape>{{2, 7, 5, 8, 1, 1, 12, 1, 1, P::Valid},
-                                                   {1, 9, 8, 6, 3, 3, 16, 2, 2, P::Same},
-                                                   {2, 6, 7, 3, 3, 3, 32, 2, 2, P::Same}})
-    add_fused_inference(out, s, false);
-  for (const ConvShape& s : std::vector<ConvShape>{{2, 9, 7, 32, 3, 3, 1, 1, 1, P::Same},
-                                                   {1, 8, 10, 37, 3, 3, 1, 2, 2, P::Same},
-                                                   {2, 6, 7, 6, 3, 3, 2, 1, 1, P::Valid}})
-    add_fused_inference(out, s, true);
+  for (const auto& [kind, s] : std::vector<std::pair<bool, ConvShape>>{
+           {conv, {2, 7, 5, 8, 1, 1, 12, 1, 1, P::Valid}},     {conv, {1, 9, 8, 6, 3, 3, 16, 2, 2, P::Same}},
+           {conv, {2, 6, 7, 3, 3, 3, 32, 2, 2, P::Same}},      {depthwise, {2, 9, 7, 32, 3, 3, 1, 1, 1, P::Same}},
+           {depthwise, {1, 8, 10, 37, 3, 3, 1, 2, 2, P::Same}}, {depthwise, {2, 6, 7, 6, 3, 3, 2, 1, 1, P::Valid}}})
+    add_fused_inference(out, s, kind);
   return out;
 }
 
