@@ -8,7 +8,6 @@
 
 #include <cstdint>
 
-#include "core/random.hpp"
 #include "core/tensor.hpp"
 #include "kernels/portable/conv_geometry.hpp"
 #include "kernels/portable/conv_results.hpp"
@@ -65,9 +64,5 @@ Tensor average_pool2d(const Tensor& x, const ConvGeometry& g);
 Tensor average_pool2d_backward(const Tensor& grad, const ConvGeometry& g);
 Tensor max_pool2d(const Tensor& x, const ConvGeometry& g);
 Tensor max_pool2d_backward(const Tensor& grad, const Tensor& x, const ConvGeometry& g);
-
-// The mask is drawn on the host from `gen` (so CPU and CUDA runs with the
-// same seed drop the same elements) and copied to `device`.
-Tensor dropout_mask(const Shape& shape, double rate, Generator& gen, DType dtype, Device device);
 
 }  // namespace petal::cuda_ops

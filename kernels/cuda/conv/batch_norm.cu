@@ -180,7 +180,7 @@ FoldedConv fold_conv(const Tensor& kernel_in, const Tensor& bias_in, const ops::
   const Tensor bias = bias_in.defined() ? bias_in.contiguous() : Tensor();
   FoldedConv f{Tensor::empty(kernel.shape(), kernel.dtype(), kernel.device()),
                Tensor::empty({out_c}, kernel.dtype(), kernel.device())};
-  dispatch_float(kernel.dtype(), [&](auto tag) {
+  dispatch_floating(kernel.dtype(), [&](auto tag) {
     using T = decltype(tag);
     fold_into_kernel<T>(kernel.data<T>(), data_or_null<T>(bias), scale.data<T>(), shift.data<T>(), kernel.numel(),
                         out_c, f.kernel.data<T>(), f.bias.data<T>(), name);
@@ -203,7 +203,7 @@ Tensor batch_norm_training(const Tensor& x_in, const Tensor& gamma_in, const Ten
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   mean = Tensor::empty({c}, x.dtype(), x.device());
   biased_variance = Tensor::empty({c}, x.dtype(), x.device());
-  dispatch_float(x.dtype(), [&](auto tag) {
+  dispatch_floating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     batch_norm_forward<T>(x.data<T>(), gamma.data<T>(), beta.data<T>(), rows, c, epsilon, relu6, y.data<T>(),
                           mean.data<T>(), biased_variance.data<T>(), x.device(), name);
@@ -221,7 +221,7 @@ ops::BatchNormGrads batch_norm_backward(const Tensor& grad_in, const Tensor& x_i
   const std::int64_t c = x.size(-1), rows = x.numel() / c;
   ops::BatchNormGrads out{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor::empty({c}, x.dtype(), x.device()),
                           Tensor::empty({c}, x.dtype(), x.device())};
-  dispatch_float(x.dtype(), [&](auto tag) {
+  dispatch_floating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda_conv::batch_norm_backward<T>(grad.data<T>(), x.data<T>(), gamma.data<T>(), beta.data<T>(), mean.data<T>(),
                                       var.data<T>(), rows, c, epsilon, relu6, out.x.data<T>(), out.gamma.data<T>(),
@@ -239,7 +239,7 @@ ops::FoldedBatchNorm fold_batch_norm(const Tensor& gamma_in, const Tensor& beta_
   const std::int64_t c = gamma.numel();
   ops::FoldedBatchNorm out{Tensor::empty({c}, gamma.dtype(), gamma.device()),
                            Tensor::empty({c}, gamma.dtype(), gamma.device())};
-  dispatch_float(gamma.dtype(), [&](auto tag) {
+  dispatch_floating(gamma.dtype(), [&](auto tag) {
     using T = decltype(tag);
     fold<T>(gamma.data<T>(), beta.data<T>(), mean.data<T>(), var.data<T>(), c, epsilon, out.scale.data<T>(),
             out.shift.data<T>(), name);
@@ -252,7 +252,7 @@ Tensor channel_affine(const Tensor& x_in, const Tensor& scale_in, const Tensor& 
   const OpName name{"channel_affine", operands({{"x", &x_in}, {"scale", &scale_in}})};
   const Tensor x = x_in.contiguous(), scale = scale_in.contiguous(), shift = shift_in.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  dispatch_float(x.dtype(), [&](auto tag) {
+  dispatch_floating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     affine<T>(x.data<T>(), scale.data<T>(), shift.data<T>(), x.numel(), x.size(-1), relu6, y.data<T>(), name);
   });
@@ -270,7 +270,7 @@ void update_moving_statistics(Tensor& moving_mean, Tensor& moving_variance, cons
     return r.contiguous();
   };
   const Tensor mean = like_moving(batch_mean_in), var = like_moving(batch_variance_in);
-  dispatch_float(moving_mean.dtype(), [&](auto tag) {
+  dispatch_floating(moving_mean.dtype(), [&](auto tag) {
     using T = decltype(tag);
     moving_update<T>(moving_mean.data<T>(), moving_variance.data<T>(), mean.data<T>(), var.data<T>(),
                      moving_mean.numel(), cuda_body::unbiased_factor(count), momentum, name);
@@ -311,7 +311,7 @@ ops::ConvBatchNormResult conv_batch_norm_training(const Tensor& x, const Tensor&
   r.y = Tensor::empty(out_shape, xc.dtype(), xc.device());
   r.mean = Tensor::empty({g.out_c}, xc.dtype(), xc.device());
   r.biased_variance = Tensor::empty({g.out_c}, xc.dtype(), xc.device());
-  dispatch_float(xc.dtype(), [&](auto tag) {
+  dispatch_floating(xc.dtype(), [&](auto tag) {
     using T = decltype(tag);
     fused_conv_batch_norm<T>(xc.data<T>(), w.data<T>(), gm.data<T>(), bt.data<T>(), g, epsilon, relu6, depthwise,
                              r.conv_out.data<T>(), r.y.data<T>(), r.mean.data<T>(), r.biased_variance.data<T>(),

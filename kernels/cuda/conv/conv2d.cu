@@ -41,25 +41,16 @@ void launch_im2col(const T* x, const G& g, T* col, std::int64_t total, const OpN
 template <class T>
 void fill_im2col(const T* x, const ConvGeometry& g, T* col, const OpName& name) {
   const std::int64_t total = g.output_pixels() * body::conv_columns(g);
-  if (body::fits_32bit(g)) {
-    launch_im2col(x, body::narrow(g), col, total, name);
-  } else {
-    launch_im2col(x, g, col, total, name);
-  }
+  with_index_geometry(g, [&](const auto& geometry) { launch_im2col(x, geometry, col, total, name); });
 }
 
 template <class T, class G>
 void launch_direct(const T* x, const T* w, const T* bias, T* y, const G& g, bool relu6, std::int64_t total,
                    const OpName& name) {
   using I = body::IndexOf<G>;
-  const I out_c = g.out_c;
-  for_each_index(
-      total,
-      [=] __device__(std::int64_t i) {
-        const I o = I(i);
-        y[o] = body::conv_epilogue(body::conv2d_direct_element(x, w, g, o), bias, o % out_c, relu6);
-      },
-      name, "direct convolution");
+  launch_output_with_epilogue(
+      y, bias, g, relu6, total, [=] __device__(I o) { return body::conv2d_direct_element(x, w, g, o); }, name,
+      "direct convolution");
 }
 
 template <class T, class I>
@@ -95,11 +86,7 @@ void conv2d_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeome
                     const OpName& name) {
   const std::int64_t out_c = g.out_c, total = g.output_pixels() * g.out_c;
   if (uses_direct_kernel(g)) {
-    if (body::fits_32bit(g)) {
-      launch_direct(x, w, bias, y, body::narrow(g), relu6, total, name);
-    } else {
-      launch_direct(x, w, bias, y, g, relu6, total, name);
-    }
+    with_index_geometry(g, [&](const auto& geometry) { launch_direct(x, w, bias, y, geometry, relu6, total, name); });
     return;
   }
   const std::int64_t k_count = body::conv_columns(g);
@@ -133,11 +120,7 @@ void conv2d_backward_input(const T* dy, const T* w, T* dx, const ConvGeometry& g
             T(0), dcol, name);
     T* dx_chunk = dx + first * g.in_h * g.in_w * g.in_c;
     const std::int64_t total = cg.input_pixels() * cg.in_c;
-    if (body::fits_32bit(cg)) {
-      launch_col2im(dcol, body::narrow(cg), dx_chunk, total, name);
-    } else {
-      launch_col2im(dcol, cg, dx_chunk, total, name);
-    }
+    with_index_geometry(cg, [&](const auto& geometry) { launch_col2im(dcol, geometry, dx_chunk, total, name); });
   });
 }
 
@@ -169,7 +152,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& kernel_in, const Tensor& bias_in
   const Tensor x = x_in.contiguous(), kernel = kernel_in.contiguous();
   const Tensor bias = bias_in.defined() ? bias_in.contiguous() : Tensor();
   Tensor y = Tensor::empty({g.batch, g.out_h, g.out_w, g.out_c}, x.dtype(), x.device());
-  dispatch_float(x.dtype(), [&](auto tag) {
+  dispatch_floating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     conv2d_forward<T>(x.data<T>(), kernel.data<T>(), data_or_null<T>(bias), y.data<T>(), g, relu6, x.device(), name);
   });
@@ -181,7 +164,7 @@ Tensor conv2d_backward_input(const Tensor& grad_in, const Tensor& kernel_in, con
   const OpName name{"conv2d_backward_input", operands({{"gradient", &grad_in}, {"kernel", &kernel_in}})};
   const Tensor grad = grad_in.contiguous(), kernel = kernel_in.contiguous();
   Tensor dx = Tensor::empty({g.batch, g.in_h, g.in_w, g.in_c}, grad.dtype(), grad.device());
-  dispatch_float(grad.dtype(), [&](auto tag) {
+  dispatch_floating(grad.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda_conv::conv2d_backward_input<T>(grad.data<T>(), kernel.data<T>(), dx.data<T>(), g, grad.device(), name);
   });
@@ -195,7 +178,7 @@ Tensor conv2d_backward_kernel(const Tensor& grad_in, const Tensor& x_in, const S
   const Tensor grad = grad_in.contiguous(), x = x_in.contiguous();
   Tensor dw = Tensor::empty(kernel_shape, x.dtype(), x.device());
   Tensor db = grad_bias ? Tensor::empty({g.out_c}, x.dtype(), x.device()) : Tensor();
-  dispatch_float(x.dtype(), [&](auto tag) {
+  dispatch_floating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda_conv::conv2d_backward_kernel<T>(grad.data<T>(), x.data<T>(), dw.data<T>(), grad_bias ? db.data<T>() : nullptr,
                                          g, x.device(), name);

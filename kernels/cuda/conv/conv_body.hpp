@@ -54,29 +54,28 @@ inline bool fits_32bit(const ConvGeometry& g, std::int64_t extra = 0) {
   return true;
 }
 
-template <class G>
-PETAL_HD_INLINE IndexOf<G> conv_columns(const G& g) {
-  return g.kernel_h * g.kernel_w * g.in_c;
+// Coordinates of a flat NHWC index over [*, h, w, channels].
+template <class I>
+struct NhwcIndex {
+  I n, y, x, c;
+};
+
+template <class I>
+PETAL_HD_INLINE NhwcIndex<I> split_nhwc(I i, I h, I w, I channels) {
+  const I c = i % channels, pixel = i / channels;
+  const I x = pixel % w, rest = pixel / w;
+  return {rest / h, rest % h, x, c};
 }
 
-// Flat index into x of im2col element (p, k), or -1 where the tap falls in
-// the padding (the element is then zero).
+// The output pixel an output element o (flat NHWC index into y) belongs to,
+// and the input pixel of an input element i.
 template <class G>
-PETAL_HD_INLINE IndexOf<G> im2col_source(const G& g, IndexOf<G> p, IndexOf<G> k) {
-  using I = IndexOf<G>;
-  const I ci = k % g.in_c, tap = k / g.in_c;
-  const I kx = tap % g.kernel_w, ky = tap / g.kernel_w;
-  const I ox = p % g.out_w, rest = p / g.out_w;
-  const I oy = rest % g.out_h, n = rest / g.out_h;
-  const I iy = oy * g.stride_h - g.pad_top + ky, ix = ox * g.stride_w - g.pad_left + kx;
-  if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) return -1;
-  return ((n * g.in_h + iy) * g.in_w + ix) * g.in_c + ci;
+PETAL_HD_INLINE NhwcIndex<IndexOf<G>> output_coords(const G& g, IndexOf<G> o) {
+  return split_nhwc(o, g.out_h, g.out_w, g.out_c);
 }
-
-template <class T, class G>
-PETAL_HD_INLINE T im2col_element(const T* x, const G& g, IndexOf<G> p, IndexOf<G> k) {
-  const IndexOf<G> src = im2col_source(g, p, k);
-  return src < 0 ? T(0) : x[src];
+template <class G>
+PETAL_HD_INLINE NhwcIndex<IndexOf<G>> input_coords(const G& g, IndexOf<G> i) {
+  return split_nhwc(i, g.in_h, g.in_w, g.in_c);
 }
 
 // Output coordinate along one axis that reads input coordinate `in` through
@@ -90,27 +89,87 @@ PETAL_HD_INLINE I output_for_tap(I in, I tap, I pad, I stride, I out) {
   return o < out ? o : -1;
 }
 
-// Input-gradient element i (flat NHWC index into dx) gathered from the
-// column gradient dcol [P, K] = dy x W^T: the sum of every dcol element
-// whose im2col source is i. A gather, so no atomics and a fixed order.
-template <class T, class G>
-PETAL_HD_INLINE T col2im_gather(const T* dcol, const G& g, IndexOf<G> i) {
+// The two directions of a window, each visiting taps in row-major (ky, kx)
+// order, which fixes the order of every sum and of the max pool's "first
+// maximum":
+// fn(iy, ix, ky, kx) for each tap of output pixel (oy, ox)'s window that
+// lands inside the input (forward gathers)...
+template <class G, class Fn>
+PETAL_HD_INLINE void for_each_window_tap(const G& g, IndexOf<G> oy, IndexOf<G> ox, Fn&& fn) {
   using I = IndexOf<G>;
-  const I ci = i % g.in_c, pixel = i / g.in_c;
-  const I ix = pixel % g.in_w, rest = pixel / g.in_w;
-  const I iy = rest % g.in_h, n = rest / g.in_h;
-  const I k_count = conv_columns(g);
-  T sum = T(0);
+  for (I ky = 0; ky < g.kernel_h; ++ky) {
+    const I iy = oy * g.stride_h - g.pad_top + ky;
+    if (iy < 0 || iy >= g.in_h) continue;
+    for (I kx = 0; kx < g.kernel_w; ++kx) {
+      const I ix = ox * g.stride_w - g.pad_left + kx;
+      if (ix < 0 || ix >= g.in_w) continue;
+      fn(iy, ix, ky, kx);
+    }
+  }
+}
+
+// ...and fn(oy, ox, ky, kx) for each output pixel whose window reads input
+// pixel (iy, ix), through tap (ky, kx) (gradient gathers: no atomics).
+template <class G, class Fn>
+PETAL_HD_INLINE void for_each_window_reading(const G& g, IndexOf<G> iy, IndexOf<G> ix, Fn&& fn) {
+  using I = IndexOf<G>;
   for (I ky = 0; ky < g.kernel_h; ++ky) {
     const I oy = output_for_tap(iy, ky, g.pad_top, g.stride_h, g.out_h);
     if (oy < 0) continue;
     for (I kx = 0; kx < g.kernel_w; ++kx) {
       const I ox = output_for_tap(ix, kx, g.pad_left, g.stride_w, g.out_w);
       if (ox < 0) continue;
-      const I p = (n * g.out_h + oy) * g.out_w + ox;
-      sum += dcol[p * k_count + (ky * g.kernel_w + kx) * g.in_c + ci];
+      fn(oy, ox, ky, kx);
     }
   }
+}
+
+template <class G>
+PETAL_HD_INLINE IndexOf<G> conv_columns(const G& g) {
+  return g.kernel_h * g.kernel_w * g.in_c;
+}
+
+// The input pixel (n * in_h + iy) * in_w + ix that tap (ky, kx) of output
+// pixel p = (n * out_h + oy) * out_w + ox reads, or -1 in the padding.
+template <class G>
+PETAL_HD_INLINE IndexOf<G> tap_input_pixel(const G& g, IndexOf<G> p, IndexOf<G> ky, IndexOf<G> kx) {
+  using I = IndexOf<G>;
+  const I ox = p % g.out_w, rest = p / g.out_w;
+  const I oy = rest % g.out_h, n = rest / g.out_h;
+  const I iy = oy * g.stride_h - g.pad_top + ky, ix = ox * g.stride_w - g.pad_left + kx;
+  if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) return -1;
+  return (n * g.in_h + iy) * g.in_w + ix;
+}
+
+// Flat index into x of im2col element (p, k), or -1 where the tap falls in
+// the padding (the element is then zero).
+template <class G>
+PETAL_HD_INLINE IndexOf<G> im2col_source(const G& g, IndexOf<G> p, IndexOf<G> k) {
+  using I = IndexOf<G>;
+  const I ci = k % g.in_c, tap = k / g.in_c;
+  const I pixel = tap_input_pixel(g, p, tap / g.kernel_w, tap % g.kernel_w);
+  return pixel < 0 ? -1 : pixel * g.in_c + ci;
+}
+
+template <class T, class G>
+PETAL_HD_INLINE T im2col_element(const T* x, const G& g, IndexOf<G> p, IndexOf<G> k) {
+  const IndexOf<G> src = im2col_source(g, p, k);
+  return src < 0 ? T(0) : x[src];
+}
+
+// Input-gradient element i (flat NHWC index into dx) gathered from the
+// column gradient dcol [P, K] = dy x W^T: the sum of every dcol element
+// whose im2col source is i. A gather, so no atomics and a fixed order.
+template <class T, class G>
+PETAL_HD_INLINE T col2im_gather(const T* dcol, const G& g, IndexOf<G> i) {
+  using I = IndexOf<G>;
+  const NhwcIndex<I> in = input_coords(g, i);
+  const I k_count = conv_columns(g);
+  T sum = T(0);
+  for_each_window_reading(g, in.y, in.x, [&](I oy, I ox, I ky, I kx) {
+    const I p = (in.n * g.out_h + oy) * g.out_w + ox;
+    sum += dcol[p * k_count + (ky * g.kernel_w + kx) * g.in_c + in.c];
+  });
   return sum;
 }
 
@@ -120,21 +179,13 @@ PETAL_HD_INLINE T col2im_gather(const T* dcol, const G& g, IndexOf<G> i) {
 template <class T, class G>
 PETAL_HD_INLINE T conv2d_direct_element(const T* x, const T* w, const G& g, IndexOf<G> o) {
   using I = IndexOf<G>;
-  const I co = o % g.out_c, pixel = o / g.out_c;
-  const I ox = pixel % g.out_w, rest = pixel / g.out_w;
-  const I oy = rest % g.out_h, n = rest / g.out_h;
+  const NhwcIndex<I> out = output_coords(g, o);
   T sum = T(0);
-  for (I ky = 0; ky < g.kernel_h; ++ky) {
-    const I iy = oy * g.stride_h - g.pad_top + ky;
-    if (iy < 0 || iy >= g.in_h) continue;
-    for (I kx = 0; kx < g.kernel_w; ++kx) {
-      const I ix = ox * g.stride_w - g.pad_left + kx;
-      if (ix < 0 || ix >= g.in_w) continue;
-      const T* in = x + ((n * g.in_h + iy) * g.in_w + ix) * g.in_c;
-      const T* wk = w + (ky * g.kernel_w + kx) * g.in_c * g.out_c + co;
-      for (I ci = 0; ci < g.in_c; ++ci) sum += in[ci] * wk[ci * g.out_c];
-    }
-  }
+  for_each_window_tap(g, out.y, out.x, [&](I iy, I ix, I ky, I kx) {
+    const T* in = x + ((out.n * g.in_h + iy) * g.in_w + ix) * g.in_c;
+    const T* wk = w + (ky * g.kernel_w + kx) * g.in_c * g.out_c + out.c;
+    for (I ci = 0; ci < g.in_c; ++ci) sum += in[ci] * wk[ci * g.out_c];
+  });
   return sum;
 }
 

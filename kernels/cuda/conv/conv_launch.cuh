@@ -19,6 +19,7 @@
 #include "kernels/cuda/conv/gemm_plan.hpp"
 #include "kernels/cuda/conv/reduce_body.hpp"
 #include "kernels/cuda/cuda_common.cuh"
+#include "kernels/portable/dispatch.hpp"
 
 namespace petal::cuda_conv {
 
@@ -179,10 +180,36 @@ void channel_sums(const T* x, std::int64_t rows, std::int64_t columns, T* out, D
 }
 
 // Runs fn(float{}) or fn(double{}) by the dtype (the ops layer has checked it).
-template <class Fn>
-auto dispatch_float(DType dtype, Fn&& fn) {
-  if (dtype == DType::Float64) return fn(double{});
-  return fn(float{});
+using kernels::dispatch_floating;
+
+// Calls launch(geometry) with the 32-bit geometry when every index of g fits
+// (cuda_body::fits_32bit), else with g itself: the launches are templates
+// over the geometry type, and 32-bit index arithmetic is several times
+// cheaper on the GPU.
+template <class Launch>
+void with_index_geometry(const ConvGeometry& g, Launch&& launch) {
+  if (cuda_body::fits_32bit(g)) {
+    launch(cuda_body::narrow(g));
+  } else {
+    launch(g);
+  }
+}
+
+// y[o] = the bias/ReLU6 epilogue of element(o), for each of the `total`
+// output elements o (flat NHWC index in the geometry's index type); element
+// is a __device__ lambda computing the convolution's sum.
+template <class T, class G, class Element>
+void launch_output_with_epilogue(T* y, const T* bias, const G& g, bool relu6, std::int64_t total, Element element,
+                                 const OpName& name, const char* stage) {
+  using I = cuda_body::IndexOf<G>;
+  const I out_c = g.out_c;
+  for_each_index(
+      total,
+      [=] __device__(std::int64_t i) {
+        const I o = I(i);
+        y[o] = cuda_body::conv_epilogue(element(o), bias, o % out_c, relu6);
+      },
+      name, stage);
 }
 
 template <class T>

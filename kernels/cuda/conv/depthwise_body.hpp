@@ -37,20 +37,12 @@ PETAL_HD_INLINE constexpr IndexOf<G> depthwise_multiplier(const UnitMultiplier<G
 template <class T, class G>
 PETAL_HD_INLINE T depthwise_output_element(const T* x, const T* w, const G& g, IndexOf<G> o) {
   using I = IndexOf<G>;
-  const I oc = o % g.out_c, pixel = o / g.out_c;
-  const I ox = pixel % g.out_w, rest = pixel / g.out_w;
-  const I oy = rest % g.out_h, n = rest / g.out_h;
-  const I c = oc / depthwise_multiplier(g);
+  const NhwcIndex<I> out = output_coords(g, o);
+  const I oc = out.c, c = oc / depthwise_multiplier(g);
   T sum = T(0);
-  for (I ky = 0; ky < g.kernel_h; ++ky) {
-    const I iy = oy * g.stride_h - g.pad_top + ky;
-    if (iy < 0 || iy >= g.in_h) continue;
-    for (I kx = 0; kx < g.kernel_w; ++kx) {
-      const I ix = ox * g.stride_w - g.pad_left + kx;
-      if (ix < 0 || ix >= g.in_w) continue;
-      sum += x[((n * g.in_h + iy) * g.in_w + ix) * g.in_c + c] * w[(ky * g.kernel_w + kx) * g.out_c + oc];
-    }
-  }
+  for_each_window_tap(g, out.y, out.x, [&](I iy, I ix, I ky, I kx) {
+    sum += x[((out.n * g.in_h + iy) * g.in_w + ix) * g.in_c + c] * w[(ky * g.kernel_w + kx) * g.out_c + oc];
+  });
   return sum;
 }
 
@@ -59,22 +51,14 @@ PETAL_HD_INLINE T depthwise_output_element(const T* x, const T* w, const G& g, I
 template <class T, class G>
 PETAL_HD_INLINE T depthwise_input_grad_element(const T* dy, const T* w, const G& g, IndexOf<G> i) {
   using I = IndexOf<G>;
-  const I c = i % g.in_c, pixel = i / g.in_c;
-  const I ix = pixel % g.in_w, rest = pixel / g.in_w;
-  const I iy = rest % g.in_h, n = rest / g.in_h;
+  const NhwcIndex<I> in = input_coords(g, i);
   const I m = depthwise_multiplier(g);
   T sum = T(0);
-  for (I ky = 0; ky < g.kernel_h; ++ky) {
-    const I oy = output_for_tap(iy, ky, g.pad_top, g.stride_h, g.out_h);
-    if (oy < 0) continue;
-    for (I kx = 0; kx < g.kernel_w; ++kx) {
-      const I ox = output_for_tap(ix, kx, g.pad_left, g.stride_w, g.out_w);
-      if (ox < 0) continue;
-      const T* grad = dy + ((n * g.out_h + oy) * g.out_w + ox) * g.out_c + c * m;
-      const T* wk = w + (ky * g.kernel_w + kx) * g.out_c + c * m;
-      for (I j = 0; j < m; ++j) sum += grad[j] * wk[j];
-    }
-  }
+  for_each_window_reading(g, in.y, in.x, [&](I oy, I ox, I ky, I kx) {
+    const T* grad = dy + ((in.n * g.out_h + oy) * g.out_w + ox) * g.out_c + in.c * m;
+    const T* wk = w + (ky * g.kernel_w + kx) * g.out_c + in.c * m;
+    for (I j = 0; j < m; ++j) sum += grad[j] * wk[j];
+  });
   return sum;
 }
 
@@ -86,12 +70,9 @@ template <class T, class G>
 PETAL_HD_INLINE T depthwise_kernel_grad_term(const T* dy, const T* x, const G& g, IndexOf<G> p, IndexOf<G> column) {
   using I = IndexOf<G>;
   const I oc = column % g.out_c, tap = column / g.out_c;
-  const I kx = tap % g.kernel_w, ky = tap / g.kernel_w;
-  const I ox = p % g.out_w, rest = p / g.out_w;
-  const I oy = rest % g.out_h, n = rest / g.out_h;
-  const I iy = oy * g.stride_h - g.pad_top + ky, ix = ox * g.stride_w - g.pad_left + kx;
-  if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) return T(0);
-  return dy[p * g.out_c + oc] * x[((n * g.in_h + iy) * g.in_w + ix) * g.in_c + oc / depthwise_multiplier(g)];
+  const I pixel = tap_input_pixel(g, p, tap / g.kernel_w, tap % g.kernel_w);
+  if (pixel < 0) return T(0);
+  return dy[p * g.out_c + oc] * x[pixel * g.in_c + oc / depthwise_multiplier(g)];
 }
 
 }  // namespace petal::cuda_body

@@ -18,14 +18,9 @@ template <class T, class G>
 void launch_forward(const T* x, const T* w, const T* bias, T* y, const G& g, bool relu6, std::int64_t total,
                     const OpName& name) {
   using I = body::IndexOf<G>;
-  const I out_c = g.out_c;
-  for_each_index(
-      total,
-      [=] __device__(std::int64_t i) {
-        const I o = I(i);
-        y[o] = body::conv_epilogue(body::depthwise_output_element(x, w, g, o), bias, o % out_c, relu6);
-      },
-      name, "depthwise forward");
+  launch_output_with_epilogue(
+      y, bias, g, relu6, total, [=] __device__(I o) { return body::depthwise_output_element(x, w, g, o); }, name,
+      "depthwise forward");
 }
 
 // Calls launch(geometry) with the narrowest geometry type that fits g:
@@ -33,18 +28,13 @@ void launch_forward(const T* x, const T* w, const T* bias, T* y, const G& g, boo
 template <class Launch>
 void with_depthwise_geometry(const ConvGeometry& g, Launch&& launch) {
   const bool unit = g.out_c == g.in_c;
-  if (body::fits_32bit(g)) {
-    const body::ConvGeometry32 narrow = body::narrow(g);
+  with_index_geometry(g, [&](const auto& geometry) {
     if (unit) {
-      launch(body::unit_multiplier(narrow));
+      launch(body::unit_multiplier(geometry));
     } else {
-      launch(narrow);
+      launch(geometry);
     }
-  } else if (unit) {
-    launch(body::unit_multiplier(g));
-  } else {
-    launch(g);
-  }
+  });
 }
 
 template <class T>
@@ -108,7 +98,7 @@ Tensor depthwise_conv2d(const Tensor& x_in, const Tensor& kernel_in, const Tenso
   const Tensor x = x_in.contiguous(), kernel = kernel_in.contiguous();
   const Tensor bias = bias_in.defined() ? bias_in.contiguous() : Tensor();
   Tensor y = Tensor::empty({g.batch, g.out_h, g.out_w, g.out_c}, x.dtype(), x.device());
-  dispatch_float(x.dtype(), [&](auto tag) {
+  dispatch_floating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     depthwise_forward<T>(x.data<T>(), kernel.data<T>(), data_or_null<T>(bias), y.data<T>(), g, relu6, name);
   });
@@ -120,7 +110,7 @@ Tensor depthwise_conv2d_backward_input(const Tensor& grad_in, const Tensor& kern
   const OpName name{"depthwise_conv2d_backward_input", operands({{"gradient", &grad_in}, {"kernel", &kernel_in}})};
   const Tensor grad = grad_in.contiguous(), kernel = kernel_in.contiguous();
   Tensor dx = Tensor::empty({g.batch, g.in_h, g.in_w, g.in_c}, grad.dtype(), grad.device());
-  dispatch_float(grad.dtype(), [&](auto tag) {
+  dispatch_floating(grad.dtype(), [&](auto tag) {
     using T = decltype(tag);
     depthwise_backward_input<T>(grad.data<T>(), kernel.data<T>(), dx.data<T>(), g, name);
   });
@@ -134,7 +124,7 @@ Tensor depthwise_conv2d_backward_kernel(const Tensor& grad_in, const Tensor& x_i
   const Tensor grad = grad_in.contiguous(), x = x_in.contiguous();
   Tensor dw = Tensor::empty(kernel_shape, x.dtype(), x.device());
   Tensor db = grad_bias ? Tensor::empty({g.out_c}, x.dtype(), x.device()) : Tensor();
-  dispatch_float(x.dtype(), [&](auto tag) {
+  dispatch_floating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     depthwise_backward_kernel<T>(grad.data<T>(), x.data<T>(), dw.data<T>(), grad_bias ? db.data<T>() : nullptr, g,
                                  x.device(), name);

@@ -34,13 +34,11 @@ PETAL_HD_INLINE PoolWindow<IndexOf<G>> pool_window(const G& g, IndexOf<G> oy, In
 template <class T, class G>
 PETAL_HD_INLINE T avg_pool_output_element(const T* x, const G& g, IndexOf<G> o) {
   using I = IndexOf<G>;
-  const I c = o % g.out_c, pixel = o / g.out_c;
-  const I ox = pixel % g.out_w, rest = pixel / g.out_w;
-  const I oy = rest % g.out_h, n = rest / g.out_h;
-  const PoolWindow<I> w = pool_window(g, oy, ox);
+  const NhwcIndex<I> out = output_coords(g, o);
+  const PoolWindow<I> w = pool_window(g, out.y, out.x);
   T sum = T(0);
   for (I iy = w.y0; iy < w.y1; ++iy)
-    for (I ix = w.x0; ix < w.x1; ++ix) sum += x[((n * g.in_h + iy) * g.in_w + ix) * g.in_c + c];
+    for (I ix = w.x0; ix < w.x1; ++ix) sum += x[((out.n * g.in_h + iy) * g.in_w + ix) * g.in_c + out.c];
   const I count = w.count();
   return count > 0 ? sum / T(count) : T(0);
 }
@@ -48,19 +46,11 @@ PETAL_HD_INLINE T avg_pool_output_element(const T* x, const G& g, IndexOf<G> o) 
 template <class T, class G>
 PETAL_HD_INLINE T avg_pool_input_grad_element(const T* dy, const G& g, IndexOf<G> i) {
   using I = IndexOf<G>;
-  const I c = i % g.in_c, pixel = i / g.in_c;
-  const I ix = pixel % g.in_w, rest = pixel / g.in_w;
-  const I iy = rest % g.in_h, n = rest / g.in_h;
+  const NhwcIndex<I> in = input_coords(g, i);
   T sum = T(0);
-  for (I ky = 0; ky < g.kernel_h; ++ky) {
-    const I oy = output_for_tap(iy, ky, g.pad_top, g.stride_h, g.out_h);
-    if (oy < 0) continue;
-    for (I kx = 0; kx < g.kernel_w; ++kx) {
-      const I ox = output_for_tap(ix, kx, g.pad_left, g.stride_w, g.out_w);
-      if (ox < 0) continue;
-      sum += dy[((n * g.out_h + oy) * g.out_w + ox) * g.out_c + c] / T(pool_window(g, oy, ox).count());
-    }
-  }
+  for_each_window_reading(g, in.y, in.x, [&](I oy, I ox, I, I) {
+    sum += dy[((in.n * g.out_h + oy) * g.out_w + ox) * g.out_c + in.c] / T(pool_window(g, oy, ox).count());
+  });
   return sum;
 }
 
@@ -83,30 +73,20 @@ PETAL_HD_INLINE IndexOf<G> max_pool_argmax(const T* x, const G& g, IndexOf<G> n,
 
 template <class T, class G>
 PETAL_HD_INLINE T max_pool_output_element(const T* x, const G& g, IndexOf<G> o) {
-  using I = IndexOf<G>;
-  const I c = o % g.out_c, pixel = o / g.out_c;
-  const I ox = pixel % g.out_w, rest = pixel / g.out_w;
-  const I oy = rest % g.out_h, n = rest / g.out_h;
-  return x[max_pool_argmax(x, g, n, oy, ox, c)];
+  const NhwcIndex<IndexOf<G>> out = output_coords(g, o);
+  return x[max_pool_argmax(x, g, out.n, out.y, out.x, out.c)];
 }
 
 // dx element i: the sum of dy over the windows whose first maximum is i.
 template <class T, class G>
 PETAL_HD_INLINE T max_pool_input_grad_element(const T* dy, const T* x, const G& g, IndexOf<G> i) {
   using I = IndexOf<G>;
-  const I c = i % g.in_c, pixel = i / g.in_c;
-  const I ix = pixel % g.in_w, rest = pixel / g.in_w;
-  const I iy = rest % g.in_h, n = rest / g.in_h;
+  const NhwcIndex<I> in = input_coords(g, i);
   T sum = T(0);
-  for (I ky = 0; ky < g.kernel_h; ++ky) {
-    const I oy = output_for_tap(iy, ky, g.pad_top, g.stride_h, g.out_h);
-    if (oy < 0) continue;
-    for (I kx = 0; kx < g.kernel_w; ++kx) {
-      const I ox = output_for_tap(ix, kx, g.pad_left, g.stride_w, g.out_w);
-      if (ox < 0) continue;
-      if (max_pool_argmax(x, g, n, oy, ox, c) == i) sum += dy[((n * g.out_h + oy) * g.out_w + ox) * g.out_c + c];
-    }
-  }
+  for_each_window_reading(g, in.y, in.x, [&](I oy, I ox, I, I) {
+    if (max_pool_argmax(x, g, in.n, oy, ox, in.c) == i)
+      sum += dy[((in.n * g.out_h + oy) * g.out_w + ox) * g.out_c + in.c];
+  });
   return sum;
 }
 
@@ -114,21 +94,18 @@ PETAL_HD_INLINE T max_pool_input_grad_element(const T* dy, const T* x, const G& 
 // the source index of output element o, or -1 in the padding.
 template <class I>
 PETAL_HD_INLINE I zero_pad_source(I in_h, I in_w, I channels, I out_h, I out_w, I top, I left, I o) {
-  const I c = o % channels, pixel = o / channels;
-  const I x = pixel % out_w - left, rest = pixel / out_w;
-  const I y = rest % out_h - top, n = rest / out_h;
+  const NhwcIndex<I> out = split_nhwc(o, out_h, out_w, channels);
+  const I y = out.y - top, x = out.x - left;
   if (y < 0 || y >= in_h || x < 0 || x >= in_w) return -1;
-  return ((n * in_h + y) * in_w + x) * channels + c;
+  return ((out.n * in_h + y) * in_w + x) * channels + out.c;
 }
 
 // The padding's backward crop: source index in the padded gradient of
 // element i of the [N, h, w, C] result.
 template <class I>
 PETAL_HD_INLINE I crop_source(I h, I w, I channels, I padded_h, I padded_w, I top, I left, I i) {
-  const I c = i % channels, pixel = i / channels;
-  const I x = pixel % w, rest = pixel / w;
-  const I y = rest % h, n = rest / h;
-  return ((n * padded_h + y + top) * padded_w + x + left) * channels + c;
+  const NhwcIndex<I> at = split_nhwc(i, h, w, channels);
+  return ((at.n * padded_h + at.y + top) * padded_w + at.x + left) * channels + at.c;
 }
 
 // Global average pool element (n, c) of x [N, pixels, C]: summed in pixel order.

@@ -1,4 +1,4 @@
-// Padding, pooling and the dropout mask on CUDA: one thread per output
+// Padding and pooling on CUDA: one thread per output
 // element (forward) or input element (gradients, gathered over the windows
 // containing it, so no atomics), channels innermost. TensorFlow semantics:
 // see pool_body.hpp.
@@ -100,41 +100,25 @@ void launch_max_pool_backward(const T* dy, const T* x, T* dx, const G& g, std::i
 template <class T>
 void avg_pool(const T* x, T* y, const ConvGeometry& g, const OpName& name) {
   const std::int64_t total = g.output_pixels() * g.out_c;
-  if (body::fits_32bit(g)) {
-    launch_avg_pool(x, y, body::narrow(g), total, name);
-  } else {
-    launch_avg_pool(x, y, g, total, name);
-  }
+  with_index_geometry(g, [&](const auto& geometry) { launch_avg_pool(x, y, geometry, total, name); });
 }
 
 template <class T>
 void avg_pool_backward(const T* dy, T* dx, const ConvGeometry& g, const OpName& name) {
   const std::int64_t total = g.input_pixels() * g.in_c;
-  if (body::fits_32bit(g)) {
-    launch_avg_pool_backward(dy, dx, body::narrow(g), total, name);
-  } else {
-    launch_avg_pool_backward(dy, dx, g, total, name);
-  }
+  with_index_geometry(g, [&](const auto& geometry) { launch_avg_pool_backward(dy, dx, geometry, total, name); });
 }
 
 template <class T>
 void max_pool(const T* x, T* y, const ConvGeometry& g, const OpName& name) {
   const std::int64_t total = g.output_pixels() * g.out_c;
-  if (body::fits_32bit(g)) {
-    launch_max_pool(x, y, body::narrow(g), total, name);
-  } else {
-    launch_max_pool(x, y, g, total, name);
-  }
+  with_index_geometry(g, [&](const auto& geometry) { launch_max_pool(x, y, geometry, total, name); });
 }
 
 template <class T>
 void max_pool_backward(const T* dy, const T* x, T* dx, const ConvGeometry& g, const OpName& name) {
   const std::int64_t total = g.input_pixels() * g.in_c;
-  if (body::fits_32bit(g)) {
-    launch_max_pool_backward(dy, x, dx, body::narrow(g), total, name);
-  } else {
-    launch_max_pool_backward(dy, x, dx, g, total, name);
-  }
+  with_index_geometry(g, [&](const auto& geometry) { launch_max_pool_backward(dy, x, dx, geometry, total, name); });
 }
 
 }  // namespace petal::cuda_conv
@@ -187,7 +171,7 @@ Tensor global_average_pool2d(const Tensor& x_in) {
   const OpName name{"global_average_pool2d", operands({{"x", &x_in}})};
   const Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty({x.size(0), x.size(3)}, x.dtype(), x.device());
-  dispatch_float(x.dtype(), [&](auto tag) {
+  dispatch_floating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     global_average<T>(x.data<T>(), y.data<T>(), x.size(1) * x.size(2), x.size(3), y.numel(), name);
   });
@@ -199,7 +183,7 @@ Tensor global_average_pool2d_backward(const Tensor& grad_in, const Shape& input_
   const OpName name{"global_average_pool2d_backward", operands({{"gradient", &grad_in}})};
   const Tensor grad = grad_in.contiguous();
   Tensor dx = Tensor::empty(input_shape, grad.dtype(), grad.device());
-  dispatch_float(grad.dtype(), [&](auto tag) {
+  dispatch_floating(grad.dtype(), [&](auto tag) {
     using T = decltype(tag);
     global_average_backward<T>(grad.data<T>(), dx.data<T>(), input_shape[1] * input_shape[2], input_shape[3],
                                dx.numel(), name);
@@ -212,7 +196,7 @@ Tensor average_pool2d(const Tensor& x_in, const ConvGeometry& g) {
   const OpName name{"average_pool2d", operands({{"x", &x_in}})};
   const Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty({g.batch, g.out_h, g.out_w, g.out_c}, x.dtype(), x.device());
-  dispatch_float(x.dtype(), [&](auto tag) {
+  dispatch_floating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     avg_pool<T>(x.data<T>(), y.data<T>(), g, name);
   });
@@ -224,7 +208,7 @@ Tensor average_pool2d_backward(const Tensor& grad_in, const ConvGeometry& g) {
   const OpName name{"average_pool2d_backward", operands({{"gradient", &grad_in}})};
   const Tensor grad = grad_in.contiguous();
   Tensor dx = Tensor::empty({g.batch, g.in_h, g.in_w, g.in_c}, grad.dtype(), grad.device());
-  dispatch_float(grad.dtype(), [&](auto tag) {
+  dispatch_floating(grad.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda_conv::avg_pool_backward<T>(grad.data<T>(), dx.data<T>(), g, name);
   });
@@ -236,7 +220,7 @@ Tensor max_pool2d(const Tensor& x_in, const ConvGeometry& g) {
   const OpName name{"max_pool2d", operands({{"x", &x_in}})};
   const Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty({g.batch, g.out_h, g.out_w, g.out_c}, x.dtype(), x.device());
-  dispatch_float(x.dtype(), [&](auto tag) {
+  dispatch_floating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     max_pool<T>(x.data<T>(), y.data<T>(), g, name);
   });
@@ -248,15 +232,11 @@ Tensor max_pool2d_backward(const Tensor& grad_in, const Tensor& x_in, const Conv
   const OpName name{"max_pool2d_backward", operands({{"gradient", &grad_in}, {"x", &x_in}})};
   const Tensor grad = grad_in.contiguous(), x = x_in.contiguous();
   Tensor dx = Tensor::empty(x.shape(), x.dtype(), x.device());
-  dispatch_float(x.dtype(), [&](auto tag) {
+  dispatch_floating(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     cuda_conv::max_pool_backward<T>(grad.data<T>(), x.data<T>(), dx.data<T>(), g, name);
   });
   return dx;
-}
-
-Tensor dropout_mask(const Shape& shape, double rate, Generator& gen, DType dtype, Device device) {
-  return ops::dropout_mask(shape, rate, gen, dtype).to(device);
 }
 
 }  // namespace petal::cuda_ops
