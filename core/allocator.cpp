@@ -24,6 +24,27 @@ std::size_t allocator_size_class(std::size_t nbytes) {
   return (nbytes + step - 1) / step * step;
 }
 
+void* SizeClassCache::reuse(std::size_t size) {
+  auto it = free_.find(size);
+  if (it == free_.end() || it->second.empty()) return nullptr;
+  void* ptr = it->second.back();
+  it->second.pop_back();
+  stats_.cached_bytes -= size;
+  ++stats_.cache_hits;
+  count_in_use(size);
+  return ptr;
+}
+
+void SizeClassCache::count_in_use(std::size_t size) {
+  stats_.in_use_bytes += size;
+  if (stats_.in_use_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.in_use_bytes;
+}
+
+void SizeClassCache::keep(void* ptr, std::size_t size) {
+  free_[size].push_back(ptr);
+  stats_.cached_bytes += size;
+}
+
 namespace {
 
 void* aligned_backing_alloc(std::size_t nbytes) {
@@ -53,34 +74,24 @@ class CachingAllocator final : public Allocator {
       throw Error(str_cat(name_, " allocator: cannot allocate ", nbytes, " bytes (more than any machine has)"));
     const std::size_t cls = allocator_size_class(nbytes == 0 ? 1 : nbytes);
     std::unique_lock<std::mutex> lock(mutex_);
-    ++stats_.allocations;
-    void* ptr = nullptr;
-    auto it = free_.find(cls);
-    if (it != free_.end() && !it->second.empty()) {
-      ptr = it->second.back();
-      it->second.pop_back();
-      stats_.cached_bytes -= cls;
-      ++stats_.cache_hits;
-      stats_.in_use_bytes += cls;
-      if (stats_.in_use_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.in_use_bytes;
+    cache_.count_request();
+    if (void* ptr = cache_.reuse(cls)) {
       void (*before_reuse)(void*) = before_reuse_;
       lock.unlock();
       if (before_reuse) before_reuse(ptr);  // may wait (for a device still reading the buffer)
       return ptr;
-    } else {
-      ptr = backing_alloc_(cls);
-      if (!ptr) {
-        // Give the cache back and try once more before failing.
-        release_all_locked();
-        ptr = backing_alloc_(cls);
-      }
-      if (!ptr)
-        throw Error(str_cat(name_, " allocator: out of memory allocating ", nbytes, " bytes (",
-                            stats_.in_use_bytes, " bytes in use)"));
-      owner_.emplace(ptr, Block{cls, backing_free_});
     }
-    stats_.in_use_bytes += cls;
-    if (stats_.in_use_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.in_use_bytes;
+    void* ptr = backing_alloc_(cls);
+    if (!ptr) {
+      // Give the cache back and try once more before failing.
+      release_all_locked();
+      ptr = backing_alloc_(cls);
+    }
+    if (!ptr)
+      throw Error(str_cat(name_, " allocator: out of memory allocating ", nbytes, " bytes (",
+                          cache_.stats().in_use_bytes, " bytes in use)"));
+    owner_.emplace(ptr, Block{cls, backing_free_});
+    cache_.count_in_use(cls);
     return ptr;
   }
 
@@ -88,7 +99,7 @@ class CachingAllocator final : public Allocator {
     if (!ptr) return;
     const std::size_t cls = allocator_size_class(nbytes == 0 ? 1 : nbytes);
     std::lock_guard<std::mutex> lock(mutex_);
-    stats_.in_use_bytes -= cls;
+    cache_.count_freed(cls);
     auto owner = owner_.find(ptr);
     if (owner != owner_.end() && owner->second.free_fn != backing_free_) {
       // Allocated from a previous backing source: return it there.
@@ -96,13 +107,12 @@ class CachingAllocator final : public Allocator {
       owner_.erase(owner);
       return;
     }
-    free_[cls].push_back(ptr);
-    stats_.cached_bytes += cls;
+    cache_.keep(ptr, cls);
   }
 
   AllocatorStats stats() const override {
     std::lock_guard<std::mutex> lock(mutex_);
-    return stats_;
+    return cache_.stats();
   }
 
   void empty_cache() override {
@@ -117,22 +127,17 @@ class CachingAllocator final : public Allocator {
   };
 
   void release_all_locked() {
-    for (auto& [cls, ptrs] : free_) {
-      for (void* p : ptrs) {
-        auto owner = owner_.find(p);
-        owner->second.free_fn(p);
-        owner_.erase(owner);
-      }
-    }
-    free_.clear();
-    stats_.cached_bytes = 0;
+    cache_.drain([&](void* p) {
+      auto owner = owner_.find(p);
+      owner->second.free_fn(p);
+      owner_.erase(owner);
+    });
   }
 
   const char* name_;
   mutable std::mutex mutex_;
-  std::map<std::size_t, std::vector<void*>> free_;
-  std::map<void*, Block> owner_;
-  AllocatorStats stats_;
+  SizeClassCache cache_;
+  std::map<void*, Block> owner_;  // every block handed out or cached, with its backing source
   void* (*backing_alloc_)(std::size_t) = aligned_backing_alloc;
   void (*backing_free_)(void*) = aligned_backing_free;
   void (*before_reuse_)(void*) = nullptr;

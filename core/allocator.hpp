@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <vector>
 
 namespace petal {
 
@@ -28,6 +30,39 @@ class Allocator {
   // Gives every cached buffer back to the backing memory source.
   virtual void empty_cache() = 0;
   static constexpr std::size_t kAlignment = 64;
+};
+
+// The bookkeeping every caching allocator shares (the host ones in
+// allocator.cpp, each CUDA device's in kernels/cuda/device_allocator.cu):
+// freed blocks kept by size class for reuse, and the AllocatorStats
+// counters. Not locked: the allocator that owns it locks around each call.
+class SizeClassCache {
+ public:
+  // Counts one allocation request, served from the cache or not.
+  void count_request() { ++stats_.allocations; }
+  // A cached block of `size` bytes, now counted as in use (a cache hit), or
+  // null when none is cached.
+  void* reuse(std::size_t size);
+  // Counts a freshly allocated block of `size` bytes as in use.
+  void count_in_use(std::size_t size);
+  // Counts a block of `size` bytes as no longer in use...
+  void count_freed(std::size_t size) { stats_.in_use_bytes -= size; }
+  // ...and keeps it for reuse.
+  void keep(void* ptr, std::size_t size);
+  // Calls free_block(ptr) for every cached block, by size class, and forgets them.
+  template <class FreeBlock>
+  void drain(FreeBlock&& free_block) {
+    for (auto& [size, blocks] : free_)
+      for (void* p : blocks) free_block(p);
+    free_.clear();
+    stats_.cached_bytes = 0;
+  }
+  const AllocatorStats& stats() const { return stats_; }
+  void reset_peak() { stats_.peak_bytes = stats_.in_use_bytes; }
+
+ private:
+  std::map<std::size_t, std::vector<void*>> free_;  // size class -> cached blocks
+  AllocatorStats stats_;
 };
 
 // The caching allocator for ordinary host memory.

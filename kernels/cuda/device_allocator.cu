@@ -14,32 +14,24 @@ std::size_t DeviceCachingAllocator::block_size(std::size_t nbytes) {
 void* DeviceCachingAllocator::allocate(std::size_t nbytes) {
   const std::size_t size = block_size(nbytes);
   std::lock_guard<std::mutex> lock(mutex_);
-  ++stats_.allocations;
+  cache_.count_request();
+  if (void* ptr = cache_.reuse(size)) return ptr;
+  DeviceGuard guard(device_index_);
   void* ptr = nullptr;
-  auto it = free_.find(size);
-  if (it != free_.end() && !it->second.empty()) {
-    ptr = it->second.back();
-    it->second.pop_back();
-    stats_.cached_bytes -= size;
-    ++stats_.cache_hits;
-  } else {
-    DeviceGuard guard(device_index_);
-    cudaError_t status = cudaMalloc(&ptr, size);
-    if (status == cudaErrorMemoryAllocation && stats_.cached_bytes > 0) {
-      cudaGetLastError();
-      release_cached_locked();
-      status = cudaMalloc(&ptr, size);
-    }
-    if (status != cudaSuccess) {
-      ptr = nullptr;
-      throw_cuda_error(str_cat("cuda:", device_index_, " allocator: cannot allocate ", nbytes, " bytes (block of ",
-                               size, "; ", stats_.in_use_bytes, " bytes in use, ", stats_.cached_bytes,
-                               " cached, peak ", stats_.peak_bytes, ")"),
-                       status);
-    }
+  cudaError_t status = cudaMalloc(&ptr, size);
+  if (status == cudaErrorMemoryAllocation && cache_.stats().cached_bytes > 0) {
+    cudaGetLastError();
+    release_cached_locked();
+    status = cudaMalloc(&ptr, size);
   }
-  stats_.in_use_bytes += size;
-  if (stats_.in_use_bytes > stats_.peak_bytes) stats_.peak_bytes = stats_.in_use_bytes;
+  if (status != cudaSuccess) {
+    const AllocatorStats& stats = cache_.stats();
+    throw_cuda_error(str_cat("cuda:", device_index_, " allocator: cannot allocate ", nbytes, " bytes (block of ",
+                             size, "; ", stats.in_use_bytes, " bytes in use, ", stats.cached_bytes, " cached, peak ",
+                             stats.peak_bytes, ")"),
+                     status);
+  }
+  cache_.count_in_use(size);
   return ptr;
 }
 
@@ -47,14 +39,13 @@ void DeviceCachingAllocator::deallocate(void* ptr, std::size_t nbytes) {
   if (!ptr) return;
   const std::size_t size = block_size(nbytes);
   std::lock_guard<std::mutex> lock(mutex_);
-  stats_.in_use_bytes -= size;
-  free_[size].push_back(ptr);
-  stats_.cached_bytes += size;
+  cache_.count_freed(size);
+  cache_.keep(ptr, size);
 }
 
 AllocatorStats DeviceCachingAllocator::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return stats_;
+  return cache_.stats();
 }
 
 void DeviceCachingAllocator::empty_cache() {
@@ -64,17 +55,14 @@ void DeviceCachingAllocator::empty_cache() {
 
 void DeviceCachingAllocator::reset_peak() {
   std::lock_guard<std::mutex> lock(mutex_);
-  stats_.peak_bytes = stats_.in_use_bytes;
+  cache_.reset_peak();
 }
 
 void DeviceCachingAllocator::release_cached_locked() {
   DeviceGuard guard(device_index_);
   // cudaFree waits for the device, so blocks that queued kernels still use
   // are not handed back early.
-  for (auto& [size, blocks] : free_)
-    for (void* p : blocks) cudaFree(p);
-  free_.clear();
-  stats_.cached_bytes = 0;
+  cache_.drain([](void* p) { cudaFree(p); });
 }
 
 DeviceCachingAllocator& device_allocator(int device_index) {

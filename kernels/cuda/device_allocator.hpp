@@ -6,10 +6,7 @@
 #pragma once
 
 #include <cstddef>
-#include <map>
 #include <mutex>
-#include <unordered_map>
-#include <vector>
 
 #include "core/allocator.hpp"
 
@@ -35,8 +32,7 @@ class DeviceCachingAllocator final : public Allocator {
 
   int device_index_;
   mutable std::mutex mutex_;
-  std::map<std::size_t, std::vector<void*>> free_;  // size class -> cached blocks
-  AllocatorStats stats_;
+  SizeClassCache cache_;
 };
 
 // The allocator of a device (created on first use, never destroyed).
