@@ -78,42 +78,41 @@ Variable batch_norm_impl(const Variable& x, const Variable& gamma, const Variabl
 
 }  // namespace
 
-Variable conv2d(const Variable& x, const Variable& kernel, const Variable& bias, const Conv2dOptions& options) {
-  const char* op = "conv2d";
+namespace {
+
+// conv2d and depthwise_conv2d: the same recording over their own kernel ops.
+Variable convolution(const Variable& x, const Variable& kernel, const Variable& bias, const Conv2dOptions& options,
+                     bool depthwise, const char* op) {
   check_kernel_rank(kernel, op);
   const ops::Conv2dWindow window = window_for(x, kernel.size(0), kernel.size(1), options, op);
-  Tensor y = ops::conv2d(x.data(), kernel.data(), bias.defined() ? bias.data() : Tensor(), window);
+  const Tensor bias_data = bias.defined() ? bias.data() : Tensor();
+  Tensor y = depthwise ? ops::depthwise_conv2d(x.data(), kernel.data(), bias_data, window)
+                       : ops::conv2d(x.data(), kernel.data(), bias_data, window);
   const bool gx = needs_grad(x), gk = needs_grad(kernel), gb = needs_grad(bias);
-  return make_op_result(std::move(y), op, {x, kernel, bias},
-                        [xd = x.data(), kd = kernel.data(), window, gx, gk, gb](const Tensor& grad) {
-                          Tensor dx, dk, db;
-                          if (gx) dx = ops::conv2d_backward_input(grad, kd, xd.shape(), window);
-                          if (gk || gb) {
-                            Tensor k_grad = ops::conv2d_backward_kernel(grad, xd, kd.shape(), window, gb ? &db : nullptr);
-                            if (gk) dk = k_grad;
-                          }
-                          return std::vector<Tensor>{dx, dk, db};
-                        });
+  return make_op_result(
+      std::move(y), op, {x, kernel, bias},
+      [xd = x.data(), kd = kernel.data(), window, depthwise, gx, gk, gb](const Tensor& grad) {
+        const auto backward_input = depthwise ? ops::depthwise_conv2d_backward_input : ops::conv2d_backward_input;
+        const auto backward_kernel = depthwise ? ops::depthwise_conv2d_backward_kernel : ops::conv2d_backward_kernel;
+        Tensor dx, dk, db;
+        if (gx) dx = backward_input(grad, kd, xd.shape(), window);
+        if (gk || gb) {
+          Tensor k_grad = backward_kernel(grad, xd, kd.shape(), window, gb ? &db : nullptr);
+          if (gk) dk = k_grad;
+        }
+        return std::vector<Tensor>{dx, dk, db};
+      });
+}
+
+}  // namespace
+
+Variable conv2d(const Variable& x, const Variable& kernel, const Variable& bias, const Conv2dOptions& options) {
+  return convolution(x, kernel, bias, options, false, "conv2d");
 }
 
 Variable depthwise_conv2d(const Variable& x, const Variable& kernel, const Variable& bias,
                           const Conv2dOptions& options) {
-  const char* op = "depthwise_conv2d";
-  check_kernel_rank(kernel, op);
-  const ops::Conv2dWindow window = window_for(x, kernel.size(0), kernel.size(1), options, op);
-  Tensor y = ops::depthwise_conv2d(x.data(), kernel.data(), bias.defined() ? bias.data() : Tensor(), window);
-  const bool gx = needs_grad(x), gk = needs_grad(kernel), gb = needs_grad(bias);
-  return make_op_result(std::move(y), op, {x, kernel, bias},
-                        [xd = x.data(), kd = kernel.data(), window, gx, gk, gb](const Tensor& grad) {
-                          Tensor dx, dk, db;
-                          if (gx) dx = ops::depthwise_conv2d_backward_input(grad, kd, xd.shape(), window);
-                          if (gk || gb) {
-                            Tensor k_grad =
-                                ops::depthwise_conv2d_backward_kernel(grad, xd, kd.shape(), window, gb ? &db : nullptr);
-                            if (gk) dk = k_grad;
-                          }
-                          return std::vector<Tensor>{dx, dk, db};
-                        });
+  return convolution(x, kernel, bias, options, true, "depthwise_conv2d");
 }
 
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& moving_mean,

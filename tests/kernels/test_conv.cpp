@@ -15,28 +15,16 @@ using namespace petal::conv_test;
 
 namespace {
 
-struct ConvCase {
-  std::int64_t n, h, w, cin, cout, kh, kw, sh, sw;
-  ops::ConvPadding padding;
-  const char* label;
-};
-
-void check_conv_case(const ConvCase& c, Generator& gen) {
-  INFO(c.label << " [" << c.n << "," << c.h << "," << c.w << "," << c.cin << "] -> " << c.cout << " k" << c.kh << "x"
-               << c.kw << " s" << c.sh << "x" << c.sw << (c.padding == ops::ConvPadding::Same ? " same" : " valid"));
-  const Tensor x = random_tensor({c.n, c.h, c.w, c.cin}, gen);
-  const Tensor kernel = random_tensor({c.kh, c.kw, c.cin, c.cout}, gen);
-  const Tensor bias = random_tensor({c.cout}, gen);
-  const ops::Conv2dWindow win = ops::conv2d_window(c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.padding, "test");
-  const cpu::ConvGeometry g = geometry(x.shape(), c.kh, c.kw, c.cout, win);
-  const Tensor dy = random_tensor({g.batch, g.out_h, g.out_w, g.out_c}, gen);
-
-  std::vector<float> y_ref(static_cast<std::size_t>(g.output_pixels() * g.out_c)), dx_ref(static_cast<std::size_t>(x.numel())),
-      dw_ref(static_cast<std::size_t>(kernel.numel())), db_ref(static_cast<std::size_t>(c.cout));
-  petal::cpu::reference_conv2d_forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y_ref.data(), g);
-  petal::cpu::reference_conv2d_backward_input(dy.data<float>(), kernel.data<float>(), dx_ref.data(), g);
-  petal::cpu::reference_conv2d_backward_kernel(dy.data<float>(), x.data<float>(), dw_ref.data(), g);
-  petal::cpu::reference_channel_sum(dy.data<float>(), g.output_pixels(), g.out_c, db_ref.data());
+void check_conv_case(const ConvTestCase& c, Generator& gen) {
+  INFO(describe(c, /*depthwise=*/false));
+  ConvTestData d = make_case_data(c, /*depthwise=*/false, gen);
+  const Tensor &x = d.x, &kernel = d.kernel, &bias = d.bias, &dy = d.dy;
+  const ops::Conv2dWindow& win = d.window;
+  std::vector<float>&y_ref = d.y_ref, &dx_ref = d.dx_ref, &dw_ref = d.dw_ref, &db_ref = d.db_ref;
+  petal::cpu::reference_conv2d_forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y_ref.data(), d.g);
+  petal::cpu::reference_conv2d_backward_input(dy.data<float>(), kernel.data<float>(), dx_ref.data(), d.g);
+  petal::cpu::reference_conv2d_backward_kernel(dy.data<float>(), x.data<float>(), dw_ref.data(), d.g);
+  petal::cpu::reference_channel_sum(dy.data<float>(), d.g.output_pixels(), d.g.out_c, db_ref.data());
 
   for_each_isa_and_threads([&](const std::string& config) {
     INFO(config);
@@ -54,7 +42,7 @@ void check_conv_case(const ConvCase& c, Generator& gen) {
 TEST_CASE("conv2d matches the reference loops on odd shapes, strides and paddings") {
   Generator gen(11);
   using P = ops::ConvPadding;
-  const std::vector<ConvCase> cases = {
+  const std::vector<ConvTestCase> cases = {
       {2, 7, 5, 8, 12, 1, 1, 1, 1, P::Valid, "pointwise"},
       {1, 6, 6, 33, 17, 1, 1, 1, 1, P::Same, "pointwise, odd channels"},
       {1, 5, 7, 12, 200, 1, 1, 1, 1, P::Same, "pointwise, few pixels, wide output (threads split dw by columns)"},
@@ -77,27 +65,27 @@ TEST_CASE("conv2d matches the reference loops on odd shapes, strides and padding
       {1, 17, 21, 2, 64, 5, 5, 1, 1, P::Same, "Cin 2 5x5 padded rows, Cout 64"},
       {1, 3, 3, 4, 5, 3, 3, 1, 1, P::Valid, "window equals input"},
   };
-  for (const ConvCase& c : cases) check_conv_case(c, gen);
+  for (const ConvTestCase& c : cases) check_conv_case(c, gen);
 }
 
 TEST_CASE("conv2d on the MobileNetV2 layer shapes at 192x192 (batch 1)") {
   Generator gen(12);
   using P = ops::ConvPadding;
-  const std::vector<ConvCase> cases = {
+  const std::vector<ConvTestCase> cases = {
       {1, 192, 192, 3, 32, 3, 3, 2, 2, P::Same, "Conv1"},
       {1, 96, 96, 16, 96, 1, 1, 1, 1, P::Same, "block_1_expand"},
       {1, 24, 24, 144, 32, 1, 1, 1, 1, P::Same, "block_3_project"},
       {1, 6, 6, 960, 320, 1, 1, 1, 1, P::Same, "block_16_project"},
       {1, 6, 6, 320, 1280, 1, 1, 1, 1, P::Same, "Conv_1"},
   };
-  for (const ConvCase& c : cases) check_conv_case(c, gen);
+  for (const ConvTestCase& c : cases) check_conv_case(c, gen);
 }
 
 TEST_CASE("conv2d Conv1 stem at batch 29 streams its output past the caches correctly") {
   // 29 x 96 x 96 x 32 floats is just above cpu::kStreamOutputThresholdBytes.
   Generator gen(13);
   using P = ops::ConvPadding;
-  const ConvCase stem{29, 192, 192, 3, 32, 3, 3, 2, 2, P::Same, "Conv1, streamed output"};
+  const ConvTestCase stem{29, 192, 192, 3, 32, 3, 3, 2, 2, P::Same, "Conv1, streamed output"};
   REQUIRE(stem.n * 96 * 96 * 32 * 4 >= cpu::kStreamOutputThresholdBytes);
   check_conv_case(stem, gen);
 }
@@ -108,16 +96,16 @@ TEST_CASE("conv2d without bias streams outputs larger than the caches through th
   // backward passes do not stream).
   Generator gen(14);
   using P = ops::ConvPadding;
-  const std::vector<ConvCase> cases = {
+  const std::vector<ConvTestCase> cases = {
       {2, 96, 96, 16, 480, 1, 1, 1, 1, P::Same, "1x1, 16 -> 480"},
       {4, 96, 96, 5, 250, 3, 3, 1, 1, P::Same, "3x3 im2col, 5 -> 250 (ragged tiles)"},
   };
-  for (const ConvCase& c : cases) {
+  for (const ConvTestCase& c : cases) {
     INFO(c.label);
-    const Tensor x = random_tensor({c.n, c.h, c.w, c.cin}, gen);
-    const Tensor kernel = random_tensor({c.kh, c.kw, c.cin, c.cout}, gen);
+    const Tensor x = random_tensor({c.n, c.h, c.w, c.c}, gen);
+    const Tensor kernel = random_tensor({c.kh, c.kw, c.c, c.channels}, gen);
     const ops::Conv2dWindow win = ops::conv2d_window(c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.padding, "test");
-    const cpu::ConvGeometry g = geometry(x.shape(), c.kh, c.kw, c.cout, win);
+    const cpu::ConvGeometry g = geometry(x.shape(), c.kh, c.kw, c.channels, win);
     REQUIRE(g.output_pixels() * g.out_c * 4 >= cpu::kStreamOutputThresholdBytes);
     std::vector<float> y_ref(static_cast<std::size_t>(g.output_pixels() * g.out_c));
     petal::cpu::reference_conv2d_forward(x.data<float>(), kernel.data<float>(), static_cast<const float*>(nullptr),

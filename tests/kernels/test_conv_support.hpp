@@ -70,6 +70,49 @@ inline cpu::ConvGeometry geometry(const Shape& x, std::int64_t kh, std::int64_t 
   return g;
 }
 
+// One convolution test case: input [n, h, w, c] and a kh x kw window;
+// `channels` is Cout for conv2d and the multiplier for depthwise.
+struct ConvTestCase {
+  std::int64_t n, h, w, c, channels, kh, kw, sh, sw;
+  ops::ConvPadding padding;
+  const char* label;
+};
+
+// "label [n,h,w,c] -> Cout k3x3 s2x2 same" (depthwise: "x multiplier") for INFO.
+inline std::string describe(const ConvTestCase& c, bool depthwise) {
+  return std::string(c.label) + " [" + std::to_string(c.n) + "," + std::to_string(c.h) + "," + std::to_string(c.w) +
+         "," + std::to_string(c.c) + "] " + (depthwise ? "x" : "-> ") + std::to_string(c.channels) + " k" +
+         std::to_string(c.kh) + "x" + std::to_string(c.kw) + " s" + std::to_string(c.sh) + "x" + std::to_string(c.sw) +
+         (c.padding == ops::ConvPadding::Same ? " same" : " valid");
+}
+
+// The case's random operands (drawn in this order: x, kernel, bias, dy), its
+// window and geometry, and buffers for the reference results.
+struct ConvTestData {
+  Tensor x, kernel, bias, dy;
+  ops::Conv2dWindow window;
+  cpu::ConvGeometry g;
+  std::vector<float> y_ref, dx_ref, dw_ref, db_ref;
+};
+
+// The operands of a conv2d case (depthwise = false: kernel [kh, kw, c, channels])
+// or a depthwise one (kernel [kh, kw, c, multiplier], c * multiplier outputs).
+inline ConvTestData make_case_data(const ConvTestCase& c, bool depthwise, Generator& gen) {
+  const std::int64_t out_c = depthwise ? c.c * c.channels : c.channels;
+  ConvTestData d;
+  d.x = random_tensor({c.n, c.h, c.w, c.c}, gen);
+  d.kernel = random_tensor({c.kh, c.kw, c.c, c.channels}, gen);
+  d.bias = random_tensor({out_c}, gen);
+  d.window = ops::conv2d_window(c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.padding, "test");
+  d.g = geometry(d.x.shape(), c.kh, c.kw, out_c, d.window);
+  d.dy = random_tensor({d.g.batch, d.g.out_h, d.g.out_w, d.g.out_c}, gen);
+  d.y_ref.resize(static_cast<std::size_t>(d.g.output_pixels() * out_c));
+  d.dx_ref.resize(static_cast<std::size_t>(d.x.numel()));
+  d.dw_ref.resize(static_cast<std::size_t>(d.kernel.numel()));
+  d.db_ref.resize(static_cast<std::size_t>(out_c));
+  return d;
+}
+
 inline std::vector<float> relu6_of(std::vector<float> v) {
   for (float& x : v) x = std::min(std::max(x, 0.0f), 6.0f);
   return v;

@@ -17,29 +17,17 @@ using namespace petal::conv_test;
 
 namespace {
 
-struct DepthwiseCase {
-  std::int64_t n, h, w, c, multiplier, kh, kw, sh, sw;
-  ops::ConvPadding padding;
-  const char* label;
-};
-
-void check_depthwise_case(const DepthwiseCase& c, Generator& gen) {
-  INFO(c.label << " [" << c.n << "," << c.h << "," << c.w << "," << c.c << "] x" << c.multiplier << " k" << c.kh << "x"
-               << c.kw << " s" << c.sh << "x" << c.sw << (c.padding == ops::ConvPadding::Same ? " same" : " valid"));
-  const std::int64_t out_c = c.c * c.multiplier;
-  const Tensor x = random_tensor({c.n, c.h, c.w, c.c}, gen);
-  const Tensor kernel = random_tensor({c.kh, c.kw, c.c, c.multiplier}, gen);
-  const Tensor bias = random_tensor({out_c}, gen);
-  const ops::Conv2dWindow win = ops::conv2d_window(c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.padding, "test");
-  const cpu::ConvGeometry g = geometry(x.shape(), c.kh, c.kw, out_c, win);
-  const Tensor dy = random_tensor({g.batch, g.out_h, g.out_w, g.out_c}, gen);
-
-  std::vector<float> y_ref(static_cast<std::size_t>(g.output_pixels() * out_c)), dx_ref(static_cast<std::size_t>(x.numel())),
-      dw_ref(static_cast<std::size_t>(kernel.numel())), db_ref(static_cast<std::size_t>(out_c));
-  petal::cpu::reference_depthwise_forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y_ref.data(), g);
-  petal::cpu::reference_depthwise_backward_input(dy.data<float>(), kernel.data<float>(), dx_ref.data(), g);
-  petal::cpu::reference_depthwise_backward_kernel(dy.data<float>(), x.data<float>(), dw_ref.data(), g);
-  petal::cpu::reference_channel_sum(dy.data<float>(), g.output_pixels(), out_c, db_ref.data());
+void check_depthwise_case(const ConvTestCase& c, Generator& gen) {
+  INFO(describe(c, /*depthwise=*/true));
+  ConvTestData d = make_case_data(c, /*depthwise=*/true, gen);
+  const Tensor &x = d.x, &kernel = d.kernel, &bias = d.bias, &dy = d.dy;
+  const ops::Conv2dWindow& win = d.window;
+  const std::int64_t out_c = d.g.out_c;
+  std::vector<float>&y_ref = d.y_ref, &dx_ref = d.dx_ref, &dw_ref = d.dw_ref, &db_ref = d.db_ref;
+  petal::cpu::reference_depthwise_forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y_ref.data(), d.g);
+  petal::cpu::reference_depthwise_backward_input(dy.data<float>(), kernel.data<float>(), dx_ref.data(), d.g);
+  petal::cpu::reference_depthwise_backward_kernel(dy.data<float>(), x.data<float>(), dw_ref.data(), d.g);
+  petal::cpu::reference_channel_sum(dy.data<float>(), d.g.output_pixels(), out_c, db_ref.data());
 
   for_each_isa_and_threads([&](const std::string& config) {
     INFO(config);
@@ -62,7 +50,7 @@ void check_depthwise_case(const DepthwiseCase& c, Generator& gen) {
 TEST_CASE("depthwise_conv2d matches the reference loops") {
   Generator gen(21);
   using P = ops::ConvPadding;
-  const std::vector<DepthwiseCase> cases = {
+  const std::vector<ConvTestCase> cases = {
       {2, 9, 7, 32, 1, 3, 3, 1, 1, P::Same, "3x3/1 same, odd input"},
       {1, 8, 10, 48, 1, 3, 3, 2, 2, P::Same, "3x3/2 same, even input"},
       {3, 9, 11, 16, 1, 3, 3, 2, 2, P::Same, "3x3/2 same, odd input, batch 3"},
@@ -85,13 +73,13 @@ TEST_CASE("depthwise_conv2d matches the reference loops") {
       {1, 3, 40, 4, 1, 1, 35, 1, 2, P::Valid, "1x35 stride 2: more taps per pixel than the fast gather keeps"},
       {1, 6, 40, 16, 1, 2, 33, 2, 2, P::Same, "2x33 stride 2: 17 taps per pixel"},
   };
-  for (const DepthwiseCase& c : cases) check_depthwise_case(c, gen);
+  for (const ConvTestCase& c : cases) check_depthwise_case(c, gen);
 }
 
 TEST_CASE("depthwise_conv2d on the MobileNetV2 depthwise shapes at 192x192 (batch 1)") {
   Generator gen(22);
   using P = ops::ConvPadding;
-  const std::vector<DepthwiseCase> cases = {
+  const std::vector<ConvTestCase> cases = {
       {1, 96, 96, 32, 1, 3, 3, 1, 1, P::Same, "expanded_conv_depthwise"},
       {1, 96, 96, 96, 1, 3, 3, 2, 2, P::Same, "block_1_depthwise"},
       {1, 48, 48, 144, 1, 3, 3, 1, 1, P::Same, "block_2_depthwise"},
@@ -100,7 +88,7 @@ TEST_CASE("depthwise_conv2d on the MobileNetV2 depthwise shapes at 192x192 (batc
       {1, 12, 12, 576, 1, 3, 3, 2, 2, P::Same, "block_13_depthwise"},
       {1, 6, 6, 960, 1, 3, 3, 1, 1, P::Same, "block_14_depthwise"},
   };
-  for (const DepthwiseCase& c : cases) check_depthwise_case(c, gen);
+  for (const ConvTestCase& c : cases) check_depthwise_case(c, gen);
 }
 
 TEST_CASE("depthwise_conv2d forward streams outputs larger than the caches correctly") {

@@ -96,6 +96,20 @@ void affine(const float* x, std::int64_t count, std::int64_t period, const float
   }
 }
 
+// The batch norm backward's gradient dy, zeroed where the fused ReLU6
+// clamped: its mask recomputed from the pre-activation x * scale + shift
+// (vector and scalar forms, the same operations in the same order).
+template <bool kRelu6>
+inline V masked_grad(V dy, V x, V scale, V shift) {
+  if constexpr (kRelu6) return dy * relu6_mask(vfma(x, scale, shift));
+  return dy;
+}
+template <bool kRelu6>
+inline float masked_grad(float dy, float x, float scale, float shift) {
+  if constexpr (kRelu6) return dy * relu6_mask(x * scale + shift);
+  return dy;
+}
+
 template <bool kRelu6>
 void bn_backward_sums_impl(const float* dy, const float* x, std::int64_t count, std::int64_t period,
                            const float* scale, const float* shift, const float* mean, float* sum_g, float* sum_gxc) {
@@ -103,16 +117,14 @@ void bn_backward_sums_impl(const float* dy, const float* x, std::int64_t count, 
   for (; i + period <= count; i += period) {
     for (std::int64_t p = 0; p < period; p += L) {
       const V xv = vload(x + i + p);
-      V g = vload(dy + i + p);
-      if constexpr (kRelu6) g = g * relu6_mask(vfma(xv, vload(scale + p), vload(shift + p)));
+      const V g = masked_grad<kRelu6>(vload(dy + i + p), xv, vload(scale + p), vload(shift + p));
       vstore(sum_g + p, vload(sum_g + p) + g);
       vstore(sum_gxc + p, vfma(g, xv - vload(mean + p), vload(sum_gxc + p)));
     }
   }
   for (std::int64_t p = 0; i + p < count; ++p) {
     const float xv = x[i + p];
-    float g = dy[i + p];
-    if (kRelu6) g *= relu6_mask(xv * scale[p] + shift[p]);
+    const float g = masked_grad<kRelu6>(dy[i + p], xv, scale[p], shift[p]);
     sum_g[p] += g;
     sum_gxc[p] += g * (xv - mean[p]);
   }
@@ -132,15 +144,13 @@ void bn_backward_apply_impl(const float* dy, const float* x, std::int64_t count,
   for (; i + period <= count; i += period) {
     for (std::int64_t p = 0; p < period; p += L) {
       const V xv = vload(x + i + p);
-      V g = vload(dy + i + p);
-      if constexpr (kRelu6) g = g * relu6_mask(vfma(xv, vload(scale + p), vload(shift + p)));
+      const V g = masked_grad<kRelu6>(vload(dy + i + p), xv, vload(scale + p), vload(shift + p));
       put<kStream>(dx + i + p, vfma(g, vload(k_g + p), vfma(xv, vload(k_x + p), vload(k_c + p))));
     }
   }
   for (std::int64_t p = 0; i + p < count; ++p) {
     const float xv = x[i + p];
-    float g = dy[i + p];
-    if (kRelu6) g *= relu6_mask(xv * scale[p] + shift[p]);
+    const float g = masked_grad<kRelu6>(dy[i + p], xv, scale[p], shift[p]);
     dx[i + p] = g * k_g[p] + (xv * k_x[p] + k_c[p]);
   }
 }

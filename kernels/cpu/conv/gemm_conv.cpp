@@ -45,68 +45,73 @@ struct PixelCursor {
   }
 };
 
-// Rows [p0, p1) of the im2col matrix [pixels, kh*kw*Cin] (zeros for padding).
-// In NHWC the kw * Cin inputs under one kernel row are contiguous, so a row
-// whose columns all lie inside the input is one copy.
-void im2col(const float* x, const ConvGeometry& g, std::int64_t p0, std::int64_t p1, float* col) {
-  const std::int64_t cin = g.in_c, run = g.kernel_w * cin, k = g.kernel_h * run;
+// Walks the im2col rows [p0, p1) one kernel row at a time: for output pixel
+// p and kernel row ky, calls run(offset, image_row, ix0, columns_inside)
+// with the offset of its kw * Cin entries in the block, the input row they
+// map to (null when ky falls in the padding), the first input column
+// ix0 = ox * stride - pad and whether all kw columns lie inside the input.
+// In NHWC the kw * Cin inputs under one kernel row are contiguous, so such a
+// run is one copy.
+template <class T, class Run>
+inline void for_each_im2col_run(T* image, const ConvGeometry& g, std::int64_t p0, std::int64_t p1, Run&& run) {
+  const std::int64_t cin = g.in_c, row_len = g.kernel_w * cin;
   PixelCursor at(g, p0);
+  std::int64_t offset = 0;
   for (std::int64_t p = p0; p < p1; ++p, at.next()) {
-    const std::int64_t n = at.n, oy = at.oy, ox = at.ox;
-    const std::int64_t ix0 = ox * g.stride_w - g.pad_left;
+    const std::int64_t ix0 = at.ox * g.stride_w - g.pad_left;
     const bool columns_inside = ix0 >= 0 && ix0 + g.kernel_w <= g.in_w;
-    float* dst = col + (p - p0) * k;
-    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky, dst += run) {
-      const std::int64_t iy = oy * g.stride_h - g.pad_top + ky;
-      if (iy < 0 || iy >= g.in_h) {
-        std::fill(dst, dst + run, 0.0f);
-        continue;
-      }
-      const float* src_row = x + (n * g.in_h + iy) * g.in_w * cin;
-      if (columns_inside) {
-        const float* src = src_row + ix0 * cin;
-        for (std::int64_t i = 0; i < run; ++i) dst[i] = src[i];
-        continue;
-      }
-      for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
-        const std::int64_t ix = ix0 + kx;
-        float* d = dst + kx * cin;
-        if (ix < 0 || ix >= g.in_w) {
-          std::fill(d, d + cin, 0.0f);
-        } else {
-          std::copy(src_row + ix * cin, src_row + (ix + 1) * cin, d);
-        }
-      }
+    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky, offset += row_len) {
+      const std::int64_t iy = at.oy * g.stride_h - g.pad_top + ky;
+      T* image_row = iy < 0 || iy >= g.in_h ? nullptr : image + (at.n * g.in_h + iy) * g.in_w * cin;
+      run(offset, image_row, ix0, columns_inside);
     }
   }
 }
 
-// dx += the im2col rows [p0, p1) scattered back to their input pixels.
-void col2im_add(const float* col, const ConvGeometry& g, std::int64_t p0, std::int64_t p1, float* dx) {
-  const std::int64_t cin = g.in_c, run = g.kernel_w * cin, k = g.kernel_h * run;
-  PixelCursor at(g, p0);
-  for (std::int64_t p = p0; p < p1; ++p, at.next()) {
-    const std::int64_t n = at.n, oy = at.oy, ox = at.ox;
-    const std::int64_t ix0 = ox * g.stride_w - g.pad_left;
-    const bool columns_inside = ix0 >= 0 && ix0 + g.kernel_w <= g.in_w;
-    const float* src = col + (p - p0) * k;
-    for (std::int64_t ky = 0; ky < g.kernel_h; ++ky, src += run) {
-      const std::int64_t iy = oy * g.stride_h - g.pad_top + ky;
-      if (iy < 0 || iy >= g.in_h) continue;
-      float* dst_row = dx + (n * g.in_h + iy) * g.in_w * cin;
-      if (columns_inside) {
-        float* d = dst_row + ix0 * cin;
-        for (std::int64_t i = 0; i < run; ++i) d[i] += src[i];
-        continue;
-      }
-      for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
-        const std::int64_t ix = ix0 + kx;
-        if (ix < 0 || ix >= g.in_w) continue;
-        float* d = dst_row + ix * cin;
-        for (std::int64_t c = 0; c < cin; ++c) d[c] += src[kx * cin + c];
+// Rows [p0, p1) of the im2col matrix [pixels, kh*kw*Cin] (zeros for padding).
+void im2col(const float* x, const ConvGeometry& g, std::int64_t p0, std::int64_t p1, float* col) {
+  const std::int64_t cin = g.in_c, run = g.kernel_w * cin;
+  for_each_im2col_run(x, g, p0, p1, [&](std::int64_t offset, const float* src_row, std::int64_t ix0, bool inside) {
+    float* dst = col + offset;
+    if (!src_row) {
+      std::fill(dst, dst + run, 0.0f);
+      return;
+    }
+    if (inside) {
+      const float* src = src_row + ix0 * cin;
+      for (std::int64_t i = 0; i < run; ++i) dst[i] = src[i];
+      return;
+    }
+    for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
+      const std::int64_t ix = ix0 + kx;
+      float* d = dst + kx * cin;
+      if (ix < 0 || ix >= g.in_w) {
+        std::fill(d, d + cin, 0.0f);
+      } else {
+        std::copy(src_row + ix * cin, src_row + (ix + 1) * cin, d);
       }
     }
-  }
+  });
+}
+
+// dx += the im2col rows [p0, p1) scattered back to their input pixels.
+void col2im_add(const float* col, const ConvGeometry& g, std::int64_t p0, std::int64_t p1, float* dx) {
+  const std::int64_t cin = g.in_c, run = g.kernel_w * cin;
+  for_each_im2col_run(dx, g, p0, p1, [&](std::int64_t offset, float* dst_row, std::int64_t ix0, bool inside) {
+    if (!dst_row) return;
+    const float* src = col + offset;
+    if (inside) {
+      float* d = dst_row + ix0 * cin;
+      for (std::int64_t i = 0; i < run; ++i) d[i] += src[i];
+      return;
+    }
+    for (std::int64_t kx = 0; kx < g.kernel_w; ++kx) {
+      const std::int64_t ix = ix0 + kx;
+      if (ix < 0 || ix >= g.in_w) continue;
+      float* d = dst_row + ix * cin;
+      for (std::int64_t c = 0; c < cin; ++c) d[c] += src[kx * cin + c];
+    }
+  });
 }
 
 // Per-channel scale and bias (each expanded to the channel period) and ReLU6

@@ -36,30 +36,41 @@ inline Span covering_outputs(std::int64_t i, std::int64_t stride, std::int64_t p
 // Vector part of a channel run: [0, vector_channels) in steps of L.
 inline std::int64_t vector_channels(std::int64_t c) { return c - c % L; }
 
-void avg_forward(const float* x, float* y, const ConvGeometry& g, std::int64_t row_begin, std::int64_t row_end) {
-  const std::int64_t C = g.in_c, cv = vector_channels(C);
+// Calls fn(image, rows, cols, out) for every output pixel of output rows
+// [row_begin, row_end) (row r = n * out_h + oy): the input image it reads,
+// the in-bounds rows and columns of its window, and its C outputs.
+template <class Fn>
+inline void for_each_pool_window(const float* x, float* y, const ConvGeometry& g, std::int64_t row_begin,
+                                 std::int64_t row_end, Fn&& fn) {
+  const std::int64_t C = g.in_c;
   for (std::int64_t r = row_begin; r < row_end; ++r) {
     const std::int64_t n = r / g.out_h, oy = r % g.out_h;
     const Span rows = window_span(oy, g.stride_h, g.pad_top, g.kernel_h, g.in_h);
     const float* image = x + n * g.in_h * g.in_w * C;
     for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
       const Span cols = window_span(ox, g.stride_w, g.pad_left, g.kernel_w, g.in_w);
-      const float count = float(rows.size() * cols.size());
-      float* out = y + (r * g.out_w + ox) * C;
-      for (std::int64_t c = 0; c < cv; c += L) {
-        V acc = vbroadcast(0.0f);
-        for (std::int64_t iy = rows.begin; iy < rows.end; ++iy)
-          for (std::int64_t ix = cols.begin; ix < cols.end; ++ix) acc += vload(image + (iy * g.in_w + ix) * C + c);
-        vstore(out + c, acc / vbroadcast(count));
-      }
-      for (std::int64_t c = cv; c < C; ++c) {
-        float acc = 0.0f;
-        for (std::int64_t iy = rows.begin; iy < rows.end; ++iy)
-          for (std::int64_t ix = cols.begin; ix < cols.end; ++ix) acc += image[(iy * g.in_w + ix) * C + c];
-        out[c] = acc / count;
-      }
+      fn(image, rows, cols, y + (r * g.out_w + ox) * C);
     }
   }
+}
+
+void avg_forward(const float* x, float* y, const ConvGeometry& g, std::int64_t row_begin, std::int64_t row_end) {
+  const std::int64_t C = g.in_c, cv = vector_channels(C);
+  for_each_pool_window(x, y, g, row_begin, row_end, [&](const float* image, Span rows, Span cols, float* out) {
+    const float count = float(rows.size() * cols.size());
+    for (std::int64_t c = 0; c < cv; c += L) {
+      V acc = vbroadcast(0.0f);
+      for (std::int64_t iy = rows.begin; iy < rows.end; ++iy)
+        for (std::int64_t ix = cols.begin; ix < cols.end; ++ix) acc += vload(image + (iy * g.in_w + ix) * C + c);
+      vstore(out + c, acc / vbroadcast(count));
+    }
+    for (std::int64_t c = cv; c < C; ++c) {
+      float acc = 0.0f;
+      for (std::int64_t iy = rows.begin; iy < rows.end; ++iy)
+        for (std::int64_t ix = cols.begin; ix < cols.end; ++ix) acc += image[(iy * g.in_w + ix) * C + c];
+      out[c] = acc / count;
+    }
+  });
 }
 
 void avg_backward(const float* dy, float* dx, const ConvGeometry& g, std::int64_t row_begin, std::int64_t row_end) {
@@ -88,30 +99,23 @@ void avg_backward(const float* dy, float* dx, const ConvGeometry& g, std::int64_
 
 void max_forward(const float* x, float* y, const ConvGeometry& g, std::int64_t row_begin, std::int64_t row_end) {
   const std::int64_t C = g.in_c, cv = vector_channels(C);
-  for (std::int64_t r = row_begin; r < row_end; ++r) {
-    const std::int64_t n = r / g.out_h, oy = r % g.out_h;
-    const Span rows = window_span(oy, g.stride_h, g.pad_top, g.kernel_h, g.in_h);
-    const float* image = x + n * g.in_h * g.in_w * C;
-    for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
-      const Span cols = window_span(ox, g.stride_w, g.pad_left, g.kernel_w, g.in_w);
-      const float* first = image + (rows.begin * g.in_w + cols.begin) * C;
-      float* out = y + (r * g.out_w + ox) * C;
-      for (std::int64_t c = 0; c < cv; c += L) {
-        V best = vload(first + c);
-        for (std::int64_t iy = rows.begin; iy < rows.end; ++iy)
-          for (std::int64_t ix = cols.begin; ix < cols.end; ++ix)
-            best = vmax(best, vload(image + (iy * g.in_w + ix) * C + c));
-        vstore(out + c, best);
-      }
-      for (std::int64_t c = cv; c < C; ++c) {
-        float best = first[c];
-        for (std::int64_t iy = rows.begin; iy < rows.end; ++iy)
-          for (std::int64_t ix = cols.begin; ix < cols.end; ++ix)
-            best = std::max(best, image[(iy * g.in_w + ix) * C + c]);
-        out[c] = best;
-      }
+  for_each_pool_window(x, y, g, row_begin, row_end, [&](const float* image, Span rows, Span cols, float* out) {
+    const float* first = image + (rows.begin * g.in_w + cols.begin) * C;
+    for (std::int64_t c = 0; c < cv; c += L) {
+      V best = vload(first + c);
+      for (std::int64_t iy = rows.begin; iy < rows.end; ++iy)
+        for (std::int64_t ix = cols.begin; ix < cols.end; ++ix)
+          best = vmax(best, vload(image + (iy * g.in_w + ix) * C + c));
+      vstore(out + c, best);
     }
-  }
+    for (std::int64_t c = cv; c < C; ++c) {
+      float best = first[c];
+      for (std::int64_t iy = rows.begin; iy < rows.end; ++iy)
+        for (std::int64_t ix = cols.begin; ix < cols.end; ++ix)
+          best = std::max(best, image[(iy * g.in_w + ix) * C + c]);
+      out[c] = best;
+    }
+  });
 }
 
 void max_argmax(const float* x, float* tap, const ConvGeometry& g, std::int64_t row_begin, std::int64_t row_end) {
