@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bench/bench_common.hpp"
+#include "bench/gemm_shapes.hpp"
 #include "bench/gemm_cuda.hpp"
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
@@ -30,25 +31,16 @@ namespace {
 constexpr const char* kChildFlag = "--openblas-child";
 constexpr int kChildUnavailable = 3;
 
-struct Shape {
-  std::string name;
-  std::int64_t m, k, n;
-};
+using petal::bench::GemmShape;
 
-std::vector<Shape> shapes(bool quick) {
-  if (quick) return {{"square_256", 256, 256, 256}, {"square_512", 512, 512, 512}, {"mnv2_9216x96x576", 9216, 96, 576}};
-  return {
-      {"square_256", 256, 256, 256},
-      {"square_512", 512, 512, 512},
-      {"square_1024", 1024, 1024, 1024},
-      {"square_2048", 2048, 2048, 2048},
-      // MobileNetV2 1x1 convolutions at batch 64, 192x192: M = 64 * H * W.
-      {"mnv2_2304x960x320", 2304, 960, 320},
-      {"mnv2_2304x320x1280", 2304, 320, 1280},
-      {"mnv2_589824x16x96", 589824, 16, 96},
-      {"mnv2_147456x144x24", 147456, 144, 24},
-      {"mnv2_9216x96x576", 9216, 96, 576},
-  };
+std::vector<GemmShape> shapes(bool quick) {
+  using namespace petal::bench;
+  if (quick) {
+    std::vector<GemmShape> small = square_gemm_shapes({256, 512});
+    small.push_back(quick_mobilenet_v2_gemm_shape());
+    return small;
+  }
+  return gemm_shapes({256, 512, 1024, 2048});
 }
 
 // A 64-byte aligned float array, like petal's tensor storage (a plain
@@ -145,7 +137,7 @@ int openblas_child(int argc, char** argv) {
 }
 
 // Runs the child; returns GFLOP/s, or a negative value when OpenBLAS is missing.
-double openblas_gflops(const Shape& s, int threads, bool quick, bool& missing) {
+double openblas_gflops(const GemmShape& s, int threads, bool quick, bool& missing) {
   std::vector<std::string> argv = {petal::bench::self_executable(), kChildFlag,
                                    "--m",   std::to_string(s.m),
                                    "--k",   std::to_string(s.k),
@@ -243,7 +235,7 @@ int main(int argc, char** argv) {
   }
   bool missing = false;
   const std::string only = petal::bench::flag_value(argc, argv, "--only", "");
-  for (const Shape& s : shapes(quick)) {
+  for (const GemmShape& s : shapes(quick)) {
     if (!only.empty() && s.name.find(only) == std::string::npos) continue;
     Problem p(s.m, s.k, s.n);
     for (int threads : thread_counts) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bench/bench_common.hpp"
+#include "bench/gemm_shapes.hpp"
 #include "core/error.hpp"
 #include "core/tensor.hpp"
 #include "kernels/cuda/cuda_runtime_api.hpp"
@@ -29,24 +30,13 @@
 namespace petal::bench {
 namespace {
 
-struct GemmShape {
-  std::string name;
-  std::int64_t m, k, n;
-};
-
 std::vector<GemmShape> cuda_shapes(bool quick) {
-  if (quick) return {{"square_1024", 1024, 1024, 1024}, {"mnv2_9216x96x576", 9216, 96, 576}};
-  return {
-      {"square_1024", 1024, 1024, 1024},
-      {"square_2048", 2048, 2048, 2048},
-      {"square_4096", 4096, 4096, 4096},
-      // MobileNetV2 1x1 convolutions at batch 64, 192x192: M = 64 * H * W.
-      {"mnv2_2304x960x320", 2304, 960, 320},
-      {"mnv2_2304x320x1280", 2304, 320, 1280},
-      {"mnv2_589824x16x96", 589824, 16, 96},
-      {"mnv2_147456x144x24", 147456, 144, 24},
-      {"mnv2_9216x96x576", 9216, 96, 576},
-  };
+  if (quick) {
+    std::vector<GemmShape> small = square_gemm_shapes({1024});
+    small.push_back(quick_mobilenet_v2_gemm_shape());
+    return small;
+  }
+  return gemm_shapes({1024, 2048, 4096});
 }
 
 void check_cublas(cublasStatus_t status, const char* what) {

@@ -222,6 +222,35 @@ std::map<std::string, double> torch_cuda_rows(const std::string& python, const s
   return parse_rows(out);
 }
 
+// One result row of either table (CPU or CUDA): a JSON object in the shared
+// bench format, or a line of the text table whose first column is name_width
+// wide. set_where adds the field that says what ran the row ("threads" or
+// "device"). Memory rows are in MiB with ratio = reference / petal; the
+// others in img/s with ratio = petal / reference. reference is null when
+// there is none to compare with.
+template <class SetWhere>
+void print_row(bool json, int name_width, const std::string& name, bool memory, std::int64_t batch, double value,
+               const double* reference, SetWhere&& set_where) {
+  const double ratio = reference ? (memory ? *reference / value : value / *reference) : 0.0;
+  if (json) {
+    bench::JsonRow row;
+    row.set("bench", "mobilenet").set("name", name).set("unit", memory ? "MiB" : "img/s");
+    set_where(row);
+    row.set("batch", static_cast<long long>(batch)).set("petal", value);
+    if (reference) row.set("reference", *reference).set("ratio", ratio);
+    else row.set_raw("reference", "null").set_raw("ratio", "null");
+    std::printf("%s\n", row.str().c_str());
+  } else {
+    char ref_text[32] = "-", ratio_text[32] = "-";
+    if (reference) {
+      std::snprintf(ref_text, sizeof ref_text, "%.1f", *reference);
+      std::snprintf(ratio_text, sizeof ratio_text, "%.2f", ratio);
+    }
+    std::printf("%-*s %8s %12.1f %12s %7s\n", name_width, name.c_str(), memory ? "MiB" : "img/s", value, ref_text,
+                ratio_text);
+  }
+}
+
 int cuda_main(int argc, char** argv) {
   const bool json = bench::has_flag(argc, argv, "--json");
   const Device device = usable_device(bench::flag_value(argc, argv, "--device", "cuda"), "mobilenet");
@@ -252,23 +281,8 @@ int cuda_main(int argc, char** argv) {
       const double value = petal.at(name);
       const auto ref = reference.find(name);
       const bool has_ref = ref != reference.end() && value > 0 && ref->second > 0;
-      const double ratio = has_ref ? (memory ? ref->second / value : value / ref->second) : 0.0;
-      if (json) {
-        bench::JsonRow row;
-        row.set("bench", "mobilenet").set("name", name).set("unit", memory ? "MiB" : "img/s");
-        row.set("device", device.str()).set("batch", static_cast<long long>(b)).set("petal", value);
-        if (has_ref) row.set("reference", ref->second).set("ratio", ratio);
-        else row.set_raw("reference", "null").set_raw("ratio", "null");
-        std::printf("%s\n", row.str().c_str());
-      } else {
-        char ref_text[32] = "-", ratio_text[32] = "-";
-        if (has_ref) {
-          std::snprintf(ref_text, sizeof ref_text, "%.1f", ref->second);
-          std::snprintf(ratio_text, sizeof ratio_text, "%.2f", ratio);
-        }
-        std::printf("%-26s %8s %12.1f %12s %7s\n", name.c_str(), memory ? "MiB" : "img/s", value, ref_text,
-                    ratio_text);
-      }
+      print_row(json, 26, name, memory, b, value, has_ref ? &ref->second : nullptr,
+                [&](bench::JsonRow& row) { row.set("device", device.str()); });
     }
   }
   return 0;
@@ -351,22 +365,8 @@ int main(int argc, char** argv) {
     const double value = petal.at(name);
     const auto ref = reference.find(name);
     const bool has_ref = ref != reference.end() && value > 0;
-    const double ratio = has_ref ? (memory ? ref->second / value : value / ref->second) : 0.0;
-    if (json) {
-      bench::JsonRow row;
-      row.set("bench", "mobilenet").set("name", name).set("unit", memory ? "MiB" : "img/s");
-      row.set("threads", threads).set("batch", static_cast<long long>(batch)).set("petal", value);
-      if (has_ref) row.set("reference", ref->second).set("ratio", ratio);
-      else row.set_raw("reference", "null").set_raw("ratio", "null");
-      std::printf("%s\n", row.str().c_str());
-    } else {
-      char ref_text[32] = "-", ratio_text[32] = "-";
-      if (has_ref) {
-        std::snprintf(ref_text, sizeof ref_text, "%.1f", ref->second);
-        std::snprintf(ratio_text, sizeof ratio_text, "%.2f", ratio);
-      }
-      std::printf("%-20s %8s %12.1f %12s %7s\n", name, memory ? "MiB" : "img/s", value, ref_text, ratio_text);
-    }
+    print_row(json, 20, name, memory, batch, value, has_ref ? &ref->second : nullptr,
+              [&](bench::JsonRow& row) { row.set("threads", threads); });
   }
   return 0;
 }
