@@ -75,28 +75,11 @@ std::shared_ptr<Module> build(const std::string& kind, std::int64_t size, std::i
 
 int main(int argc, char** argv) {
   try {
-    std::map<std::string, std::string> args;
-    for (int i = 1; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];
-    auto arg = [&](const std::string& key, const std::string& fallback = "") {
-      auto it = args.find(key);
-      if (it != args.end()) return it->second;
-      PETAL_CHECK(!fallback.empty(), ValueError, "missing ", key);
-      return fallback;
-    };
+    const interop::ToolArgs arg(argc, argv);
     const std::int64_t size = std::stoll(arg("--size"));
-    const std::int64_t batch = std::stoll(arg("--batch"));
     std::shared_ptr<Module> model = build(arg("--model"), size, std::stoll(arg("--classes", "1000")),
                                           arg("--head", "flatten"));
-    model->build({size, size, 3});
-    model->eval();
-    if (args.count("--weights")) load_weights(*model, args["--weights"]);
-    else interop::randomize_like_trained(*model, std::stoull(arg("--random")));
-    const std::vector<float> input = interop::read_floats(arg("--input"), static_cast<std::size_t>(batch * size * size * 3));
-    Tensor x = Tensor::empty({batch, size, size, 3});
-    std::copy(input.begin(), input.end(), x.data<float>());
-    const Tensor y = (*model)(ag::Variable(x)).data().contiguous();
-    std::ofstream out(arg("--output"), std::ios::binary);
-    out.write(reinterpret_cast<const char*>(y.data<float>()), static_cast<std::streamsize>(y.numel() * sizeof(float)));
+    interop::run_on_input_file(*model, arg);
     petal::onnx::export_model(*model, arg("--onnx"));
     return 0;
   } catch (const std::exception& e) {
