@@ -27,17 +27,13 @@ Variable sub(const Variable& a, const Variable& b) {
 }
 
 Variable mul(const Variable& a, const Variable& b) {
-  detail::check_defined(a, "mul");
-  detail::check_defined(b, "mul");
-  const bool need_a = needs_grad(a), need_b = needs_grad(b);
   // Each input's gradient needs only the other input: save just that.
-  Tensor saved_a = need_b ? a.data() : Tensor();
-  Tensor saved_b = need_a ? b.data() : Tensor();
+  const detail::CrossSaved saved = detail::save_each_for_the_other(a, b, "mul");
   return make_op_result(ops::mul(a.data(), b.data()), "mul", {a, b},
-                        [saved_a, saved_b, a_shape = a.shape(), b_shape = b.shape()](const Tensor& g) {
+                        [saved, a_shape = a.shape(), b_shape = b.shape()](const Tensor& g) {
                           return std::vector<Tensor>{
-                              saved_b.defined() ? reduce_to(ops::mul(g, saved_b), a_shape) : Tensor(),
-                              saved_a.defined() ? reduce_to(ops::mul(g, saved_a), b_shape) : Tensor()};
+                              saved.b.defined() ? reduce_to(ops::mul(g, saved.b), a_shape) : Tensor(),
+                              saved.a.defined() ? reduce_to(ops::mul(g, saved.a), b_shape) : Tensor()};
                         });
 }
 
@@ -86,18 +82,12 @@ Variable pow_scalar(const Variable& a, double exponent) {
 }
 
 Variable matmul(const Variable& a, const Variable& b) {
-  detail::check_defined(a, "matmul");
-  detail::check_defined(b, "matmul");
-  const bool need_a = needs_grad(a), need_b = needs_grad(b);
-  Tensor saved_a = need_b ? a.data() : Tensor();
-  Tensor saved_b = need_a ? b.data() : Tensor();
+  const detail::CrossSaved saved = detail::save_each_for_the_other(a, b, "matmul");
   // out = a @ b: grad_a = g @ b^T, grad_b = a^T @ g (per batch when 3-D).
-  return make_op_result(ops::matmul(a.data(), b.data()), "matmul", {a, b},
-                        [saved_a, saved_b](const Tensor& g) {
-                          return std::vector<Tensor>{
-                              saved_b.defined() ? ops::matmul(g, saved_b, false, true) : Tensor(),
-                              saved_a.defined() ? ops::matmul(saved_a, g, true, false) : Tensor()};
-                        });
+  return make_op_result(ops::matmul(a.data(), b.data()), "matmul", {a, b}, [saved](const Tensor& g) {
+    return std::vector<Tensor>{saved.b.defined() ? ops::matmul(g, saved.b, false, true) : Tensor(),
+                               saved.a.defined() ? ops::matmul(saved.a, g, true, false) : Tensor()};
+  });
 }
 
 }  // namespace petal::ag

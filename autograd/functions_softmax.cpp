@@ -47,18 +47,11 @@ Tensor per_row(const Tensor& g, std::int64_t rows, double factor) {
 }  // namespace
 
 Variable softmax(const Variable& a) {
-  detail::check_defined(a, "softmax");
-  Tensor y = ops::softmax(a.data());
-  return make_op_result(y, "softmax", {a},
-                        [y](const Tensor& g) { return std::vector<Tensor>{ops::softmax_backward(g, y)}; });
+  return detail::output_saving_op(a, "softmax", ops::softmax, ops::softmax_backward);
 }
 
 Variable log_softmax(const Variable& a) {
-  detail::check_defined(a, "log_softmax");
-  Tensor log_y = ops::log_softmax(a.data());
-  return make_op_result(log_y, "log_softmax", {a}, [log_y](const Tensor& g) {
-    return std::vector<Tensor>{ops::log_softmax_backward(g, log_y)};
-  });
+  return detail::output_saving_op(a, "log_softmax", ops::log_softmax, ops::log_softmax_backward);
 }
 
 Variable softmax_cross_entropy(const Variable& logits, const Tensor& target) {

@@ -6,41 +6,20 @@
 
 namespace petal::ag {
 
-Variable relu(const Variable& a) {
-  detail::check_defined(a, "relu");
-  Tensor y = ops::relu(a.data());
-  // y > 0 exactly where x > 0.
-  return make_op_result(y, "relu", {a},
-                        [y](const Tensor& g) { return std::vector<Tensor>{ops::relu_backward(g, y)}; });
-}
+// y > 0 exactly where x > 0, and 0 < y < 6 exactly where 0 < x < 6: the
+// backward kernels take y in place of x.
+Variable relu(const Variable& a) { return detail::output_saving_op(a, "relu", ops::relu, ops::relu_backward); }
 
-Variable relu6(const Variable& a) {
-  detail::check_defined(a, "relu6");
-  Tensor y = ops::relu6(a.data());
-  // 0 < y < 6 exactly where 0 < x < 6.
-  return make_op_result(y, "relu6", {a},
-                        [y](const Tensor& g) { return std::vector<Tensor>{ops::relu6_backward(g, y)}; });
-}
+Variable relu6(const Variable& a) { return detail::output_saving_op(a, "relu6", ops::relu6, ops::relu6_backward); }
 
 Variable sigmoid(const Variable& a) {
-  detail::check_defined(a, "sigmoid");
-  Tensor y = ops::sigmoid(a.data());
-  return make_op_result(y, "sigmoid", {a},
-                        [y](const Tensor& g) { return std::vector<Tensor>{ops::sigmoid_backward(g, y)}; });
+  return detail::output_saving_op(a, "sigmoid", ops::sigmoid, ops::sigmoid_backward);
 }
 
-Variable tanh(const Variable& a) {
-  detail::check_defined(a, "tanh");
-  Tensor y = ops::tanh(a.data());
-  return make_op_result(y, "tanh", {a},
-                        [y](const Tensor& g) { return std::vector<Tensor>{ops::tanh_backward(g, y)}; });
-}
+Variable tanh(const Variable& a) { return detail::output_saving_op(a, "tanh", ops::tanh, ops::tanh_backward); }
 
-Variable exp(const Variable& a) {
-  detail::check_defined(a, "exp");
-  Tensor y = ops::exp(a.data());
-  return make_op_result(y, "exp", {a}, [y](const Tensor& g) { return std::vector<Tensor>{ops::mul(g, y)}; });
-}
+// d exp(x) = exp(x) dx
+Variable exp(const Variable& a) { return detail::output_saving_op(a, "exp", ops::exp, ops::mul); }
 
 Variable log(const Variable& a) {
   detail::check_defined(a, "log");
