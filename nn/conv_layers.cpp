@@ -147,28 +147,26 @@ ag::Variable GlobalMaxPooling2D::forward(const ag::Variable& x) {
   return ag::reshape(ag::max_pool2d(x, s[1], s[2], to_op_options(Size2(s[1], s[2]), Padding::Valid)), {s[0], s[3]});
 }
 
-AveragePooling2D::AveragePooling2D(Size2 pool_size, PoolOptions options)
-    : Module("AveragePooling2D", "average_pooling2d", options.name), pool_(pool_size), options_(std::move(options)) {}
+Pooling2D::Pooling2D(std::string type_name, std::string_view base_name, Size2 pool_size, PoolOptions options)
+    : Module(std::move(type_name), base_name, options.name), pool_(pool_size), options_(std::move(options)) {}
 
-Shape AveragePooling2D::build_impl(const Shape& in) {
+Shape Pooling2D::build_impl(const Shape& in) {
   check_input(in.size() == 3, in, "must be (height, width, channels)");
-  return spatial_output(in, pool_, options_.strides.value_or(pool_), options_.padding, in[2], name().c_str());
+  return spatial_output(in, pool_, strides(), padding(), in[2], name().c_str());
 }
 
+AveragePooling2D::AveragePooling2D(Size2 pool_size, PoolOptions options)
+    : Pooling2D("AveragePooling2D", "average_pooling2d", pool_size, std::move(options)) {}
+
 ag::Variable AveragePooling2D::forward(const ag::Variable& x) {
-  return ag::average_pool2d(x, pool_.h, pool_.w, to_op_options(options_.strides.value_or(pool_), options_.padding));
+  return ag::average_pool2d(x, pool_size().h, pool_size().w, to_op_options(strides(), padding()));
 }
 
 MaxPooling2D::MaxPooling2D(Size2 pool_size, PoolOptions options)
-    : Module("MaxPooling2D", "max_pooling2d", options.name), pool_(pool_size), options_(std::move(options)) {}
-
-Shape MaxPooling2D::build_impl(const Shape& in) {
-  check_input(in.size() == 3, in, "must be (height, width, channels)");
-  return spatial_output(in, pool_, options_.strides.value_or(pool_), options_.padding, in[2], name().c_str());
-}
+    : Pooling2D("MaxPooling2D", "max_pooling2d", pool_size, std::move(options)) {}
 
 ag::Variable MaxPooling2D::forward(const ag::Variable& x) {
-  return ag::max_pool2d(x, pool_.h, pool_.w, to_op_options(options_.strides.value_or(pool_), options_.padding));
+  return ag::max_pool2d(x, pool_size().h, pool_size().w, to_op_options(strides(), padding()));
 }
 
 // ---- ReLU ----

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "autograd/conv_functions.hpp"
 #include "core/random.hpp"
@@ -168,30 +169,37 @@ struct PoolOptions {
   std::string name = "";
 };
 
-class AveragePooling2D : public Module {
+// A pooling window slid over the image: what AveragePooling2D and
+// MaxPooling2D share (the window, its strides and padding, the output shape).
+class Pooling2D : public Module {
  public:
-  explicit AveragePooling2D(Size2 pool_size = 2, PoolOptions options = {});
+  Size2 pool_size() const { return pool_; }
+  Size2 strides() const { return options_.strides.value_or(pool_); }
+  Padding padding() const { return options_.padding; }
 
  protected:
+  Pooling2D(std::string type_name, std::string_view base_name, Size2 pool_size, PoolOptions options);
   Shape build_impl(const Shape& input_shape) override;
-  ag::Variable forward(const ag::Variable& x) override;
 
  private:
   Size2 pool_;
   PoolOptions options_;
 };
 
-class MaxPooling2D : public Module {
+class AveragePooling2D : public Pooling2D {
+ public:
+  explicit AveragePooling2D(Size2 pool_size = 2, PoolOptions options = {});
+
+ protected:
+  ag::Variable forward(const ag::Variable& x) override;
+};
+
+class MaxPooling2D : public Pooling2D {
  public:
   explicit MaxPooling2D(Size2 pool_size = 2, PoolOptions options = {});
 
  protected:
-  Shape build_impl(const Shape& input_shape) override;
   ag::Variable forward(const ag::Variable& x) override;
-
- private:
-  Size2 pool_;
-  PoolOptions options_;
 };
 
 // max(x, 0), or min(max(x, 0), 6) with max_value 6 (MobileNetV2's ReLU6).

@@ -321,16 +321,32 @@ class Parser {
     fail(str_cat("unexpected character '", c, "'"));
   }
 
+  // Right after an object's '{' or an array's '[': true (and consumed) when
+  // the closing bracket follows at once.
+  bool closes_empty(char close) {
+    skip_space();
+    if (peek() != close) return false;
+    ++pos_;
+    return true;
+  }
+
+  // After a member or element: consumes the ',' before the next one (false)
+  // or the closing bracket (true); anything else is an error.
+  bool ends_container(char close) {
+    skip_space();
+    const char c = peek();
+    ++pos_;
+    if (c == close) return true;
+    if (c != ',') fail(str_cat("expected ',' or '", close, "'"));
+    return false;
+  }
+
   Value object(int depth) {
     ++pos_;  // {
     const std::size_t value_base = values_.size();
     const std::size_t key_base = keys_.size();
     const std::size_t chars_base = key_chars_.size();
-    skip_space();
-    if (peek() == '}') {
-      ++pos_;
-      return Builder::make_object(nullptr, nullptr, 0);
-    }
+    if (closes_empty('}')) return Builder::make_object(nullptr, nullptr, 0);
     while (true) {
       skip_space();
       if (keys_.size() - key_base == kMaxContainerItems)
@@ -344,11 +360,7 @@ class Parser {
       if (peek() != ':') fail("expected ':'");
       ++pos_;
       values_.push_back(value(depth + 1));
-      skip_space();
-      const char c = peek();
-      ++pos_;
-      if (c == '}') break;
-      if (c != ',') fail("expected ',' or '}'");
+      if (ends_container('}')) break;
     }
     const std::size_t n = keys_.size() - key_base;
     // Views are made only now: key_chars_ may have moved while it grew.
@@ -367,20 +379,12 @@ class Parser {
   Value array(int depth) {
     ++pos_;  // [
     const std::size_t base = values_.size();
-    skip_space();
-    if (peek() == ']') {
-      ++pos_;
-      return Builder::make_array(nullptr, 0);
-    }
+    if (closes_empty(']')) return Builder::make_array(nullptr, 0);
     while (true) {
       if (values_.size() - base == kMaxContainerItems)
         fail(str_cat("array of more than ", kMaxContainerItems, " elements"));
       values_.push_back(value(depth + 1));
-      skip_space();
-      const char c = peek();
-      ++pos_;
-      if (c == ']') break;
-      if (c != ',') fail("expected ',' or ']'");
+      if (ends_container(']')) break;
     }
     Value out = Builder::make_array(values_.data() + base, values_.size() - base);
     values_.erase(values_.begin() + static_cast<std::ptrdiff_t>(base), values_.end());

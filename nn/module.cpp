@@ -168,18 +168,18 @@ Device Module::device() const {
 }
 
 ag::Variable Module::add_parameter(std::string local_name, Tensor initial) {
-  if (device_) initial = initial.to(*device_);
-  ag::Variable v(std::move(initial), trainable_);
-  v.set_name(name_ + "/" + local_name);
-  local_weights_.push_back({std::move(local_name), v, true});
-  return v;
+  return add_weight(std::move(local_name), std::move(initial), true);
 }
 
 ag::Variable Module::add_buffer(std::string local_name, Tensor initial) {
+  return add_weight(std::move(local_name), std::move(initial), false);
+}
+
+ag::Variable Module::add_weight(std::string local_name, Tensor initial, bool is_parameter) {
   if (device_) initial = initial.to(*device_);
-  ag::Variable v(std::move(initial), false);
+  ag::Variable v(std::move(initial), is_parameter && trainable_);
   v.set_name(name_ + "/" + local_name);
-  local_weights_.push_back({std::move(local_name), v, false});
+  local_weights_.push_back({std::move(local_name), v, is_parameter});
   return v;
 }
 

@@ -125,6 +125,10 @@ class Module {
   void check_input(bool ok, const Shape& input_shape, std::string_view expectation) const;
 
  private:
+  // add_parameter (trainable per the layer, counted as a parameter) and
+  // add_buffer (never trainable: batch norm's moving statistics).
+  ag::Variable add_weight(std::string local_name, Tensor initial, bool is_parameter);
+
   struct LocalWeight {
     std::string name;
     ag::Variable variable;
