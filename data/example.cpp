@@ -34,18 +34,30 @@ std::size_t count_varints(std::string_view packed) {
   return n;
 }
 
+// Calls fn(wire) at each occurrence of field 1 (fn reads its value) and
+// skips every other field: the messages of an Example keep their payload in
+// field 1 (Example.features, Features.feature, the values of the lists).
+template <class Fn>
+void for_each_field_1_tag(WireReader& in, Fn&& fn) {
+  std::uint32_t field = 0;
+  int wire = 0;
+  while (in.tag(field, wire)) {
+    if (field != 1) {
+      in.skip(wire);
+      continue;
+    }
+    fn(wire);
+  }
+}
+
 // The number of values a BytesList/FloatList/Int64List message holds (for
 // the feature's type), found by walking its tags without storing anything.
 std::size_t count_list_values(WireReader in, FeatureType type) {
   std::size_t n = 0;
-  std::uint32_t field = 0;
-  int wire = 0;
-  while (in.tag(field, wire)) {
-    if (field != 1 || type == FeatureType::None) {
+  for_each_field_1_tag(in, [&](int wire) {
+    if (type == FeatureType::None) {
       in.skip(wire);
-      continue;
-    }
-    if (wire == kLengthDelimited) {
+    } else if (wire == kLengthDelimited) {
       std::size_t at = 0;
       const std::string_view value = in.length_delimited(at);
       n += type == FeatureType::Bytes ? 1 : type == FeatureType::Float ? value.size() / 4 : count_varints(value);
@@ -53,7 +65,7 @@ std::size_t count_list_values(WireReader in, FeatureType type) {
       in.skip(wire);
       ++n;
     }
-  }
+  });
   return n;
 }
 
@@ -82,17 +94,12 @@ void decode_list(WireReader& in, Feature& feature, Budget& budget) {
       break;
     case FeatureType::None: break;
   }
-  std::uint32_t field = 0;
-  int wire = 0;
-  while (in.tag(field, wire)) {
-    if (field != 1) {
-      in.skip(wire);
-      continue;
-    }
+  constexpr std::uint32_t kValuesField = 1;  // every list keeps its values in field 1
+  for_each_field_1_tag(in, [&](int wire) {
     std::size_t at = 0;
     switch (feature.type) {
       case FeatureType::Bytes:
-        in.expect_wire(wire, kLengthDelimited, field);
+        in.expect_wire(wire, kLengthDelimited, kValuesField);
         feature.bytes.emplace_back(in.length_delimited(at));
         break;
       case FeatureType::Float:
@@ -105,7 +112,7 @@ void decode_list(WireReader& in, Feature& feature, Budget& budget) {
           WireReader values(packed, at, in.context());
           while (!values.done()) feature.floats.push_back(float_from_bits(values.fixed32()));
         } else {
-          in.expect_wire(wire, kFixed32, field);
+          in.expect_wire(wire, kFixed32, kValuesField);
         }
         break;
       case FeatureType::Int64:
@@ -115,12 +122,12 @@ void decode_list(WireReader& in, Feature& feature, Budget& budget) {
           WireReader values(in.length_delimited(at), at, in.context());
           while (!values.done()) feature.int64s.push_back(static_cast<std::int64_t>(values.varint()));
         } else {
-          in.expect_wire(wire, kVarint, field);
+          in.expect_wire(wire, kVarint, kValuesField);
         }
         break;
       case FeatureType::None: break;
     }
-  }
+  });
 }
 
 Feature decode_feature(std::string_view bytes, std::size_t base, const std::string& key, Budget& budget) {
@@ -176,18 +183,12 @@ void decode_map_entry(std::string_view bytes, std::size_t base, Example& example
 // other field; base is the offset of bytes in the record, for messages.
 template <class Fn>
 void for_each_field_1(WireReader& in, Fn&& fn) {
-  std::uint32_t field = 0;
-  int wire = 0;
-  while (in.tag(field, wire)) {
-    if (field != 1) {
-      in.skip(wire);
-      continue;
-    }
-    in.expect_wire(wire, kLengthDelimited, field);
+  for_each_field_1_tag(in, [&](int wire) {
+    in.expect_wire(wire, kLengthDelimited, 1);
     std::size_t at = 0;
     const std::string_view bytes = in.length_delimited(at);
     fn(bytes, at);
-  }
+  });
 }
 
 void decode_features(std::string_view bytes, std::size_t base, Example& example, Budget& budget) {
