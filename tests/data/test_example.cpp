@@ -7,40 +7,14 @@
 #include "core/random.hpp"
 #include "data/example.hpp"
 #include "data/tfrecord.hpp"
+#include "protobuf_writer.hpp"
 #include "temp_dir.hpp"
+#include "tests/thrown_message.hpp"
 
 using namespace petal::data;
+using namespace petal::data::testing;
 
 namespace {
-
-// Minimal protobuf writer for hand-made wire data (unpacked fields, odd orders).
-void varint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-std::string field(std::uint32_t number, const std::string& bytes) {
-  std::string out;
-  varint(out, (number << 3) | 2);
-  varint(out, bytes.size());
-  return out + bytes;
-}
-std::string varint_field(std::uint32_t number, std::uint64_t v) {
-  std::string out;
-  varint(out, number << 3);
-  varint(out, v);
-  return out;
-}
-std::string fixed32_field(std::uint32_t number, float f) {
-  std::string out;
-  varint(out, (number << 3) | 5);
-  std::uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(bits >> (8 * i)));
-  return out;
-}
 
 Example all_types() {
   Example ex;
@@ -96,22 +70,12 @@ TEST_CASE("Example decoder: unpacked fields, value before key, unknown fields") 
 
 TEST_CASE("Example accessors explain missing keys and wrong types") {
   const Example ex = all_types();
-  try {
-    (void)ex.int64("label");
-    FAIL("no error");
-  } catch (const petal::FormatError& e) {
-    const std::string msg = e.what();
-    CHECK(msg.find("'label'") != std::string::npos);
-    CHECK(msg.find("class, empty_floats, extremes, image, names, one_hot_class") != std::string::npos);
-  }
-  try {
-    (void)ex.bytes("class");
-    FAIL("no error");
-  } catch (const petal::DTypeError& e) {
-    const std::string msg = e.what();
-    CHECK(msg.find("int64_list") != std::string::npos);
-    CHECK(msg.find("bytes_list") != std::string::npos);
-  }
+  const std::string missing = petal::test::thrown_message<petal::FormatError>([&] { (void)ex.int64("label"); });
+  CHECK(missing.find("'label'") != std::string::npos);
+  CHECK(missing.find("class, empty_floats, extremes, image, names, one_hot_class") != std::string::npos);
+  const std::string wrong_type = petal::test::thrown_message<petal::DTypeError>([&] { (void)ex.bytes("class"); });
+  CHECK(wrong_type.find("int64_list") != std::string::npos);
+  CHECK(wrong_type.find("bytes_list") != std::string::npos);
   CHECK_THROWS_AS((void)ex.int64("extremes"), petal::FormatError);  // 4 values, not 1
   CHECK_THROWS_AS((void)ex.float_list("names"), petal::DTypeError);
 }
@@ -125,12 +89,8 @@ TEST_CASE("malformed Examples give FormatError with a byte offset") {
     }
   }
   SUBCASE("messages") {
-    try {
-      decode_example(wire.substr(0, 5));
-      FAIL("no error");
-    } catch (const petal::FormatError& e) {
-      CHECK(std::string(e.what()).find("at byte") != std::string::npos);
-    }
+    CHECK(petal::test::thrown_message<petal::FormatError>([&] { decode_example(wire.substr(0, 5)); }).find("at byte") !=
+          std::string::npos);
     CHECK_THROWS_AS(decode_example(std::string(12, '\xff')), petal::FormatError);       // endless varint
     CHECK_THROWS_AS(decode_example(std::string("\x0b\x00", 2)), petal::FormatError);   // group wire type
     const std::string bad_floats = field(1, field(1, field(1, "f") + field(2, field(2, field(1, "abc")))));

@@ -6,25 +6,13 @@
 #include <string>
 
 #include "data/example.hpp"
+#include "protobuf_writer.hpp"
 
 using namespace petal;
 using namespace petal::data;
+using namespace petal::data::testing;
 
 namespace {
-
-void varint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-std::string field(std::uint32_t number, const std::string& bytes) {
-  std::string out;
-  varint(out, (number << 3) | 2);
-  varint(out, bytes.size());
-  return out + bytes;
-}
 
 // A Features map entry whose list (field 1 bytes, 2 floats, 3 int64s) is `list`.
 std::string entry(const std::string& key, std::uint32_t list_field, const std::string& list) {

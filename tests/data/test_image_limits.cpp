@@ -14,6 +14,7 @@
 #include "data/jpeg.hpp"
 #include "data/png.hpp"
 #include "temp_dir.hpp"
+#include "tests/thrown_message.hpp"
 
 using namespace petal;
 using namespace petal::data;
@@ -199,15 +200,10 @@ TEST_CASE("a palette PNG with tRNS keeps its colours when alpha is dropped") {
 TEST_CASE("a PNG header claiming more pixels than deflate can code is refused") {
   // 8000 x 8000 stays under the 64 Mi pixel cap, so only the ratio catches it.
   const std::string png = png_claiming(8000, 8000);
-  try {
-    decode_png(png, {}, "lying.png");
-    FAIL("expected a FormatError");
-  } catch (const FormatError& e) {
-    const std::string message = e.what();
-    CHECK(message.find("lying.png") != std::string::npos);
-    CHECK(message.find("8000x8000") != std::string::npos);
-    CHECK(message.find("deflate") != std::string::npos);
-  }
+  const std::string message = test::thrown_message<FormatError>([&] { decode_png(png, {}, "lying.png"); });
+  CHECK(message.find("lying.png") != std::string::npos);
+  CHECK(message.find("8000x8000") != std::string::npos);
+  CHECK(message.find("deflate") != std::string::npos);
   CHECK_THROWS_AS(decode_png(png_claiming(100000, 100000)), ValueError);  // over the pixel cap
 }
 
@@ -220,14 +216,9 @@ TEST_CASE("a PNG chunk claiming more bytes than the file holds is refused before
   std::string chunk = std::string(4, '\0') + "tEXtComment";
   put_be32(chunk, 0, 0x58000017u);
   png.insert(33, chunk);
-  try {
-    decode_png(png, {}, "claims.png");
-    FAIL("expected a FormatError");
-  } catch (const FormatError& e) {
-    const std::string message = e.what();
-    CHECK(message.find("claims.png") != std::string::npos);
-    CHECK(message.find("PNG chunk 'tEXt' at byte 33 claims 1476395031 bytes") != std::string::npos);
-  }
+  const std::string message = test::thrown_message<FormatError>([&] { decode_png(png, {}, "claims.png"); });
+  CHECK(message.find("claims.png") != std::string::npos);
+  CHECK(message.find("PNG chunk 'tEXt' at byte 33 claims 1476395031 bytes") != std::string::npos);
 }
 
 TEST_CASE("a JPEG header claiming more pixels than its bytes can code is refused before allocating") {
@@ -237,15 +228,10 @@ TEST_CASE("a JPEG header claiming more pixels than its bytes can code is refused
   CHECK(info.height == 8000);
   Image out(2, 2, 3);
   const std::size_t capacity_before = out.pixels.capacity();
-  try {
-    decode_jpeg_into(jpeg, out, {}, "lying.jpg");
-    FAIL("expected a FormatError");
-  } catch (const FormatError& e) {
-    const std::string message = e.what();
-    CHECK(message.find("lying.jpg") != std::string::npos);
-    CHECK(message.find("8000x8000") != std::string::npos);
-    CHECK(message.find("pixels per byte") != std::string::npos);
-  }
+  const std::string message = test::thrown_message<FormatError>([&] { decode_jpeg_into(jpeg, out, {}, "lying.jpg"); });
+  CHECK(message.find("lying.jpg") != std::string::npos);
+  CHECK(message.find("8000x8000") != std::string::npos);
+  CHECK(message.find("pixels per byte") != std::string::npos);
   CHECK(out.pixels.capacity() == capacity_before);  // nothing was allocated for the claim
   CHECK(out.width == 2);
   CHECK_THROWS_AS(decode_image(jpeg, "lying.jpg"), FormatError);
@@ -274,11 +260,6 @@ TEST_CASE("read_file refuses directories and FIFOs without blocking") {
   CHECK_THROWS_AS(read_file(dir.path()), IOError);
   const auto fifo = dir / "pipe.png";
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-  try {
-    read_image(fifo);
-    FAIL("expected an IOError");
-  } catch (const IOError& e) {
-    CHECK(std::string(e.what()).find("not a regular file") != std::string::npos);
-  }
+  CHECK(test::thrown_message<IOError>([&] { read_image(fifo); }).find("not a regular file") != std::string::npos);
   CHECK_THROWS_AS(read_file(dir / "missing.png"), IOError);
 }
