@@ -18,6 +18,8 @@
 #include "nn/nn.hpp"
 #include "nn/keras_h5.hpp"
 #include "nn/mobilenet_v2.hpp"
+#include "tests/nn/temp_dir.hpp"
+#include "tests/thrown_message.hpp"
 
 using namespace petal;
 using namespace petal::nn;
@@ -25,11 +27,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir() {
-  fs::path dir = fs::temp_directory_path() / ("petal_nn_h5_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path temp_dir() { return test::nn_temp_dir("h5"); }
 
 // ---- a minimal Keras-layout writer on raw libhdf5 calls ----
 
@@ -157,14 +155,7 @@ void check_same_weights(const Module& a, const Module& b) {
   }
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+std::string error_of(const std::function<void()>& f) { return test::thrown_message<Error>(f); }
 
 std::shared_ptr<Sequential> small_cnn(const std::string& head_name = "") {
   DenseOptions head;
@@ -173,6 +164,16 @@ std::shared_ptr<Sequential> small_cnn(const std::string& head_name = "") {
       std::make_shared<Input>(Shape{6, 6, 2}), std::make_shared<Conv2D>(3, 3), std::make_shared<BatchNormalization>(),
       std::make_shared<ReLU>(6.0), std::make_shared<Conv2D>(4, 1), std::make_shared<Flatten>(),
       std::make_shared<Dense>(5, "softmax", head)});
+}
+
+// Loads file into a fresh small_cnn (layer names counted from zero again, as
+// when `original` was made) and checks that it holds original's weights.
+std::shared_ptr<Sequential> load_small_cnn_checked(const Module& original, const fs::path& file) {
+  reset_layer_names();
+  auto loaded = small_cnn();
+  load_weights(*loaded, file);
+  check_same_weights(original, *loaded);
+  return loaded;
 }
 
 }  // namespace
@@ -230,10 +231,7 @@ TEST_CASE("legacy layers pair by order; within a layer by names where both sides
   std::vector<LegacyLayer> layers = flat_layers(*a);
   layers[0].group = "first_conv";  // a different layer name: matched by order
   write_legacy(file, layers);
-  reset_layer_names();
-  auto b = small_cnn();
-  load_weights(*b, file);
-  check_same_weights(*a, *b);
+  load_small_cnn_checked(*a, file);
 
   // Weights stored in another order pair by their names; names the model
   // does not use (Keras 3's "kernel" for a depthwise kernel) pair by order.
@@ -241,10 +239,7 @@ TEST_CASE("legacy layers pair by order; within a layer by names where both sides
   std::swap(layers[1].weights[0], layers[1].weights[1]);  // batch_normalization: beta before gamma
   layers[0].weights[0].first = "conv2d/weights";
   write_legacy(file, layers);
-  reset_layer_names();
-  auto c = small_cnn();
-  load_weights(*c, file);
-  check_same_weights(*a, *c);
+  auto c = load_small_cnn_checked(*a, file);
 
   // A layer with a weight too few: the count is named.
   layers = flat_layers(*a);
@@ -323,10 +318,7 @@ TEST_CASE("a Keras 3 .weights.h5 (layers/<class>_<n>/vars/<i>) loads by structur
     w.close_groups();
   }
   CHECK(weight_file_format(file) == WeightFileFormat::keras_h5_v3);
-  reset_layer_names();
-  auto b = small_cnn();
-  load_weights(*b, file);
-  check_same_weights(*a, *b);
+  load_small_cnn_checked(*a, file);
 
   // A model with one more Conv2D: its group is missing -> error naming it.
   reset_layer_names();
@@ -392,10 +384,7 @@ TEST_CASE("the format comes from the file's bytes, not its name") {
   save_weights(*a, st);
   fs::copy_file(st, disguised, fs::copy_options::overwrite_existing);
   CHECK(weight_file_format(disguised) == WeightFileFormat::safetensors);
-  reset_layer_names();
-  auto b = small_cnn();
-  load_weights(*b, disguised);
-  check_same_weights(*a, *b);
+  load_small_cnn_checked(*a, disguised);
   const fs::path h5_named_st = temp_dir() / "really_h5.safetensors";
   save_weights(*a, temp_dir() / "y.h5");
   fs::copy_file(temp_dir() / "y.h5", h5_named_st, fs::copy_options::overwrite_existing);

@@ -24,6 +24,7 @@
 #include "nn/mobilenet_v2.hpp"
 #include "nn/nn.hpp"
 #include "nn/onnx_export.hpp"
+#include "tests/thrown_message.hpp"
 
 namespace fs = std::filesystem;
 using namespace petal;
@@ -329,14 +330,7 @@ void check_io(const OnnxValueInfo& v, const std::vector<std::int64_t>& dims) {
   for (std::size_t i = 0; i < dims.size(); ++i) CHECK(v.dims[i + 1].value == dims[i]);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ValueError& e) {
-    return e.what();
-  }
-  return "(no ValueError)";
-}
+std::string error_of(const std::function<void()>& f) { return test::thrown_message<ValueError>(f); }
 
 }  // namespace
 

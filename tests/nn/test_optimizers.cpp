@@ -14,27 +14,6 @@ using namespace petal::nn;
 
 namespace {
 
-OptimizerOptions weight_decay(double wd) {
-  OptimizerOptions o;
-  o.weight_decay = wd;
-  return o;
-}
-OptimizerOptions clipnorm(double c) {
-  OptimizerOptions o;
-  o.clipnorm = c;
-  return o;
-}
-OptimizerOptions clipvalue(double c) {
-  OptimizerOptions o;
-  o.clipvalue = c;
-  return o;
-}
-OptimizerOptions global_clipnorm(double c) {
-  OptimizerOptions o;
-  o.global_clipnorm = c;
-  return o;
-}
-
 const std::vector<double> kStart = {1.0, -2.0, 0.5};
 const std::vector<std::vector<double>> kGrads = {{0.5, -1.0, 2.0}, {-0.25, 0.75, 1.5}, {1.0, 0.1, -3.0}};
 
@@ -113,7 +92,7 @@ TEST_CASE("Adam in Keras's form (lr_t with both bias corrections, epsilon outsid
 }
 
 TEST_CASE("decoupled weight decay shrinks weights by lr * wd before the update") {
-  Adam opt(0.01, {}, weight_decay(0.1));
+  Adam opt(0.01, {}, {.weight_decay = 0.1});
   std::vector<double> m(3, 0.0), v(3, 0.0);
   check_close(run(opt), reference([&](auto& w, auto g, int t) {
                 const double lr_t = 0.01 * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t));
@@ -124,7 +103,7 @@ TEST_CASE("decoupled weight decay shrinks weights by lr * wd before the update")
                   w[i] -= lr_t * m[i] / (std::sqrt(v[i]) + 1e-7);
                 }
               }));
-  SGD sgd(0.1, 0.0, false, weight_decay(0.5));
+  SGD sgd(0.1, 0.0, false, {.weight_decay = 0.5});
   check_close(run(sgd), reference([&](auto& w, auto g, int) {
                 for (int i = 0; i < 3; ++i) w[i] = w[i] - 0.1 * 0.5 * w[i] - 0.1 * g[i];
               }));
@@ -132,7 +111,7 @@ TEST_CASE("decoupled weight decay shrinks weights by lr * wd before the update")
 
 TEST_CASE("gradient clipping by norm, global norm and value") {
   SUBCASE("clipnorm scales each gradient to norm <= 1") {
-    SGD opt(0.1, 0.0, false, clipnorm(1.0));
+    SGD opt(0.1, 0.0, false, {.clipnorm = 1.0});
     check_close(run(opt), reference([](auto& w, auto g, int) {
                   double n = std::sqrt(g[0] * g[0] + g[1] * g[1] + g[2] * g[2]);
                   double s = n > 1.0 ? 1.0 / n : 1.0;
@@ -140,7 +119,7 @@ TEST_CASE("gradient clipping by norm, global norm and value") {
                 }));
   }
   SUBCASE("clipvalue clamps each element") {
-    SGD opt(0.1, 0.0, false, clipvalue(0.5));
+    SGD opt(0.1, 0.0, false, {.clipvalue = 0.5});
     check_close(run(opt), reference([](auto& w, auto g, int) {
                   for (int i = 0; i < 3; ++i) w[i] -= 0.1 * std::clamp(g[i], -0.5, 0.5);
                 }));
@@ -152,12 +131,12 @@ TEST_CASE("gradient clipping by norm, global norm and value") {
     b.set_name("b/kernel");
     a.set_grad(from_vector(std::vector<float>{3.0f, 0.0f}));
     b.set_grad(from_vector(std::vector<float>{4.0f}));  // global norm 5
-    SGD opt(1.0, 0.0, false, global_clipnorm(1.0));
+    SGD opt(1.0, 0.0, false, {.global_clipnorm = 1.0});
     opt.step({a, b});
     CHECK(a.data().to_vector<float>()[0] == doctest::Approx(-0.6));
     CHECK(b.data().to_vector<float>()[0] == doctest::Approx(-0.8));
   }
-  OptimizerOptions two_clips = clipnorm(1.0);
+  OptimizerOptions two_clips{.clipnorm = 1.0};
   two_clips.clipvalue = 1.0;
   CHECK_THROWS_AS(SGD(0.1, 0.0, false, two_clips), ValueError);
 }

@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "nn/nn.hpp"
+#include "tests/nn/temp_dir.hpp"
 
 using namespace petal;
 using namespace petal::nn;
@@ -20,11 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir() {
-  fs::path dir = fs::temp_directory_path() / ("petal_nn_st_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path temp_dir() { return test::nn_temp_dir("st"); }
 
 std::string read_all(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -13,6 +13,7 @@
 #include "core/thread_pool.hpp"
 #include "nn/json.hpp"
 #include "nn/nn.hpp"
+#include "tests/nn/temp_dir.hpp"
 
 using namespace petal;
 using namespace petal::nn;
@@ -20,11 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir() {
-  fs::path dir = fs::temp_directory_path() / ("petal_nn_train_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path temp_dir() { return test::nn_temp_dir("train"); }
 
 std::shared_ptr<Sequential> mlp(std::int64_t in, std::vector<std::int64_t> hidden, std::int64_t classes,
                                  const char* activation = "relu", double dropout = 0.0) {
