@@ -1,7 +1,9 @@
 // The CUDA kernels behind kernels/ops_conv.hpp (plain C++, no CUDA types;
 // implemented in kernels/cuda/conv/*.cu, described in its README.md).
-// kernels/ops_conv.cpp checks the arguments (shapes, dtypes, one device) and
-// builds the geometry, then calls these for CUDA tensors. Inputs may be
+// The ops (kernels/ops_conv.cpp and its siblings) check the arguments
+// (shapes, dtypes, one device) and build the geometry, then call these for
+// CUDA tensors. Only kernels/portable headers are shared with the layers
+// above, none of the ops layer or the CPU backend. Inputs may be
 // strided views (they are made contiguous on the device); each result is a
 // new contiguous tensor on the operands' device. float32 and float64.
 #pragma once

@@ -1,8 +1,9 @@
 // Per-ISA float32 kernel tables of the convolution family. Each table is
 // defined three times (isa_scalar, isa_avx2, isa_avx512) by the sources in
 // this folder that are compiled once per ISA; the accessors at the bottom pick
-// the active ISA's. The ops layer (kernels/ops_conv.cpp) splits work over
-// threads and calls these on row ranges. Kernels never throw.
+// the active ISA's. The drivers beside them (gemm_conv.cpp, depthwise_conv.cpp,
+// batch_norm.cpp, pooling.cpp) split work over threads and call these on row
+// ranges. Kernels never throw.
 #pragma once
 
 #include <cstdint>
