@@ -102,20 +102,15 @@ Tensor conv2d_backward_kernel(const Tensor& grad_in, const Tensor& x_in, const S
   if (on_cuda(op, {&grad_in, &x_in}))
     PETAL_CUDA_BRANCH(return cuda_ops::conv2d_backward_kernel(grad_in, x_in, kernel_shape, g, grad_bias));
   const Tensor grad = grad_in.contiguous(), x = x_in.contiguous();
-  Tensor dw = Tensor::empty(kernel_shape, x.dtype());
-  Tensor db = grad_bias ? Tensor::empty({g.out_c}, x.dtype()) : Tensor();
-  run_fast_or_reference(
-      x.dtype(),
-      [&] {
-        cpu::conv2d_backward_kernel(grad.data<float>(), x.data<float>(), dw.data<float>(), data_or_null<float>(db), g);
+  return kernel_grad_cpu(
+      grad, x.dtype(), kernel_shape, g, grad_bias,
+      [&](Tensor& dw, float* db) {
+        cpu::conv2d_backward_kernel(grad.data<float>(), x.data<float>(), dw.data<float>(), db, g);
       },
-      [&](auto tag) {
+      [&](auto tag, Tensor& dw) {
         using T = decltype(tag);
         cpu::reference_conv2d_backward_kernel(grad.data<T>(), x.data<T>(), dw.data<T>(), g);
-        if (grad_bias) cpu::reference_channel_sum(grad.data<T>(), g.output_pixels(), g.out_c, db.data<T>());
       });
-  if (grad_bias) *grad_bias = db;
-  return dw;
 }
 
 // ---- inference fusion ----

@@ -14,6 +14,7 @@
 #include <initializer_list>
 
 #include "core/tensor.hpp"
+#include "kernels/cpu/conv/reference_conv.hpp"
 #include "kernels/ops_common.hpp"
 #include "kernels/ops_conv.hpp"
 #include "kernels/portable/conv_geometry.hpp"
@@ -60,6 +61,28 @@ template <class T>
 void clamp_relu6_in_place(Tensor& y) {
   T* p = y.data<T>();
   for (std::int64_t i = 0; i < y.numel(); ++i) p[i] = std::min(std::max(p[i], T(0)), T(6));
+}
+
+// The CPU part of a kernel-gradient op (conv2d or depthwise): allocates dw
+// [kernel_shape] and, when grad_bias is not null, the bias gradient [out_c];
+// float32 runs fast(dw, db) (db null when not asked) where fast_applies, else
+// reference(tag, dw) runs and the reference loop sums grad into the bias
+// gradient. The bias gradient goes to *grad_bias.
+template <class Fast, class Reference>
+Tensor kernel_grad_cpu(const Tensor& grad, DType dtype, const Shape& kernel_shape, const ConvGeometry& g,
+                       Tensor* grad_bias, Fast&& fast, Reference&& reference, bool fast_applies = true) {
+  Tensor dw = Tensor::empty(kernel_shape, dtype);
+  Tensor db = grad_bias ? Tensor::empty({g.out_c}, dtype) : Tensor();
+  run_fast_or_reference(
+      dtype, [&] { fast(dw, data_or_null<float>(db)); },
+      [&](auto tag) {
+        using T = decltype(tag);
+        reference(tag, dw);
+        if (grad_bias) cpu::reference_channel_sum(grad.data<T>(), g.output_pixels(), g.out_c, db.data<T>());
+      },
+      fast_applies);
+  if (grad_bias) *grad_bias = db;
+  return dw;
 }
 
 // ---- argument checks (each message names the op and the operand) ----

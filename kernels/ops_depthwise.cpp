@@ -119,23 +119,18 @@ Tensor depthwise_conv2d_backward_kernel(const Tensor& grad_in, const Tensor& x_i
   if (on_cuda(op, {&grad_in, &x_in}))
     PETAL_CUDA_BRANCH(return cuda_ops::depthwise_conv2d_backward_kernel(grad_in, x_in, kernel_shape, g, grad_bias));
   const Tensor grad = grad_in.contiguous(), x = x_in.contiguous();
-  Tensor dw = Tensor::empty(kernel_shape, x.dtype());
-  Tensor db = grad_bias ? Tensor::empty({g.out_c}, x.dtype()) : Tensor();
-  run_fast_or_reference(
-      x.dtype(),
-      [&] {
+  return kernel_grad_cpu(
+      grad, x.dtype(), kernel_shape, g, grad_bias,
+      [&](Tensor& dw, float* db) {
         const Tensor input = has_multiplier(g) ? repeat_channels(x, g.out_c / g.in_c) : x;
-        cpu::depthwise_backward_kernel(grad.data<float>(), input.data<float>(), dw.data<float>(),
-                                       data_or_null<float>(db), as_multiplier_one(g));
+        cpu::depthwise_backward_kernel(grad.data<float>(), input.data<float>(), dw.data<float>(), db,
+                                       as_multiplier_one(g));
       },
-      [&](auto tag) {
+      [&](auto tag, Tensor& dw) {
         using T = decltype(tag);
         cpu::reference_depthwise_backward_kernel(grad.data<T>(), x.data<T>(), dw.data<T>(), g);
-        if (grad_bias) cpu::reference_channel_sum(grad.data<T>(), g.output_pixels(), g.out_c, db.data<T>());
       },
       cpu::depthwise_fast_path(g));
-  if (grad_bias) *grad_bias = db;
-  return dw;
 }
 
 Tensor depthwise_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const Tensor& bias,

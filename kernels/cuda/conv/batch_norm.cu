@@ -277,20 +277,29 @@ void update_moving_statistics(Tensor& moving_mean, Tensor& moving_variance, cons
   });
 }
 
+namespace {
+
+// Both inference fusions: the folded batch norm scales the kernel on the
+// device, then the convolution runs with the folded bias.
+Tensor folded_inference(const Tensor& x, const Tensor& kernel, const Tensor& bias, const ops::FoldedBatchNorm& bn,
+                        const ConvGeometry& g, bool relu6, bool depthwise, const char* op) {
+  const cuda::DeviceGuard guard(x.device());
+  const OpName name{op, operands({{"x", &x}, {"kernel", &kernel}})};
+  const FoldedConv folded = fold_conv(kernel, bias, bn, g.out_c, name);
+  return depthwise ? depthwise_conv2d(x, folded.kernel, folded.bias, g, relu6)
+                   : conv2d(x, folded.kernel, folded.bias, g, relu6);
+}
+
+}  // namespace
+
 Tensor conv2d_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const Tensor& bias,
                                  const ops::FoldedBatchNorm& bn, const ConvGeometry& g, bool relu6) {
-  const cuda::DeviceGuard guard(x.device());
-  const OpName name{"conv2d_bn_relu6_inference", operands({{"x", &x}, {"kernel", &kernel}})};
-  const FoldedConv folded = fold_conv(kernel, bias, bn, g.out_c, name);
-  return conv2d(x, folded.kernel, folded.bias, g, relu6);
+  return folded_inference(x, kernel, bias, bn, g, relu6, false, "conv2d_bn_relu6_inference");
 }
 
 Tensor depthwise_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const Tensor& bias,
                                     const ops::FoldedBatchNorm& bn, const ConvGeometry& g, bool relu6) {
-  const cuda::DeviceGuard guard(x.device());
-  const OpName name{"depthwise_bn_relu6_inference", operands({{"x", &x}, {"kernel", &kernel}})};
-  const FoldedConv folded = fold_conv(kernel, bias, bn, g.out_c, name);
-  return depthwise_conv2d(x, folded.kernel, folded.bias, g, relu6);
+  return folded_inference(x, kernel, bias, bn, g, relu6, true, "depthwise_bn_relu6_inference");
 }
 
 ops::ConvBatchNormResult conv_batch_norm_training(const Tensor& x, const Tensor& kernel, const ConvGeometry& g,
