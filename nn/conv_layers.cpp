@@ -123,23 +123,18 @@ ag::Variable ZeroPadding2D::forward(const ag::Variable& x) { return ag::zero_pad
 
 // ---- pooling ----
 
-GlobalAveragePooling2D::GlobalAveragePooling2D(std::string name)
-    : Module("GlobalAveragePooling2D", "global_average_pooling2d", std::move(name)) {}
-
-Shape GlobalAveragePooling2D::build_impl(const Shape& in) {
+Shape GlobalPooling2D::build_impl(const Shape& in) {
   check_input(in.size() == 3, in, "must be (height, width, channels)");
   return {in[2]};
 }
+
+GlobalAveragePooling2D::GlobalAveragePooling2D(std::string name)
+    : GlobalPooling2D("GlobalAveragePooling2D", "global_average_pooling2d", std::move(name)) {}
 
 ag::Variable GlobalAveragePooling2D::forward(const ag::Variable& x) { return ag::global_average_pool2d(x); }
 
 GlobalMaxPooling2D::GlobalMaxPooling2D(std::string name)
-    : Module("GlobalMaxPooling2D", "global_max_pooling2d", std::move(name)) {}
-
-Shape GlobalMaxPooling2D::build_impl(const Shape& in) {
-  check_input(in.size() == 3, in, "must be (height, width, channels)");
-  return {in[2]};
-}
+    : GlobalPooling2D("GlobalMaxPooling2D", "global_max_pooling2d", std::move(name)) {}
 
 // One max-pooling window over the whole image, then [N, 1, 1, C] -> [N, C].
 ag::Variable GlobalMaxPooling2D::forward(const ag::Variable& x) {

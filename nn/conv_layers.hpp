@@ -143,23 +143,29 @@ class ZeroPadding2D : public Module {
   std::int64_t top_, bottom_, left_, right_;
 };
 
-class GlobalAveragePooling2D : public Module {
+// One window over the whole image, [N, H, W, C] -> [N, C]: what
+// GlobalAveragePooling2D and GlobalMaxPooling2D share (the output shape).
+class GlobalPooling2D : public Module {
+ protected:
+  using Module::Module;
+  Shape build_impl(const Shape& input_shape) override;
+};
+
+class GlobalAveragePooling2D : public GlobalPooling2D {
  public:
   explicit GlobalAveragePooling2D(std::string name = "");
 
  protected:
-  Shape build_impl(const Shape& input_shape) override;
   ag::Variable forward(const ag::Variable& x) override;
 };
 
 // [N, H, W, C] -> [N, C]: the largest value of each channel (Keras's
 // GlobalMaxPooling2D); the gradient goes to the first maximum.
-class GlobalMaxPooling2D : public Module {
+class GlobalMaxPooling2D : public GlobalPooling2D {
  public:
   explicit GlobalMaxPooling2D(std::string name = "");
 
  protected:
-  Shape build_impl(const Shape& input_shape) override;
   ag::Variable forward(const ag::Variable& x) override;
 };
 
