@@ -14,6 +14,14 @@ using namespace petal::ag::testing;
 
 namespace {
 
+// Row r's class is (step * r + offset) % classes: rows differ, every index is valid.
+std::vector<std::int64_t> stepped_labels(std::int64_t rows, std::int64_t classes, std::int64_t step,
+                                         std::int64_t offset) {
+  std::vector<std::int64_t> labels;
+  for (std::int64_t r = 0; r < rows; ++r) labels.push_back((step * r + offset) % classes);
+  return labels;
+}
+
 Tensor class_indices(const std::vector<std::int64_t>& labels) { return from_vector(labels); }
 
 Tensor one_hot_rows(const std::vector<std::int64_t>& labels, std::int64_t classes) {
@@ -40,8 +48,7 @@ TEST_CASE("softmax_cross_entropy with class indices and with one-hot or soft tar
   for (const std::int64_t rows : {1, 5}) {
     CAPTURE(rows);
     const std::int64_t classes = 7;
-    std::vector<std::int64_t> labels;
-    for (std::int64_t r = 0; r < rows; ++r) labels.push_back((3 * r + 2) % classes);
+    const std::vector<std::int64_t> labels = stepped_labels(rows, classes, 3, 2);
     const Tensor indices = class_indices(labels);
     const Tensor one_hot = one_hot_rows(labels, classes);
     const Tensor soft = soft_labels(rows, classes);
@@ -81,8 +88,7 @@ TEST_CASE("cross_entropy_from_probs, after a softmax and on probabilities direct
   for (const std::int64_t rows : {1, 4}) {
     CAPTURE(rows);
     const std::int64_t classes = 5;
-    std::vector<std::int64_t> labels;
-    for (std::int64_t r = 0; r < rows; ++r) labels.push_back((2 * r + 1) % classes);
+    const std::vector<std::int64_t> labels = stepped_labels(rows, classes, 2, 1);
     const Tensor indices = class_indices(labels);
     const Tensor soft = soft_labels(rows, classes);
     const Fn after_softmax = [&](const std::vector<Variable>& in) {

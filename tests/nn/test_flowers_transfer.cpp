@@ -20,10 +20,13 @@
 #include "examples/flowers_common.hpp"
 #include "examples/transfer_model.hpp"
 #include "nn/weights_io.hpp"
+#include "tests/nn/tensor_diff.hpp"
 
 namespace fs = std::filesystem;
 using namespace petal;
 namespace ex = petal::examples;
+
+using petal::test::max_abs_diff;
 
 namespace {
 
@@ -57,14 +60,6 @@ Tensor weight(const nn::Module& model, const std::string& name) {
     if (w.name == name) return w.variable.data().clone();
   FAIL("no weight " << name);
   return {};
-}
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  const auto va = a.contiguous().to_vector<float>(), vb = b.contiguous().to_vector<float>();
-  REQUIRE(va.size() == vb.size());
-  double worst = 0;
-  for (std::size_t i = 0; i < va.size(); ++i) worst = std::max(worst, std::abs(double(va[i]) - double(vb[i])));
-  return worst;
 }
 
 }  // namespace

@@ -19,10 +19,13 @@
 #include "data/image_ops.hpp"
 #include "nn/mobilenet_v2.hpp"
 #include "nn/safetensors.hpp"
+#include "tests/nn/tensor_diff.hpp"
 
 namespace fs = std::filesystem;
 using namespace petal;
 using namespace petal::nn;
+
+using petal::test::max_abs_diff;
 
 namespace {
 
@@ -41,14 +44,6 @@ Tensor read_floats(const fs::path& path, const Shape& shape) {
   Tensor t = Tensor::empty(shape);
   std::memcpy(t.data<float>(), bytes.data(), bytes.size());
   return t;
-}
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  const auto va = a.contiguous().to_vector<float>(), vb = b.contiguous().to_vector<float>();
-  REQUIRE(va.size() == vb.size());
-  double worst = 0;
-  for (std::size_t i = 0; i < va.size(); ++i) worst = std::max(worst, std::abs(double(va[i]) - double(vb[i])));
-  return worst;
 }
 
 std::int64_t argmax_row(const Tensor& t) {
