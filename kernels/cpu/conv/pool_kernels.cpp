@@ -73,28 +73,39 @@ void avg_forward(const float* x, float* y, const ConvGeometry& g, std::int64_t r
   });
 }
 
-void avg_backward(const float* dy, float* dx, const ConvGeometry& g, std::int64_t row_begin, std::int64_t row_end) {
-  const std::int64_t C = g.in_c, cv = vector_channels(C);
+// The gradients gather into input rows: for each input row r = n * in_h + iy
+// of [row_begin, row_end), zeroes that row of dx, then calls
+// fn(n, iy, oy, dx_row) for every output row oy whose windows cover it.
+template <class Fn>
+inline void for_each_covering_output_row(float* dx, const ConvGeometry& g, std::int64_t row_begin, std::int64_t row_end,
+                                         Fn&& fn) {
+  const std::int64_t C = g.in_c;
   for (std::int64_t r = row_begin; r < row_end; ++r) {
     const std::int64_t n = r / g.in_h, iy = r % g.in_h;
     float* dx_row = dx + r * g.in_w * C;
     std::fill(dx_row, dx_row + g.in_w * C, 0.0f);
     const Span out_rows = covering_outputs(iy, g.stride_h, g.pad_top, g.kernel_h, g.out_h);
-    for (std::int64_t oy = out_rows.begin; oy < out_rows.end; ++oy) {
-      const std::int64_t count_h = window_span(oy, g.stride_h, g.pad_top, g.kernel_h, g.in_h).size();
-      for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
-        const Span cols = window_span(ox, g.stride_w, g.pad_left, g.kernel_w, g.in_w);
-        const float scale = 1.0f / float(count_h * cols.size());
-        const V vscale = vbroadcast(scale);
-        const float* grad = dy + ((n * g.out_h + oy) * g.out_w + ox) * C;
-        for (std::int64_t ix = cols.begin; ix < cols.end; ++ix) {
-          float* out = dx_row + ix * C;
-          for (std::int64_t c = 0; c < cv; c += L) vstore(out + c, vfma(vload(grad + c), vscale, vload(out + c)));
-          for (std::int64_t c = cv; c < C; ++c) out[c] += grad[c] * scale;
-        }
-      }
-    }
+    for (std::int64_t oy = out_rows.begin; oy < out_rows.end; ++oy) fn(n, iy, oy, dx_row);
   }
+}
+
+void avg_backward(const float* dy, float* dx, const ConvGeometry& g, std::int64_t row_begin, std::int64_t row_end) {
+  const std::int64_t C = g.in_c, cv = vector_channels(C);
+  for_each_covering_output_row(
+      dx, g, row_begin, row_end, [&](std::int64_t n, std::int64_t iy, std::int64_t oy, float* dx_row) {
+        const std::int64_t count_h = window_span(oy, g.stride_h, g.pad_top, g.kernel_h, g.in_h).size();
+        for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
+          const Span cols = window_span(ox, g.stride_w, g.pad_left, g.kernel_w, g.in_w);
+          const float scale = 1.0f / float(count_h * cols.size());
+          const V vscale = vbroadcast(scale);
+          const float* grad = dy + ((n * g.out_h + oy) * g.out_w + ox) * C;
+          for (std::int64_t ix = cols.begin; ix < cols.end; ++ix) {
+            float* out = dx_row + ix * C;
+            for (std::int64_t c = 0; c < cv; c += L) vstore(out + c, vfma(vload(grad + c), vscale, vload(out + c)));
+            for (std::int64_t c = cv; c < C; ++c) out[c] += grad[c] * scale;
+          }
+        }
+      });
 }
 
 void max_forward(const float* x, float* y, const ConvGeometry& g, std::int64_t row_begin, std::int64_t row_end) {
@@ -159,36 +170,31 @@ void max_backward(const float* dy, const float* tap, float* dx, const ConvGeomet
                   std::int64_t row_end) {
   const std::int64_t C = g.in_c, cv = vector_channels(C);
   const V zero = vbroadcast(0.0f);
-  for (std::int64_t r = row_begin; r < row_end; ++r) {
-    const std::int64_t n = r / g.in_h, iy = r % g.in_h;
-    float* dx_row = dx + r * g.in_w * C;
-    std::fill(dx_row, dx_row + g.in_w * C, 0.0f);
-    const Span out_rows = covering_outputs(iy, g.stride_h, g.pad_top, g.kernel_h, g.out_h);
-    for (std::int64_t oy = out_rows.begin; oy < out_rows.end; ++oy) {
-      const std::int64_t ky = iy - (oy * g.stride_h - g.pad_top);
-      for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
-        const std::int64_t x0 = ox * g.stride_w - g.pad_left;
-        const Span cols = window_span(ox, g.stride_w, g.pad_left, g.kernel_w, g.in_w);
-        const std::int64_t o = ((n * g.out_h + oy) * g.out_w + ox) * C;
-        const float* grad = dy + o;
-        const float* taps = tap + o;
-        for (std::int64_t ix = cols.begin; ix < cols.end; ++ix) {
-          const float here = float(ky * g.kernel_w + (ix - x0));
-          const V vhere = vbroadcast(here);
-          float* out = dx_row + ix * C;
-          // Adds grad where the window's maximum is this tap and +0 elsewhere,
-          // which leaves the sum bit-identical to the reference scatter.
-          for (std::int64_t c = 0; c < cv; c += L) {
-            const V t = vload(taps + c);
-            const V hit = vselect_gt(t, vhere, zero, vselect_gt(vhere, t, zero, vload(grad + c)));
-            vstore(out + c, vload(out + c) + hit);
+  for_each_covering_output_row(
+      dx, g, row_begin, row_end, [&](std::int64_t n, std::int64_t iy, std::int64_t oy, float* dx_row) {
+        const std::int64_t ky = iy - (oy * g.stride_h - g.pad_top);
+        for (std::int64_t ox = 0; ox < g.out_w; ++ox) {
+          const std::int64_t x0 = ox * g.stride_w - g.pad_left;
+          const Span cols = window_span(ox, g.stride_w, g.pad_left, g.kernel_w, g.in_w);
+          const std::int64_t o = ((n * g.out_h + oy) * g.out_w + ox) * C;
+          const float* grad = dy + o;
+          const float* taps = tap + o;
+          for (std::int64_t ix = cols.begin; ix < cols.end; ++ix) {
+            const float here = float(ky * g.kernel_w + (ix - x0));
+            const V vhere = vbroadcast(here);
+            float* out = dx_row + ix * C;
+            // Adds grad where the window's maximum is this tap and +0 elsewhere,
+            // which leaves the sum bit-identical to the reference scatter.
+            for (std::int64_t c = 0; c < cv; c += L) {
+              const V t = vload(taps + c);
+              const V hit = vselect_gt(t, vhere, zero, vselect_gt(vhere, t, zero, vload(grad + c)));
+              vstore(out + c, vload(out + c) + hit);
+            }
+            for (std::int64_t c = cv; c < C; ++c)
+              if (taps[c] == here) out[c] += grad[c];
           }
-          for (std::int64_t c = cv; c < C; ++c)
-            if (taps[c] == here) out[c] += grad[c];
         }
-      }
-    }
-  }
+      });
 }
 
 }  // namespace
