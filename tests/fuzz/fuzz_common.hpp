@@ -58,6 +58,21 @@ void expect_ok(const char* what, Fn&& fn, const char* file = __builtin_FILE(), i
   }
 }
 
+// For code that must throw an Expected (named expected_name in the report):
+// returning normally, or throwing anything else, is a bug.
+template <class Expected, class Fn>
+void expect_throws(const char* expected_name, const char* what, Fn&& fn, const char* file = __builtin_FILE(),
+                   int line = __builtin_LINE()) {
+  try {
+    fn();
+  } catch (const Expected&) {
+    return;
+  } catch (const std::exception& e) {
+    fail(file, line, str_cat(what, ": expected ", expected_name, ", got ", typeid(e).name(), ": ", e.what()));
+  }
+  fail(file, line, str_cat(what, ": expected ", expected_name, ", nothing thrown"));
+}
+
 }  // namespace petal::fuzz
 
 #define FUZZ_CHECK(cond, ...)                                                                                 \

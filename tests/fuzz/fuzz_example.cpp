@@ -9,36 +9,16 @@
 
 #include "data/example.hpp"
 #include "fuzz_common.hpp"
+#include "fuzz_example_common.hpp"
 
 using namespace petal;
 using namespace petal::data;
 
 namespace {
 
-bool same_example(const Example& a, const Example& b) {
-  if (a.features.size() != b.features.size()) return false;
-  for (auto ia = a.features.begin(), ib = b.features.begin(); ia != a.features.end(); ++ia, ++ib) {
-    const Feature& fa = ia->second;
-    const Feature& fb = ib->second;
-    if (ia->first != ib->first || fa.type != fb.type || fa.bytes != fb.bytes || fa.int64s != fb.int64s ||
-        fa.floats.size() != fb.floats.size())
-      return false;
-    for (std::size_t i = 0; i < fa.floats.size(); ++i)
-      if (!fuzz::same_bits(fa.floats[i], fb.floats[i])) return false;
-  }
-  return true;
-}
-
 template <class Fn>
-void expect_dtype_error(const char* what, Fn&& fn) {
-  try {
-    fn();
-  } catch (const DTypeError&) {
-    return;
-  } catch (const std::exception& e) {
-    fuzz::fail(__FILE__, __LINE__, str_cat(what, ": expected DTypeError, got ", typeid(e).name(), ": ", e.what()));
-  }
-  fuzz::fail(__FILE__, __LINE__, str_cat(what, ": expected DTypeError, nothing thrown"));
+void expect_dtype_error(const char* what, Fn&& fn, const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  fuzz::expect_throws<DTypeError>("DTypeError", what, fn, file, line);
 }
 
 }  // namespace
@@ -54,7 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     encoded = encode_example(example);
     again = decode_example(encoded);
   });
-  FUZZ_CHECK(same_example(example, again), "encode -> decode changed the Example (keys: ", example.key_list(), ")");
+  FUZZ_CHECK(fuzz::same_example(example, again), "encode -> decode changed the Example (keys: ", example.key_list(),
+             ")");
   std::string encoded_again;
   fuzz::expect_ok("encode_example", [&] { encoded_again = encode_example(again); });
   FUZZ_CHECK(encoded_again == encoded, "encoding is not canonical");

@@ -31,6 +31,20 @@ void check_image(const Image& out, int height, int width, int channels) {
   FUZZ_CHECK(out.size() == static_cast<std::size_t>(height) * width * channels);
 }
 
+// A photometric adjustment (brightness, contrast) of a copy of image by arg
+// keeps its geometry, and at its neutral argument leaves the image as it
+// was. Returns the copy adjusted by arg.
+template <class Adjust>
+Image check_photometric(const Image& image, float arg, float neutral, const char* neutral_name, Adjust&& adjust) {
+  Image out = image;
+  adjust(out, arg);
+  check_image(out, image.height, image.width, image.channels);
+  Image same = image;
+  adjust(same, neutral);
+  FUZZ_CHECK(same == image, neutral_name, " changed the image");
+  return out;
+}
+
 // A size: usually small, sometimes anything an int can hold.
 int size_arg(FuzzedDataProvider& in, int typical_max) {
   switch (in.ConsumeIntegralInRange<int>(0, 7)) {
@@ -150,26 +164,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       case 4: {  // brightness
         const float delta = float_arg(in, false);
-        Image out = image;
-        adjust_brightness(out, delta);
-        check_image(out, h, w, c);
+        const Image out = check_photometric(image, delta, 0.0f, "brightness 0",
+                                            [](Image& im, float d) { adjust_brightness(im, d); });
         for (std::size_t i = 0; i < out.size(); ++i)
           FUZZ_CHECK(delta >= 0 ? out.pixels[i] >= image.pixels[i] : out.pixels[i] <= image.pixels[i]);
-        Image same = image;
-        adjust_brightness(same, 0.0f);
-        FUZZ_CHECK(same == image, "brightness 0 changed the image");
         break;
       }
-      case 5: {  // contrast
-        const float factor = float_arg(in, false);
-        Image out = image;
-        adjust_contrast(out, factor);
-        check_image(out, h, w, c);
-        Image same = image;
-        adjust_contrast(same, 1.0f);
-        FUZZ_CHECK(same == image, "contrast 1 changed the image");
+      case 5:  // contrast
+        check_photometric(image, float_arg(in, false), 1.0f, "contrast 1",
+                          [](Image& im, float f) { adjust_contrast(im, f); });
         break;
-      }
       case 6: {  // random photometric ops validate their arguments
         const float a = float_arg(in, true), b = float_arg(in, true);
         Image out = image;

@@ -82,17 +82,9 @@ bool same(const json::Value& a, const json::Value& b) {
   }
   return false;
 }
-
 template <class Fn>
-void expect_format_error(const char* what, Fn&& fn) {
-  try {
-    fn();
-  } catch (const FormatError&) {
-    return;
-  } catch (const std::exception& e) {
-    fuzz::fail(__FILE__, __LINE__, str_cat(what, ": expected FormatError, got ", typeid(e).name(), ": ", e.what()));
-  }
-  fuzz::fail(__FILE__, __LINE__, str_cat(what, ": expected FormatError, nothing thrown"));
+void expect_format_error(const char* what, Fn&& fn, const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  fuzz::expect_throws<FormatError>("FormatError", what, fn, file, line);
 }
 
 // Checks accessors and returns the nesting depth.

@@ -16,6 +16,7 @@
 
 #include "data/example.hpp"
 #include "fuzz_common.hpp"
+#include "fuzz_example_common.hpp"
 
 using namespace petal;
 using namespace petal::data;
@@ -195,19 +196,6 @@ Feature random_feature(FuzzedDataProvider& in) {
   return f;
 }
 
-bool same_example(const Example& a, const Example& b) {
-  if (a.features.size() != b.features.size()) return false;
-  for (auto ia = a.features.begin(), ib = b.features.begin(); ia != a.features.end(); ++ia, ++ib) {
-    const Feature& fa = ia->second;
-    const Feature& fb = ib->second;
-    if (ia->first != ib->first || fa.type != fb.type || fa.bytes != fb.bytes || fa.int64s != fb.int64s ||
-        fa.floats.size() != fb.floats.size())
-      return false;
-    for (std::size_t i = 0; i < fa.floats.size(); ++i)
-      if (!fuzz::same_bits(fa.floats[i], fb.floats[i])) return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -238,7 +226,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   Example decoded;
   fuzz::expect_ok("decode_example of a valid encoding", [&] { decoded = decode_example(example); });
-  FUZZ_CHECK(same_example(decoded, expected), "decoded keys ", decoded.key_list(), ", expected ",
+  FUZZ_CHECK(fuzz::same_example(decoded, expected), "decoded keys ", decoded.key_list(), ", expected ",
              expected.key_list(), " (", example.size(), "-byte encoding)");
 
   // Any prefix: an error or an Example, nothing else.
