@@ -1,7 +1,8 @@
-// Conv2D (1x1 GEMM path, direct small-Cin kernel, blocked im2col/GEMM) forward,
-// input and kernel/bias gradients against the plain reference loops, under
-// every ISA and 1/2 threads; TensorFlow's asymmetric "same" padding by hand;
-// the MobileNetV2 layer shapes at 192x192; bad arguments.
+// Conv2D beyond the op registry (tests/ops runs the odd shapes, strides and
+// paddings of every path against its own loops): the MobileNetV2 layer shapes
+// at 192x192 and outputs streamed past the caches, forward and gradients
+// against cpu::reference_* under every ISA and 1/2 threads; TensorFlow's
+// asymmetric "same" padding by hand; bad arguments.
 #include <doctest/doctest.h>
 
 #include <vector>
@@ -38,35 +39,6 @@ void check_conv_case(const ConvTestCase& c, Generator& gen) {
 }
 
 }  // namespace
-
-TEST_CASE("conv2d matches the reference loops on odd shapes, strides and paddings") {
-  Generator gen(11);
-  using P = ops::ConvPadding;
-  const std::vector<ConvTestCase> cases = {
-      {2, 7, 5, 8, 12, 1, 1, 1, 1, P::Valid, "pointwise"},
-      {1, 6, 6, 33, 17, 1, 1, 1, 1, P::Same, "pointwise, odd channels"},
-      {1, 5, 7, 12, 200, 1, 1, 1, 1, P::Same, "pointwise, few pixels, wide output (threads split dw by columns)"},
-      {2, 3, 5, 40, 70, 1, 1, 1, 1, P::Valid, "pointwise, few pixels, threads split dw by input channels"},
-      {2, 7, 7, 6, 5, 1, 1, 2, 2, P::Same, "1x1 stride 2 (im2col path)"},
-      {2, 9, 7, 6, 10, 3, 3, 1, 1, P::Same, "3x3/1 same, odd input"},
-      {1, 8, 10, 5, 7, 3, 3, 2, 2, P::Same, "3x3/2 same, even input (pads bottom/right only)"},
-      {3, 9, 9, 8, 16, 3, 3, 2, 2, P::Same, "3x3/2 same, odd input"},
-      {2, 6, 5, 7, 9, 3, 3, 1, 1, P::Valid, "3x3 valid"},
-      {1, 11, 8, 5, 6, 5, 3, 2, 1, P::Valid, "5x3 stride (2,1) valid"},
-      {2, 24, 24, 16, 24, 3, 3, 1, 1, P::Same, "several im2col blocks"},
-      {2, 10, 11, 3, 32, 3, 3, 2, 2, P::Same, "Cin 3 direct, stride 2"},
-      {1, 7, 8, 3, 20, 3, 3, 1, 1, P::Valid, "Cin 3 direct, valid, ragged Cout"},
-      {1, 5, 5, 1, 3, 3, 3, 1, 1, P::Same, "Cin 1 direct"},
-      // Rows through the zero-padded row buffer (AVX-512: Cout a multiple
-      // of 32, rows at least 8 wide): a last block overlapping the one
-      // before, border rows and columns, a run length other than 9.
-      {2, 19, 23, 3, 32, 3, 3, 2, 2, P::Same, "Cin 3 padded rows, stride 2, odd sizes"},
-      {1, 9, 12, 3, 32, 3, 3, 1, 1, P::Valid, "Cin 3 padded rows, valid"},
-      {1, 17, 21, 2, 64, 5, 5, 1, 1, P::Same, "Cin 2 5x5 padded rows, Cout 64"},
-      {1, 3, 3, 4, 5, 3, 3, 1, 1, P::Valid, "window equals input"},
-  };
-  for (const ConvTestCase& c : cases) check_conv_case(c, gen);
-}
 
 TEST_CASE("conv2d on the MobileNetV2 layer shapes at 192x192 (batch 1)") {
   Generator gen(12);

@@ -1,7 +1,7 @@
-// DepthwiseConv2D forward, input and kernel/bias gradients against the plain
-// reference loops (3x3 fast rows, borders, other kernel sizes, channel counts
-// that leave a vector tail, multiplier 2), under every ISA and 1/2 threads;
-// the MobileNetV2 depthwise shapes at 192x192; the fused inference op
+// DepthwiseConv2D beyond the op registry (tests/ops runs the kernel sizes,
+// strides, multipliers and ragged channel counts against its own loops): the
+// MobileNetV2 depthwise shapes at 192x192 and streamed outputs against
+// cpu::reference_* under every ISA and 1/2 threads; the fused inference op
 // (depthwise + folded batch norm + ReLU6) against the unfused sequence.
 #include <doctest/doctest.h>
 
@@ -46,35 +46,6 @@ void check_depthwise_case(const ConvTestCase& c, Generator& gen) {
 }
 
 }  // namespace
-
-TEST_CASE("depthwise_conv2d matches the reference loops") {
-  Generator gen(21);
-  using P = ops::ConvPadding;
-  const std::vector<ConvTestCase> cases = {
-      {2, 9, 7, 32, 1, 3, 3, 1, 1, P::Same, "3x3/1 same, odd input"},
-      {1, 8, 10, 48, 1, 3, 3, 2, 2, P::Same, "3x3/2 same, even input"},
-      {3, 9, 11, 16, 1, 3, 3, 2, 2, P::Same, "3x3/2 same, odd input, batch 3"},
-      {2, 7, 6, 37, 1, 3, 3, 1, 1, P::Valid, "3x3 valid, ragged channels"},
-      {1, 12, 13, 24, 1, 3, 3, 1, 1, P::Same, "24 channels (one and a half AVX-512 vectors)"},
-      {2, 5, 5, 5, 1, 3, 3, 1, 1, P::Same, "5 channels"},
-      {1, 9, 8, 20, 1, 5, 5, 2, 2, P::Same, "5x5/2"},
-      {1, 7, 9, 16, 1, 3, 1, 1, 2, P::Valid, "3x1 stride (1,2)"},
-      {2, 6, 7, 6, 2, 3, 3, 1, 1, P::Same, "multiplier 2"},
-      {1, 9, 8, 7, 3, 3, 3, 2, 2, P::Same, "multiplier 3, stride 2, ragged channels"},
-      {2, 10, 9, 16, 4, 3, 3, 1, 1, P::Valid, "multiplier 4 over whole vectors"},
-      {1, 3, 3, 64, 1, 3, 3, 1, 1, P::Valid, "window equals input"},
-      {1, 2, 2, 32, 1, 3, 3, 1, 1, P::Same, "input smaller than the window (same)"},
-      {1, 24, 20, 64, 1, 3, 3, 1, 1, P::Same, "longer rows (4-wide column blocks)"},
-      // The tiled interior: bands of two rows and a single row left at the
-      // end, tiles of 8 and then 4 pixels, pixels left over, thread chunks
-      // that start mid-image.
-      {3, 11, 30, 40, 1, 3, 3, 2, 2, P::Same, "stride-2 tiles of 8 and 4, odd rows, batch 3"},
-      {2, 13, 21, 33, 1, 3, 3, 1, 1, P::Same, "stride-1 tiles, ragged channels, odd rows"},
-      {1, 3, 40, 4, 1, 1, 35, 1, 2, P::Valid, "1x35 stride 2: more taps per pixel than the fast gather keeps"},
-      {1, 6, 40, 16, 1, 2, 33, 2, 2, P::Same, "2x33 stride 2: 17 taps per pixel"},
-  };
-  for (const ConvTestCase& c : cases) check_depthwise_case(c, gen);
-}
 
 TEST_CASE("depthwise_conv2d on the MobileNetV2 depthwise shapes at 192x192 (batch 1)") {
   Generator gen(22);

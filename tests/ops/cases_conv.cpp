@@ -444,29 +444,46 @@ std::vector<OpCase> conv_cases() {
   // TensorFlow's bottom/right-only "same" padding on even inputs, batch 1.
   // DepthwiseConv2D: ragged channel counts around the SIMD widths,
   // multipliers, long rows, window larger than the input, many taps.
-  // The last of each kind is small enough to gradcheck.
   const bool conv = false, depthwise = true;
   for (const auto& [kind, s] : std::vector<std::pair<bool, ConvShape>>{
-           {conv, {2, 7, 5, 8, 1, 1, 12, 1, 1, P::Valid}},       {conv, {1, 6, 6, 33, 1, 1, 17, 1, 1, P::Same}},
-           {conv, {1, 5, 7, 12, 1, 1, 200, 1, 1, P::Same}},      {conv, {2, 3, 5, 40, 1, 1, 70, 1, 1, P::Valid}},
-           {conv, {2, 7, 7, 6, 1, 1, 5, 2, 2, P::Same}},         {conv, {2, 9, 7, 6, 3, 3, 10, 1, 1, P::Same}},
-           {conv, {1, 8, 10, 5, 3, 3, 7, 2, 2, P::Same}},        {conv, {3, 9, 9, 8, 3, 3, 16, 2, 2, P::Same}},
-           {conv, {2, 6, 5, 7, 3, 3, 9, 1, 1, P::Valid}},        {conv, {1, 11, 8, 5, 5, 3, 6, 2, 1, P::Valid}},
-           {conv, {2, 24, 24, 16, 3, 3, 24, 1, 1, P::Same}},     {conv, {2, 10, 11, 3, 3, 3, 32, 2, 2, P::Same}},
-           {conv, {1, 7, 8, 3, 3, 3, 20, 1, 1, P::Valid}},       {conv, {1, 5, 5, 1, 3, 3, 3, 1, 1, P::Same}},
-           {conv, {2, 19, 23, 3, 3, 3, 32, 2, 2, P::Same}},      {conv, {1, 9, 12, 3, 3, 3, 32, 1, 1, P::Valid}},
-           {conv, {1, 17, 21, 2, 5, 5, 64, 1, 1, P::Same}},      {conv, {1, 3, 3, 4, 3, 3, 5, 1, 1, P::Valid}},
-           {conv, {1, 2, 2, 2, 3, 3, 3, 1, 1, P::Same}},
-           {depthwise, {2, 9, 7, 32, 3, 3, 1, 1, 1, P::Same}},   {depthwise, {1, 8, 10, 48, 3, 3, 1, 2, 2, P::Same}},
-           {depthwise, {3, 9, 11, 16, 3, 3, 1, 2, 2, P::Same}},  {depthwise, {2, 7, 6, 37, 3, 3, 1, 1, 1, P::Valid}},
-           {depthwise, {1, 12, 13, 24, 3, 3, 1, 1, 1, P::Same}}, {depthwise, {2, 5, 5, 5, 3, 3, 1, 1, 1, P::Same}},
-           {depthwise, {1, 9, 8, 20, 5, 5, 1, 2, 2, P::Same}},   {depthwise, {1, 7, 9, 16, 3, 1, 1, 1, 2, P::Valid}},
-           {depthwise, {2, 6, 7, 6, 3, 3, 2, 1, 1, P::Same}},    {depthwise, {1, 9, 8, 7, 3, 3, 3, 2, 2, P::Same}},
-           {depthwise, {2, 10, 9, 16, 3, 3, 4, 1, 1, P::Valid}}, {depthwise, {1, 3, 3, 64, 3, 3, 1, 1, 1, P::Valid}},
-           {depthwise, {1, 2, 2, 32, 3, 3, 1, 1, 1, P::Same}},   {depthwise, {1, 24, 20, 64, 3, 3, 1, 1, 1, P::Same}},
-           {depthwise, {3, 11, 30, 40, 3, 3, 1, 2, 2, P::Same}}, {depthwise, {2, 13, 21, 33, 3, 3, 1, 1, 1, P::Same}},
-           {depthwise, {1, 3, 40, 4, 1, 35, 1, 1, 2, P::Valid}}, {depthwise, {1, 6, 40, 16, 2, 33, 1, 2, 2, P::Same}},
-           {depthwise, {1, 3, 3, 2, 3, 3, 2, 1, 1, P::Same}}})
+           {conv, {2, 7, 5, 8, 1, 1, 12, 1, 1, P::Valid}},        // pointwise
+           {conv, {1, 6, 6, 33, 1, 1, 17, 1, 1, P::Same}},        // pointwise, odd channels
+           {conv, {1, 5, 7, 12, 1, 1, 200, 1, 1, P::Same}},       // pointwise, wide output (threads split dw by columns)
+           {conv, {2, 3, 5, 40, 1, 1, 70, 1, 1, P::Valid}},       // pointwise, threads split dw by input channels
+           {conv, {2, 7, 7, 6, 1, 1, 5, 2, 2, P::Same}},          // 1x1 stride 2 (im2col path)
+           {conv, {2, 9, 7, 6, 3, 3, 10, 1, 1, P::Same}},         // 3x3/1 same, odd input
+           {conv, {1, 8, 10, 5, 3, 3, 7, 2, 2, P::Same}},         // 3x3/2 same, even input (pads bottom/right only)
+           {conv, {3, 9, 9, 8, 3, 3, 16, 2, 2, P::Same}},         // 3x3/2 same, odd input
+           {conv, {2, 6, 5, 7, 3, 3, 9, 1, 1, P::Valid}},         // 3x3 valid
+           {conv, {1, 11, 8, 5, 5, 3, 6, 2, 1, P::Valid}},        // 5x3 stride (2,1) valid
+           {conv, {2, 24, 24, 16, 3, 3, 24, 1, 1, P::Same}},      // several im2col blocks
+           {conv, {2, 10, 11, 3, 3, 3, 32, 2, 2, P::Same}},       // Cin 3 direct, stride 2
+           {conv, {1, 7, 8, 3, 3, 3, 20, 1, 1, P::Valid}},        // Cin 3 direct, valid, ragged Cout
+           {conv, {1, 5, 5, 1, 3, 3, 3, 1, 1, P::Same}},          // Cin 1 direct
+           {conv, {2, 19, 23, 3, 3, 3, 32, 2, 2, P::Same}},       // Cin 3 padded rows, stride 2, odd sizes
+           {conv, {1, 9, 12, 3, 3, 3, 32, 1, 1, P::Valid}},       // Cin 3 padded rows, valid
+           {conv, {1, 17, 21, 2, 5, 5, 64, 1, 1, P::Same}},       // Cin 2 5x5 padded rows, Cout 64
+           {conv, {1, 3, 3, 4, 3, 3, 5, 1, 1, P::Valid}},         // window equals input
+           {conv, {1, 2, 2, 2, 3, 3, 3, 1, 1, P::Same}},          // small enough to gradcheck
+           {depthwise, {2, 9, 7, 32, 3, 3, 1, 1, 1, P::Same}},    // 3x3/1 same, odd input
+           {depthwise, {1, 8, 10, 48, 3, 3, 1, 2, 2, P::Same}},   // 3x3/2 same, even input
+           {depthwise, {3, 9, 11, 16, 3, 3, 1, 2, 2, P::Same}},   // 3x3/2 same, odd input, batch 3
+           {depthwise, {2, 7, 6, 37, 3, 3, 1, 1, 1, P::Valid}},   // 3x3 valid, ragged channels
+           {depthwise, {1, 12, 13, 24, 3, 3, 1, 1, 1, P::Same}},  // 24 channels (1.5 AVX-512 vectors)
+           {depthwise, {2, 5, 5, 5, 3, 3, 1, 1, 1, P::Same}},     // 5 channels
+           {depthwise, {1, 9, 8, 20, 5, 5, 1, 2, 2, P::Same}},    // 5x5/2
+           {depthwise, {1, 7, 9, 16, 3, 1, 1, 1, 2, P::Valid}},   // 3x1 stride (1,2)
+           {depthwise, {2, 6, 7, 6, 3, 3, 2, 1, 1, P::Same}},     // multiplier 2
+           {depthwise, {1, 9, 8, 7, 3, 3, 3, 2, 2, P::Same}},     // multiplier 3, stride 2, ragged channels
+           {depthwise, {2, 10, 9, 16, 3, 3, 4, 1, 1, P::Valid}},  // multiplier 4 over whole vectors
+           {depthwise, {1, 3, 3, 64, 3, 3, 1, 1, 1, P::Valid}},   // window equals input
+           {depthwise, {1, 2, 2, 32, 3, 3, 1, 1, 1, P::Same}},    // input smaller than the window (same)
+           {depthwise, {1, 24, 20, 64, 3, 3, 1, 1, 1, P::Same}},  // longer rows (4-wide column blocks)
+           {depthwise, {3, 11, 30, 40, 3, 3, 1, 2, 2, P::Same}},  // stride-2 tiles of 8 and 4, odd rows, batch 3
+           {depthwise, {2, 13, 21, 33, 3, 3, 1, 1, 1, P::Same}},  // stride-1 tiles, ragged channels, odd rows
+           {depthwise, {1, 3, 40, 4, 1, 35, 1, 1, 2, P::Valid}},  // 1x35/2: more taps than the fast gather keeps
+           {depthwise, {1, 6, 40, 16, 2, 33, 1, 2, 2, P::Same}},  // 2x33 stride 2: 17 taps per pixel
+           {depthwise, {1, 3, 3, 2, 3, 3, 2, 1, 1, P::Same}}})    // small enough to gradcheck
     add_convolution(out, s, kind);
   // Pooling: windows and strides of both paddings, partial "same" windows.
   for (const ConvShape& s : std::vector<ConvShape>{
