@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "tests/shared_data.hpp"
 
 namespace petal::data::testing {
 
@@ -41,14 +42,7 @@ inline std::string read_bytes(const std::filesystem::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// The shared data folder the test runner points at (PETAL_SHARED_DIR), or
-// ../shared next to the source tree.
-inline std::filesystem::path shared_dir() {
-  if (const char* env = std::getenv("PETAL_SHARED_DIR"); env && *env) return env;
-  if (const char* src = std::getenv("PETAL_SOURCE_DIR"); src && *src) return std::filesystem::path(src) / ".." / "shared";
-  return "../shared";
-}
-
-inline std::filesystem::path flowers_dir() { return shared_dir() / "data" / "flowers-192"; }
+using petal::test::flowers_dir;
+using petal::test::shared_dir;
 
 }  // namespace petal::data::testing

@@ -9,14 +9,14 @@
 #include "data/file_list.hpp"
 #include "nn/dataset_source.hpp"
 #include "nn/nn.hpp"
+#include "tests/shared_data.hpp"
 
 using namespace petal;
 using namespace petal::nn;
 namespace fs = std::filesystem;
 
 TEST_CASE("DatasetSource: fit and evaluate straight from TFRecords") {
-  const char* shared = std::getenv("PETAL_SHARED_DIR");
-  const fs::path dir = fs::path(shared ? shared : "../shared") / "data" / "flowers-192";
+  const fs::path dir = petal::test::flowers_dir();
   const auto files = data::glob_files((dir / "*.tfrec").string());
   REQUIRE_MESSAGE(!files.empty(), "no shards in ", dir.string(), " (PETAL_SHARED_DIR: the shared data folder)");
   data::Dataset ds = data::Dataset::from_tfrecords({files.front()});
@@ -47,8 +47,7 @@ TEST_CASE("DatasetSource: fit and evaluate straight from TFRecords") {
 }
 
 TEST_CASE("DatasetSource: begin_epoch(e) replays pass e of an uninterrupted run (exact resume)") {
-  const char* shared = std::getenv("PETAL_SHARED_DIR");
-  const fs::path dir = fs::path(shared ? shared : "../shared") / "data" / "flowers-192";
+  const fs::path dir = petal::test::flowers_dir();
   const auto files = data::glob_files((dir / "*.tfrec").string());
   REQUIRE_MESSAGE(files.size() >= 2, "fewer than 2 shards in ", dir.string(),
                   " (PETAL_SHARED_DIR: the shared data folder)");

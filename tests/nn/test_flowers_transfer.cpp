@@ -21,6 +21,7 @@
 #include "examples/transfer_model.hpp"
 #include "nn/weights_io.hpp"
 #include "tests/nn/tensor_diff.hpp"
+#include "tests/shared_data.hpp"
 
 namespace fs = std::filesystem;
 using namespace petal;
@@ -30,12 +31,9 @@ using petal::test::max_abs_diff;
 
 namespace {
 
-fs::path shared_dir() {
-  const char* dir = std::getenv("PETAL_SHARED_DIR");
-  return dir ? fs::path(dir) : fs::path("../shared");
-}
-fs::path weights_path() { return shared_dir() / "models" / "mobilenet_v2_1.0_imagenet.safetensors"; }
-fs::path shard(const char* name) { return shared_dir() / "data" / "flowers-192" / name; }
+using petal::test::shared_dir;
+fs::path weights_path() { return petal::test::mobilenet_weights_path(); }
+fs::path shard(const char* name) { return petal::test::flowers_dir() / name; }
 
 std::vector<std::string> flower_classes() { return {data::kFlowerClasses.begin(), data::kFlowerClasses.end()}; }
 

@@ -20,6 +20,7 @@
 #include "nn/mobilenet_v2.hpp"
 #include "nn/safetensors.hpp"
 #include "tests/nn/tensor_diff.hpp"
+#include "tests/shared_data.hpp"
 
 namespace fs = std::filesystem;
 using namespace petal;
@@ -29,12 +30,8 @@ using petal::test::max_abs_diff;
 
 namespace {
 
-fs::path shared_dir() {
-  const char* dir = std::getenv("PETAL_SHARED_DIR");
-  return dir ? fs::path(dir) : fs::path("../shared");
-}
-
-fs::path weights_path() { return shared_dir() / "models" / "mobilenet_v2_1.0_imagenet.safetensors"; }
+using petal::test::shared_dir;
+fs::path weights_path() { return petal::test::mobilenet_weights_path(); }
 
 Tensor read_floats(const fs::path& path, const Shape& shape) {
   const std::string bytes = data::read_file(path);

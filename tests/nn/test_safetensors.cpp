@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "nn/nn.hpp"
 #include "tests/nn/temp_dir.hpp"
+#include "tests/shared_data.hpp"
 
 using namespace petal;
 using namespace petal::nn;
@@ -137,8 +138,7 @@ TEST_CASE("loading a file with wrong shapes and missing names gives one error li
 }
 
 TEST_CASE("the real MobileNetV2 file: header lists Conv1/kernel [3, 3, 3, 32] and 262 tensors") {
-  const char* shared = std::getenv("PETAL_SHARED_DIR");
-  const fs::path file = fs::path(shared ? shared : "../shared") / "models" / "mobilenet_v2_1.0_imagenet.safetensors";
+  const fs::path file = petal::test::mobilenet_weights_path();
   REQUIRE_MESSAGE(fs::exists(file), file.string(), " not found (PETAL_SHARED_DIR: the shared data folder)");
   SafetensorsReader r(file);
   CHECK(r.entries().size() == 262);
