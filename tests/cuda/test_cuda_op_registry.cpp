@@ -17,19 +17,10 @@ TEST_CASE("every registered op on the GPU matches its reference") {
   std::size_t runs = 0;
   for (const OpCase& c : all_op_cases()) {
     for (DType dtype : c.dtypes) {
-      const Generator::State drawn = gen.state();
-      const Inputs host = make_inputs(c, dtype, gen);
-      const Reference expected = c.reference(host);
-      gen.set_state(drawn);
-      const Inputs device = make_inputs(c, dtype, gen, Device::cuda(0));
       INFO(c.label(dtype), " on cuda:0");
-      const Tensor out = c.forward(device);
-      CHECK(out.device() == Device::cuda(0));
-      CHECK(out.dtype() == c.output_dtype.value_or(dtype));
-      const std::string mismatch =
-          compare_with_reference(out.to(Device::cpu()), expected, c.rtol(dtype), c.atol(dtype));
-      INFO(mismatch);
-      CHECK(mismatch.empty());
+      const std::string problem = check_entry(c, dtype, draw_entry(c, dtype, gen, Device::cuda(0)));
+      INFO(problem);
+      CHECK(problem.empty());
       ++runs;
     }
   }

@@ -82,6 +82,28 @@ Inputs make_inputs(const OpCase& c, DType dtype, Generator& gen, Device device) 
   return out;
 }
 
+DrawnEntry draw_entry(const OpCase& c, DType dtype, Generator& gen, Device device) {
+  const Generator::State start = gen.state();
+  const Inputs host = make_inputs(c, dtype, gen);
+  DrawnEntry drawn{host, c.reference(host)};
+  if (!device.is_cpu()) {
+    gen.set_state(start);
+    drawn.inputs = make_inputs(c, dtype, gen, device);
+  }
+  return drawn;
+}
+
+std::string check_entry(const OpCase& c, DType dtype, const DrawnEntry& drawn) {
+  const Tensor out = c.forward(drawn.inputs);
+  const Device device = drawn.inputs.front().device();
+  if (out.device() != device) return "the result is on " + out.device().str() + ", the inputs on " + device.str();
+  const DType expected_dtype = c.output_dtype.value_or(dtype);
+  if (out.dtype() != expected_dtype)
+    return std::string("the result is ") + dtype_name(out.dtype()) + ", expected " + dtype_name(expected_dtype);
+  return compare_with_reference(device.is_cpu() ? out : out.to(Device::cpu()), drawn.expected, c.rtol(dtype),
+                                c.atol(dtype));
+}
+
 std::string compare_with_reference(const Tensor& actual, const Reference& expected, double rtol, double atol) {
   std::ostringstream out;
   if (actual.shape() != expected.shape) {

@@ -117,6 +117,17 @@ std::vector<OpCase> conv_cases();
 // same generator state gives the same values on every device.
 Inputs make_inputs(const OpCase& c, DType dtype, Generator& gen, Device device = Device::cpu());
 
+// One entry in one dtype, ready to run: its inputs on the device that runs it
+// and the reference's answer for the same values (drawn on the host).
+struct DrawnEntry {
+  Inputs inputs;
+  Reference expected;
+};
+DrawnEntry draw_entry(const OpCase& c, DType dtype, Generator& gen, Device device = Device::cpu());
+// Runs the entry's forward on the drawn inputs; the first problem found (the
+// result's device, dtype or an element off the reference), or empty.
+std::string check_entry(const OpCase& c, DType dtype, const DrawnEntry& drawn);
+
 // References that tests of special cases share with the registry.
 // op(a) @ op(b) (2-D or batched 3-D) with each element's error scale.
 Reference reference_matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b);
