@@ -13,16 +13,11 @@ using namespace petal;
 using namespace petal::test;
 
 TEST_CASE("every registered op on the GPU matches its reference") {
-  Generator gen(20261208);
-  std::size_t runs = 0;
-  for (const OpCase& c : all_op_cases()) {
-    for (DType dtype : c.dtypes) {
-      INFO(c.label(dtype), " on cuda:0");
-      const std::string problem = check_entry(c, dtype, draw_entry(c, dtype, gen, Device::cuda(0)));
-      INFO(problem);
-      CHECK(problem.empty());
-      ++runs;
-    }
-  }
-  MESSAGE(runs, " entries run on the GPU");
+  const std::size_t runs = for_each_entry(20261208, [](const OpCase& c, DType dtype, Generator& gen) {
+    INFO(c.label(dtype), " on cuda:0");
+    const std::string problem = check_entry(c, dtype, draw_entry(c, dtype, gen, Device::cuda(0)));
+    INFO(problem);
+    CHECK(problem.empty());
+  });
+  MESSAGE(runs, " entries and dtypes run on the GPU");
 }

@@ -82,6 +82,18 @@ Inputs make_inputs(const OpCase& c, DType dtype, Generator& gen, Device device) 
   return out;
 }
 
+std::size_t for_each_entry(std::uint64_t seed,
+                           const std::function<void(const OpCase&, DType, Generator&)>& body) {
+  Generator gen(seed);
+  std::size_t calls = 0;
+  for (const OpCase& c : all_op_cases())
+    for (DType dtype : c.dtypes) {
+      body(c, dtype, gen);
+      ++calls;
+    }
+  return calls;
+}
+
 DrawnEntry draw_entry(const OpCase& c, DType dtype, Generator& gen, Device device) {
   const Generator::State start = gen.state();
   const Inputs host = make_inputs(c, dtype, gen);

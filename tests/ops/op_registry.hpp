@@ -117,6 +117,11 @@ std::vector<OpCase> conv_cases();
 // same generator state gives the same values on every device.
 Inputs make_inputs(const OpCase& c, DType dtype, Generator& gen, Device device = Device::cpu());
 
+// Calls body(entry, dtype, gen) for every entry and each of its dtypes, all
+// drawing from one generator seeded with `seed`; returns how many calls.
+std::size_t for_each_entry(std::uint64_t seed,
+                           const std::function<void(const OpCase&, DType, Generator&)>& body);
+
 // One entry in one dtype, ready to run: its inputs on the device that runs it
 // and the reference's answer for the same values (drawn on the host).
 struct DrawnEntry {
