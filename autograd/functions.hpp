@@ -25,6 +25,10 @@ Variable neg(const Variable& a);
 Variable add_scalar(const Variable& a, double s);
 Variable mul_scalar(const Variable& a, double s);
 Variable pow_scalar(const Variable& a, double exponent);
+// Elementwise larger/smaller of a and b (NumPy broadcasting). Where they tie
+// the gradient goes to a (like TensorFlow); elsewhere to the chosen input.
+Variable maximum(const Variable& a, const Variable& b);
+Variable minimum(const Variable& a, const Variable& b);
 
 Variable matmul(const Variable& a, const Variable& b);  // 2-D (or batched 3-D)
 
@@ -46,6 +50,9 @@ Variable mean(const Variable& a, const Axes& axes = {}, bool keepdim = false);
 Variable reshape(const Variable& a, const Shape& shape);  // one size may be -1
 Variable flatten(const Variable& a, std::int64_t start_axis = 1);  // keeps axes before start_axis
 Variable transpose(const Variable& a, std::int64_t axis_a, std::int64_t axis_b);
+// Joins xs along axis (a copy; see ops::concat for the rules); each input's
+// gradient is its slice of the output's gradient.
+Variable concat(const std::vector<Variable>& xs, std::int64_t axis);
 
 Variable softmax(const Variable& a);      // last axis
 Variable log_softmax(const Variable& a);  // last axis

@@ -54,6 +54,31 @@ Variable div(const Variable& a, const Variable& b) {
                         });
 }
 
+namespace {
+
+// maximum (b chosen where b - a > 0) and minimum (b chosen where a - b > 0):
+// the gradient goes to b where b was chosen, to a elsewhere (ties, NaN).
+Variable select_binary(const Variable& a, const Variable& b, const char* op,
+                       Tensor (*forward)(const Tensor&, const Tensor&), bool b_wins_when_greater) {
+  detail::check_defined(a, op);
+  detail::check_defined(b, op);
+  return make_op_result(forward(a.data(), b.data()), op, {a, b},
+                        [x = a.data(), y = b.data(), b_wins_when_greater, need_a = needs_grad(a),
+                         need_b = needs_grad(b)](const Tensor& g) {
+                          // grad * (margin > 0): the gradient where b was chosen (broadcast shape).
+                          const Tensor margin = b_wins_when_greater ? ops::sub(y, x) : ops::sub(x, y);
+                          const Tensor to_b = ops::relu_backward(g, margin);
+                          return std::vector<Tensor>{need_a ? reduce_to(ops::sub(g, to_b), x.shape()) : Tensor(),
+                                                     need_b ? reduce_to(to_b, y.shape()) : Tensor()};
+                        });
+}
+
+}  // namespace
+
+Variable maximum(const Variable& a, const Variable& b) { return select_binary(a, b, "maximum", &ops::maximum, true); }
+
+Variable minimum(const Variable& a, const Variable& b) { return select_binary(a, b, "minimum", &ops::minimum, false); }
+
 Variable neg(const Variable& a) {
   detail::check_defined(a, "neg");
   return make_op_result(ops::neg(a.data()), "neg", {a},

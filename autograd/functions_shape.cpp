@@ -1,5 +1,6 @@
 // Differentiable reductions and shape changes.
 #include <set>
+#include <utility>
 
 #include "autograd/function_helpers.hpp"
 #include "autograd/functions.hpp"
@@ -71,6 +72,31 @@ Variable transpose(const Variable& a, std::int64_t axis_a, std::int64_t axis_b) 
   detail::check_defined(a, "transpose");
   return make_op_result(a.data().transpose(axis_a, axis_b), "transpose", {a},
                         [axis_a, axis_b](const Tensor& g) { return std::vector<Tensor>{g.transpose(axis_a, axis_b)}; });
+}
+
+Variable concat(const std::vector<Variable>& xs, std::int64_t axis) {
+  std::vector<Tensor> data;
+  data.reserve(xs.size());
+  for (const Variable& x : xs) {
+    detail::check_defined(x, "concat");
+    data.push_back(x.data());
+  }
+  Tensor out = ops::concat(data, axis);  // checks the shapes and the axis
+  const std::int64_t ax = axis < 0 ? axis + out.dim() : axis;
+  // Each input's rows [begin, end) along the axis; begin is -1 when it needs no gradient.
+  std::vector<std::pair<std::int64_t, std::int64_t>> ranges;
+  std::int64_t begin = 0;
+  for (const Variable& x : xs) {
+    const std::int64_t end = begin + x.shape()[ax];
+    ranges.emplace_back(detail::needs_grad(x) ? begin : -1, end);
+    begin = end;
+  }
+  return make_op_result(out, "concat", xs, [ax, ranges](const Tensor& g) {
+    std::vector<Tensor> grads;
+    grads.reserve(ranges.size());
+    for (const auto& [b, e] : ranges) grads.push_back(b < 0 ? Tensor() : g.slice(ax, b, e).contiguous());
+    return grads;
+  });
 }
 
 }  // namespace petal::ag

@@ -83,6 +83,13 @@ Tensor softmax_cross_entropy_backward(const Tensor& grad_loss, const Tensor& pro
 // Batched when both are 3-D ([B, M, K] @ [B, K, N]).
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
 
+// ---- shape ops that copy (kernels/ops_shape.cpp; any dtype) ----
+// The tensors joined along `axis` (negative counts from the end): at least
+// one, all of one dtype, device and rank, with equal sizes except along axis
+// (ValueError, DTypeError, DeviceError, ShapeError; IndexError for an axis out
+// of range). The result is a new contiguous tensor.
+Tensor concat(const std::vector<Tensor>& tensors, std::int64_t axis);
+
 // ---- optimizer updates (in place, one fused pass; kernels/ops_optimizer.cpp) ----
 // param, grad and the state tensors are float32 of one shape on one device;
 // param and state must be contiguous. The arithmetic is float32 in the Keras

@@ -66,3 +66,26 @@ TEST_CASE("bad shapes are reported by the op") {
   CHECK_THROWS_AS(matmul(random_input({2, 3}), random_input({4, 2})), ShapeError);
   CHECK_THROWS_AS(add(Variable(), random_input({1})), ValueError);
 }
+
+TEST_CASE("maximum and minimum: ties send the gradient to the first operand") {
+  const std::vector<double> g = {1.0, 2.0, 3.0, 4.0};
+  for (const bool is_max : {true, false}) {
+    INFO(std::string(is_max ? "maximum" : "minimum"));
+    Variable a(from_vector<double>({1.0, 2.0, 3.0, -1.0}), true);
+    Variable b(from_vector<double>({1.0, 5.0, 0.0, -1.0}), true);
+    (is_max ? maximum(a, b) : minimum(a, b)).backward(from_vector<double>(g));
+    // Elements 0 and 3 tie; b is larger at 1, smaller at 2.
+    const std::vector<double> to_a = is_max ? std::vector<double>{1.0, 0.0, 3.0, 4.0}
+                                            : std::vector<double>{1.0, 2.0, 0.0, 4.0};
+    const std::vector<double> to_b = is_max ? std::vector<double>{0.0, 2.0, 0.0, 0.0}
+                                            : std::vector<double>{0.0, 0.0, 3.0, 0.0};
+    CHECK(a.grad().to_vector<double>() == to_a);
+    CHECK(b.grad().to_vector<double>() == to_b);
+  }
+  // Broadcast operands, one of them constant.
+  const Fn max_fn = [](const std::vector<Variable>& in) { return maximum(in[0], in[1]); };
+  const Fn min_fn = [](const std::vector<Variable>& in) { return minimum(in[0], in[1]); };
+  CHECK_GRADIENTS(max_fn, {random_input({4, 3}), random_input({3}, false)});
+  CHECK_GRADIENTS(min_fn, {random_input({4, 1}, false), random_input({1, 3})});
+  CHECK_THROWS_AS(maximum(random_input({2, 3}), random_input({4})), ShapeError);
+}

@@ -48,3 +48,20 @@ TEST_CASE("reshape, flatten and transpose") {
   CHECK(flatten(random_input({2, 3, 4}), 2).shape() == Shape{2, 3, 4});
   CHECK_THROWS_AS(reshape(random_input({2, 3}), {4}), ShapeError);
 }
+
+TEST_CASE("concat: constant inputs get no gradient, each other input its slice") {
+  Variable a(from_vector<double>({1.0, 2.0, 3.0, 4.0}, {2, 2}), true);
+  Variable b(from_vector<double>({5.0, 6.0}, {2, 1}), false);
+  Variable c(from_vector<double>({7.0, 8.0}, {2, 1}), true);
+  Variable y = concat({a, b, c}, -1);
+  CHECK(y.shape() == Shape{2, 4});
+  y.backward(from_vector<double>({1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0}, {2, 4}));
+  CHECK(a.grad().to_vector<double>() == std::vector<double>{1.0, 2.0, 5.0, 6.0});
+  CHECK(!b.has_grad());
+  CHECK(c.grad().to_vector<double>() == std::vector<double>{4.0, 8.0});
+  // The same variable twice sums its two slices.
+  const Fn twice = [](const std::vector<Variable>& in) { return concat({in[0], in[0]}, 0) * in[1]; };
+  CHECK_GRADIENTS(twice, {random_input({2, 3}), random_input({4, 3})});
+  CHECK_THROWS_AS(concat({random_input({2, 3}), random_input({2, 4})}, 0), ShapeError);
+  CHECK_THROWS_AS(concat({random_input({2, 3}), Variable()}, 0), ValueError);
+}

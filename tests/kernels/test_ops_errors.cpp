@@ -125,6 +125,21 @@ TEST_CASE("matmul: ranks, inner and batch dimensions, dtypes") {
                           {"matmul", "float32", "float64"});
 }
 
+TEST_CASE("concat: empty list, undefined tensors, axis, dtypes, shapes") {
+  const Tensor a = zeros({2, 3}), b = zeros({4, 3});
+  check_error<ValueError>([&] { ops::concat({}, 0); }, {"concat", "at least one", "axis 0"});
+  check_error<ValueError>([&] { ops::concat({a, Tensor()}, 0); }, {"concat", "undefined", "axis 0", "[2, 3]"});
+  check_error<IndexError>([&] { ops::concat({a, b}, 2); }, {"concat", "axis 2", "[2, 3]", "[4, 3]"});
+  check_error<IndexError>([&] { ops::concat({a, b}, -3); }, {"concat", "axis -3", "[2, 3]", "[4, 3]"});
+  check_error<IndexError>([&] { ops::concat({zeros({}), zeros({})}, 0); }, {"concat", "axis 0", "[]"});
+  check_error<DTypeError>([&] { ops::concat({a, zeros({4, 3}, DType::Float64)}, 0); },
+                          {"concat", "float64", "float32", "axis 0", "[2, 3]", "[4, 3]"});
+  check_error<ShapeError>([&] { ops::concat({a, b}, 1); }, {"concat", "axis 1", "[2, 3]", "[4, 3]"});
+  check_error<ShapeError>([&] { ops::concat({a, b}, -1); }, {"concat", "axis -1", "[2, 3]", "[4, 3]"});
+  check_error<ShapeError>([&] { ops::concat({a, zeros({2, 3, 1})}, 0); }, {"concat", "axis 0", "[2, 3]", "[2, 3, 1]"});
+  check_error<ShapeError>([&] { ops::concat({a, a, zeros({5, 4})}, 0); }, {"concat", "tensor 2", "[5, 4]"});
+}
+
 // Fake CUDA tensors over host memory only stop at the switch when there is
 // no usable GPU; with one they would reach the kernels (tests/cuda covers that).
 TEST_CASE("CUDA tensors stop at the backend switch with a DeviceError" *
@@ -139,4 +154,6 @@ TEST_CASE("CUDA tensors stop at the backend switch with a DeviceError" *
   check_error<DeviceError>([&] { ops::matmul(gpu, fake_cuda_tensor({3, 2})); }, {"matmul", "CUDA backend not available"});
   check_error<DeviceError>([&] { ops::softmax_cross_entropy(gpu, from_vector<std::int64_t>({0, 1})); },
                            {"softmax_cross_entropy", "cuda"});
+  check_error<DeviceError>([&] { ops::concat({gpu, gpu}, 0); }, {"concat", "CUDA backend not available"});
+  check_error<DeviceError>([&] { ops::concat({cpu, gpu}, 1); }, {"concat", "different devices", "axis 1", "[2, 3]"});
 }

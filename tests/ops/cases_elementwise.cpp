@@ -146,8 +146,10 @@ std::vector<OpCase> elementwise_cases() {
              [](const std::vector<ag::Variable>& v) { return ag::mul(v[0], v[1]); });
   add_binary(out, "div", &ops::div, [](double a, double b) { return a / b; },
              [](const std::vector<ag::Variable>& v) { return ag::div(v[0], v[1]); }, 0.5);
-  add_binary(out, "maximum", &ops::maximum, [](double a, double b) { return std::max(a, b); }, {});
-  add_binary(out, "minimum", &ops::minimum, [](double a, double b) { return std::min(a, b); }, {});
+  add_binary(out, "maximum", &ops::maximum, [](double a, double b) { return std::max(a, b); },
+             [](const std::vector<ag::Variable>& v) { return ag::maximum(v[0], v[1]); });
+  add_binary(out, "minimum", &ops::minimum, [](double a, double b) { return std::min(a, b); },
+             [](const std::vector<ag::Variable>& v) { return ag::minimum(v[0], v[1]); });
 
   add_unary(out, "neg", [](const Tensor& t) { return ops::neg(t); }, [](double x) { return -x; },
             [](const std::vector<ag::Variable>& v) { return ag::neg(v[0]); });
