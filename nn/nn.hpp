@@ -8,6 +8,7 @@
 #include "nn/core_layers.hpp"
 #include "nn/device.hpp"
 #include "nn/feature_cache.hpp"
+#include "nn/grad_clipping.hpp"
 #include "nn/history.hpp"
 #include "nn/initializers.hpp"
 #include "nn/keras_h5.hpp"

@@ -2,12 +2,13 @@
 // the CPU and on cuda:0 give the same losses within float tolerance (dense,
 // conv + BN + depthwise + pooling, SGD momentum / Adam / clipping), fit /
 // evaluate / predict run on the device with host-side metrics, the feature
-// cache works from a device model, and weights files round-trip through the
-// host. Skipped (exit 77) without a CUDA device, by cuda_test_main.cpp.
+// cache works from a device model, weights files round-trip through the
+// host, and clip_grad_norm clips device gradients as the CPU does. Skipped (exit 77) without a CUDA device, by cuda_test_main.cpp.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <unistd.h>
 
@@ -206,4 +207,27 @@ TEST_CASE("weights saved from a cuda:0 model load into a cuda:0 model bit for bi
   }
   fs::remove(file);
   cuda::synchronize();
+}
+
+TEST_CASE("clip_grad_norm on cuda:0 gradients matches the CPU (2-norm and inf-norm, mixed devices)") {
+  for (double norm_type : {2.0, std::numeric_limits<double>::infinity()}) {
+    Generator gen(21);
+    std::vector<ag::Variable> host, device;
+    for (std::int64_t n : {1, 1000, 70000}) {
+      const Tensor g = normal({n}, 0.0, 1.0, gen);
+      const Device where = n == 1 ? Device::cpu() : Device::cuda(0);  // one parameter stays on the host
+      host.emplace_back(zeros({n}), true);
+      host.back().set_grad(g.clone());
+      device.emplace_back(zeros({n}, DType::Float32, where), true);
+      device.back().set_grad(g.to(where).clone());
+    }
+    const double want = clip_grad_norm(host, 0.5, norm_type);
+    const double got = clip_grad_norm(device, 0.5, norm_type);
+    CHECK(got == doctest::Approx(want).epsilon(1e-9));
+    for (std::size_t i = 0; i < host.size(); ++i) {
+      CHECK(device[i].grad().device() == (i == 0 ? Device::cpu() : Device::cuda(0)));
+      const std::vector<float> a = host[i].grad().to_vector<float>(), b = device[i].grad().to_vector<float>();
+      for (std::size_t k = 0; k < a.size(); ++k) REQUIRE(b[k] == doctest::Approx(a[k]).epsilon(1e-6));
+    }
+  }
 }
