@@ -1,6 +1,7 @@
 #include "nn/optimizers.hpp"
 
 #include <cmath>
+#include <set>
 
 #include "core/error.hpp"
 #include "kernels/ops.hpp"
@@ -76,6 +77,32 @@ void Optimizer::step(const std::vector<ag::Variable>& parameters) {
   ++iterations_;
 }
 
+void Optimizer::set_parameters(std::vector<ag::Variable> parameters) {
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < parameters.size(); ++i) {
+    const ag::Variable& p = parameters[i];
+    PETAL_CHECK(p.defined(), ValueError, name_, ": parameter ", i, " of ", parameters.size(), " is undefined");
+    PETAL_CHECK(!p.name().empty(), ValueError, name_, ": parameter ", i, " of ", parameters.size(),
+                " has no name (optimizer state is keyed by names)");
+    PETAL_CHECK(names.insert(p.name()).second, ValueError, name_, ": two parameters are named \"", p.name(),
+                "\" (they would share optimizer state)");
+  }
+  parameters_ = std::move(parameters);
+}
+
+void Optimizer::step() {
+  PETAL_CHECK(!parameters_.empty(), ValueError, name_,
+              ": step() without arguments needs parameters (pass them to the constructor or set_parameters(), "
+              "or call step(parameters))");
+  step(parameters_);
+}
+
+void Optimizer::zero_grad() {
+  PETAL_CHECK(!parameters_.empty(), ValueError, name_,
+              ": zero_grad() needs parameters (pass them to the constructor or set_parameters())");
+  for (ag::Variable& p : parameters_) p.zero_grad();
+}
+
 Tensor& Optimizer::slot(const std::string& param_name, const char* slot_name, std::int64_t n, Device device) {
   const std::string key = param_name + "/" + slot_name;
   auto it = slots_.find(key);
@@ -102,6 +129,12 @@ SGD::SGD(double learning_rate, double momentum, bool nesterov, OptimizerOptions 
   PETAL_CHECK(momentum >= 0.0 && momentum <= 1.0, ValueError, "SGD: momentum must be in [0, 1], got ", momentum);
 }
 
+SGD::SGD(std::vector<ag::Variable> parameters, double learning_rate, double momentum, bool nesterov,
+         OptimizerOptions options)
+    : SGD(learning_rate, momentum, nesterov, options) {
+  set_parameters(std::move(parameters));
+}
+
 void SGD::update(const std::string& param_name, Tensor& w, const Tensor& g, double lr) {
   Tensor momentum;  // unused (undefined) without momentum
   if (momentum_ != 0.0) momentum = slot(param_name, "momentum", w.numel(), w.device());
@@ -112,6 +145,11 @@ Adam::Adam(double learning_rate, AdamOptions adam, OptimizerOptions options)
     : Optimizer("Adam", learning_rate, options), adam_(adam) {
   PETAL_CHECK(adam.beta_1 >= 0 && adam.beta_1 < 1 && adam.beta_2 >= 0 && adam.beta_2 < 1 && adam.epsilon > 0,
               ValueError, "Adam: betas must be in [0, 1) and epsilon positive");
+}
+
+Adam::Adam(std::vector<ag::Variable> parameters, double learning_rate, AdamOptions adam, OptimizerOptions options)
+    : Adam(learning_rate, adam, options) {
+  set_parameters(std::move(parameters));
 }
 
 void Adam::update(const std::string& param_name, Tensor& w, const Tensor& g, double lr) {

@@ -13,6 +13,15 @@
 // Slot state (momenta) is keyed by the parameter's name, so it follows the
 // weights into checkpoints and survives freezing and unfreezing layers.
 //
+// Parameters: each step names its parameters, step(params) (Keras's
+// apply_gradients), or the optimizer holds a list given at construction or by
+// set_parameters() (libtorch's form), which step() and zero_grad() use:
+//
+//   nn::Adam opt(model.trainable_parameters(), 1e-3);
+//   opt.zero_grad(); loss.backward(); opt.step();
+//
+// Both forms run the same update: step() is step(parameters()).
+//
 // Devices: parameters may live on any device (all of one step's on the same
 // or on several); slots are created on, and moved to, their parameter's
 // device. The arithmetic is kernels/ops.hpp's fused updates (sgd_update_,
@@ -56,6 +65,18 @@ class Optimizer {
   // Parameters need names (Module gives them), float32, contiguous.
   void step(const std::vector<ag::Variable>& parameters);
 
+  // The parameters step() and zero_grad() use (replaces any earlier list;
+  // slots stay, keyed by name). Each must be defined and named, the names
+  // distinct (ValueError otherwise). The optimizer shares the variables, so
+  // it sees their later gradients and updates them in place.
+  void set_parameters(std::vector<ag::Variable> parameters);
+  const std::vector<ag::Variable>& parameters() const { return parameters_; }
+  // step(parameters()); ValueError when no parameters were given.
+  void step();
+  // Drops the gradients of parameters() (undefined again, as
+  // Variable::zero_grad); ValueError when no parameters were given.
+  void zero_grad();
+
   // Slots as "<parameter name>/<slot>" tensors (on their parameters'
   // devices), for checkpoints.
   std::vector<std::pair<std::string, Tensor>> state() const;
@@ -77,12 +98,16 @@ class Optimizer {
   OptimizerOptions options_;
   std::int64_t iterations_ = 0;
   std::map<std::string, Tensor> slots_;
+  std::vector<ag::Variable> parameters_;
 };
 
 class SGD : public Optimizer {
  public:
   explicit SGD(double learning_rate = 0.01, double momentum = 0.0, bool nesterov = false,
                OptimizerOptions options = {});
+  // With the parameters step() updates (set_parameters).
+  explicit SGD(std::vector<ag::Variable> parameters, double learning_rate = 0.01, double momentum = 0.0,
+               bool nesterov = false, OptimizerOptions options = {});
 
  protected:
   void update(const std::string& param_name, Tensor& w, const Tensor& g, double lr) override;
@@ -101,6 +126,9 @@ struct AdamOptions {
 class Adam : public Optimizer {
  public:
   explicit Adam(double learning_rate = 1e-3, AdamOptions adam = {}, OptimizerOptions options = {});
+  // With the parameters step() updates (set_parameters).
+  explicit Adam(std::vector<ag::Variable> parameters, double learning_rate = 1e-3, AdamOptions adam = {},
+                OptimizerOptions options = {});
 
  protected:
   void update(const std::string& param_name, Tensor& w, const Tensor& g, double lr) override;

@@ -1,13 +1,19 @@
 // Optimizer updates against hand-computed double-precision values for three
-// steps, in Keras's formulation; clipping, weight decay and schedules.
+// steps, in Keras's formulation; clipping, weight decay and schedules; the
+// construction-time parameter list (step(), zero_grad()) against the per-step form.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/random.hpp"
 #include "nn/optimizers.hpp"
 #include "nn/schedules.hpp"
+#include "tests/thrown_message.hpp"
 
 using namespace petal;
 using namespace petal::nn;
@@ -196,4 +202,124 @@ TEST_CASE("optimizer state round trip keeps the next update identical") {
   a.step({w1});
   b.step({w2});
   CHECK(w1.data().to_vector<float>() == w2.data().to_vector<float>());
+}
+
+namespace {
+
+// Two parameter sets with the same names and values: one for an optimizer
+// constructed with its parameters (step()), one for the per-step form.
+std::vector<ag::Variable> make_params(std::uint64_t seed) {
+  Generator gen(seed);
+  std::vector<ag::Variable> params;
+  const std::vector<Shape> shapes = {{3, 4}, {4}, {1}, {5, 2}};
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    ag::Variable p(normal(shapes[i], 0.0, 1.0, gen), true);
+    p.set_name("layer_" + std::to_string(i) + "/kernel");
+    params.push_back(p);
+  }
+  return params;
+}
+
+// Gives both sets the same random gradients (parameter 2 none on even steps).
+void set_same_grads(std::vector<ag::Variable>& a, std::vector<ag::Variable>& b, Generator& gen, int step) {
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    a[i].zero_grad();
+    b[i].zero_grad();
+    if (i == 2 && step % 2 == 0) continue;
+    const Tensor g = normal(a[i].shape(), 0.0, 2.0, gen);
+    a[i].set_grad(g.clone());
+    b[i].set_grad(g.clone());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("an optimizer constructed with its parameters steps them bit for bit as the per-step form") {
+  using Make = std::function<std::unique_ptr<Optimizer>(std::vector<ag::Variable>*)>;
+  const std::vector<std::pair<const char*, Make>> optimizers = {
+      {"SGD momentum",
+       [](std::vector<ag::Variable>* p) {
+         return p ? std::make_unique<SGD>(*p, 0.05, 0.9) : std::make_unique<SGD>(0.05, 0.9);
+       }},
+      {"SGD Nesterov, weight decay, global_clipnorm",
+       [](std::vector<ag::Variable>* p) {
+         const OptimizerOptions o{.weight_decay = 0.01, .global_clipnorm = 1.0};
+         return p ? std::make_unique<SGD>(*p, 0.05, 0.9, true, o) : std::make_unique<SGD>(0.05, 0.9, true, o);
+       }},
+      {"Adam",
+       [](std::vector<ag::Variable>* p) {
+         return p ? std::make_unique<Adam>(*p, 0.01) : std::make_unique<Adam>(0.01);
+       }},
+      {"Adam, betas, clipnorm",
+       [](std::vector<ag::Variable>* p) {
+         const AdamOptions a{.beta_1 = 0.8, .beta_2 = 0.99, .epsilon = 1e-6};
+         const OptimizerOptions o{.clipnorm = 0.5};
+         return p ? std::make_unique<Adam>(*p, 0.01, a, o) : std::make_unique<Adam>(0.01, a, o);
+       }},
+  };
+  for (const auto& [label, make] : optimizers) {
+    INFO(label);
+    std::vector<ag::Variable> held = make_params(3);
+    std::vector<ag::Variable> given = make_params(3);
+    std::unique_ptr<Optimizer> with_params = make(&held);
+    std::unique_ptr<Optimizer> per_step = make(nullptr);
+    REQUIRE(with_params->parameters().size() == held.size());
+    Generator gen(11);
+    for (int step = 0; step < 4; ++step) {
+      set_same_grads(held, given, gen, step);
+      with_params->step();
+      per_step->step(given);
+    }
+    CHECK(with_params->iterations() == 4);
+    for (std::size_t i = 0; i < held.size(); ++i) {
+      CHECK(held[i].data().to_vector<float>() == given[i].data().to_vector<float>());
+      CHECK(held[i].data().to_vector<float>() != make_params(3)[i].data().to_vector<float>());  // it moved
+    }
+    const auto sa = with_params->state(), sb = per_step->state();
+    REQUIRE(sa.size() == sb.size());
+    for (std::size_t k = 0; k < sa.size(); ++k) {
+      CHECK(sa[k].first == sb[k].first);
+      CHECK(sa[k].second.to_vector<float>() == sb[k].second.to_vector<float>());
+    }
+    // zero_grad drops the gradients of the held parameters only.
+    with_params->zero_grad();
+    for (std::size_t i = 0; i < held.size(); ++i) {
+      CHECK_FALSE(held[i].has_grad());
+      if (i != 2) CHECK(given[i].has_grad());
+    }
+  }
+}
+
+TEST_CASE("step() and zero_grad() need parameters; set_parameters checks them") {
+  SGD sgd(0.1);
+  Adam adam;
+  for (Optimizer* opt : std::vector<Optimizer*>{&sgd, &adam}) {
+    const std::string message = test::thrown_message<ValueError>([&] { opt->step(); });
+    CHECK(message.find("parameters") != std::string::npos);
+    CHECK_THROWS_AS(opt->zero_grad(), ValueError);
+    CHECK(opt->iterations() == 0);
+  }
+  CHECK_THROWS_AS(SGD(std::vector<ag::Variable>{}, 0.1).step(), ValueError);
+
+  ag::Variable unnamed(zeros({2}), true);
+  CHECK_THROWS_AS(Adam(std::vector<ag::Variable>{unnamed}), ValueError);
+  CHECK_THROWS_AS(Adam(std::vector<ag::Variable>{ag::Variable()}), ValueError);
+  ag::Variable a = make_param(), b = make_param();  // both "layer/kernel"
+  const std::string message = test::thrown_message<ValueError>([&] { sgd.set_parameters({a, b}); });
+  CHECK(message.find("layer/kernel") != std::string::npos);
+
+  // set_parameters replaces the list; the per-step form still works beside it.
+  sgd.set_parameters({a});
+  a.set_grad(from_vector(std::vector<float>{1.0f, 1.0f, 1.0f}));
+  b.set_grad(from_vector(std::vector<float>{1.0f, 1.0f, 1.0f}));
+  const auto check_stepped = [](const ag::Variable& w) {
+    const std::vector<float> got = w.data().to_vector<float>();
+    for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(kStart[i] - 0.1));
+  };
+  sgd.step();
+  check_stepped(a);
+  CHECK(b.data().to_vector<float>() == std::vector<float>{1.0f, -2.0f, 0.5f});
+  sgd.step({b});
+  check_stepped(b);
+  CHECK(sgd.iterations() == 2);
 }
