@@ -4,11 +4,11 @@
 // - Keras 2 "legacy" layout (model.save_weights("x.h5"), the official
 //   keras-applications files): root attributes layer_names, backend,
 //   keras_version; a group per layer with attribute weight_names
-//   ("Conv1/kernel:0"); the values at <layer>/<weight name>. A nested model
+//   ("Conv1/kernel:0"); the values at `<layer>/<weight name>`. A nested model
 //   (a Functional base inside a Sequential) is one group holding its inner
 //   layers' weights. Whole-model saves keep the same under /model_weights.
 // - Keras 3 layout (model.save_weights("x.weights.h5")): a group per layer
-//   at layers/<snake_case class name>[_<n>] (numbered per class, in the
+//   at `layers/<snake_case class name>[_<n>]` (numbered per class, in the
 //   model's layer order; nested models add /layers/...), its values in
 //   vars/0, vars/1, ... (trainable then non-trainable, the creation order).
 //

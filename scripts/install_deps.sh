@@ -6,6 +6,8 @@
 #                                     (OpenBLAS, PyTorch, torchvision)
 #   scripts/install_deps.sh --fetch   also curl + CA certificates + hdf5-tools, which
 #                                     fetch_assets.sh needs to download data
+#   scripts/install_deps.sh --docs    also doxygen, for the API reference
+#                                     (`ninja -C build docs`; CI does not build it)
 #
 # Idempotent and silent when everything is installed: it asks dpkg first and
 # only runs apt-get (as root, or through sudo) for what is missing. The CUDA
@@ -18,9 +20,10 @@ set -euo pipefail
 build_packages=(meson ninja-build pkg-config g++ libxsimd-dev libturbojpeg0-dev libpng-dev doctest-dev libhdf5-dev)
 bench_packages=(libopenblas-dev python3-torch python3-torchvision)
 fetch_packages=(curl ca-certificates hdf5-tools)
+docs_packages=(doxygen)
 
 usage() {
-  sed -n '2,13s/^# \{0,1\}//p' "$0"
+  sed -n '2,15s/^# \{0,1\}//p' "$0"
 }
 
 wanted=("${build_packages[@]}")
@@ -28,6 +31,7 @@ for arg in "$@"; do
   case "$arg" in
     --bench) wanted+=("${bench_packages[@]}") ;;
     --fetch) wanted+=("${fetch_packages[@]}") ;;
+    --docs) wanted+=("${docs_packages[@]}") ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install_deps.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
