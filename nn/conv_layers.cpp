@@ -104,6 +104,13 @@ ag::Variable BatchNormalization::forward_relu6(const ag::Variable& x) {
                               op_options());
 }
 
+ag::Variable BatchNormalization::forward_after_conv(ag::ConvKind kind, const ag::Variable& x,
+                                                   const ag::Variable& kernel, const ag::Conv2dOptions& conv_options,
+                                                   bool relu6) {
+  return ag::conv_batch_norm(kind, x, kernel, gamma_, beta_, moving_mean_.mutable_data(),
+                             moving_variance_.mutable_data(), conv_options, op_options(), relu6);
+}
+
 // ---- ZeroPadding2D ----
 
 ZeroPadding2D::ZeroPadding2D(std::int64_t top, std::int64_t bottom, std::int64_t left, std::int64_t right,

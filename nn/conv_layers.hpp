@@ -114,6 +114,12 @@ class BatchNormalization : public Module {
   // Normalisation followed by ReLU6 in one fused op (Sequential uses it for
   // BatchNormalization + ReLU(6) pairs).
   ag::Variable forward_relu6(const ag::Variable& x);
+  // A convolution without bias (regular or depthwise, `kernel` its weight)
+  // followed by this normalisation, and ReLU6 when relu6, run as one op
+  // (ag::conv_batch_norm): functional models run Conv -> BN (-> ReLU6) chains
+  // through it.
+  ag::Variable forward_after_conv(ag::ConvKind kind, const ag::Variable& x, const ag::Variable& kernel,
+                                  const ag::Conv2dOptions& conv_options, bool relu6);
 
  protected:
   Shape build_impl(const Shape& input_shape) override;

@@ -6,10 +6,23 @@
 
 namespace petal::nn {
 
-Input::Input(Shape shape, std::string name) : Module("InputLayer", "input", std::move(name)) {
-  for (std::int64_t d : shape)
-    PETAL_CHECK(d > 0, ShapeError, "Input: shape ", keras_shape_str(shape), " needs positive sizes");
-  set_input_shape(std::move(shape));
+InputLayer::InputLayer(Shape shape, std::string name)
+    : Module("InputLayer", "input_layer", std::move(name)), shape_(std::move(shape)) {
+  for (std::int64_t d : shape_)
+    PETAL_CHECK(d > 0, ShapeError, "Input \"", this->name(), "\": shape ", keras_shape_str(shape_),
+                " needs positive sizes");
+  set_input_shape(shape_);
+}
+
+std::vector<Shape> InputLayer::build_multi(const std::vector<Shape>& input_shapes) {
+  PETAL_CHECK(input_shapes.size() <= 1, ValueError, "Input \"", name(), "\" takes at most one input, got ",
+              input_shapes.size());
+  return {shape_};
+}
+
+SymbolicTensor Input(Shape shape, std::string name) {
+  auto input = std::make_shared<InputLayer>(std::move(shape), std::move(name));
+  return input->call_symbolic({}).at(0);
 }
 
 Flatten::Flatten(std::string name) : Module("Flatten", "flatten", std::move(name)) {}

@@ -1,4 +1,4 @@
-// The basic Keras layers: Input, Flatten, Dense, Activation, Dropout.
+// The basic Keras layers: InputLayer, Flatten, Dense, Activation, Dropout.
 #pragma once
 
 #include <cstdint>
@@ -11,15 +11,20 @@
 
 namespace petal::nn {
 
-// Declares a model's input shape (without the batch axis); identity. Not
-// listed by summary(), as in Keras.
-class Input : public Module {
+// Declares a model's input shape (without the batch axis); identity. The
+// first layer of a Sequential (not listed by its summary(), as in Keras), and
+// the source of a functional model's symbolic inputs (nn::Input(shape)).
+class InputLayer : public Module {
  public:
-  explicit Input(Shape shape, std::string name = "");
+  explicit InputLayer(Shape shape, std::string name = "");
+  const Shape& shape() const { return shape_; }
 
  protected:
-  Shape build_impl(const Shape& input_shape) override { return input_shape; }
+  std::vector<Shape> build_multi(const std::vector<Shape>& input_shapes) override;
   ag::Variable forward(const ag::Variable& x) override { return x; }
+
+ private:
+  Shape shape_;
 };
 
 // [N, d1, d2, ...] -> [N, d1*d2*...].

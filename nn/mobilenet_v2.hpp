@@ -14,14 +14,15 @@
 // depthwise and Conv_1, none after a projection; the residual add where a
 // block keeps stride 1 and its channel count (blocks 2, 4, 5, 7-9, 11, 12, 14, 15).
 //
-// Forward: each convolution + BN (+ ReLU6) runs as one fused autograd op
-// (ag::conv_batch_norm) with the layers' own weights, so training and
-// inference share one code path. block_N_pad (Keras's ZeroPadding2D with
-// correct_pad, then a 'valid' depthwise conv) is kept as a layer for the
-// structure and summary, but the forward applies it as TensorFlow "same"
-// padding of the depthwise conv: correct_pad equals SAME for a 3x3 stride-2
-// window at every input size (0 before / 1 after when even, 1 / 1 when odd),
-// and no padded copy of the activation is made.
+// It is a functional model (nn::Model) built as Keras builds it: an
+// InputLayer, then every layer above called on the previous one's output,
+// block_N_add an Add of the block's input and its projection. Model runs
+// each convolution + BN (+ ReLU6) as one fused autograd op
+// (ag::conv_batch_norm), and applies block_N_pad (Keras's ZeroPadding2D with
+// correct_pad, then a 'valid' depthwise conv) as TensorFlow "same" padding of
+// the depthwise conv: correct_pad equals SAME for a 3x3 stride-2 window at
+// every input size (0 before / 1 after when even, 1 / 1 when odd), so no
+// padded copy of the activation is made.
 //
 // Frozen BatchNormalization follows Keras (see conv_layers.hpp): a BN layer
 // whose trainable flag is false runs in inference mode even in fit(), so
@@ -39,7 +40,7 @@
 
 #include "nn/conv_layers.hpp"
 #include "nn/core_layers.hpp"
-#include "nn/module.hpp"
+#include "nn/model.hpp"
 #include "nn/weights_io.hpp"
 
 namespace petal::nn {
@@ -53,13 +54,12 @@ struct MobileNetV2Options {
   std::string name = "";  // default "mobilenetv2_<alpha %.2f>_<height>" like Keras
 };
 
-class MobileNetV2 : public Module {
+class MobileNetV2 : public Model {
  public:
   explicit MobileNetV2(MobileNetV2Options options = {});
   MobileNetV2(Shape input_shape, double alpha = 1.0, bool include_top = true, std::string pooling = "");
 
   const MobileNetV2Options& options() const { return options_; }
-  bool ends_in_softmax() const override { return options_.include_top; }
 
   // Loads Keras-named weights from safetensors or a Keras .h5 (the official
   // keras-applications files included). Every weight of this model must be
@@ -68,62 +68,18 @@ class MobileNetV2 : public Module {
   // ignored.
   LoadReport load_weights(const std::filesystem::path& path);
 
-  // The residual adds, for code that walks children() in order (the ONNX
-  // exporter): `add` sums the input of the child `block_input` with the
-  // output of the child just before `add`.
-  struct ResidualLink {
-    const Module* block_input;
-    const Module* add;
-  };
-  std::vector<ResidualLink> residual_links() const;
-
   // Makes every BatchNormalization layer non-trainable (inference mode,
   // gamma/beta fixed) while the convolutions keep their trainable flag.
   void freeze_batch_norm();
 
- protected:
-  Shape build_impl(const Shape& input_shape) override;
-  ag::Variable forward(const ag::Variable& x) override;
-  ag::Variable forward_logits(const ag::Variable& x) override;
-
  private:
+  struct Graph;
+  MobileNetV2(MobileNetV2Options options, Graph graph);
+  static Graph make_graph(const MobileNetV2Options& options);
   LoadReport load_keras_weights(const std::filesystem::path& path);
   void throw_if_missing(const std::filesystem::path& path, const std::vector<std::string>& missing) const;
-  // A convolution (regular or depthwise) with its BatchNormalization and
-  // optional ReLU6, run as one op.
-  struct ConvUnit {
-    ag::ConvKind kind = ag::ConvKind::Conv2d;
-    Module* conv = nullptr;
-    BatchNormalization* bn = nullptr;
-    std::int64_t stride = 1;
-    bool relu6 = true;
-    // The layers' weights (shared handles), bound once the layers are built.
-    ag::Variable kernel, gamma, beta, moving_mean, moving_variance;
-    void bind();
-    ag::Variable run(const ag::Variable& x) const;
-  };
-  struct Block {
-    bool has_expand = false;
-    ConvUnit expand, depthwise, project;
-    bool residual = false;
-    const Module* first_layer = nullptr;  // the expand (or depthwise) conv
-    const Module* add_layer = nullptr;    // when residual
-  };
-
-  // Adds conv + BN (+ ReLU6) layers as children, Keras-named.
-  ConvUnit add_conv_unit(ag::ConvKind kind, const std::string& conv_name, const std::string& bn_name,
-                         const std::string& relu_name, std::int64_t filters, std::int64_t kernel, std::int64_t stride);
-  // `height`/`width`: the block's input size, for the stride-2 pad layer.
-  void add_inverted_residual_block(int block_id, std::int64_t in_channels, std::int64_t filters,
-                                   std::int64_t stride, std::int64_t expansion, std::int64_t height,
-                                   std::int64_t width);
-  ag::Variable features(const ag::Variable& x);
 
   MobileNetV2Options options_;
-  ConvUnit stem_, last_conv_;
-  std::vector<Block> blocks_;
-  Module* pool_ = nullptr;
-  Dense* predictions_ = nullptr;
 };
 
 // Keras's _make_divisible: rounds v to the nearest multiple of `divisor`, never

@@ -11,7 +11,8 @@
 #include "data/protobuf_wire.hpp"
 #include "nn/conv_layers.hpp"
 #include "nn/core_layers.hpp"
-#include "nn/mobilenet_v2.hpp"
+#include "nn/merge_layers.hpp"
+#include "nn/model.hpp"
 #include "nn/sequential.hpp"
 
 namespace petal::onnx {
@@ -252,11 +253,10 @@ class Exporter {
 
  private:
   Value layer(const Module& m, const Value& x) {
-    if (const auto* s = dynamic_cast<const nn::Sequential*>(&m)) return chain(s->layers(), x, {});
-    if (const auto* net = dynamic_cast<const nn::MobileNetV2*>(&m))
-      return chain(net->children(), x, net->residual_links());
+    if (const auto* s = dynamic_cast<const nn::Sequential*>(&m)) return chain(s->layers(), x);
+    if (const auto* model = dynamic_cast<const nn::Model*>(&m)) return graph(*model, x);
     if (const auto* r = dynamic_cast<const nn::Residual*>(&m)) return add(x, layer(*r->block(), x), m.name());
-    if (dynamic_cast<const nn::Input*>(&m) || dynamic_cast<const nn::Dropout*>(&m)) return x;
+    if (dynamic_cast<const nn::InputLayer*>(&m) || dynamic_cast<const nn::Dropout*>(&m)) return x;
     if (is_conv(&m)) return conv(m, nullptr, nullptr, x);
     if (const auto* bn = dynamic_cast<const nn::BatchNormalization*>(&m)) return batch_norm(*bn, x);
     if (const auto* p = dynamic_cast<const nn::ZeroPadding2D*>(&m)) return pad(*p, x);
@@ -268,42 +268,27 @@ class Exporter {
     if (dynamic_cast<const nn::Flatten*>(&m)) return flatten(m, x);
     if (const auto* d = dynamic_cast<const nn::Dense*>(&m)) return dense(*d, x);
     throw ValueError(str_cat("ONNX export: layer \"", m.name(), "\" (", m.type_name(),
-                             ") has no ONNX translation; supported: Sequential, MobileNetV2, Residual, Input, Conv2D, "
+                             ") has no ONNX translation; supported: Sequential, Model (one input, one output; Add), Residual, InputLayer, Conv2D, "
                              "DepthwiseConv2D, BatchNormalization, ZeroPadding2D, ReLU, Activation, "
                              "GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Dense, Dropout"));
   }
 
   // Layers run one after the other. A ZeroPadding2D right before a
   // convolution goes into its pads, a BatchNormalization right after a
-  // convolution without activation into its weights; `links` are
-  // MobileNetV2's residual adds.
-  Value chain(const std::vector<std::shared_ptr<Module>>& layers, Value x,
-              const std::vector<nn::MobileNetV2::ResidualLink>& links) {
-    std::map<const Module*, Value> block_inputs;
-    const auto is_block_input = [&](const Module* m) {
-      return std::any_of(links.begin(), links.end(), [&](const auto& link) { return link.block_input == m; });
-    };
+  // convolution without activation into its weights.
+  Value chain(const std::vector<std::shared_ptr<Module>>& layers, Value x) {
     const auto at = [&](std::size_t i) { return i < layers.size() ? layers[i].get() : nullptr; };
     for (std::size_t i = 0; i < layers.size(); ++i) {
       const Module* m = layers[i].get();
-      if (is_block_input(m)) block_inputs[m] = x;
-      const auto link = std::find_if(links.begin(), links.end(), [&](const auto& l) { return l.add == m; });
-      if (link != links.end()) {
-        const auto input = block_inputs.find(link->block_input);
-        PETAL_CHECK(input != block_inputs.end(), ValueError, "ONNX export: residual add \"", m->name(),
-                    "\" comes before its block's input layer \"", link->block_input->name(), "\"");
-        x = add(input->second, x, m->name());
-        continue;
-      }
       const auto* padding = dynamic_cast<const nn::ZeroPadding2D*>(m);
-      if (padding && is_conv(at(i + 1)) && !is_block_input(at(i + 1))) {
+      if (padding && is_conv(at(i + 1))) {
         m = at(++i);
       } else {
         padding = nullptr;
       }
       if (is_conv(m)) {
         const auto* bn = dynamic_cast<const nn::BatchNormalization*>(at(i + 1));
-        if (bn && (conv_activation(*m) != ActivationKind::Linear || is_block_input(bn))) bn = nullptr;
+        if (bn && conv_activation(*m) != ActivationKind::Linear) bn = nullptr;
         if (bn) ++i;
         x = conv(*m, padding, bn, x);
         continue;
@@ -311,6 +296,71 @@ class Exporter {
       x = layer(*m, x);
     }
     return x;
+  }
+
+  // A functional model's graph, node by node, with the same merges as
+  // chain(): a ZeroPadding2D read only by a convolution goes into its pads, a
+  // BatchNormalization that alone reads a convolution without activation
+  // into its weights.
+  Value graph(const nn::Model& model, const Value& x) {
+    PETAL_CHECK(model.inputs().size() == 1 && model.outputs().size() == 1, ValueError, "ONNX export: model \"",
+                model.name(), "\" has ", model.inputs().size(), " inputs and ", model.outputs().size(),
+                " outputs; the exporter takes one of each");
+    using Key = std::pair<const nn::Node*, int>;
+    const auto key = [](const nn::SymbolicTensor& t) { return Key{t.node().get(), t.output_index()}; };
+    std::map<Key, std::vector<const nn::Node*>> readers;
+    for (const auto& node : model.nodes())
+      for (const auto& in : node->inputs) readers[key(in)].push_back(node.get());
+    const Key output = key(model.outputs()[0]);
+    const auto only_reader = [&](const nn::Node* node) -> const nn::Node* {
+      const auto it = readers.find({node, 0});
+      if (node->output_shapes.size() != 1 || it == readers.end() || it->second.size() != 1 || Key{node, 0} == output)
+        return nullptr;
+      return it->second[0];
+    };
+    std::map<Key, Value> values;
+    values[key(model.inputs()[0])] = x;
+    std::map<const nn::Node*, const nn::ZeroPadding2D*> merged_pads;  // conv node -> its pad
+    std::set<const nn::Node*> folded;                                  // BN nodes in their conv
+    for (const auto& node : model.nodes()) {
+      if (node->inputs.empty() || folded.count(node.get())) continue;
+      const Module& m = *node->layer;
+      std::vector<Value> args;
+      for (const auto& in : node->inputs) args.push_back(values.at(key(in)));
+      if (const auto* pad = dynamic_cast<const nn::ZeroPadding2D*>(&m)) {
+        const nn::Node* next = only_reader(node.get());
+        if (next && is_conv(next->layer.get())) {
+          merged_pads[next] = pad;
+          values[{node.get(), 0}] = args[0];  // the conv pads instead
+          continue;
+        }
+      }
+      if (is_conv(&m)) {
+        const nn::Node* next = only_reader(node.get());
+        const auto* bn = next ? dynamic_cast<const nn::BatchNormalization*>(next->layer.get()) : nullptr;
+        if (bn && conv_activation(m) != ActivationKind::Linear) bn = nullptr;
+        const auto pad = merged_pads.find(node.get());
+        const Value y = conv(m, pad == merged_pads.end() ? nullptr : pad->second, bn, args[0]);
+        if (bn) {
+          folded.insert(next);
+          values[{next, 0}] = y;
+        } else {
+          values[{node.get(), 0}] = y;
+        }
+        continue;
+      }
+      if (dynamic_cast<const nn::Add*>(&m)) {
+        Value sum = args[0];
+        for (std::size_t i = 1; i < args.size(); ++i)
+          sum = add(sum, args[i], i + 1 == args.size() ? m.name() : str_cat(m.name(), "/", i));
+        values[{node.get(), 0}] = sum;
+        continue;
+      }
+      PETAL_CHECK(args.size() == 1, ValueError, "ONNX export: layer \"", m.name(), "\" (", m.type_name(),
+                  ") has no ONNX translation for ", args.size(), " inputs; supported merges: Add");
+      values[{node.get(), 0}] = layer(m, args[0]);
+    }
+    return values.at(output);
   }
 
   Value transpose(const Value& x, Layout to) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <set>
 #include <string_view>
 #include <algorithm>
@@ -25,8 +26,8 @@ std::vector<WeightRef> built_weights(const Module& model, const char* op) {
   std::vector<WeightRef> weights = model.weights();
   std::set<std::string> names;
   for (const auto& w : weights)
-    PETAL_CHECK(names.insert(w.name).second, ValueError, op, ": two weights of model \"", model.name(),
-                "\" are named \"", w.name, "\" (give the layers distinct names)");
+    PETAL_CHECK(names.insert(w.path).second, ValueError, op, ": two weights of model \"", model.name(),
+                "\" have the path \"", w.path, "\" (give the layers distinct names)");
   return weights;
 }
 
@@ -87,12 +88,30 @@ std::int64_t required_int(const Metadata& m, const std::string& key, const std::
   return value;
 }
 
+// "<parameter>/<slot>" with the parameter renamed through `names` (left as
+// it is when absent).
+std::string rekey_slot(const std::string& key, const std::map<std::string, std::string>& names) {
+  const auto slash = key.rfind('/');
+  if (slash == std::string::npos) return key;
+  const auto it = names.find(key.substr(0, slash));
+  return it == names.end() ? key : it->second + key.substr(slash);
+}
+
 }  // namespace
+
+bool keyed_by_path(const std::vector<WeightRef>& weights, const SafetensorsReader& reader) {
+  std::size_t by_path = 0, by_name = 0;
+  for (const WeightRef& w : weights) {
+    by_path += reader.find(w.path) != nullptr;
+    by_name += reader.find(w.name) != nullptr;
+  }
+  return by_path >= by_name;
+}
 
 void save_weights(const Module& model, const std::filesystem::path& path, const Metadata& metadata) {
   if (path.extension() == ".h5") return save_keras_h5(model, path);
   std::vector<std::pair<std::string, Tensor>> tensors;
-  for (const auto& w : built_weights(model, "save_weights")) tensors.emplace_back(w.name, w.variable.data());
+  for (const auto& w : built_weights(model, "save_weights")) tensors.emplace_back(w.path, w.variable.data());
   write_safetensors(path, tensors, metadata);
 }
 
@@ -102,16 +121,19 @@ LoadReport load_weights(Module& model, const std::filesystem::path& path, const 
   SafetensorsReader reader(path);
   LoadReport report;
   report.metadata = reader.metadata();
+  const bool by_path = keyed_by_path(weights, reader);
+  for (WeightRef& w : weights)
+    if (!by_path) w.path = w.name;  // files written before structural paths
   std::vector<std::string> problems;
   std::vector<std::pair<const SafetensorsEntry*, WeightRef*>> plan;
   std::set<std::string> model_names;
   for (WeightRef& w : weights) {
-    model_names.insert(w.name);
-    const SafetensorsEntry* e = reader.find(w.name);
+    model_names.insert(w.path);
+    const SafetensorsEntry* e = reader.find(w.path);
     if (!e) {
       if (options.by_name) continue;
-      if (options.skip_mismatch) report.skipped.push_back(w.name + ": not in the file");
-      else problems.push_back(str_cat("missing \"", w.name, "\" ", shape_str(w.variable.shape())));
+      if (options.skip_mismatch) report.skipped.push_back(w.path + ": not in the file");
+      else problems.push_back(str_cat("missing \"", w.path, "\" ", shape_str(w.variable.shape())));
       continue;
     }
     std::string mismatch;
@@ -120,8 +142,8 @@ LoadReport load_weights(Module& model, const std::filesystem::path& path, const 
     else if (safetensors_dtype(e->dtype) != w.variable.dtype())
       mismatch = str_cat("dtype ", e->dtype, " in the file, ", dtype_name(w.variable.dtype()), " in the model");
     if (!mismatch.empty()) {
-      if (options.skip_mismatch) report.skipped.push_back(w.name + ": " + mismatch);
-      else problems.push_back(str_cat("\"", w.name, "\": ", mismatch));
+      if (options.skip_mismatch) report.skipped.push_back(w.path + ": " + mismatch);
+      else problems.push_back(str_cat("\"", w.path, "\": ", mismatch));
       continue;
     }
     plan.emplace_back(e, &w);
@@ -146,7 +168,7 @@ LoadReport load_weights(Module& model, const std::filesystem::path& path, const 
     } else {
       data.copy_(reader.read(*entry));
     }
-    report.loaded.push_back(w->name);
+    report.loaded.push_back(w->path);
   }
   return report;
 }
@@ -154,8 +176,14 @@ LoadReport load_weights(Module& model, const std::filesystem::path& path, const 
 void save_checkpoint(const std::filesystem::path& path, const Module& model, const Optimizer& optimizer,
                      int epochs_completed, const Metadata& extra) {
   std::vector<std::pair<std::string, Tensor>> tensors;
-  for (const auto& w : built_weights(model, "save_checkpoint")) tensors.emplace_back(w.name, w.variable.data());
-  for (auto& [key, slot] : optimizer.state()) tensors.emplace_back(kOptimizerPrefix + key, slot);
+  // Slots are keyed by the parameter's display name in the optimizer and by
+  // its path in the file, like the weights.
+  std::map<std::string, std::string> path_of;
+  for (const auto& w : built_weights(model, "save_checkpoint")) {
+    tensors.emplace_back(w.path, w.variable.data());
+    path_of[w.name] = w.path;
+  }
+  for (auto& [key, slot] : optimizer.state()) tensors.emplace_back(kOptimizerPrefix + rekey_slot(key, path_of), slot);
   Metadata meta = extra;
   meta["petal_checkpoint"] = "1";
   meta["epoch"] = std::to_string(epochs_completed);
@@ -179,10 +207,14 @@ int load_checkpoint(const std::filesystem::path& path, Module& model, Optimizer&
   const std::int64_t iterations = required_int(meta, "optimizer_iterations", file);
   const Generator::State rng = decode_rng(required(meta, "rng_state", file), file);
   load_weights(model, path);
+  std::map<std::string, std::string> name_of;
+  const std::vector<WeightRef> weights = model.weights();
+  if (keyed_by_path(weights, reader))
+    for (const auto& w : weights) name_of[w.path] = w.name;
   std::vector<std::pair<std::string, Tensor>> slots;
   const std::string prefix = kOptimizerPrefix;
   for (const auto& e : reader.entries())
-    if (e.name.rfind(prefix, 0) == 0) slots.emplace_back(e.name.substr(prefix.size()), reader.read(e));
+    if (e.name.rfind(prefix, 0) == 0) slots.emplace_back(rekey_slot(e.name.substr(prefix.size()), name_of), reader.read(e));
   optimizer.load_state(slots, iterations);
   default_generator().set_state(rng);
   return epoch;

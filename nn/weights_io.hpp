@@ -1,5 +1,8 @@
-// Saving and loading a model's weights as safetensors under Keras names
-// ("dense/kernel", "block_1_expand_BN/moving_mean"), and training checkpoints
+// Saving and loading a model's weights as safetensors keyed by each weight's
+// structural path in the model ("dense_1/kernel",
+// "mobilenetv2_1.00_192/block_1_expand_BN/moving_mean"; nn/module.hpp), so
+// any instance of a model reads another's file whatever the order in which
+// models were made; and training checkpoints
 // that also carry the optimizer's slots and step count, the epoch and the
 // state of default_generator(), so fit() resumes exactly where it stopped.
 // Every save is atomic (temporary file, then rename).
@@ -37,6 +40,9 @@ struct LoadReport {
   Metadata metadata;
 };
 
+// Files written before structural paths are keyed by display names
+// ("dense_3/kernel"): a safetensors file is read by path unless more of the
+// model's display names than paths are in it (then by display name).
 // Reads safetensors or Keras HDF5 (legacy or Keras 3 .weights.h5), told apart
 // by the file's bytes; Keras files match as nn/keras_h5.hpp describes.
 // Checks every name and shape first and throws one FormatError listing all
@@ -45,7 +51,11 @@ struct LoadReport {
 // "optimizer/..." (checkpoints) are never expected by a model.
 LoadReport load_weights(Module& model, const std::filesystem::path& path, const LoadOptions& options = {});
 
-// Model weights + "optimizer/<parameter>/<slot>" tensors, with metadata
+// Whether `reader` holds the model's weights by structural path (true) or
+// by display name (files written before paths; more display names match).
+bool keyed_by_path(const std::vector<WeightRef>& weights, const SafetensorsReader& reader);
+
+// Model weights + "optimizer/<parameter path>/<slot>" tensors, with metadata
 // "petal_checkpoint" = "1", "epoch" (epochs completed), "optimizer",
 // "optimizer_iterations", "learning_rate", "rng_state" plus `extra`.
 void save_checkpoint(const std::filesystem::path& path, const Module& model, const Optimizer& optimizer,

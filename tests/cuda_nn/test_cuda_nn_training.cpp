@@ -25,14 +25,14 @@ using ModelFactory = std::shared_ptr<Sequential> (*)();
 
 std::shared_ptr<Sequential> dense_model() {
   return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Input>(Shape{12}), std::make_shared<Dense>(32, "relu"), std::make_shared<Dense>(16, "tanh"),
+      std::make_shared<InputLayer>(Shape{12}), std::make_shared<Dense>(32, "relu"), std::make_shared<Dense>(16, "tanh"),
       std::make_shared<Dense>(4, "softmax")});
 }
 
 // Dropout masks come from the host generator on every device: the same draws.
 std::shared_ptr<Sequential> dropout_model() {
   return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Input>(Shape{12}), std::make_shared<Dense>(32, "relu"), std::make_shared<Dropout>(0.3),
+      std::make_shared<InputLayer>(Shape{12}), std::make_shared<Dense>(32, "relu"), std::make_shared<Dropout>(0.3),
       std::make_shared<Dense>(4, "softmax")});
 }
 
@@ -46,7 +46,7 @@ std::shared_ptr<Sequential> conv_model() {
   depthwise.padding = Padding::Same;
   depthwise.use_bias = false;
   return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Input>(Shape{12, 12, 3}), std::make_shared<Conv2D>(8, 3, strided),
+      std::make_shared<InputLayer>(Shape{12, 12, 3}), std::make_shared<Conv2D>(8, 3, strided),
       std::make_shared<BatchNormalization>(), std::make_shared<ReLU>(6.0),
       std::make_shared<DepthwiseConv2D>(3, depthwise), std::make_shared<BatchNormalization>(),
       std::make_shared<ReLU>(6.0), std::make_shared<Conv2D>(16, 1, same), std::make_shared<GlobalAveragePooling2D>(),

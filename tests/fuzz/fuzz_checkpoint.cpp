@@ -29,7 +29,7 @@ namespace {
 std::shared_ptr<Sequential> small_model() {
   reset_layer_names();
   return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Input>(Shape{3}), std::make_shared<Dense>(4, "relu"),
+      std::make_shared<InputLayer>(Shape{3}), std::make_shared<Dense>(4, "relu"),
       std::make_shared<BatchNormalization>(), std::make_shared<Dense>(2, "softmax")});
 }
 

@@ -24,7 +24,7 @@ namespace {
 std::shared_ptr<Sequential> small_model() {
   reset_layer_names();
   auto model = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Input>(Shape{6, 6, 2}), std::make_shared<Conv2D>(3, 3), std::make_shared<BatchNormalization>(),
+      std::make_shared<InputLayer>(Shape{6, 6, 2}), std::make_shared<Conv2D>(3, 3), std::make_shared<BatchNormalization>(),
       std::make_shared<Flatten>(), std::make_shared<Dense>(5, "softmax")});
   return model;
 }

@@ -145,7 +145,7 @@ std::string with_length(const std::string& header, std::size_t data_bytes) {
 std::shared_ptr<nn::Sequential> small_model() {
   nn::reset_layer_names();
   return std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Input>(Shape{3}), std::make_shared<nn::Dense>(4, "relu"),
+      std::make_shared<nn::InputLayer>(Shape{3}), std::make_shared<nn::Dense>(4, "relu"),
       std::make_shared<nn::BatchNormalization>(), std::make_shared<nn::Dense>(2, "softmax")});
 }
 
@@ -272,7 +272,7 @@ int main(int argc, char** argv) {
   {
     auto keras_model = [](bool nested) -> std::shared_ptr<nn::Module> {
       nn::reset_layer_names();
-      std::vector<std::shared_ptr<nn::Module>> convs = {std::make_shared<nn::Input>(Shape{6, 6, 2}),
+      std::vector<std::shared_ptr<nn::Module>> convs = {std::make_shared<nn::InputLayer>(Shape{6, 6, 2}),
                                                         std::make_shared<nn::Conv2D>(3, 3),
                                                         std::make_shared<nn::BatchNormalization>()};
       std::vector<std::shared_ptr<nn::Module>> layers;

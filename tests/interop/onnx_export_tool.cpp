@@ -58,7 +58,7 @@ std::shared_ptr<Module> build(const std::string& kind, std::int64_t size, std::i
     depthwise.depth_multiplier = 2;
     depthwise.activation = "sigmoid";
     return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-        std::make_shared<Input>(Shape{size, size, 3}), std::make_shared<ZeroPadding2D>(1, 2, 0, 1),
+        std::make_shared<InputLayer>(Shape{size, size, 3}), std::make_shared<ZeroPadding2D>(1, 2, 0, 1),
         std::make_shared<BatchNormalization>(), std::make_shared<Conv2D>(6, Size2{3, 2}, conv),
         std::make_shared<BatchNormalization>(), std::make_shared<Residual>(std::make_shared<Activation>("tanh")),
         std::make_shared<DepthwiseConv2D>(3, depthwise), std::make_shared<Dense>(5),

@@ -28,7 +28,7 @@ using test::fake_backend;
 
 std::shared_ptr<Sequential> small_mlp() {
   return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Input>(Shape{3}), std::make_shared<Dense>(4, "relu"), std::make_shared<Dense>(2, "softmax")});
+      std::make_shared<InputLayer>(Shape{3}), std::make_shared<Dense>(4, "relu"), std::make_shared<Dense>(2, "softmax")});
 }
 
 std::vector<std::vector<float>> weight_values(const Module& m) {

@@ -14,7 +14,7 @@ std::shared_ptr<Sequential> model_with_frozen_base() {
   reset_layer_names();
   manual_seed(17);
   auto base = std::make_shared<Sequential>(
-      std::vector<std::shared_ptr<Module>>{std::make_shared<Input>(Shape{4, 4, 2}),
+      std::vector<std::shared_ptr<Module>>{std::make_shared<InputLayer>(Shape{4, 4, 2}),
                                            std::make_shared<Conv2D>(3, 3, ConvOptions{.strides = 1, .padding = Padding::Same, .use_bias = false}),
                                            std::make_shared<BatchNormalization>(), std::make_shared<ReLU>(6.0)},
       "base");
@@ -31,7 +31,7 @@ TEST_CASE("frozen prefix: frozen or parameter-free leading layers, stopping at t
   model->layers()[0]->set_trainable(true);
   CHECK(frozen_prefix_length(*model) == 0);
   reset_layer_names();
-  Sequential with_dropout({std::make_shared<Input>(Shape{3}), std::make_shared<Flatten>(), std::make_shared<Dropout>(0.5),
+  Sequential with_dropout({std::make_shared<InputLayer>(Shape{3}), std::make_shared<Flatten>(), std::make_shared<Dropout>(0.5),
                            std::make_shared<Dense>(2)});
   CHECK(frozen_prefix_length(with_dropout) == 2);  // Input, Flatten
 }

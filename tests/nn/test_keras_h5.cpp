@@ -161,7 +161,7 @@ std::shared_ptr<Sequential> small_cnn(const std::string& head_name = "") {
   DenseOptions head;
   head.name = head_name;
   return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Input>(Shape{6, 6, 2}), std::make_shared<Conv2D>(3, 3), std::make_shared<BatchNormalization>(),
+      std::make_shared<InputLayer>(Shape{6, 6, 2}), std::make_shared<Conv2D>(3, 3), std::make_shared<BatchNormalization>(),
       std::make_shared<ReLU>(6.0), std::make_shared<Conv2D>(4, 1), std::make_shared<Flatten>(),
       std::make_shared<Dense>(5, "softmax", head)});
 }
@@ -255,7 +255,7 @@ TEST_CASE("a nested model's group (a Functional base inside a Sequential) loads 
   reset_layer_names();
   auto make = [] {
     auto inner = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-        std::make_shared<Input>(Shape{6, 6, 2}), std::make_shared<Conv2D>(3, 3), std::make_shared<BatchNormalization>(),
+        std::make_shared<InputLayer>(Shape{6, 6, 2}), std::make_shared<Conv2D>(3, 3), std::make_shared<BatchNormalization>(),
         std::make_shared<Conv2D>(4, 1)}, "base");
     return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
         inner, std::make_shared<Flatten>(), std::make_shared<Dense>(5, "softmax")});
@@ -323,7 +323,7 @@ TEST_CASE("a Keras 3 .weights.h5 (layers/<class>_<n>/vars/<i>) loads by structur
   // A model with one more Conv2D: its group is missing -> error naming it.
   reset_layer_names();
   auto c = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Input>(Shape{6, 6, 2}), std::make_shared<Conv2D>(3, 3), std::make_shared<BatchNormalization>(),
+      std::make_shared<InputLayer>(Shape{6, 6, 2}), std::make_shared<Conv2D>(3, 3), std::make_shared<BatchNormalization>(),
       std::make_shared<Conv2D>(4, 1), std::make_shared<Conv2D>(4, 1), std::make_shared<Flatten>(),
       std::make_shared<Dense>(5, "softmax")});
   const std::string message = error_of([&] { load_weights(*c, file); });
@@ -334,7 +334,7 @@ TEST_CASE("a Keras 3 .weights.h5 (layers/<class>_<n>/vars/<i>) loads by structur
 TEST_CASE("save_weights(.h5) writes the legacy layout, read back bit for bit, nested order as Keras 2") {
   reset_layer_names();
   auto inner = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Input>(Shape{6, 6, 2}), std::make_shared<Conv2D>(3, 3), std::make_shared<BatchNormalization>()},
+      std::make_shared<InputLayer>(Shape{6, 6, 2}), std::make_shared<Conv2D>(3, 3), std::make_shared<BatchNormalization>()},
       "base");
   auto a = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
       inner, std::make_shared<Flatten>(), std::make_shared<Dense>(5, "softmax")});
@@ -356,7 +356,7 @@ TEST_CASE("save_weights(.h5) writes the legacy layout, read back bit for bit, ne
   }
   reset_layer_names();
   auto b = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{std::make_shared<Input>(Shape{6, 6, 2}),
+      std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{std::make_shared<InputLayer>(Shape{6, 6, 2}),
                                                                        std::make_shared<Conv2D>(3, 3),
                                                                        std::make_shared<BatchNormalization>()},
                                    "base"),

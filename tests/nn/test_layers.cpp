@@ -56,7 +56,7 @@ TEST_CASE("the lab's dense model: shapes before data, weight names, 55,321,805 p
   CHECK(s.find("Model: \"sequential\"") != std::string::npos);
   CHECK(s.find("dense (Dense)") != std::string::npos);
   CHECK(s.find("(None, 110592)") != std::string::npos);
-  CHECK(s.find("55296500") != std::string::npos);
+  CHECK(s.find("55,296,500") != std::string::npos);
   CHECK(s.find("Total params: 55,321,805") != std::string::npos);
   CHECK(s.find("Trainable params: 55,321,805") != std::string::npos);
   CHECK(s.find("Non-trainable params: 0") != std::string::npos);
@@ -65,7 +65,7 @@ TEST_CASE("the lab's dense model: shapes before data, weight names, 55,321,805 p
 TEST_CASE("Sequential::add builds as it grows; an unbuilt model builds on first call") {
   reset_layer_names();
   Sequential model;
-  model.add(std::make_shared<Input>(Shape{3}));
+  model.add(std::make_shared<InputLayer>(Shape{3}));
   model.add(std::make_shared<Dense>(4, "tanh"));
   CHECK(model.output_shape() == Shape{4});
   model.add(std::make_shared<Dense>(2));
@@ -117,7 +117,7 @@ TEST_CASE("a frozen layer has no trainable parameters, gets no gradient and is n
   manual_seed(1);
   auto first = std::make_shared<Dense>(4, "relu");
   auto second = std::make_shared<Dense>(3, "softmax");
-  auto model = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{std::make_shared<Input>(Shape{5}), first, second});
+  auto model = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{std::make_shared<InputLayer>(Shape{5}), first, second});
   first->set_trainable(false);
   CHECK(model->count_trainable_params() == 3 * 4 + 3);
   CHECK(model->count_non_trainable_params() == 5 * 4 + 4);
@@ -173,7 +173,7 @@ TEST_CASE("BatchNormalization: batch statistics when trainable in training mode,
 
 TEST_CASE("conv-family layers infer TensorFlow's output shapes and count Keras's parameters") {
   reset_layer_names();
-  Sequential base({std::make_shared<Input>(Shape{192, 192, 3}),
+  Sequential base({std::make_shared<InputLayer>(Shape{192, 192, 3}),
                    std::make_shared<Conv2D>(32, 3, ConvOptions{.strides = 2, .padding = Padding::Same, .use_bias = false, .name = "Conv1"}),
                    std::make_shared<BatchNormalization>(BatchNormOptions{.momentum = 0.999, .epsilon = 1e-3, .name = "bn_Conv1"}),
                    std::make_shared<ReLU>(6.0, "Conv1_relu"),
@@ -227,7 +227,7 @@ TEST_CASE("BatchNormalization + ReLU(6) in a Sequential runs fused and equals th
   manual_seed(5);
   auto bn = std::make_shared<BatchNormalization>();
   auto relu = std::make_shared<ReLU>(6.0);
-  Sequential fused({std::make_shared<Input>(Shape{4, 4, 3}), bn, relu});
+  Sequential fused({std::make_shared<InputLayer>(Shape{4, 4, 3}), bn, relu});
   bn->weights()[0].variable.mutable_data().copy_(from_vector(std::vector<float>{3, 4, 5}));
   ag::Variable x(uniform({2, 4, 4, 3}, -4, 4));
   for (bool training : {false, true}) {

@@ -109,9 +109,10 @@ TEST_CASE("MobileNetV2 weight names and shapes match the Keras weight file") {
   CHECK_FALSE(has("block_3_add"));
   CHECK(has("block_16_project_BN"));
   CHECK(has("out_relu"));
-  // Keras's model.layers: 154 for the base (InputLayer included, which petal
-  // does not list), + global pooling and predictions.
-  CHECK(layer_names.size() == 155);
+  // Keras's model.layers: 154 for the base (InputLayer included), + global
+  // pooling and predictions.
+  CHECK(layer_names.size() == 156);
+  CHECK(model.children().front()->type_name() == "InputLayer");
 }
 
 TEST_CASE("MobileNetV2 forward equals the reference arrays at 192") {

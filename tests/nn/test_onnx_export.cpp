@@ -346,7 +346,7 @@ TEST_CASE("onnx export: conv, folded BN, ReLU6, depthwise, Flatten and Dense dec
   dw_options.name = "dw";
   BatchNormOptions bn_options;
   bn_options.name = "stem_bn";
-  Sequential model({std::make_shared<Input>(Shape{9, 10, 3}), std::make_shared<Conv2D>(8, 3, conv_options),
+  Sequential model({std::make_shared<InputLayer>(Shape{9, 10, 3}), std::make_shared<Conv2D>(8, 3, conv_options),
                     std::make_shared<BatchNormalization>(bn_options), std::make_shared<ReLU>(6.0, "stem_relu"),
                     std::make_shared<DepthwiseConv2D>(3, dw_options), std::make_shared<Flatten>("flatten"),
                     std::make_shared<Dense>(5, "softmax", DenseOptions{true, "dense"})},
@@ -519,7 +519,7 @@ TEST_CASE("onnx export: standalone BatchNormalization and ZeroPadding2D, Residua
   reset_layer_names();
   BatchNormOptions bn_options;
   bn_options.epsilon = 0.01;
-  Sequential model({std::make_shared<Input>(Shape{6, 6, 4}), std::make_shared<ZeroPadding2D>(1, 2, 0, 1, "pad"),
+  Sequential model({std::make_shared<InputLayer>(Shape{6, 6, 4}), std::make_shared<ZeroPadding2D>(1, 2, 0, 1, "pad"),
                     std::make_shared<BatchNormalization>(bn_options),
                     std::make_shared<Residual>(std::make_shared<ReLU>(std::nullopt, "relu"), "res"),
                     std::make_shared<GlobalMaxPooling2D>("gmp")});
@@ -542,7 +542,7 @@ TEST_CASE("onnx export: standalone BatchNormalization and ZeroPadding2D, Residua
 }
 
 TEST_CASE("onnx export: unsupported layers and unbuilt models are ValueErrors naming them") {
-  Sequential pooled({std::make_shared<Input>(Shape{8, 8, 3}),
+  Sequential pooled({std::make_shared<InputLayer>(Shape{8, 8, 3}),
                      std::make_shared<MaxPooling2D>(2, PoolOptions{{}, Padding::Valid, "pool"})});
   const std::string message = error_of([&] { petal::onnx::model_to_onnx(pooled); });
   CHECK(message.find("\"pool\"") != std::string::npos);

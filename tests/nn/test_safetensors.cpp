@@ -45,7 +45,7 @@ std::string make_file(const std::string& header, std::size_t data_bytes) {
 std::shared_ptr<Sequential> small_model(std::int64_t hidden = 4) {
   reset_layer_names();
   return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Input>(Shape{3}), std::make_shared<Dense>(hidden, "relu"),
+      std::make_shared<InputLayer>(Shape{3}), std::make_shared<Dense>(hidden, "relu"),
       std::make_shared<BatchNormalization>(), std::make_shared<Dense>(2, "softmax")});
 }
 

@@ -25,7 +25,7 @@ fs::path temp_dir() { return test::nn_temp_dir("train"); }
 
 std::shared_ptr<Sequential> mlp(std::int64_t in, std::vector<std::int64_t> hidden, std::int64_t classes,
                                  const char* activation = "relu", double dropout = 0.0) {
-  std::vector<std::shared_ptr<Module>> layers{std::make_shared<Input>(Shape{in})};
+  std::vector<std::shared_ptr<Module>> layers{std::make_shared<InputLayer>(Shape{in})};
   for (auto h : hidden) {
     layers.push_back(std::make_shared<Dense>(h, activation));
     if (dropout > 0) layers.push_back(std::make_shared<Dropout>(dropout));

@@ -37,7 +37,7 @@ std::shared_ptr<Sequential> make_model() {
   reset_layer_names();  // the same weight names for every model this process builds
   // Dropout draws from default_generator(): a resume that lost the RNG state would differ.
   return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Input>(Shape{kInputs}), std::make_shared<Dense>(160, "relu"), std::make_shared<Dropout>(0.2),
+      std::make_shared<InputLayer>(Shape{kInputs}), std::make_shared<Dense>(160, "relu"), std::make_shared<Dropout>(0.2),
       std::make_shared<Dense>(96, "relu"), std::make_shared<Dense>(kClasses, "softmax")});
 }
 

@@ -35,7 +35,7 @@ struct ScratchDir {
 
 std::shared_ptr<Sequential> small_model() {
   return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Input>(Shape{6}), std::make_shared<Dense>(12, "relu"), std::make_shared<Dropout>(0.3),
+      std::make_shared<InputLayer>(Shape{6}), std::make_shared<Dense>(12, "relu"), std::make_shared<Dropout>(0.3),
       std::make_shared<Dense>(3, "softmax")});
 }
 

@@ -57,7 +57,7 @@ TEST_CASE("2,000 training steps keep peak RSS within 5% of its value at step 200
   const Tensor val_y = from_vector(std::vector<std::int64_t>(labels.begin(), labels.begin() + 320));
 
   auto model = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Input>(Shape{inputs}), std::make_shared<Dense>(256, "relu"), std::make_shared<Dropout>(0.1),
+      std::make_shared<InputLayer>(Shape{inputs}), std::make_shared<Dense>(256, "relu"), std::make_shared<Dropout>(0.1),
       std::make_shared<Dense>(256, "relu"), std::make_shared<Dense>(classes, "softmax")});
   Trainer trainer(model);
   trainer.compile(std::make_shared<Adam>(1e-3), Loss::sparse_categorical_crossentropy(), {"accuracy"});

@@ -1,0 +1,337 @@
+#include "nn/model.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "autograd/functions.hpp"
+#include "core/error.hpp"
+#include "nn/conv_layers.hpp"
+#include "nn/core_layers.hpp"
+
+namespace petal::nn {
+
+namespace {
+
+std::string names_of(const std::vector<const Node*>& nodes) {
+  std::string out;
+  for (std::size_t i = 0; i < nodes.size(); ++i) out += (i ? " -> " : "") + nodes[i]->layer->name();
+  return out;
+}
+
+bool is_source(const Node& node) { return node.inputs.empty(); }
+
+}  // namespace
+
+Model::Model(const SymbolicTensor& input, const SymbolicTensor& output, std::string name)
+    : Model(std::vector<SymbolicTensor>{input}, std::vector<SymbolicTensor>{output}, std::move(name)) {}
+
+Model::Model(std::vector<SymbolicTensor> inputs, std::vector<SymbolicTensor> outputs, std::string name)
+    : Module("Functional", "functional", std::move(name)), inputs_(std::move(inputs)), outputs_(std::move(outputs)) {
+  compile_graph();
+  fuse_chains();
+  std::vector<Shape> shapes;
+  for (const auto& x : inputs_) shapes.push_back(x.shape());
+  // A one-input model declares its input shape, so a Sequential that starts
+  // with it builds at once.
+  if (shapes.size() == 1) set_input_shape(shapes[0]);
+  build_for(shapes);
+}
+
+void Model::compile_graph() {
+  PETAL_CHECK(!inputs_.empty() && !outputs_.empty(), ValueError, "Model \"", name(),
+              "\" needs at least one input and one output");
+  std::set<const Node*> input_nodes;
+  for (const auto& x : inputs_) {
+    PETAL_CHECK(x.defined(), ValueError, "Model \"", name(), "\": an input is an undefined symbolic tensor");
+    PETAL_CHECK(is_source(*x.node()) && dynamic_cast<const InputLayer*>(&x.layer()) != nullptr, ValueError, "Model \"",
+                name(), "\": input ", x.str(), " comes from layer \"", x.layer().name(),
+                "\"; a model's inputs are made by nn::Input()");
+    PETAL_CHECK(input_nodes.insert(x.node().get()).second, ValueError, "Model \"", name(), "\": input \"",
+                x.layer().name(), "\" is listed twice");
+  }
+
+  // Depth-first from the outputs, iteratively (graphs may be deep); post-order
+  // is a topological order. A node still on the path when reached again
+  // would close a cycle.
+  enum class Mark { OnPath, Done };
+  std::map<const Node*, Mark> marks;
+  std::vector<std::shared_ptr<const Node>> order;
+  for (const auto& out : outputs_) {
+    PETAL_CHECK(out.defined(), ValueError, "Model \"", name(), "\": an output is an undefined symbolic tensor");
+    struct Frame {
+      std::shared_ptr<const Node> node;
+      std::size_t next_input = 0;
+    };
+    std::vector<Frame> stack;
+    if (marks.count(out.node().get())) continue;
+    stack.push_back({out.node()});
+    marks[out.node().get()] = Mark::OnPath;
+    while (!stack.empty()) {
+      Frame& top = stack.back();
+      if (top.next_input < top.node->inputs.size()) {
+        const auto& child = top.node->inputs[top.next_input++].node();
+        auto it = marks.find(child.get());
+        if (it == marks.end()) {
+          marks[child.get()] = Mark::OnPath;
+          stack.push_back({child});
+        } else if (it->second == Mark::OnPath) {
+          std::vector<const Node*> path;
+          for (const auto& f : stack) path.push_back(f.node.get());
+          path.push_back(child.get());
+          throw ValueError(str_cat("Model \"", name(), "\": the graph has a cycle: ", names_of(path)));
+        }
+        continue;
+      }
+      const Node* node = top.node.get();
+      if (is_source(*node))
+        PETAL_CHECK(input_nodes.count(node), ValueError, "Model \"", name(), "\": output ", out.str(),
+                    " depends on input \"", node->layer->name(),
+                    "\", which is not among the model's inputs (pass it in `inputs`)");
+      marks[node] = Mark::Done;
+      order.push_back(top.node);
+      stack.pop_back();
+    }
+  }
+  for (const auto& x : inputs_)
+    PETAL_CHECK(marks.count(x.node().get()), ValueError, "Model \"", name(), "\": input \"", x.layer().name(),
+                "\" is not connected to any output");
+
+  // Value slots: the inputs first, then every node output in order.
+  std::map<std::pair<const Node*, int>, int> slot_of;
+  auto slot = [&](const SymbolicTensor& t) { return slot_of.at({t.node().get(), t.output_index()}); };
+  for (const auto& x : inputs_) {
+    slot_of[{x.node().get(), x.output_index()}] = slot_count_;
+    input_slots_.push_back(slot_count_++);
+  }
+  for (const auto& node : order) {
+    if (is_source(*node)) continue;
+    Step step;
+    step.layer = node->layer.get();
+    for (const auto& in : node->inputs) step.inputs.push_back(slot(in));
+    for (std::size_t i = 0; i < node->output_shapes.size(); ++i) {
+      slot_of[{node.get(), static_cast<int>(i)}] = slot_count_;
+      step.outputs.push_back(slot_count_++);
+    }
+    steps_.push_back(std::move(step));
+  }
+  for (const auto& out : outputs_) output_slots_.push_back(slot(out));
+  nodes_ = std::move(order);
+
+  // Layers, each once: the inputs' first, then in the order they run.
+  std::set<const Module*> added;
+  for (const auto& x : inputs_)
+    if (added.insert(&x.layer()).second) add_child(x.node()->layer);
+  for (const auto& node : nodes_)
+    if (added.insert(node->layer.get()).second) add_child(node->layer);
+}
+
+namespace {
+
+struct ConvInfo {
+  ag::ConvKind kind;
+  Size2 kernel, strides;
+  Padding padding;
+};
+
+// A convolution that a following BatchNormalization can absorb: no bias, no
+// activation, one output channel per input channel for a depthwise one.
+std::optional<ConvInfo> fusable_conv(const Module* layer) {
+  if (const auto* conv = dynamic_cast<const Conv2D*>(layer)) {
+    const ConvOptions& o = conv->options();
+    if (o.use_bias || o.activation.kind != ActivationKind::Linear) return std::nullopt;
+    return ConvInfo{ag::ConvKind::Conv2d, conv->kernel_size(), o.strides, o.padding};
+  }
+  if (const auto* conv = dynamic_cast<const DepthwiseConv2D*>(layer)) {
+    const DepthwiseConvOptions& o = conv->options();
+    if (o.use_bias || o.activation.kind != ActivationKind::Linear || o.depth_multiplier != 1) return std::nullopt;
+    return ConvInfo{ag::ConvKind::Depthwise, conv->kernel_size(), o.strides, o.padding};
+  }
+  return std::nullopt;
+}
+
+bool is_relu6(const Module* layer) {
+  const auto* relu = dynamic_cast<const ReLU*>(layer);
+  return relu != nullptr && relu->is_relu6();
+}
+
+// Whether zero padding (top, bottom, left, right) of a (height, width) input
+// followed by a 'valid' convolution equals TensorFlow's "same" padding.
+bool pads_as_same(const ZeroPadding2D& pad, const Shape& in, const ConvInfo& conv) {
+  auto same = [](std::int64_t size, std::int64_t k, std::int64_t s, std::int64_t before, std::int64_t after) {
+    const std::int64_t out = (size + s - 1) / s;
+    const std::int64_t total = std::max<std::int64_t>((out - 1) * s + k - size, 0);
+    return before == total / 2 && after == total - total / 2;
+  };
+  return in.size() == 3 && same(in[0], conv.kernel.h, conv.strides.h, pad.top(), pad.bottom()) &&
+         same(in[1], conv.kernel.w, conv.strides.w, pad.left(), pad.right());
+}
+
+}  // namespace
+
+void Model::fuse_chains() {
+  std::vector<int> uses(static_cast<std::size_t>(slot_count_), 0);
+  for (const Step& s : steps_)
+    for (int in : s.inputs) ++uses[static_cast<std::size_t>(in)];
+  for (int out : output_slots_) uses[static_cast<std::size_t>(out)] += 1000;  // never fused away
+  // The step that reads `slot` when it is the slot's only use, else null.
+  std::map<int, std::size_t> reader;
+  for (std::size_t i = 0; i < steps_.size(); ++i)
+    for (int in : steps_[i].inputs) reader[in] = i;
+  std::vector<bool> removed(steps_.size(), false);
+  auto only_reader = [&](const Step& s) -> Step* {
+    if (s.outputs.size() != 1 || uses[static_cast<std::size_t>(s.outputs[0])] != 1) return nullptr;
+    Step& next = steps_[reader.at(s.outputs[0])];
+    return next.inputs.size() == 1 && next.kind == Step::Kind::Call ? &next : nullptr;
+  };
+
+  for (std::size_t i = 0; i < steps_.size(); ++i) {
+    Step& step = steps_[i];
+    if (removed[i] || step.kind != Step::Kind::Call) continue;
+    const std::optional<ConvInfo> conv = fusable_conv(step.layer);
+    if (conv) {
+      Step* bn = only_reader(step);
+      if (!bn || !dynamic_cast<BatchNormalization*>(bn->layer)) continue;
+      Step* relu = only_reader(*bn);
+      if (relu && !is_relu6(relu->layer)) relu = nullptr;
+      Step fused;
+      fused.kind = Step::Kind::ConvBatchNorm;
+      fused.layer = step.layer;
+      fused.batch_norm = bn->layer;
+      fused.relu = relu ? relu->layer : nullptr;
+      fused.inputs = step.inputs;
+      fused.outputs = relu ? relu->outputs : bn->outputs;
+      removed[reader.at(step.outputs[0])] = true;
+      if (relu) removed[reader.at(bn->outputs[0])] = true;
+      // A zero padding just before a 'valid' convolution, equal to "same".
+      if (conv->padding == Padding::Valid) {
+        for (std::size_t p = 0; p < i; ++p) {
+          Step& pad = steps_[p];
+          const auto* zero_pad = dynamic_cast<const ZeroPadding2D*>(pad.layer);
+          if (removed[p] || pad.kind != Step::Kind::Call || !zero_pad || pad.outputs.size() != 1 ||
+              pad.outputs[0] != step.inputs[0] || uses[static_cast<std::size_t>(pad.outputs[0])] != 1)
+            continue;
+          if (!pads_as_same(*zero_pad, zero_pad->input_shape(), *conv)) continue;
+          fused.same_padding = true;
+          fused.inputs = pad.inputs;
+          removed[p] = true;
+        }
+      }
+      step = std::move(fused);
+    } else if (dynamic_cast<BatchNormalization*>(step.layer)) {
+      Step* relu = only_reader(step);
+      if (!relu || !is_relu6(relu->layer)) continue;
+      step.kind = Step::Kind::BatchNormRelu6;
+      step.batch_norm = step.layer;
+      step.relu = relu->layer;
+      removed[reader.at(step.outputs[0])] = true;
+      step.outputs = relu->outputs;
+    }
+  }
+  std::vector<Step> kept;
+  for (std::size_t i = 0; i < steps_.size(); ++i)
+    if (!removed[i]) kept.push_back(std::move(steps_[i]));
+  steps_ = std::move(kept);
+}
+
+ag::Variable Model::run_fused(const Step& step, const ag::Variable& x) {
+  auto* bn = static_cast<BatchNormalization*>(step.batch_norm);
+  if (step.kind == Step::Kind::BatchNormRelu6) return bn->forward_relu6(x);
+  const ConvInfo conv = *fusable_conv(step.layer);
+  ag::Conv2dOptions options;
+  options.stride_h = conv.strides.h;
+  options.stride_w = conv.strides.w;
+  options.padding = step.same_padding ? Padding::Same : conv.padding;
+  const ag::Variable& kernel = conv.kind == ag::ConvKind::Conv2d
+                                   ? static_cast<const Conv2D*>(step.layer)->kernel()
+                                   : static_cast<const DepthwiseConv2D*>(step.layer)->depthwise_kernel();
+  return bn->forward_after_conv(conv.kind, x, kernel, options, step.relu != nullptr);
+}
+
+std::vector<Shape> Model::build_multi(const std::vector<Shape>& input_shapes) {
+  PETAL_CHECK(input_shapes.size() == inputs_.size(), ValueError, "Model \"", name(), "\" takes ", inputs_.size(),
+              " input(s), got ", input_shapes.size());
+  for (std::size_t i = 0; i < inputs_.size(); ++i)
+    PETAL_CHECK(input_shapes[i] == inputs_[i].shape(), ShapeError, "Model \"", name(), "\": input \"",
+                inputs_[i].layer().name(), "\" has shape ", keras_shape_str(inputs_[i].shape()), ", got ",
+                keras_shape_str(input_shapes[i]));
+  std::vector<Shape> shapes;
+  for (const auto& out : outputs_) shapes.push_back(out.shape());
+  return shapes;
+}
+
+bool Model::ends_in_softmax() const {
+  if (outputs_.size() != 1 || steps_.empty()) return false;
+  // The last step makes the output when it ends in a softmax that nothing
+  // else in the graph reads (the logits would reach those readers otherwise).
+  const Step& last = steps_.back();
+  if (last.kind != Step::Kind::Call || last.outputs.size() != 1 || last.outputs[0] != output_slots_[0]) return false;
+  for (const Step& s : steps_)
+    if (std::find(s.inputs.begin(), s.inputs.end(), output_slots_[0]) != s.inputs.end()) return false;
+  return last.layer->ends_in_softmax();
+}
+
+std::vector<ag::Variable> Model::run(const std::vector<ag::Variable>& inputs, bool logits) {
+  std::vector<ag::Variable> values(static_cast<std::size_t>(slot_count_));
+  for (std::size_t i = 0; i < inputs.size(); ++i) values[static_cast<std::size_t>(input_slots_[i])] = inputs[i];
+  std::vector<ag::Variable> args;
+  for (std::size_t k = 0; k < steps_.size(); ++k) {
+    const Step& step = steps_[k];
+    args.clear();
+    for (int in : step.inputs) args.push_back(values[static_cast<std::size_t>(in)]);
+    std::vector<ag::Variable> results;
+    if (step.kind != Step::Kind::Call) {
+      results = {run_fused(step, args[0])};
+    } else if (logits && k + 1 == steps_.size()) {
+      results = {step.layer->call_logits(args[0])};
+    } else {
+      results = (*step.layer)(args);
+    }
+    for (std::size_t i = 0; i < step.outputs.size(); ++i)
+      values[static_cast<std::size_t>(step.outputs[i])] = std::move(results[i]);
+    // Values nobody reads any more could be dropped here; activations are
+    // kept alive by the tape anyway while training.
+  }
+  std::vector<ag::Variable> outputs;
+  for (int s : output_slots_) outputs.push_back(values[static_cast<std::size_t>(s)]);
+  return outputs;
+}
+
+std::vector<ag::Variable> Model::forward_multi(const std::vector<ag::Variable>& inputs) { return run(inputs, false); }
+
+ag::Variable Model::forward(const ag::Variable& x) {
+  PETAL_CHECK(outputs_.size() == 1, ValueError, "Model \"", name(), "\" has ", outputs_.size(),
+              " outputs; call it with a vector of inputs");
+  return run({x}, false)[0];
+}
+
+ag::Variable Model::forward_logits(const ag::Variable& x) {
+  PETAL_CHECK(outputs_.size() == 1, ValueError, "Model \"", name(), "\" has ", outputs_.size(),
+              " outputs; call_logits needs one");
+  return run({x}, ends_in_softmax())[0];
+}
+
+std::shared_ptr<Module> Model::get_layer(std::string_view layer_name) const {
+  std::string known;
+  for (const auto& c : children()) {
+    if (c->name() == layer_name) return c;
+    known += (known.empty() ? "" : ", ") + c->name();
+  }
+  throw ValueError(str_cat("Model \"", name(), "\" has no layer \"", layer_name, "\" (layers: ", known, ")"));
+}
+
+std::string Model::summary() const {
+  std::map<const Module*, std::vector<std::string>> links;
+  for (const auto& node : nodes_)
+    for (const auto& in : node->inputs) links[node->layer.get()].push_back(in.str());
+  std::vector<SummaryRow> rows;
+  for (const auto& c : children()) {
+    SummaryRow row = c->summary_row();
+    row.connected_to = links[c.get()];
+    rows.push_back(std::move(row));
+  }
+  return summary_table(rows, true);
+}
+
+}  // namespace petal::nn

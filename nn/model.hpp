@@ -1,0 +1,84 @@
+// nn::Model: a functional model, Keras's Model(inputs, outputs), over any
+// directed acyclic graph of layer calls on symbolic tensors: several inputs
+// and outputs, layers shared between calls (one set of weights), merges.
+//
+//   auto left = nn::Input({8}, "left"), right = nn::Input({8}, "right");
+//   auto shared = nn::layer<Dense>(16, "relu");
+//   auto merged = nn::layer<Concatenate>()({shared(left), shared(right)});
+//   auto score = nn::layer<Dense>(1, "sigmoid", DenseOptions{.name = "score"})(merged);
+//   auto model = std::make_shared<nn::Model>(std::vector{left, right}, std::vector{score}, "siamese");
+//
+// The model is built at construction (every shape is known from the
+// inputs). Its children() are its layers, each once, in the order the graph
+// runs them (inputs first), as Keras's model.layers. Calling it runs the
+// graph eagerly; calling it on symbolic tensors nests it in another model.
+// Trainer (compile/fit/evaluate/predict), save_weights/load_weights and
+// summary() work on it as on Sequential; Trainer needs one input and one
+// output, a custom loop on the tape takes any number.
+//
+// Speed: a Conv2D or DepthwiseConv2D without bias or activation followed by
+// BatchNormalization, optionally then ReLU(6), runs as one fused op
+// (ag::conv_batch_norm), and a ZeroPadding2D that equals the "same" padding
+// of the 'valid' convolution it feeds is applied by that convolution; a
+// BatchNormalization followed by ReLU(6) runs fused. Fusion needs every
+// intermediate tensor to feed only the next layer of the chain and not be an
+// output; the results equal the unfused layers' within float rounding.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nn/module.hpp"
+#include "nn/symbolic_tensor.hpp"
+
+namespace petal::nn {
+
+class Model : public Module {
+ public:
+  Model(std::vector<SymbolicTensor> inputs, std::vector<SymbolicTensor> outputs, std::string name = "");
+  Model(const SymbolicTensor& input, const SymbolicTensor& output, std::string name = "");
+
+  const std::vector<SymbolicTensor>& inputs() const { return inputs_; }
+  const std::vector<SymbolicTensor>& outputs() const { return outputs_; }
+  // Every layer call, in an order that runs (each node after its inputs);
+  // the inputs' nodes included.
+  const std::vector<std::shared_ptr<const Node>>& nodes() const { return nodes_; }
+  // The layer named `name` (ValueError listing the names when none is).
+  std::shared_ptr<Module> get_layer(std::string_view name) const;
+  bool ends_in_softmax() const override;
+  // Keras's table with the "Connected to" column.
+  std::string summary() const override;
+
+ protected:
+  std::vector<Shape> build_multi(const std::vector<Shape>& input_shapes) override;
+  ag::Variable forward(const ag::Variable& x) override;
+  ag::Variable forward_logits(const ag::Variable& x) override;
+  std::vector<ag::Variable> forward_multi(const std::vector<ag::Variable>& inputs) override;
+
+ private:
+  // One step of the compiled graph: a layer call, or a fused chain.
+  struct Step {
+    enum class Kind { Call, ConvBatchNorm, BatchNormRelu6 } kind = Kind::Call;
+    Module* layer = nullptr;  // Call: the layer; fused: the convolution (or the BN)
+    Module* batch_norm = nullptr;
+    Module* relu = nullptr;
+    bool same_padding = false;  // a fused ZeroPadding2D: run the convolution with "same" padding
+    std::vector<int> inputs;    // value slots
+    std::vector<int> outputs;
+  };
+
+  void compile_graph();
+  void fuse_chains();
+  std::vector<ag::Variable> run(const std::vector<ag::Variable>& inputs, bool logits);
+  static ag::Variable run_fused(const Step& step, const ag::Variable& x);
+
+  std::vector<SymbolicTensor> inputs_, outputs_;
+  std::vector<std::shared_ptr<const Node>> nodes_;  // topological order
+  std::vector<Step> steps_;
+  std::vector<int> input_slots_, output_slots_;
+  int slot_count_ = 0;
+};
+
+}  // namespace petal::nn
