@@ -31,6 +31,7 @@ Model::Model(std::vector<SymbolicTensor> inputs, std::vector<SymbolicTensor> out
     : Module("Functional", "functional", std::move(name)), inputs_(std::move(inputs)), outputs_(std::move(outputs)) {
   compile_graph();
   fuse_chains();
+  plan_releases();
   std::vector<Shape> shapes;
   for (const auto& x : inputs_) shapes.push_back(x.shape());
   // A one-input model declares its input shape, so a Sequential that starts
@@ -235,6 +236,18 @@ void Model::fuse_chains() {
   steps_ = std::move(kept);
 }
 
+void Model::plan_releases() {
+  // Without gradients nothing else keeps an activation alive: dropping each
+  // value after its last reader keeps inference's peak memory that of the
+  // widest point of the graph, not the sum of all activations.
+  std::vector<int> last_reader(static_cast<std::size_t>(slot_count_), -1);
+  for (std::size_t k = 0; k < steps_.size(); ++k)
+    for (int in : steps_[k].inputs) last_reader[static_cast<std::size_t>(in)] = static_cast<int>(k);
+  for (int out : output_slots_) last_reader[static_cast<std::size_t>(out)] = -1;
+  for (std::size_t slot = 0; slot < last_reader.size(); ++slot)
+    if (last_reader[slot] >= 0) steps_[static_cast<std::size_t>(last_reader[slot])].last_reads.push_back(static_cast<int>(slot));
+}
+
 ag::Variable Model::run_fused(const Step& step, const ag::Variable& x) {
   auto* bn = static_cast<BatchNormalization*>(step.batch_norm);
   if (step.kind == Step::Kind::BatchNormRelu6) return bn->forward_relu6(x);
@@ -290,8 +303,7 @@ std::vector<ag::Variable> Model::run(const std::vector<ag::Variable>& inputs, bo
     }
     for (std::size_t i = 0; i < step.outputs.size(); ++i)
       values[static_cast<std::size_t>(step.outputs[i])] = std::move(results[i]);
-    // Values nobody reads any more could be dropped here; activations are
-    // kept alive by the tape anyway while training.
+    for (int slot : step.last_reads) values[static_cast<std::size_t>(slot)] = ag::Variable();
   }
   std::vector<ag::Variable> outputs;
   for (int s : output_slots_) outputs.push_back(values[static_cast<std::size_t>(s)]);

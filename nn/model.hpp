@@ -67,10 +67,12 @@ class Model : public Module {
     bool same_padding = false;  // a fused ZeroPadding2D: run the convolution with "same" padding
     std::vector<int> inputs;    // value slots
     std::vector<int> outputs;
+    std::vector<int> last_reads;  // slots no later step reads: dropped after this one
   };
 
   void compile_graph();
   void fuse_chains();
+  void plan_releases();
   std::vector<ag::Variable> run(const std::vector<ag::Variable>& inputs, bool logits);
   static ag::Variable run_fused(const Step& step, const ag::Variable& x);
 
