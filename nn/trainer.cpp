@@ -73,11 +73,16 @@ void Trainer::check_compiled(const char* op) const {
   PETAL_CHECK(compiled_, ValueError, op, ": call compile() first");
 }
 
+// fit, evaluate and predict take float inputs only: uint8 images are the
+// usual mistake, so the message says how to convert them.
+static void check_float_inputs(const Module& model, const Tensor& x) {
+  PETAL_CHECK(x.defined() && is_floating(x.dtype()), DTypeError, "model \"", model.name(),
+              "\": inputs must be float tensors, got ", x.defined() ? dtype_name(x.dtype()) : "an undefined tensor",
+              " (convert images to float32 first: data::Dataset::output_float, or Tensor::to(DType::Float32))");
+}
+
 std::pair<ag::Variable, ag::Variable> Trainer::forward_loss(const Batch& batch) {
-  PETAL_CHECK(batch.x.defined() && is_floating(batch.x.dtype()), DTypeError, "model \"", model_->name(),
-              "\": inputs must be float tensors, got ",
-              batch.x.defined() ? dtype_name(batch.x.dtype()) : "an undefined tensor",
-              " (convert images to float32 first)");
+  check_float_inputs(*model_, batch.x);
   // The batch follows the model (a no-op on the CPU); a source that fills
   // pinned host memory makes this copy a direct DMA.
   const Device device = model_->device();
@@ -210,6 +215,7 @@ Trainer::Predictions Trainer::predict_with_targets(BatchSource& data, std::int64
   for (std::int64_t step = 0; steps < 0 || step < steps; ++step) {
     std::optional<Batch> batch = data.next();
     if (!batch) break;
+    check_float_inputs(*model_, batch->x);
     outputs.push_back((*model_)(ag::Variable(batch->x.to(model_->device()), false)).data().to(Device::cpu()));
     targets.push_back(batch->y);
   }

@@ -14,6 +14,7 @@
 #include "nn/json.hpp"
 #include "nn/nn.hpp"
 #include "tests/nn/temp_dir.hpp"
+#include "tests/thrown_message.hpp"
 
 using namespace petal;
 using namespace petal::nn;
@@ -298,5 +299,12 @@ TEST_CASE("fit refuses uncompiled trainers and integer images with clear errors"
   trainer.compile(std::make_shared<SGD>(), Loss::sparse_categorical_crossentropy());
   TensorBatchSource bytes(zeros({2, 3}, DType::UInt8), from_vector(std::vector<std::int64_t>{0, 1}), 2);
   CHECK_THROWS_AS(trainer.fit(bytes, quiet(1)), DTypeError);
+  CHECK_THROWS_AS(trainer.evaluate(bytes), DTypeError);
+  // predict says the same, naming the model and the conversion (not an
+  // error from the first matmul).
+  const std::string message =
+      test::thrown_message<DTypeError>([&] { trainer.predict(zeros({2, 3}, DType::UInt8)); });
+  CHECK(message.find(model->name()) != std::string::npos);
+  CHECK(message.find("output_float") != std::string::npos);
   CHECK_THROWS_AS(trainer.compile(std::make_shared<SGD>(), Loss::parse("categorical_crossentropy"), {"auc"}), ValueError);
 }
