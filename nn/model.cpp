@@ -325,10 +325,17 @@ ag::Variable Model::forward_logits(const ag::Variable& x) {
 }
 
 std::shared_ptr<Module> Model::get_layer(std::string_view layer_name) const {
-  std::string known;
-  for (const auto& c : children()) {
+  // By display name first, then by structural key (which does not depend on
+  // how many layers the process made before: "batch_normalization" finds the
+  // first automatic BatchNormalization of this model even when its display
+  // name is batch_normalization_3).
+  for (const auto& c : children())
     if (c->name() == layer_name) return c;
-    known += (known.empty() ? "" : ", ") + c->name();
+  const std::vector<std::string> keys = child_keys();
+  std::string known;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (keys[i] == layer_name) return children()[i];
+    known += (known.empty() ? "" : ", ") + children()[i]->name();
   }
   throw ValueError(str_cat("Model \"", name(), "\" has no layer \"", layer_name, "\" (layers: ", known, ")"));
 }

@@ -45,7 +45,8 @@ class Model : public Module {
   // Every layer call, in an order that runs (each node after its inputs);
   // the inputs' nodes included.
   const std::vector<std::shared_ptr<const Node>>& nodes() const { return nodes_; }
-  // The layer named `name` (ValueError listing the names when none is).
+  // The layer named `name`, or whose structural key is `name` (see
+  // nn/module.hpp); ValueError listing the names when none is.
   std::shared_ptr<Module> get_layer(std::string_view name) const;
   bool ends_in_softmax() const override;
   // Keras's table with the "Connected to" column.

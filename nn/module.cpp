@@ -49,6 +49,28 @@ void reset_layer_names() {
   name_counters().clear();
 }
 
+std::string snake_case(std::string_view class_name) {
+  auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
+  auto lower = [](char c) { return c >= 'a' && c <= 'z'; };
+  auto word = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; };
+  std::string name;
+  for (char c : class_name)
+    if (word(c)) name += c;
+  // "(.)([A-Z][a-z]+)" -> "\1_\2": an underscore before each capitalised word.
+  std::string first;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (i > 0 && upper(name[i]) && i + 1 < name.size() && lower(name[i + 1])) first += '_';
+    first += name[i];
+  }
+  // "([a-z])([A-Z])" -> "\1_\2", then lower case.
+  std::string out;
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    if (i > 0 && lower(first[i - 1]) && upper(first[i])) out += '_';
+    out += upper(first[i]) ? static_cast<char>(first[i] - 'A' + 'a') : first[i];
+  }
+  return out;
+}
+
 std::string keras_shape_str(const Shape& shape) {
   std::string out = "(None";
   for (std::int64_t d : shape) out += ", " + std::to_string(d);
@@ -69,6 +91,9 @@ Module::Module(std::string type_name, std::string_view base_name, std::string na
     : type_name_(std::move(type_name)), base_name_(base_name), automatic_name_(name.empty()) {
   name_ = automatic_name_ ? unique_layer_name(base_name) : std::move(name);
 }
+
+Module::Module(std::string type_name, std::string name)
+    : Module(type_name, snake_case(type_name), std::move(name)) {}
 
 void Module::build(const Shape& input_shape) { build_for({input_shape}); }
 

@@ -54,6 +54,9 @@ namespace petal::nn {
 
 // Keras-style automatic layer names.
 std::string unique_layer_name(std::string_view base);
+// Keras's to_snake_case of a class name: "GlobalAveragePooling2D" ->
+// "global_average_pooling2d", "ReLU" -> "re_lu".
+std::string snake_case(std::string_view class_name);
 void reset_layer_names();
 
 // One row of summary(); connected_to is filled for functional models.
@@ -95,6 +98,10 @@ class Module : public std::enable_shared_from_this<Module> {
   // `base_name` is the automatic name's stem ("dense"); an empty `name` asks
   // for the automatic one.
   Module(std::string type_name, std::string_view base_name, std::string name);
+  // The same with Keras's base name for a class: `type_name` in snake case
+  // ("SmallConvNet" -> "small_conv_net"). What a subclass usually calls:
+  //   explicit MyBlock(std::string name = "") : Module("MyBlock", std::move(name)) {}
+  explicit Module(std::string type_name, std::string name = "");
   virtual ~Module() = default;
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;

@@ -50,6 +50,13 @@ class ModeGuard {
 
 Trainer::Trainer(std::shared_ptr<Module> model) : model_(std::move(model)) {
   PETAL_CHECK(model_ != nullptr, ValueError, "Trainer: null model");
+  // Batches hold one x and one y: a model with several inputs or outputs
+  // trains in a custom loop on the tape (docs/guide.md).
+  if (model_->built())
+    PETAL_CHECK(model_->input_shapes().size() == 1 && model_->output_shapes().size() <= 1, ValueError,
+                "Trainer: model \"", model_->name(), "\" has ", model_->input_shapes().size(), " inputs and ",
+                model_->output_shapes().size(),
+                " outputs; Trainer takes one of each (train it with a custom loop: docs/guide.md)");
 }
 
 void Trainer::compile(std::shared_ptr<Optimizer> optimizer, Loss loss, std::vector<std::string> metrics) {

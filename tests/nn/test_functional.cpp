@@ -73,7 +73,7 @@ ag::Variable two_output_objective(Model& model, const ag::Variable& x1, const ag
 // Records the mode of every call.
 class ModeProbe : public Module {
  public:
-  ModeProbe() : Module("ModeProbe", "mode_probe", "") {}
+  ModeProbe() : Module("ModeProbe") {}
   std::vector<bool> seen;
 
  protected:
@@ -88,7 +88,7 @@ class ModeProbe : public Module {
 // on the first call.
 class SmallConvNet : public Module {
  public:
-  explicit SmallConvNet(std::int64_t classes) : Module("SmallConvNet", "small_conv_net", "") {
+  explicit SmallConvNet(std::int64_t classes) : Module("SmallConvNet") {
     ConvOptions conv_options;
     conv_options.padding = Padding::Same;
     conv_ = add_child(layer<Conv2D>(4, 3, conv_options));
@@ -122,6 +122,8 @@ TEST_CASE("a two-input, two-output graph with a shared layer: shapes, layers, gr
   CHECK(model->count_params() == (6 * 5 + 5) + (10 * 3 + 3) + (5 * 1 + 1));
   CHECK(model->children().front()->name() == "left");
   CHECK(model->get_layer("score")->type_name() == "Dense");
+  CHECK(model->get_layer("concatenate")->type_name() == "Concatenate");  // its key, whatever its display name
+  CHECK_THROWS_AS(Trainer{model}, ValueError);                             // two inputs, two outputs
   CHECK_THROWS_AS(model->get_layer("nope"), ValueError);
 
   // Gradients with respect to both inputs, in float64.
@@ -297,6 +299,15 @@ TEST_CASE("a subclassed module declares its children in the constructor and buil
       const auto values = w.variable.data().to_vector<float>();
       CHECK(std::all_of(values.begin(), values.end(), [](float v) { return v == 0.0f; }));
     }
+}
+
+TEST_CASE("snake_case gives Keras's automatic base names") {
+  CHECK(snake_case("SmallConvNet") == "small_conv_net");
+  CHECK(snake_case("GlobalAveragePooling2D") == "global_average_pooling2d");
+  CHECK(snake_case("Conv2D") == "conv2d");
+  CHECK(snake_case("ReLU") == "re_lu");
+  CHECK(snake_case("BatchNormalization") == "batch_normalization");
+  CHECK(snake_case("Dense") == "dense");
 }
 
 TEST_CASE("training flag: fit trains, evaluate/predict and direct calls infer, explicit training wins") {
