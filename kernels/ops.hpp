@@ -91,6 +91,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool t
 Tensor concat(const std::vector<Tensor>& tensors, std::int64_t axis);
 
 // ---- optimizer updates (in place, one fused pass; kernels/ops_optimizer.cpp) ----
+// SGD, Adam, RMSprop, Adagrad.
 // param, grad and the state tensors are float32 of one shape on one device;
 // param and state must be contiguous. The arithmetic is float32 in the Keras
 // forms nn/optimizers.cpp uses. When weight_decay > 0 the parameter is first
@@ -106,6 +107,20 @@ void sgd_update_(Tensor& param, const Tensor& grad, Tensor& momentum_buf, double
 // v += (grad^2 - v) * (1 - beta2), param -= lr_t * m / (sqrt(v) + epsilon).
 void adam_update_(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, double lr, double beta1, double beta2,
                   double epsilon, std::int64_t step, double weight_decay = 0.0);
+// RMSprop as Keras 3 has it: velocity = rho * velocity + (1 - rho) * grad^2;
+// centered: average_grad = rho * average_grad + (1 - rho) * grad and
+// denominator = velocity - average_grad^2 + epsilon, else velocity + epsilon;
+// increment = lr * grad / sqrt(denominator); momentum != 0: momentum_buf =
+// momentum * momentum_buf + increment, param -= momentum_buf; else param -=
+// increment. momentum_buf is unused (may be undefined) when momentum == 0,
+// average_grad unless centered. rho and momentum in [0, 1], epsilon > 0.
+void rmsprop_update_(Tensor& param, const Tensor& grad, Tensor& velocity, Tensor& momentum_buf, Tensor& average_grad,
+                     double lr, double rho, double momentum, double epsilon, bool centered, double weight_decay = 0.0);
+// Adagrad as Keras 3 has it: accumulator += grad^2; param -= lr * grad /
+// sqrt(accumulator + epsilon) (the accumulator starts at Keras's
+// initial_accumulator_value, set by the caller). epsilon >= 0.
+void adagrad_update_(Tensor& param, const Tensor& grad, Tensor& accumulator, double lr, double epsilon,
+                     double weight_decay = 0.0);
 // Sum of the squares of every element, accumulated in double (clipnorm).
 double squared_norm(const Tensor& a);
 

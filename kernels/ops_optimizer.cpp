@@ -1,4 +1,5 @@
-// Fused optimizer updates (SGD with momentum / Nesterov, Adam) and the
+// Fused optimizer updates (SGD with momentum / Nesterov, Adam, RMSprop,
+// Adagrad) and the
 // squared norm for clipping. The per-element arithmetic lives in
 // kernels/cuda/optimizer_body.hpp, shared with the CUDA kernels; on the CPU
 // it runs over the thread pool in the exact float32 operation order of the
@@ -87,6 +88,62 @@ void adam_update_(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, doubl
   float* pv = v.data<float>();
   parallel_for(0, param.numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t i = lo; i < hi; ++i) cuda::adam_step(w[i], pg[i], pm[i], pv[i], p);
+  });
+}
+
+void rmsprop_update_(Tensor& param, const Tensor& grad, Tensor& velocity, Tensor& momentum_buf, Tensor& average_grad,
+                     double lr, double rho, double momentum, double epsilon, bool centered, double weight_decay) {
+  const char* op = "rmsprop_update_";
+  PETAL_CHECK(rho >= 0.0 && rho <= 1.0 && momentum >= 0.0 && momentum <= 1.0 && epsilon > 0.0, ValueError, op,
+              ": rho and momentum must be in [0, 1] and epsilon positive, got rho ", rho, ", momentum ", momentum,
+              ", epsilon ", epsilon);
+  cuda::RmspropParams p;
+  p.lr = static_cast<float>(lr);
+  p.rho = static_cast<float>(rho);
+  p.one_minus_rho = static_cast<float>(1.0 - rho);
+  p.momentum = static_cast<float>(momentum);
+  p.epsilon = static_cast<float>(epsilon);
+  p.use_momentum = momentum != 0.0;
+  p.centered = centered;
+  p.decay = weight_decay > 0.0;
+  p.decay_factor = static_cast<float>(1.0 - lr * weight_decay);
+  // The state tensors in use: velocity, then momentum_buf and average_grad when used.
+  Tensor* const m = p.use_momentum ? &momentum_buf : &velocity;
+  Tensor* const a = p.centered ? &average_grad : &velocity;
+  check_update_operands(op, param, grad, {&velocity, m, a});
+  if (detail::select_backend(op, {&param, &grad, &velocity, m, a}) == detail::Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::rmsprop_update_(param, grad, velocity, momentum_buf, average_grad, p));
+  const Tensor g = grad.contiguous();
+  float* w = param.data<float>();
+  const float* pg = g.data<float>();
+  float* vel = velocity.data<float>();
+  float* mom = p.use_momentum ? momentum_buf.data<float>() : nullptr;
+  float* avg = p.centered ? average_grad.data<float>() : nullptr;
+  parallel_for(0, param.numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
+    float unused_mom = 0.0f, unused_avg = 0.0f;
+    for (std::int64_t i = lo; i < hi; ++i)
+      cuda::rmsprop_step(w[i], pg[i], vel[i], mom ? mom[i] : unused_mom, avg ? avg[i] : unused_avg, p);
+  });
+}
+
+void adagrad_update_(Tensor& param, const Tensor& grad, Tensor& accumulator, double lr, double epsilon,
+                     double weight_decay) {
+  const char* op = "adagrad_update_";
+  PETAL_CHECK(epsilon >= 0.0, ValueError, op, ": epsilon must be non-negative, got ", epsilon);
+  check_update_operands(op, param, grad, {&accumulator});
+  cuda::AdagradParams p;
+  p.lr = static_cast<float>(lr);
+  p.epsilon = static_cast<float>(epsilon);
+  p.decay = weight_decay > 0.0;
+  p.decay_factor = static_cast<float>(1.0 - lr * weight_decay);
+  if (detail::select_backend(op, {&param, &grad, &accumulator}) == detail::Backend::Cuda)
+    PETAL_CUDA_BRANCH(return cuda_ops::adagrad_update_(param, grad, accumulator, p));
+  const Tensor g = grad.contiguous();
+  float* w = param.data<float>();
+  const float* pg = g.data<float>();
+  float* acc = accumulator.data<float>();
+  parallel_for(0, param.numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t i = lo; i < hi; ++i) cuda::adagrad_step(w[i], pg[i], acc[i], p);
   });
 }
 

@@ -103,11 +103,14 @@ void Optimizer::zero_grad() {
   for (ag::Variable& p : parameters_) p.zero_grad();
 }
 
-Tensor& Optimizer::slot(const std::string& param_name, const char* slot_name, std::int64_t n, Device device) {
+Tensor& Optimizer::slot(const std::string& param_name, const char* slot_name, std::int64_t n, Device device,
+                        double initial) {
   const std::string key = param_name + "/" + slot_name;
   auto it = slots_.find(key);
   if (it == slots_.end() || it->second.numel() != n)
-    it = slots_.insert_or_assign(key, zeros({n}, DType::Float32, device)).first;
+    it = slots_.insert_or_assign(key, initial == 0.0 ? zeros({n}, DType::Float32, device)
+                                                     : full({n}, initial, DType::Float32, device))
+             .first;
   else if (it->second.device() != device)
     it->second = it->second.to(device);
   return it->second;
@@ -142,7 +145,10 @@ void SGD::update(const std::string& param_name, Tensor& w, const Tensor& g, doub
 }
 
 Adam::Adam(double learning_rate, AdamOptions adam, OptimizerOptions options)
-    : Optimizer("Adam", learning_rate, options), adam_(adam) {
+    : Adam("Adam", learning_rate, adam, options) {}
+
+Adam::Adam(std::string name, double learning_rate, AdamOptions adam, OptimizerOptions options)
+    : Optimizer(std::move(name), learning_rate, options), adam_(adam) {
   PETAL_CHECK(adam.beta_1 >= 0 && adam.beta_1 < 1 && adam.beta_2 >= 0 && adam.beta_2 < 1 && adam.epsilon > 0,
               ValueError, "Adam: betas must be in [0, 1) and epsilon positive");
 }
@@ -159,10 +165,74 @@ void Adam::update(const std::string& param_name, Tensor& w, const Tensor& g, dou
                     options().weight_decay);
 }
 
+namespace {
+
+OptimizerOptions with_weight_decay(OptimizerOptions options, double weight_decay) {
+  PETAL_CHECK(options.weight_decay == 0.0 || options.weight_decay == weight_decay, ValueError,
+              "AdamW: weight_decay given twice (", weight_decay, " and options.weight_decay ", options.weight_decay,
+              ")");
+  options.weight_decay = weight_decay;
+  return options;
+}
+
+}  // namespace
+
+AdamW::AdamW(double learning_rate, double weight_decay, AdamOptions adam, OptimizerOptions options)
+    : Adam("AdamW", learning_rate, adam, with_weight_decay(options, weight_decay)) {}
+
+AdamW::AdamW(std::vector<ag::Variable> parameters, double learning_rate, double weight_decay, AdamOptions adam,
+             OptimizerOptions options)
+    : AdamW(learning_rate, weight_decay, adam, options) {
+  set_parameters(std::move(parameters));
+}
+
+RMSprop::RMSprop(double learning_rate, RMSpropOptions rmsprop, OptimizerOptions options)
+    : Optimizer("RMSprop", learning_rate, options), rmsprop_(rmsprop) {
+  PETAL_CHECK(rmsprop.rho >= 0 && rmsprop.rho <= 1 && rmsprop.momentum >= 0 && rmsprop.momentum <= 1 &&
+                  rmsprop.epsilon > 0,
+              ValueError, "RMSprop: rho and momentum must be in [0, 1] and epsilon positive, got rho ", rmsprop.rho,
+              ", momentum ", rmsprop.momentum, ", epsilon ", rmsprop.epsilon);
+}
+
+RMSprop::RMSprop(std::vector<ag::Variable> parameters, double learning_rate, RMSpropOptions rmsprop,
+                 OptimizerOptions options)
+    : RMSprop(learning_rate, rmsprop, options) {
+  set_parameters(std::move(parameters));
+}
+
+void RMSprop::update(const std::string& param_name, Tensor& w, const Tensor& g, double lr) {
+  Tensor& velocity = slot(param_name, "velocity", w.numel(), w.device());
+  Tensor momentum, average;  // undefined unless used
+  if (rmsprop_.momentum != 0.0) momentum = slot(param_name, "momentum", w.numel(), w.device());
+  if (rmsprop_.centered) average = slot(param_name, "average_gradient", w.numel(), w.device());
+  ops::rmsprop_update_(w, g, velocity, momentum, average, lr, rmsprop_.rho, rmsprop_.momentum, rmsprop_.epsilon,
+                       rmsprop_.centered, options().weight_decay);
+}
+
+Adagrad::Adagrad(double learning_rate, AdagradOptions adagrad, OptimizerOptions options)
+    : Optimizer("Adagrad", learning_rate, options), adagrad_(adagrad) {
+  PETAL_CHECK(adagrad.initial_accumulator_value >= 0 && adagrad.epsilon >= 0, ValueError,
+              "Adagrad: initial_accumulator_value and epsilon must be non-negative");
+}
+
+Adagrad::Adagrad(std::vector<ag::Variable> parameters, double learning_rate, AdagradOptions adagrad,
+                 OptimizerOptions options)
+    : Adagrad(learning_rate, adagrad, options) {
+  set_parameters(std::move(parameters));
+}
+
+void Adagrad::update(const std::string& param_name, Tensor& w, const Tensor& g, double lr) {
+  Tensor& accumulator = slot(param_name, "accumulator", w.numel(), w.device(), adagrad_.initial_accumulator_value);
+  ops::adagrad_update_(w, g, accumulator, lr, adagrad_.epsilon, options().weight_decay);
+}
+
 std::shared_ptr<Optimizer> make_optimizer(const std::string& name) {
   if (name == "adam") return std::make_shared<Adam>();
   if (name == "sgd") return std::make_shared<SGD>();
-  throw ValueError(str_cat("unknown optimizer \"", name, "\" (expected adam or sgd)"));
+  if (name == "adamw") return std::make_shared<AdamW>();
+  if (name == "rmsprop") return std::make_shared<RMSprop>();
+  if (name == "adagrad") return std::make_shared<Adagrad>();
+  throw ValueError(str_cat("unknown optimizer \"", name, "\" (expected sgd, adam, adamw, rmsprop or adagrad)"));
 }
 
 }  // namespace petal::nn

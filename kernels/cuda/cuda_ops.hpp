@@ -51,5 +51,9 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
 // momentum_buf is unused (may be undefined) without momentum.
 void sgd_update_(Tensor& param, const Tensor& grad, Tensor& momentum_buf, const cuda::SgdParams& params);
 void adam_update_(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const cuda::AdamParams& params);
+// momentum_buf is unused without momentum, average_grad unless centered.
+void rmsprop_update_(Tensor& param, const Tensor& grad, Tensor& velocity, Tensor& momentum_buf, Tensor& average_grad,
+                     const cuda::RmspropParams& params);
+void adagrad_update_(Tensor& param, const Tensor& grad, Tensor& accumulator, const cuda::AdagradParams& params);
 
 }  // namespace petal::cuda_ops

@@ -343,6 +343,43 @@ TEST_CASE("fused optimizer updates match the CPU ops") {
   }
 }
 
+TEST_CASE("fused RMSprop and Adagrad updates match the CPU ops") {
+  Generator gen(43);
+  for (std::int64_t n : {std::int64_t{1}, std::int64_t{1001}, std::int64_t{3000017}}) {
+    const Tensor w0 = random_tensor({n}, gen);
+    for (const auto& [momentum, centered, decay] :
+         std::vector<std::tuple<double, bool, double>>{{0.0, false, 0.0}, {0.9, false, 0.0}, {0.0, true, 0.0},
+                                                       {0.5, true, 4e-3}}) {
+      INFO("n " << n << " momentum " << momentum << " centered " << centered << " decay " << decay);
+      Tensor w_cpu = w0.clone(), w_cuda = w0.to(kCuda);
+      Tensor v_cpu = zeros({n}), v_cuda = zeros({n}, DType::Float32, kCuda);
+      Tensor m_cpu = momentum != 0.0 ? zeros({n}) : Tensor();
+      Tensor m_cuda = momentum != 0.0 ? zeros({n}, DType::Float32, kCuda) : Tensor();
+      Tensor a_cpu = centered ? zeros({n}) : Tensor();
+      Tensor a_cuda = centered ? zeros({n}, DType::Float32, kCuda) : Tensor();
+      for (int step = 0; step < 3; ++step) {
+        const Tensor g = random_tensor({n}, gen);
+        ops::rmsprop_update_(w_cpu, g, v_cpu, m_cpu, a_cpu, 1e-3, 0.9, momentum, 1e-7, centered, decay);
+        ops::rmsprop_update_(w_cuda, g.to(kCuda), v_cuda, m_cuda, a_cuda, 1e-3, 0.9, momentum, 1e-7, centered,
+                             decay);
+      }
+      check_matches(w_cuda, w_cpu, 1e-5, 1e-6);
+      check_matches(v_cuda, v_cpu, 1e-5, 1e-7);
+      if (momentum != 0.0) check_matches(m_cuda, m_cpu, 1e-5, 1e-7);
+      if (centered) check_matches(a_cuda, a_cpu, 1e-5, 1e-7);
+    }
+    Tensor w_cpu = w0.clone(), w_cuda = w0.to(kCuda);
+    Tensor acc_cpu = full({n}, 0.1), acc_cuda = full({n}, 0.1, DType::Float32, kCuda);
+    for (int step = 0; step < 3; ++step) {
+      const Tensor g = random_tensor({n}, gen);
+      ops::adagrad_update_(w_cpu, g, acc_cpu, 1e-2, 1e-7, 1e-2);
+      ops::adagrad_update_(w_cuda, g.to(kCuda), acc_cuda, 1e-2, 1e-7, 1e-2);
+    }
+    check_matches(w_cuda, w_cpu, 1e-5, 1e-6);
+    check_matches(acc_cuda, acc_cpu, 1e-5, 1e-6);
+  }
+}
+
 TEST_CASE("ops keep results on the operands' device and check devices first") {
   const Tensor a = ones({2, 3}, DType::Float32, kCuda);
   CHECK(ops::relu(a).device() == kCuda);

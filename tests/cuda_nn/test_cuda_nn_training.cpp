@@ -1,6 +1,7 @@
 // nn on a real GPU: the same models trained from the same initial weights on
 // the CPU and on cuda:0 give the same losses within float tolerance (dense,
-// conv + BN + depthwise + pooling, SGD momentum / Adam / clipping), fit /
+// conv + BN + depthwise + pooling, SGD momentum / Adam / clipping, AdamW /
+// RMSprop / Adagrad), fit /
 // evaluate / predict run on the device with host-side metrics, the feature
 // cache works from a device model, weights files round-trip through the
 // host, and clip_grad_norm clips device gradients as the CPU does. Skipped (exit 77) without a CUDA device, by cuda_test_main.cpp.
@@ -126,6 +127,19 @@ TEST_CASE("a dense model trains on cuda:0 like on the CPU (SGD momentum, Adam, c
   clip_value.clipvalue = 0.05;
   check_close(train(dense_model, Device::cpu(), std::make_shared<SGD>(0.1, 0.0, false, clip_value), data, 6),
               train(dense_model, Device::cuda(), std::make_shared<SGD>(0.1, 0.0, false, clip_value), data, 6), 1e-4);
+}
+
+TEST_CASE("a dense model trains on cuda:0 like on the CPU with AdamW, RMSprop and Adagrad") {
+  const Batch data = make_data({12}, 48, 12);
+  check_close(train(dense_model, Device::cpu(), std::make_shared<AdamW>(1e-2, 0.05), data, 8),
+              train(dense_model, Device::cuda(), std::make_shared<AdamW>(1e-2, 0.05), data, 8), 1e-4);
+  check_close(train(dense_model, Device::cpu(), std::make_shared<RMSprop>(1e-3), data, 8),
+              train(dense_model, Device::cuda(), std::make_shared<RMSprop>(1e-3), data, 8), 1e-4);
+  const RMSpropOptions centered{.momentum = 0.9, .centered = true};
+  check_close(train(dense_model, Device::cpu(), std::make_shared<RMSprop>(1e-3, centered), data, 8),
+              train(dense_model, Device::cuda(), std::make_shared<RMSprop>(1e-3, centered), data, 8), 1e-4);
+  check_close(train(dense_model, Device::cpu(), std::make_shared<Adagrad>(0.05), data, 8),
+              train(dense_model, Device::cuda(), std::make_shared<Adagrad>(0.05), data, 8), 1e-4);
 }
 
 TEST_CASE("a conv + batch norm + depthwise model trains on cuda:0 like on the CPU") {
