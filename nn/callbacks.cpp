@@ -1,5 +1,6 @@
 #include "nn/callbacks.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -163,13 +164,73 @@ void HistoryLogger::on_epoch_end(Trainer& trainer, int, const Logs&) {
 // ---- LearningRateScheduler ----
 
 LearningRateScheduler::LearningRateScheduler(std::function<double(int, double)> schedule)
-    : schedule_(std::move(schedule)) {
+    : every_(Every::Epoch) {
+  PETAL_CHECK(schedule != nullptr, ValueError, "LearningRateScheduler: null schedule");
+  schedule_ = [schedule = std::move(schedule)](std::int64_t epoch, double lr) {
+    return schedule(static_cast<int>(epoch), lr);
+  };
+}
+
+LearningRateScheduler::LearningRateScheduler(std::function<double(std::int64_t, double)> schedule, Every every)
+    : schedule_(std::move(schedule)), every_(every) {
   PETAL_CHECK(schedule_ != nullptr, ValueError, "LearningRateScheduler: null schedule");
 }
 
 void LearningRateScheduler::on_epoch_begin(Trainer& trainer, int epoch) {
+  if (every_ != Every::Epoch) return;
   Optimizer& opt = trainer.optimizer();
   opt.set_learning_rate(schedule_(epoch, opt.learning_rate()));
+}
+
+void LearningRateScheduler::on_batch_begin(Trainer& trainer, int, std::int64_t) {
+  if (every_ != Every::Batch) return;
+  Optimizer& opt = trainer.optimizer();
+  opt.set_learning_rate(schedule_(opt.iterations(), opt.learning_rate()));
+}
+
+// ---- ReduceLROnPlateau ----
+
+ReduceLROnPlateau::ReduceLROnPlateau(Options options) : options_(std::move(options)) {
+  PETAL_CHECK(options_.factor >= 0.0 && options_.factor < 1.0, ValueError,
+              "ReduceLROnPlateau: factor must be in [0, 1) (it multiplies the rate), got ", options_.factor);
+  PETAL_CHECK(options_.patience >= 0 && options_.cooldown >= 0 && options_.min_delta >= 0 && options_.min_lr >= 0,
+              ValueError, "ReduceLROnPlateau: patience, cooldown, min_delta and min_lr must be non-negative");
+  maximize_ = maximizes(options_.mode, options_.monitor);
+  reset();
+}
+
+void ReduceLROnPlateau::on_train_begin(Trainer&) { reset(); }
+
+void ReduceLROnPlateau::reset() {
+  best_ = maximize_ ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  wait_ = cooldown_counter_ = 0;
+}
+
+void ReduceLROnPlateau::on_epoch_end(Trainer& trainer, int epoch, const Logs& logs) {
+  const double current = monitored(logs, options_.monitor, "ReduceLROnPlateau");
+  if (cooldown_counter_ > 0) {
+    --cooldown_counter_;
+    wait_ = 0;
+  }
+  const bool improved =
+      maximize_ ? current > best_ + options_.min_delta : current < best_ - options_.min_delta;
+  if (improved) {
+    best_ = current;
+    wait_ = 0;
+    return;
+  }
+  if (cooldown_counter_ > 0 || ++wait_ < options_.patience) return;
+  Optimizer& opt = trainer.optimizer();
+  PETAL_CHECK(opt.schedule() == nullptr, ValueError,
+              "ReduceLROnPlateau: the optimizer's learning rate follows a schedule and cannot be set");
+  const double old_lr = opt.learning_rate();
+  if (!(old_lr > static_cast<double>(static_cast<float>(options_.min_lr)))) return;
+  const double new_lr = std::max(old_lr * options_.factor, options_.min_lr);
+  opt.set_learning_rate(new_lr);
+  if (options_.verbose && trainer.progress())
+    trainer.progress()->note(str_cat("Epoch ", epoch + 1, ": ReduceLROnPlateau reducing learning rate to ", new_lr, "."));
+  cooldown_counter_ = options_.cooldown;
+  wait_ = 0;
 }
 
 }  // namespace petal::nn

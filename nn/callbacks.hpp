@@ -84,14 +84,95 @@ class HistoryLogger : public Callback {
   History initial_history_;
 };
 
-// Sets the learning rate at the start of every epoch: lr = schedule(epoch, lr).
+// Sets the learning rate at the start of every epoch: lr = schedule(epoch, lr)
+// (Keras's LearningRateScheduler), or per batch: before every training step
+// lr = schedule(step, lr) with step = the optimizer's iterations() (steps
+// taken so far over all epochs, 0 first; resumed from checkpoints). Setting
+// the rate replaces any schedule object the optimizer had.
 class LearningRateScheduler : public Callback {
  public:
+  enum class Every { Epoch, Batch };
   explicit LearningRateScheduler(std::function<double(int epoch, double lr)> schedule);
+  // Every::Batch: schedule(step, lr) before each batch; Every::Epoch:
+  // schedule(epoch, lr) at each epoch's start.
+  LearningRateScheduler(std::function<double(std::int64_t step, double lr)> schedule, Every every);
   void on_epoch_begin(Trainer& trainer, int epoch) override;
+  void on_batch_begin(Trainer& trainer, int epoch, std::int64_t step) override;
 
  private:
-  std::function<double(int, double)> schedule_;
+  std::function<double(std::int64_t, double)> schedule_;
+  Every every_;
+};
+
+// Keras's ReduceLROnPlateau: after an epoch where `monitor` has not improved
+// (by more than min_delta: below best - min_delta in min mode, above best +
+// min_delta in max mode) for `patience` epochs in a row, lr = max(lr *
+// factor, min_lr) (only while lr > float32(min_lr)), then `cooldown` epochs
+// pass before epochs without improvement count again. The optimizer must
+// hold a constant rate, not a schedule (ValueError). Missing monitored
+// values throw ValueError (as EarlyStopping).
+class ReduceLROnPlateau : public Callback {
+ public:
+  struct Options {
+    std::string monitor = "val_loss";
+    double factor = 0.1;  // in [0, 1)
+    int patience = 10;
+    bool verbose = false;  // a note through fit's progress printer at each reduction
+    MonitorMode mode = MonitorMode::Auto;
+    double min_delta = 1e-4;
+    int cooldown = 0;
+    double min_lr = 0.0;
+  };
+  explicit ReduceLROnPlateau(Options options);
+  ReduceLROnPlateau() : ReduceLROnPlateau(Options{}) {}
+  void on_train_begin(Trainer&) override;
+  void on_epoch_end(Trainer& trainer, int epoch, const Logs& logs) override;
+  double best() const { return best_; }
+  int wait() const { return wait_; }
+
+ private:
+  void reset();
+
+  Options options_;
+  bool maximize_ = false;
+  double best_ = 0.0;
+  int wait_ = 0, cooldown_counter_ = 0;
+};
+
+// Keras's LambdaCallback: any of the hooks, each optional.
+//   LambdaCallback log({.on_epoch_end = [](Trainer&, int epoch, const Logs& logs) { ... }});
+class LambdaCallback : public Callback {
+ public:
+  struct Hooks {
+    std::function<void(Trainer&)> on_train_begin;
+    std::function<void(Trainer&, const History&)> on_train_end;
+    std::function<void(Trainer&, int epoch)> on_epoch_begin;
+    std::function<void(Trainer&, int epoch, const Logs&)> on_epoch_end;
+    std::function<void(Trainer&, int epoch, std::int64_t step)> on_batch_begin;
+    std::function<void(Trainer&, int epoch, std::int64_t step, const Logs&)> on_batch_end;
+  };
+  explicit LambdaCallback(Hooks hooks) : hooks_(std::move(hooks)) {}
+  void on_train_begin(Trainer& t) override {
+    if (hooks_.on_train_begin) hooks_.on_train_begin(t);
+  }
+  void on_train_end(Trainer& t, const History& h) override {
+    if (hooks_.on_train_end) hooks_.on_train_end(t, h);
+  }
+  void on_epoch_begin(Trainer& t, int epoch) override {
+    if (hooks_.on_epoch_begin) hooks_.on_epoch_begin(t, epoch);
+  }
+  void on_epoch_end(Trainer& t, int epoch, const Logs& logs) override {
+    if (hooks_.on_epoch_end) hooks_.on_epoch_end(t, epoch, logs);
+  }
+  void on_batch_begin(Trainer& t, int epoch, std::int64_t step) override {
+    if (hooks_.on_batch_begin) hooks_.on_batch_begin(t, epoch, step);
+  }
+  void on_batch_end(Trainer& t, int epoch, std::int64_t step, const Logs& logs) override {
+    if (hooks_.on_batch_end) hooks_.on_batch_end(t, epoch, step, logs);
+  }
+
+ private:
+  Hooks hooks_;
 };
 
 // Copies of every weight (parameters and buffers) and their restoration.

@@ -129,7 +129,7 @@ History Trainer::fit(BatchSource& train, const FitOptions& options) {
   for (auto& cb : options.callbacks) cb->on_train_begin(*this);
   for (int epoch = options.initial_epoch; epoch < options.epochs && !stop_training; ++epoch) {
     for (auto& cb : options.callbacks) cb->on_epoch_begin(*this, epoch);
-    const double lr = optimizer_->learning_rate();
+    double lr = optimizer_->learning_rate();  // logged: the rate of the epoch's first step
     train.begin_epoch(epoch);
     std::int64_t steps = options.steps_per_epoch >= 0 ? options.steps_per_epoch : train.steps_per_epoch();
     progress.epoch_begin(epoch, steps);
@@ -144,6 +144,8 @@ History Trainer::fit(BatchSource& train, const FitOptions& options) {
       for (; steps < 0 || step < steps; ++step) {
         std::optional<Batch> batch = train.next();
         if (!batch) break;
+        for (auto& cb : options.callbacks) cb->on_batch_begin(*this, epoch, step);
+        if (step == 0) lr = optimizer_->learning_rate();
         const auto step_start = Clock::now();
         Tensor output;
         const double value = train_step(*batch, &output);

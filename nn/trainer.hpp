@@ -38,6 +38,9 @@ class Callback {
   virtual ~Callback() = default;
   virtual void on_train_begin(Trainer&) {}
   virtual void on_epoch_begin(Trainer&, int /*epoch*/) {}
+  // Before each training batch's step (once the source has given the batch);
+  // step counts batches from 0 within the epoch.
+  virtual void on_batch_begin(Trainer&, int /*epoch*/, std::int64_t /*step*/) {}
   virtual void on_batch_end(Trainer&, int /*epoch*/, std::int64_t /*step*/, const Logs&) {}
   virtual void on_epoch_end(Trainer&, int /*epoch*/, const Logs&) {}
   virtual void on_train_end(Trainer&, const History&) {}

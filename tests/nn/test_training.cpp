@@ -290,6 +290,147 @@ TEST_CASE("callbacks in fit: history loggers, checkpoints, learning-rate schedul
   CHECK(s.find("</svg>") != std::string::npos);
 }
 
+TEST_CASE("ReduceLROnPlateau follows Keras: patience, min_delta, cooldown, min_lr, mode") {
+  reset_layer_names();
+  auto model = mlp(3, {4}, 2);
+  Trainer trainer(model);
+  trainer.compile(std::make_shared<SGD>(1.0), Loss::sparse_categorical_crossentropy());
+  // Keras defaults.
+  ReduceLROnPlateau defaults;
+  defaults.on_train_begin(trainer);
+  for (int epoch = 0; epoch < 10; ++epoch) defaults.on_epoch_end(trainer, epoch, {{"val_loss", 1.0}});
+  CHECK(trainer.optimizer().learning_rate() == 1.0);  // the best, then 9 epochs without improvement
+  defaults.on_epoch_end(trainer, 10, {{"val_loss", 1.0 - 0.5e-4}});  // better by less than min_delta 1e-4
+  CHECK(trainer.optimizer().learning_rate() == doctest::Approx(0.1));
+
+  // Keras's on_epoch_end traced by hand: the rate after each epoch.
+  trainer.optimizer().set_learning_rate(1.0);
+  ReduceLROnPlateau plateau({.monitor = "val_loss", .factor = 0.5, .patience = 2, .mode = MonitorMode::Auto,
+                             .min_delta = 0.01, .cooldown = 2, .min_lr = 0.2});
+  plateau.on_train_begin(trainer);
+  const std::vector<double> losses = {1.0, 0.995, 0.99, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5};
+  std::vector<double> lrs;
+  for (std::size_t e = 0; e < losses.size(); ++e) {
+    plateau.on_epoch_end(trainer, static_cast<int>(e), {{"val_loss", losses[e]}});
+    lrs.push_back(trainer.optimizer().learning_rate());
+  }
+  // e0 best 1.0; e1, e2 improve by less than min_delta: wait 1, 2 -> 0.5,
+  // cooldown 2; e3 cooldown 1 and improves (best 0.5); e4 cooldown 0, wait 1;
+  // e5 wait 2 -> 0.25, cooldown 2; e6 cooldown 1 (not counted); e7 cooldown
+  // 0, wait 1; e8 wait 2 -> max(0.125, min_lr) = 0.2; e9 cooldown 1; e10
+  // wait 1; e11, e12 wait 2, 3 but 0.2 is not above float32(min_lr): kept.
+  CHECK(lrs == std::vector<double>{1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.2, 0.2, 0.2, 0.2, 0.2});
+  CHECK(plateau.best() == 0.5);
+  CHECK(plateau.wait() == 3);
+
+  // "acc" in the name maximises.
+  trainer.optimizer().set_learning_rate(1.0);
+  ReduceLROnPlateau acc({.monitor = "val_accuracy", .factor = 0.1, .patience = 1});
+  acc.on_train_begin(trainer);
+  acc.on_epoch_end(trainer, 0, {{"val_accuracy", 0.5}});
+  acc.on_epoch_end(trainer, 1, {{"val_accuracy", 0.6}});
+  CHECK(trainer.optimizer().learning_rate() == 1.0);
+  acc.on_epoch_end(trainer, 2, {{"val_accuracy", 0.55}});
+  CHECK(trainer.optimizer().learning_rate() == doctest::Approx(0.1));
+
+  CHECK_THROWS_AS(acc.on_epoch_end(trainer, 3, {{"loss", 1.0}}), ValueError);
+  CHECK_THROWS_AS(ReduceLROnPlateau({.factor = 1.0}), ValueError);
+  trainer.optimizer().set_schedule(std::make_shared<StepDecay>(1.0, 1, 0.5));
+  ReduceLROnPlateau scheduled({.patience = 0});
+  scheduled.on_train_begin(trainer);
+  scheduled.on_epoch_end(trainer, 0, {{"val_loss", 1.0}});  // improves
+  CHECK_THROWS_AS(scheduled.on_epoch_end(trainer, 1, {{"val_loss", 1.0}}), ValueError);
+}
+
+TEST_CASE("ReduceLROnPlateau in fit lowers the logged rate; verbose notes it") {
+  reset_layer_names();
+  manual_seed(9);
+  auto [x, y] = two_spirals(10);
+  auto model = mlp(2, {4}, 2);
+  Trainer trainer(model);
+  trainer.compile(std::make_shared<SGD>(0.0), Loss::sparse_categorical_crossentropy());  // lr 0: loss never moves
+  TensorBatchSource train(x, y, 10), val(x, y, 20);
+  FitOptions o = quiet(4);
+  std::ostringstream out;
+  o.verbose = Verbosity::Lines;
+  o.out = &out;
+  o.validation = &val;
+  trainer.optimizer().set_learning_rate(0.0);
+  o.callbacks = {std::make_shared<ReduceLROnPlateau>(
+      ReduceLROnPlateau::Options{.factor = 0.5, .patience = 1, .verbose = true})};
+  History h = trainer.fit(train, o);
+  CHECK(h["lr"] == std::vector<double>{0.0, 0.0, 0.0, 0.0});  // 0 is not above min_lr 0: never reduced
+  CHECK(out.str().find("ReduceLROnPlateau") == std::string::npos);
+
+  trainer.compile(std::make_shared<SGD>(1e-9), Loss::sparse_categorical_crossentropy());
+  std::ostringstream out2;
+  o.out = &out2;
+  o.callbacks = {std::make_shared<ReduceLROnPlateau>(
+      ReduceLROnPlateau::Options{.factor = 0.5, .patience = 1, .verbose = true, .min_delta = 0.1})};
+  h = trainer.fit(train, o);
+  CHECK(h["lr"] == std::vector<double>{1e-9, 1e-9, 5e-10, 2.5e-10});
+  CHECK(out2.str().find("Epoch 2: ReduceLROnPlateau reducing learning rate to 5e-10.") != std::string::npos);
+}
+
+TEST_CASE("LearningRateScheduler per batch sets the rate before every step; LambdaCallback sees every hook") {
+  reset_layer_names();
+  manual_seed(10);
+  auto [x, y] = two_spirals(15);  // 30 rows: 3 batches of 10
+  auto model = mlp(2, {4}, 2);
+  Trainer trainer(model);
+  trainer.compile(std::make_shared<SGD>(0.1), Loss::sparse_categorical_crossentropy());
+  TensorBatchSource train(x, y, 10);
+  std::vector<std::string> calls;
+  std::vector<std::pair<std::int64_t, double>> rates;  // (optimizer iterations, lr) before each step
+  auto lambda = std::make_shared<LambdaCallback>(LambdaCallback::Hooks{
+      .on_train_begin = [&](Trainer&) { calls.push_back("train_begin"); },
+      .on_train_end = [&](Trainer&, const History& h) { calls.push_back(str_cat("train_end ", h.epochs.size())); },
+      .on_epoch_begin = [&](Trainer&, int epoch) { calls.push_back(str_cat("epoch_begin ", epoch)); },
+      .on_epoch_end = [&](Trainer&, int epoch, const Logs& logs) {
+        calls.push_back(str_cat("epoch_end ", epoch, logs.count("loss") ? " loss" : ""));
+      },
+      .on_batch_begin =
+          [&](Trainer& t, int epoch, std::int64_t step) {
+            calls.push_back(str_cat("batch_begin ", epoch, " ", step));
+            rates.emplace_back(t.optimizer().iterations(), t.optimizer().learning_rate());
+          },
+      .on_batch_end = [&](Trainer&, int epoch, std::int64_t step,
+                          const Logs&) { calls.push_back(str_cat("batch_end ", epoch, " ", step)); },
+  });
+  FitOptions o = quiet(2);
+  o.callbacks = {std::make_shared<LearningRateScheduler>(
+                     [](std::int64_t step, double lr) { return step == 0 ? 0.5 : lr * 0.9; },
+                     LearningRateScheduler::Every::Batch),
+                 lambda};
+  History h = trainer.fit(train, o);
+  REQUIRE(rates.size() == 6);
+  double want = 0.5;
+  for (std::size_t i = 0; i < rates.size(); ++i) {
+    INFO("batch " << i);
+    CHECK(rates[i].first == static_cast<std::int64_t>(i));
+    CHECK(rates[i].second == doctest::Approx(want));
+    want *= 0.9;
+  }
+  // The logged rate is the one of each epoch's first step.
+  CHECK(h["lr"][0] == doctest::Approx(0.5));
+  CHECK(h["lr"][1] == doctest::Approx(0.5 * std::pow(0.9, 3)));
+  const std::vector<std::string> want_calls = {
+      "train_begin", "epoch_begin 0", "batch_begin 0 0", "batch_end 0 0", "batch_begin 0 1", "batch_end 0 1",
+      "batch_begin 0 2", "batch_end 0 2", "epoch_end 0 loss", "epoch_begin 1", "batch_begin 1 0", "batch_end 1 0",
+      "batch_begin 1 1", "batch_end 1 1", "batch_begin 1 2", "batch_end 1 2", "epoch_end 1 loss", "train_end 2"};
+  CHECK(calls == want_calls);
+
+  // The epoch form is unchanged and ignores batches; an empty LambdaCallback does nothing.
+  trainer.compile(std::make_shared<SGD>(0.1), Loss::sparse_categorical_crossentropy());
+  o.callbacks = {std::make_shared<LearningRateScheduler>([](int epoch, double) { return 0.1 * (epoch + 1); }),
+                 std::make_shared<LambdaCallback>(LambdaCallback::Hooks{})};
+  h = trainer.fit(train, o);
+  CHECK(h["lr"] == std::vector<double>{0.1, 0.2});
+  CHECK_THROWS_AS(LearningRateScheduler(std::function<double(std::int64_t, double)>(),
+                                        LearningRateScheduler::Every::Batch),
+                  ValueError);
+}
+
 TEST_CASE("fit refuses uncompiled trainers and integer images with clear errors") {
   reset_layer_names();
   auto model = mlp(3, {4}, 2);
