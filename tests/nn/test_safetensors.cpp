@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 
 #include <sys/stat.h>
@@ -221,6 +222,42 @@ TEST_CASE("checkpoints carry optimizer state, epoch and RNG state") {
   CHECK_NOTHROW(load_weights(*plain, file));
   SGD sgd;
   CHECK_THROWS_AS(load_checkpoint(file, *plain, sgd), ValueError);
+}
+
+TEST_CASE("checkpoints of AdamW, RMSprop and Adagrad resume bit for bit") {
+  using Make = std::function<std::shared_ptr<Optimizer>()>;
+  const std::vector<Make> makes = {
+      [] { return std::make_shared<AdamW>(0.01, 0.1); },
+      [] { return std::make_shared<RMSprop>(0.01, RMSpropOptions{.momentum = 0.9, .centered = true}); },
+      [] { return std::make_shared<Adagrad>(0.1); }};
+  for (const Make& make : makes) {
+    const fs::path file = temp_dir() / "ckpt_optimizers.safetensors";
+    auto model = small_model();
+    Trainer trainer(model);
+    auto opt = make();
+    INFO(opt->name());
+    trainer.compile(opt, Loss::sparse_categorical_crossentropy());
+    Batch batch{uniform({6, 3}, -1, 1), from_vector(std::vector<std::int64_t>{0, 1, 0, 1, 1, 0})};
+    trainer.train_step(batch);
+    trainer.train_step(batch);
+    save_checkpoint(file, *model, *opt, 1);
+
+    auto restored = small_model();
+    auto opt2 = make();
+    CHECK(load_checkpoint(file, *restored, *opt2) == 1);
+    CHECK(opt2->iterations() == 2);
+    CHECK(opt2->state().size() == opt->state().size());
+    Trainer trainer2(restored);
+    trainer2.compile(opt2, Loss::sparse_categorical_crossentropy());
+    trainer.train_step(batch);
+    trainer2.train_step(batch);
+    const auto a = model->weights(), b = restored->weights();
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i)
+      CHECK(a[i].variable.data().to_vector<float>() == b[i].variable.data().to_vector<float>());
+    Adam adam;  // another optimizer's state is refused
+    CHECK_THROWS_AS(load_checkpoint(file, *small_model(), adam), ValueError);
+  }
 }
 
 TEST_CASE("only regular files are read: a directory or FIFO is an IOError naming it, never a garbage length") {
