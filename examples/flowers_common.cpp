@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -13,9 +14,11 @@
 
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
+#include "examples/image_canvas.hpp"
 #include "data/example.hpp"
 #include "data/image_io.hpp"
 #include "data/image_ops.hpp"
+#include "data/png.hpp"
 #include "data/tfrecord.hpp"
 #include "kernels/cuda/cuda_runtime_api.hpp"
 #include "nn/device.hpp"
@@ -269,15 +272,28 @@ Tensor row_indices(std::int64_t n) {
 
 ImageRowsSource::ImageRowsSource(const LabeledImages& images, Tensor targets, std::int64_t batch_size, bool shuffle,
                                  std::uint64_t seed, bool drop_remainder, data::PixelScale scale, bool random_flip)
+    : ImageRowsSource(images, std::move(targets), batch_size, shuffle, seed, drop_remainder, scale,
+                      RowAugmentation{.random_flip = random_flip}) {}
+
+ImageRowsSource::ImageRowsSource(const LabeledImages& images, Tensor targets, std::int64_t batch_size, bool shuffle,
+                                 std::uint64_t seed, bool drop_remainder, data::PixelScale scale,
+                                 RowAugmentation augmentation)
     : images_(images),
       rows_(row_indices(images.size()), std::move(targets), batch_size, shuffle, seed, drop_remainder),
       scale_(scale),
-      random_flip_(random_flip),
-      seed_(seed) {}
+      augmentation_(augmentation),
+      seed_(seed) {
+  const std::int64_t h = images.pixels.size(1), w = images.pixels.size(2);
+  PETAL_CHECK(augmentation.crop >= 0 && augmentation.crop <= std::min(h, w), ValueError, "ImageRowsSource: crop ",
+              augmentation.crop, " does not fit in ", h, "x", w, " images");
+  PETAL_CHECK(std::isfinite(augmentation.max_brightness_delta) && augmentation.max_brightness_delta >= 0, ValueError,
+              "ImageRowsSource: max_brightness_delta ", augmentation.max_brightness_delta,
+              " must be finite and >= 0");
+}
 
 void ImageRowsSource::begin_epoch(int epoch) {
   rows_.begin_epoch(epoch);
-  flips_.seed(seed_ ^ (0xF11Full * static_cast<std::uint64_t>(epoch + 1)));
+  random_.seed(seed_ ^ (0xF11Full * static_cast<std::uint64_t>(epoch + 1)));
 }
 
 std::optional<nn::Batch> ImageRowsSource::next() {
@@ -285,32 +301,67 @@ std::optional<nn::Batch> ImageRowsSource::next() {
   if (!rows) return std::nullopt;
   const std::vector<std::int64_t> idx = rows->x.contiguous().to_vector<std::int64_t>();
   const std::int64_t n = static_cast<std::int64_t>(idx.size());
-  const std::int64_t h = images_.pixels.size(1), w = images_.pixels.size(2);
-  const std::size_t row_bytes = static_cast<std::size_t>(w) * 3;
-  const std::size_t per_image = static_cast<std::size_t>(h) * row_bytes;
-  std::vector<char> flip(idx.size(), 0);
-  if (random_flip_)
-    for (auto& f : flip) f = flips_.uniform_int(2) == 1;
-  Tensor x = Tensor::empty_pinned({n, h, w, 3});  // copied to the model's device as it is
+  const int h = static_cast<int>(images_.pixels.size(1)), w = static_cast<int>(images_.pixels.size(2));
+  const RowAugmentation& a = augmentation_;
+  const int out_h = a.crop > 0 ? a.crop : h, out_w = a.crop > 0 ? a.crop : w;
+  // Every random choice is drawn here, in row order, before the threads run.
+  struct Choice {
+    bool flip = false;
+    int top = 0, left = 0;
+    float brightness = 0;
+  };
+  std::vector<Choice> choices(idx.size());
+  for (auto& c : choices) {
+    if (a.random_flip) c.flip = random_.uniform_int(2) == 1;
+    if (a.crop > 0 && a.random_crop) {
+      c.top = static_cast<int>(random_.uniform_int(static_cast<std::uint64_t>(h - out_h + 1)));
+      c.left = static_cast<int>(random_.uniform_int(static_cast<std::uint64_t>(w - out_w + 1)));
+    } else {
+      c.top = (h - out_h) / 2;
+      c.left = (w - out_w) / 2;
+    }
+    if (a.max_brightness_delta > 0) c.brightness = (random_.uniform_float() * 2.0f - 1.0f) * a.max_brightness_delta;
+  }
+  const std::size_t in_bytes = static_cast<std::size_t>(h) * w * 3;
+  const std::size_t out_values = static_cast<std::size_t>(out_h) * out_w * 3;
+  Tensor x = Tensor::empty_pinned({n, out_h, out_w, 3});  // copied to the model's device as it is
   const std::uint8_t* src = images_.pixels.data<std::uint8_t>();
   float* dst = x.data<float>();
   parallel_for(0, n, 1, [&](std::int64_t begin, std::int64_t end) {
-    std::vector<std::uint8_t> row(row_bytes);
+    data::Image image;
     for (std::int64_t i = begin; i < end; ++i) {
-      const std::uint8_t* image = src + static_cast<std::size_t>(idx[i]) * per_image;
-      float* out = dst + static_cast<std::size_t>(i) * per_image;
-      if (!flip[i]) {
-        data::pixels_to_float(image, out, per_image, scale_);
-        continue;
-      }
-      for (std::int64_t y = 0; y < h; ++y) {
-        const std::uint8_t* in_row = image + y * row_bytes;
-        for (std::int64_t c = 0; c < w; ++c) std::memcpy(&row[c * 3], in_row + (w - 1 - c) * 3, 3);
-        data::pixels_to_float(row.data(), out + y * row_bytes, row_bytes, scale_);
-      }
+      const Choice& c = choices[static_cast<std::size_t>(i)];
+      image.reset(h, w, 3);
+      std::memcpy(image.data(), src + static_cast<std::size_t>(idx[i]) * in_bytes, in_bytes);
+      if (out_h != h || out_w != w) image = data::crop(image, c.top, c.left, out_h, out_w);
+      if (c.flip) data::flip_horizontal(image);
+      if (c.brightness != 0) data::adjust_brightness(image, c.brightness);
+      data::pixels_to_float(image.data(), dst + static_cast<std::size_t>(i) * out_values, out_values, scale_);
     }
   });
   return nn::Batch{x, rows->y};
+}
+
+void write_prediction_grid(const std::filesystem::path& path, const LabeledImages& images,
+                           const std::vector<std::int64_t>& predicted, const std::vector<std::string>& classes) {
+  const int n = static_cast<int>(std::min<std::int64_t>(9, images.size()));
+  const int size = static_cast<int>(images.pixels.size(1));
+  const int cell_w = std::max(size, 216) + 16, title_h = 28, cell_h = size + title_h + 8;
+  Canvas canvas(3 * cell_w, ((n + 2) / 3) * cell_h);
+  const std::size_t image_bytes = static_cast<std::size_t>(size) * size * 3;
+  for (int i = 0; i < n; ++i) {
+    const int x = (i % 3) * cell_w, y = (i / 3) * cell_h;
+    data::Image photo(size, size, 3);
+    std::memcpy(photo.data(), images.pixels.data<std::uint8_t>() + i * image_bytes, image_bytes);
+    canvas.draw_image(photo, x + (cell_w - size) / 2, y + title_h, size, size);
+    const bool right = predicted[i] == images.classes[i];
+    std::string title = classes[predicted[i]];
+    if (!right) title += " [" + classes[images.classes[i]] + "]";
+    const int scale = Canvas::text_width(title, 2) <= cell_w - 8 ? 2 : 1;
+    const Rgb color = right ? Rgb{0, 0, 0} : Rgb{220, 0, 0};
+    canvas.draw_text(title, x + (cell_w - Canvas::text_width(title, scale)) / 2, y + 6, scale, color);
+  }
+  data::write_png(path, canvas.image());
 }
 
 // ---- device ----

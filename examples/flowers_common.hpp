@@ -128,14 +128,28 @@ const char* preprocessing_formula(data::PixelScale scale);
 Tensor images_to_batch(const std::vector<data::Image>& images, int size, data::PixelScale scale,
                        bool short_side_crop);
 
+// What ImageRowsSource does to each image of a batch (data/image_ops.hpp),
+// in this order: crop, flip, brightness. Random choices are drawn per image
+// from a generator seeded per epoch, so a seed and an epoch give the same
+// batches whatever the thread count.
+struct RowAugmentation {
+  bool random_flip = false;  // mirror left-right with probability 1/2
+  int crop = 0;              // > 0: a crop x crop window of each image (batches are [N, crop, crop, 3])
+  bool random_crop = false;  // the window at a uniformly random place, else centred
+  float max_brightness_delta = 0;  // > 0: add a delta uniform in [-max, max] (pixel units of [0, 1], saturating)
+};
+
 // Batches of rows of a LabeledImages as float tensors, in exactly the order a
 // TensorBatchSource with the same (rows, batch, shuffle, seed, drop) gives, so
 // training from images and training from cached per-row features see the
-// same batches. Optional random horizontal flips (a per-epoch generator).
+// same batches. Optional augmentation (RowAugmentation; random_flip alone
+// draws as the flip-only form always has).
 class ImageRowsSource : public nn::BatchSource {
  public:
   ImageRowsSource(const LabeledImages& images, Tensor targets, std::int64_t batch_size, bool shuffle,
                   std::uint64_t seed, bool drop_remainder, data::PixelScale scale, bool random_flip);
+  ImageRowsSource(const LabeledImages& images, Tensor targets, std::int64_t batch_size, bool shuffle,
+                  std::uint64_t seed, bool drop_remainder, data::PixelScale scale, RowAugmentation augmentation);
   void begin_epoch(int epoch) override;
   std::optional<nn::Batch> next() override;
   std::int64_t steps_per_epoch() const override { return rows_.steps_per_epoch(); }
@@ -144,10 +158,16 @@ class ImageRowsSource : public nn::BatchSource {
   const LabeledImages& images_;
   nn::TensorBatchSource rows_;  // yields row indices and targets
   data::PixelScale scale_;
-  bool random_flip_;
+  RowAugmentation augmentation_;
   std::uint64_t seed_;
-  Generator flips_;
+  Generator random_;
 };
+
+// The lab's display_9_images_with_predictions as a PNG: the first 9 images
+// of `images`, titled with the predicted class, black when right, red with
+// the true class in brackets when wrong.
+void write_prediction_grid(const std::filesystem::path& path, const LabeledImages& images,
+                           const std::vector<std::int64_t>& predicted, const std::vector<std::string>& classes);
 
 // ---- results ----
 

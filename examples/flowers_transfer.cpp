@@ -17,9 +17,7 @@
 // --fine-tune then unfreezes the whole base and keeps training everything
 // with the BN layers frozen in inference mode (the Keras fine-tuning guide's
 // choice; their gamma/beta stay fixed too).
-#include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -31,9 +29,7 @@
 #include "core/random.hpp"
 #include "data/file_list.hpp"
 #include "data/flowers.hpp"
-#include "data/png.hpp"
 #include "examples/flowers_common.hpp"
-#include "examples/image_canvas.hpp"
 #include "examples/transfer_model.hpp"
 #include "core/atomic_file.hpp"
 #include "nn/feature_cache.hpp"
@@ -86,30 +82,6 @@ const char* kUsage =
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// The lab's display_9_images_with_predictions: the first 9 validation photos,
-// titled with the predicted class, black when right, red with the true class when wrong.
-void write_prediction_grid(const fs::path& path, const ex::LabeledImages& images,
-                           const std::vector<std::int64_t>& predicted, const std::vector<std::string>& classes) {
-  const int n = static_cast<int>(std::min<std::int64_t>(9, images.size()));
-  const int size = static_cast<int>(images.pixels.size(1));
-  const int cell_w = std::max(size, 216) + 16, title_h = 28, cell_h = size + title_h + 8;
-  ex::Canvas canvas(3 * cell_w, ((n + 2) / 3) * cell_h);
-  const std::size_t image_bytes = static_cast<std::size_t>(size) * size * 3;
-  for (int i = 0; i < n; ++i) {
-    const int x = (i % 3) * cell_w, y = (i / 3) * cell_h;
-    data::Image photo(size, size, 3);
-    std::memcpy(photo.data(), images.pixels.data<std::uint8_t>() + i * image_bytes, image_bytes);
-    canvas.draw_image(photo, x + (cell_w - size) / 2, y + title_h, size, size);
-    const bool right = predicted[i] == images.classes[i];
-    std::string title = classes[predicted[i]];
-    if (!right) title += " [" + classes[images.classes[i]] + "]";
-    const int scale = ex::Canvas::text_width(title, 2) <= cell_w - 8 ? 2 : 1;
-    const ex::Rgb color = right ? ex::Rgb{0, 0, 0} : ex::Rgb{220, 0, 0};
-    canvas.draw_text(title, x + (cell_w - ex::Canvas::text_width(title, scale)) / 2, y + 6, scale, color);
-  }
-  data::write_png(path, canvas.image());
-}
 
 int run(const ex::CommandLine& cl) {
   const auto start = Clock::now();
@@ -204,7 +176,7 @@ int run(const ex::CommandLine& cl) {
   if (write_onnx) onnx::export_model(model, out.file("model.onnx"));
   write_training_curves(frozen.history, out.file("curves.svg"), "flowers_transfer (frozen base)");
   if (fine_tune) write_training_curves(tuned.history, out.file("curves_fine_tune.svg"), "flowers_transfer (fine-tuning)");
-  write_prediction_grid(out.file("predictions.png"), val, final_outcome.predicted, classes);
+  ex::write_prediction_grid(out.file("predictions.png"), val, final_outcome.predicted, classes);
   const double wall = seconds_since(start);
   std::vector<std::pair<std::string, std::string>> extra = {
       {"cache", use_cache ? "true" : "false"},

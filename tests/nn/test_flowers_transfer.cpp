@@ -9,12 +9,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <unistd.h>
 
 #include "autograd/variable.hpp"
+#include "core/error.hpp"
 #include "core/random.hpp"
 #include "data/flowers.hpp"
 #include "examples/flowers_common.hpp"
@@ -199,4 +201,89 @@ TEST_CASE("ImageRowsSource batches rows in TensorBatchSource's order, flipped on
   }
   CHECK(flipped > 0);
   CHECK(flipped < 40);
+}
+
+TEST_CASE("ImageRowsSource crops, flips and brightens each image as RowAugmentation asks") {
+  // 3 images of 4x5 pixels, every value distinct within an image, all in 80..189.
+  ex::LabeledImages images;
+  images.pixels = Tensor::empty({3, 4, 5, 3}, DType::UInt8);
+  auto* p = images.pixels.data<std::uint8_t>();
+  for (int i = 0; i < 3 * 60; ++i) p[i] = static_cast<std::uint8_t>(80 + i % 60 + 50 * (i / 60 == 2));
+  images.classes = {0, 1, 2};
+  const Tensor targets = ex::one_hot(images.classes, 5);
+  auto source_value = [&](int image, int y, int x, int c) { return p[((image * 4 + y) * 5 + x) * 3 + c] / 255.0f; };
+
+  // Centre crop: the 2x2 window at ((4 - 2) / 2, (5 - 2) / 2) = (1, 1).
+  ex::RowAugmentation centre;
+  centre.crop = 2;
+  ex::ImageRowsSource centred(images, targets, 3, false, 1, false, data::PixelScale::ZeroOne, centre);
+  centred.begin_epoch(0);
+  const nn::Batch b = *centred.next();
+  CHECK(b.x.shape() == Shape{3, 2, 2, 3});
+  const auto x = b.x.contiguous().to_vector<float>();
+  for (int i = 0; i < 3; ++i)
+    for (int y = 0; y < 2; ++y)
+      for (int xx = 0; xx < 2; ++xx)
+        for (int c = 0; c < 3; ++c)
+          CHECK(x[((i * 2 + y) * 2 + xx) * 3 + c] == doctest::Approx(source_value(i, 1 + y, 1 + xx, c)));
+
+  // Random crops with flips: every output is some window of its own image,
+  // mirrored or not; several windows show up; a seed and an epoch repeat.
+  ex::RowAugmentation random;
+  random.crop = 2;
+  random.random_crop = true;
+  random.random_flip = true;
+  std::set<std::pair<int, int>> windows;
+  int mirrored = 0;
+  for (int epoch = 0; epoch < 6; ++epoch) {
+    ex::ImageRowsSource a(images, targets, 3, false, 9, false, data::PixelScale::ZeroOne, random);
+    ex::ImageRowsSource again(images, targets, 3, false, 9, false, data::PixelScale::ZeroOne, random);
+    a.begin_epoch(epoch);
+    again.begin_epoch(epoch);
+    const Tensor got = a.next()->x;
+    CHECK(max_abs_diff(got, again.next()->x) == 0.0);
+    const auto v = got.contiguous().to_vector<float>();
+    for (int i = 0; i < 3; ++i) {
+      bool found = false;
+      for (int top = 0; top <= 2 && !found; ++top)
+        for (int left = 0; left <= 3 && !found; ++left)
+          for (int flip = 0; flip < 2 && !found; ++flip) {
+            bool same = true;
+            for (int y = 0; y < 2; ++y)
+              for (int xx = 0; xx < 2; ++xx)
+                for (int c = 0; c < 3; ++c)
+                  same = same && v[((i * 2 + y) * 2 + xx) * 3 + c] ==
+                                     doctest::Approx(source_value(i, top + y, left + (flip ? 1 - xx : xx), c));
+            if (same) {
+              found = true;
+              windows.insert({top, left});
+              mirrored += flip;
+            }
+          }
+      CHECK(found);
+    }
+  }
+  CHECK(windows.size() > 1);
+  CHECK(mirrored > 0);
+
+  // Brightness: one delta per image, within +-0.2 (no value saturates here).
+  ex::RowAugmentation bright;
+  bright.max_brightness_delta = 0.2f;
+  ex::ImageRowsSource brightened(images, targets, 3, false, 4, false, data::PixelScale::ZeroOne, bright);
+  brightened.begin_epoch(0);
+  const auto v = brightened.next()->x.contiguous().to_vector<float>();
+  std::set<int> deltas;
+  for (int i = 0; i < 3; ++i) {
+    const float delta = v[i * 60] - source_value(i, 0, 0, 0);
+    CHECK(std::abs(delta) <= 0.2f + 1.0f / 255);
+    deltas.insert(static_cast<int>(std::lround(delta * 255)));
+    for (int k = 0; k < 60; ++k) CHECK(std::abs(v[i * 60 + k] - (p[i * 60 + k] / 255.0f + delta)) < 1e-5f);
+  }
+  CHECK(deltas.size() > 1);
+
+  // A crop larger than the images is refused.
+  ex::RowAugmentation too_big;
+  too_big.crop = 5;
+  CHECK_THROWS_AS(ex::ImageRowsSource(images, targets, 3, false, 1, false, data::PixelScale::ZeroOne, too_big),
+                  ValueError);
 }
