@@ -24,7 +24,8 @@ make_inputs=$(readlink -f "$1")
 shift
 declare -A program
 for path in "$@"; do program[$(basename "$path")]=$(readlink -f "$path"); done
-for name in tfrecord_inspect flowers_dense flowers_transfer flowers_evaluate flowers_predict imagenet_classify; do
+for name in tfrecord_inspect flowers_dense flowers_transfer flowers_evaluate flowers_predict imagenet_classify \
+  flowers_from_scratch; do
   if [[ -z ${program[$name]:-} ]]; then
     echo "FAIL: $name was not passed to $0" >&2
     exit 1
@@ -131,7 +132,8 @@ absent() {  # PATH CASE: a failed run must not leave PATH
 }
 
 # -- usage errors (2) and --help (0), every program --
-for name in tfrecord_inspect flowers_dense flowers_transfer flowers_evaluate flowers_predict imagenet_classify; do
+for name in tfrecord_inspect flowers_dense flowers_transfer flowers_evaluate flowers_predict imagenet_classify \
+  flowers_from_scratch; do
   expect 0 "" "$name" --help
   [[ -s $tmp/stdout ]] || fail "$name --help: no usage on stdout"
   expect 2 "--bogus" "$name" --bogus
@@ -139,7 +141,7 @@ done
 expect 2 "no input" tfrecord_inspect
 
 train_flags=(--data "$in/flowers_good" --weights "$in/mobilenet.safetensors")
-for name in flowers_dense flowers_transfer; do
+for name in flowers_dense flowers_transfer flowers_from_scratch; do
   flags=(--data "$in/flowers_good")
   [[ $name == flowers_transfer ]] && flags=("${train_flags[@]}")
   expect 2 "--epochs" "$name" "${flags[@]}" --epochs
@@ -170,6 +172,12 @@ expect 2 "--fine-tune-epochs" flowers_transfer "${train_flags[@]}" --fine-tune -
 expect 2 "--fine-tune-lr" flowers_transfer "${train_flags[@]}" --fine-tune --fine-tune-lr 1e999
 expect 2 "--head" flowers_transfer "${train_flags[@]}" --head dense
 expect 2 "--preprocess" flowers_transfer "${train_flags[@]}" --preprocess imagenet
+for size in 31 193 4294967297 abc ""; do
+  expect 2 "--size" flowers_from_scratch --data "$in/flowers_good" --size "$size"
+done
+for steps in 0 -1 abc; do
+  expect 2 "--steps-per-epoch" flowers_from_scratch --data "$in/flowers_good" --steps-per-epoch "$steps"
+done
 
 expect 2 "--model" flowers_evaluate
 expect 2 "--files" flowers_evaluate --model "$in/model.safetensors"
@@ -232,13 +240,17 @@ done
 for bad in none few fifo dir empty truncated short random; do
   expect 1 "flowers_$bad" flowers_dense --data "$in/flowers_$bad" --epochs 1
   expect 1 "flowers_$bad" flowers_transfer --data "$in/flowers_$bad" --weights "$in/mobilenet.safetensors" --epochs 1
+  expect 1 "flowers_$bad" flowers_from_scratch --data "$in/flowers_$bad" --epochs 1
 done
 expect 1 "missing" flowers_dense --data "$in/missing" --epochs 1
+expect 1 "missing" flowers_from_scratch --data "$in/missing" --epochs 1
 expect 1 "missing" flowers_transfer --data "$in/missing" --weights "$in/mobilenet.safetensors" --epochs 1
 for bad in not_example no_image bad_class; do
+  expect 1 "flowers03.tfrec: record 1" flowers_from_scratch --data "$in/flowers_$bad" --epochs 1
   expect 1 "flowers03.tfrec: record 1" flowers_transfer --data "$in/flowers_$bad" \
     --weights "$in/mobilenet.safetensors" --epochs 1
 done
+expect 1 "flowers03.tfrec: record 0" flowers_from_scratch --data "$in/flowers_bad_jpeg" --epochs 1
 expect 1 "flowers03.tfrec: record 0" flowers_transfer --data "$in/flowers_bad_jpeg" \
   --weights "$in/mobilenet.safetensors" --epochs 1
 # (model.safetensors holds a MobileNetV2 base under the same names: valid weights.)
@@ -248,7 +260,7 @@ done
 
 # -- --out: checked before any work, nothing left behind --
 mkdir "$tmp/ro"
-for name in flowers_dense flowers_transfer; do
+for name in flowers_dense flowers_transfer flowers_from_scratch; do
   flags=(--data "$in/flowers_good" --epochs 1)
   [[ $name == flowers_transfer ]] && flags+=(--weights "$in/mobilenet.safetensors")
   expect 1 "--out" "$name" "${flags[@]}" --out "$in/file.txt"
@@ -284,6 +296,7 @@ absent "$tmp/sub" "flowers_transfer with a bad class"
 # -- fewer training images than a batch: named, not "no batch in epoch 1" --
 expect 1 "flowers_good" flowers_dense --data "$in/flowers_good" --epochs 1
 expect 1 "flowers_good" flowers_transfer --data "$in/flowers_good" --weights "$in/mobilenet.safetensors" --epochs 1
+expect 1 "flowers_good" flowers_from_scratch --data "$in/flowers_good" --epochs 1
 
 # -- the good path still works: outputs kept, no probe or temporary file left in --out --
 # (flowers_dense is left out: its 55M-parameter model takes about 1 GB.)
@@ -295,6 +308,10 @@ done
 leftovers=$(ls -A "$tmp/trained" | grep -E '^\.write-probe|\.tmp') &&
   fail "flowers_transfer left a probe or temporary file in --out: $leftovers"
 expect 0 "" flowers_evaluate --model "$tmp/trained/model.safetensors" --files "$in/good.tfrec"
+expect 0 "" flowers_from_scratch --data "$in/flowers_good" --epochs 1 --batch 2 --size 32 --out "$tmp/scratch"
+for f in results.json model.safetensors curves.svg predictions.png; do
+  [[ -s $tmp/scratch/$f ]] || fail "flowers_from_scratch: no $f in --out"
+done
 
 # -- out of memory: a clean exit 1, not an abort --
 # AddressSanitizer reserves terabytes of address space: no ulimit -v under it.
