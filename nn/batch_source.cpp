@@ -51,7 +51,17 @@ std::optional<Batch> TensorBatchSource::next() {
   const std::int64_t take = std::min(batch_size_, remaining);
   std::vector<std::int64_t> idx(order_.begin() + position_, order_.begin() + position_ + take);
   position_ += take;
-  return Batch{gather_rows(x_, idx), gather_rows(y_, idx)};
+  Batch batch{gather_rows(x_, idx), gather_rows(y_, idx)};
+  if (w_.defined()) batch.sample_weight = gather_rows(w_, idx);
+  return batch;
+}
+
+TensorBatchSource& TensorBatchSource::set_sample_weights(Tensor w) {
+  PETAL_CHECK(!w.defined() || (is_floating(w.dtype()) && w.dim() == 1 && w.size(0) == x_.size(0)), ShapeError,
+              "TensorBatchSource: sample weights must be floats [", x_.size(0), "], got ",
+              w.defined() ? str_cat(dtype_name(w.dtype()), " ", shape_str(w.shape())) : std::string("undefined"));
+  w_ = std::move(w);
+  return *this;
 }
 
 std::int64_t TensorBatchSource::steps_per_epoch() const {

@@ -14,6 +14,7 @@ namespace petal::nn {
 struct Batch {
   Tensor x;  // inputs [N, ...], float
   Tensor y;  // targets: one-hot float [N, C] or int64 class indices [N]
+  Tensor sample_weight = {};  // optional per-sample loss weights [N] (undefined: all 1)
 };
 
 class BatchSource {
@@ -39,9 +40,12 @@ class TensorBatchSource : public BatchSource {
   std::optional<Batch> next() override;
   std::int64_t steps_per_epoch() const override;
   std::int64_t size() const { return x_.size(0); }
+  // Per-sample loss weights w [N] (float), batched with the rows; undefined
+  // tensor: none.
+  TensorBatchSource& set_sample_weights(Tensor w);
 
  private:
-  Tensor x_, y_;
+  Tensor x_, y_, w_;
   std::int64_t batch_size_;
   bool shuffle_;
   std::uint64_t seed_;

@@ -1,5 +1,8 @@
 #include "nn/metrics.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "core/error.hpp"
 #include "kernels/ops.hpp"
 
@@ -41,6 +44,167 @@ void Accuracy::update(const Tensor& output, const Tensor& target) {
               truth.size(), " targets");
   for (std::size_t i = 0; i < truth.size(); ++i) correct_ += predicted[i] == truth[i];
   total_ += static_cast<std::int64_t>(truth.size());
+}
+
+}  // namespace petal::nn
+
+namespace petal::nn {
+
+namespace {
+
+// The elements of a host or device tensor as doubles (row-major).
+std::vector<double> as_doubles(const Tensor& t) {
+  Tensor h = t.to(Device::cpu()).contiguous();
+  return (h.dtype() == DType::Float64 ? h : h.to(DType::Float64)).to_vector<double>();
+}
+
+// Output and target elements, checked to pair up one to one.
+std::pair<std::vector<double>, std::vector<double>> paired(const char* metric, const Tensor& output,
+                                                           const Tensor& target) {
+  PETAL_CHECK(output.defined() && target.defined(), ValueError, metric, ": undefined output or target");
+  PETAL_CHECK(output.numel() == target.numel() &&
+                  (output.dim() == 0 || target.dim() == 0 || output.size(0) == target.size(0)),
+              ShapeError, metric, ": targets ", shape_str(target.shape()), " do not match the output ",
+              shape_str(output.shape()));
+  return {as_doubles(output), as_doubles(target)};
+}
+
+}  // namespace
+
+void BinaryAccuracy::update(const Tensor& output, const Tensor& target) {
+  auto [p, t] = paired("binary_accuracy", output, target);
+  for (std::size_t i = 0; i < p.size(); ++i) correct_ += (p[i] > threshold_ ? 1.0 : 0.0) == t[i];
+  total_ += static_cast<std::int64_t>(p.size());
+}
+
+TopKCategoricalAccuracy::TopKCategoricalAccuracy(std::int64_t k) : k_(k) {
+  PETAL_CHECK(k >= 1, ValueError, "top_k_categorical_accuracy: k must be at least 1, got ", k);
+}
+
+void TopKCategoricalAccuracy::update(const Tensor& output, const Tensor& target) {
+  PETAL_CHECK(output.dim() == 2, ShapeError, "top_k_categorical_accuracy: output must be [batch, classes], got ",
+              shape_str(output.shape()));
+  const std::int64_t n = output.size(0), c = output.size(1);
+  std::vector<std::int64_t> truth = target_classes(target);
+  PETAL_CHECK(static_cast<std::int64_t>(truth.size()) == n, ShapeError, "top_k_categorical_accuracy: ", n,
+              " outputs for ", truth.size(), " targets");
+  std::vector<double> p = as_doubles(output);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t y = truth[static_cast<std::size_t>(i)];
+    PETAL_CHECK(y >= 0 && y < c, IndexError, "top_k_categorical_accuracy: class ", y, " at ", i, " outside [0, ", c,
+                ")");
+    const double* row = p.data() + i * c;
+    const double score = row[y];
+    if (!std::isfinite(score)) continue;  // like in_top_k: a non-finite score is never in the top k
+    std::int64_t above = 0;
+    for (std::int64_t j = 0; j < c; ++j) above += row[j] > score;
+    correct_ += above < k_;
+  }
+  total_ += n;
+}
+
+void Precision::update(const Tensor& output, const Tensor& target) {
+  auto [p, t] = paired("precision", output, target);
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    const bool predicted = p[i] > threshold_, actual = t[i] != 0.0;
+    tp_ += predicted && actual;
+    fp_ += predicted && !actual;
+    fn_ += !predicted && actual;
+  }
+}
+
+double Precision::result() const { return tp_ + fp_ ? static_cast<double>(tp_) / static_cast<double>(tp_ + fp_) : 0.0; }
+
+double Recall::result() const { return tp_ + fn_ ? static_cast<double>(tp_) / static_cast<double>(tp_ + fn_) : 0.0; }
+
+AUC::AUC(std::int64_t num_thresholds) {
+  PETAL_CHECK(num_thresholds > 1, ValueError, "auc: num_thresholds must be above 1, got ", num_thresholds);
+  // Keras: [0 - eps] + [(i + 1) / (n - 1) for i in range(n - 2)] + [1 + eps].
+  constexpr double eps = 1e-7;
+  thresholds_.push_back(0.0 - eps);
+  for (std::int64_t i = 0; i < num_thresholds - 2; ++i)
+    thresholds_.push_back(static_cast<double>(i + 1) / static_cast<double>(num_thresholds - 1));
+  thresholds_.push_back(1.0 + eps);
+  reset();
+}
+
+void AUC::reset() {
+  tp_.assign(thresholds_.size(), 0);
+  fp_.assign(thresholds_.size(), 0);
+  positives_ = negatives_ = 0;
+}
+
+void AUC::update(const Tensor& output, const Tensor& target) {
+  auto [p, t] = paired("auc", output, target);
+  // Bucket each prediction by how many thresholds it exceeds, then count.
+  std::vector<std::int64_t> pos(thresholds_.size() + 1, 0), neg(thresholds_.size() + 1, 0);
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    // Thresholds strictly below p[i] (p > threshold is a positive prediction).
+    const std::size_t m =
+        static_cast<std::size_t>(std::lower_bound(thresholds_.begin(), thresholds_.end(), p[i]) - thresholds_.begin());
+    ++(t[i] != 0.0 ? pos : neg)[m];
+  }
+  // Threshold j counts predictions exceeding it: buckets m > j.
+  std::int64_t above_pos = 0, above_neg = 0;
+  for (std::size_t j = thresholds_.size(); j-- > 0;) {
+    above_pos += pos[j + 1];
+    above_neg += neg[j + 1];
+    tp_[j] += above_pos;
+    fp_[j] += above_neg;
+  }
+  for (std::size_t m = 0; m < pos.size(); ++m) {
+    positives_ += pos[m];
+    negatives_ += neg[m];
+  }
+}
+
+double AUC::result() const {
+  if (positives_ == 0 || negatives_ == 0) return 0.0;
+  double area = 0.0;
+  for (std::size_t j = 0; j + 1 < thresholds_.size(); ++j) {
+    const double tpr0 = static_cast<double>(tp_[j]) / static_cast<double>(positives_);
+    const double tpr1 = static_cast<double>(tp_[j + 1]) / static_cast<double>(positives_);
+    const double fpr0 = static_cast<double>(fp_[j]) / static_cast<double>(negatives_);
+    const double fpr1 = static_cast<double>(fp_[j + 1]) / static_cast<double>(negatives_);
+    area += (fpr0 - fpr1) * 0.5 * (tpr0 + tpr1);
+  }
+  return area;
+}
+
+void MeanAbsoluteError::update(const Tensor& output, const Tensor& target) {
+  auto [p, t] = paired("mean_absolute_error", output, target);
+  for (std::size_t i = 0; i < p.size(); ++i) sum_ += std::abs(p[i] - t[i]);
+  count_ += static_cast<std::int64_t>(p.size());
+}
+
+void MeanSquaredError::update(const Tensor& output, const Tensor& target) {
+  auto [p, t] = paired("mean_squared_error", output, target);
+  for (std::size_t i = 0; i < p.size(); ++i) sum_ += (p[i] - t[i]) * (p[i] - t[i]);
+  count_ += static_cast<std::int64_t>(p.size());
+}
+
+const std::vector<std::string>& metric_names() {
+  static const std::vector<std::string> names = {
+      "accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+      "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "precision", "recall", "auc",
+      "mean_absolute_error", "mae", "mean_squared_error", "mse"};
+  return names;
+}
+
+std::unique_ptr<Metric> make_metric(std::string_view name) {
+  if (name == "accuracy" || name == "acc" || name == "categorical_accuracy" || name == "sparse_categorical_accuracy")
+    return std::make_unique<Accuracy>();
+  if (name == "binary_accuracy") return std::make_unique<BinaryAccuracy>();
+  if (name == "top_k_categorical_accuracy") return std::make_unique<TopKCategoricalAccuracy>();
+  if (name == "sparse_top_k_categorical_accuracy") return std::make_unique<SparseTopKCategoricalAccuracy>();
+  if (name == "precision") return std::make_unique<Precision>();
+  if (name == "recall") return std::make_unique<Recall>();
+  if (name == "auc") return std::make_unique<AUC>();
+  if (name == "mean_absolute_error" || name == "mae") return std::make_unique<MeanAbsoluteError>();
+  if (name == "mean_squared_error" || name == "mse") return std::make_unique<MeanSquaredError>();
+  std::string expected;
+  for (const std::string& n : metric_names()) expected += (expected.empty() ? "" : ", ") + n;
+  throw ValueError(str_cat("unknown metric \"", name, "\" (expected one of ", expected, ")"));
 }
 
 }  // namespace petal::nn

@@ -1,23 +1,46 @@
-// Streaming metrics: accuracy (categorical or sparse, chosen by the target's
-// dtype) and the running mean of the loss.
+// Streaming metrics with Keras's names and defaults. Each accumulates over
+// update() calls (batches) until reset(); result() is the figure over all of
+// them. update() takes host tensors: the model's output (probabilities where
+// the metric thresholds them) and the batch's targets.
+//
+//   Accuracy                       arg-max equals the target class (one-hot or int64 indices)
+//   BinaryAccuracy(0.5)            (output > threshold) == target, over all elements
+//   TopKCategoricalAccuracy(5)     the one-hot target's class is among the k largest outputs
+//   SparseTopKCategoricalAccuracy(5)  the same with int64 class indices
+//   Precision(0.5), Recall(0.5)    tp / (tp + fp), tp / (tp + fn) over all elements
+//   AUC(200)                       ROC AUC: Keras's 200 thresholds, trapezoid rule
+//   MeanAbsoluteError, MeanSquaredError   over all elements
+//   Mean                           weighted running mean of any scalar (the loss)
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/tensor.hpp"
 
 namespace petal::nn {
 
+// A streaming metric on (output, target) batches.
+class Metric {
+ public:
+  virtual ~Metric() = default;
+  virtual void update(const Tensor& output, const Tensor& target) = 0;
+  virtual double result() const = 0;
+  virtual void reset() = 0;
+};
+
 // Fraction of rows whose arg-max output equals the target class: the arg-max
 // of a one-hot float target [N, C], or int64 indices [N]. Logits and
 // probabilities give the same arg-max, so either output works.
-class Accuracy {
+class Accuracy : public Metric {
  public:
-  void update(const Tensor& output, const Tensor& target);
-  double result() const { return total_ ? static_cast<double>(correct_) / static_cast<double>(total_) : 0.0; }
+  void update(const Tensor& output, const Tensor& target) override;
+  double result() const override { return total_ ? static_cast<double>(correct_) / static_cast<double>(total_) : 0.0; }
   std::int64_t count() const { return total_; }
-  void reset() { correct_ = total_ = 0; }
+  void reset() override { correct_ = total_ = 0; }
 
  private:
   std::int64_t correct_ = 0, total_ = 0;
@@ -36,6 +59,112 @@ class Mean {
  private:
   double sum_ = 0.0, weight_ = 0.0;
 };
+
+// Fraction of elements where (output > threshold) equals the target (0/1
+// floats, or int64), targets with the output's element count. Keras averages
+// per sample first; with the same number of elements per sample that is the
+// same figure.
+class BinaryAccuracy : public Metric {
+ public:
+  explicit BinaryAccuracy(double threshold = 0.5) : threshold_(threshold) {}
+  void update(const Tensor& output, const Tensor& target) override;
+  double result() const override { return total_ ? static_cast<double>(correct_) / static_cast<double>(total_) : 0.0; }
+  void reset() override { correct_ = total_ = 0; }
+
+ private:
+  double threshold_;
+  std::int64_t correct_ = 0, total_ = 0;
+};
+
+// Fraction of rows whose target class is among the k largest outputs of the
+// row [N, C] (tf.math.in_top_k: classes tied with the k-th largest count as in
+// the top k). Targets: one-hot floats [N, C] (TopKCategoricalAccuracy) or int64
+// indices [N] (SparseTopKCategoricalAccuracy); either class accepts either.
+class TopKCategoricalAccuracy : public Metric {
+ public:
+  explicit TopKCategoricalAccuracy(std::int64_t k = 5);
+  void update(const Tensor& output, const Tensor& target) override;
+  double result() const override { return total_ ? static_cast<double>(correct_) / static_cast<double>(total_) : 0.0; }
+  void reset() override { correct_ = total_ = 0; }
+
+ private:
+  std::int64_t k_;
+  std::int64_t correct_ = 0, total_ = 0;
+};
+class SparseTopKCategoricalAccuracy : public TopKCategoricalAccuracy {
+ public:
+  using TopKCategoricalAccuracy::TopKCategoricalAccuracy;
+};
+
+// Precision and recall of (output > threshold) against targets != 0, over all
+// elements (Keras flattens multi-label outputs). 0 when undefined (no
+// predicted, resp. no actual, positive), as Keras's divide_no_nan.
+class Precision : public Metric {
+ public:
+  explicit Precision(double threshold = 0.5) : threshold_(threshold) {}
+  void update(const Tensor& output, const Tensor& target) override;
+  double result() const override;
+  void reset() override { tp_ = fp_ = fn_ = 0; }
+
+ protected:
+  double threshold_;
+  std::int64_t tp_ = 0, fp_ = 0, fn_ = 0;
+};
+class Recall : public Precision {
+ public:
+  using Precision::Precision;
+  double result() const override;
+};
+
+// Area under the ROC curve like Keras's AUC() defaults: num_thresholds = 200
+// thresholds {-1e-7, 1/199, 2/199, ..., 198/199, 1 + 1e-7}; at each, the
+// true- and false-positive rates of (output > threshold) against targets != 0
+// over all elements; the area by the trapezoid rule over those points. It
+// approximates the exact AUC (the probability that a random positive outranks
+// a random negative, ties half) to within the gaps between thresholds; 0 when
+// there are no positives or no negatives.
+class AUC : public Metric {
+ public:
+  explicit AUC(std::int64_t num_thresholds = 200);
+  void update(const Tensor& output, const Tensor& target) override;
+  double result() const override;
+  void reset() override;
+  const std::vector<double>& thresholds() const { return thresholds_; }
+
+ private:
+  std::vector<double> thresholds_;
+  // Per threshold: positives / negatives with output > threshold.
+  std::vector<std::int64_t> tp_, fp_;
+  std::int64_t positives_ = 0, negatives_ = 0;
+};
+
+// Mean of |output - target| (resp. (output - target)^2) over all elements;
+// targets with the output's element count.
+class MeanAbsoluteError : public Metric {
+ public:
+  void update(const Tensor& output, const Tensor& target) override;
+  double result() const override { return count_ ? sum_ / static_cast<double>(count_) : 0.0; }
+  void reset() override {
+    sum_ = 0;
+    count_ = 0;
+  }
+
+ protected:
+  double sum_ = 0.0;
+  std::int64_t count_ = 0;
+};
+class MeanSquaredError : public MeanAbsoluteError {
+ public:
+  void update(const Tensor& output, const Tensor& target) override;
+};
+
+// A metric by its Keras name: accuracy/acc, binary_accuracy, categorical_accuracy,
+// sparse_categorical_accuracy, top_k_categorical_accuracy,
+// sparse_top_k_categorical_accuracy, precision, recall, auc,
+// mean_absolute_error/mae, mean_squared_error/mse. ValueError otherwise.
+std::unique_ptr<Metric> make_metric(std::string_view name);
+// The names make_metric accepts, for error messages.
+const std::vector<std::string>& metric_names();
 
 // The predicted class of each row of a [N, C] output, and the true class of a
 // one-hot [N, C] or index [N] target.

@@ -1,5 +1,6 @@
 #include "nn/trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -46,6 +47,36 @@ class ModeGuard {
   bool previous_;
 };
 
+// Keras's "accuracy": binary accuracy for a binary cross-entropy loss or one
+// output per sample, else arg-max accuracy (one-hot or index targets); decided
+// on the first batch.
+class FollowingAccuracy : public Metric {
+ public:
+  explicit FollowingAccuracy(bool binary_loss) : binary_loss_(binary_loss) {}
+  void update(const Tensor& output, const Tensor& target) override {
+    if (!chosen_) {
+      const bool binary = binary_loss_ || (output.dim() >= 1 && output.size(output.dim() - 1) == 1) || output.dim() == 0;
+      chosen_ = binary ? std::unique_ptr<Metric>(std::make_unique<BinaryAccuracy>())
+                       : std::unique_ptr<Metric>(std::make_unique<Accuracy>());
+    }
+    chosen_->update(output, target);
+  }
+  double result() const override { return chosen_ ? chosen_->result() : 0.0; }
+  void reset() override { chosen_.reset(); }
+
+ private:
+  bool binary_loss_;
+  std::unique_ptr<Metric> chosen_;
+};
+
+bool is_accuracy(const std::string& m) { return m == "accuracy" || m == "acc"; }
+
+// Metrics that read arg-max or ranks only: logits serve as well as probabilities.
+bool ranks_only(const std::string& m) {
+  return is_accuracy(m) || m == "categorical_accuracy" || m == "sparse_categorical_accuracy" ||
+         m == "top_k_categorical_accuracy" || m == "sparse_top_k_categorical_accuracy";
+}
+
 }  // namespace
 
 Trainer::Trainer(std::shared_ptr<Module> model) : model_(std::move(model)) {
@@ -62,13 +93,47 @@ Trainer::Trainer(std::shared_ptr<Module> model) : model_(std::move(model)) {
 void Trainer::compile(std::shared_ptr<Optimizer> optimizer, Loss loss, std::vector<std::string> metrics) {
   PETAL_CHECK(optimizer != nullptr, ValueError, "compile: null optimizer");
   optimizer_ = std::move(optimizer);
-  loss_ = loss;
-  track_accuracy_ = false;
+  metrics_need_probabilities_ = false;
+  std::vector<std::string> keys;
   for (const std::string& m : metrics) {
-    PETAL_CHECK(m == "accuracy" || m == "acc", ValueError, "compile: unknown metric \"", m, "\" (expected accuracy)");
-    track_accuracy_ = true;
+    try {
+      make_metric(m);
+    } catch (const ValueError& e) {
+      throw ValueError(str_cat("compile: ", e.what()));
+    }
+    const std::string key = m == "acc" ? "accuracy" : m;
+    PETAL_CHECK(key != "loss" && std::find(keys.begin(), keys.end(), key) == keys.end(), ValueError,
+                "compile: metric \"", m, "\" given twice");
+    keys.push_back(key);
+    metrics_need_probabilities_ = metrics_need_probabilities_ || !ranks_only(m);
   }
+  loss_ = std::move(loss);
+  metrics_ = std::move(metrics);
   compiled_ = true;
+}
+
+bool Trainer::fused() const { return loss_.fuses_softmax() && model_->ends_in_softmax(); }
+
+std::vector<std::pair<std::string, std::unique_ptr<Metric>>> Trainer::make_metrics() const {
+  std::vector<std::pair<std::string, std::unique_ptr<Metric>>> out;
+  for (const std::string& m : metrics_) {
+    if (is_accuracy(m))
+      out.emplace_back("accuracy", std::make_unique<FollowingAccuracy>(loss_.kind == LossKind::BinaryCrossentropy));
+    else
+      out.emplace_back(m, make_metric(m));
+  }
+  return out;
+}
+
+void Trainer::update_metrics(std::vector<std::pair<std::string, std::unique_ptr<Metric>>>& metrics,
+                             const Tensor& output, const Tensor& target) const {
+  if (metrics.empty()) return;
+  // Metrics read the outputs on the host: one [batch, ...] copy. A fused loss
+  // left logits: the thresholded metrics get the softmax probabilities.
+  Tensor out = output;
+  if (metrics_need_probabilities_ && fused()) out = ag::softmax(ag::Variable(out, false)).data();
+  out = out.to(Device::cpu());
+  for (auto& [key, metric] : metrics) metric->update(out, target);
 }
 
 Optimizer& Trainer::optimizer() {
@@ -95,9 +160,10 @@ std::pair<ag::Variable, ag::Variable> Trainer::forward_loss(const Batch& batch) 
   const Device device = model_->device();
   ag::Variable x(batch.x.to(device), false);
   // A softmax output feeds its logits to the fused, stable cross-entropy.
-  const bool fused = !loss_.from_logits && model_->ends_in_softmax();
-  ag::Variable output = fused ? model_->call_logits(x) : (*model_)(x);
-  ag::Variable loss = loss_(output, batch.y.to(device), fused || loss_.from_logits);
+  const bool fused_loss = fused();
+  ag::Variable output = fused_loss ? model_->call_logits(x) : (*model_)(x);
+  Tensor weight = batch.sample_weight.defined() ? batch.sample_weight.to(device) : Tensor();
+  ag::Variable loss = loss_(output, batch.y.to(device), weight, fused_loss || loss_.from_logits);
   return {loss, output};
 }
 
@@ -134,7 +200,7 @@ History Trainer::fit(BatchSource& train, const FitOptions& options) {
     std::int64_t steps = options.steps_per_epoch >= 0 ? options.steps_per_epoch : train.steps_per_epoch();
     progress.epoch_begin(epoch, steps);
     Mean mean_loss;
-    Accuracy accuracy;
+    auto metrics = make_metrics();
     Logs logs;
     const auto epoch_start = Clock::now();
     std::int64_t step = 0;
@@ -161,11 +227,8 @@ History Trainer::fit(BatchSource& train, const FitOptions& options) {
         }
         mean_loss.update(value, static_cast<double>(n));
         logs["loss"] = mean_loss.result();
-        if (track_accuracy_) {
-          // Metrics read the outputs on the host: one [batch, classes] copy.
-          accuracy.update(output.to(Device::cpu()), batch->y);
-          logs["accuracy"] = accuracy.result();
-        }
+        update_metrics(metrics, output, batch->y);
+        for (const auto& [key, metric] : metrics) logs[key] = metric->result();
         progress.step(step + 1, logs);
         for (auto& cb : options.callbacks) cb->on_batch_end(*this, epoch, step, logs);
       }
@@ -201,18 +264,18 @@ Logs Trainer::evaluate(BatchSource& data, std::int64_t steps) {
   ModeGuard mode(*model_, false);
   data.begin_epoch(0);
   Mean mean_loss;
-  Accuracy accuracy;
+  auto metrics = make_metrics();
   std::int64_t step = 0;
   for (; steps < 0 || step < steps; ++step) {
     std::optional<Batch> batch = data.next();
     if (!batch) break;
     auto [loss, output] = forward_loss(*batch);
     mean_loss.update(loss.data().item<double>(), static_cast<double>(batch->x.size(0)));
-    if (track_accuracy_) accuracy.update(output.data().to(Device::cpu()), batch->y);
+    update_metrics(metrics, output.data(), batch->y);
   }
   PETAL_CHECK(step > 0, ValueError, "evaluate: the data source gave no batch");
   Logs logs{{"loss", mean_loss.result()}};
-  if (track_accuracy_) logs["accuracy"] = accuracy.result();
+  for (const auto& [key, metric] : metrics) logs[key] = metric->result();
   return logs;
 }
 

@@ -24,6 +24,7 @@
 #include "nn/batch_source.hpp"
 #include "nn/history.hpp"
 #include "nn/losses.hpp"
+#include "nn/metrics.hpp"
 #include "nn/module.hpp"
 #include "nn/optimizers.hpp"
 #include "nn/progress.hpp"
@@ -62,11 +63,21 @@ class Trainer {
  public:
   explicit Trainer(std::shared_ptr<Module> model);
 
-  // metrics: "accuracy" (or "acc"); the accuracy kind follows the targets.
+  // loss: a Loss (Loss::mean_squared_error(), Loss::parse("mse"), any callable
+  // (output, target) -> ag::Variable, see losses.hpp). metrics, by Keras name
+  // (see make_metric): "accuracy" (or "acc"), "binary_accuracy", "categorical_accuracy",
+  // "sparse_categorical_accuracy", "top_k_categorical_accuracy",
+  // "sparse_top_k_categorical_accuracy", "precision", "recall", "auc",
+  // "mae"/"mean_absolute_error", "mse"/"mean_squared_error"; each is logged
+  // under its name ("acc" as "accuracy"), val_ prefixed for validation.
+  // "accuracy" follows the targets like Keras: binary accuracy (threshold 0.5)
+  // for a binary cross-entropy loss or a single output per sample, else the
+  // arg-max accuracy against one-hot or index targets. Metrics see the model's
+  // output (probabilities for a softmax model, also when the loss is fused).
   void compile(std::shared_ptr<Optimizer> optimizer, Loss loss, std::vector<std::string> metrics = {"accuracy"});
 
   History fit(BatchSource& train, const FitOptions& options = {});
-  // {"loss": mean loss, "accuracy": ...} over `steps` batches (-1: one pass).
+  // {"loss": mean loss, "accuracy": ..., other metrics} over `steps` batches (-1: one pass).
   Logs evaluate(BatchSource& data, std::int64_t steps = -1);
   // The model's outputs (probabilities for a softmax model), rows concatenated.
   Tensor predict(BatchSource& data, std::int64_t steps = -1);
@@ -95,11 +106,18 @@ class Trainer {
   // Forward pass with the fused loss when possible; returns (loss, output).
   std::pair<ag::Variable, ag::Variable> forward_loss(const Batch& batch);
   void check_compiled(const char* op) const;
+  bool fused() const;
+  // Fresh metric objects, with their log keys, for one epoch or evaluation.
+  std::vector<std::pair<std::string, std::unique_ptr<Metric>>> make_metrics() const;
+  // Updates the metrics with a batch's output as forward_loss returns it.
+  void update_metrics(std::vector<std::pair<std::string, std::unique_ptr<Metric>>>& metrics, const Tensor& output,
+                      const Tensor& target) const;
 
   std::shared_ptr<Module> model_;
   std::shared_ptr<Optimizer> optimizer_;
   Loss loss_;
-  bool track_accuracy_ = false;
+  std::vector<std::string> metrics_;  // as given to compile
+  bool metrics_need_probabilities_ = false;
   bool compiled_ = false;
   History history_;
   ProgressPrinter* progress_ = nullptr;
