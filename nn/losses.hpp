@@ -18,6 +18,19 @@
 // cross-entropy (stable for any logit size), which is what Keras's "from a
 // softmax output" computation approximates. Other losses see the model's
 // output as it is.
+//
+// Formulas (per element, then reduced over the last axis by a mean, or a sum
+// for the categorical losses and KL divergence), eps = 1e-7:
+//   mean_squared_error   (p - t)^2
+//   mean_absolute_error  |p - t|  (gradient sign(p - t), +1 where p == t; TF gives 0)
+//   huber                0.5 e^2 for |e| <= delta, delta |e| - 0.5 delta^2 beyond
+//   binary_crossentropy  -(t log p + (1 - t) log(1 - p)), p clipped to [eps, 1 - eps];
+//                        from logits x: max(x, 0) - x t + log(1 + exp(-|x|))
+//   categorical_crossentropy  -sum t log p, p clipped to [eps, 1 - eps] (rows are
+//                        not renormalised first, see ag::cross_entropy_from_probs),
+//                        or log_softmax of logits
+//   kl_divergence        sum t log(t / p), t and p clipped to [eps, 1]
+// Clipped elements get no gradient (Keras's clip_by_value).
 #pragma once
 
 #include <functional>

@@ -73,7 +73,8 @@ class Trainer {
   // "accuracy" follows the targets like Keras: binary accuracy (threshold 0.5)
   // for a binary cross-entropy loss or a single output per sample, else the
   // arg-max accuracy against one-hot or index targets. Metrics see the model's
-  // output (probabilities for a softmax model, also when the loss is fused).
+  // output (probabilities for a softmax model, also when the loss is fused);
+  // sample weights (Batch::sample_weight) weight the loss, not the metrics.
   void compile(std::shared_ptr<Optimizer> optimizer, Loss loss, std::vector<std::string> metrics = {"accuracy"});
 
   History fit(BatchSource& train, const FitOptions& options = {});
