@@ -37,6 +37,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "autograd/variable.hpp"
 #include "core/tensor.hpp"

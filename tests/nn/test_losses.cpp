@@ -623,7 +623,16 @@ TEST_CASE("a multi-label model (sigmoid outputs, BCE) trains to under 0.3; accur
   const double start = trainer.evaluate(all).at("loss");
   std::ostringstream progress;
   FitOptions options = quiet(120);
+  options.verbose = Verbosity::Lines;
+  options.out = &progress;
+  options.validation = &all;
   History h = trainer.fit(data, options);
+  // Progress lines and History carry every metric, val_ ones too.
+  const std::string text = progress.str();
+  for (const char* key : {" - accuracy: ", " - auc: ", " - precision: ", " - recall: ", " - val_auc: ",
+                          " - val_binary_accuracy: "})
+    CHECK_MESSAGE(text.find(key) != std::string::npos, key);
+  CHECK(h["val_auc"].size() == 120);
   const Logs logs = trainer.evaluate(all);
   MESSAGE("BCE " << start << " -> " << logs.at("loss") << ", accuracy " << logs.at("accuracy") << ", auc "
                  << logs.at("auc") << ", precision " << logs.at("precision") << ", recall " << logs.at("recall"));
