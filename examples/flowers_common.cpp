@@ -98,7 +98,14 @@ CommandLine parse_command_line(int argc, char** argv, const std::string& program
       std::cout << usage;
       std::exit(kExitSuccess);
     }
-    if (value_flags.count(arg)) {
+    // "--epochs=3" is "--epochs 3" (a value may itself hold '=').
+    if (const auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      const std::string name = arg.substr(0, eq);
+      if (switch_flags.count(name)) cl.fail("option " + name + " takes no value");
+      if (!value_flags.count(name)) cl.fail("unknown option " + name);
+      if (eq + 1 == arg.size()) cl.fail("option " + name + " needs a value");
+      cl.values[name] = arg.substr(eq + 1);
+    } else if (value_flags.count(arg)) {
       // "--out --epochs 3" forgot the folder: --epochs is not the value.
       if (i + 1 >= argc || value_flags.count(argv[i + 1]) || switch_flags.count(argv[i + 1]))
         cl.fail("option " + arg + " needs a value");

@@ -34,7 +34,7 @@ struct Options {
   std::int64_t batch = 64;
   double lr = 1e-3;
   std::uint64_t seed = 42;
-  std::string out = "flowers_dense_out";
+  std::string out = "out/flowers_dense";
   std::string device = "cpu";
   std::string checkpoint;  // empty: no checkpoints
   bool resume = false;
@@ -50,7 +50,7 @@ const char* kUsage =
     "  --batch N     batch size (default 64)\n"
     "  --lr X        Adam learning rate (default 0.001)\n"
     "  --seed N      seed for initialisation and shuffling (default 42)\n"
-    "  --out DIR     output folder, created if missing (default flowers_dense_out)\n"
+    "  --out DIR     output folder, created if missing (default out/flowers_dense)\n"
     "  --device D    cpu (default), cuda or cuda:N: where the model trains\n"
     "  --checkpoint DIR  a full checkpoint (weights, optimizer, epoch, RNG state, history) after every\n"
     "                epoch as DIR/epoch_N.safetensors (the newest two are kept)\n"

@@ -47,7 +47,7 @@ struct Options {
   std::int64_t batch = 32;
   double lr = 2e-3;
   std::uint64_t seed = 42;
-  std::string out = "flowers_from_scratch_out";
+  std::string out = "out/flowers_from_scratch";
   std::string device = "cpu";
   int size = 112;
   std::int64_t steps_per_epoch = 0;  // 0: one pass of the training images
@@ -65,7 +65,7 @@ const char* kUsage =
     "  --batch N     batch size (default 32)\n"
     "  --lr X        Adam's initial learning rate, decayed to 0 along a cosine (default 0.002)\n"
     "  --seed N      seed for initialisation, shuffling and augmentation (default 42)\n"
-    "  --out DIR     output folder, created if missing (default flowers_from_scratch_out): results.json,\n"
+    "  --out DIR     output folder, created if missing (default out/flowers_from_scratch): results.json,\n"
     "                curves.svg, predictions.png, model.safetensors\n"
     "  --device D    cpu (default), cuda or cuda:N: where the model trains\n"
     "  --size N      side of the network's input in pixels, 32 to 192 (default 112); the photos are held\n"

@@ -57,7 +57,7 @@ const char* kUsage =
     "  --batch N             batch size (default 64)\n"
     "  --lr X                Adam learning rate (default 0.001)\n"
     "  --seed N              seed of the head's initialisation and of the shuffling (default 42)\n"
-    "  --out DIR             output folder (default flowers_transfer_out): results.json, model.safetensors, model.h5,\n"
+    "  --out DIR             output folder (default out/flowers_transfer): results.json, model.safetensors, model.h5,\n"
     "                        curves.svg, predictions.png (and model.onnx with --onnx)\n"
     "  --weights FILE        MobileNetV2 ImageNet weights: safetensors, Keras .h5 or .weights.h5, told apart by content\n"
     "                        (default mobilenet_v2_1.0_imagenet.safetensors, else the official Keras\n"
@@ -108,7 +108,7 @@ int run(const ex::CommandLine& cl) {
   const fs::path data_dir = find_asset("flowers-192", cl.get("--data"));
   const fs::path weights = find_first_asset({"mobilenet_v2_1.0_imagenet.safetensors", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_192_no_top.h5"}, cl.get("--weights"));
   ex::require_regular_file(weights, "--weights");
-  ex::OutputFolder out(cl.get("--out", "flowers_transfer_out"), "--out");
+  ex::OutputFolder out(cl.get("--out", "out/flowers_transfer"), "--out");
   ex::prepare_checkpoint_dir(checkpoints);
   manual_seed(seed);
 

@@ -31,7 +31,9 @@ args=("$@")
 [[ "$program" == bench/gemm ]] && args=(--quick "${args[@]}")
 # Results go to the git-ignored out/ unless the caller chose a folder.
 help_text="$("$build_dir/$program" --help 2>&1 || true)"
-if [[ " ${args[*]} " != *" --out "* && "$help_text" == *"--out"* ]]; then
+out_given=false
+for arg in "${args[@]}"; do [[ "$arg" == --out || "$arg" == --out=* ]] && out_given=true; done
+if [[ "$out_given" == false && "$help_text" == *"--out"* ]]; then
   args+=(--out "out/$(basename "$program")")
 fi
 echo "run_main.sh: $build_dir/$program ${args[*]}"

@@ -152,6 +152,11 @@ for name in flowers_dense flowers_transfer flowers_from_scratch; do
   expect 2 "--epochs" "$name" "${flags[@]}" --epochs -1
   expect 2 "--epochs" "$name" "${flags[@]}" --epochs 0
   expect 2 "--epochs" "$name" "${flags[@]}" --epochs 1.5
+  # The --flag=value form goes through the same checks.
+  expect 2 "--epochs" "$name" "${flags[@]}" --epochs=
+  expect 2 "--epochs" "$name" "${flags[@]}" --epochs=abc
+  expect 2 "--epochs" "$name" "${flags[@]}" --epochs=0
+  expect 2 "--bogus" "$name" "${flags[@]}" --bogus=1
   expect 2 "--epochs" "$name" "${flags[@]}" --epochs " 3"
   expect 2 "--epochs" "$name" "${flags[@]}" --epochs ""
   expect 2 "--batch" "$name" "${flags[@]}" --batch 0
