@@ -11,6 +11,12 @@ std::string shapes_list(const std::vector<Shape>& shapes) {
   for (std::size_t i = 0; i < shapes.size(); ++i) out += (i ? ", " : "") + keras_shape_str(shapes[i]);
   return out;
 }
+// op(op(xs[0], xs[1]), xs[2]) ...: the elementwise merges of several inputs.
+ag::Variable fold(const std::vector<ag::Variable>& xs, ag::Variable (*op)(const ag::Variable&, const ag::Variable&)) {
+  ag::Variable y = op(xs[0], xs[1]);
+  for (std::size_t i = 2; i < xs.size(); ++i) y = op(y, xs[i]);
+  return y;
+}
 }  // namespace
 
 Merge::Merge(std::string type_name, std::string_view base_name, std::string name, bool exactly_two)
@@ -32,42 +38,24 @@ std::vector<Shape> Merge::build_multi(const std::vector<Shape>& shapes) {
 std::vector<ag::Variable> Merge::forward_multi(const std::vector<ag::Variable>& inputs) { return {merge(inputs)}; }
 
 Add::Add(std::string name) : Merge("Add", "add", std::move(name)) {}
-ag::Variable Add::merge(const std::vector<ag::Variable>& xs) {
-  ag::Variable y = ag::add(xs[0], xs[1]);
-  for (std::size_t i = 2; i < xs.size(); ++i) y = ag::add(y, xs[i]);
-  return y;
-}
+ag::Variable Add::merge(const std::vector<ag::Variable>& xs) { return fold(xs, &ag::add); }
 
 Subtract::Subtract(std::string name) : Merge("Subtract", "subtract", std::move(name), true) {}
 ag::Variable Subtract::merge(const std::vector<ag::Variable>& xs) { return ag::sub(xs[0], xs[1]); }
 
 Multiply::Multiply(std::string name) : Merge("Multiply", "multiply", std::move(name)) {}
-ag::Variable Multiply::merge(const std::vector<ag::Variable>& xs) {
-  ag::Variable y = ag::mul(xs[0], xs[1]);
-  for (std::size_t i = 2; i < xs.size(); ++i) y = ag::mul(y, xs[i]);
-  return y;
-}
+ag::Variable Multiply::merge(const std::vector<ag::Variable>& xs) { return fold(xs, &ag::mul); }
 
 Average::Average(std::string name) : Merge("Average", "average", std::move(name)) {}
 ag::Variable Average::merge(const std::vector<ag::Variable>& xs) {
-  ag::Variable y = ag::add(xs[0], xs[1]);
-  for (std::size_t i = 2; i < xs.size(); ++i) y = ag::add(y, xs[i]);
-  return ag::mul_scalar(y, 1.0 / static_cast<double>(xs.size()));
+  return ag::mul_scalar(fold(xs, &ag::add), 1.0 / static_cast<double>(xs.size()));
 }
 
 Maximum::Maximum(std::string name) : Merge("Maximum", "maximum", std::move(name)) {}
-ag::Variable Maximum::merge(const std::vector<ag::Variable>& xs) {
-  ag::Variable y = ag::maximum(xs[0], xs[1]);
-  for (std::size_t i = 2; i < xs.size(); ++i) y = ag::maximum(y, xs[i]);
-  return y;
-}
+ag::Variable Maximum::merge(const std::vector<ag::Variable>& xs) { return fold(xs, &ag::maximum); }
 
 Minimum::Minimum(std::string name) : Merge("Minimum", "minimum", std::move(name)) {}
-ag::Variable Minimum::merge(const std::vector<ag::Variable>& xs) {
-  ag::Variable y = ag::minimum(xs[0], xs[1]);
-  for (std::size_t i = 2; i < xs.size(); ++i) y = ag::minimum(y, xs[i]);
-  return y;
-}
+ag::Variable Minimum::merge(const std::vector<ag::Variable>& xs) { return fold(xs, &ag::minimum); }
 
 Concatenate::Concatenate(std::int64_t axis, std::string name)
     : Module("Concatenate", "concatenate", std::move(name)), axis_(axis) {}
