@@ -37,6 +37,13 @@ void put_float_field(std::string& out, std::uint32_t field, float v) {
   put_float_bits(out, v);
 }
 
+void put_double_field(std::string& out, std::uint32_t field, double v) {
+  put_tag(out, field, kFixed64);
+  std::uint64_t bits;
+  std::memcpy(&bits, &v, 8);
+  for (int b = 0; b < 8; ++b) out.push_back(static_cast<char>(bits >> (8 * b)));
+}
+
 void put_float_bits(std::string& out, float v) {
   std::uint32_t bits;
   std::memcpy(&bits, &v, 4);
@@ -52,6 +59,12 @@ float float_from_bits(std::uint32_t bits) {
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
+}
+
+double double_from_bits(std::uint64_t bits) {
+  double d;
+  std::memcpy(&d, &bits, 8);
+  return d;
 }
 
 // ---- reading ----
@@ -105,6 +118,14 @@ std::uint32_t WireReader::fixed32() {
   std::uint32_t v = data_[pos_] | (data_[pos_ + 1] << 8) | (data_[pos_ + 2] << 16) |
                     (static_cast<std::uint32_t>(data_[pos_ + 3]) << 24);
   pos_ += 4;
+  return v;
+}
+
+std::uint64_t WireReader::fixed64() {
+  if (size_ - pos_ < 8) fail("truncated fixed64");
+  std::uint64_t v = 0;
+  for (int b = 7; b >= 0; --b) v = (v << 8) | data_[pos_ + static_cast<std::size_t>(b)];
+  pos_ += 8;
   return v;
 }
 

@@ -26,11 +26,14 @@ void put_bytes_field(std::string& out, std::uint32_t field, std::string_view byt
 void put_varint_field(std::string& out, std::uint32_t field, std::int64_t v);
 // A float field (fixed32, IEEE 754 bits little-endian).
 void put_float_field(std::string& out, std::uint32_t field, float v);
+// A double field (fixed64, IEEE 754 bits little-endian).
+void put_double_field(std::string& out, std::uint32_t field, double v);
 // The little-endian bytes of v: packed floats, ONNX raw_data.
 void put_float_bits(std::string& out, float v);
 void put_int64_bits(std::string& out, std::int64_t v);
 
 float float_from_bits(std::uint32_t bits);
+double double_from_bits(std::uint64_t bits);
 
 // ---- reading ----
 
@@ -56,6 +59,7 @@ class WireReader {
   // A length-delimited value; value_offset receives its offset in the payload.
   std::string_view length_delimited(std::size_t& value_offset);
   std::uint32_t fixed32();
+  std::uint64_t fixed64();
   void skip(int wire);
   void expect_wire(int wire, int expected, std::uint32_t field) const;
 

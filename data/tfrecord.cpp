@@ -179,8 +179,8 @@ std::string tfrecord_frame(std::string_view payload) {
   return frame;
 }
 
-TFRecordWriter::TFRecordWriter(std::filesystem::path path) : path_(std::move(path)) {
-  file_ = std::fopen(path_.c_str(), "wb");
+TFRecordWriter::TFRecordWriter(std::filesystem::path path, Create create) : path_(std::move(path)) {
+  file_ = std::fopen(path_.c_str(), create == Create::Exclusive ? "wbx" : "wb");
   if (!file_) throw IOError(str_cat("cannot create TFRecord file '", path_.string(), "': ", std::strerror(errno)));
 }
 

@@ -83,8 +83,10 @@ class TFRecordReader {
 
 class TFRecordWriter {
  public:
-  // Creates or truncates the file; throws IOError on failure.
-  explicit TFRecordWriter(std::filesystem::path path);
+  enum class Create { Truncate, Exclusive };
+  // Creates or truncates the file; throws IOError on failure. With
+  // Create::Exclusive an existing file is an IOError (and stays untouched).
+  explicit TFRecordWriter(std::filesystem::path path, Create create = Create::Truncate);
   ~TFRecordWriter();  // closes without throwing; call close() to see errors
   TFRecordWriter(const TFRecordWriter&) = delete;
   TFRecordWriter& operator=(const TFRecordWriter&) = delete;

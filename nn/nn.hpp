@@ -25,5 +25,6 @@
 #include "nn/schedules.hpp"
 #include "nn/sequential.hpp"
 #include "nn/symbolic_tensor.hpp"
+#include "nn/tensorboard.hpp"
 #include "nn/trainer.hpp"
 #include "nn/weights_io.hpp"
