@@ -8,13 +8,16 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <iostream>
 #include <numeric>
 
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
+#include "examples/build_info.hpp"
 #include "examples/image_canvas.hpp"
+#include "kernels/cpu/isa.hpp"
 #include "data/example.hpp"
 #include "data/image_io.hpp"
 #include "data/image_ops.hpp"
@@ -410,14 +413,49 @@ std::string join(const std::vector<std::string>& values, const std::string& sepa
   return out;
 }
 
+std::string cpu_model() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string model = line.substr(colon + 1);
+    const auto first = model.find_first_not_of(" \t");
+    return first == std::string::npos ? "unknown" : model.substr(first);
+  }
+  return "unknown";
+}
+
+std::string machine_json() {
+  return "{\"cpu\": " + nn::json::quote(cpu_model()) + ", \"threads\": " + std::to_string(num_threads()) +
+         ", \"isa\": " + nn::json::quote(cpu::isa_name(cpu::active_isa())) + "}";
+}
+
+std::vector<std::pair<std::string, std::string>> configuration_fields(const RunConfiguration& config) {
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"epochs", std::to_string(config.epochs)},
+      {"batch", std::to_string(config.batch)},
+      {"learning_rate", nn::json::number(config.learning_rate)},
+      {"optimizer", nn::json::quote(config.optimizer)}};
+  if (!config.head.empty()) fields.emplace_back("head", nn::json::quote(config.head));
+  fields.emplace_back("seed", std::to_string(config.seed));
+  fields.emplace_back("device", nn::json::quote(config.device));
+  fields.emplace_back("petal_version", nn::json::quote(petal_version()));
+  fields.emplace_back("git_commit", nn::json::quote(petal_git_commit()));
+  fields.emplace_back("machine", machine_json());
+  return fields;
+}
+
 std::string flowers_results_json(double val_accuracy, const nn::History& history, double images_per_second,
                                  const std::vector<std::string>& classes,
                                  const std::vector<std::vector<std::int64_t>>& confusion,
+                                 const RunConfiguration& config,
                                  const std::vector<std::pair<std::string, std::string>>& extra) {
   std::string out = "{\n  \"val_accuracy\": " + nn::json::number(val_accuracy) + ",\n  \"history\": " +
                     history.to_json({"loss", "accuracy", "val_loss", "val_accuracy"}) + ",\n  \"images_per_second\": " +
                     nn::json::number(images_per_second) + ",\n  \"classes\": " +
                     string_list_json(classes) + ",\n  \"confusion_matrix\": " + matrix_json(confusion);
+  for (const auto& [key, value] : configuration_fields(config)) out += ",\n  " + nn::json::quote(key) + ": " + value;
   for (const auto& [key, value] : extra) out += ",\n  " + nn::json::quote(key) + ": " + value;
   return out + "\n}\n";
 }

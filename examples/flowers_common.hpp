@@ -176,11 +176,34 @@ std::string matrix_json(const std::vector<std::vector<std::int64_t>>& matrix);
 std::string string_list_json(const std::vector<std::string>& values);
 std::string join(const std::vector<std::string>& values, const std::string& separator);
 
+// A training run's configuration, as every training example records it.
+struct RunConfiguration {
+  int epochs = 0;
+  std::int64_t batch = 0;
+  double learning_rate = 0;
+  std::string optimizer;  // "adam", ...
+  std::string head;       // the classifier head where the program has a choice; empty: not recorded
+  std::uint64_t seed = 0;
+  std::string device;     // "cpu", "cuda:0"
+};
+
+// "model name" of /proc/cpuinfo ("unknown" when absent).
+std::string cpu_model();
+// {"cpu": "<model name>", "threads": petal's thread count, "isa": the CPU
+// kernels' active instruction set ("avx512", "avx2", "scalar")}
+std::string machine_json();
+// The configuration as results.json fields: epochs, batch, learning_rate,
+// optimizer, head (when set), seed, device, petal_version, git_commit
+// ("unknown" outside a git checkout), machine.
+std::vector<std::pair<std::string, std::string>> configuration_fields(const RunConfiguration& config);
+
 // The flowers results.json schema: val_accuracy, history, images_per_second,
-// classes, confusion_matrix, then `extra` fields (already JSON values) in order.
+// classes, confusion_matrix, the configuration (configuration_fields), then
+// `extra` fields (already JSON values) in order.
 std::string flowers_results_json(double val_accuracy, const nn::History& history, double images_per_second,
                                  const std::vector<std::string>& classes,
                                  const std::vector<std::vector<std::int64_t>>& confusion,
+                                 const RunConfiguration& config,
                                  const std::vector<std::pair<std::string, std::string>>& extra = {});
 
 }  // namespace petal::examples

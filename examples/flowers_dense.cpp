@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "core/assets.hpp"
@@ -37,12 +38,13 @@ struct Options {
   std::string out = "out/flowers_dense";
   std::string device = "cpu";
   std::string checkpoint;  // empty: no checkpoints
+  std::optional<std::string> tensorboard;  // --tensorboard DIR (an empty DIR is a usage error)
   bool resume = false;
 };
 
 const char* kUsage =
     "usage: flowers_dense [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N] [--out DIR]\n"
-    "                     [--device cpu|cuda] [--checkpoint DIR [--resume]]\n"
+    "                     [--device cpu|cuda] [--checkpoint DIR [--resume]] [--tensorboard DIR]\n"
     "  Trains the lab's dense classifier (Flatten -> Dense 500 relu -> Dense 50 relu -> Dense 5 softmax,\n"
     "  Adam, categorical cross-entropy) on the flowers TFRecords.\n"
     "  --data DIR    folder of the *.tfrec shards (default: flowers-192 in the assets search path)\n"
@@ -56,12 +58,15 @@ const char* kUsage =
     "                epoch as DIR/epoch_N.safetensors (the newest two are kept)\n"
     "  --resume      continue from the newest complete checkpoint in DIR (needs --checkpoint); the run\n"
     "                ends with the weights an uninterrupted run with the same options reaches\n"
+    "  --tensorboard DIR  TensorBoard event files of every epoch in DIR/train and DIR/validation\n"
+    "                (view with: tensorboard --logdir DIR)\n"
     "Exit status: 0 success, 1 bad data or failed I/O, 2 usage error (docs/exit_codes.md).\n";
 
 Options parse_args(int argc, char** argv) {
   const examples::CommandLine cl = examples::parse_command_line(
       argc, argv, "flowers_dense", kUsage,
-      {"--data", "--epochs", "--batch", "--lr", "--seed", "--out", "--device", "--checkpoint"}, {"--resume"},
+      {"--data", "--epochs", "--batch", "--lr", "--seed", "--out", "--device", "--checkpoint", "--tensorboard"},
+      {"--resume"},
       examples::Positional::None);
   Options o;
   o.data = cl.get("--data");
@@ -73,6 +78,7 @@ Options parse_args(int argc, char** argv) {
   o.device = cl.get("--device", o.device);
   o.checkpoint = cl.get("--checkpoint");
   o.resume = cl.switches.count("--resume") > 0;
+  if (cl.values.count("--tensorboard")) o.tensorboard = cl.get("--tensorboard");
   if (o.resume && o.checkpoint.empty()) cl.fail("--resume needs --checkpoint DIR");
   return o;
 }
@@ -81,6 +87,8 @@ int run(const Options& o) {
   const Device device = examples::select_device(o.device);
   const fs::path data_dir = find_asset("flowers-192", o.data);
   examples::OutputFolder out(o.out, "--out");
+  std::optional<examples::OutputFolder> logs;
+  if (o.tensorboard) logs.emplace(*o.tensorboard, "--tensorboard");
   const examples::CheckpointOptions checkpoints{o.checkpoint, "epoch", o.resume};
   examples::prepare_checkpoint_dir(checkpoints);
   manual_seed(o.seed);
@@ -116,6 +124,7 @@ int run(const Options& o) {
   fit.epochs = o.epochs;
   fit.steps_per_epoch = flowers.training_steps;
   fit.validation = &validation;
+  if (logs) fit.callbacks.push_back(std::make_shared<TensorBoard>(logs->path()));
   History history =
       examples::fit_with_checkpoints(trainer, train, fit, checkpoints, examples::find_resume_point(checkpoints));
   if (history.epochs.empty())
@@ -128,7 +137,14 @@ int run(const Options& o) {
   const double val_accuracy = history["val_accuracy"].back();
 
   const std::string results = examples::flowers_results_json(val_accuracy, history, history.samples_per_second(),
-                                                            classes, confusion);
+                                                            classes, confusion,
+                                                            {.epochs = o.epochs,
+                                                             .batch = o.batch,
+                                                             .learning_rate = o.lr,
+                                                             .optimizer = "adam",
+                                                             .head = "",
+                                                             .seed = o.seed,
+                                                             .device = device.str()});
   write_text_file_atomic(out.file("results.json"), results);
   write_training_curves(history, out.file("curves.svg"), "flowers_dense");
   save_weights(*model, out.file("model.safetensors"),
@@ -141,6 +157,7 @@ int run(const Options& o) {
   std::printf("val_accuracy %.4f (%lld images), %.1f training images/s; wrote %s\n", val_accuracy,
               static_cast<long long>(p.outputs.size(0)), history.samples_per_second(), out.path().string().c_str());
   out.keep();
+  if (logs) logs->keep();
   return 0;
 }
 

@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,11 +52,12 @@ struct Options {
   std::string device = "cpu";
   int size = 112;
   std::int64_t steps_per_epoch = 0;  // 0: one pass of the training images
+  std::optional<std::string> tensorboard;  // --tensorboard DIR (an empty DIR is a usage error)
 };
 
 const char* kUsage =
     "usage: flowers_from_scratch [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N] [--out DIR]\n"
-    "                            [--device cpu|cuda] [--size N] [--steps-per-epoch N]\n"
+    "                            [--device cpu|cuda] [--size N] [--steps-per-epoch N] [--tensorboard DIR]\n"
     "  Trains a small residual network of separable convolutions (functional API: Add skip connections,\n"
     "  Concatenate of two stages' pooled features) from random initialisation on the flowers TFRecords,\n"
     "  with random crops, flips and brightness; Adam with a cosine-decayed learning rate, categorical\n"
@@ -71,12 +73,16 @@ const char* kUsage =
     "  --size N      side of the network's input in pixels, 32 to 192 (default 112); the photos are held\n"
     "                at 9/8 of it (at most 192) for the random crops\n"
     "  --steps-per-epoch N  batches per epoch (default: one pass of the training images)\n"
+    "  --tensorboard DIR  TensorBoard event files of every epoch in DIR/train and DIR/validation\n"
+    "                (view with: tensorboard --logdir DIR)\n"
     "Exit status: 0 success, 1 bad data or failed I/O, 2 usage error (docs/exit_codes.md).\n";
 
 Options parse_args(int argc, char** argv) {
   const ex::CommandLine cl = ex::parse_command_line(
       argc, argv, "flowers_from_scratch", kUsage,
-      {"--data", "--epochs", "--batch", "--lr", "--seed", "--out", "--device", "--size", "--steps-per-epoch"}, {},
+      {"--data", "--epochs", "--batch", "--lr", "--seed", "--out", "--device", "--size", "--steps-per-epoch",
+       "--tensorboard"},
+      {},
       ex::Positional::None);
   Options o;
   o.data = cl.get("--data");
@@ -88,6 +94,7 @@ Options parse_args(int argc, char** argv) {
   o.device = cl.get("--device", o.device);
   o.size = static_cast<int>(cl.get_int("--size", o.size, 32, data::kFlowerImageSize));
   o.steps_per_epoch = cl.get_int("--steps-per-epoch", 0, 1, ex::kMaxEpochs * 1000);
+  if (cl.values.count("--tensorboard")) o.tensorboard = cl.get("--tensorboard");
   return o;
 }
 
@@ -163,6 +170,8 @@ int run(const Options& o) {
   const Device device = ex::select_device(o.device);
   const fs::path data_dir = find_asset("flowers-192", o.data);
   ex::OutputFolder out(o.out, "--out");
+  std::optional<ex::OutputFolder> logs;
+  if (o.tensorboard) logs.emplace(*o.tensorboard, "--tensorboard");
   manual_seed(o.seed);
 
   // ---- data ----
@@ -206,6 +215,7 @@ int run(const Options& o) {
   fit.epochs = o.epochs;
   fit.steps_per_epoch = steps;
   fit.validation = &val_source;
+  if (logs) fit.callbacks.push_back(std::make_shared<TensorBoard>(logs->path()));
   const History history = trainer.fit(train_source, fit);
   if (history.epochs.empty())
     throw Error(str_cat("training stopped before the first epoch ended: ", history.stop_reason));
@@ -225,19 +235,26 @@ int run(const Options& o) {
   const double wall = seconds_since(start);
   const std::string results = ex::flowers_results_json(
       val_accuracy, history, history.samples_per_second(), classes, confusion,
+      {.epochs = o.epochs,
+       .batch = o.batch,
+       .learning_rate = o.lr,
+       .optimizer = "adam (cosine decay)",
+       .head = "",
+       .seed = o.seed,
+       .device = device.str()},
       {{"wall_seconds", json::number(wall)},
        {"input_size", std::to_string(o.size)},
        {"parameters", std::to_string(model->count_params())},
        {"augment", json::quote(str_cat("random ", o.size, "x", o.size, " crop of ", held, "x", held,
                                        ", horizontal flip, brightness +-0.2"))},
-       {"preprocessing", json::quote(ex::preprocessing_formula(scale))},
-       {"seed", std::to_string(o.seed)}});
+       {"preprocessing", json::quote(ex::preprocessing_formula(scale))}});
   write_text_file_atomic(out.file("results.json"), results);
 
   std::printf("val_accuracy %.4f (%lld images), %.1f training images/s; wall %.1fs; wrote %s\n", val_accuracy,
               static_cast<long long>(p.outputs.size(0)), history.samples_per_second(), wall,
               out.path().string().c_str());
   out.keep();
+  if (logs) logs->keep();
   return 0;
 }
 

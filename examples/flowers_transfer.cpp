@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,7 +50,7 @@ const char* kUsage =
     "usage: flowers_transfer [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N] [--out DIR]\n"
     "                        [--weights FILE] [--head flatten|gap] [--augment] [--no-cache]\n"
     "                        [--preprocess mobilenet|lab] [--fine-tune [--fine-tune-epochs N] [--fine-tune-lr X]]\n"
-    "                        [--device cpu|cuda] [--checkpoint DIR [--resume]] [--onnx]\n"
+    "                        [--device cpu|cuda] [--checkpoint DIR [--resume]] [--onnx] [--tensorboard DIR]\n"
     "  Transfer learning of the lab: MobileNetV2 (192x192, ImageNet weights, frozen) + Flatten + Dense(5, softmax),\n"
     "  Adam, categorical cross-entropy; validation on the first 3 shards (690 images), training on the other 13.\n"
     "  --data DIR            folder of the *.tfrec shards (default: flowers-192 in the assets search path)\n"
@@ -78,6 +79,8 @@ const char* kUsage =
     "                        ends with the weights an uninterrupted run with the same options reaches\n"
     "  --onnx                also write the trained model as --out/model.onnx (ONNX opset 17; input: the\n"
     "                        preprocessed [N, 192, 192, 3] float32 batch; output: the 5 class probabilities)\n"
+    "  --tensorboard DIR     TensorBoard event files of every epoch in DIR/train and DIR/validation (fine-tuning\n"
+    "                        in DIR/fine_tune/train and DIR/fine_tune/validation); view with tensorboard --logdir DIR\n"
     "Exit status: 0 success, 1 bad data or failed I/O, 2 usage error (docs/exit_codes.md).\n";
 
 using Clock = std::chrono::steady_clock;
@@ -109,6 +112,8 @@ int run(const ex::CommandLine& cl) {
   const fs::path weights = find_first_asset({"mobilenet_v2_1.0_imagenet.safetensors", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_192_no_top.h5"}, cl.get("--weights"));
   ex::require_regular_file(weights, "--weights");
   ex::OutputFolder out(cl.get("--out", "out/flowers_transfer"), "--out");
+  std::optional<ex::OutputFolder> logs;
+  if (cl.values.count("--tensorboard")) logs.emplace(cl.get("--tensorboard"), "--tensorboard");
   ex::prepare_checkpoint_dir(checkpoints);
   manual_seed(seed);
 
@@ -143,6 +148,7 @@ int run(const ex::CommandLine& cl) {
   train_options.augment = augment;
   train_options.allow_cache = !cl.switches.count("--no-cache");
   train_options.checkpoints = checkpoints;
+  if (logs) train_options.callbacks.push_back(std::make_shared<TensorBoard>(logs->path()));
   const ex::TrainOutcome frozen = ex::train_transfer_model(tm, train, val, train_options);
 
   ex::TrainOutcome tuned;
@@ -156,6 +162,8 @@ int run(const ex::CommandLine& cl) {
     tune_options.learning_rate = fine_tune_lr;
     tune_options.seed = seed + 1;  // another order than the frozen epochs
     tune_options.checkpoints.name = "fine_tune_epoch";
+    tune_options.callbacks.clear();
+    if (logs) tune_options.callbacks.push_back(std::make_shared<TensorBoard>(logs->path() / "fine_tune"));
     // Fine-tuning checkpoints continue frozen weights that this run did not
     // change; after frozen epochs trained now they belong to another run.
     tune_options.checkpoints.resume = checkpoints.resume && frozen.resumed_epochs >= epochs;
@@ -182,19 +190,27 @@ int run(const ex::CommandLine& cl) {
       {"cache", use_cache ? "true" : "false"},
       {"cache_seconds", json::number(cache_seconds)},
       {"wall_seconds", json::number(wall)},
-      {"head", json::quote(head)},
       {"preprocessing", json::quote(ex::preprocessing_formula(scale))},
-      {"augment", augment ? "true" : "false"},
-      {"seed", std::to_string(seed)}};
+      {"augment", augment ? "true" : "false"}};
   if (fine_tune) {
     const std::string history = tuned.history.to_json({"loss", "accuracy", "val_loss", "val_accuracy"});
     extra.emplace_back("fine_tune", "{\"val_accuracy\": " + json::number(tuned.val_accuracy) + ", \"history\": " +
                                         history + ", \"images_per_second\": " +
                                         json::number(tuned.images_per_second) + ", \"confusion_matrix\": " +
-                                        ex::matrix_json(tuned.confusion) + "}");
+                                        ex::matrix_json(tuned.confusion) + ", \"epochs\": " +
+                                        std::to_string(fine_tune_epochs) + ", \"learning_rate\": " +
+                                        json::number(fine_tune_lr) + "}");
   }
   const std::string results = ex::flowers_results_json(frozen.val_accuracy, frozen.history, frozen.images_per_second,
-                                                       classes, frozen.confusion, extra);
+                                                       classes, frozen.confusion,
+                                                       {.epochs = epochs,
+                                                        .batch = batch,
+                                                        .learning_rate = lr,
+                                                        .optimizer = "adam",
+                                                        .head = head,
+                                                        .seed = seed,
+                                                        .device = device.str()},
+                                                       extra);
   write_text_file_atomic(out.file("results.json"), results);
 
   std::printf("val_accuracy %.4f after %d frozen epochs", frozen.val_accuracy, epochs);
@@ -203,6 +219,7 @@ int run(const ex::CommandLine& cl) {
               static_cast<long long>(val.size()), frozen.images_per_second, use_cache ? "on" : "off", wall,
               out.path().string().c_str());
   out.keep();
+  if (logs) logs->keep();
   return 0;
 }
 
@@ -213,7 +230,7 @@ int main(int argc, char** argv) {
     return run(ex::parse_command_line(
         argc, argv, "flowers_transfer", kUsage,
         {"--data", "--epochs", "--batch", "--lr", "--seed", "--out", "--weights", "--head", "--preprocess",
-         "--fine-tune-epochs", "--fine-tune-lr", "--device", "--checkpoint"},
+         "--fine-tune-epochs", "--fine-tune-lr", "--device", "--checkpoint", "--tensorboard"},
         {"--augment", "--no-cache", "--fine-tune", "--resume", "--onnx"}, ex::Positional::None));
   });
 }

@@ -96,6 +96,7 @@ TrainOutcome fit_and_evaluate(std::shared_ptr<nn::Module> model, nn::BatchSource
   fit.epochs = options.epochs;
   fit.validation = &val;
   fit.verbose = options.verbose;
+  fit.callbacks = options.callbacks;
   TrainOutcome o;
   o.history = fit_with_checkpoints(trainer, train, fit, options.checkpoints, resume);
   o.resumed_epochs = resume.epoch;

@@ -19,6 +19,7 @@
 #include "nn/mobilenet_v2.hpp"
 #include "nn/safetensors.hpp"
 #include "nn/sequential.hpp"
+#include "nn/trainer.hpp"
 
 namespace petal::examples {
 
@@ -54,6 +55,8 @@ struct TrainOptions {
   // --checkpoint/--resume: checkpoints of what trains (the head alone when
   // the frozen base is cached) after every epoch.
   CheckpointOptions checkpoints;
+  // Added to fit()'s (--tensorboard: nn::TensorBoard).
+  std::vector<std::shared_ptr<nn::Callback>> callbacks;
 };
 
 struct TrainOutcome {
