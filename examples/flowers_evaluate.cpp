@@ -20,16 +20,18 @@ namespace ex = petal::examples;
 namespace {
 
 const char* kUsage =
-    "usage: flowers_evaluate --model FILE --files GLOB [--json] [--device cpu|cuda]\n"
+    "usage: flowers_evaluate --model FILE --files GLOB [--batch N] [--json] [--device cpu|cuda]\n"
     "  Accuracy and confusion matrix of a flowers_transfer model on TFRecord shards.\n"
     "  --model FILE  model.safetensors written by flowers_transfer (architecture in its metadata)\n"
     "  --files GLOB  shards to evaluate, e.g. 'flowers-192/flowers0[0-2]*.tfrec' (quote it)\n"
+    "  --batch N     images per forward pass (default 64)\n"
     "  --json        print {\"accuracy\", \"n\", \"classes\", \"confusion_matrix\"}\n"
     "  --device D    cpu (default), cuda or cuda:N: where the model runs\n"
     "Exit status: 0 success, 1 bad data or failed I/O, 2 usage error (docs/exit_codes.md).\n";
 
 int run(const ex::CommandLine& cl) {
   if (!cl.values.count("--model") || !cl.values.count("--files")) cl.fail("--model and --files are required");
+  const std::int64_t batch = cl.get_int("--batch", 64, 1, ex::kMaxBatch);
   const Device device = ex::select_device(cl.get("--device", "cpu"));
   // Every input checked before the model loads: a FIFO or a folder fails at once.
   const auto files = data::glob_files(cl.get("--files"));
@@ -42,7 +44,7 @@ int run(const ex::CommandLine& cl) {
 
   tm.model->eval();
   ag::NoGradGuard no_grad;
-  ex::ImageRowsSource source(images, ex::one_hot(images.classes, num_classes), 64, false, 0, false, tm.scale, false);
+  ex::ImageRowsSource source(images, ex::one_hot(images.classes, num_classes), batch, false, 0, false, tm.scale, false);
   source.begin_epoch(0);
   std::vector<std::int64_t> predicted;
   while (auto batch = source.next()) {
@@ -79,7 +81,7 @@ int run(const ex::CommandLine& cl) {
 
 int main(int argc, char** argv) {
   return ex::run_program("flowers_evaluate", [&] {
-    return run(ex::parse_command_line(argc, argv, "flowers_evaluate", kUsage, {"--model", "--files", "--device"},
+    return run(ex::parse_command_line(argc, argv, "flowers_evaluate", kUsage, {"--model", "--files", "--device", "--batch"},
                                       {"--json"}, ex::Positional::None));
   });
 }

@@ -172,6 +172,9 @@ for name in flowers_dense flowers_transfer flowers_from_scratch; do
   expect 2 "--device" "$name" "${flags[@]}" --device bogus
   expect 2 "extra" "$name" "${flags[@]}" extra
   expect 2 "--out" "$name" "${flags[@]}" --out ""
+  expect 2 "--tensorboard" "$name" "${flags[@]}" --tensorboard
+  expect 2 "--tensorboard" "$name" "${flags[@]}" --tensorboard ""
+  expect 2 "--tensorboard" "$name" "${flags[@]}" --tensorboard=
 done
 expect 2 "--fine-tune-epochs" flowers_transfer "${train_flags[@]}" --fine-tune --fine-tune-epochs 4294967297
 expect 2 "--fine-tune-lr" flowers_transfer "${train_flags[@]}" --fine-tune --fine-tune-lr 1e999
@@ -189,8 +192,20 @@ expect 2 "--files" flowers_evaluate --model "$in/model.safetensors"
 expect 2 "--model" flowers_evaluate --files "$in/good.tfrec" --model
 expect 2 "extra" flowers_evaluate --model "$in/model.safetensors" --files "$in/good.tfrec" extra
 expect 2 "--device" flowers_evaluate --model "$in/model.safetensors" --files "$in/good.tfrec" --device cuda:x
+for batch in 0 -1 abc 1.5 4294967297 ""; do
+  expect 2 "--batch" flowers_evaluate --model "$in/model.safetensors" --files "$in/good.tfrec" --batch "$batch"
+done
+expect 2 "--batch" flowers_evaluate --model "$in/model.safetensors" --files "$in/good.tfrec" --batch=0
+expect 2 "--batch" flowers_evaluate --model "$in/model.safetensors" --files "$in/good.tfrec" --batch
 expect 2 "--model" flowers_predict "$in/photo.png"
 expect 2 "no image" flowers_predict --model "$in/model.safetensors"
+# --top K: K in [1, the model's classes] (5 here).
+for top in 0 -1 6 abc 2.5 4294967297 ""; do
+  expect 2 "--top" flowers_predict --model "$in/model.safetensors" --top "$top" "$in/photo.png"
+done
+expect 2 "--top" flowers_predict --model "$in/model.safetensors" --top=6 "$in/photo.png"
+expect 2 "--device" flowers_predict --model "$in/model.safetensors" --device npu "$in/photo.png"
+expect 2 "--device" flowers_predict --model "$in/model.safetensors" --device "" "$in/photo.png"
 expect 2 "no image" imagenet_classify --weights "$in/mobilenet.safetensors"
 for size in 31 4097 4294967297 -224 abc 1e999 ""; do
   expect 2 "--size" imagenet_classify --weights "$in/mobilenet.safetensors" --size "$size" "$in/photo.png"
@@ -273,6 +288,10 @@ for name in flowers_dense flowers_transfer flowers_from_scratch; do
   expect 1 "--out" "$name" "${flags[@]}" --out "$in/file.txt/out"
   expect 1 "--out" "$name" "${flags[@]}" --out "$in/file.txt/a/b"
   expect 1 "--out" "$name" "${flags[@]}" --out /proc/petal_bad_arguments_out
+  # --tensorboard DIR is checked like --out, before any work.
+  expect 1 "--tensorboard" "$name" "${flags[@]}" --tensorboard "$in/file.txt"
+  expect 1 "--tensorboard" "$name" "${flags[@]}" --tensorboard "$in/file.txt/logs"
+  expect 1 "--tensorboard" "$name" "${flags[@]}" --tensorboard /proc/petal_bad_arguments_logs
   # Failures after --out was created: the folders this run made go away...
   weights_flag=()
   [[ $name == flowers_transfer ]] && weights_flag=(--weights "$in/mobilenet.safetensors")
@@ -306,16 +325,37 @@ expect 1 "flowers_good" flowers_from_scratch --data "$in/flowers_good" --epochs 
 # -- the good path still works: outputs kept, no probe or temporary file left in --out --
 # (flowers_dense is left out: its 55M-parameter model takes about 1 GB.)
 expect 0 "" flowers_transfer --data "$in/flowers_good" --weights "$in/mobilenet.safetensors" --epochs 1 --batch 2 \
-  --out "$tmp/trained"
+  --out "$tmp/trained" --tensorboard "$tmp/trained/logs"
 for f in results.json model.safetensors curves.svg predictions.png; do
   [[ -s $tmp/trained/$f ]] || fail "flowers_transfer: no $f in --out"
+done
+# TensorBoard's layout, and the configuration in results.json.
+for sub in train validation; do
+  compgen -G "$tmp/trained/logs/$sub/events.out.tfevents.*" >/dev/null ||
+    fail "flowers_transfer --tensorboard: no events.out.tfevents.* in logs/$sub"
+done
+for key in epochs batch learning_rate optimizer head seed petal_version git_commit machine; do
+  grep -q "\"$key\": " "$tmp/trained/results.json" || fail "flowers_transfer: no \"$key\" in results.json"
 done
 leftovers=$(ls -A "$tmp/trained" | grep -E '^\.write-probe|\.tmp') &&
   fail "flowers_transfer left a probe or temporary file in --out: $leftovers"
 expect 0 "" flowers_evaluate --model "$tmp/trained/model.safetensors" --files "$in/good.tfrec"
-expect 0 "" flowers_from_scratch --data "$in/flowers_good" --epochs 1 --batch 2 --size 32 --out "$tmp/scratch"
+expect 0 "" flowers_evaluate --model "$tmp/trained/model.safetensors" --files "$in/good.tfrec" --batch 3
+expect 0 "" flowers_predict --model "$tmp/trained/model.safetensors" --top 3 "$in/photo.png" "$in/photo.jpg"
+[[ $(grep -c '^  [1-3]\. ' "$tmp/stdout") -eq 6 ]] ||
+  fail "flowers_predict --top 3: expected 3 ranked lines per image: $(head -c 400 "$tmp/stdout")"
+expect 0 "" flowers_predict --model "$tmp/trained/model.safetensors" --top 5 --json "$in/photo.png"
+[[ $(grep -o '"prob"' "$tmp/stdout" | wc -l) -eq 6 ]] ||
+  fail "flowers_predict --top 5 --json: expected the best class and 5 ranked ones: $(head -c 400 "$tmp/stdout")"
+expect 0 "" flowers_from_scratch --data "$in/flowers_good" --epochs 1 --batch 2 --size 32 --out "$tmp/scratch" \
+  --tensorboard "$tmp/scratch_logs"
 for f in results.json model.safetensors curves.svg predictions.png; do
   [[ -s $tmp/scratch/$f ]] || fail "flowers_from_scratch: no $f in --out"
+done
+compgen -G "$tmp/scratch_logs/train/events.out.tfevents.*" >/dev/null ||
+  fail "flowers_from_scratch --tensorboard: no events.out.tfevents.* in train/"
+for key in epochs batch learning_rate optimizer seed petal_version git_commit machine; do
+  grep -q "\"$key\": " "$tmp/scratch/results.json" || fail "flowers_from_scratch: no \"$key\" in results.json"
 done
 
 # -- out of memory: a clean exit 1, not an abort --
