@@ -34,7 +34,12 @@ const char* kUsage =
 
 int run(const ex::CommandLine& cl) {
   if (!cl.values.count("--model")) cl.fail("--model is required");
-  const std::int64_t top = cl.get_int("--top", 1, 1, std::numeric_limits<std::int32_t>::max());
+  std::int64_t top = 1;
+  try {
+    top = cl.get_int("--top", 1, 1, std::numeric_limits<std::int32_t>::max());
+  } catch (const ex::UsageError&) {
+    cl.fail(str_cat("--top expects an integer from 1 to the model's number of classes, got \"", cl.get("--top"), "\""));
+  }
   if (cl.positional.empty()) cl.fail("no image given");
   const Device device = ex::select_device(cl.get("--device", "cpu"));
   for (const auto& path : cl.positional) ex::require_regular_file(path, "image");
@@ -42,7 +47,7 @@ int run(const ex::CommandLine& cl) {
   ex::TransferModel tm = ex::load_transfer_model(cl.get("--model"));
   const auto num_classes = static_cast<std::int64_t>(tm.classes.size());
   if (top > num_classes)
-    cl.fail(str_cat("--top must be an integer in [1, ", num_classes, "] (the model's classes), got ", top));
+    cl.fail(str_cat("--top expects an integer from 1 to ", num_classes, " (the model's classes), got \"", top, "\""));
   tm.model->to(device);
   tm.model->eval();
   ag::NoGradGuard no_grad;
