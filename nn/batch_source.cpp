@@ -7,6 +7,13 @@
 
 namespace petal::nn {
 
+std::int64_t Batch::size() const {
+  if (x.defined()) return x.dim() >= 1 ? x.size(0) : 1;
+  if (!inputs.empty() && inputs.begin()->second.defined() && inputs.begin()->second.dim() >= 1)
+    return inputs.begin()->second.size(0);
+  return 0;
+}
+
 Tensor gather_rows(const Tensor& t, const std::vector<std::int64_t>& indices) {
   Tensor src = t.to(Device::cpu()).contiguous();
   Shape shape = src.shape();

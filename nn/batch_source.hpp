@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <string>
 
 #include "core/random.hpp"
 #include "core/tensor.hpp"
@@ -15,6 +17,13 @@ struct Batch {
   Tensor x;  // inputs [N, ...], float
   Tensor y;  // targets: one-hot float [N, C] or int64 class indices [N]
   Tensor sample_weight = {};  // optional per-sample loss weights [N] (undefined: all 1)
+  // Named batches for functional Models (Keras's dict inputs): inputs keyed by
+  // the names of the Model's Input layers, targets by the names of its output
+  // layers. When non-empty they replace x / y (see Trainer).
+  std::map<std::string, Tensor> inputs = {};
+  std::map<std::string, Tensor> targets = {};
+  // Rows: x's, else the first named input's (0 when neither is set).
+  std::int64_t size() const;
 };
 
 class BatchSource {

@@ -22,6 +22,17 @@ FeatureBatchSource::FeatureBatchSource(data::FeatureDataset dataset, std::string
   PETAL_CHECK(!x_key_.empty() && !y_key_.empty(), ValueError, "FeatureBatchSource: empty x or y key");
 }
 
+FeatureBatchSource FeatureBatchSource::named(data::FeatureDataset dataset, std::vector<std::string> input_keys,
+                                             std::vector<std::string> target_keys, std::string sample_weight_key) {
+  PETAL_CHECK(!input_keys.empty(), ValueError, "FeatureBatchSource::named: no input keys");
+  FeatureBatchSource s(std::move(dataset), input_keys.front(), input_keys.front(), std::move(sample_weight_key));
+  s.x_key_.clear();
+  s.y_key_.clear();
+  s.input_keys_ = std::move(input_keys);
+  s.target_keys_ = std::move(target_keys);
+  return s;
+}
+
 void FeatureBatchSource::begin_epoch(int epoch) { it_.emplace(dataset_.iterate(epoch)); }
 
 std::optional<Batch> FeatureBatchSource::next() {
@@ -29,13 +40,21 @@ std::optional<Batch> FeatureBatchSource::next() {
   std::optional<data::Features> b = it_->next();
   if (!b) return std::nullopt;
   Batch out;
-  out.x = pick(*b, x_key_, "x");
-  if (out.x.dtype() != DType::Float32) out.x = out.x.to(DType::Float32);
-  out.y = pick(*b, y_key_, "y");
   if (!w_key_.empty()) {
     out.sample_weight = pick(*b, w_key_, "sample_weight");
     if (out.sample_weight.dtype() != DType::Float32) out.sample_weight = out.sample_weight.to(DType::Float32);
   }
+  if (!input_keys_.empty()) {
+    for (const std::string& k : input_keys_) {
+      Tensor t = pick(*b, k, "input");
+      out.inputs.emplace(k, t.dtype() == DType::Float32 ? t : t.to(DType::Float32));
+    }
+    for (const std::string& k : target_keys_) out.targets.emplace(k, pick(*b, k, "target"));
+    return out;
+  }
+  out.x = pick(*b, x_key_, "x");
+  if (out.x.dtype() != DType::Float32) out.x = out.x.to(DType::Float32);
+  out.y = pick(*b, y_key_, "y");
   PETAL_CHECK(out.x.dim() >= 1 && out.y.dim() >= 1 && out.x.size(0) == out.y.size(0), ShapeError,
               "FeatureBatchSource: x \"", x_key_, "\" ", shape_str(out.x.shape()), " and y \"", y_key_, "\" ",
               shape_str(out.y.shape()), " need the same batch size (is the dataset batched?)");

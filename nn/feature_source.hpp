@@ -14,6 +14,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "data/feature_dataset.hpp"
 #include "nn/batch_source.hpp"
@@ -26,6 +27,12 @@ class FeatureBatchSource : public BatchSource {
   // sample_weight_key empty: no weights.
   FeatureBatchSource(data::FeatureDataset dataset, std::string x_key, std::string y_key,
                      std::string sample_weight_key = "");
+  // Named batches for functional Models (Keras's dict inputs, see trainer.hpp):
+  // the keys input_keys go to Batch::inputs (converted to float32) and
+  // target_keys to Batch::targets, under the same names, which must be the
+  // names of the Model's Input and output layers. target_keys may be empty (predict).
+  static FeatureBatchSource named(data::FeatureDataset dataset, std::vector<std::string> input_keys,
+                                  std::vector<std::string> target_keys, std::string sample_weight_key = "");
   void begin_epoch(int epoch) override;
   std::optional<Batch> next() override;
   // The dataset's cardinality when known, else -1.
@@ -34,6 +41,7 @@ class FeatureBatchSource : public BatchSource {
  private:
   data::FeatureDataset dataset_;
   std::string x_key_, y_key_, w_key_;
+  std::vector<std::string> input_keys_, target_keys_;  // named mode when input_keys_ is non-empty
   std::optional<data::FeatureIterator> it_;
 };
 

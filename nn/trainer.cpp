@@ -9,6 +9,7 @@
 #include "autograd/functions.hpp"
 #include "core/error.hpp"
 #include "nn/metrics.hpp"
+#include "nn/model.hpp"
 
 namespace petal::nn {
 
@@ -81,13 +82,21 @@ bool ranks_only(const std::string& m) {
 
 Trainer::Trainer(std::shared_ptr<Module> model) : model_(std::move(model)) {
   PETAL_CHECK(model_ != nullptr, ValueError, "Trainer: null model");
-  // Batches hold one x and one y: a model with several inputs or outputs
-  // trains in a custom loop on the tape (docs/guide.md).
-  if (model_->built())
+  // A functional Model takes named batches (several inputs or outputs, see
+  // trainer.hpp); any other module with several inputs or outputs trains in a
+  // custom loop on the tape (docs/guide.md).
+  if (const auto* m = dynamic_cast<const Model*>(model_.get())) {
+    functional_ = true;
+    for (const SymbolicTensor& in : m->inputs()) input_names_.push_back(in.layer().name());
+    for (const SymbolicTensor& out : m->outputs()) output_names_.push_back(out.layer().name());
+    multi_io_ = input_names_.size() > 1 || output_names_.size() > 1;
+  } else if (model_->built()) {
     PETAL_CHECK(model_->input_shapes().size() == 1 && model_->output_shapes().size() <= 1, ValueError,
                 "Trainer: model \"", model_->name(), "\" has ", model_->input_shapes().size(), " inputs and ",
                 model_->output_shapes().size(),
-                " outputs; Trainer takes one of each (train it with a custom loop: docs/guide.md)");
+                " outputs; Trainer takes one of each unless it is a functional nn::Model (train it with a "
+                "custom loop: docs/guide.md)");
+  }
 }
 
 void Trainer::compile(std::shared_ptr<Optimizer> optimizer, Loss loss, std::vector<std::string> metrics) {
@@ -116,6 +125,7 @@ bool Trainer::fused() const { return loss_.fuses_softmax() && model_->ends_in_so
 
 std::vector<std::pair<std::string, std::unique_ptr<Metric>>> Trainer::make_metrics() const {
   std::vector<std::pair<std::string, std::unique_ptr<Metric>>> out;
+  if (output_names_.size() > 1) return out;  // not computed for several outputs (trainer.hpp)
   for (const std::string& m : metrics_) {
     if (is_accuracy(m))
       out.emplace_back("accuracy", std::make_unique<FollowingAccuracy>(loss_.kind == LossKind::BinaryCrossentropy));
@@ -153,7 +163,75 @@ static void check_float_inputs(const Module& model, const Tensor& x) {
               " (convert images to float32 first: data::Dataset::output_float, or Tensor::to(DType::Float32))");
 }
 
+std::vector<ag::Variable> Trainer::named_inputs(const Batch& batch) const {
+  PETAL_CHECK(functional_, ValueError, "model \"", model_->name(),
+              "\": named batch inputs/targets need a functional nn::Model");
+  const Device device = model_->device();
+  std::vector<ag::Variable> xs;
+  for (const std::string& name : input_names_) {
+    Tensor x;
+    if (!batch.inputs.empty()) {
+      auto it = batch.inputs.find(name);
+      if (it == batch.inputs.end()) {
+        std::string have;
+        for (const auto& [k, t] : batch.inputs) have += (have.empty() ? "" : ", ") + k;
+        throw ValueError(str_cat("model \"", model_->name(), "\": the batch has no input \"", name,
+                                 "\" for the Input layer of that name (batch inputs: ", have, ")"));
+      }
+      x = it->second;
+    } else {
+      PETAL_CHECK(input_names_.size() == 1, ValueError, "model \"", model_->name(), "\" has ", input_names_.size(),
+                  " inputs: give the batch named inputs (Batch::inputs)");
+      x = batch.x;
+    }
+    check_float_inputs(*model_, x);
+    xs.emplace_back(x.to(device), false);
+  }
+  return xs;
+}
+
+Tensor Trainer::metric_target(const Batch& batch) const {
+  if (!batch.targets.empty() && output_names_.size() == 1) {
+    auto it = batch.targets.find(output_names_[0]);
+    if (it != batch.targets.end()) return it->second;
+  }
+  return batch.y;
+}
+
+std::pair<ag::Variable, ag::Variable> Trainer::forward_loss_named(const Batch& batch,
+                                                                  std::vector<double>* per_output) {
+  const Device device = model_->device();
+  std::vector<ag::Variable> outs = (*model_)(named_inputs(batch));
+  PETAL_CHECK(outs.size() == output_names_.size(), ValueError, "model \"", model_->name(), "\": ", outs.size(),
+              " outputs for ", output_names_.size(), " output layers");
+  const Tensor weight = batch.sample_weight.defined() ? batch.sample_weight.to(device) : Tensor();
+  ag::Variable total;
+  if (per_output) per_output->clear();
+  for (std::size_t j = 0; j < outs.size(); ++j) {
+    Tensor target;
+    if (!batch.targets.empty()) {
+      auto it = batch.targets.find(output_names_[j]);
+      if (it == batch.targets.end()) {
+        std::string have;
+        for (const auto& [k, t] : batch.targets) have += (have.empty() ? "" : ", ") + k;
+        throw ValueError(str_cat("model \"", model_->name(), "\": the batch has no target \"", output_names_[j],
+                                 "\" for the output layer of that name (batch targets: ", have, ")"));
+      }
+      target = it->second;
+    } else {
+      PETAL_CHECK(outs.size() == 1, ValueError, "model \"", model_->name(), "\" has ", outs.size(),
+                  " outputs: give the batch named targets (Batch::targets)");
+      target = batch.y;
+    }
+    ag::Variable l = loss_(outs[j], target.to(device), weight, loss_.from_logits);
+    if (per_output) per_output->push_back(l.data().item<double>());
+    total = j == 0 ? l : total + l;
+  }
+  return {total, outs.size() == 1 ? outs[0] : ag::Variable()};
+}
+
 std::pair<ag::Variable, ag::Variable> Trainer::forward_loss(const Batch& batch) {
+  if (named(batch)) return forward_loss_named(batch, nullptr);
   check_float_inputs(*model_, batch.x);
   // The batch follows the model (a no-op on the CPU); a source that fills
   // pinned host memory makes this copy a direct DMA.
@@ -170,13 +248,13 @@ std::pair<ag::Variable, ag::Variable> Trainer::forward_loss(const Batch& batch) 
 double Trainer::train_step(const Batch& batch, Tensor* output) {
   check_compiled("train_step");
   model_->zero_grad();
-  auto [loss, out] = forward_loss(batch);
+  auto [loss, out] = named(batch) ? forward_loss_named(batch, &last_output_losses_) : forward_loss(batch);
   const double value = loss.data().item<double>();
   if (std::isfinite(value)) {
     loss.backward();
     optimizer_->step(model_->trainable_parameters());
   }
-  if (output) *output = out.data();
+  if (output) *output = out.defined() ? out.data() : Tensor();
   return value;
 }
 
@@ -200,6 +278,7 @@ History Trainer::fit(BatchSource& train, const FitOptions& options) {
     std::int64_t steps = options.steps_per_epoch >= 0 ? options.steps_per_epoch : train.steps_per_epoch();
     progress.epoch_begin(epoch, steps);
     Mean mean_loss;
+    std::vector<Mean> output_losses(output_names_.size() > 1 ? output_names_.size() : 0);
     auto metrics = make_metrics();
     Logs logs;
     const auto epoch_start = Clock::now();
@@ -216,7 +295,7 @@ History Trainer::fit(BatchSource& train, const FitOptions& options) {
         Tensor output;
         const double value = train_step(*batch, &output);
         history_.train_seconds += seconds_since(step_start);
-        const std::int64_t n = batch->x.size(0);
+        const std::int64_t n = batch->size();
         history_.train_samples += n;
         if (options.terminate_on_nan && !std::isfinite(value)) {
           history_.stopped_early = true;
@@ -227,7 +306,11 @@ History Trainer::fit(BatchSource& train, const FitOptions& options) {
         }
         mean_loss.update(value, static_cast<double>(n));
         logs["loss"] = mean_loss.result();
-        update_metrics(metrics, output, batch->y);
+        for (std::size_t j = 0; j < output_losses.size() && j < last_output_losses_.size(); ++j) {
+          output_losses[j].update(last_output_losses_[j], static_cast<double>(n));
+          logs[output_names_[j] + "_loss"] = output_losses[j].result();
+        }
+        update_metrics(metrics, output, metric_target(*batch));
         for (const auto& [key, metric] : metrics) logs[key] = metric->result();
         progress.step(step + 1, logs);
         for (auto& cb : options.callbacks) cb->on_batch_end(*this, epoch, step, logs);
@@ -264,17 +347,25 @@ Logs Trainer::evaluate(BatchSource& data, std::int64_t steps) {
   ModeGuard mode(*model_, false);
   data.begin_epoch(0);
   Mean mean_loss;
+  std::vector<Mean> output_losses;
   auto metrics = make_metrics();
   std::int64_t step = 0;
   for (; steps < 0 || step < steps; ++step) {
     std::optional<Batch> batch = data.next();
     if (!batch) break;
-    auto [loss, output] = forward_loss(*batch);
-    mean_loss.update(loss.data().item<double>(), static_cast<double>(batch->x.size(0)));
-    update_metrics(metrics, output.data(), batch->y);
+    std::vector<double> per_output;
+    auto [loss, output] = named(*batch) ? forward_loss_named(*batch, &per_output) : forward_loss(*batch);
+    const auto n = static_cast<double>(batch->size());
+    mean_loss.update(loss.data().item<double>(), n);
+    if (output_names_.size() > 1) {
+      output_losses.resize(per_output.size());
+      for (std::size_t j = 0; j < per_output.size(); ++j) output_losses[j].update(per_output[j], n);
+    }
+    if (output.defined()) update_metrics(metrics, output.data(), metric_target(*batch));
   }
   PETAL_CHECK(step > 0, ValueError, "evaluate: the data source gave no batch");
   Logs logs{{"loss", mean_loss.result()}};
+  for (std::size_t j = 0; j < output_losses.size(); ++j) logs[output_names_[j] + "_loss"] = output_losses[j].result();
   for (const auto& [key, metric] : metrics) logs[key] = metric->result();
   return logs;
 }
@@ -287,11 +378,20 @@ Trainer::Predictions Trainer::predict_with_targets(BatchSource& data, std::int64
   for (std::int64_t step = 0; steps < 0 || step < steps; ++step) {
     std::optional<Batch> batch = data.next();
     if (!batch) break;
+    if (named(*batch)) {
+      PETAL_CHECK(output_names_.size() == 1, ValueError, "predict: model \"", model_->name(), "\" has ",
+                  output_names_.size(), " outputs; predict returns one (call the model on the tape for several)");
+      outputs.push_back((*model_)(named_inputs(*batch)).at(0).data().to(Device::cpu()));
+      targets.push_back(metric_target(*batch));
+      continue;
+    }
     check_float_inputs(*model_, batch->x);
     outputs.push_back((*model_)(ag::Variable(batch->x.to(model_->device()), false)).data().to(Device::cpu()));
     targets.push_back(batch->y);
   }
-  return {concat_rows(outputs), concat_rows(targets)};
+  const bool have_targets =
+      std::all_of(targets.begin(), targets.end(), [](const Tensor& t) { return t.defined(); });
+  return {concat_rows(outputs), have_targets ? concat_rows(targets) : Tensor()};
 }
 
 Tensor Trainer::predict(BatchSource& data, std::int64_t steps) { return predict_with_targets(data, steps).outputs; }

@@ -59,6 +59,17 @@ struct FitOptions {
   bool terminate_on_nan = true;
 };
 
+// Models with several inputs or outputs (a functional nn::Model) train on
+// named batches (Batch::inputs / Batch::targets, e.g. from
+// nn::FeatureBatchSource::named): each Input layer is fed the batch input of
+// its name, each output is compared with the target named after its layer,
+// and the loss is the sum over the outputs of the compiled loss (one loss for
+// all outputs, Keras's loss weights all 1; sample weights apply to each).
+// Logs then hold "loss" (the sum) and "<output>_loss" per output; compiled
+// metrics are not computed for several outputs. A softmax output gives the
+// loss its probabilities (no logits fusion) when there are several outputs.
+// predict() needs a single output. A single-input, single-output Model
+// accepts both plain (x, y) and named batches.
 class Trainer {
  public:
   explicit Trainer(std::shared_ptr<Module> model);
@@ -106,6 +117,12 @@ class Trainer {
  private:
   // Forward pass with the fused loss when possible; returns (loss, output).
   std::pair<ag::Variable, ag::Variable> forward_loss(const Batch& batch);
+  // The same through the named inputs and targets; per_output gets each output's loss.
+  std::pair<ag::Variable, ag::Variable> forward_loss_named(const Batch& batch, std::vector<double>* per_output);
+  std::vector<ag::Variable> named_inputs(const Batch& batch) const;
+  // The target metrics compare with: the single output's named target, else y.
+  Tensor metric_target(const Batch& batch) const;
+  bool named(const Batch& batch) const { return multi_io_ || !batch.inputs.empty() || !batch.targets.empty(); }
   void check_compiled(const char* op) const;
   bool fused() const;
   // Fresh metric objects, with their log keys, for one epoch or evaluation.
@@ -115,6 +132,11 @@ class Trainer {
                       const Tensor& target) const;
 
   std::shared_ptr<Module> model_;
+  // A functional Model: the names of its Input layers and output layers.
+  bool functional_ = false;
+  bool multi_io_ = false;  // several inputs or outputs
+  std::vector<std::string> input_names_, output_names_;
+  std::vector<double> last_output_losses_;  // per output, of the last train_step (multi-output)
   std::shared_ptr<Optimizer> optimizer_;
   Loss loss_;
   std::vector<std::string> metrics_;  // as given to compile

@@ -71,3 +71,73 @@ TEST_CASE("fit on a from_tensors regression dataset through FeatureBatchSource")
   CHECK(msg.find("\"label\"") != std::string::npos);
   CHECK(msg.find("target") != std::string::npos);
 }
+
+TEST_CASE("a two-input, two-output functional Model fits on named batches; losses per output summed") {
+  reset_layer_names();
+  manual_seed(9);
+  Generator gen(9);
+  const std::int64_t n = 128;
+  std::vector<float> as, bs, sums, diffs;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float a0 = static_cast<float>(2 * gen.uniform_double() - 1), a1 = static_cast<float>(2 * gen.uniform_double() - 1);
+    const float b = static_cast<float>(2 * gen.uniform_double() - 1);
+    as.push_back(a0);
+    as.push_back(a1);
+    bs.push_back(b);
+    sums.push_back(a0 + a1 + b + 1);
+    diffs.push_back(a0 - 2 * b);
+  }
+  auto ds = FeatureDataset::from_tensors({{"a", from_vector(as, {n, 2})},
+                                          {"b", from_vector(bs, {n, 1})},
+                                          {"sum", from_vector(sums, {n, 1})},
+                                          {"diff", from_vector(diffs, {n, 1})}});
+  auto a = Input({2}, "a");
+  auto b = Input({1}, "b");
+  auto joined = layer<Concatenate>()({a, b});
+  DenseOptions sum_options, diff_options;
+  sum_options.name = "sum";
+  diff_options.name = "diff";
+  auto sum = layer<Dense>(1, ActivationSpec{}, sum_options)(joined);
+  auto diff = layer<Dense>(1, ActivationSpec{}, diff_options)(joined);
+  auto model = std::make_shared<Model>(std::vector{a, b}, std::vector{sum, diff}, "two_heads");
+  Trainer trainer(model);
+  trainer.compile(std::make_shared<Adam>(0.05), Loss::parse("mse"));
+  auto all = FeatureBatchSource::named(ds.batch(n), {"a", "b"}, {"sum", "diff"});
+  const Logs start = trainer.evaluate(all);
+  // The loss is the sum of the per-output losses.
+  CHECK(start.at("loss") == doctest::Approx(start.at("sum_loss") + start.at("diff_loss")).epsilon(1e-5));
+  CHECK(start.count("accuracy") == 0);
+  auto train = FeatureBatchSource::named(ds.shuffle(64, 1).batch(16), {"a", "b"}, {"sum", "diff"});
+  History h = trainer.fit(train, quiet(60));
+  CHECK(h["sum_loss"].size() == 60);
+  const Logs end = trainer.evaluate(all);
+  MESSAGE("loss " << start.at("loss") << " -> " << end.at("loss") << " (sum " << end.at("sum_loss") << ", diff "
+                  << end.at("diff_loss") << ")");
+  CHECK(end.at("loss") < 0.01 * start.at("loss"));
+  // A missing input names the Input layer and the batch's inputs.
+  auto wrong = FeatureBatchSource::named(ds.batch(n), {"a", "sum"}, {"sum", "diff"});
+  const std::string msg = test::thrown_message<ValueError>([&] { trainer.evaluate(wrong); });
+  CHECK(msg.find("\"b\"") != std::string::npos);
+  // Plain (x, y) batches are refused for two inputs; predict needs one output.
+  FeatureBatchSource plain(ds.batch(n), "a", "sum");
+  CHECK_THROWS_AS(trainer.evaluate(plain), ValueError);
+  CHECK_THROWS_AS(trainer.predict(all), ValueError);
+}
+
+TEST_CASE("a single-input functional Model takes named batches and plain ones alike") {
+  reset_layer_names();
+  auto x = Input({2}, "features");
+  DenseOptions o;
+  o.name = "out";
+  auto y = layer<Dense>(1, ActivationSpec{}, o)(x);
+  auto model = std::make_shared<Model>(x, y);
+  Trainer trainer(model);
+  trainer.compile(std::make_shared<SGD>(0.1), Loss::parse("mse"), {"mae"});
+  auto ds = FeatureDataset::from_tensors({{"features", ones({8, 2})}, {"out", zeros({8, 1})}}).batch(4);
+  auto named = FeatureBatchSource::named(ds, {"features"}, {"out"});
+  FeatureBatchSource plain(ds, "features", "out");
+  const Logs a = trainer.evaluate(named), b = trainer.evaluate(plain);
+  CHECK(a.at("loss") == doctest::Approx(b.at("loss")));
+  CHECK(a.at("mae") == doctest::Approx(b.at("mae")));
+  CHECK(trainer.predict(named).shape() == Shape{8, 1});
+}
