@@ -10,6 +10,7 @@
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
 #include "core/random.hpp"
+#include "core/thread_pool.hpp"
 #include "data/image_io.hpp"
 #include "data/image_ops.hpp"
 #include "data/tfrecord.hpp"
@@ -194,6 +195,7 @@ struct UnaryNode : FeatureDataset::Node {
 
 struct MapNode final : UnaryNode {
   std::function<Features(Features)> fn;
+  int threads = 0;  // 0: serial
   struct It final : Impl {
     const MapNode* node;
     std::unique_ptr<Impl> in;
@@ -203,7 +205,42 @@ struct MapNode final : UnaryNode {
       return node->fn(std::move(*e));
     }
   };
+  struct ParallelIt final : Impl {
+    const MapNode* node;
+    std::unique_ptr<Impl> in;
+    std::vector<Features> window;
+    std::size_t pos = 0;
+    bool input_done = false;
+    std::optional<Features> next() override {
+      if (pos >= window.size()) {
+        window.clear();
+        pos = 0;
+        const std::size_t want = static_cast<std::size_t>(4 * node->threads);
+        while (!input_done && window.size() < want) {
+          auto e = in->next();
+          if (!e) input_done = true;
+          else window.push_back(std::move(*e));
+        }
+        if (window.empty()) return std::nullopt;
+        const auto n = static_cast<std::int64_t>(window.size());
+        const std::int64_t grain = (n + node->threads - 1) / node->threads;
+        parallel_for(0, n, grain, [&](std::int64_t b, std::int64_t e) {
+          for (std::int64_t i = b; i < e; ++i) {
+            auto& slot = window[static_cast<std::size_t>(i)];
+            slot = node->fn(std::move(slot));
+          }
+        });
+      }
+      return std::move(window[pos++]);
+    }
+  };
   std::unique_ptr<Impl> open(std::int64_t pass) const override {
+    if (threads > 1) {
+      auto it = std::make_unique<ParallelIt>();
+      it->node = this;
+      it->in = input->open(pass);
+      return it;
+    }
     auto it = std::make_unique<It>();
     it->node = this;
     it->in = input->open(pass);
@@ -853,6 +890,14 @@ FeatureDataset FeatureDataset::map(std::function<Features(Features)> fn) const {
   PETAL_CHECK(fn != nullptr, ValueError, "map: null function");
   auto node = std::make_shared<MapNode>();
   node->fn = std::move(fn);
+  return unary(node_, std::move(node));
+}
+
+FeatureDataset FeatureDataset::map(std::function<Features(Features)> fn, int num_parallel_calls) const {
+  PETAL_CHECK(fn != nullptr, ValueError, "map: null function");
+  auto node = std::make_shared<MapNode>();
+  node->fn = std::move(fn);
+  node->threads = num_parallel_calls < 1 ? num_threads() : num_parallel_calls;
   return unary(node_, std::move(node));
 }
 

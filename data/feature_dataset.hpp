@@ -143,6 +143,11 @@ class FeatureDataset {
 
   // ---- operators (each returns a new dataset) ----
   FeatureDataset map(std::function<Features(Features)> fn) const;
+  // The same on num_parallel_calls threads of petal's thread pool (< 1: all
+  // of them): windows of 4 x num_parallel_calls elements are pulled, mapped
+  // in parallel, and handed out in input order (deterministic). fn must be
+  // thread-safe. An exception of fn is rethrown by next().
+  FeatureDataset map(std::function<Features(Features)> fn, int num_parallel_calls) const;
   FeatureDataset filter(std::function<bool(const Features&)> predicate) const;
   FeatureDataset take(std::int64_t n) const;  // n < 0: all
   FeatureDataset skip(std::int64_t n) const;

@@ -74,6 +74,27 @@ TEST_CASE("take, skip, filter, map keep the order") {
   CHECK(ids(doubled, 0, "id2") == V{0, 2, 4, 6, 8, 10, 12, 14, 16, 18});
 }
 
+TEST_CASE("map with parallel calls gives the serial result in order; errors propagate") {
+  auto fn = [](Features e) {
+    const std::int64_t id = e.at("id").item<std::int64_t>();
+    e["sq"] = from_vector(std::vector<std::int64_t>{id * id}, {});
+    return e;
+  };
+  const V serial = ids(range_ds(37).map(fn), 0, "sq");
+  CHECK(ids(range_ds(37).map(fn, 2), 0, "sq") == serial);
+  CHECK(ids(range_ds(37).map(fn, 3), 0, "sq") == serial);
+  CHECK(ids(range_ds(37).map(fn, 0), 0, "sq") == serial);
+  CHECK(ids(range_ds(0).map(fn, 2), 0, "sq").empty());
+  auto failing = range_ds(20).map(
+      [](Features e) {
+        if (e.at("id").item<std::int64_t>() == 13) throw ValueError("element 13 is bad");
+        return e;
+      },
+      2);
+  const std::string msg = test::thrown_message<ValueError>([&] { failing.collect(); });
+  CHECK(msg.find("element 13") != std::string::npos);
+}
+
 TEST_CASE("zip merges keys, ends with the shortest, and refuses a key clash") {
   auto a = range_ds(5);
   auto b = FeatureDataset::from_tensors({{"w", from_vector(std::vector<float>{10, 11, 12})}});
