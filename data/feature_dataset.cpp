@@ -95,13 +95,23 @@ struct TFRecordNode final : FeatureDataset::Node {
   }
 };
 
+std::uint64_t mix_seed(std::uint64_t seed, std::int64_t pass) {
+  // splitmix64 of the pair, so nearby seeds and passes give unrelated streams.
+  std::uint64_t z = seed + 0x9e3779b97f4a7c15ull * (static_cast<std::uint64_t>(pass) + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
 struct InterleaveNode final : FeatureDataset::Node {
   std::vector<FeatureDataset> inputs;
   int cycle_length = 1;
   int block_length = 1;
+  std::optional<std::uint64_t> shuffle_seed;
   struct It final : Impl {
     const InterleaveNode* node;
     std::int64_t pass = 0;
+    std::vector<std::size_t> order;  // the inputs in opening order
     std::vector<std::unique_ptr<Impl>> slots;
     std::size_t next_input = 0;
     std::size_t cycle = 0;
@@ -123,7 +133,7 @@ struct InterleaveNode final : FeatureDataset::Node {
           slot.reset();
           advance();
         } else if (next_input < node->inputs.size()) {
-          slot = node->inputs[next_input++].node()->open(pass);
+          slot = node->inputs[order[next_input++]].node()->open(pass);
           block = 0;
         } else {
           if (++empty_in_a_row > slots.size()) return std::nullopt;
@@ -137,6 +147,13 @@ struct InterleaveNode final : FeatureDataset::Node {
     it->node = this;
     it->pass = pass;
     it->slots.resize(static_cast<std::size_t>(cycle_length));
+    it->order.resize(inputs.size());
+    for (std::size_t i = 0; i < inputs.size(); ++i) it->order[i] = i;
+    if (shuffle_seed) {  // Fisher-Yates from (seed, pass)
+      Generator rng(mix_seed(*shuffle_seed ^ 0xf11e5ull, pass));
+      for (std::size_t i = inputs.size(); i > 1; --i)
+        std::swap(it->order[i - 1], it->order[static_cast<std::size_t>(rng.uniform_int(i))]);
+    }
     return it;
   }
   std::int64_t cardinality() const override {
@@ -324,13 +341,6 @@ struct SkipNode final : UnaryNode {
   }
 };
 
-std::uint64_t mix_seed(std::uint64_t seed, std::int64_t pass) {
-  // splitmix64 of the pair, so nearby seeds and passes give unrelated streams.
-  std::uint64_t z = seed + 0x9e3779b97f4a7c15ull * (static_cast<std::uint64_t>(pass) + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 struct ShuffleNode final : UnaryNode {
   std::size_t buffer_size = 0;
@@ -846,18 +856,19 @@ FeatureDataset FeatureDataset::from_elements(std::vector<Features> elements) {
 }
 
 FeatureDataset FeatureDataset::from_tfrecords(std::vector<std::filesystem::path> files, ExampleSpec spec,
-                                              int cycle_length, int block_length) {
+                                              int cycle_length, int block_length,
+                                              std::optional<std::uint64_t> shuffle_files_seed) {
   std::function<Features(const Example&)> parse;
   if (spec.empty())
     parse = [](const Example& e) { return decode_features(e); };
   else
     parse = [spec = std::move(spec)](const Example& e) { return parse_example(e, spec); };
-  return from_tfrecords(std::move(files), std::move(parse), cycle_length, block_length);
+  return from_tfrecords(std::move(files), std::move(parse), cycle_length, block_length, shuffle_files_seed);
 }
 
 FeatureDataset FeatureDataset::from_tfrecords(std::vector<std::filesystem::path> files,
                                               std::function<Features(const Example&)> parse, int cycle_length,
-                                              int block_length) {
+                                              int block_length, std::optional<std::uint64_t> shuffle_files_seed) {
   PETAL_CHECK(parse != nullptr, ValueError, "from_tfrecords: null parse function");
   auto shared_parse = std::make_shared<std::function<Features(const Example&)>>(std::move(parse));
   std::vector<FeatureDataset> inputs;
@@ -867,16 +878,18 @@ FeatureDataset FeatureDataset::from_tfrecords(std::vector<std::filesystem::path>
     node->parse = [shared_parse](const Example& e) { return (*shared_parse)(e); };
     inputs.emplace_back(std::move(node));
   }
-  return interleave(std::move(inputs), std::max(cycle_length, 1), block_length);
+  return interleave(std::move(inputs), std::max(cycle_length, 1), block_length, shuffle_files_seed);
 }
 
-FeatureDataset FeatureDataset::interleave(std::vector<FeatureDataset> inputs, int cycle_length, int block_length) {
+FeatureDataset FeatureDataset::interleave(std::vector<FeatureDataset> inputs, int cycle_length, int block_length,
+                                          std::optional<std::uint64_t> shuffle_seed) {
   PETAL_CHECK(cycle_length >= 1, ValueError, "interleave: cycle_length must be >= 1, got ", cycle_length);
   PETAL_CHECK(block_length >= 1, ValueError, "interleave: block_length must be >= 1, got ", block_length);
   auto node = std::make_shared<InterleaveNode>();
   node->inputs = std::move(inputs);
   node->cycle_length = cycle_length;
   node->block_length = block_length;
+  node->shuffle_seed = shuffle_seed;
   return FeatureDataset(std::move(node));
 }
 

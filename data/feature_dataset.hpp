@@ -126,17 +126,23 @@ class FeatureDataset {
   // Records of TFRecord files of Examples, parsed by `spec`; an empty spec
   // reads the self-describing layout of encode_features (write_tfrecord's files).
   // Files are read one after the other unless cycle_length > 1: then they are
-  // interleaved as interleave() does. Errors name the file and record.
+  // interleaved as interleave() does (shuffle_files_seed: the file order is
+  // shuffled per pass). Errors name the file and record.
   static FeatureDataset from_tfrecords(std::vector<std::filesystem::path> files, ExampleSpec spec = {},
-                                       int cycle_length = 1, int block_length = 1);
+                                       int cycle_length = 1, int block_length = 1,
+                                       std::optional<std::uint64_t> shuffle_files_seed = std::nullopt);
   // The same with any map from an Example to Features.
   static FeatureDataset from_tfrecords(std::vector<std::filesystem::path> files,
                                        std::function<Features(const Example&)> parse, int cycle_length = 1,
-                                       int block_length = 1);
+                                       int block_length = 1,
+                                       std::optional<std::uint64_t> shuffle_files_seed = std::nullopt);
   // tf.data's interleave over the given datasets (deterministic): cycle_length
   // of them are open at once; block_length elements are taken from each in
   // turn; an exhausted one is replaced by the next unopened dataset in its slot.
-  static FeatureDataset interleave(std::vector<FeatureDataset> inputs, int cycle_length, int block_length = 1);
+  // With shuffle_seed the inputs are opened in an order shuffled per pass from
+  // (seed, pass) (tf's list_files(shuffle=True) before interleave).
+  static FeatureDataset interleave(std::vector<FeatureDataset> inputs, int cycle_length, int block_length = 1,
+                                   std::optional<std::uint64_t> shuffle_seed = std::nullopt);
   // Element i merges element i of each dataset (keys merged; the same key in two
   // of them is a ValueError). Ends with the shortest.
   static FeatureDataset zip(std::vector<FeatureDataset> datasets);

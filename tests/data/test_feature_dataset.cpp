@@ -123,6 +123,20 @@ TEST_CASE("interleave follows tf.data: cycle_length open inputs, block_length fr
   CHECK_THROWS_AS(FeatureDataset::interleave(inputs, 0, 1), ValueError);
 }
 
+TEST_CASE("interleave with a shuffle seed opens the inputs in a per-pass shuffled order") {
+  std::vector<FeatureDataset> inputs;
+  for (std::int64_t k = 0; k < 8; ++k) inputs.push_back(range_ds(2, 10 * k));
+  auto ds = FeatureDataset::interleave(inputs, 1, 1, /*shuffle_seed=*/3);
+  const V p0 = ids(ds, 0), p1 = ids(ds, 1);
+  CHECK(p0 == ids(FeatureDataset::interleave(inputs, 1, 1, 3), 0));
+  CHECK(p0 != p1);
+  CHECK(p0 != ids(FeatureDataset::interleave(inputs, 1, 1)));
+  V sorted = p0;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(sorted == ids(FeatureDataset::interleave(inputs, 1, 1)));
+  for (std::size_t i = 0; i < p0.size(); i += 2) CHECK(p0[i + 1] == p0[i] + 1);  // each input whole, in order
+}
+
 TEST_CASE("shuffle is a permutation, deterministic per seed and pass, different across passes") {
   auto ds = range_ds(50).shuffle(16, 42);
   const V p0 = ids(ds, 0);
