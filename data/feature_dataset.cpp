@@ -563,6 +563,7 @@ struct FileCacheNode final : UnaryNode {
     std::optional<Features> next() override {
       if (done) return std::nullopt;
       auto e = in->next();
+      if (!writer) return e;  // another pass of this process is filling the cache: pass through
       if (e) {
         writer->write(encode_example(encode_features(*e)));
         ++count;
@@ -591,7 +592,8 @@ struct FileCacheNode final : UnaryNode {
     it->path = path;
     it->temporary = atomic_temporary_path(path);
     it->in = input->open(pass);
-    it->writer = std::make_unique<TFRecordWriter>(it->temporary);
+    std::error_code ec;
+    if (!std::filesystem::exists(it->temporary, ec)) it->writer = std::make_unique<TFRecordWriter>(it->temporary);
     return it;
   }
   std::int64_t cardinality() const override { return input->cardinality(); }

@@ -16,7 +16,10 @@
 // seed and pass always give the same elements in the same order.
 //
 // Elements are Features: a map from a name to a host tensor of any dtype and
-// shape (std::map, so keys iterate sorted).
+// shape (std::map, so keys iterate sorted). Elements may share storage with
+// the tensors given to from_tensors/from_elements and with the in-memory
+// cache (no copy is made): a map must return new tensors rather than modify
+// its input's in place.
 #pragma once
 
 #include <cstdint>
@@ -181,6 +184,8 @@ class FeatureDataset {
   // A pass finds `path` usable only when its last record is a valid end record
   // with the right count; otherwise (truncated, corrupt) it is ignored and
   // rewritten. Later passes, also of other datasets and processes, read the file.
+  // While one pass of this process fills it, other passes opened meanwhile
+  // pass the elements through without writing.
   FeatureDataset cache(std::filesystem::path path) const;
 
   // ---- iteration ----

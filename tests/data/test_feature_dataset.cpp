@@ -243,6 +243,19 @@ TEST_CASE("cache(path) writes the first pass atomically, reads it back, ignores 
   CHECK(calls == 5);
   REQUIRE(std::filesystem::exists(path));
   CHECK(count_tfrecords(path) == 6);  // 5 elements + the end record
+  {  // two passes at once: the second passes through while the first fills
+    TempDir other;
+    auto both = make().cache(other / "c.tfrecord");
+    auto i1 = both.iterate(0);
+    auto i2 = both.iterate(1);
+    int n1 = 0, n2 = 0;
+    while (i1.next()) ++n1;
+    while (i2.next()) ++n2;
+    CHECK(n1 == 5);
+    CHECK(n2 == 5);
+    CHECK(count_tfrecords(other / "c.tfrecord") == 6);
+    calls = 5;  // the count the checks below continue from
+  }
   const auto second = make().cache(path).collect();  // another dataset over the same file
   CHECK(calls == 5);
   REQUIRE(second.size() == 5);
