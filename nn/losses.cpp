@@ -16,7 +16,8 @@ ag::Variable constant(double value, const ag::Variable& like) {
 }
 
 // Elementwise |x| from maximum(x, -x): the gradient is sign(x) (+1 at 0).
-ag::Variable abs(const ag::Variable& x) { return ag::maximum(x, ag::neg(x)); }
+// (Not ag::abs, whose gradient is 0 at 0.)
+ag::Variable magnitude(const ag::Variable& x) { return ag::maximum(x, ag::neg(x)); }
 
 // Keras's clip_by_value: elements outside [low, high] get no gradient; those on
 // a bound keep theirs (ties in maximum/minimum go to the first argument).
@@ -200,7 +201,7 @@ ag::Variable Loss::per_sample(const ag::Variable& output, const Tensor& target, 
       ag::Variable e;
       if (output_is_logits) {
         // max(x, 0) - x t + log(1 + exp(-|x|)): no overflow for any x.
-        e = ag::add(ag::sub(ag::relu(x), ag::mul(x, t)), ag::log(ag::add_scalar(ag::exp(ag::neg(abs(x))), 1.0)));
+        e = ag::add(ag::sub(ag::relu(x), ag::mul(x, t)), ag::log(ag::add_scalar(ag::exp(ag::neg(magnitude(x))), 1.0)));
       } else {
         ag::Variable p = clip(x, kEpsilon, 1.0 - kEpsilon);
         e = ag::neg(ag::add(ag::mul(t, ag::log(p)), ag::mul(ag::add_scalar(ag::neg(t), 1.0), ag::log(ag::add_scalar(ag::neg(p), 1.0)))));
@@ -216,11 +217,11 @@ ag::Variable Loss::per_sample(const ag::Variable& output, const Tensor& target, 
       if (kind == LossKind::MeanSquaredError) {
         e = ag::mul(error, error);
       } else if (kind == LossKind::MeanAbsoluteError) {
-        e = abs(error);
+        e = magnitude(error);
       } else {
         // 0.5 q^2 + delta (|e| - q) with q = min(|e|, delta): 0.5 e^2 inside
         // |e| <= delta, delta |e| - 0.5 delta^2 outside.
-        ag::Variable a = abs(error);
+        ag::Variable a = magnitude(error);
         ag::Variable q = ag::minimum(a, constant(delta, a));
         e = ag::add(ag::mul_scalar(ag::mul(q, q), 0.5), ag::mul_scalar(ag::sub(a, q), delta));
       }
