@@ -29,6 +29,8 @@ Variable pow_scalar(const Variable& a, double exponent);
 // the gradient goes to a (like TensorFlow); elsewhere to the chosen input.
 Variable maximum(const Variable& a, const Variable& b);
 Variable minimum(const Variable& a, const Variable& b);
+// a^b elementwise (NumPy broadcasting); d/db = a^b log(a) is NaN for a < 0.
+Variable pow(const Variable& a, const Variable& b);
 
 Variable matmul(const Variable& a, const Variable& b);  // 2-D (or batched 3-D)
 
@@ -39,6 +41,15 @@ Variable tanh(const Variable& a);
 Variable exp(const Variable& a);
 Variable log(const Variable& a);
 Variable sqrt(const Variable& a);
+Variable abs(const Variable& a);  // gradient sign(x), 0 at 0
+// Activations of kernels/ops.hpp (gelu is the exact erf form; leaky_relu's
+// default slope 0.2 is keras.ops.leaky_relu's, the LeakyReLU layer's is 0.3).
+Variable gelu(const Variable& a);
+Variable silu(const Variable& a);
+Variable softplus(const Variable& a);
+Variable leaky_relu(const Variable& a, double negative_slope = 0.2);
+// min(max(x, low), high); the gradient is 1 for low <= x <= high, 0 outside.
+Variable clamp(const Variable& a, double low, double high);
 
 // Empty axes = all axes (a 0-d result unless keepdim); negative axes count
 // from the end; a repeated axis is an IndexError.

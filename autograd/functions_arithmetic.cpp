@@ -106,6 +106,22 @@ Variable pow_scalar(const Variable& a, double exponent) {
                         });
 }
 
+Variable pow(const Variable& a, const Variable& b) {
+  detail::check_defined(a, "pow");
+  detail::check_defined(b, "pow");
+  const bool need_a = needs_grad(a), need_b = needs_grad(b);
+  Tensor out = ops::pow(a.data(), b.data());
+  return make_op_result(
+      out, "pow", {a, b},
+      [x = a.data(), e = b.data(), out = need_b ? out : Tensor(), need_a](const Tensor& g) {
+        // d/da = b a^(b-1) (finite at a = 0 for b >= 1); d/db = a^b log(a) (NaN for a < 0).
+        Tensor grad_a = need_a ? reduce_to(ops::mul(g, ops::mul(e, ops::pow(x, ops::add_scalar(e, -1.0)))), x.shape())
+                               : Tensor();
+        Tensor grad_b = out.defined() ? reduce_to(ops::mul(g, ops::mul(out, ops::log(x))), e.shape()) : Tensor();
+        return std::vector<Tensor>{grad_a, grad_b};
+      });
+}
+
 Variable matmul(const Variable& a, const Variable& b) {
   const detail::CrossSaved saved = detail::save_each_for_the_other(a, b, "matmul");
   // out = a @ b: grad_a = g @ b^T, grad_b = a^T @ g (per batch when 3-D).

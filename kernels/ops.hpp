@@ -25,6 +25,8 @@ Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
+// a^b elementwise through pow (NaN for a negative base and a fractional exponent).
+Tensor pow(const Tensor& a, const Tensor& b);
 // a + alpha * b, in place on a (a's shape must be the broadcast shape).
 void add_(Tensor& a, const Tensor& b, double alpha = 1.0);
 
@@ -45,6 +47,16 @@ Tensor relu6(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
 Tensor tanh(const Tensor& a);
 Tensor clamp(const Tensor& a, double low, double high);
+// GELU, exact form: x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) (Keras gelu with
+// approximate=False, PyTorch's default).
+Tensor gelu(const Tensor& a);
+// SiLU (swish): x sigmoid(x).
+Tensor silu(const Tensor& a);
+// softplus: log(1 + e^x), computed as log1p(e^-|x|) + max(x, 0).
+Tensor softplus(const Tensor& a);
+// x for x > 0, negative_slope * x elsewhere. The default 0.2 is keras.ops.leaky_relu's
+// (the keras.layers.LeakyReLU layer defaults to 0.3; PyTorch to 0.01).
+Tensor leaky_relu(const Tensor& a, double negative_slope = 0.2);
 // In place (clipping gradients by value); a must not be a broadcast view.
 void clamp_(Tensor& a, double low, double high);
 
@@ -53,6 +65,10 @@ Tensor relu_backward(const Tensor& grad, const Tensor& x);     // grad * (x > 0)
 Tensor relu6_backward(const Tensor& grad, const Tensor& x);    // grad * (0 < x < 6)
 Tensor sigmoid_backward(const Tensor& grad, const Tensor& y);  // grad * y * (1 - y), y = sigmoid(x)
 Tensor tanh_backward(const Tensor& grad, const Tensor& y);     // grad * (1 - y^2), y = tanh(x)
+Tensor abs_backward(const Tensor& grad, const Tensor& x);      // grad * sign(x), 0 at x = 0
+Tensor gelu_backward(const Tensor& grad, const Tensor& x);     // grad * (Phi(x) + x phi(x))
+Tensor silu_backward(const Tensor& grad, const Tensor& x);     // grad * s (1 + x (1 - s)), s = sigmoid(x)
+Tensor softplus_backward(const Tensor& grad, const Tensor& x); // grad * sigmoid(x)
 
 // ---- reductions (empty axes = all axes; max and argmax skip NaN) ----
 Tensor sum(const Tensor& a, const Axes& axes = {}, bool keepdim = false);

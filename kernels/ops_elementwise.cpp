@@ -153,6 +153,7 @@ Tensor mul(const Tensor& a, const Tensor& b) { return binary_op<BinaryOp::Mul>("
 Tensor div(const Tensor& a, const Tensor& b) { return binary_op<BinaryOp::Div>("div", a, b); }
 Tensor maximum(const Tensor& a, const Tensor& b) { return binary_op<BinaryOp::Maximum>("maximum", a, b); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return binary_op<BinaryOp::Minimum>("minimum", a, b); }
+Tensor pow(const Tensor& a, const Tensor& b) { return binary_op<BinaryOp::Pow>("pow", a, b); }
 
 void add_(Tensor& a, const Tensor& b, double alpha) {
   const char* op = "add_";
@@ -273,6 +274,26 @@ Tensor relu(const Tensor& a) { return table_unary<UnaryOp::Relu>("relu", a); }
 Tensor relu6(const Tensor& a) { return table_unary<UnaryOp::Relu6>("relu6", a); }
 Tensor sigmoid(const Tensor& a) { return table_unary<UnaryOp::Sigmoid>("sigmoid", a); }
 Tensor tanh(const Tensor& a) { return table_unary<UnaryOp::Tanh>("tanh", a); }
+Tensor gelu(const Tensor& a) { return table_unary<UnaryOp::Gelu>("gelu", a); }
+Tensor silu(const Tensor& a) { return table_unary<UnaryOp::Silu>("silu", a); }
+Tensor softplus(const Tensor& a) { return table_unary<UnaryOp::Softplus>("softplus", a); }
+
+Tensor leaky_relu(const Tensor& a, double negative_slope) {
+  // One pass of the portable formula on the CPU (no SIMD table entry: it
+  // takes a parameter); on other devices the same values from ops that have
+  // device kernels: slope * x + (1 - slope) * relu(x).
+  return unary_op(
+      "leaky_relu", a, [](const float*, float*, std::int64_t) { return false; },
+      [negative_slope](auto x) {
+        using T = decltype(x);
+        return kernels::leaky_relu_value(x, static_cast<T>(negative_slope));
+      },
+      [&]() -> Tensor {
+        Tensor out = mul_scalar(relu(a), 1.0 - negative_slope);
+        add_(out, a, negative_slope);
+        return out;
+      });
+}
 
 Tensor clamp(const Tensor& a, double low, double high) {
   PETAL_CHECK(low <= high, ValueError, "clamp: low ", low, " is above high ", high, " (tensor of shape ",
@@ -317,6 +338,18 @@ Tensor sigmoid_backward(const Tensor& grad, const Tensor& y) {
 }
 Tensor tanh_backward(const Tensor& grad, const Tensor& y) {
   return backward_op<BinaryOp::TanhBackward>("tanh_backward", grad, y);
+}
+Tensor abs_backward(const Tensor& grad, const Tensor& x) {
+  return backward_op<BinaryOp::AbsBackward>("abs_backward", grad, x);
+}
+Tensor gelu_backward(const Tensor& grad, const Tensor& x) {
+  return backward_op<BinaryOp::GeluBackward>("gelu_backward", grad, x);
+}
+Tensor silu_backward(const Tensor& grad, const Tensor& x) {
+  return backward_op<BinaryOp::SiluBackward>("silu_backward", grad, x);
+}
+Tensor softplus_backward(const Tensor& grad, const Tensor& x) {
+  return backward_op<BinaryOp::SoftplusBackward>("softplus_backward", grad, x);
 }
 
 }  // namespace petal::ops

@@ -69,6 +69,9 @@ template <class T> inline Vec<T> vlog(const Vec<T>& a) { return xsimd::log(a); }
 template <class T> inline Vec<T> vtanh(const Vec<T>& a) { return xsimd::tanh(a); }
 template <class T> inline Vec<T> vsqrt(const Vec<T>& a) { return xsimd::sqrt(a); }
 template <class T> inline Vec<T> vabs(const Vec<T>& a) { return xsimd::abs(a); }
+template <class T> inline Vec<T> verfc(const Vec<T>& a) { return xsimd::erfc(a); }
+template <class T> inline Vec<T> vlog1p(const Vec<T>& a) { return xsimd::log1p(a); }
+template <class T> inline Vec<T> vpow(const Vec<T>& a, const Vec<T>& b) { return xsimd::pow(a, b); }
 // Debian's xsimd 8.1 has hadd but not reduce_add/reduce_max (xsimd 9).
 template <class T> inline T vreduce_add(const Vec<T>& a) { return xsimd::hadd(a); }
 template <class T> inline T vreduce_max(const Vec<T>& a) {
@@ -136,6 +139,9 @@ template <class T> inline Vec<T> vlog(const Vec<T>& a) { return Vec<T>(std::log(
 template <class T> inline Vec<T> vtanh(const Vec<T>& a) { return Vec<T>(std::tanh(a.v)); }
 template <class T> inline Vec<T> vsqrt(const Vec<T>& a) { return Vec<T>(std::sqrt(a.v)); }
 template <class T> inline Vec<T> vabs(const Vec<T>& a) { return Vec<T>(std::abs(a.v)); }
+template <class T> inline Vec<T> verfc(const Vec<T>& a) { return Vec<T>(std::erfc(a.v)); }
+template <class T> inline Vec<T> vlog1p(const Vec<T>& a) { return Vec<T>(std::log1p(a.v)); }
+template <class T> inline Vec<T> vpow(const Vec<T>& a, const Vec<T>& b) { return Vec<T>(std::pow(a.v, b.v)); }
 template <class T> inline T vreduce_add(const Vec<T>& a) { return a.v; }
 template <class T> inline T vreduce_max(const Vec<T>& a) { return a.v; }
 template <class T> inline Vec<T> vselect_gt(const Vec<T>& a, const Vec<T>& b, const Vec<T>& x, const Vec<T>& y) {

@@ -30,14 +30,28 @@ enum class BinaryOp : int {
   Relu6Backward,    // grad * (0 < x < 6)
   SigmoidBackward,  // grad * y * (1 - y)
   TanhBackward,     // grad * (1 - y^2)
+  Pow,              // a^b through pow (tensor ** tensor)
+  AbsBackward,      // grad * sign(x) (0 at x = 0)
+  GeluBackward,     // grad * (Phi(x) + x phi(x)), Phi the normal CDF, phi its density
+  SiluBackward,     // grad * s (1 + x (1 - s)), s = sigmoid(x)
+  SoftplusBackward, // grad * sigmoid(x)
   Count
 };
 inline constexpr int kBinaryOpCount = static_cast<int>(BinaryOp::Count);
 
 // Square and Reciprocal have no Tensor-level op of their own: they are
 // pow_scalar's exact forms for the exponents 2 and -1.
-enum class UnaryOp : int { Neg, Exp, Log, Sqrt, Abs, Relu, Relu6, Sigmoid, Tanh, Square, Reciprocal, Count };
+// Gelu is the exact (erf) form, Keras's gelu(approximate=False):
+// x Phi(x) = 0.5 x erfc(-x / sqrt 2) (erfc keeps the negative tail accurate);
+// Silu is x sigmoid(x); Softplus is the stable log1p(exp(-|x|)) + max(x, 0).
+enum class UnaryOp : int {
+  Neg, Exp, Log, Sqrt, Abs, Relu, Relu6, Sigmoid, Tanh, Square, Reciprocal, Gelu, Silu, Softplus, Count
+};
 inline constexpr int kUnaryOpCount = static_cast<int>(UnaryOp::Count);
+
+// 1/sqrt(2) and 1/sqrt(2 pi), for GELU and its derivative.
+inline constexpr double kSqrtHalf = 0.70710678118654752440;
+inline constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 
 // T is float or double, or (for the branches that are plain arithmetic) a
 // SIMD vector of floats.
@@ -52,9 +66,17 @@ PETAL_HD_INLINE T binary_value(T a, T b) {
   else if constexpr (kOp == BinaryOp::ReluBackward) return b > T(0) ? a : T(0);
   else if constexpr (kOp == BinaryOp::Relu6Backward) return (b > T(0) && b < T(6)) ? a : T(0);
   else if constexpr (kOp == BinaryOp::SigmoidBackward) return a * b * (T(1) - b);
-  else {
-    static_assert(kOp == BinaryOp::TanhBackward, "every op needs its formula here");
-    return a * (T(1) - b * b);
+  else if constexpr (kOp == BinaryOp::TanhBackward) return a * (T(1) - b * b);
+  else if constexpr (kOp == BinaryOp::Pow) return math_pow(a, b);
+  else if constexpr (kOp == BinaryOp::AbsBackward) return b > T(0) ? a : (b < T(0) ? -a : T(0));
+  else if constexpr (kOp == BinaryOp::GeluBackward)
+    return a * (T(0.5) * math_erfc(-b * T(kSqrtHalf)) + b * math_exp(T(-0.5) * b * b) * T(kInvSqrt2Pi));
+  else if constexpr (kOp == BinaryOp::SiluBackward) {
+    const T s = T(1) / (T(1) + math_exp(-b));
+    return a * s * (T(1) + b * (T(1) - s));
+  } else {
+    static_assert(kOp == BinaryOp::SoftplusBackward, "every op needs its formula here");
+    return a / (T(1) + math_exp(-b));
   }
 }
 
@@ -71,9 +93,12 @@ PETAL_HD_INLINE T unary_value(T x) {
   else if constexpr (kOp == UnaryOp::Sigmoid) return T(1) / (T(1) + math_exp(-x));
   else if constexpr (kOp == UnaryOp::Tanh) return math_tanh(x);
   else if constexpr (kOp == UnaryOp::Square) return x * x;
+  else if constexpr (kOp == UnaryOp::Reciprocal) return T(1) / x;
+  else if constexpr (kOp == UnaryOp::Gelu) return T(0.5) * x * math_erfc(-x * T(kSqrtHalf));
+  else if constexpr (kOp == UnaryOp::Silu) return x / (T(1) + math_exp(-x));
   else {
-    static_assert(kOp == UnaryOp::Reciprocal, "every op needs its formula here");
-    return T(1) / x;
+    static_assert(kOp == UnaryOp::Softplus, "every op needs its formula here");
+    return math_log1p(math_exp(-math_abs(x))) + (x > T(0) ? x : T(0));
   }
 }
 
@@ -123,6 +148,12 @@ PETAL_HD_INLINE T pow_exact_value(T x, T exponent) {
     case UnaryOp::Reciprocal: return unary_value<UnaryOp::Reciprocal>(x);
     default: return pow_value(x, exponent);
   }
+}
+
+// leaky_relu: x for x > 0, alpha x elsewhere (NaN stays NaN).
+template <class T>
+PETAL_HD_INLINE T leaky_relu_value(T x, T alpha) {
+  return x > T(0) ? x : alpha * x;
 }
 
 // clamp: NaN stays NaN.

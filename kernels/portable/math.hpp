@@ -22,6 +22,10 @@ PETAL_HD_INLINE float math_tanh(float x) { return ::tanhf(x); }
 PETAL_HD_INLINE double math_tanh(double x) { return ::tanh(x); }
 PETAL_HD_INLINE float math_pow(float x, float e) { return ::powf(x, e); }
 PETAL_HD_INLINE double math_pow(double x, double e) { return ::pow(x, e); }
+PETAL_HD_INLINE float math_erfc(float x) { return ::erfcf(x); }
+PETAL_HD_INLINE double math_erfc(double x) { return ::erfc(x); }
+PETAL_HD_INLINE float math_log1p(float x) { return ::log1pf(x); }
+PETAL_HD_INLINE double math_log1p(double x) { return ::log1p(x); }
 PETAL_HD_INLINE float math_fmin(float a, float b) { return ::fminf(a, b); }
 PETAL_HD_INLINE double math_fmin(double a, double b) { return ::fmin(a, b); }
 PETAL_HD_INLINE float math_fmax(float a, float b) { return ::fmaxf(a, b); }

@@ -19,6 +19,38 @@ TEST_CASE("relu6 has no gradient where it clips") {
   CHECK(x.grad().to_vector<double>() == std::vector<double>{0.0, 1.0, 1.0, 0.0});
 }
 
+TEST_CASE("abs, clamp and leaky_relu at their kinks") {
+  // abs: sign(x), 0 at 0; clamp: 1 inside with the bounds included, 0 outside.
+  Variable x(from_vector<double>({-2.0, -1.0, 0.0, 0.5, 1.0, 3.0}), true);
+  abs(x).backward(ones({6}, DType::Float64));
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{-1.0, -1.0, 0.0, 1.0, 1.0, 1.0});
+  Variable y(from_vector<double>({-2.0, -1.0, 0.0, 0.5, 1.0, 3.0}), true);
+  clamp(y, -1.0, 1.0).backward(ones({6}, DType::Float64));
+  CHECK(y.grad().to_vector<double>() == std::vector<double>{0.0, 1.0, 1.0, 1.0, 1.0, 0.0});
+  // leaky_relu: the slope at 0 and below, 1 above; default slope 0.2 (keras.ops).
+  Variable z(from_vector<double>({-2.0, 0.0, 3.0}), true);
+  Variable out = leaky_relu(z);
+  CHECK(out.data().to_vector<double>() == std::vector<double>{-0.4, 0.0, 3.0});
+  out.backward(ones({3}, DType::Float64));
+  CHECK(z.grad().to_vector<double>() == std::vector<double>{0.2, 0.2, 1.0});
+  Variable w(from_vector<double>({-2.0, 3.0}), true);
+  leaky_relu(w, 0.0).backward(ones({2}, DType::Float64));
+  CHECK(w.grad().to_vector<double>() == std::vector<double>{0.0, 1.0});
+}
+
+TEST_CASE("gelu, silu and softplus known values") {
+  const std::vector<double> gelu_values = ops::gelu(from_vector<double>({-1.0, 0.0, 1.0})).to_vector<double>();
+  CHECK(gelu_values[0] == doctest::Approx(-0.15865525393145707).epsilon(1e-14));
+  CHECK(gelu_values[1] == 0.0);
+  CHECK(gelu_values[2] == doctest::Approx(0.8413447460685429).epsilon(1e-14));
+  CHECK(ops::silu(from_vector<double>({1.0})).item<double>() == doctest::Approx(0.7310585786300049).epsilon(1e-14));
+  // softplus: no overflow for large inputs, no underflow to log(1) = 0 loss of the tail.
+  const std::vector<float> sp = ops::softplus(from_vector<float>({-100.0f, 0.0f, 100.0f})).to_vector<float>();
+  CHECK(sp[0] == doctest::Approx(3.720076e-44).epsilon(1e-3));
+  CHECK(sp[1] == doctest::Approx(0.6931472f));
+  CHECK(sp[2] == 100.0f);
+}
+
 TEST_CASE("sum and mean: axes in any order, size-1 rows, bad axes") {
   const Fn unordered = [](const std::vector<Variable>& in) { return sum(in[0], {2, 0}, true); };
   CHECK_GRADIENTS(unordered, {random_input({2, 3, 5})});

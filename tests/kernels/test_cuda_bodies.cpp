@@ -178,7 +178,9 @@ TEST_CASE("binary bodies over broadcast, strided operands match the CPU ops") {
 TEST_CASE("activation backward bodies match the fused CPU helpers") {
   const std::vector<std::pair<BinaryOp, std::function<Tensor(const Tensor&, const Tensor&)>>> ops_table = {
       {BinaryOp::ReluBackward, ops::relu_backward}, {BinaryOp::Relu6Backward, ops::relu6_backward},
-      {BinaryOp::SigmoidBackward, ops::sigmoid_backward}, {BinaryOp::TanhBackward, ops::tanh_backward}};
+      {BinaryOp::SigmoidBackward, ops::sigmoid_backward}, {BinaryOp::TanhBackward, ops::tanh_backward},
+      {BinaryOp::AbsBackward, ops::abs_backward},         {BinaryOp::GeluBackward, ops::gelu_backward},
+      {BinaryOp::SiluBackward, ops::silu_backward},       {BinaryOp::SoftplusBackward, ops::softplus_backward}};
   Generator gen(12);
   for (int trial = 0; trial < 20; ++trial) {
     const Shape shape = random_shape(gen, 1 + trial % 4, 9);
@@ -194,7 +196,8 @@ TEST_CASE("unary, power and clamp bodies match the CPU ops") {
   const std::vector<std::pair<UnaryOp, std::function<Tensor(const Tensor&)>>> ops_table = {
       {UnaryOp::Neg, ops::neg},   {UnaryOp::Exp, ops::exp},     {UnaryOp::Log, ops::log},
       {UnaryOp::Sqrt, ops::sqrt}, {UnaryOp::Abs, ops::abs},     {UnaryOp::Relu, ops::relu},
-      {UnaryOp::Relu6, ops::relu6}, {UnaryOp::Sigmoid, ops::sigmoid}, {UnaryOp::Tanh, ops::tanh}};
+      {UnaryOp::Relu6, ops::relu6}, {UnaryOp::Sigmoid, ops::sigmoid}, {UnaryOp::Tanh, ops::tanh},
+      {UnaryOp::Gelu, ops::gelu}, {UnaryOp::Silu, ops::silu},   {UnaryOp::Softplus, ops::softplus}};
   Generator gen(13);
   for (DType dtype : {DType::Float32, DType::Float64}) {
     for (int trial = 0; trial < 10; ++trial) {

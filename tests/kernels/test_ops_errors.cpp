@@ -59,6 +59,12 @@ TEST_CASE("unary and backward helpers") {
   check_error<ShapeError>([&] { ops::sigmoid_backward(zeros({4}), zeros({5})); }, {"sigmoid_backward", "[4]", "[5]"});
   check_error<DTypeError>([&] { ops::tanh_backward(zeros({4}), zeros({4}, DType::Float64)); },
                           {"tanh_backward", "float32", "float64"});
+  check_error<DTypeError>([&] { ops::gelu(zeros({2}, DType::Int64)); }, {"gelu", "int64", "[2]"});
+  check_error<DTypeError>([&] { ops::silu(zeros({2}, DType::UInt8)); }, {"silu", "uint8", "[2]"});
+  check_error<ValueError>([&] { ops::softplus(Tensor()); }, {"softplus", "undefined"});
+  check_error<DTypeError>([&] { ops::leaky_relu(zeros({3}, DType::Int64)); }, {"leaky_relu", "int64", "[3]"});
+  check_error<ShapeError>([&] { ops::pow(zeros({2, 3}), zeros({4})); }, {"pow", "[2, 3]", "[4]"});
+  check_error<ShapeError>([&] { ops::gelu_backward(zeros({4}), zeros({5})); }, {"gelu_backward", "[4]", "[5]"});
 }
 
 TEST_CASE("reductions: axes, dtypes, empty max") {
@@ -149,6 +155,8 @@ TEST_CASE("CUDA tensors stop at the backend switch with a DeviceError" *
   check_error<DeviceError>([&] { ops::add(gpu, gpu); }, {"add", "CUDA backend not available", "[2, 3]"});
   check_error<DeviceError>([&] { ops::add(gpu, cpu); }, {"add", "different devices", "[2, 3]"});
   check_error<DeviceError>([&] { ops::relu(gpu); }, {"relu", "CUDA backend not available"});
+  check_error<DeviceError>([&] { ops::gelu(gpu); }, {"gelu", "CUDA backend not available"});
+  check_error<DeviceError>([&] { ops::leaky_relu(gpu); }, {"leaky_relu", "CUDA backend not available"});
   check_error<DeviceError>([&] { ops::sum(gpu, {0}); }, {"sum", "CUDA backend not available"});
   check_error<DeviceError>([&] { ops::softmax(gpu); }, {"softmax", "CUDA backend not available"});
   check_error<DeviceError>([&] { ops::matmul(gpu, fake_cuda_tensor({3, 2})); }, {"matmul", "CUDA backend not available"});

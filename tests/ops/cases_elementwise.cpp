@@ -2,6 +2,7 @@
 // kind, ops with a scalar, unary ops, and the fused backward helpers.
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "autograd/functions.hpp"
 #include "kernels/ops.hpp"
@@ -115,7 +116,8 @@ void add_scalar_op(std::vector<OpCase>& out, const std::string& name, const std:
 
 // The fused backward helpers: (grad, saved) -> grad * local derivative.
 void add_backward_helper(std::vector<OpCase>& out, const char* name, Tensor (*op)(const Tensor&, const Tensor&),
-                         std::function<double(double, double)> f, double saved_low, double saved_high) {
+                         std::function<double(double, double)> f, double saved_low, double saved_high,
+                         double rtol_float32 = 2e-6) {
   for (const Shape& shape : {Shape{1}, Shape{16}, Shape{17}, Shape{3, 33}, Shape{70000}}) {
     OpCase c;
     c.family = "elementwise";
@@ -123,6 +125,7 @@ void add_backward_helper(std::vector<OpCase>& out, const char* name, Tensor (*op
     c.inputs = {InputSpec{shape}, InputSpec{shape, saved_low, saved_high}};
     c.forward = [op](const Inputs& in) { return op(in[0], in[1]); };
     c.reference = binary_reference(f);
+    c.rtol_float32 = rtol_float32;
     out.push_back(c);
   }
   OpCase strided;
@@ -131,6 +134,7 @@ void add_backward_helper(std::vector<OpCase>& out, const char* name, Tensor (*op
   strided.inputs = {InputSpec({7, 11}).transposed_view(), InputSpec({7, 11}, saved_low, saved_high)};
   strided.forward = [op](const Inputs& in) { return op(in[0], in[1]); };
   strided.reference = binary_reference(f);
+  strided.rtol_float32 = rtol_float32;
   out.push_back(strided);
 }
 
@@ -159,7 +163,8 @@ std::vector<OpCase> elementwise_cases() {
             [](const std::vector<ag::Variable>& v) { return ag::log(v[0]); }, 1e-3, 8.0);
   add_unary(out, "sqrt", [](const Tensor& t) { return ops::sqrt(t); }, [](double x) { return std::sqrt(x); },
             [](const std::vector<ag::Variable>& v) { return ag::sqrt(v[0]); }, 1e-3, 8.0);
-  add_unary(out, "abs", [](const Tensor& t) { return ops::abs(t); }, [](double x) { return std::abs(x); }, {});
+  add_unary(out, "abs", [](const Tensor& t) { return ops::abs(t); }, [](double x) { return std::abs(x); },
+            [](const std::vector<ag::Variable>& v) { return ag::abs(v[0]); });
   add_unary(out, "relu", [](const Tensor& t) { return ops::relu(t); }, [](double x) { return std::max(x, 0.0); },
             [](const std::vector<ag::Variable>& v) { return ag::relu(v[0]); });
   add_unary(out, "relu6", [](const Tensor& t) { return ops::relu6(t); },
@@ -171,7 +176,64 @@ std::vector<OpCase> elementwise_cases() {
   add_unary(out, "tanh", [](const Tensor& t) { return ops::tanh(t); }, [](double x) { return std::tanh(x); },
             [](const std::vector<ag::Variable>& v) { return ag::tanh(v[0]); });
   add_unary(out, "clamp", [](const Tensor& t) { return ops::clamp(t, -1.5, 2.5); },
-            [](double x) { return std::min(std::max(x, -1.5), 2.5); }, {});
+            [](double x) { return std::min(std::max(x, -1.5), 2.5); },
+            [](const std::vector<ag::Variable>& v) { return ag::clamp(v[0], -1.5, 2.5); }, -4.0, 4.0);
+  add_unary(out, "gelu", [](const Tensor& t) { return ops::gelu(t); },
+            [](double x) { return 0.5 * x * std::erfc(-x / std::sqrt(2.0)); },
+            [](const std::vector<ag::Variable>& v) { return ag::gelu(v[0]); });
+  add_unary(out, "silu", [](const Tensor& t) { return ops::silu(t); },
+            [](double x) { return x / (1.0 + std::exp(-x)); },
+            [](const std::vector<ag::Variable>& v) { return ag::silu(v[0]); });
+  add_unary(out, "softplus", [](const Tensor& t) { return ops::softplus(t); },
+            [](double x) { return std::log1p(std::exp(-std::abs(x))) + std::max(x, 0.0); },
+            [](const std::vector<ag::Variable>& v) { return ag::softplus(v[0]); });
+  add_unary(out, "leaky_relu", [](const Tensor& t) { return ops::leaky_relu(t); },
+            [](double x) { return x > 0 ? x : 0.2 * x; },
+            [](const std::vector<ag::Variable>& v) { return ag::leaky_relu(v[0]); });
+  for (double slope : {0.3, -0.5, 1.5}) {
+    add_scalar_op(out, "leaky_relu", "negative_slope " + std::to_string(slope),
+                  [slope](const Tensor& t) { return ops::leaky_relu(t, slope); },
+                  [slope](double x) { return x > 0 ? x : slope * x; },
+                  [slope](const std::vector<ag::Variable>& v) { return ag::leaky_relu(v[0], slope); }, -2.0, 2.0, 2e-6);
+  }
+  // softplus and gelu far out in both tails: exact asymptotes, no overflow.
+  for (const auto& [name, op, f] : {std::tuple<const char*, Tensor (*)(const Tensor&), Scalar1>{
+                                        "softplus", &ops::softplus,
+                                        [](double x) { return std::log1p(std::exp(-std::abs(x))) + std::max(x, 0.0); }},
+                                    std::tuple<const char*, Tensor (*)(const Tensor&), Scalar1>{
+                                        "gelu", &ops::gelu, [](double x) { return 0.5 * x * std::erfc(-x / std::sqrt(2.0)); }},
+                                    std::tuple<const char*, Tensor (*)(const Tensor&), Scalar1>{
+                                        "silu", &ops::silu, [](double x) { return x / (1.0 + std::exp(-x)); }}}) {
+    OpCase c;
+    c.family = "elementwise";
+    c.name = name;
+    c.attributes = "tails";
+    c.inputs = {InputSpec{{64}, -100.0, 100.0}};
+    c.forward = [op = op](const Inputs& in) { return op(in[0]); };
+    c.reference = unary_reference(f);
+    c.rtol_float32 = 1e-5;
+    out.push_back(c);
+  }
+  // pow of two tensors: positive bases (the derivative in the exponent takes
+  // log(a)), exponents of either sign, broadcast either way and strided.
+  for (const auto& [a, b] : std::vector<std::pair<InputSpec, InputSpec>>{
+           {InputSpec({7}, 0.25, 2.25), InputSpec({7})},
+           {InputSpec({17}, 0.25, 2.25), InputSpec({17})},
+           {InputSpec({3, 37}, 0.25, 2.25), InputSpec({37})},
+           {InputSpec({6, 1}, 0.25, 2.25), InputSpec({1, 13})},
+           {InputSpec({}, 0.25, 2.25), InputSpec({5, 3})},
+           {InputSpec({9, 11}, 0.25, 2.25).viewed(Layout::Transposed), InputSpec({9, 11}).viewed(Layout::EveryOther)},
+           {InputSpec({557, 131}, 0.25, 2.25), InputSpec({557, 1})}}) {
+    OpCase c;
+    c.family = "elementwise";
+    c.name = "pow";
+    c.inputs = {a, b};
+    c.forward = [](const Inputs& in) { return ops::pow(in[0], in[1]); };
+    c.reference = binary_reference([](double x, double y) { return std::pow(x, y); });
+    c.differentiable = [](const std::vector<ag::Variable>& v) { return ag::pow(v[0], v[1]); };
+    c.rtol_float32 = 1e-5;
+    out.push_back(c);
+  }
   // Saturation: large magnitudes give exact 0, 1 or -1, never NaN.
   struct Saturating {
     const char* name;
@@ -230,6 +292,17 @@ std::vector<OpCase> elementwise_cases() {
                       [](double g, double y) { return g * y * (1 - y); }, 0.0, 1.0);
   add_backward_helper(out, "tanh_backward", &ops::tanh_backward,
                       [](double g, double y) { return g * (1 - y * y); }, -1.0, 1.0);
+  add_backward_helper(out, "abs_backward", &ops::abs_backward,
+                      [](double g, double x) { return x > 0 ? g : (x < 0 ? -g : 0.0); }, -2.0, 2.0);
+  add_backward_helper(out, "gelu_backward", &ops::gelu_backward, [](double g, double x) {
+    return g * (0.5 * std::erfc(-x / std::sqrt(2.0)) + x * std::exp(-0.5 * x * x) / std::sqrt(2.0 * M_PI));
+  }, -8.0, 8.0, 1e-5);
+  add_backward_helper(out, "silu_backward", &ops::silu_backward, [](double g, double x) {
+    const double s = 1.0 / (1.0 + std::exp(-x));
+    return g * s * (1.0 + x * (1.0 - s));
+  }, -8.0, 8.0, 1e-5);
+  add_backward_helper(out, "softplus_backward", &ops::softplus_backward,
+                      [](double g, double x) { return g / (1.0 + std::exp(-x)); }, -8.0, 8.0, 1e-5);
   return out;
 }
 

@@ -38,6 +38,32 @@ template <> struct SimdBinary<BinaryOp::Relu6Backward> {
     return vselect_gt(x, zero, vselect_gt(six, x, g, zero), zero);
   }
 };
+template <> struct SimdBinary<BinaryOp::Pow> {
+  static VecF apply(const VecF& a, const VecF& b) { return vpow(a, b); }
+};
+template <> struct SimdBinary<BinaryOp::AbsBackward> {
+  static VecF apply(const VecF& g, const VecF& x) {
+    const VecF zero(0.0f);
+    return vselect_gt(x, zero, g, vselect_gt(zero, x, -g, zero));
+  }
+};
+template <> struct SimdBinary<BinaryOp::GeluBackward> {
+  static VecF apply(const VecF& g, const VecF& x) {
+    const VecF cdf = VecF(0.5f) * verfc(x * VecF(-static_cast<float>(kernels::kSqrtHalf)));
+    const VecF pdf = vexp(VecF(-0.5f) * x * x) * VecF(static_cast<float>(kernels::kInvSqrt2Pi));
+    return g * vfma(x, pdf, cdf);
+  }
+};
+template <> struct SimdBinary<BinaryOp::SiluBackward> {
+  static VecF apply(const VecF& g, const VecF& x) {
+    const VecF one(1.0f);
+    const VecF s = one / (one + vexp(-x));
+    return g * s * vfma(x, one - s, one);
+  }
+};
+template <> struct SimdBinary<BinaryOp::SoftplusBackward> {
+  static VecF apply(const VecF& g, const VecF& x) { return g / (VecF(1.0f) + vexp(-x)); }
+};
 
 // Tail padding of 1 keeps Div and Log free of spurious infinities (the
 // padding lanes are discarded anyway).
@@ -105,6 +131,17 @@ template <> struct SimdUnary<UnaryOp::Sigmoid> {
 };
 template <> struct SimdUnary<UnaryOp::Tanh> {
   static VecF apply(const VecF& x) { return vtanh(x); }
+};
+template <> struct SimdUnary<UnaryOp::Gelu> {
+  static VecF apply(const VecF& x) {
+    return VecF(0.5f) * x * verfc(x * VecF(-static_cast<float>(kernels::kSqrtHalf)));
+  }
+};
+template <> struct SimdUnary<UnaryOp::Silu> {
+  static VecF apply(const VecF& x) { return x / (VecF(1.0f) + vexp(-x)); }
+};
+template <> struct SimdUnary<UnaryOp::Softplus> {
+  static VecF apply(const VecF& x) { return vlog1p(vexp(-vabs(x))) + vmax(x, VecF(0.0f)); }
 };
 
 template <UnaryOp kOp>
