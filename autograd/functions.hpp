@@ -55,6 +55,12 @@ Variable clamp(const Variable& a, double low, double high);
 // from the end; a repeated axis is an IndexError.
 Variable sum(const Variable& a, const Axes& axes = {}, bool keepdim = false);
 Variable mean(const Variable& a, const Axes& axes = {}, bool keepdim = false);
+// Largest/smallest over the axes; the gradient goes to the first extreme
+// element of each group in C order (as ops::argmax picks it), none to ties.
+Variable max(const Variable& a, const Axes& axes = {}, bool keepdim = false);
+Variable min(const Variable& a, const Axes& axes = {}, bool keepdim = false);
+// Biased variance (NumPy's and keras.ops.var's default), mean((a - mean(a))^2).
+Variable variance(const Variable& a, const Axes& axes = {}, bool keepdim = false);
 
 // Shape ops return views sharing the input's storage where the tensor layout
 // allows (like Tensor::reshape/transpose), copies otherwise.

@@ -32,7 +32,51 @@ Tensor spread(const Tensor& g, const Shape& kept, const Shape& input_shape) {
   return g.reshape(kept).expand(input_shape).contiguous();
 }
 
+// Gradient of max (sign 1) or min (sign -1) over the axes flagged in `kept`
+// (size 1 there): g goes to the first extreme element of each reduced group,
+// in C order, as argmax picks it (NaN skipped as in the forward). The
+// reduced axes are moved last and flattened, so one argmax finds it.
+Tensor first_extreme_grad(const Tensor& x, const Tensor& g, const Shape& kept, double sign) {
+  std::vector<std::int64_t> order, inverse(x.shape().size());
+  Shape permuted;
+  std::int64_t k_count = 1, r_count = 1;
+  for (int pass = 0; pass < 2; ++pass)
+    for (std::size_t d = 0; d < x.shape().size(); ++d) {
+      const bool reduced = kept[d] == 1 && x.shape()[d] != 1;  // size-1 axes count as kept
+      if ((pass == 1) != reduced) continue;
+      inverse[d] = static_cast<std::int64_t>(order.size());
+      order.push_back(static_cast<std::int64_t>(d));
+      permuted.push_back(x.shape()[d]);
+      (pass == 0 ? k_count : r_count) *= x.shape()[d];
+    }
+  Tensor scores = x.permute(order).reshape({k_count, r_count});
+  if (sign < 0) scores = ops::neg(scores);
+  const Tensor mask = ops::one_hot(ops::argmax(scores, 1), r_count, x.dtype());
+  const Tensor grad = ops::mul(mask, g.reshape({k_count, 1}));
+  return grad.reshape(permuted).permute(inverse).contiguous();
+}
+
+Variable extreme(const Variable& a, const Axes& axes, bool keepdim, const char* op, double sign) {
+  detail::check_defined(a, op);
+  Tensor out = sign > 0 ? ops::max(a.data(), axes, keepdim) : ops::min(a.data(), axes, keepdim);
+  const Shape kept = keepdim_shape(a.shape(), axes, op);
+  return make_op_result(out, op, {a}, [x = a.data(), kept, sign](const Tensor& g) {
+    return std::vector<Tensor>{first_extreme_grad(x, g, kept, sign)};
+  });
+}
+
 }  // namespace
+
+Variable max(const Variable& a, const Axes& axes, bool keepdim) { return extreme(a, axes, keepdim, "max", 1.0); }
+
+Variable min(const Variable& a, const Axes& axes, bool keepdim) { return extreme(a, axes, keepdim, "min", -1.0); }
+
+Variable variance(const Variable& a, const Axes& axes, bool keepdim) {
+  detail::check_defined(a, "variance");
+  keepdim_shape(a.shape(), axes, "variance");  // axis errors name this op
+  const Variable deviation = sub(a, mean(a, axes, true));
+  return mean(mul(deviation, deviation), axes, keepdim);
+}
 
 Variable sum(const Variable& a, const Axes& axes, bool keepdim) {
   detail::check_defined(a, "sum");

@@ -74,6 +74,10 @@ Tensor softplus_backward(const Tensor& grad, const Tensor& x); // grad * sigmoid
 Tensor sum(const Tensor& a, const Axes& axes = {}, bool keepdim = false);
 Tensor mean(const Tensor& a, const Axes& axes = {}, bool keepdim = false);
 Tensor max(const Tensor& a, const Axes& axes = {}, bool keepdim = false);
+Tensor min(const Tensor& a, const Axes& axes = {}, bool keepdim = false);  // -max(-a)
+// Biased variance (divides by the count, like NumPy's and keras.ops.var's
+// default): mean((a - mean(a))^2) over the axes, in two passes.
+Tensor variance(const Tensor& a, const Axes& axes = {}, bool keepdim = false);
 // Index of the largest value along one axis (int64, axis removed).
 Tensor argmax(const Tensor& a, std::int64_t axis);
 // Sums a broadcast result back to `shape` (the gradient of broadcasting).
@@ -105,6 +109,13 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool t
 // (ValueError, DTypeError, DeviceError, ShapeError; IndexError for an axis out
 // of range). The result is a new contiguous tensor.
 Tensor concat(const std::vector<Tensor>& tensors, std::int64_t axis);
+
+// ---- indexing (kernels/ops_indexing.cpp) ----
+// indices (int64, any shape) -> [..., depth] of `dtype`, 1 where the last
+// index equals the index, 0 elsewhere. IndexError naming the index and its
+// position for one outside [0, depth). On a non-CPU device the indices are
+// read on the host and the result copied to their device.
+Tensor one_hot(const Tensor& indices, std::int64_t depth, DType dtype = DType::Float32);
 
 // ---- optimizer updates (in place, one fused pass; kernels/ops_optimizer.cpp) ----
 // SGD, Adam, RMSprop, Adagrad.

@@ -240,6 +240,20 @@ Tensor sum(const Tensor& a, const Axes& axes, bool keepdim) { return reduce_op("
 
 Tensor max(const Tensor& a, const Axes& axes, bool keepdim) { return reduce_op("max", a, axes, keepdim, ReduceOp::Max); }
 
+Tensor min(const Tensor& a, const Axes& axes, bool keepdim) {
+  // -max(-a): the max kernels (NaN skipped alike) on every backend.
+  detail::check_floating_operands("min", {&a});
+  return neg(reduce_op("min", neg(a), axes, keepdim, ReduceOp::Max));
+}
+
+Tensor variance(const Tensor& a, const Axes& axes, bool keepdim) {
+  detail::check_floating_operands("variance", {&a});
+  reduced_axes("variance", a, axes);  // the axis errors name this op
+  // Two passes (mean first, then the squared deviations): no cancellation.
+  const Tensor deviation = sub(a, mean(a, axes, true));
+  return mean(mul(deviation, deviation), axes, keepdim);
+}
+
 Tensor mean(const Tensor& a, const Axes& axes, bool keepdim) {
   Tensor out = reduce_op("mean", a, axes, keepdim, ReduceOp::Sum);
   const std::int64_t count = out.numel() == 0 ? 0 : a.numel() / out.numel();

@@ -60,6 +60,27 @@ TEST_CASE("sum and mean: axes in any order, size-1 rows, bad axes") {
   CHECK_THROWS_AS(sum(random_input({2, 3}), {1, -1}), IndexError);
 }
 
+TEST_CASE("max and min: the gradient goes to the first extreme element; variance is biased") {
+  // Columns of [[1, 5, 2], [5, 0, 2]]: ties in the first and last column.
+  Variable x(from_vector<double>({1.0, 5.0, 2.0, 5.0, 0.0, 2.0}, {2, 3}), true);
+  max(x, {0}).backward(ones({3}, DType::Float64));
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{0.0, 1.0, 1.0, 1.0, 0.0, 0.0});
+  Variable y(from_vector<double>({1.0, 5.0, 2.0, 5.0, 0.0, 2.0}, {2, 3}), true);
+  max(y).backward(from_vector<double>({3.0}, {}));  // over everything: the first 5
+  CHECK(y.grad().to_vector<double>() == std::vector<double>{0.0, 3.0, 0.0, 0.0, 0.0, 0.0});
+  Variable z(from_vector<double>({1.0, 5.0, 2.0, 5.0, 0.0, 2.0}, {2, 3}), true);
+  Variable m = min(z, {1}, true);
+  CHECK(m.shape() == Shape{2, 1});
+  CHECK(m.data().to_vector<double>() == std::vector<double>{1.0, 0.0});
+  m.backward(ones({2, 1}, DType::Float64));
+  CHECK(z.grad().to_vector<double>() == std::vector<double>{1.0, 0.0, 0.0, 0.0, 1.0, 0.0});
+  // Biased: the mean of the squared deviations ([1, 2, 3, 4] -> 1.25).
+  CHECK(variance(Variable(from_vector<double>({1.0, 2.0, 3.0, 4.0}), false)).data().item<double>() == 1.25);
+  const Fn var_axes = [](const std::vector<Variable>& in) { return variance(in[0], {0, 2}, true); };
+  CHECK_GRADIENTS(var_axes, {random_input({3, 1, 4})});
+  CHECK_THROWS_AS(max(random_input({2, 3}), {2}), IndexError);
+}
+
 TEST_CASE("reshape, flatten and transpose") {
   const Fn reshape_fn = [](const std::vector<Variable>& in) { return reshape(in[0], {3, -1}); };
   const Fn flatten_fn = [](const std::vector<Variable>& in) { return flatten(in[0]); };

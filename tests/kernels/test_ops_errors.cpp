@@ -78,6 +78,11 @@ TEST_CASE("reductions: axes, dtypes, empty max") {
   check_error<IndexError>([&] { ops::argmax(a, 5); }, {"argmax", "axis 5", "[2, 3]"});
   check_error<ValueError>([&] { ops::argmax(zeros({3, 0}), 1); }, {"argmax", "[3, 0]"});
   check_error<ShapeError>([&] { ops::sum_to(a, {4}); }, {"sum_to", "[2, 3]", "[4]"});
+  check_error<IndexError>([&] { ops::min(a, {2}); }, {"min", "axis 2", "[2, 3]"});
+  check_error<ValueError>([&] { ops::min(zeros({0, 4}), {0}); }, {"min", "[0, 4]"});
+  check_error<DTypeError>([&] { ops::min(zeros({2}, DType::Int64)); }, {"min", "int64", "[2]"});
+  check_error<IndexError>([&] { ops::variance(a, {-3}); }, {"variance", "axis -3", "[2, 3]"});
+  check_error<DTypeError>([&] { ops::variance(zeros({2}, DType::UInt8)); }, {"variance", "uint8", "[2]"});
   check_error<ShapeError>([&] { ops::sum_to(a, {1, 2, 3}); }, {"sum_to", "[2, 3]", "[1, 2, 3]"});
   check_error<ValueError>([&] { ops::sum(Tensor()); }, {"sum", "undefined"});
 }

@@ -10,7 +10,7 @@
 namespace petal::test {
 namespace {
 
-enum class Kind { Sum, Mean, Max };
+enum class Kind { Sum, Mean, Max, Min, Var };
 
 std::vector<bool> reduced_axes(std::int64_t nd, const ops::Axes& axes) {
   std::vector<bool> reduced(nd, axes.empty());
@@ -29,9 +29,20 @@ Reference reference_reduce(const Tensor& a, const ops::Axes& axes, bool keepdim,
     if (!reduced[d] || keepdim) r.shape.push_back(kept[d]);
   }
   const std::int64_t out_numel = shape_numel(kept);
-  r.values.assign(out_numel, kind == Kind::Max ? -std::numeric_limits<double>::infinity() : 0.0);
+  const double identity = kind == Kind::Max   ? -std::numeric_limits<double>::infinity()
+                          : kind == Kind::Min ? std::numeric_limits<double>::infinity()
+                                              : 0.0;
+  r.values.assign(out_numel, identity);
   std::vector<std::int64_t> count(out_numel, 0);
-  const std::vector<double> v = a.to_vector<double>();
+  std::vector<double> v = a.to_vector<double>();
+  if (kind == Kind::Var) {
+    // The squared deviations from each group's mean, then their mean.
+    const Reference means = reference_reduce(a, axes, true, Kind::Mean);
+    for (std::int64_t i = 0; i < static_cast<std::int64_t>(v.size()); ++i) {
+      const double d = v[i] - means.values[broadcast_source_index(means.shape, a.shape(), i)];
+      v[i] = d * d;
+    }
+  }
   for (std::int64_t i = 0; i < static_cast<std::int64_t>(v.size()); ++i) {
     std::int64_t rest = i, o = 0, o_stride = 1;
     for (std::int64_t d = nd - 1; d >= 0; --d) {
@@ -40,10 +51,12 @@ Reference reference_reduce(const Tensor& a, const ops::Axes& axes, bool keepdim,
       if (!reduced[d]) o += idx * o_stride;
       o_stride *= kept[d];
     }
-    r.values[o] = kind == Kind::Max ? std::max(r.values[o], v[i]) : r.values[o] + v[i];
+    r.values[o] = kind == Kind::Max   ? std::max(r.values[o], v[i])
+                  : kind == Kind::Min ? std::min(r.values[o], v[i])
+                                      : r.values[o] + v[i];
     ++count[o];
   }
-  if (kind == Kind::Mean)
+  if (kind == Kind::Mean || kind == Kind::Var)
     for (std::int64_t o = 0; o < out_numel; ++o) r.values[o] /= static_cast<double>(count[o]);
   return r;
 }
@@ -81,18 +94,38 @@ std::vector<OpCase> reduce_cases() {
   std::vector<OpCase> out;
   for (const AxesCase& a : axes_cases) {
     for (bool keepdim : {false, true}) {
-      for (Kind kind : {Kind::Sum, Kind::Mean, Kind::Max}) {
+      for (Kind kind : {Kind::Sum, Kind::Mean, Kind::Max, Kind::Min, Kind::Var}) {
         OpCase c;
         c.family = "reduce";
-        c.name = kind == Kind::Sum ? "sum" : kind == Kind::Mean ? "mean" : "max";
+        c.name = kind == Kind::Sum ? "sum" : kind == Kind::Mean ? "mean" : kind == Kind::Max ? "max"
+                 : kind == Kind::Min ? "min" : "variance";
         c.attributes = axes_label(a.axes, keepdim);
         c.inputs = {InputSpec(a.shape).viewed(a.layout)};
         const ops::Axes axes = a.axes;
         c.reference = [axes, keepdim, kind](const Inputs& in) { return reference_reduce(in[0], axes, keepdim, kind); };
         if (kind == Kind::Max) {
           c.forward = [axes, keepdim](const Inputs& in) { return ops::max(in[0], axes, keepdim); };
+          c.differentiable = [axes, keepdim](const std::vector<ag::Variable>& v) { return ag::max(v[0], axes, keepdim); };
           c.exact();
-        } else {
+        } else if (kind == Kind::Min) {
+          c.forward = [axes, keepdim](const Inputs& in) { return ops::min(in[0], axes, keepdim); };
+          c.differentiable = [axes, keepdim](const std::vector<ag::Variable>& v) { return ag::min(v[0], axes, keepdim); };
+          c.exact();
+        }
+        if ((kind == Kind::Max || kind == Kind::Min) && a.layout == Layout::Expanded &&
+            (a.axes.empty() || a.axes[0] == 0)) {
+          // Every row is the same element (stride 0): a tie across the
+          // reduced axis 0, where max has no derivative.
+          c.differentiable = {};
+        }
+        if (kind == Kind::Var) {
+          c.forward = [axes, keepdim](const Inputs& in) { return ops::variance(in[0], axes, keepdim); };
+          c.differentiable = [axes, keepdim](const std::vector<ag::Variable>& v) {
+            return ag::variance(v[0], axes, keepdim);
+          };
+          c.rtol_float32 = 1e-5;
+          c.atol_float32 = 1e-5 * std::sqrt(static_cast<double>(shape_numel(a.shape)));
+        } else if (kind == Kind::Sum || kind == Kind::Mean) {
           c.forward = kind == Kind::Sum ? ForwardFn([axes, keepdim](const Inputs& in) { return ops::sum(in[0], axes, keepdim); })
                                         : ForwardFn([axes, keepdim](const Inputs& in) { return ops::mean(in[0], axes, keepdim); });
           c.differentiable = kind == Kind::Sum ? DifferentiableFn([axes, keepdim](const std::vector<ag::Variable>& v) {
