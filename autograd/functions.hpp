@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "autograd/variable.hpp"
@@ -70,6 +71,37 @@ Variable transpose(const Variable& a, std::int64_t axis_a, std::int64_t axis_b);
 // Joins xs along axis (a copy; see ops::concat for the rules); each input's
 // gradient is its slice of the output's gradient.
 Variable concat(const std::vector<Variable>& xs, std::int64_t axis);
+// Joins xs along a new axis (see ops::stack); input i's gradient is index i
+// of the output's gradient along that axis.
+Variable stack(const std::vector<Variable>& xs, std::int64_t axis);
+// Elements [start, end) with a step (> 0) along axis, as Tensor::slice (a
+// view; negative start/end count from the end, both clamped to the axis).
+// The gradient is the output's gradient placed into zeros.
+Variable slice(const Variable& a, std::int64_t axis, std::int64_t start, std::int64_t end, std::int64_t step = 1);
+// Consecutive parts along axis (see ops::split), each a slice of a: a part's
+// gradient flows back into its range only.
+std::vector<Variable> split(const Variable& a, const std::vector<std::int64_t>& sizes, std::int64_t axis);
+std::vector<Variable> split(const Variable& a, std::int64_t sections, std::int64_t axis);
+// Axes reordered (a view): output axis i is input axis order[i].
+Variable permute(const Variable& a, const std::vector<std::int64_t>& order);
+// A broadcast view (NumPy rules); the gradient sums over the broadcast axes.
+Variable broadcast_to(const Variable& a, const Shape& shape);
+// Constant padding, (before, after) per axis (see ops::pad); the gradient is
+// the inner block of the output's gradient.
+Variable pad(const Variable& a, const std::vector<std::pair<std::int64_t, std::int64_t>>& pads, double value = 0.0);
+
+// Indexing (functions_indexing.cpp; CPU only for now, like the ops). Index
+// and mask tensors are constants.
+// NumPy take along an axis (see ops::take); the gradient scatter-adds into
+// zeros of a's shape, repeated indices accumulating.
+Variable take(const Variable& a, const Tensor& indices, std::int64_t axis);
+// table [V, D] at int64 ids [...] -> [..., D]. The gradient is dense: a full
+// [V, D] tensor with the rows of the looked-up ids (accumulated) and zeros
+// elsewhere, not a sparse row update.
+Variable embedding(const Variable& table, const Tensor& ids);
+// a where mask is nonzero, b elsewhere (broadcast together; see ops::where):
+// the gradient goes to a where the mask is set, to b elsewhere.
+Variable where(const Tensor& mask, const Variable& a, const Variable& b);
 
 Variable softmax(const Variable& a);      // last axis
 Variable log_softmax(const Variable& a);  // last axis

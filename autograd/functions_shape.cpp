@@ -1,4 +1,5 @@
 // Differentiable reductions and shape changes.
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -116,6 +117,85 @@ Variable transpose(const Variable& a, std::int64_t axis_a, std::int64_t axis_b) 
   detail::check_defined(a, "transpose");
   return make_op_result(a.data().transpose(axis_a, axis_b), "transpose", {a},
                         [axis_a, axis_b](const Tensor& g) { return std::vector<Tensor>{g.transpose(axis_a, axis_b)}; });
+}
+
+Variable stack(const std::vector<Variable>& xs, std::int64_t axis) {
+  std::vector<Tensor> data;
+  data.reserve(xs.size());
+  for (const Variable& x : xs) {
+    detail::check_defined(x, "stack");
+    data.push_back(x.data());
+  }
+  Tensor out = ops::stack(data, axis);  // checks the shapes and the axis
+  const std::int64_t ax = axis < 0 ? axis + out.dim() : axis;
+  std::vector<bool> needed;
+  for (const Variable& x : xs) needed.push_back(detail::needs_grad(x));
+  return make_op_result(out, "stack", xs, [ax, needed](const Tensor& g) {
+    std::vector<Tensor> grads;
+    for (std::size_t i = 0; i < needed.size(); ++i)
+      grads.push_back(needed[i] ? g.select(ax, static_cast<std::int64_t>(i)).contiguous() : Tensor());
+    return grads;
+  });
+}
+
+Variable slice(const Variable& a, std::int64_t axis, std::int64_t start, std::int64_t end, std::int64_t step) {
+  detail::check_defined(a, "slice");
+  Tensor out = a.data().slice(axis, start, end, step);  // checks the axis and the step
+  // The first element taken, as Tensor::slice places it.
+  const std::int64_t ax = normalize_axis(axis, a.dim(), "slice");
+  const std::int64_t n = a.shape()[ax];
+  const std::int64_t first = std::clamp<std::int64_t>(start < 0 ? start + n : start, 0, n);
+  return make_op_result(out, "slice", {a}, [input_shape = a.shape(), ax, first, step](const Tensor& g) {
+    return std::vector<Tensor>{ops::slice_backward(g, input_shape, ax, first, step)};
+  });
+}
+
+std::vector<Variable> split(const Variable& a, const std::vector<std::int64_t>& sizes, std::int64_t axis) {
+  detail::check_defined(a, "split");
+  ops::split(a.data(), sizes, axis);  // checks the sizes and the axis
+  std::vector<Variable> parts;
+  std::int64_t begin = 0;
+  for (std::int64_t size : sizes) {
+    parts.push_back(slice(a, axis, begin, begin + size));
+    begin += size;
+  }
+  return parts;
+}
+
+std::vector<Variable> split(const Variable& a, std::int64_t sections, std::int64_t axis) {
+  detail::check_defined(a, "split");
+  const std::vector<Tensor> parts = ops::split(a.data(), sections, axis);  // checks that it divides
+  std::vector<std::int64_t> sizes;
+  const std::int64_t ax = axis < 0 ? axis + a.dim() : axis;
+  for (const Tensor& p : parts) sizes.push_back(p.shape()[ax]);
+  return split(a, sizes, axis);
+}
+
+Variable permute(const Variable& a, const std::vector<std::int64_t>& order) {
+  detail::check_defined(a, "permute");
+  Tensor out = a.data().permute(order);  // checks the order
+  std::vector<std::int64_t> inverse(order.size());
+  for (std::size_t i = 0; i < order.size(); ++i) inverse[normalize_axis(order[i], a.dim(), "permute")] = static_cast<std::int64_t>(i);
+  return make_op_result(out, "permute", {a},
+                        [inverse](const Tensor& g) { return std::vector<Tensor>{g.permute(inverse)}; });
+}
+
+Variable broadcast_to(const Variable& a, const Shape& shape) {
+  detail::check_defined(a, "broadcast_to");
+  return make_op_result(ops::broadcast_to(a.data(), shape), "broadcast_to", {a},
+                        [input_shape = a.shape()](const Tensor& g) {
+                          return std::vector<Tensor>{detail::reduce_to(g, input_shape)};
+                        });
+}
+
+Variable pad(const Variable& a, const std::vector<std::pair<std::int64_t, std::int64_t>>& pads, double value) {
+  detail::check_defined(a, "pad");
+  return make_op_result(ops::pad(a.data(), pads, value), "pad", {a}, [pads, input_shape = a.shape()](const Tensor& g) {
+    Tensor inner = g;
+    for (std::size_t d = 0; d < pads.size(); ++d)
+      inner = inner.slice(static_cast<std::int64_t>(d), pads[d].first, pads[d].first + input_shape[d]);
+    return std::vector<Tensor>{inner.contiguous()};
+  });
 }
 
 Variable concat(const std::vector<Variable>& xs, std::int64_t axis) {

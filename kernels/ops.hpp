@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.hpp"
@@ -109,6 +110,24 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool t
 // (ValueError, DTypeError, DeviceError, ShapeError; IndexError for an axis out
 // of range). The result is a new contiguous tensor.
 Tensor concat(const std::vector<Tensor>& tensors, std::int64_t axis);
+// The tensors (at least one, all of one shape, dtype and device) joined along
+// a new axis in [-(rank + 1), rank]: [2, 3] x 4 stacked on axis 1 is [2, 4, 3].
+Tensor stack(const std::vector<Tensor>& tensors, std::int64_t axis);
+// Views of consecutive parts along axis: of the given sizes (non-negative,
+// summing to the axis's size), or `sections` equal parts (NumPy's and
+// keras.ops.split's integer form; ValueError unless it divides the axis).
+std::vector<Tensor> split(const Tensor& a, const std::vector<std::int64_t>& sizes, std::int64_t axis);
+std::vector<Tensor> split(const Tensor& a, std::int64_t sections, std::int64_t axis);
+// Constant padding: pads[d] = (before, after) elements of `value` on axis d,
+// one pair per axis, none negative.
+Tensor pad(const Tensor& a, const std::vector<std::pair<std::int64_t, std::int64_t>>& pads, double value = 0.0);
+// A broadcast view of a (NumPy rules: leading axes added, size-1 axes
+// repeated with stride 0); ShapeError when a does not broadcast to shape.
+Tensor broadcast_to(const Tensor& a, const Shape& shape);
+// The gradient of a.slice(axis, start, end, step) (start already within the
+// axis): grad at start, start + step, ... of zeros of input_shape.
+Tensor slice_backward(const Tensor& grad, const Shape& input_shape, std::int64_t axis, std::int64_t start,
+                      std::int64_t step);
 
 // ---- indexing (kernels/ops_indexing.cpp) ----
 // indices (int64, any shape) -> [..., depth] of `dtype`, 1 where the last
@@ -116,6 +135,20 @@ Tensor concat(const std::vector<Tensor>& tensors, std::int64_t axis);
 // position for one outside [0, depth). On a non-CPU device the indices are
 // read on the host and the result copied to their device.
 Tensor one_hot(const Tensor& indices, std::int64_t depth, DType dtype = DType::Float32);
+// NumPy's take along an axis: a.shape[:axis] + indices.shape + a.shape[axis+1:],
+// any dtype; int64 indices in [-n, n) (negative count from the end), else
+// IndexError naming the index and its position. CPU only for now.
+Tensor take(const Tensor& a, const Tensor& indices, std::int64_t axis);
+// Rows of table [V, D] at int64 ids of any shape -> [..., D]; ids in [0, V).
+Tensor embedding(const Tensor& table, const Tensor& ids);
+// The gradient of take (and embedding, axis 0): zeros of input_shape with
+// each slice of grad added at its index; repeated indices accumulate, in
+// index order. The result is dense (the whole table for an embedding).
+Tensor take_backward(const Tensor& grad, const Tensor& indices, std::int64_t axis, const Shape& input_shape);
+// a where mask is nonzero, b elsewhere, all three broadcast together (NumPy
+// rules). mask of any dtype (uint8/bool-like, or float 0/1); a and b of one
+// dtype, the result's. CPU only for now.
+Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b);
 
 // ---- optimizer updates (in place, one fused pass; kernels/ops_optimizer.cpp) ----
 // SGD, Adam, RMSprop, Adagrad.

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
@@ -81,6 +82,13 @@ inline Strides broadcast_strides(const Tensor& t, const Shape& shape) {
 // Tensor::contiguous, a view whose innermost axis is strided (a transpose) is
 // copied in square tiles, so reads do not jump a page per element.
 Tensor contiguous_tiled(const Tensor& t);
+
+// The off-CPU forms of ops::pad and ops::slice_backward (kernels/ops_shape.cpp),
+// built from concat and copies into contiguous destinations only; any device
+// runs them, so tests check them on the host against the CPU forms.
+Tensor pad_by_concat(const Tensor& a, const std::vector<std::pair<std::int64_t, std::int64_t>>& pads, double value);
+Tensor slice_backward_by_pad(const Tensor& grad, const Shape& input_shape, std::int64_t axis, std::int64_t start,
+                             std::int64_t step);
 // t itself unless its innermost axis has a stride other than 0 or 1 (then a
 // contiguous_tiled copy): what elementwise ops want from an input, since
 // their row kernels take contiguous and broadcast runs but not strided ones.

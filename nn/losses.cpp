@@ -2,6 +2,7 @@
 
 #include "autograd/functions.hpp"
 #include "core/error.hpp"
+#include "kernels/ops.hpp"
 
 namespace petal::nn {
 
@@ -273,15 +274,7 @@ ag::Variable Loss::operator()(const ag::Variable& output, const Tensor& target, 
 Tensor one_hot(const Tensor& labels, std::int64_t num_classes) {
   PETAL_CHECK(labels.dtype() == DType::Int64 && labels.dim() == 1, ShapeError, "one_hot: labels must be int64 [N], got ",
               dtype_name(labels.dtype()), " ", shape_str(labels.shape()));
-  std::vector<std::int64_t> values = labels.to_vector<std::int64_t>();
-  Tensor out = zeros({labels.size(0), num_classes});
-  float* p = out.data<float>();
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    PETAL_CHECK(values[i] >= 0 && values[i] < num_classes, IndexError, "one_hot: label ", values[i], " at ", i,
-                " outside [0, ", num_classes, ")");
-    p[static_cast<std::int64_t>(i) * num_classes + values[i]] = 1.0f;
-  }
-  return out;
+  return ops::one_hot(labels, num_classes);  // IndexError naming a label outside [0, num_classes)
 }
 
 }  // namespace petal::nn

@@ -118,3 +118,52 @@ TEST_CASE("concat: constant inputs get no gradient, each other input its slice")
   CHECK_THROWS_AS(concat({random_input({2, 3}), random_input({2, 4})}, 0), ShapeError);
   CHECK_THROWS_AS(concat({random_input({2, 3}), Variable()}, 0), ValueError);
 }
+
+TEST_CASE("split parts, slices and stack: each gradient lands in its own range") {
+  Variable x(from_vector<double>({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, {6}), true);
+  const std::vector<Variable> parts = split(x, {2, 3, 1}, 0);
+  REQUIRE(parts.size() == 3);
+  CHECK(parts[1].data().to_vector<double>() == std::vector<double>{3.0, 4.0, 5.0});
+  // Two parts used, one of them twice; the third unused.
+  (sum(parts[0]) * 2.0 + sum(parts[2] * parts[2])).backward();
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{2.0, 2.0, 0.0, 0.0, 0.0, 12.0});
+  Variable y(from_vector<double>({1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0}, {7}), true);
+  slice(y, 0, -6, 7, 2).backward(from_vector<double>({10.0, 20.0, 30.0}));
+  CHECK(y.grad().to_vector<double>() == std::vector<double>{0.0, 10.0, 0.0, 20.0, 0.0, 30.0, 0.0});
+  Variable a(from_vector<double>({1.0, 2.0}), true), b(from_vector<double>({3.0, 4.0}), false);
+  Variable s = stack({a, b}, 1);
+  CHECK(s.shape() == Shape{2, 2});
+  CHECK(s.data().to_vector<double>() == std::vector<double>{1.0, 3.0, 2.0, 4.0});
+  s.backward(from_vector<double>({1.0, 2.0, 3.0, 4.0}, {2, 2}));
+  CHECK(a.grad().to_vector<double>() == std::vector<double>{1.0, 3.0});
+  CHECK(!b.has_grad());
+  CHECK_THROWS_AS(slice(random_input({3}), 0, 0, 3, 0), ValueError);
+  CHECK_THROWS_AS(permute(random_input({2, 3}), {0, 0}), Error);
+}
+
+TEST_CASE("take and embedding: repeated indices accumulate; the embedding gradient is dense") {
+  Variable table(from_vector<double>({0.0, 1.0, 10.0, 11.0, 20.0, 21.0}, {3, 2}), true);
+  const Tensor ids = from_vector<std::int64_t>({2, 0, 2, 2}, {2, 2});
+  Variable rows = embedding(table, ids);
+  CHECK(rows.shape() == Shape{2, 2, 2});
+  CHECK(rows.data().to_vector<double>() == std::vector<double>{20.0, 21.0, 0.0, 1.0, 20.0, 21.0, 20.0, 21.0});
+  rows.backward(ones({2, 2, 2}, DType::Float64));
+  CHECK(table.grad().shape() == Shape{3, 2});
+  CHECK(table.grad().to_vector<double>() == std::vector<double>{1.0, 1.0, 0.0, 0.0, 3.0, 3.0});
+  Variable x(from_vector<double>({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, {2, 3}), true);
+  Variable t = take(x, from_vector<std::int64_t>({-1, 0, 2}), 1);  // -1 is the last column
+  CHECK(t.data().to_vector<double>() == std::vector<double>{3.0, 1.0, 3.0, 6.0, 4.0, 6.0});
+  t.backward(ones({2, 3}, DType::Float64));
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{1.0, 0.0, 2.0, 1.0, 0.0, 2.0});
+}
+
+TEST_CASE("where: the gradient goes to a where the mask is set, to b elsewhere, summed over broadcasts") {
+  const Tensor mask = from_vector<std::uint8_t>({1, 0, 1}, {3});
+  Variable a(from_vector<double>({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, {2, 3}), true);
+  Variable b(from_vector<double>({-1.0}, {1}), true);
+  Variable y = where(mask, a, b);
+  CHECK(y.data().to_vector<double>() == std::vector<double>{1.0, -1.0, 3.0, 4.0, -1.0, 6.0});
+  y.backward(from_vector<double>({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, {2, 3}));
+  CHECK(a.grad().to_vector<double>() == std::vector<double>{1.0, 0.0, 3.0, 4.0, 0.0, 6.0});
+  CHECK(b.grad().to_vector<double>() == std::vector<double>{7.0});
+}

@@ -18,6 +18,7 @@
 #include "kernels/cuda/reduce_body.hpp"
 #include "kernels/cuda/strided_index.hpp"
 #include "kernels/ops.hpp"
+#include "kernels/ops_common.hpp"
 #include "kernels/portable/dispatch.hpp"
 #include "kernels/portable/elementwise_ops.hpp"
 #include "kernels/portable/reduce_ops.hpp"
@@ -529,4 +530,32 @@ TEST_CASE("the pinned allocator asks before_reuse before it hands out a cached b
     CHECK(g_last_reused == first);
   }
   set_pinned_host_memory_hook({});  // back to plain aligned memory
+}
+
+TEST_CASE("the off-CPU pad and slice gradient (concat and contiguous copies) match the CPU forms") {
+  Generator gen(14);
+  for (int trial = 0; trial < 40; ++trial) {
+    const int rank = 1 + trial % 4;
+    const Shape shape = random_shape(gen, rank, 5);
+    const DType dtype = trial % 2 == 0 ? DType::Float32 : DType::Float64;
+    const Tensor a = maybe_strided(shape, gen, dtype, trial % 3 == 0);
+    std::vector<std::pair<std::int64_t, std::int64_t>> pads;
+    for (int d = 0; d < rank; ++d)
+      pads.emplace_back(static_cast<std::int64_t>(gen.next_u64() % 3), static_cast<std::int64_t>(gen.next_u64() % 3));
+    INFO("pad ", shape_str(shape), " trial ", trial);
+    check_same(ops::detail::pad_by_concat(a, pads, 0.75), ops::pad(a, pads, 0.75), 0.0, 0.0);
+
+    // A stepped slice of a random axis of an input of `shape`, and its gradient.
+    const std::int64_t axis = static_cast<std::int64_t>(gen.next_u64() % rank);
+    const std::int64_t n = shape[axis], step = 1 + static_cast<std::int64_t>(gen.next_u64() % 3);
+    const std::int64_t start = static_cast<std::int64_t>(gen.next_u64() % n);
+    const std::int64_t len = 1 + (n - 1 - start) / step;
+    Shape grad_shape = shape;
+    grad_shape[axis] = len;
+    const Tensor g = maybe_strided(grad_shape, gen, dtype, trial % 3 == 1);
+    INFO("slice gradient ", shape_str(grad_shape), " into ", shape_str(shape), " axis ", axis, " from ", start,
+         " step ", step);
+    check_same(ops::detail::slice_backward_by_pad(g, shape, axis, start, step),
+               ops::slice_backward(g, shape, axis, start, step), 0.0, 0.0);
+  }
 }

@@ -151,6 +151,45 @@ TEST_CASE("concat: empty list, undefined tensors, axis, dtypes, shapes") {
   check_error<ShapeError>([&] { ops::concat({a, a, zeros({5, 4})}, 0); }, {"concat", "tensor 2", "[5, 4]"});
 }
 
+TEST_CASE("stack, split, pad, broadcast_to, slice gradient: axes, shapes, sizes") {
+  const Tensor a = zeros({2, 3});
+  check_error<IndexError>([&] { ops::stack({a, a}, 3); }, {"stack", "axis 3", "[2, 3]"});
+  check_error<IndexError>([&] { ops::stack({a, a}, -4); }, {"stack", "axis -4", "[2, 3]"});
+  check_error<ShapeError>([&] { ops::stack({a, zeros({3, 2})}, 0); }, {"stack", "tensor 1", "[3, 2]"});
+  check_error<ValueError>([&] { ops::stack({}, 0); }, {"stack", "at least one"});
+  check_error<IndexError>([&] { ops::split(a, {1, 1}, 2); }, {"split", "axis 2", "[2, 3]"});
+  check_error<ValueError>([&] { ops::split(a, {1, 1}, 1); }, {"split", "summing to 2", "size 3", "[2, 3]"});
+  check_error<ValueError>([&] { ops::split(a, {4, -1}, 1); }, {"split", "negative size -1"});
+  check_error<ValueError>([&] { ops::split(a, std::int64_t{2}, 1); }, {"split", "2 equal sections", "[2, 3]"});
+  check_error<ValueError>([&] { ops::pad(a, {{1, 1}}); }, {"pad", "1 (before, after) pairs", "[2, 3]"});
+  check_error<ValueError>([&] { ops::pad(a, {{0, 0}, {-1, 0}}); }, {"pad", "negative", "axis 1", "[2, 3]"});
+  check_error<ShapeError>([&] { ops::broadcast_to(a, {3, 3}); }, {"broadcast_to", "[2, 3]", "[3, 3]"});
+  check_error<ShapeError>([&] { ops::broadcast_to(a, {3}); }, {"broadcast_to", "[2, 3]", "[3]"});
+  check_error<ValueError>([&] { ops::slice_backward(zeros({3}), {5}, 0, 1, 2); }, {"slice_backward", "[5]"});
+  check_error<IndexError>([&] { ops::slice_backward(zeros({3}), {5}, 1, 0, 1); }, {"slice_backward", "axis 1"});
+}
+
+TEST_CASE("take, embedding, where, one_hot: indices out of range name the op and the index") {
+  const Tensor a = zeros({4, 3});
+  const Tensor idx = from_vector<std::int64_t>({0, 5, 1}, {3});
+  check_error<IndexError>([&] { ops::take(a, idx, 0); }, {"take", "index 5", "[1]", "axis 0", "size 4", "[4, 3]"});
+  check_error<IndexError>([&] { ops::take(a, from_vector<std::int64_t>({-5}), 0); }, {"take", "index -5", "size 4"});
+  check_error<IndexError>([&] { ops::take(a, idx, 2); }, {"take", "axis 2", "[4, 3]"});
+  check_error<DTypeError>([&] { ops::take(a, zeros({2}), 0); }, {"take", "int64", "float32"});
+  check_error<IndexError>([&] { ops::embedding(a, from_vector<std::int64_t>({1, 2, 3, 4}, {2, 2})); },
+                          {"embedding", "index 4", "[1, 1]", "size 4"});
+  check_error<IndexError>([&] { ops::embedding(a, from_vector<std::int64_t>({-1})); }, {"embedding", "index -1"});
+  check_error<ShapeError>([&] { ops::embedding(zeros({4}), idx); }, {"embedding", "2-D", "[4]"});
+  check_error<IndexError>([&] { ops::take_backward(zeros({3, 3}), idx, 0, {4, 3}); }, {"take_backward", "index 5"});
+  check_error<ShapeError>([&] { ops::take_backward(zeros({2, 3}), idx, 0, {4, 3}); },
+                          {"take_backward", "[2, 3]", "[3]", "[4, 3]"});
+  check_error<ShapeError>([&] { ops::where(zeros({2}, DType::UInt8), a, a); }, {"where", "[2]", "[4, 3]"});
+  check_error<DTypeError>([&] { ops::where(zeros({3}), a, zeros({4, 3}, DType::Float64)); },
+                          {"where", "float32", "float64"});
+  check_error<IndexError>([&] { ops::one_hot(idx, 4); }, {"one_hot", "index 5", "[1]", "[0, 4)"});
+  check_error<DTypeError>([&] { ops::one_hot(zeros({2}), 4); }, {"one_hot", "int64", "float32"});
+}
+
 // Fake CUDA tensors over host memory only stop at the switch when there is
 // no usable GPU; with one they would reach the kernels (tests/cuda covers that).
 TEST_CASE("CUDA tensors stop at the backend switch with a DeviceError" *
@@ -169,4 +208,9 @@ TEST_CASE("CUDA tensors stop at the backend switch with a DeviceError" *
                            {"softmax_cross_entropy", "cuda"});
   check_error<DeviceError>([&] { ops::concat({gpu, gpu}, 0); }, {"concat", "CUDA backend not available"});
   check_error<DeviceError>([&] { ops::concat({cpu, gpu}, 1); }, {"concat", "different devices", "axis 1", "[2, 3]"});
+  // Ops without device kernels say so whatever the build.
+  const Tensor ids = from_vector<std::int64_t>({0, 1});
+  check_error<DeviceError>([&] { ops::take(gpu, ids, 0); }, {"take", "not implemented on cuda yet", "[2, 3]"});
+  check_error<DeviceError>([&] { ops::embedding(gpu, ids); }, {"embedding", "not implemented on cuda yet"});
+  check_error<DeviceError>([&] { ops::where(cpu, gpu, gpu); }, {"where", "not implemented on cuda yet"});
 }

@@ -26,7 +26,8 @@ std::string OpCase::label(DType dtype) const {
 const std::vector<OpCase>& all_op_cases() {
   static const std::vector<OpCase> cases = [] {
     std::vector<OpCase> all;
-    for (auto family : {&elementwise_cases, &reduce_cases, &softmax_cases, &matmul_cases, &conv_cases, &shape_cases}) {
+    for (auto family : {&elementwise_cases, &reduce_cases, &softmax_cases, &matmul_cases, &conv_cases, &shape_cases,
+                        &indexing_cases}) {
       std::vector<OpCase> entries = family();
       all.insert(all.end(), entries.begin(), entries.end());
     }

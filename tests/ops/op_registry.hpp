@@ -78,7 +78,7 @@ using ReferenceFn = std::function<Reference(const Inputs&)>;
 using DifferentiableFn = std::function<ag::Variable(const std::vector<ag::Variable>&)>;
 
 struct OpCase {
-  std::string family;      // elementwise, reduce, softmax, matmul, conv, shape...
+  std::string family;      // elementwise, reduce, softmax, matmul, conv, shape, indexing...
   std::string name;        // the op, e.g. "add"
   std::string attributes;  // what distinguishes this entry, e.g. "axes {0, 2}, keepdim"
   std::vector<InputSpec> inputs;
@@ -112,6 +112,7 @@ std::vector<OpCase> softmax_cases();
 std::vector<OpCase> matmul_cases();
 std::vector<OpCase> conv_cases();
 std::vector<OpCase> shape_cases();
+std::vector<OpCase> indexing_cases();
 
 // The entry's inputs in `dtype`, drawn from gen on the host; on another
 // device the drawn tensors are copied there and the views made there. The
