@@ -33,7 +33,9 @@ Variable minimum(const Variable& a, const Variable& b);
 // a^b elementwise (NumPy broadcasting); d/db = a^b log(a) is NaN for a < 0.
 Variable pow(const Variable& a, const Variable& b);
 
-Variable matmul(const Variable& a, const Variable& b);  // 2-D (or batched 3-D)
+// 2-D, or batches of matrices with broadcast batch axes (see ops::matmul);
+// each gradient is summed over the batch axes its operand was broadcast on.
+Variable matmul(const Variable& a, const Variable& b);
 
 Variable relu(const Variable& a);
 Variable relu6(const Variable& a);

@@ -124,11 +124,25 @@ Variable pow(const Variable& a, const Variable& b) {
 
 Variable matmul(const Variable& a, const Variable& b) {
   const detail::CrossSaved saved = detail::save_each_for_the_other(a, b, "matmul");
-  // out = a @ b: grad_a = g @ b^T, grad_b = a^T @ g (per batch when 3-D).
-  return make_op_result(ops::matmul(a.data(), b.data()), "matmul", {a, b}, [saved](const Tensor& g) {
-    return std::vector<Tensor>{saved.b.defined() ? ops::matmul(g, saved.b, false, true) : Tensor(),
-                               saved.a.defined() ? ops::matmul(saved.a, g, true, false) : Tensor()};
-  });
+  // out = a @ b: grad_a = g @ b^T, grad_b = a^T @ g, per batch, each summed
+  // over the batch axes its operand was broadcast along.
+  return make_op_result(ops::matmul(a.data(), b.data()), "matmul", {a, b},
+                        [saved, a_shape = a.shape(), b_shape = b.shape()](const Tensor& g) {
+                          Tensor grad_a, grad_b;
+                          if (saved.b.defined()) grad_a = reduce_to(ops::matmul(g, saved.b, false, true), a_shape);
+                          if (saved.a.defined()) {
+                            const Tensor& x = saved.a;
+                            if (b_shape.size() == 2 && x.dim() > 2) {
+                              // A shared weight under a batch: one GEMM over all rows.
+                              const std::int64_t k = x.shape().back(), n = g.shape().back();
+                              const std::int64_t rows = k == 0 ? 0 : x.numel() / k;
+                              grad_b = ops::matmul(x.reshape({rows, k}), g.reshape({rows, n}), true, false);
+                            } else {
+                              grad_b = reduce_to(ops::matmul(x, g, true, false), b_shape);
+                            }
+                          }
+                          return std::vector<Tensor>{grad_a, grad_b};
+                        });
 }
 
 }  // namespace petal::ag

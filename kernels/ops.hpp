@@ -100,8 +100,11 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& target, Tensor*
 Tensor softmax_cross_entropy_backward(const Tensor& grad_loss, const Tensor& probs, const Tensor& target);
 
 // ---- matrix product ----
-// op(a) @ op(b) for 2-D a, b, where op transposes when the flag is set.
-// Batched when both are 3-D ([B, M, K] @ [B, K, N]).
+// op(a) @ op(b), where op transposes the last two axes when the flag is set.
+// 2-D @ 2-D is one product; operands of more axes are batches of matrices
+// whose batch axes (all but the last two) broadcast as in NumPy's matmul:
+// [B, M, K] @ [K, N] -> [B, M, N], [1, M, K] @ [B, K, N] -> [B, M, N],
+// [A, 1, M, K] @ [B, K, N] -> [A, B, M, N]. Both operands need at least 2 axes.
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
 
 // ---- shape ops that copy (kernels/ops_shape.cpp; any dtype) ----

@@ -1,5 +1,6 @@
 // Matrix product of 2-D operands, batched over a leading axis for 3-D ones,
-// through petal::cpu::sgemm (float32) and dgemm (float64). Transposed views
+// through petal::cpu::sgemm (float32) and dgemm (float64); other ranks
+// broadcast their batch axes (NumPy matmul) and reduce to the 3-D case. Transposed views
 // are not copied: a matrix whose columns are contiguous is handed to the GEMM
 // as the transpose of a row-major matrix.
 #include <algorithm>
@@ -53,11 +54,75 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, cons
 // thread instead of threading inside each GEMM.
 constexpr std::int64_t kSmallGemmMacs = std::int64_t{1} << 18;
 
+Tensor matmul_2d_or_3d(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b);
+
+std::int64_t product(const Shape& shape) { return shape_numel(shape); }
+
+// Operands of other ranks (each at least 2-D): the batch axes (all but the
+// last two) broadcast; each operand is viewed as [batch..., rows, cols]
+// (stride 0 where broadcast) and flattened to one batch axis, which copies
+// only when the batch axes cannot merge. A 2-D b under an untransposed a
+// makes one GEMM of a's rows stacked.
+Tensor matmul_broadcast(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+  const char* op = "matmul";
+  const Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
+  bool broadcastable = true;
+  const std::size_t nb = std::max(batch_a.size(), batch_b.size());
+  Shape batch(nb);
+  for (std::size_t i = 0; i < nb; ++i) {
+    const std::int64_t x = i + batch_a.size() >= nb ? batch_a[i + batch_a.size() - nb] : 1;
+    const std::int64_t y = i + batch_b.size() >= nb ? batch_b[i + batch_b.size() - nb] : 1;
+    broadcastable = broadcastable && (x == y || x == 1 || y == 1);
+    batch[i] = x == 1 ? y : x;
+  }
+  PETAL_CHECK(broadcastable, ShapeError, op, ": batch dimensions ", shape_str(batch_a), " and ", shape_str(batch_b),
+              " do not broadcast: ", shape_str(a.shape()), transpose_a ? "^T" : "", " @ ", shape_str(b.shape()),
+              transpose_b ? "^T" : "");
+  const std::int64_t ar = a.shape()[a.dim() - 2], ac = a.shape()[a.dim() - 1];
+  const std::int64_t br = b.shape()[b.dim() - 2], bc = b.shape()[b.dim() - 1];
+  const std::int64_t m = transpose_a ? ac : ar, n = transpose_b ? br : bc;
+  Shape out_shape = batch;
+  out_shape.push_back(m);
+  out_shape.push_back(n);
+  if (b.dim() == 2 && !transpose_a) {
+    const Tensor rows = a.reshape({product(batch_a) * ar, ac});
+    return matmul_2d_or_3d(rows, b, false, transpose_b).reshape(out_shape);
+  }
+  auto as_3d = [&](const Tensor& t, std::int64_t r, std::int64_t c) {
+    Shape full = batch;
+    full.push_back(r);
+    full.push_back(c);
+    return t.expand(full).reshape({product(batch), r, c});
+  };
+  return matmul_2d_or_3d(as_3d(a, ar, ac), as_3d(b, br, bc), transpose_a, transpose_b).reshape(out_shape);
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
   const char* op = "matmul";
   detail::check_floating_operands(op, {&a, &b});
+  PETAL_CHECK(a.dim() >= 2 && b.dim() >= 2, ShapeError, op, ": operands need at least 2 dimensions, got shapes ",
+              shape_str(a.shape()), " and ", shape_str(b.shape()));
+  {
+    // The inner dimensions, checked here for every rank.
+    const std::int64_t k = transpose_a ? a.shape()[a.dim() - 2] : a.shape()[a.dim() - 1];
+    const std::int64_t kb = transpose_b ? b.shape()[b.dim() - 1] : b.shape()[b.dim() - 2];
+    PETAL_CHECK(k == kb, ShapeError, op, ": inner dimensions differ: ", shape_str(a.shape()), transpose_a ? "^T" : "",
+                " @ ", shape_str(b.shape()), transpose_b ? "^T" : "", " (", k, " vs ", kb, ")");
+  }
+  const bool plain = (a.dim() == 2 && b.dim() == 2) || (a.dim() == 3 && b.dim() == 3 && a.shape()[0] == b.shape()[0]);
+  if (!plain) {
+    detail::select_backend(op, {&a, &b});  // device errors before any reshaping
+    return matmul_broadcast(a, b, transpose_a, transpose_b);
+  }
+  return matmul_2d_or_3d(a, b, transpose_a, transpose_b);
+}
+
+namespace {
+
+Tensor matmul_2d_or_3d(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+  const char* op = "matmul";
   PETAL_CHECK((a.dim() == 2 && b.dim() == 2) || (a.dim() == 3 && b.dim() == 3), ShapeError, op,
               ": expected two 2-D or two 3-D operands, got shapes ", shape_str(a.shape()), " and ",
               shape_str(b.shape()));
@@ -108,5 +173,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
     run(double{});
   return out;
 }
+
+}  // namespace
 
 }  // namespace petal::ops

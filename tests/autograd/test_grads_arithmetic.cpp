@@ -56,6 +56,9 @@ TEST_CASE("operators with a scalar") {
 
 TEST_CASE("matmul with a constant operand") {
   const Fn matmul_fn = [](const std::vector<Variable>& in) { return matmul(in[0], in[1]); };
+  // Broadcast batches with one side constant: each gradient keeps its operand's shape.
+  CHECK_GRADIENTS(matmul_fn, {random_input({2, 4, 3}, false), random_input({3, 2})});
+  CHECK_GRADIENTS(matmul_fn, {random_input({2, 1, 4, 3}), random_input({3, 3, 2}, false)});
   // A constant operand (the data batch of a first layer) gets no gradient work.
   CHECK_GRADIENTS(matmul_fn, {random_input({4, 3}, false), random_input({3, 2})});
   CHECK_GRADIENTS(matmul_fn, {random_input({4, 3}), random_input({3, 2}, false)});

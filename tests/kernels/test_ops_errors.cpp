@@ -127,8 +127,14 @@ TEST_CASE("matmul: ranks, inner and batch dimensions, dtypes") {
   check_error<ShapeError>([&] { ops::matmul(zeros({2, 3}), zeros({4, 5})); }, {"matmul", "[2, 3]", "[4, 5]", "3 vs 4"});
   check_error<ShapeError>([&] { ops::matmul(zeros({2, 3}), zeros({2, 5}), true, true); },
                           {"matmul", "[2, 3]^T", "[2, 5]^T"});
-  check_error<ShapeError>([&] { ops::matmul(zeros({2, 3}), zeros({1, 3, 5})); }, {"matmul", "[2, 3]", "[1, 3, 5]"});
-  check_error<ShapeError>([&] { ops::matmul(zeros({3}), zeros({3})); }, {"matmul", "[3]"});
+  check_error<ShapeError>([&] { ops::matmul(zeros({2, 3}), zeros({1, 4, 5})); }, {"matmul", "[2, 3]", "[1, 4, 5]", "3 vs 4"});
+  check_error<ShapeError>([&] { ops::matmul(zeros({2, 2, 3, 4}), zeros({3, 4, 5})); },
+                          {"matmul", "batch dimensions [2, 2] and [3]", "[2, 2, 3, 4]", "[3, 4, 5]"});
+  check_error<ShapeError>([&] { ops::matmul(zeros({4, 2, 3}), zeros({2, 3, 5})); }, {"matmul", "[4]", "[2]"});
+  CHECK(ops::matmul(zeros({2, 3}), zeros({1, 3, 5})).shape() == Shape{1, 2, 5});
+  CHECK(ops::matmul(zeros({2, 1, 3, 4}), zeros({6, 4, 5})).shape() == Shape{2, 6, 3, 5});
+  check_error<ShapeError>([&] { ops::matmul(zeros({3}), zeros({3})); }, {"matmul", "at least 2 dimensions", "[3]"});
+  check_error<ShapeError>([&] { ops::matmul(zeros({2, 3, 4}), zeros({4})); }, {"matmul", "[2, 3, 4]", "[4]"});
   check_error<ShapeError>([&] { ops::matmul(zeros({2, 3, 4}), zeros({3, 4, 5})); }, {"matmul", "[2, 3, 4]", "[3, 4, 5]"});
   check_error<DTypeError>([&] { ops::matmul(zeros({2, 3}, DType::Int64), zeros({3, 2}, DType::Int64)); },
                           {"matmul", "int64", "[2, 3]"});
@@ -204,6 +210,8 @@ TEST_CASE("CUDA tensors stop at the backend switch with a DeviceError" *
   check_error<DeviceError>([&] { ops::sum(gpu, {0}); }, {"sum", "CUDA backend not available"});
   check_error<DeviceError>([&] { ops::softmax(gpu); }, {"softmax", "CUDA backend not available"});
   check_error<DeviceError>([&] { ops::matmul(gpu, fake_cuda_tensor({3, 2})); }, {"matmul", "CUDA backend not available"});
+  check_error<DeviceError>([&] { ops::matmul(fake_cuda_tensor({4, 2, 3}), fake_cuda_tensor({3, 2})); },
+                           {"matmul", "CUDA backend not available"});
   check_error<DeviceError>([&] { ops::softmax_cross_entropy(gpu, from_vector<std::int64_t>({0, 1})); },
                            {"softmax_cross_entropy", "cuda"});
   check_error<DeviceError>([&] { ops::concat({gpu, gpu}, 0); }, {"concat", "CUDA backend not available"});

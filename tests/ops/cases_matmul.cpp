@@ -1,6 +1,9 @@
 // Registry entries of the matrix product: 2-D and batched 3-D, every
-// combination of the transpose flags, and operands read through views.
+// combination of the transpose flags, operands read through views, and
+// batch axes broadcast (a 2-D operand against a batch, size-1 batch axes, 4-D).
 #include <array>
+#include <utility>
+#include <vector>
 #include <cmath>
 
 #include "autograd/functions.hpp"
@@ -47,6 +50,25 @@ InputSpec operand(std::int64_t batch, std::int64_t rows, std::int64_t cols, bool
   return InputSpec(shape).viewed(layout);
 }
 
+// op(a) @ op(b) with the batch axes broadcast: both operands expanded to the
+// broadcast batch, flattened to one batch axis for reference_matmul.
+Reference reference_broadcast_matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  const Shape batch = broadcast_shapes(Shape(a.shape().begin(), a.shape().end() - 2),
+                                       Shape(b.shape().begin(), b.shape().end() - 2), "reference");
+  auto flat = [&](const Tensor& t) {
+    Shape full = batch;
+    full.push_back(t.shape()[t.dim() - 2]);
+    full.push_back(t.shape()[t.dim() - 1]);
+    return t.expand(full).contiguous().reshape({shape_numel(batch), full[full.size() - 2], full.back()});
+  };
+  Reference r = reference_matmul(flat(a), flat(b), ta, tb);
+  Shape out = batch;
+  out.push_back(r.shape[1]);
+  out.push_back(r.shape[2]);
+  r.shape = out;
+  return r;
+}
+
 OpCase matmul_case(InputSpec a, InputSpec b, bool ta, bool tb) {
   OpCase c;
   c.family = "matmul";
@@ -89,6 +111,38 @@ std::vector<OpCase> matmul_cases() {
   out.push_back(matmul_case(operand(3, 6, 4, false, t), operand(3, 4, 5, false), false, false));
   out.push_back(matmul_case(operand(0, 40, 25, false, Layout::EveryOther), operand(0, 25, 3, false), false, false));
   out.push_back(matmul_case(operand(3, 2, 4, false), operand(3, 4, 5, false, Layout::Expanded), false, false));
+
+  // Broadcast batch axes: [B, M, K] @ [K, N] (one GEMM of stacked rows),
+  // [M, K] @ [B, K, N], [1, M, K] @ [B, K, N], 4-D against 3-D, size-1 axes on
+  // both sides, every flag, strided operands.
+  auto batched = [](Shape batch, std::int64_t rows, std::int64_t cols, bool flag, Layout layout = Layout::Contiguous) {
+    Shape shape = batch;
+    shape.push_back(flag ? cols : rows);
+    shape.push_back(flag ? rows : cols);
+    return InputSpec(shape).viewed(layout);
+  };
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      for (const auto& [sa, sb] : std::vector<std::pair<Shape, Shape>>{
+               {{4}, {}}, {{}, {3}}, {{1}, {5}}, {{3}, {1}}, {{2, 1}, {3}}, {{2, 3}, {1, 3}}, {{1, 1}, {2, 3}}, {{2, 1, 3}, {4, 1}}}) {
+        OpCase c = matmul_case(batched(sa, 5, 3, ta), batched(sb, 3, 4, tb), ta, tb);
+        c.attributes += " batch " + shape_str(sa) + " with " + shape_str(sb);
+        c.reference = [ta = ta, tb = tb](const Inputs& in) { return reference_broadcast_matmul(in[0], in[1], ta, tb); };
+        out.push_back(c);
+      }
+    }
+  for (const auto& [a, b] : std::vector<std::pair<InputSpec, InputSpec>>{
+           {batched({6}, 7, 9, false, Layout::Transposed), batched({}, 9, 5, false)},
+           {batched({2, 3}, 4, 6, false, Layout::EveryOther), batched({}, 6, 2, false, Layout::Transposed)},
+           {batched({}, 4, 6, false, Layout::Transposed), batched({5}, 6, 3, false, Layout::Expanded)},
+           {batched({1, 4}, 3, 2, false), batched({3, 1}, 2, 5, false, Layout::Expanded)},
+           {batched({8}, 70, 33, false), batched({}, 33, 65, false)},
+           {batched({0}, 3, 4, false), batched({}, 4, 2, false)}}) {
+    OpCase c = matmul_case(a, b, false, false);
+    c.attributes += " broadcast";
+    c.reference = [](const Inputs& in) { return reference_broadcast_matmul(in[0], in[1], false, false); };
+    out.push_back(c);
+  }
   return out;
 }
 
