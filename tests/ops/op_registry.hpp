@@ -87,6 +87,9 @@ struct OpCase {
   ReferenceFn reference;
   DifferentiableFn differentiable;  // empty when autograd has no such function
   std::optional<DType> output_dtype;  // when not the entry's dtype (argmax: int64)
+  // The op has no device kernel yet (take, embedding, where): the GPU registry
+  // checks that it says so with a DeviceError instead of comparing values.
+  bool cpu_only = false;
   double rtol_float32 = 2e-6;
   double rtol_float64 = 1e-12;
   double atol_float32 = 1e-7;
