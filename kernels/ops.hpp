@@ -119,6 +119,8 @@ Tensor stack(const std::vector<Tensor>& tensors, std::int64_t axis);
 // Views of consecutive parts along axis: of the given sizes (non-negative,
 // summing to the axis's size), or `sections` equal parts (NumPy's and
 // keras.ops.split's integer form; ValueError unless it divides the axis).
+// Beware split(a, {3}, axis): a braced single number picks the sections
+// overload; spell one size as std::vector<std::int64_t>{3}.
 std::vector<Tensor> split(const Tensor& a, const std::vector<std::int64_t>& sizes, std::int64_t axis);
 std::vector<Tensor> split(const Tensor& a, std::int64_t sections, std::int64_t axis);
 // Constant padding: pads[d] = (before, after) elements of `value` on axis d,
