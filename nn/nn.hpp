@@ -2,6 +2,7 @@
 #pragma once
 
 #include "nn/activation.hpp"
+#include "nn/activation_layers.hpp"
 #include "nn/batch_source.hpp"
 #include "nn/callbacks.hpp"
 #include "nn/conv_layers.hpp"

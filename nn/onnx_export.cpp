@@ -471,6 +471,13 @@ class Exporter {
         const std::int64_t axis = is_image(x) && x.layout == Layout::ChannelsFirst ? 1 : -1;
         return {graph_.add_node("Softmax", {x.name}, name, {int_attribute("axis", axis)}), x.shape, x.layout};
       }
+      case ActivationKind::Gelu:
+      case ActivationKind::Silu:
+      case ActivationKind::Softplus:
+      case ActivationKind::LeakyRelu:
+      case ActivationKind::Elu:
+        throw ValueError(str_cat("ONNX export: activation \"", activation_name(kind), "\" of layer \"", name,
+                                 "\" is not exported yet"));
     }
     throw ValueError(str_cat("ONNX export: unknown activation of layer \"", name, "\""));
   }
