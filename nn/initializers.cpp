@@ -48,4 +48,8 @@ Initializer constant_initializer(double value) {
   return [value](const Shape& shape, Generator&) { return full(shape, value); };
 }
 
+Initializer random_uniform(double minval, double maxval) {
+  return [minval, maxval](const Shape& shape, Generator& gen) { return uniform(shape, minval, maxval, gen); };
+}
+
 }  // namespace petal::nn

@@ -20,6 +20,8 @@ Initializer he_normal();
 Initializer zeros_initializer();
 Initializer ones_initializer();
 Initializer constant_initializer(double value);
+// Uniform in [minval, maxval] (Keras RandomUniform; Embedding uses -0.05, 0.05).
+Initializer random_uniform(double minval = -0.05, double maxval = 0.05);
 
 struct Fans {
   double fan_in, fan_out;
