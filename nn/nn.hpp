@@ -6,6 +6,7 @@
 #include "nn/batch_source.hpp"
 #include "nn/callbacks.hpp"
 #include "nn/conv_layers.hpp"
+#include "nn/conv_variant_layers.hpp"
 #include "nn/core_layers.hpp"
 #include "nn/device.hpp"
 #include "nn/embedding_layer.hpp"
