@@ -24,6 +24,7 @@
 #include "nn/onnx_export.hpp"
 #include "nn/optimizers.hpp"
 #include "nn/plot.hpp"
+#include "nn/preprocessing_layers.hpp"
 #include "nn/progress.hpp"
 #include "nn/reshape_layers.hpp"
 #include "nn/safetensors.hpp"
