@@ -25,8 +25,16 @@ CASES = [
 ]
 
 
+def literal(v):
+    """A C++ float literal: 1 -> 1.0f (1f is not one), 1e-05 -> 1e-05f."""
+    s = f"{float(v):.9g}"
+    if not any(ch in s for ch in ".en"):
+        s += ".0"
+    return s + "f"
+
+
 def fmt(a):
-    return ", ".join(f"{v:.9g}f" for v in np.asarray(a, dtype=np.float32).ravel())
+    return ", ".join(literal(v) for v in np.asarray(a, dtype=np.float32).ravel())
 
 
 def dims(shape):
