@@ -57,10 +57,10 @@ Shape RandomFlip::build_impl(const Shape& input_shape) {
 ag::Variable RandomFlip::forward(const ag::Variable& x) {
   if (!training()) return x;
   Generator& gen = own_generator_ ? generator_ : default_generator();
-  ag::Variable y = x;
-  if (horizontal_) y = blend(y, reverse_axis(y, 2), coin_flips(x, gen));
-  if (vertical_) y = blend(y, reverse_axis(y, 1), coin_flips(x, gen));
-  return y;
+  ag::Variable flipped = x;
+  if (horizontal_) flipped = reverse_axis(flipped, 2);
+  if (vertical_) flipped = reverse_axis(flipped, 1);
+  return blend(x, flipped, coin_flips(x, gen));
 }
 
 RandomContrast::RandomContrast(double factor, std::optional<std::uint64_t> seed, std::string name)

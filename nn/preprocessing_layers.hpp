@@ -22,9 +22,10 @@ namespace petal::nn {
 ag::Variable reverse_axis(const ag::Variable& x, std::int64_t axis);
 
 // Flips each image of the batch, independently, with probability 1/2: left to
-// right ("horizontal"), top to bottom ("vertical"), or each of the two
-// independently ("horizontal_and_vertical", Keras's default). ValueError for
-// another mode.
+// right ("horizontal"), top to bottom ("vertical"), or both at once
+// ("horizontal_and_vertical", Keras's default: as Keras 3, one draw per image
+// decides both flips, so an image is kept or turned by 180 degrees).
+// ValueError for another mode.
 class RandomFlip : public Module {
  public:
   explicit RandomFlip(std::string mode = "horizontal_and_vertical", std::optional<std::uint64_t> seed = std::nullopt,
