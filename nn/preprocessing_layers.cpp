@@ -1,6 +1,7 @@
 #include "nn/preprocessing_layers.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "autograd/functions.hpp"
@@ -23,6 +24,48 @@ ag::Variable reverse_axis(const ag::Variable& x, std::int64_t axis) {
 
 namespace {
 
+// The [in, out] matrix whose column o holds the weights of output o on the
+// inputs (TensorFlow's half-pixel rules), in x's dtype and on x's device.
+Tensor interpolation_matrix(std::int64_t in, std::int64_t out, bool bilinear, const ag::Variable& like) {
+  std::vector<float> m(static_cast<std::size_t>(in * out), 0.0f);
+  const double scale = static_cast<double>(in) / static_cast<double>(out);
+  const auto at = [&](std::int64_t i, std::int64_t o) -> float& { return m[static_cast<std::size_t>(i * out + o)]; };
+  for (std::int64_t o = 0; o < out; ++o) {
+    if (bilinear) {
+      const double src = (static_cast<double>(o) + 0.5) * scale - 0.5;
+      const double f = std::floor(src);
+      const double lerp = src - f;
+      const std::int64_t lower = std::clamp<std::int64_t>(static_cast<std::int64_t>(f), 0, in - 1);
+      const std::int64_t upper = std::clamp<std::int64_t>(static_cast<std::int64_t>(std::ceil(src)), 0, in - 1);
+      at(lower, o) += static_cast<float>(1.0 - lerp);
+      at(upper, o) += static_cast<float>(lerp);
+    } else {
+      const auto i = static_cast<std::int64_t>(std::floor((static_cast<double>(o) + 0.5) * scale));
+      at(std::min(i, in - 1), o) = 1.0f;
+    }
+  }
+  return from_vector<float>(m, {in, out}).to(like.data().dtype()).to(like.data().device());
+}
+
+// [N, H, W, C] with axis (1 or 2) resized to `out` by one matmul.
+ag::Variable resize_axis(const ag::Variable& x, std::int64_t axis, std::int64_t out, bool bilinear) {
+  const std::int64_t in = x.size(axis);
+  if (in == out) return x;
+  // The resized axis last: [N, W, C, H] or [N, H, C, W].
+  const std::vector<std::int64_t> order = axis == 1 ? std::vector<std::int64_t>{0, 2, 3, 1}
+                                                    : std::vector<std::int64_t>{0, 1, 3, 2};
+  ag::Variable moved = ag::permute(x, order);
+  Shape moved_shape = moved.shape();
+  ag::Variable flat = ag::reshape(moved, {-1, in});
+  ag::Variable resized = ag::matmul(flat, ag::Variable(interpolation_matrix(in, out, bilinear, x)));
+  moved_shape.back() = out;
+  resized = ag::reshape(resized, moved_shape);
+  // Back: the inverse permutation.
+  std::vector<std::int64_t> inverse(4);
+  for (std::size_t i = 0; i < 4; ++i) inverse[static_cast<std::size_t>(order[i])] = static_cast<std::int64_t>(i);
+  return ag::permute(resized, inverse);
+}
+
 // [N, 1, 1, 1] of 0/1, each 1 with probability 1/2, where x lives.
 ag::Variable coin_flips(const ag::Variable& x, Generator& gen) {
   std::vector<float> m(static_cast<std::size_t>(x.size(0)));
@@ -36,6 +79,34 @@ ag::Variable blend(const ag::Variable& x, const ag::Variable& alternative, const
 }
 
 }  // namespace
+
+ag::Variable resize_images(const ag::Variable& x, std::int64_t height, std::int64_t width,
+                           const std::string& interpolation) {
+  PETAL_CHECK(interpolation == "bilinear" || interpolation == "nearest", ValueError, "resize: interpolation \"",
+              interpolation, "\" is not supported (bilinear or nearest)");
+  PETAL_CHECK(x.dim() == 4, ShapeError, "resize: expected [N, H, W, C] images, got ", x.dim(), " axes");
+  PETAL_CHECK(height > 0 && width > 0, ValueError, "resize: the size must be positive, got ", height, "x", width);
+  const bool bilinear = interpolation == "bilinear";
+  return resize_axis(resize_axis(x, 1, height, bilinear), 2, width, bilinear);
+}
+
+Resizing::Resizing(std::int64_t height, std::int64_t width, std::string interpolation, std::string name)
+    : Module("Resizing", "resizing", std::move(name)),
+      height_(height),
+      width_(width),
+      interpolation_(std::move(interpolation)) {
+  PETAL_CHECK(height > 0 && width > 0, ValueError, "Resizing \"", this->name(), "\": height and width must be positive, got ",
+              height, " and ", width);
+  PETAL_CHECK(interpolation_ == "bilinear" || interpolation_ == "nearest", ValueError, "Resizing \"", this->name(),
+              "\": interpolation \"", interpolation_, "\" is not supported (bilinear or nearest)");
+}
+
+Shape Resizing::build_impl(const Shape& input_shape) {
+  check_input(input_shape.size() == 3, input_shape, "must be (height, width, channels)");
+  return {height_, width_, input_shape[2]};
+}
+
+ag::Variable Resizing::forward(const ag::Variable& x) { return resize_images(x, height_, width_, interpolation_); }
 
 RandomFlip::RandomFlip(std::string mode, std::optional<std::uint64_t> seed, std::string name)
     : Module("RandomFlip", "random_flip", std::move(name)) {

@@ -1,10 +1,9 @@
-// Keras's random augmentation layers that act only in training mode (the
-// identity in inference, as Keras): RandomFlip and RandomContrast, over
-// [N, H, W, C] float images. Each draws from its own generator when seeded,
+// Keras's image preprocessing layers over [N, H, W, C] float tensors:
+// Resizing (always), and the random augmentation layers that act only in
+// training mode (the identity in inference, as Keras): RandomFlip and
+// RandomContrast. Each random layer draws from its own generator when seeded,
 // else from default_generator(). Not here yet: RandomRotation, RandomZoom
-// (no sampling/affine-warp op in autograd or the kernels) and Resizing (the
-// only resize, data/image_ops.hpp's resize_bilinear, works on uint8 Images,
-// not tensors).
+// (no sampling/affine-warp op in autograd or the kernels).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +15,31 @@
 #include "nn/module.hpp"
 
 namespace petal::nn {
+
+// x [N, H, W, C] resized to [N, height, width, C] as TensorFlow's
+// tf.image.resize without antialiasing (half-pixel centres): "bilinear", or
+// "nearest" (source index floor((o + 0.5) * in / out)). Built from matmuls
+// with interpolation matrices, so it runs and differentiates on every device.
+ag::Variable resize_images(const ag::Variable& x, std::int64_t height, std::int64_t width,
+                           const std::string& interpolation = "bilinear");
+
+// Keras's Resizing(height, width, interpolation="bilinear") (no
+// crop_to_aspect_ratio / pad_to_aspect_ratio), in every mode.
+class Resizing : public Module {
+ public:
+  Resizing(std::int64_t height, std::int64_t width, std::string interpolation = "bilinear", std::string name = "");
+  std::int64_t height() const { return height_; }
+  std::int64_t width() const { return width_; }
+  const std::string& interpolation() const { return interpolation_; }
+
+ protected:
+  Shape build_impl(const Shape& input_shape) override;
+  ag::Variable forward(const ag::Variable& x) override;
+
+ private:
+  std::int64_t height_, width_;
+  std::string interpolation_;
+};
 
 // x reversed along `axis`: ag::take on the CPU, slices joined in reverse
 // order elsewhere. The gradient is reversed back.

@@ -4,6 +4,7 @@
 
 #include "autograd/functions.hpp"
 #include "core/error.hpp"
+#include "nn/preprocessing_layers.hpp"
 
 namespace petal::nn {
 
@@ -109,11 +110,11 @@ ag::Variable Cropping2D::forward(const ag::Variable& x) {
 }
 
 UpSampling2D::UpSampling2D(Size2 size, std::string interpolation, std::string name)
-    : Module("UpSampling2D", "up_sampling2d", std::move(name)), size_(size) {
+    : Module("UpSampling2D", "up_sampling2d", std::move(name)), size_(size), interpolation_(std::move(interpolation)) {
   PETAL_CHECK(size.h > 0 && size.w > 0, ValueError, "UpSampling2D \"", this->name(),
               "\": size must be positive, got (", size.h, ", ", size.w, ")");
-  PETAL_CHECK(interpolation == "nearest", ValueError, "UpSampling2D \"", this->name(), "\": interpolation \"",
-              interpolation, "\" is not supported (only \"nearest\": there is no resize op in autograd yet)");
+  PETAL_CHECK(interpolation_ == "nearest" || interpolation_ == "bilinear", ValueError, "UpSampling2D \"",
+              this->name(), "\": interpolation \"", interpolation_, "\" is not supported (nearest or bilinear)");
 }
 
 Shape UpSampling2D::build_impl(const Shape& input_shape) {
@@ -123,6 +124,7 @@ Shape UpSampling2D::build_impl(const Shape& input_shape) {
 
 ag::Variable UpSampling2D::forward(const ag::Variable& x) {
   const std::int64_t n = x.size(0), h = x.size(1), w = x.size(2), c = x.size(3);
+  if (interpolation_ == "bilinear") return resize_images(x, h * size_.h, w * size_.w, "bilinear");
   ag::Variable y = ag::broadcast_to(ag::reshape(x, {n, h, 1, w, 1, c}), {n, h, size_.h, w, size_.w, c});
   return ag::reshape(y, {n, h * size_.h, w * size_.w, c});
 }

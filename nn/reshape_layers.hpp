@@ -91,13 +91,14 @@ class Cropping2D : public Module {
   std::int64_t top_, bottom_, left_, right_;
 };
 
-// [N, H, W, C] -> [N, H*sh, W*sw, C], each pixel repeated (Keras default size
-// (2, 2), interpolation "nearest"). "bilinear" is a ValueError: there is no
-// resize op in autograd yet.
+// [N, H, W, C] -> [N, H*sh, W*sw, C] (Keras default size (2, 2)):
+// interpolation "nearest" repeats each pixel, "bilinear" interpolates as
+// tf.image.resize (nn::resize_images). ValueError for another interpolation.
 class UpSampling2D : public Module {
  public:
   explicit UpSampling2D(Size2 size = 2, std::string interpolation = "nearest", std::string name = "");
   Size2 size() const { return size_; }
+  const std::string& interpolation() const { return interpolation_; }
 
  protected:
   Shape build_impl(const Shape& input_shape) override;
@@ -105,6 +106,7 @@ class UpSampling2D : public Module {
 
  private:
   Size2 size_;
+  std::string interpolation_;
 };
 
 }  // namespace petal::nn

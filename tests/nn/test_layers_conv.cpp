@@ -9,7 +9,7 @@
 #include <memory>
 
 #include "core/error.hpp"
-#include "data/keras_layer_refs.hpp"
+#include "keras_check.hpp"
 #include "layer_check.hpp"
 #include "nn/nn.hpp"
 
@@ -18,38 +18,6 @@ using namespace petal::nn;
 using namespace petal::nn::testing;
 
 namespace {
-
-const keras_refs::Case& keras_case(const std::string& name) {
-  for (const auto& c : keras_refs::cases())
-    if (c.name == name) return c;
-  FAIL("no Keras reference case ", name);
-  throw std::logic_error("unreachable");
-}
-
-Tensor to_tensor(const keras_refs::Array& a) { return from_vector<float>(a.values, Shape(a.shape.begin(), a.shape.end())); }
-
-// Builds `layer` for the case's input, loads the case's weights by name
-// (checking names, order and shapes), and compares its output with Keras's.
-void check_against_keras(Module& layer, const std::string& case_name) {
-  CAPTURE(case_name);
-  const keras_refs::Case& c = keras_case(case_name);
-  const Tensor x = to_tensor(c.input);
-  layer.build(Shape(x.shape().begin() + 1, x.shape().end()));
-  const std::vector<WeightRef> weights = layer.weights();
-  REQUIRE(weights.size() == c.weights.size());
-  for (std::size_t i = 0; i < weights.size(); ++i) {
-    CHECK(weights[i].name == layer.name() + "/" + c.weights[i].first);
-    const Tensor w = to_tensor(c.weights[i].second);
-    REQUIRE(weights[i].variable.shape() == w.shape());
-    ag::Variable(weights[i].variable).set_data(w);
-  }
-  ag::Variable y = layer(ag::Variable(x));
-  const Tensor expected = to_tensor(c.output);
-  REQUIRE(y.shape() == expected.shape());
-  CHECK(Shape(y.shape().begin() + 1, y.shape().end()) == layer.output_shape());
-  const std::vector<float> got = values(y), want = expected.to_vector<float>();
-  for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-4).scale(1.0));
-}
 
 // TensorFlow's definition of a transposed convolution: each input pixel
 // scatters kernel[a, b, f, c] * x into output (i*s + a - before, j*s + b - before).

@@ -1,11 +1,13 @@
 // Reshaping layers (Reshape, Permute, RepeatVector, Rescaling, Cropping2D,
-// UpSampling2D): Keras names and defaults, output shapes before data, values
-// against plain index loops, gradients, Sequential and functional models.
+// UpSampling2D) and Resizing: Keras names and defaults, output shapes before
+// data, values against plain index loops or Keras 3 outputs
+// (data/keras_layer_refs.hpp), gradients, Sequential and functional models.
 #include <doctest/doctest.h>
 
 #include <memory>
 
 #include "core/error.hpp"
+#include "keras_check.hpp"
 #include "layer_check.hpp"
 #include "nn/nn.hpp"
 
@@ -111,7 +113,7 @@ TEST_CASE("Cropping2D: ((top, bottom), (left, right)) against a plain loop") {
   check_layer_gradients(c, random_tensor({2, 4, 6, 2}, 9, DType::Float64));
 }
 
-TEST_CASE("UpSampling2D nearest against a plain loop; bilinear is refused") {
+TEST_CASE("UpSampling2D nearest against a plain loop; other interpolations refused") {
   UpSampling2D u(Size2(2, 3));
   u.build(Shape{2, 3, 2});
   CHECK(u.output_shape() == Shape{4, 9, 2});
@@ -124,7 +126,7 @@ TEST_CASE("UpSampling2D nearest against a plain loop; bilinear is refused") {
         for (int ch = 0; ch < 2; ++ch)
           CHECK(y[static_cast<std::size_t>(((n * 4 + i) * 9 + j) * 2 + ch)] ==
                 xs[static_cast<std::size_t>(((n * 2 + i / 2) * 3 + j / 3) * 2 + ch)]);
-  CHECK_THROWS_AS(UpSampling2D(2, "bilinear"), ValueError);
+  CHECK_THROWS_AS(UpSampling2D(2, "bicubic"), ValueError);
   check_layer_gradients(u, random_tensor({2, 2, 3, 2}, 11, DType::Float64));
 }
 
@@ -148,4 +150,41 @@ TEST_CASE("reshaping layers in functional and Sequential models") {
   CHECK(out.shape() == Shape{5, 2});
   ag::sum(out).backward();
   CHECK(seq->trainable_parameters().front().has_grad());
+}
+
+TEST_CASE("Resizing and UpSampling2D bilinear match Keras 3 (tf.image.resize), with gradients") {
+  reset_layer_names();
+  CHECK(Resizing(4, 4).name() == "resizing");
+  CHECK(Resizing(4, 4).interpolation() == "bilinear");
+  CHECK_THROWS_AS(Resizing(0, 4), ValueError);
+  CHECK_THROWS_AS(Resizing(4, 4, "area"), ValueError);
+  {
+    Resizing r(5, 7);
+    check_against_keras(r, "resizing_bilinear_up");
+    check_layer_gradients(r, random_tensor({1, 3, 4, 2}, 30, DType::Float64));
+  }
+  {
+    Resizing r(2, 3);
+    check_against_keras(r, "resizing_bilinear_down");
+  }
+  {
+    Resizing r(5, 7, "nearest");
+    check_against_keras(r, "resizing_nearest_up");
+  }
+  {
+    Resizing r(2, 3, "nearest");
+    check_against_keras(r, "resizing_nearest_down");
+    check_layer_gradients(r, random_tensor({2, 5, 7, 2}, 31, DType::Float64));
+  }
+  {
+    UpSampling2D u(Size2(2, 3), "bilinear");
+    check_against_keras(u, "up_sampling2d_bilinear");
+    check_layer_gradients(u, random_tensor({1, 3, 4, 2}, 32, DType::Float64));
+  }
+  // In a functional model, before a Conv2D.
+  auto input = Input({5, 5, 3});
+  auto y = layer<Conv2D>(2, 3)(layer<Resizing>(8, 6)(input));
+  auto model = std::make_shared<Model>(input, y);
+  CHECK(model->output_shape() == Shape{6, 4, 2});
+  CHECK((*model)(ag::Variable(random_tensor({2, 5, 5, 3}, 33))).shape() == Shape{2, 6, 4, 2});
 }

@@ -1,5 +1,5 @@
 """Generates keras_layer_refs.hpp: small inputs, weights and Keras 3 outputs
-for the petal layer tests (tests/nn/test_layers_conv.cpp).
+for the petal layer tests (tests/nn/test_layers_conv.cpp and test_layers_reshape.cpp).
 
 Run with the interop environment (TensorFlow 2.21 / Keras 3):
     /work/main/.venv-interop/bin/python tests/nn/data/keras_layer_refs.py
@@ -22,6 +22,12 @@ CASES = [
     ("conv2d_transpose_same_k4_s2", lambda: keras.layers.Conv2DTranspose(2, 4, strides=2, padding="same"), (1, 3, 3, 2)),
     ("separable_conv2d_same_s2_m2", lambda: keras.layers.SeparableConv2D(3, 3, strides=2, padding="same", depth_multiplier=2), (2, 5, 6, 2)),
     ("separable_conv2d_valid", lambda: keras.layers.SeparableConv2D(4, (2, 3), padding="valid", use_bias=False), (1, 4, 5, 3)),
+    # No weights: resizing as tf.image.resize (half-pixel centres, no antialiasing).
+    ("resizing_bilinear_up", lambda: keras.layers.Resizing(5, 7), (2, 3, 4, 2)),
+    ("resizing_bilinear_down", lambda: keras.layers.Resizing(2, 3), (1, 5, 7, 2)),
+    ("resizing_nearest_up", lambda: keras.layers.Resizing(5, 7, interpolation="nearest"), (1, 3, 4, 2)),
+    ("resizing_nearest_down", lambda: keras.layers.Resizing(2, 3, interpolation="nearest"), (1, 5, 7, 2)),
+    ("up_sampling2d_bilinear", lambda: keras.layers.UpSampling2D((2, 3), interpolation="bilinear"), (1, 3, 4, 2)),
 ]
 
 
