@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 #include <vector>
 
 #include "autograd/functions.hpp"
@@ -168,6 +169,214 @@ ag::Variable RandomContrast::forward(const ag::Variable& x) {
   const ag::Variable factor(from_vector<float>(f, {x.size(0), 1, 1, 1}).to(x.data().dtype()).to(x.data().device()));
   const ag::Variable mean = ag::mean(x, {1, 2}, /*keepdim=*/true);
   return ag::clamp(ag::add(ag::mul(ag::sub(x, mean), factor), mean), value_min_, value_max_);
+}
+
+}  // namespace petal::nn
+
+namespace petal::nn {
+
+namespace {
+
+// TensorFlow's map of a coordinate outside [0, len - 1] for each fill mode
+// (tensorflow/core/kernels/image/image_ops.h, MapCoordinate), in float32 as
+// TensorFlow computes it, so that points on a pixel boundary round the same way.
+float map_coordinate(float in, std::int64_t len, const std::string& mode) {
+  const auto n = static_cast<float>(len);
+  if (mode == "constant") return in;
+  // A point at infinity (a projective transform) reads the first pixel; far
+  // points are brought near by the mode's period first, so the integer casts
+  // below stay in range.
+  if (!std::isfinite(in)) return 0.0f;
+  if (std::abs(in) > 1e7f) in = std::fmod(in, mode == "reflect" ? 2 * n : n);
+  if (mode == "reflect") {
+    if (in < 0) {
+      if (len <= 1) {
+        in = 0.0f;
+      } else {
+        const float sz2 = 2 * n;
+        if (in < sz2) in = sz2 * static_cast<float>(static_cast<std::int64_t>(-in / sz2)) + in;
+        in = in < -n ? in + sz2 : -in - 1;
+      }
+    } else if (in > n - 1) {
+      if (len <= 1) {
+        in = 0.0f;
+      } else {
+        const float sz2 = 2 * n;
+        in -= sz2 * static_cast<float>(static_cast<std::int64_t>(in / sz2));
+        if (in >= n) in = sz2 - in - 1;
+      }
+    }
+  } else if (mode == "wrap") {
+    if (in < 0) {
+      if (len <= 1) {
+        in = 0.0f;
+      } else {
+        const float sz = n - 1;
+        in += n * (static_cast<float>(static_cast<std::int64_t>(-in / sz)) + 1);
+      }
+    } else if (in > n - 1) {
+      if (len <= 1) {
+        in = 0.0f;
+      } else {
+        const float sz = n - 1;
+        in -= n * static_cast<float>(static_cast<std::int64_t>(in / sz));
+      }
+    }
+  }
+  return std::clamp(in, 0.0f, n - 1);
+}
+
+}  // namespace
+
+ag::Variable affine_transform_images(const ag::Variable& x, const std::vector<std::array<double, 8>>& transforms,
+                                     const std::string& interpolation, const std::string& fill_mode,
+                                     double fill_value) {
+  PETAL_CHECK(x.defined() && x.dim() == 4, ShapeError, "affine_transform_images: images must be [N, H, W, C], got ",
+              x.defined() ? shape_str(x.shape()) : std::string("undefined"));
+  const std::int64_t n = x.size(0), h = x.size(1), w = x.size(2), c = x.size(3);
+  PETAL_CHECK(static_cast<std::int64_t>(transforms.size()) == n, ValueError, "affine_transform_images: ",
+              transforms.size(), " transforms for ", n, " images");
+  PETAL_CHECK(interpolation == "bilinear" || interpolation == "nearest", ValueError,
+              "affine_transform_images: interpolation must be \"bilinear\" or \"nearest\", got \"", interpolation, "\"");
+  PETAL_CHECK(fill_mode == "constant" || fill_mode == "reflect" || fill_mode == "wrap" || fill_mode == "nearest",
+              ValueError, "affine_transform_images: fill_mode must be constant, reflect, wrap or nearest, got \"",
+              fill_mode, "\"");
+  const bool bilinear = interpolation == "bilinear";
+  const int taps = bilinear ? 4 : 1;
+  const std::int64_t pixels = n * h * w;
+  std::vector<std::vector<std::int64_t>> index(taps, std::vector<std::int64_t>(static_cast<std::size_t>(pixels), 0));
+  std::vector<std::vector<float>> weight(taps, std::vector<float>(static_cast<std::size_t>(pixels), 0.0f));
+  std::vector<float> fill(static_cast<std::size_t>(pixels), 0.0f);
+  for (std::int64_t b = 0; b < n; ++b) {
+    const auto& t = transforms[static_cast<std::size_t>(b)];
+    for (std::int64_t oy = 0; oy < h; ++oy)
+      for (std::int64_t ox = 0; ox < w; ++ox) {
+        const auto p = static_cast<std::size_t>((b * h + oy) * w + ox);
+        const auto fx = static_cast<float>(ox), fy = static_cast<float>(oy);
+        const float k = static_cast<float>(t[6]) * fx + static_cast<float>(t[7]) * fy + 1.0f;
+        if (k == 0.0f) {
+          fill[p] = 1.0f;
+          continue;
+        }
+        const float in_x = map_coordinate(
+            (static_cast<float>(t[0]) * fx + static_cast<float>(t[1]) * fy + static_cast<float>(t[2])) / k, w, fill_mode);
+        const float in_y = map_coordinate(
+            (static_cast<float>(t[3]) * fx + static_cast<float>(t[4]) * fy + static_cast<float>(t[5])) / k, h, fill_mode);
+        // One tap: inside the image reads the pixel, outside the fill value.
+        auto tap = [&](int i, float yy, float xx, float wt) {
+          if (yy >= 0 && yy <= static_cast<float>(h - 1) && xx >= 0 && xx <= static_cast<float>(w - 1)) {
+            index[i][p] = (b * h + static_cast<std::int64_t>(yy)) * w + static_cast<std::int64_t>(xx);
+            weight[i][p] = wt;
+          } else {
+            fill[p] += wt;
+          }
+        };
+        if (!bilinear) {
+          tap(0, std::round(in_y), std::round(in_x), 1.0f);
+          continue;
+        }
+        const float y0 = std::floor(in_y), x0 = std::floor(in_x), y1 = y0 + 1, x1 = x0 + 1;
+        tap(0, y0, x0, (y1 - in_y) * (x1 - in_x));
+        tap(1, y0, x1, (y1 - in_y) * (in_x - x0));
+        tap(2, y1, x0, (in_y - y0) * (x1 - in_x));
+        tap(3, y1, x1, (in_y - y0) * (in_x - x0));
+      }
+  }
+  const DType dtype = x.data().dtype();
+  const Device device = x.data().device();
+  const ag::Variable flat = ag::reshape(x, {pixels, c});
+  ag::Variable out;
+  for (int i = 0; i < taps; ++i) {
+    const Tensor idx = from_vector(index[i], {pixels});
+    const ag::Variable wt(from_vector(weight[i], {pixels, 1}).to(dtype).to(device));
+    const ag::Variable term = ag::mul(ag::take(flat, idx, 0), wt);
+    out = out.defined() ? ag::add(out, term) : term;
+  }
+  if (fill_value != 0.0 && std::any_of(fill.begin(), fill.end(), [](float f) { return f != 0.0f; })) {
+    for (float& f : fill) f = static_cast<float>(f * fill_value);
+    out = ag::add(out, ag::Variable(from_vector(fill, {pixels, 1}).to(dtype).to(device)));
+  }
+  return ag::reshape(out, {n, h, w, c});
+}
+
+namespace {
+
+void check_affine_options(const AffineAugmentOptions& o, const std::string& layer) {
+  PETAL_CHECK(o.interpolation == "bilinear" || o.interpolation == "nearest", ValueError, layer,
+              ": interpolation must be \"bilinear\" or \"nearest\", got \"", o.interpolation, "\"");
+  PETAL_CHECK(o.fill_mode == "constant" || o.fill_mode == "reflect" || o.fill_mode == "wrap" ||
+                  o.fill_mode == "nearest",
+              ValueError, layer, ": fill_mode must be constant, reflect, wrap or nearest, got \"", o.fill_mode, "\"");
+}
+
+Shape check_image_shape(const Module& m, const Shape& in) {
+  PETAL_CHECK(in.size() == 3, ShapeError, m.type_name(), " \"", m.name(), "\": input must be (height, width, channels), got ",
+              keras_shape_str(in));
+  return in;
+}
+
+}  // namespace
+
+RandomRotation::RandomRotation(double factor, AffineAugmentOptions options)
+    : RandomRotation(std::pair{-factor, factor}, std::move(options)) {}
+
+RandomRotation::RandomRotation(std::pair<double, double> factor, AffineAugmentOptions options)
+    : Module("RandomRotation", "random_rotation", options.name), lower_(factor.first), upper_(factor.second),
+      options_(std::move(options)) {
+  PETAL_CHECK(std::isfinite(lower_) && std::isfinite(upper_) && lower_ <= upper_, ValueError, "RandomRotation \"",
+              name(), "\": factor must be finite with lower <= upper, got (", lower_, ", ", upper_, ")");
+  check_affine_options(options_, "RandomRotation \"" + name() + "\"");
+  if (options_.seed) generator_.seed(*options_.seed);
+}
+
+Shape RandomRotation::build_impl(const Shape& input_shape) { return check_image_shape(*this, input_shape); }
+
+ag::Variable RandomRotation::forward(const ag::Variable& x) {
+  if (!training()) return x;
+  Generator& gen = options_.seed ? generator_ : default_generator();
+  const double h = static_cast<double>(x.size(1)), w = static_cast<double>(x.size(2));
+  std::vector<std::array<double, 8>> transforms;
+  for (std::int64_t i = 0; i < x.size(0); ++i) {
+    const double angle = (lower_ + (upper_ - lower_) * gen.uniform_double()) * 2.0 * std::numbers::pi;
+    const double cos_a = std::cos(angle), sin_a = std::sin(angle);
+    // Keras 3: rotation about the image centre, as an output -> input map.
+    const double x_offset = ((w - 1) - (cos_a * (w - 1) - sin_a * (h - 1))) / 2.0;
+    const double y_offset = ((h - 1) - (sin_a * (w - 1) + cos_a * (h - 1))) / 2.0;
+    transforms.push_back({cos_a, -sin_a, x_offset, sin_a, cos_a, y_offset, 0.0, 0.0});
+  }
+  return affine_transform_images(x, transforms, options_.interpolation, options_.fill_mode, options_.fill_value);
+}
+
+RandomZoom::RandomZoom(double height_factor, std::optional<double> width_factor, AffineAugmentOptions options)
+    : RandomZoom(std::pair{-height_factor, height_factor},
+                 width_factor ? std::optional(std::pair{-*width_factor, *width_factor}) : std::nullopt,
+                 std::move(options)) {}
+
+RandomZoom::RandomZoom(std::pair<double, double> height_factor,
+                       std::optional<std::pair<double, double>> width_factor, AffineAugmentOptions options)
+    : Module("RandomZoom", "random_zoom", options.name), height_(height_factor),
+      width_(width_factor.value_or(height_factor)), same_zoom_(!width_factor), options_(std::move(options)) {
+  for (const auto& [lo, hi] : {height_, width_})
+    PETAL_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo <= hi && lo > -1.0, ValueError, "RandomZoom \"", name(),
+                "\": factors must be finite, lower <= upper and lower > -1, got (", lo, ", ", hi, ")");
+  check_affine_options(options_, "RandomZoom \"" + name() + "\"");
+  if (options_.seed) generator_.seed(*options_.seed);
+}
+
+Shape RandomZoom::build_impl(const Shape& input_shape) { return check_image_shape(*this, input_shape); }
+
+ag::Variable RandomZoom::forward(const ag::Variable& x) {
+  if (!training()) return x;
+  Generator& gen = options_.seed ? generator_ : default_generator();
+  const double h = static_cast<double>(x.size(1)), w = static_cast<double>(x.size(2));
+  std::vector<std::array<double, 8>> transforms;
+  for (std::int64_t i = 0; i < x.size(0); ++i) {
+    const double zy = 1.0 + height_.first + (height_.second - height_.first) * gen.uniform_double();
+    const double zx = same_zoom_ ? zy : 1.0 + width_.first + (width_.second - width_.first) * gen.uniform_double();
+    // Keras 3: zoom about the image centre (a zoom > 1 shows more of the scene).
+    transforms.push_back({zx, 0.0, (w - 1) / 2.0 * (1.0 - zx), 0.0, zy, (h - 1) / 2.0 * (1.0 - zy), 0.0, 0.0});
+  }
+  return affine_transform_images(x, transforms, options_.interpolation, options_.fill_mode, options_.fill_value);
 }
 
 }  // namespace petal::nn

@@ -1,13 +1,14 @@
 // Keras's image preprocessing layers over [N, H, W, C] float tensors:
 // Resizing (always), and the random augmentation layers that act only in
 // training mode (the identity in inference, as Keras): RandomFlip and
-// RandomContrast. Each random layer draws from its own generator when seeded,
-// else from default_generator(). Not here yet: RandomRotation, RandomZoom
-// (no sampling/affine-warp op in autograd or the kernels).
+// RandomContrast, RandomRotation, RandomZoom. Each random layer draws from
+// its own generator when seeded, else from default_generator().
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
+#include <vector>
 #include <string>
 #include <utility>
 
@@ -88,6 +89,66 @@ class RandomContrast : public Module {
  private:
   double lower_, upper_, value_min_, value_max_;
   bool own_generator_ = false;
+  Generator generator_;
+};
+
+// Keras's ops.image.affine_transform (TensorFlow's ImageProjectiveTransformV3)
+// of x [N, H, W, C]: transforms[n] = [a0, a1, a2, b0, b1, b2, c0, c1] maps an
+// OUTPUT pixel (x, y) to the input point ((a0 x + a1 y + a2) / k,
+// (b0 x + b1 y + b2) / k), k = c0 x + c1 y + 1. fill_mode says how points
+// outside the image read: "constant" (fill_value), "reflect" (d c b a | a b c d
+// | d c b a), "wrap" (a b c d | a b c d), "nearest" (a a a a | a b c d);
+// interpolation "bilinear" or "nearest". Differentiable in x (a weighted sum of
+// ag::take gathers: CPU only for now, as ag::take).
+ag::Variable affine_transform_images(const ag::Variable& x, const std::vector<std::array<double, 8>>& transforms,
+                                     const std::string& interpolation = "bilinear",
+                                     const std::string& fill_mode = "constant", double fill_value = 0.0);
+
+// What RandomRotation and RandomZoom share: Keras's fill and interpolation
+// options and the generator.
+struct AffineAugmentOptions {
+  std::string fill_mode = "reflect";
+  std::string interpolation = "bilinear";
+  double fill_value = 0.0;
+  std::optional<std::uint64_t> seed = std::nullopt;
+  std::string name = "";
+};
+
+// Rotates each image by an angle uniform in [lower, upper] * 2 pi about its
+// centre (factor f: [-f, f]), in training mode only (Keras 3's RandomRotation).
+class RandomRotation : public Module {
+ public:
+  explicit RandomRotation(double factor, AffineAugmentOptions options = {});
+  RandomRotation(std::pair<double, double> factor, AffineAugmentOptions options = {});
+
+ protected:
+  Shape build_impl(const Shape& input_shape) override;
+  ag::Variable forward(const ag::Variable& x) override;
+
+ private:
+  double lower_, upper_;
+  AffineAugmentOptions options_;
+  Generator generator_;
+};
+
+// Zooms each image about its centre by 1 + a factor uniform in
+// height_factor = [lower, upper] (negative: zoom in, as Keras 3's RandomZoom);
+// the width uses width_factor, or the height's draw when absent.
+class RandomZoom : public Module {
+ public:
+  explicit RandomZoom(double height_factor, std::optional<double> width_factor = std::nullopt,
+                      AffineAugmentOptions options = {});
+  RandomZoom(std::pair<double, double> height_factor, std::optional<std::pair<double, double>> width_factor,
+             AffineAugmentOptions options = {});
+
+ protected:
+  Shape build_impl(const Shape& input_shape) override;
+  ag::Variable forward(const ag::Variable& x) override;
+
+ private:
+  std::pair<double, double> height_, width_;
+  bool same_zoom_;
+  AffineAugmentOptions options_;
   Generator generator_;
 };
 
