@@ -719,7 +719,11 @@ FeatureSpec FeatureSpec::float_list() {
 
 Features parse_example(const Example& example, const ExampleSpec& spec) {
   Features out;
-  for (const auto& [key, s] : spec) {
+  // Named references, not a structured binding: the lambdas below capture
+  // them, which clang 14 (the fuzz build) refuses for bindings.
+  for (const auto& entry : spec) {
+    const std::string& key = entry.first;
+    const FeatureSpec& s = entry.second;
     if (!example.has(key)) {
       PETAL_CHECK(s.optional, FormatError, "Example has no feature \"", key, "\" (it has: ", example.key_list(),
                   ")");
@@ -791,7 +795,8 @@ Example encode_features(const Features& features) {
 
 Features decode_features(const Example& example) {
   Features out;
-  for (const auto& [name, f] : example.features) {
+  for (const auto& entry : example.features) {
+    const std::string& name = entry.first;  // captured below: not a structured binding (clang 14)
     if (name.find(':') != std::string::npos) continue;
     const std::string shape_key = name + ":shape", dtype_key = name + ":dtype";
     PETAL_CHECK(example.has(shape_key) && example.has(dtype_key), FormatError, "feature \"", name,
