@@ -10,6 +10,12 @@ namespace petal::nn {
 
 enum class ActivationKind { Linear, Relu, Relu6, Sigmoid, Tanh, Softmax, Gelu, Silu, Softplus, LeakyRelu, Elu };
 
+// The activation a layer ending in `kind` leaves off in call_logits(): the
+// ones a cross-entropy fuses with (Softmax, Sigmoid), else Linear (none).
+constexpr ActivationKind logits_activation_of(ActivationKind kind) {
+  return kind == ActivationKind::Softmax || kind == ActivationKind::Sigmoid ? kind : ActivationKind::Linear;
+}
+
 // Keras activation names: "linear" (or ""), "relu", "relu6", "sigmoid",
 // "tanh", "softmax" (last axis), "gelu" (exact erf form, Keras's default
 // approximate=False), "silu" (alias "swish"), "softplus", "leaky_relu"

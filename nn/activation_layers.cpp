@@ -20,9 +20,9 @@ ag::Variable ELU::forward(const ag::Variable& x) { return elu(x, alpha_); }
 
 Softmax::Softmax(std::int64_t axis, std::string name) : Module("Softmax", "softmax", std::move(name)), axis_(axis) {}
 
-bool Softmax::ends_in_softmax() const {
-  if (axis_ == -1) return true;
-  return built() && axis_ == static_cast<std::int64_t>(input_shape().size());
+ActivationKind Softmax::logits_activation() const {
+  const bool last_axis = axis_ == -1 || (built() && axis_ == static_cast<std::int64_t>(input_shape().size()));
+  return last_axis ? ActivationKind::Softmax : ActivationKind::Linear;
 }
 
 Shape Softmax::build_impl(const Shape& input_shape) {
@@ -34,6 +34,8 @@ Shape Softmax::build_impl(const Shape& input_shape) {
 }
 
 ag::Variable Softmax::forward(const ag::Variable& x) { return softmax_over_axis(x, axis_); }
-ag::Variable Softmax::forward_logits(const ag::Variable& x) { return ends_in_softmax() ? x : forward(x); }
+ag::Variable Softmax::forward_logits(const ag::Variable& x) {
+  return logits_activation() == ActivationKind::Softmax ? x : forward(x);
+}
 
 }  // namespace petal::nn

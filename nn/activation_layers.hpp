@@ -45,7 +45,7 @@ class Softmax : public Module {
  public:
   explicit Softmax(std::int64_t axis = -1, std::string name = "");
   std::int64_t axis() const { return axis_; }
-  bool ends_in_softmax() const override;
+  ActivationKind logits_activation() const override;
 
  protected:
   Shape build_impl(const Shape& input_shape) override;

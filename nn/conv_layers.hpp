@@ -49,7 +49,7 @@ class Conv2D : public Module {
   std::int64_t filters() const { return filters_; }
   Size2 kernel_size() const { return kernel_size_; }
   const ConvOptions& options() const { return options_; }
-  bool ends_in_softmax() const override { return options_.activation.kind == ActivationKind::Softmax; }
+  ActivationKind logits_activation() const override { return logits_activation_of(options_.activation.kind); }
 
  protected:
   Shape build_impl(const Shape& input_shape) override;

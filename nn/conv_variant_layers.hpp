@@ -34,7 +34,7 @@ class SeparableConv2D : public Module {
   const ag::Variable& depthwise_kernel() const { return depthwise_; }
   const ag::Variable& pointwise_kernel() const { return pointwise_; }
   const ag::Variable& bias() const { return bias_; }  // undefined without use_bias
-  bool ends_in_softmax() const override { return options_.activation.kind == ActivationKind::Softmax; }
+  ActivationKind logits_activation() const override { return logits_activation_of(options_.activation.kind); }
 
  protected:
   Shape build_impl(const Shape& input_shape) override;
@@ -62,7 +62,7 @@ class Conv2DTranspose : public Module {
   const ConvOptions& options() const { return options_; }
   const ag::Variable& kernel() const { return kernel_; }
   const ag::Variable& bias() const { return bias_; }  // undefined without use_bias
-  bool ends_in_softmax() const override { return options_.activation.kind == ActivationKind::Softmax; }
+  ActivationKind logits_activation() const override { return logits_activation_of(options_.activation.kind); }
 
  protected:
   Shape build_impl(const Shape& input_shape) override;

@@ -70,7 +70,7 @@ Activation::Activation(ActivationSpec activation, std::string name)
 
 ag::Variable Activation::forward(const ag::Variable& x) { return apply_activation(x, activation_); }
 ag::Variable Activation::forward_logits(const ag::Variable& x) {
-  return activation_ == ActivationKind::Softmax ? x : forward(x);
+  return logits_activation() != ActivationKind::Linear ? x : forward(x);
 }
 
 Dropout::Dropout(double rate, std::string name) : Module("Dropout", "dropout", std::move(name)), rate_(rate) {

@@ -56,7 +56,7 @@ class Dense : public Module {
   ActivationKind activation() const { return activation_; }
   const ag::Variable& kernel() const { return kernel_; }
   const ag::Variable& bias() const { return bias_; }  // undefined without use_bias
-  bool ends_in_softmax() const override { return activation_ == ActivationKind::Softmax; }
+  ActivationKind logits_activation() const override { return logits_activation_of(activation_); }
 
  protected:
   Shape build_impl(const Shape& input_shape) override;
@@ -74,7 +74,7 @@ class Activation : public Module {
  public:
   explicit Activation(ActivationSpec activation, std::string name = "");
   ActivationKind activation() const { return activation_; }
-  bool ends_in_softmax() const override { return activation_ == ActivationKind::Softmax; }
+  ActivationKind logits_activation() const override { return logits_activation_of(activation_); }
 
  protected:
   Shape build_impl(const Shape& input_shape) override { return input_shape; }

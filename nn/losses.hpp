@@ -16,8 +16,11 @@
 // ends in softmax and a (sparse) categorical cross-entropy is not from_logits,
 // the Trainer feeds the values before the softmax to the fused softmax +
 // cross-entropy (stable for any logit size), which is what Keras's "from a
-// softmax output" computation approximates. Other losses see the model's
-// output as it is.
+// softmax output" computation approximates; likewise a sigmoid output and a
+// binary cross-entropy run as the fused sigmoid + cross-entropy from logits
+// (Keras's TensorFlow backend does the same through the output's logits; the
+// probability form clips at eps and loses the gradient of saturated outputs).
+// Other losses see the model's output as it is.
 //
 // Formulas (per element, then reduced over the last axis by a mean, or a sum
 // for the categorical losses and KL divergence), eps = 1e-7:
@@ -41,6 +44,7 @@
 
 #include "autograd/variable.hpp"
 #include "core/tensor.hpp"
+#include "nn/activation.hpp"
 
 namespace petal::nn {
 
@@ -97,11 +101,15 @@ struct Loss {
   // Keras's long name ("mean_squared_error", ...), custom_name for a Custom loss.
   std::string name() const;
 
-  // Whether the Trainer may feed pre-softmax values to this loss (categorical
-  // cross-entropies from probabilities).
-  bool fuses_softmax() const {
-    return !from_logits &&
-           (kind == LossKind::CategoricalCrossentropy || kind == LossKind::SparseCategoricalCrossentropy);
+  // Whether the Trainer may feed this loss the values before a final
+  // `activation` (Module::logits_activation): a (sparse) categorical
+  // cross-entropy after a softmax, a binary cross-entropy after a sigmoid,
+  // either from probabilities.
+  bool fuses_with(ActivationKind activation) const {
+    if (from_logits) return false;
+    if (activation == ActivationKind::Softmax)
+      return kind == LossKind::CategoricalCrossentropy || kind == LossKind::SparseCategoricalCrossentropy;
+    return activation == ActivationKind::Sigmoid && kind == LossKind::BinaryCrossentropy;
   }
 
   // Mean loss over the batch (0-d). For the cross-entropies `output` holds

@@ -37,20 +37,17 @@ std::vector<std::vector<std::int64_t>> confusion_matrix(const std::vector<std::i
   return m;
 }
 
-void Accuracy::update(const Tensor& output, const Tensor& target) {
-  std::vector<std::int64_t> predicted = predicted_classes(output);
-  std::vector<std::int64_t> truth = target_classes(target);
-  PETAL_CHECK(predicted.size() == truth.size(), ShapeError, "accuracy: ", predicted.size(), " outputs for ",
-              truth.size(), " targets");
-  for (std::size_t i = 0; i < truth.size(); ++i) correct_ += predicted[i] == truth[i];
-  total_ += static_cast<std::int64_t>(truth.size());
+namespace {
+
+// The weight of element i of a batch whose samples hold per_sample elements each.
+double element_weight(std::span<const double> weights, std::size_t i, std::size_t per_sample) {
+  return weights.empty() ? 1.0 : weights[i / per_sample];
 }
 
-}  // namespace petal::nn
-
-namespace petal::nn {
-
-namespace {
+// Elements per sample of a batch of `elements` values over `samples` rows.
+std::size_t per_sample(std::size_t elements, std::size_t samples) {
+  return samples == 0 ? 1 : std::max<std::size_t>(elements / samples, 1);
+}
 
 // The elements of a host or device tensor as doubles (row-major).
 std::vector<double> as_doubles(const Tensor& t) {
@@ -69,19 +66,55 @@ std::pair<std::vector<double>, std::vector<double>> paired(const char* metric, c
   return {as_doubles(output), as_doubles(target)};
 }
 
+// The batch's sample count for per-element weights (1 for a 0-d output).
+std::size_t samples_of(const Tensor& output) { return output.dim() == 0 ? 1 : static_cast<std::size_t>(output.size(0)); }
+
 }  // namespace
 
-void BinaryAccuracy::update(const Tensor& output, const Tensor& target) {
+void Metric::update(const Tensor& output, const Tensor& target, const Tensor& sample_weight) {
+  if (!sample_weight.defined()) return accumulate(output, target, {});
+  PETAL_CHECK(output.defined() && output.dim() >= 1, ShapeError,
+              "metric: sample weights need an output with a batch axis, got ",
+              output.defined() ? shape_str(output.shape()) : std::string("an undefined output"));
+  const std::int64_t n = output.size(0);
+  PETAL_CHECK(sample_weight.numel() == n && (sample_weight.dim() == 1 || (sample_weight.dim() == 2 && sample_weight.size(1) == 1)),
+              ShapeError, "metric: sample weights ", shape_str(sample_weight.shape()),
+              " must hold one weight per sample of the output ", shape_str(output.shape()), " ([", n, "] or [", n,
+              ", 1])");
+  const std::vector<double> w = as_doubles(sample_weight);
+  for (std::size_t i = 0; i < w.size(); ++i)
+    PETAL_CHECK(std::isfinite(w[i]) && w[i] >= 0.0, ValueError, "metric: sample weight ", w[i], " at ", i,
+                " is negative or not finite");
+  accumulate(output, target, w);
+}
+
+void Accuracy::accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) {
+  std::vector<std::int64_t> predicted = predicted_classes(output);
+  std::vector<std::int64_t> truth = target_classes(target);
+  PETAL_CHECK(predicted.size() == truth.size(), ShapeError, "accuracy: ", predicted.size(), " outputs for ",
+              truth.size(), " targets");
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    const double w = element_weight(weights, i, 1);
+    correct_ += predicted[i] == truth[i] ? w : 0.0;
+    total_ += w;
+  }
+}
+
+void BinaryAccuracy::accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) {
   auto [p, t] = paired("binary_accuracy", output, target);
-  for (std::size_t i = 0; i < p.size(); ++i) correct_ += (p[i] > threshold_ ? 1.0 : 0.0) == t[i];
-  total_ += static_cast<std::int64_t>(p.size());
+  const std::size_t k = per_sample(p.size(), samples_of(output));
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    const double w = element_weight(weights, i, k);
+    correct_ += (p[i] > threshold_ ? 1.0 : 0.0) == t[i] ? w : 0.0;
+    total_ += w;
+  }
 }
 
 TopKCategoricalAccuracy::TopKCategoricalAccuracy(std::int64_t k) : k_(k) {
   PETAL_CHECK(k >= 1, ValueError, "top_k_categorical_accuracy: k must be at least 1, got ", k);
 }
 
-void TopKCategoricalAccuracy::update(const Tensor& output, const Tensor& target) {
+void TopKCategoricalAccuracy::accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) {
   PETAL_CHECK(output.dim() == 2, ShapeError, "top_k_categorical_accuracy: output must be [batch, classes], got ",
               shape_str(output.shape()));
   const std::int64_t n = output.size(0), c = output.size(1);
@@ -95,27 +128,30 @@ void TopKCategoricalAccuracy::update(const Tensor& output, const Tensor& target)
                 ")");
     const double* row = p.data() + i * c;
     const double score = row[y];
+    const double w = element_weight(weights, static_cast<std::size_t>(i), 1);
+    total_ += w;
     if (!std::isfinite(score)) continue;  // like in_top_k: a non-finite score is never in the top k
     std::int64_t above = 0;
     for (std::int64_t j = 0; j < c; ++j) above += row[j] > score;
-    correct_ += above < k_;
+    correct_ += above < k_ ? w : 0.0;
   }
-  total_ += n;
 }
 
-void Precision::update(const Tensor& output, const Tensor& target) {
+void Precision::accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) {
   auto [p, t] = paired("precision", output, target);
+  const std::size_t k = per_sample(p.size(), samples_of(output));
   for (std::size_t i = 0; i < p.size(); ++i) {
     const bool predicted = p[i] > threshold_, actual = t[i] != 0.0;
-    tp_ += predicted && actual;
-    fp_ += predicted && !actual;
-    fn_ += !predicted && actual;
+    const double w = element_weight(weights, i, k);
+    tp_ += predicted && actual ? w : 0.0;
+    fp_ += predicted && !actual ? w : 0.0;
+    fn_ += !predicted && actual ? w : 0.0;
   }
 }
 
-double Precision::result() const { return tp_ + fp_ ? static_cast<double>(tp_) / static_cast<double>(tp_ + fp_) : 0.0; }
+double Precision::result() const { return tp_ + fp_ > 0 ? tp_ / (tp_ + fp_) : 0.0; }
 
-double Recall::result() const { return tp_ + fn_ ? static_cast<double>(tp_) / static_cast<double>(tp_ + fn_) : 0.0; }
+double Recall::result() const { return tp_ + fn_ > 0 ? tp_ / (tp_ + fn_) : 0.0; }
 
 AUC::AUC(std::int64_t num_thresholds) {
   PETAL_CHECK(num_thresholds > 1, ValueError, "auc: num_thresholds must be above 1, got ", num_thresholds);
@@ -129,23 +165,24 @@ AUC::AUC(std::int64_t num_thresholds) {
 }
 
 void AUC::reset() {
-  tp_.assign(thresholds_.size(), 0);
-  fp_.assign(thresholds_.size(), 0);
+  tp_.assign(thresholds_.size(), 0.0);
+  fp_.assign(thresholds_.size(), 0.0);
   positives_ = negatives_ = 0;
 }
 
-void AUC::update(const Tensor& output, const Tensor& target) {
+void AUC::accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) {
   auto [p, t] = paired("auc", output, target);
+  const std::size_t k = per_sample(p.size(), samples_of(output));
   // Bucket each prediction by how many thresholds it exceeds, then count.
-  std::vector<std::int64_t> pos(thresholds_.size() + 1, 0), neg(thresholds_.size() + 1, 0);
+  std::vector<double> pos(thresholds_.size() + 1, 0.0), neg(thresholds_.size() + 1, 0.0);
   for (std::size_t i = 0; i < p.size(); ++i) {
     // Thresholds strictly below p[i] (p > threshold is a positive prediction).
     const std::size_t m =
         static_cast<std::size_t>(std::lower_bound(thresholds_.begin(), thresholds_.end(), p[i]) - thresholds_.begin());
-    ++(t[i] != 0.0 ? pos : neg)[m];
+    (t[i] != 0.0 ? pos : neg)[m] += element_weight(weights, i, k);
   }
   // Threshold j counts predictions exceeding it: buckets m > j.
-  std::int64_t above_pos = 0, above_neg = 0;
+  double above_pos = 0, above_neg = 0;
   for (std::size_t j = thresholds_.size(); j-- > 0;) {
     above_pos += pos[j + 1];
     above_neg += neg[j + 1];
@@ -159,28 +196,34 @@ void AUC::update(const Tensor& output, const Tensor& target) {
 }
 
 double AUC::result() const {
-  if (positives_ == 0 || negatives_ == 0) return 0.0;
+  if (positives_ <= 0 || negatives_ <= 0) return 0.0;
   double area = 0.0;
   for (std::size_t j = 0; j + 1 < thresholds_.size(); ++j) {
-    const double tpr0 = static_cast<double>(tp_[j]) / static_cast<double>(positives_);
-    const double tpr1 = static_cast<double>(tp_[j + 1]) / static_cast<double>(positives_);
-    const double fpr0 = static_cast<double>(fp_[j]) / static_cast<double>(negatives_);
-    const double fpr1 = static_cast<double>(fp_[j + 1]) / static_cast<double>(negatives_);
+    const double tpr0 = tp_[j] / positives_, tpr1 = tp_[j + 1] / positives_;
+    const double fpr0 = fp_[j] / negatives_, fpr1 = fp_[j + 1] / negatives_;
     area += (fpr0 - fpr1) * 0.5 * (tpr0 + tpr1);
   }
   return area;
 }
 
-void MeanAbsoluteError::update(const Tensor& output, const Tensor& target) {
+void MeanAbsoluteError::accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) {
   auto [p, t] = paired("mean_absolute_error", output, target);
-  for (std::size_t i = 0; i < p.size(); ++i) sum_ += std::abs(p[i] - t[i]);
-  count_ += static_cast<std::int64_t>(p.size());
+  const std::size_t k = per_sample(p.size(), samples_of(output));
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    const double w = element_weight(weights, i, k);
+    sum_ += w * std::abs(p[i] - t[i]);
+    weight_ += w;
+  }
 }
 
-void MeanSquaredError::update(const Tensor& output, const Tensor& target) {
+void MeanSquaredError::accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) {
   auto [p, t] = paired("mean_squared_error", output, target);
-  for (std::size_t i = 0; i < p.size(); ++i) sum_ += (p[i] - t[i]) * (p[i] - t[i]);
-  count_ += static_cast<std::int64_t>(p.size());
+  const std::size_t k = per_sample(p.size(), samples_of(output));
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    const double w = element_weight(weights, i, k);
+    sum_ += w * (p[i] - t[i]) * (p[i] - t[i]);
+    weight_ += w;
+  }
 }
 
 const std::vector<std::string>& metric_names() {

@@ -1,7 +1,10 @@
 // Streaming metrics with Keras's names and defaults. Each accumulates over
 // update() calls (batches) until reset(); result() is the figure over all of
 // them. update() takes host tensors: the model's output (probabilities where
-// the metric thresholds them) and the batch's targets.
+// the metric thresholds them), the batch's targets and optionally one weight
+// per sample (Keras's weighted_metrics): a sample's weight applies to each of
+// its elements, so every figure becomes a weighted mean (precision, recall and
+// AUC weighted counts), and a weight of 0 removes a sample.
 //
 //   Accuracy                       arg-max equals the target class (one-hot or int64 indices)
 //   BinaryAccuracy(0.5)            (output > threshold) == target, over all elements
@@ -15,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,9 +31,14 @@ namespace petal::nn {
 class Metric {
  public:
   virtual ~Metric() = default;
-  virtual void update(const Tensor& output, const Tensor& target) = 0;
+  // sample_weight: undefined (every sample weighs 1), or one finite,
+  // non-negative weight per sample: [batch] or [batch, 1].
+  void update(const Tensor& output, const Tensor& target, const Tensor& sample_weight = Tensor());
   virtual double result() const = 0;
   virtual void reset() = 0;
+  // update() with the weights already checked and on the host: empty (all 1)
+  // or one per sample (the output's first axis).
+  virtual void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) = 0;
 };
 
 // Fraction of rows whose arg-max output equals the target class: the arg-max
@@ -37,13 +46,12 @@ class Metric {
 // probabilities give the same arg-max, so either output works.
 class Accuracy : public Metric {
  public:
-  void update(const Tensor& output, const Tensor& target) override;
-  double result() const override { return total_ ? static_cast<double>(correct_) / static_cast<double>(total_) : 0.0; }
-  std::int64_t count() const { return total_; }
+  void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
+  double result() const override { return total_ > 0 ? correct_ / total_ : 0.0; }
   void reset() override { correct_ = total_ = 0; }
 
  private:
-  std::int64_t correct_ = 0, total_ = 0;
+  double correct_ = 0, total_ = 0;  // weights
 };
 
 // Weighted running mean (loss averaged over samples, not batches).
@@ -67,13 +75,13 @@ class Mean {
 class BinaryAccuracy : public Metric {
  public:
   explicit BinaryAccuracy(double threshold = 0.5) : threshold_(threshold) {}
-  void update(const Tensor& output, const Tensor& target) override;
-  double result() const override { return total_ ? static_cast<double>(correct_) / static_cast<double>(total_) : 0.0; }
+  void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
+  double result() const override { return total_ > 0 ? correct_ / total_ : 0.0; }
   void reset() override { correct_ = total_ = 0; }
 
  private:
   double threshold_;
-  std::int64_t correct_ = 0, total_ = 0;
+  double correct_ = 0, total_ = 0;
 };
 
 // Fraction of rows whose target class is among the k largest outputs of the
@@ -83,13 +91,13 @@ class BinaryAccuracy : public Metric {
 class TopKCategoricalAccuracy : public Metric {
  public:
   explicit TopKCategoricalAccuracy(std::int64_t k = 5);
-  void update(const Tensor& output, const Tensor& target) override;
-  double result() const override { return total_ ? static_cast<double>(correct_) / static_cast<double>(total_) : 0.0; }
+  void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
+  double result() const override { return total_ > 0 ? correct_ / total_ : 0.0; }
   void reset() override { correct_ = total_ = 0; }
 
  private:
   std::int64_t k_;
-  std::int64_t correct_ = 0, total_ = 0;
+  double correct_ = 0, total_ = 0;
 };
 class SparseTopKCategoricalAccuracy : public TopKCategoricalAccuracy {
  public:
@@ -102,13 +110,13 @@ class SparseTopKCategoricalAccuracy : public TopKCategoricalAccuracy {
 class Precision : public Metric {
  public:
   explicit Precision(double threshold = 0.5) : threshold_(threshold) {}
-  void update(const Tensor& output, const Tensor& target) override;
+  void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
   double result() const override;
   void reset() override { tp_ = fp_ = fn_ = 0; }
 
  protected:
   double threshold_;
-  std::int64_t tp_ = 0, fp_ = 0, fn_ = 0;
+  double tp_ = 0, fp_ = 0, fn_ = 0;  // weighted counts
 };
 class Recall : public Precision {
  public:
@@ -126,36 +134,32 @@ class Recall : public Precision {
 class AUC : public Metric {
  public:
   explicit AUC(std::int64_t num_thresholds = 200);
-  void update(const Tensor& output, const Tensor& target) override;
+  void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
   double result() const override;
   void reset() override;
   const std::vector<double>& thresholds() const { return thresholds_; }
 
  private:
   std::vector<double> thresholds_;
-  // Per threshold: positives / negatives with output > threshold.
-  std::vector<std::int64_t> tp_, fp_;
-  std::int64_t positives_ = 0, negatives_ = 0;
+  // Per threshold: positives / negatives with output > threshold (weighted counts).
+  std::vector<double> tp_, fp_;
+  double positives_ = 0, negatives_ = 0;
 };
 
 // Mean of |output - target| (resp. (output - target)^2) over all elements;
 // targets with the output's element count.
 class MeanAbsoluteError : public Metric {
  public:
-  void update(const Tensor& output, const Tensor& target) override;
-  double result() const override { return count_ ? sum_ / static_cast<double>(count_) : 0.0; }
-  void reset() override {
-    sum_ = 0;
-    count_ = 0;
-  }
+  void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
+  double result() const override { return weight_ > 0 ? sum_ / weight_ : 0.0; }
+  void reset() override { sum_ = weight_ = 0; }
 
  protected:
-  double sum_ = 0.0;
-  std::int64_t count_ = 0;
+  double sum_ = 0.0, weight_ = 0.0;
 };
 class MeanSquaredError : public MeanAbsoluteError {
  public:
-  void update(const Tensor& output, const Tensor& target) override;
+  void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
 };
 
 // A metric by its Keras name: accuracy/acc, binary_accuracy, categorical_accuracy,

@@ -274,15 +274,16 @@ std::vector<Shape> Model::build_multi(const std::vector<Shape>& input_shapes) {
   return shapes;
 }
 
-bool Model::ends_in_softmax() const {
-  if (outputs_.size() != 1 || steps_.empty()) return false;
+ActivationKind Model::logits_activation() const {
+  constexpr ActivationKind none = ActivationKind::Linear;
+  if (outputs_.size() != 1 || steps_.empty()) return none;
   // The last step makes the output when it ends in a softmax that nothing
   // else in the graph reads (the logits would reach those readers otherwise).
   const Step& last = steps_.back();
-  if (last.kind != Step::Kind::Call || last.outputs.size() != 1 || last.outputs[0] != output_slots_[0]) return false;
+  if (last.kind != Step::Kind::Call || last.outputs.size() != 1 || last.outputs[0] != output_slots_[0]) return none;
   for (const Step& s : steps_)
-    if (std::find(s.inputs.begin(), s.inputs.end(), output_slots_[0]) != s.inputs.end()) return false;
-  return last.layer->ends_in_softmax();
+    if (std::find(s.inputs.begin(), s.inputs.end(), output_slots_[0]) != s.inputs.end()) return none;
+  return last.layer->logits_activation();
 }
 
 std::vector<ag::Variable> Model::run(const std::vector<ag::Variable>& inputs, bool logits) {
@@ -321,7 +322,7 @@ ag::Variable Model::forward(const ag::Variable& x) {
 ag::Variable Model::forward_logits(const ag::Variable& x) {
   PETAL_CHECK(outputs_.size() == 1, ValueError, "Model \"", name(), "\" has ", outputs_.size(),
               " outputs; call_logits needs one");
-  return run({x}, ends_in_softmax())[0];
+  return run({x}, logits_activation() != ActivationKind::Linear)[0];
 }
 
 std::shared_ptr<Module> Model::get_layer(std::string_view layer_name) const {

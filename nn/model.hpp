@@ -48,7 +48,7 @@ class Model : public Module {
   // The layer named `name`, or whose structural key is `name` (see
   // nn/module.hpp); ValueError listing the names when none is.
   std::shared_ptr<Module> get_layer(std::string_view name) const;
-  bool ends_in_softmax() const override;
+  ActivationKind logits_activation() const override;
   // Keras's table with the "Connected to" column.
   std::string summary() const override;
 

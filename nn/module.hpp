@@ -48,6 +48,7 @@
 
 #include "autograd/variable.hpp"
 #include "core/tensor.hpp"
+#include "nn/activation.hpp"
 #include "nn/symbolic_tensor.hpp"
 
 namespace petal::nn {
@@ -135,9 +136,10 @@ class Module : public std::enable_shared_from_this<Module> {
   ag::Variable operator()(const ag::Variable& x, std::optional<bool> training = std::nullopt);
   std::vector<ag::Variable> operator()(const std::vector<ag::Variable>& inputs,
                                        std::optional<bool> training = std::nullopt);
-  // Whether the output is a softmax; then call_logits() returns the values
-  // before it, which the loss uses for a stable fused cross-entropy.
-  virtual bool ends_in_softmax() const { return false; }
+  // The final activation call_logits() leaves off: Softmax or Sigmoid, whose
+  // inputs (the logits) give the losses a stable fused cross-entropy; Linear
+  // when call_logits() is the plain call.
+  virtual ActivationKind logits_activation() const { return ActivationKind::Linear; }
   ag::Variable call_logits(const ag::Variable& x, std::optional<bool> training = std::nullopt);
 
   // ---- symbolic calls (functional models) ----

@@ -39,7 +39,9 @@ Sequential& Sequential::add(std::shared_ptr<Module> layer) {
   return *this;
 }
 
-bool Sequential::ends_in_softmax() const { return !children().empty() && children().back()->ends_in_softmax(); }
+ActivationKind Sequential::logits_activation() const {
+  return children().empty() ? ActivationKind::Linear : children().back()->logits_activation();
+}
 
 Shape Sequential::build_impl(const Shape& input_shape) {
   Shape shape = input_shape;

@@ -25,7 +25,7 @@ class Sequential : public Module {
   // Appends a layer; builds it at once when the model already knows its shapes.
   Sequential& add(std::shared_ptr<Module> layer);
   const std::vector<std::shared_ptr<Module>>& layers() const { return children(); }
-  bool ends_in_softmax() const override;
+  ActivationKind logits_activation() const override;
 
  protected:
   Shape build_impl(const Shape& input_shape) override;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <iostream>
+#include <span>
 
 #include "autograd/functions.hpp"
 #include "core/error.hpp"
@@ -54,13 +55,13 @@ class ModeGuard {
 class FollowingAccuracy : public Metric {
  public:
   explicit FollowingAccuracy(bool binary_loss) : binary_loss_(binary_loss) {}
-  void update(const Tensor& output, const Tensor& target) override {
+  void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override {
     if (!chosen_) {
       const bool binary = binary_loss_ || (output.dim() >= 1 && output.size(output.dim() - 1) == 1) || output.dim() == 0;
       chosen_ = binary ? std::unique_ptr<Metric>(std::make_unique<BinaryAccuracy>())
                        : std::unique_ptr<Metric>(std::make_unique<Accuracy>());
     }
-    chosen_->update(output, target);
+    chosen_->accumulate(output, target, weights);
   }
   double result() const override { return chosen_ ? chosen_->result() : 0.0; }
   void reset() override { chosen_.reset(); }
@@ -99,51 +100,115 @@ Trainer::Trainer(std::shared_ptr<Module> model) : model_(std::move(model)) {
   }
 }
 
+void Trainer::compile(std::shared_ptr<Optimizer> optimizer, Loss loss) {
+  CompileOptions options;
+  if (output_count() == 1) options.metrics = {"accuracy"};
+  compile(std::move(optimizer), std::move(loss), std::move(options));
+}
+
 void Trainer::compile(std::shared_ptr<Optimizer> optimizer, Loss loss, std::vector<std::string> metrics) {
+  CompileOptions options;
+  options.metrics = std::move(metrics);
+  compile(std::move(optimizer), std::move(loss), std::move(options));
+}
+
+void Trainer::compile(std::shared_ptr<Optimizer> optimizer, Loss loss, CompileOptions options) {
   PETAL_CHECK(optimizer != nullptr, ValueError, "compile: null optimizer");
-  optimizer_ = std::move(optimizer);
-  metrics_need_probabilities_ = false;
-  std::vector<std::string> keys;
-  for (const std::string& m : metrics) {
-    try {
-      make_metric(m);
-    } catch (const ValueError& e) {
-      throw ValueError(str_cat("compile: ", e.what()));
+  const std::size_t outputs = output_count();
+  // Per-output settings name output layers; anything else is a typo.
+  auto check_keys = [&](const auto& map, const char* what) {
+    for (const auto& entry : map) {
+      const bool known = std::find(output_names_.begin(), output_names_.end(), entry.first) != output_names_.end();
+      if (known) continue;
+      std::string have;
+      for (const std::string& n : output_names_) have += (have.empty() ? "" : ", ") + n;
+      throw ValueError(str_cat("compile: ", what, " names \"", entry.first, "\", which is not an output layer of \"",
+                               model_->name(), "\"",
+                               functional_ ? str_cat(" (outputs: ", have, ")") : std::string(" (not a functional Model)")));
     }
-    const std::string key = m == "acc" ? "accuracy" : m;
-    PETAL_CHECK(key != "loss" && std::find(keys.begin(), keys.end(), key) == keys.end(), ValueError,
-                "compile: metric \"", m, "\" given twice");
-    keys.push_back(key);
-    metrics_need_probabilities_ = metrics_need_probabilities_ || !ranks_only(m);
+  };
+  check_keys(options.output_losses, "output_losses");
+  check_keys(options.loss_weights, "loss_weights");
+  check_keys(options.output_metrics, "output_metrics");
+
+  std::vector<Loss> losses(outputs, loss);
+  std::vector<double> weights(outputs, 1.0);
+  std::vector<MetricSpec> specs;
+  bool need_probabilities = false;
+  for (std::size_t j = 0; j < outputs; ++j) {
+    const std::string output = output_names_.empty() ? std::string() : output_names_[j];
+    if (auto it = options.output_losses.find(output); it != options.output_losses.end()) losses[j] = it->second;
+    if (auto it = options.loss_weights.find(output); it != options.loss_weights.end()) {
+      PETAL_CHECK(std::isfinite(it->second), ValueError, "compile: loss weight of \"", output, "\" is ", it->second);
+      weights[j] = it->second;
+    }
+    auto listed = options.output_metrics.find(output);
+    const std::vector<std::string>& plain = listed != options.output_metrics.end() ? listed->second : options.metrics;
+    // Keys as Keras 3 logs them: "<output>_" before each with several outputs.
+    const std::string prefix = outputs > 1 ? output + "_" : std::string();
+    std::vector<std::string> keys;
+    for (int weighted = 0; weighted < 2; ++weighted) {
+      for (const std::string& m : weighted ? options.weighted_metrics : plain) {
+        try {
+          make_metric(m);
+        } catch (const ValueError& e) {
+          throw ValueError(str_cat("compile: ", e.what()));
+        }
+        std::string key = m == "acc" ? "accuracy" : m;
+        if (weighted && std::find(plain.begin(), plain.end(), m) != plain.end()) key = "weighted_" + key;
+        PETAL_CHECK(key != "loss" && std::find(keys.begin(), keys.end(), key) == keys.end(), ValueError,
+                    "compile: metric \"", m, "\" given twice", prefix.empty() ? "" : " for output \"", output,
+                    prefix.empty() ? "" : "\"");
+        keys.push_back(key);
+        specs.push_back({prefix + key, m, j, weighted != 0});
+        need_probabilities = need_probabilities || !ranks_only(m);
+      }
+    }
   }
-  loss_ = std::move(loss);
-  metrics_ = std::move(metrics);
+  optimizer_ = std::move(optimizer);
+  losses_ = std::move(losses);
+  loss_weights_ = std::move(weights);
+  metric_specs_ = std::move(specs);
+  metrics_need_probabilities_ = need_probabilities;
   compiled_ = true;
 }
 
-bool Trainer::fused() const { return loss_.fuses_softmax() && model_->ends_in_softmax(); }
+ActivationKind Trainer::fused_activation() const {
+  const ActivationKind a = model_->logits_activation();
+  return output_count() == 1 && losses_[0].fuses_with(a) ? a : ActivationKind::Linear;
+}
 
-std::vector<std::pair<std::string, std::unique_ptr<Metric>>> Trainer::make_metrics() const {
-  std::vector<std::pair<std::string, std::unique_ptr<Metric>>> out;
-  if (output_names_.size() > 1) return out;  // not computed for several outputs (trainer.hpp)
-  for (const std::string& m : metrics_) {
-    if (is_accuracy(m))
-      out.emplace_back("accuracy", std::make_unique<FollowingAccuracy>(loss_.kind == LossKind::BinaryCrossentropy));
-    else
-      out.emplace_back(m, make_metric(m));
+Trainer::Metrics Trainer::make_metrics() const {
+  Metrics out;
+  for (const MetricSpec& spec : metric_specs_) {
+    std::unique_ptr<Metric> metric =
+        is_accuracy(spec.name)
+            ? std::make_unique<FollowingAccuracy>(losses_[spec.output].kind == LossKind::BinaryCrossentropy)
+            : make_metric(spec.name);
+    out.push_back({&spec, std::move(metric)});
   }
   return out;
 }
 
-void Trainer::update_metrics(std::vector<std::pair<std::string, std::unique_ptr<Metric>>>& metrics,
-                             const Tensor& output, const Tensor& target) const {
+void Trainer::update_metrics(Metrics& metrics, const std::vector<Tensor>& outputs, const Batch& batch) const {
   if (metrics.empty()) return;
-  // Metrics read the outputs on the host: one [batch, ...] copy. A fused loss
-  // left logits: the thresholded metrics get the softmax probabilities.
-  Tensor out = output;
-  if (metrics_need_probabilities_ && fused()) out = ag::softmax(ag::Variable(out, false)).data();
-  out = out.to(Device::cpu());
-  for (auto& [key, metric] : metrics) metric->update(out, target);
+  // Metrics read the outputs on the host: one [batch, ...] copy per output. A
+  // fused loss left logits: the thresholded metrics get the probabilities.
+  std::vector<Tensor> host(outputs.size());
+  const ActivationKind fused = fused_activation();
+  for (std::size_t j = 0; j < outputs.size(); ++j) {
+    Tensor out = outputs[j];
+    if (!out.defined()) continue;
+    if (metrics_need_probabilities_ && fused != ActivationKind::Linear)
+      out = apply_activation(ag::Variable(out, false), fused).data();
+    host[j] = out.to(Device::cpu());
+  }
+  const std::vector<Tensor> targets = metric_targets(batch);
+  for (LiveMetric& m : metrics) {
+    const std::size_t j = m.spec->output;
+    if (j >= host.size() || !host[j].defined()) continue;
+    m.metric->update(host[j], targets.at(j), m.spec->weighted ? batch.sample_weight : Tensor());
+  }
 }
 
 Optimizer& Trainer::optimizer() {
@@ -190,23 +255,24 @@ std::vector<ag::Variable> Trainer::named_inputs(const Batch& batch) const {
   return xs;
 }
 
-Tensor Trainer::metric_target(const Batch& batch) const {
-  if (!batch.targets.empty() && output_names_.size() == 1) {
-    auto it = batch.targets.find(output_names_[0]);
-    if (it != batch.targets.end()) return it->second;
+std::vector<Tensor> Trainer::metric_targets(const Batch& batch) const {
+  if (batch.targets.empty() || output_names_.empty()) return {batch.y};
+  std::vector<Tensor> targets;
+  for (const std::string& name : output_names_) {
+    auto it = batch.targets.find(name);
+    targets.push_back(it != batch.targets.end() ? it->second : output_names_.size() == 1 ? batch.y : Tensor());
   }
-  return batch.y;
+  return targets;
 }
 
-std::pair<ag::Variable, ag::Variable> Trainer::forward_loss_named(const Batch& batch,
-                                                                  std::vector<double>* per_output) {
+Trainer::Forward Trainer::forward_loss_named(const Batch& batch) {
   const Device device = model_->device();
-  std::vector<ag::Variable> outs = (*model_)(named_inputs(batch));
+  Forward result;
+  result.outputs = (*model_)(named_inputs(batch));
+  const std::vector<ag::Variable>& outs = result.outputs;
   PETAL_CHECK(outs.size() == output_names_.size(), ValueError, "model \"", model_->name(), "\": ", outs.size(),
               " outputs for ", output_names_.size(), " output layers");
   const Tensor weight = batch.sample_weight.defined() ? batch.sample_weight.to(device) : Tensor();
-  ag::Variable total;
-  if (per_output) per_output->clear();
   for (std::size_t j = 0; j < outs.size(); ++j) {
     Tensor target;
     if (!batch.targets.empty()) {
@@ -223,39 +289,51 @@ std::pair<ag::Variable, ag::Variable> Trainer::forward_loss_named(const Batch& b
                   " outputs: give the batch named targets (Batch::targets)");
       target = batch.y;
     }
-    ag::Variable l = loss_(outs[j], target.to(device), weight, loss_.from_logits);
-    if (per_output) per_output->push_back(l.data().item<double>());
-    total = j == 0 ? l : total + l;
+    const Loss& loss = losses_[j];
+    ag::Variable l = loss(outs[j], target.to(device), weight, loss.from_logits);
+    result.output_losses.push_back(l.data().item<double>());
+    ag::Variable weighted = loss_weights_[j] == 1.0 ? l : l * loss_weights_[j];
+    result.loss = j == 0 ? weighted : result.loss + weighted;
   }
-  return {total, outs.size() == 1 ? outs[0] : ag::Variable()};
+  return result;
 }
 
-std::pair<ag::Variable, ag::Variable> Trainer::forward_loss(const Batch& batch) {
-  if (named(batch)) return forward_loss_named(batch, nullptr);
+Trainer::Forward Trainer::forward_loss(const Batch& batch) {
+  if (named(batch)) return forward_loss_named(batch);
   check_float_inputs(*model_, batch.x);
   // The batch follows the model (a no-op on the CPU); a source that fills
   // pinned host memory makes this copy a direct DMA.
   const Device device = model_->device();
   ag::Variable x(batch.x.to(device), false);
-  // A softmax output feeds its logits to the fused, stable cross-entropy.
-  const bool fused_loss = fused();
+  // A softmax (sigmoid) output feeds its logits to the fused, stable cross-entropy.
+  const bool fused_loss = fused_activation() != ActivationKind::Linear;
   ag::Variable output = fused_loss ? model_->call_logits(x) : (*model_)(x);
   Tensor weight = batch.sample_weight.defined() ? batch.sample_weight.to(device) : Tensor();
-  ag::Variable loss = loss_(output, batch.y.to(device), weight, fused_loss || loss_.from_logits);
-  return {loss, output};
+  const Loss& loss = losses_[0];
+  ag::Variable value = loss(output, batch.y.to(device), weight, fused_loss || loss.from_logits);
+  if (loss_weights_[0] != 1.0) value = value * loss_weights_[0];
+  return {value, {output}, {}};
+}
+
+Trainer::StepResult Trainer::run_train_step(const Batch& batch) {
+  check_compiled("train_step");
+  model_->zero_grad();
+  Forward forward = forward_loss(batch);
+  StepResult result;
+  result.loss = forward.loss.data().item<double>();
+  if (std::isfinite(result.loss)) {
+    forward.loss.backward();
+    optimizer_->step(model_->trainable_parameters());
+  }
+  for (const ag::Variable& out : forward.outputs) result.outputs.push_back(out.data());
+  result.output_losses = std::move(forward.output_losses);
+  return result;
 }
 
 double Trainer::train_step(const Batch& batch, Tensor* output) {
-  check_compiled("train_step");
-  model_->zero_grad();
-  auto [loss, out] = named(batch) ? forward_loss_named(batch, &last_output_losses_) : forward_loss(batch);
-  const double value = loss.data().item<double>();
-  if (std::isfinite(value)) {
-    loss.backward();
-    optimizer_->step(model_->trainable_parameters());
-  }
-  if (output) *output = out.defined() ? out.data() : Tensor();
-  return value;
+  StepResult result = run_train_step(batch);
+  if (output) *output = result.outputs.size() == 1 ? result.outputs[0] : Tensor();
+  return result.loss;
 }
 
 History Trainer::fit(BatchSource& train, const FitOptions& options) {
@@ -292,8 +370,8 @@ History Trainer::fit(BatchSource& train, const FitOptions& options) {
         for (auto& cb : options.callbacks) cb->on_batch_begin(*this, epoch, step);
         if (step == 0) lr = optimizer_->learning_rate();
         const auto step_start = Clock::now();
-        Tensor output;
-        const double value = train_step(*batch, &output);
+        StepResult result = run_train_step(*batch);
+        const double value = result.loss;
         history_.train_seconds += seconds_since(step_start);
         const std::int64_t n = batch->size();
         history_.train_samples += n;
@@ -306,12 +384,12 @@ History Trainer::fit(BatchSource& train, const FitOptions& options) {
         }
         mean_loss.update(value, static_cast<double>(n));
         logs["loss"] = mean_loss.result();
-        for (std::size_t j = 0; j < output_losses.size() && j < last_output_losses_.size(); ++j) {
-          output_losses[j].update(last_output_losses_[j], static_cast<double>(n));
+        for (std::size_t j = 0; j < output_losses.size() && j < result.output_losses.size(); ++j) {
+          output_losses[j].update(result.output_losses[j], static_cast<double>(n));
           logs[output_names_[j] + "_loss"] = output_losses[j].result();
         }
-        update_metrics(metrics, output, metric_target(*batch));
-        for (const auto& [key, metric] : metrics) logs[key] = metric->result();
+        update_metrics(metrics, result.outputs, *batch);
+        for (const LiveMetric& m : metrics) logs[m.spec->key] = m.metric->result();
         progress.step(step + 1, logs);
         for (auto& cb : options.callbacks) cb->on_batch_end(*this, epoch, step, logs);
       }
@@ -353,20 +431,21 @@ Logs Trainer::evaluate(BatchSource& data, std::int64_t steps) {
   for (; steps < 0 || step < steps; ++step) {
     std::optional<Batch> batch = data.next();
     if (!batch) break;
-    std::vector<double> per_output;
-    auto [loss, output] = named(*batch) ? forward_loss_named(*batch, &per_output) : forward_loss(*batch);
+    Forward forward = forward_loss(*batch);
     const auto n = static_cast<double>(batch->size());
-    mean_loss.update(loss.data().item<double>(), n);
+    mean_loss.update(forward.loss.data().item<double>(), n);
     if (output_names_.size() > 1) {
-      output_losses.resize(per_output.size());
-      for (std::size_t j = 0; j < per_output.size(); ++j) output_losses[j].update(per_output[j], n);
+      output_losses.resize(forward.output_losses.size());
+      for (std::size_t j = 0; j < forward.output_losses.size(); ++j) output_losses[j].update(forward.output_losses[j], n);
     }
-    if (output.defined()) update_metrics(metrics, output.data(), metric_target(*batch));
+    std::vector<Tensor> outputs;
+    for (const ag::Variable& out : forward.outputs) outputs.push_back(out.data());
+    update_metrics(metrics, outputs, *batch);
   }
   PETAL_CHECK(step > 0, ValueError, "evaluate: the data source gave no batch");
   Logs logs{{"loss", mean_loss.result()}};
   for (std::size_t j = 0; j < output_losses.size(); ++j) logs[output_names_[j] + "_loss"] = output_losses[j].result();
-  for (const auto& [key, metric] : metrics) logs[key] = metric->result();
+  for (const LiveMetric& m : metrics) logs[m.spec->key] = m.metric->result();
   return logs;
 }
 
@@ -382,7 +461,7 @@ Trainer::Predictions Trainer::predict_with_targets(BatchSource& data, std::int64
       PETAL_CHECK(output_names_.size() == 1, ValueError, "predict: model \"", model_->name(), "\" has ",
                   output_names_.size(), " outputs; predict returns one (call the model on the tape for several)");
       outputs.push_back((*model_)(named_inputs(*batch)).at(0).data().to(Device::cpu()));
-      targets.push_back(metric_target(*batch));
+      targets.push_back(metric_targets(*batch).at(0));
       continue;
     }
     check_float_inputs(*model_, batch->x);

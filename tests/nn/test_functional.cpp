@@ -360,7 +360,7 @@ TEST_CASE("Model trains with fit, saves and loads like Sequential") {
   auto f = layer<Flatten>()(s);
   auto out = layer<Dense>(2, "softmax")(f);
   auto model = std::make_shared<Model>(image, out);
-  CHECK(model->ends_in_softmax());
+  CHECK(model->logits_activation() == ActivationKind::Softmax);
 
   const Tensor features = random_tensor({16, 6, 6, 2}, 14);
   std::vector<std::int64_t> labels(16);

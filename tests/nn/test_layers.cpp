@@ -47,7 +47,7 @@ TEST_CASE("the lab's dense model: shapes before data, weight names, 55,321,805 p
   CHECK(model->layers()[0]->output_shape() == Shape{110592});
   CHECK(model->count_params() == 55321805);
   CHECK(model->count_trainable_params() == 55321805);
-  CHECK(model->ends_in_softmax());
+  CHECK(model->logits_activation() == ActivationKind::Softmax);
   std::vector<std::string> names;
   for (const auto& w : model->weights()) names.push_back(w.name);
   CHECK(names == std::vector<std::string>{"dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias",

@@ -102,7 +102,7 @@ TEST_CASE("Softmax(axis) against a plain loop over each axis; the last axis feed
             for (int k = 0; k < 3; ++k) denom += std::exp(at(xs, n, k, j));
           CHECK(at(y, n, i, j) == doctest::Approx(std::exp(at(xs, n, i, j)) / denom).epsilon(1e-5));
         }
-    CHECK(layer.ends_in_softmax() == (a == 2));
+    CHECK((layer.logits_activation() == ActivationKind::Softmax) == (a == 2));
     check_layer_gradients(layer, random_tensor({2, 3, 4}, 10, DType::Float64));
   }
   Softmax batch_axis(0);
@@ -132,6 +132,6 @@ TEST_CASE("activation layers in Sequential and functional models") {
       std::make_shared<InputLayer>(Shape{5}), std::make_shared<Dense>(4, "silu"), std::make_shared<LeakyReLU>(),
       std::make_shared<Dense>(3), std::make_shared<Softmax>()});
   CHECK(seq->output_shape() == Shape{3});
-  CHECK(seq->ends_in_softmax());
+  CHECK(seq->logits_activation() == ActivationKind::Softmax);
   CHECK(values((*seq)(ag::Variable(random_tensor({2, 5}, 4)))).size() == 6);
 }

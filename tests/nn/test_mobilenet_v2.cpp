@@ -64,7 +64,7 @@ TEST_CASE("MobileNetV2 parameter counts equal Keras's") {
     MobileNetV2 model(Shape{224, 224, 3}, 1.0, true);
     CHECK(model.count_params() == 3538984);
     CHECK(model.output_shape() == Shape{1000});
-    CHECK(model.ends_in_softmax());
+    CHECK(model.logits_activation() == ActivationKind::Softmax);
   }
   SUBCASE("pooling avg and other sizes") {
     MobileNetV2 pooled(Shape{160, 160, 3}, 1.0, false, "avg");
