@@ -1,5 +1,9 @@
 #include "core/thread_pool.hpp"
 
+#ifdef __linux__
+#include <sched.h>
+#endif
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -21,6 +25,14 @@ int default_thread_count() {
     int n = std::atoi(env);
     if (n >= 1) return n;
   }
+  // The cores this process may run on: a launcher that binds each process to
+  // some cores (mpirun binds each rank to one) gets that many threads, not
+  // one per core of the machine fighting over the bound ones.
+#ifdef __linux__
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 && CPU_COUNT(&allowed) >= 1) return CPU_COUNT(&allowed);
+#endif
   unsigned hc = std::thread::hardware_concurrency();
   return hc == 0 ? 1 : static_cast<int>(hc);
 }

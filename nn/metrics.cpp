@@ -71,6 +71,11 @@ std::size_t samples_of(const Tensor& output) { return output.dim() == 0 ? 1 : st
 
 }  // namespace
 
+void Metric::check_totals(std::span<const double> totals, std::size_t expected) {
+  PETAL_CHECK(totals.size() == expected, ShapeError, "metric: ", totals.size(), " totals for a metric that keeps ",
+              expected);
+}
+
 void Metric::update(const Tensor& output, const Tensor& target, const Tensor& sample_weight) {
   if (!sample_weight.defined()) return accumulate(output, target, {});
   PETAL_CHECK(output.defined() && output.dim() >= 1, ShapeError,
@@ -193,6 +198,23 @@ void AUC::accumulate(const Tensor& output, const Tensor& target, std::span<const
     positives_ += pos[m];
     negatives_ += neg[m];
   }
+}
+
+std::vector<double> AUC::totals() const {
+  std::vector<double> t(tp_);
+  t.insert(t.end(), fp_.begin(), fp_.end());
+  t.push_back(positives_);
+  t.push_back(negatives_);
+  return t;
+}
+
+void AUC::set_totals(std::span<const double> t) {
+  const std::size_t n = thresholds_.size();
+  check_totals(t, 2 * n + 2);
+  tp_.assign(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(n));
+  fp_.assign(t.begin() + static_cast<std::ptrdiff_t>(n), t.begin() + static_cast<std::ptrdiff_t>(2 * n));
+  positives_ = t[2 * n];
+  negatives_ = t[2 * n + 1];
 }
 
 double AUC::result() const {

@@ -39,6 +39,14 @@ class Metric {
   // update() with the weights already checked and on the host: empty (all 1)
   // or one per sample (the output's first axis).
   virtual void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) = 0;
+  // The sums result() derives from, in a fixed order: data-parallel training
+  // adds them across replicas and sets them back (set_totals checks the length).
+  virtual std::vector<double> totals() const = 0;
+  virtual void set_totals(std::span<const double> totals) = 0;
+
+ protected:
+  // Throws unless totals holds `expected` values.
+  static void check_totals(std::span<const double> totals, std::size_t expected);
 };
 
 // Fraction of rows whose arg-max output equals the target class: the arg-max
@@ -49,6 +57,12 @@ class Accuracy : public Metric {
   void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
   double result() const override { return total_ > 0 ? correct_ / total_ : 0.0; }
   void reset() override { correct_ = total_ = 0; }
+  std::vector<double> totals() const override { return {correct_, total_}; }
+  void set_totals(std::span<const double> t) override {
+    check_totals(t, 2);
+    correct_ = t[0];
+    total_ = t[1];
+  }
 
  private:
   double correct_ = 0, total_ = 0;  // weights
@@ -63,6 +77,12 @@ class Mean {
   }
   double result() const { return weight_ > 0 ? sum_ / weight_ : 0.0; }
   void reset() { sum_ = weight_ = 0.0; }
+  // {sum, weight}, for adding across replicas (Metric::totals).
+  std::vector<double> totals() const { return {sum_, weight_}; }
+  void set_totals(double sum, double weight) {
+    sum_ = sum;
+    weight_ = weight;
+  }
 
  private:
   double sum_ = 0.0, weight_ = 0.0;
@@ -78,6 +98,12 @@ class BinaryAccuracy : public Metric {
   void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
   double result() const override { return total_ > 0 ? correct_ / total_ : 0.0; }
   void reset() override { correct_ = total_ = 0; }
+  std::vector<double> totals() const override { return {correct_, total_}; }
+  void set_totals(std::span<const double> t) override {
+    check_totals(t, 2);
+    correct_ = t[0];
+    total_ = t[1];
+  }
 
  private:
   double threshold_;
@@ -94,6 +120,12 @@ class TopKCategoricalAccuracy : public Metric {
   void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
   double result() const override { return total_ > 0 ? correct_ / total_ : 0.0; }
   void reset() override { correct_ = total_ = 0; }
+  std::vector<double> totals() const override { return {correct_, total_}; }
+  void set_totals(std::span<const double> t) override {
+    check_totals(t, 2);
+    correct_ = t[0];
+    total_ = t[1];
+  }
 
  private:
   std::int64_t k_;
@@ -113,6 +145,13 @@ class Precision : public Metric {
   void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
   double result() const override;
   void reset() override { tp_ = fp_ = fn_ = 0; }
+  std::vector<double> totals() const override { return {tp_, fp_, fn_}; }
+  void set_totals(std::span<const double> t) override {
+    check_totals(t, 3);
+    tp_ = t[0];
+    fp_ = t[1];
+    fn_ = t[2];
+  }
 
  protected:
   double threshold_;
@@ -137,6 +176,8 @@ class AUC : public Metric {
   void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
   double result() const override;
   void reset() override;
+  std::vector<double> totals() const override;
+  void set_totals(std::span<const double> totals) override;
   const std::vector<double>& thresholds() const { return thresholds_; }
 
  private:
@@ -153,6 +194,12 @@ class MeanAbsoluteError : public Metric {
   void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
   double result() const override { return weight_ > 0 ? sum_ / weight_ : 0.0; }
   void reset() override { sum_ = weight_ = 0; }
+  std::vector<double> totals() const override { return {sum_, weight_}; }
+  void set_totals(std::span<const double> t) override {
+    check_totals(t, 2);
+    sum_ = t[0];
+    weight_ = t[1];
+  }
 
  protected:
   double sum_ = 0.0, weight_ = 0.0;

@@ -65,6 +65,12 @@ class FollowingAccuracy : public Metric {
   }
   double result() const override { return chosen_ ? chosen_->result() : 0.0; }
   void reset() override { chosen_.reset(); }
+  // {correct, total} for either choice; a replica that saw no batch keeps zeros.
+  std::vector<double> totals() const override { return chosen_ ? chosen_->totals() : std::vector<double>{0.0, 0.0}; }
+  void set_totals(std::span<const double> t) override {
+    check_totals(t, 2);
+    if (chosen_) chosen_->set_totals(t);
+  }
 
  private:
   bool binary_loss_;
@@ -211,6 +217,23 @@ void Trainer::update_metrics(Metrics& metrics, const std::vector<Tensor>& output
   }
 }
 
+void Trainer::set_replica_context(std::shared_ptr<ReplicaContext> replicas) { replicas_ = std::move(replicas); }
+
+void Trainer::reduce_metrics(Metrics& metrics) const {
+  std::vector<double> sums;
+  for (const LiveMetric& m : metrics) {
+    const std::vector<double> t = m.metric->totals();
+    sums.insert(sums.end(), t.begin(), t.end());
+  }
+  replicas_->sum(sums);
+  std::size_t at = 0;
+  for (LiveMetric& m : metrics) {
+    const std::size_t n = m.metric->totals().size();
+    m.metric->set_totals(std::span<const double>(sums).subspan(at, n));
+    at += n;
+  }
+}
+
 Optimizer& Trainer::optimizer() {
   check_compiled("optimizer");
   return *optimizer_;
@@ -321,8 +344,26 @@ Trainer::StepResult Trainer::run_train_step(const Batch& batch) {
   Forward forward = forward_loss(batch);
   StepResult result;
   result.loss = forward.loss.data().item<double>();
+  double scale = 1.0;
+  if (replicas_) {
+    // The global batch's mean loss from each replica's share, and this
+    // replica's weight in the global gradient. A non-finite loss anywhere
+    // stops every replica at the same step (no replica is left waiting).
+    const auto n = static_cast<double>(batch.size());
+    std::vector<double> sums = {result.loss * n, n};
+    for (double l : forward.output_losses) sums.push_back(l * n);
+    replicas_->sum(sums);
+    PETAL_CHECK(sums[1] > 0, ValueError, "train_step: the replicas' batches are all empty");
+    result.loss = sums[0] / sums[1];
+    for (std::size_t j = 0; j < forward.output_losses.size(); ++j) forward.output_losses[j] = sums[2 + j] / sums[1];
+    scale = n / sums[1];
+    result.samples = sums[1];
+  } else {
+    result.samples = static_cast<double>(batch.size());
+  }
   if (std::isfinite(result.loss)) {
     forward.loss.backward();
+    if (replicas_) replicas_->sum_gradients(model_->trainable_parameters(), scale);
     optimizer_->step(model_->trainable_parameters());
   }
   for (const ag::Variable& out : forward.outputs) result.outputs.push_back(out.data());
@@ -382,10 +423,10 @@ History Trainer::fit(BatchSource& train, const FitOptions& options) {
           nan_stop = true;
           break;
         }
-        mean_loss.update(value, static_cast<double>(n));
+        mean_loss.update(value, result.samples);
         logs["loss"] = mean_loss.result();
         for (std::size_t j = 0; j < output_losses.size() && j < result.output_losses.size(); ++j) {
-          output_losses[j].update(result.output_losses[j], static_cast<double>(n));
+          output_losses[j].update(result.output_losses[j], result.samples);
           logs[output_names_[j] + "_loss"] = output_losses[j].result();
         }
         update_metrics(metrics, result.outputs, *batch);
@@ -400,6 +441,12 @@ History Trainer::fit(BatchSource& train, const FitOptions& options) {
       break;
     }
     PETAL_CHECK(step > 0, ValueError, "fit: the training source gave no batch in epoch ", epoch + 1);
+    if (replicas_) {
+      // The step losses are global already; the metrics become the figures
+      // over every replica's samples.
+      reduce_metrics(metrics);
+      for (const LiveMetric& m : metrics) logs[m.spec->key] = m.metric->result();
+    }
     if (options.validation) {
       Logs val = evaluate(*options.validation, options.validation_steps);
       for (const auto& [k, v] : val) logs["val_" + k] = v;
@@ -442,7 +489,21 @@ Logs Trainer::evaluate(BatchSource& data, std::int64_t steps) {
     for (const ag::Variable& out : forward.outputs) outputs.push_back(out.data());
     update_metrics(metrics, outputs, *batch);
   }
-  PETAL_CHECK(step > 0, ValueError, "evaluate: the data source gave no batch");
+  PETAL_CHECK(step > 0 || replicas_, ValueError, "evaluate: the data source gave no batch");
+  if (replicas_) {
+    // Every replica evaluated its share: losses and metrics over all of them.
+    std::vector<double> sums = mean_loss.totals();
+    output_losses.resize(output_names_.size() > 1 ? output_names_.size() : 0);
+    for (const Mean& m : output_losses) {
+      const std::vector<double> t = m.totals();
+      sums.insert(sums.end(), t.begin(), t.end());
+    }
+    replicas_->sum(sums);
+    PETAL_CHECK(sums[1] > 0, ValueError, "evaluate: the data source gave no batch on any replica");
+    mean_loss.set_totals(sums[0], sums[1]);
+    for (std::size_t j = 0; j < output_losses.size(); ++j) output_losses[j].set_totals(sums[2 + 2 * j], sums[3 + 2 * j]);
+    reduce_metrics(metrics);
+  }
   Logs logs{{"loss", mean_loss.result()}};
   for (std::size_t j = 0; j < output_losses.size(); ++j) logs[output_names_[j] + "_loss"] = output_losses[j].result();
   for (const LiveMetric& m : metrics) logs[m.spec->key] = m.metric->result();

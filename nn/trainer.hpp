@@ -30,6 +30,7 @@
 #include "nn/module.hpp"
 #include "nn/optimizers.hpp"
 #include "nn/progress.hpp"
+#include "nn/replica_context.hpp"
 
 namespace petal::nn {
 
@@ -141,6 +142,14 @@ class Trainer {
 
   bool stop_training = false;
 
+  // Data-parallel training (distributed/data_parallel.hpp sets it): each
+  // batch is this replica's share of a global batch; the loss, gradients and
+  // metrics become the global batch's; validation figures cover every
+  // replica's share. Per-step progress shows the global loss and this
+  // replica's running metrics; epoch logs are global. Null: one process.
+  void set_replica_context(std::shared_ptr<ReplicaContext> replicas);
+  const std::shared_ptr<ReplicaContext>& replica_context() const { return replicas_; }
+
  private:
   // A forward pass: the weighted total loss, the outputs (logits where the
   // loss is fused) and each output's own loss (several outputs).
@@ -152,6 +161,7 @@ class Trainer {
   // A training step's figures, on the host side of the model's device.
   struct StepResult {
     double loss = 0.0;
+    double samples = 0.0;  // of the global batch the loss averages
     std::vector<Tensor> outputs;
     std::vector<double> output_losses;
   };
@@ -184,6 +194,8 @@ class Trainer {
   // Updates the metrics with a batch's outputs as forward_loss returns them.
   void update_metrics(Metrics& metrics, const std::vector<Tensor>& outputs, const Batch& batch) const;
   std::size_t output_count() const { return output_names_.empty() ? 1 : output_names_.size(); }
+  // Adds the metrics' totals across replicas.
+  void reduce_metrics(Metrics& metrics) const;
 
   std::shared_ptr<Module> model_;
   // A functional Model: the names of its Input layers and output layers.
@@ -195,6 +207,7 @@ class Trainer {
   std::vector<double> loss_weights_ = {1.0};
   std::vector<MetricSpec> metric_specs_;
   bool metrics_need_probabilities_ = false;
+  std::shared_ptr<ReplicaContext> replicas_;
   bool compiled_ = false;
   History history_;
   ProgressPrinter* progress_ = nullptr;

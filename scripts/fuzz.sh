@@ -52,7 +52,7 @@ fi
 build() {
   if [[ ! -f "$build_dir/build.ninja" ]]; then
     CC="$cc" CXX="$cxx" meson setup "$build_dir" -Dfuzz=true -Dsanitize_address_undefined=true \
-      -Dcuda=disabled -Dbenchmarks=false -Db_lundef=false -Doptimization=1 >/dev/null || return 1
+      -Dcuda=disabled -Dmpi=disabled -Dbenchmarks=false -Db_lundef=false -Doptimization=1 >/dev/null || return 1
   fi
   ninja -C "$build_dir" -j "$jobs" fuzz "$@" >/dev/null || {
     ninja -C "$build_dir" -j 1 fuzz 2>&1 | tail -40 >&2  # show the error

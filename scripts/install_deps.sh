@@ -17,7 +17,7 @@ set -euo pipefail
 
 # cmake is not needed: the build falls back to doctest's header when meson
 # cannot find doctest's CMake package.
-build_packages=(meson ninja-build pkg-config g++ libxsimd-dev libturbojpeg0-dev libpng-dev doctest-dev libhdf5-dev)
+build_packages=(meson ninja-build pkg-config g++ libxsimd-dev libturbojpeg0-dev libpng-dev doctest-dev libhdf5-dev libopenmpi-dev openmpi-bin)
 bench_packages=(libopenblas-dev python3-torch python3-torchvision)
 fetch_packages=(curl ca-certificates hdf5-tools)
 docs_packages=(doxygen)
