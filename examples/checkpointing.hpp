@@ -26,13 +26,16 @@ struct CheckpointOptions {
   std::filesystem::path dir;  // empty: no checkpoints
   std::string name = "epoch";
   bool resume = false;
+  // false: read the folder (--resume) but write nothing (data-parallel ranks
+  // other than 0, which load the checkpoint rank 0 writes).
+  bool write = true;
   std::filesystem::path pattern() const { return dir / (name + "_{epoch}.safetensors"); }
 };
 
 // Creates the folder (and its parents) and checks that files can be written
 // in it, so a bad --checkpoint fails before any work, not after an epoch.
 inline void prepare_checkpoint_dir(const CheckpointOptions& options) {
-  if (options.dir.empty()) return;
+  if (options.dir.empty() || !options.write) return;
   const std::string what = "--checkpoint " + options.dir.string();
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);
@@ -75,10 +78,11 @@ inline nn::History fit_with_checkpoints(nn::Trainer& trainer, nn::BatchSource& t
                                         const CheckpointOptions& options, const ResumePoint& resume) {
   nn::History history;
   if (!options.dir.empty()) {
-    std::filesystem::create_directories(options.dir);
+    if (options.write) std::filesystem::create_directories(options.dir);
     auto checkpoint = std::make_shared<nn::ModelCheckpoint>(
         options.pattern(), nn::ModelCheckpoint::Options{.save_weights_only = false, .max_to_keep = 2});
     if (!resume.path) {
+      if (!options.write) return trainer.fit(train, fit);
       // A run from the first epoch supersedes the checkpoints of this name a
       // run before it left (another lineage: --resume must never pick them).
       for (const auto& [epoch, path] : nn::checkpoint_files(options.pattern())) std::filesystem::remove(path);
@@ -90,7 +94,7 @@ inline nn::History fit_with_checkpoints(nn::Trainer& trainer, nn::BatchSource& t
         std::printf("resuming from %s: %d of %d epochs done\n", resume.path->string().c_str(), fit.initial_epoch,
                     fit.epochs);
     }
-    fit.callbacks.push_back(checkpoint);
+    if (options.write) fit.callbacks.push_back(checkpoint);
   }
   if (fit.initial_epoch < fit.epochs) history.extend(trainer.fit(train, fit));
   return history;

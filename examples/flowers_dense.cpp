@@ -18,6 +18,7 @@
 #include "core/random.hpp"
 #include "data/flowers.hpp"
 #include "examples/checkpointing.hpp"
+#include "examples/distributed_run.hpp"
 #include "examples/flowers_common.hpp"
 #include "core/atomic_file.hpp"
 #include "nn/dataset_source.hpp"
@@ -40,11 +41,12 @@ struct Options {
   std::string checkpoint;  // empty: no checkpoints
   std::optional<std::string> tensorboard;  // --tensorboard DIR (an empty DIR is a usage error)
   bool resume = false;
+  bool distributed = false;
 };
 
 const char* kUsage =
     "usage: flowers_dense [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N] [--out DIR]\n"
-    "                     [--device cpu|cuda] [--checkpoint DIR [--resume]] [--tensorboard DIR]\n"
+    "                     [--device cpu|cuda] [--checkpoint DIR [--resume]] [--tensorboard DIR] [--distributed]\n"
     "  Trains the lab's dense classifier (Flatten -> Dense 500 relu -> Dense 50 relu -> Dense 5 softmax,\n"
     "  Adam, categorical cross-entropy) on the flowers TFRecords.\n"
     "  --data DIR    folder of the *.tfrec shards (default: flowers-192 in the assets search path)\n"
@@ -60,13 +62,16 @@ const char* kUsage =
     "                ends with the weights an uninterrupted run with the same options reaches\n"
     "  --tensorboard DIR  TensorBoard event files of every epoch in DIR/train and DIR/validation\n"
     "                (view with: tensorboard --logdir DIR)\n"
+    "  --distributed data-parallel over the MPI launcher's processes (mpirun -np N flowers_dense\n"
+    "                --distributed ...): --batch is the global batch, split across the ranks; rank 0\n"
+    "                prints progress and writes every output (docs/distributed.md)\n"
     "Exit status: 0 success, 1 bad data or failed I/O, 2 usage error (docs/exit_codes.md).\n";
 
 Options parse_args(int argc, char** argv) {
   const examples::CommandLine cl = examples::parse_command_line(
       argc, argv, "flowers_dense", kUsage,
       {"--data", "--epochs", "--batch", "--lr", "--seed", "--out", "--device", "--checkpoint", "--tensorboard"},
-      {"--resume"},
+      {"--resume", "--distributed"},
       examples::Positional::None);
   Options o;
   o.data = cl.get("--data");
@@ -78,18 +83,21 @@ Options parse_args(int argc, char** argv) {
   o.device = cl.get("--device", o.device);
   o.checkpoint = cl.get("--checkpoint");
   o.resume = cl.switches.count("--resume") > 0;
+  o.distributed = cl.switches.count("--distributed") > 0;
   if (cl.values.count("--tensorboard")) o.tensorboard = cl.get("--tensorboard");
   if (o.resume && o.checkpoint.empty()) cl.fail("--resume needs --checkpoint DIR");
   return o;
 }
 
 int run(const Options& o) {
+  const examples::DistributedRun ranks = examples::start_distributed(o.distributed);
   const Device device = examples::select_device(o.device);
   const fs::path data_dir = find_asset("flowers-192", o.data);
-  examples::OutputFolder out(o.out, "--out");
-  std::optional<examples::OutputFolder> logs;
-  if (o.tensorboard) logs.emplace(*o.tensorboard, "--tensorboard");
-  const examples::CheckpointOptions checkpoints{o.checkpoint, "epoch", o.resume};
+  // Rank 0 writes every output; the other ranks only train.
+  std::optional<examples::OutputFolder> out, logs;
+  if (ranks.chief()) out.emplace(o.out, "--out");
+  if (o.tensorboard && ranks.chief()) logs.emplace(*o.tensorboard, "--tensorboard");
+  const examples::CheckpointOptions checkpoints{o.checkpoint, "epoch", o.resume, ranks.chief()};
   examples::prepare_checkpoint_dir(checkpoints);
   manual_seed(o.seed);
 
@@ -108,28 +116,40 @@ int run(const Options& o) {
   flowers.training.repeat(1);
   DatasetSource train(flowers.training, flowers.training_steps);
   DatasetSource validation(flowers.validation);  // one whole pass: all 690 images
+  // Data-parallel: every rank reads the global batches and trains on its rows.
+  distributed::ShardedBatchSource train_share(train, ranks.rank(), ranks.size());
+  distributed::ShardedBatchSource validation_share(validation, ranks.rank(), ranks.size());
 
   const int size = data::kFlowerImageSize;
   auto model = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
       std::make_shared<Flatten>(Shape{size, size, 3}), std::make_shared<Dense>(500, "relu"),
       std::make_shared<Dense>(50, "relu"), std::make_shared<Dense>(5, "softmax")});
   model->to(device);
-  std::cout << model->summary();
-  std::cout << "data: " << data_dir.string() << " (" << flowers.training_steps << " training steps of " << o.batch
-            << " per epoch, " << flowers.validation.num_records() << " validation images)\n";
+  if (ranks.chief()) {
+    std::cout << model->summary();
+    std::cout << "data: " << data_dir.string() << " (" << flowers.training_steps << " training steps of " << o.batch
+              << " per epoch, " << flowers.validation.num_records() << " validation images)\n";
+    if (ranks.size() > 1)
+      std::cout << "data-parallel over " << ranks.size() << " ranks (" << ranks.group->backend() << "): "
+                << o.batch / ranks.size() << " to " << (o.batch + ranks.size() - 1) / ranks.size()
+                << " images per rank and step\n";
+  }
 
   Trainer trainer(model);
   trainer.compile(std::make_shared<Adam>(o.lr), Loss::categorical_crossentropy(), {"accuracy"});
+  if (ranks.group) distributed::distribute(trainer, ranks.group);
   FitOptions fit;
   fit.epochs = o.epochs;
   fit.steps_per_epoch = flowers.training_steps;
-  fit.validation = &validation;
+  fit.validation = &validation_share;
+  if (!ranks.chief()) fit.verbose = Verbosity::Quiet;
   if (logs) fit.callbacks.push_back(std::make_shared<TensorBoard>(logs->path()));
-  History history =
-      examples::fit_with_checkpoints(trainer, train, fit, checkpoints, examples::find_resume_point(checkpoints));
+  History history = examples::fit_with_checkpoints(trainer, train_share, fit, checkpoints,
+                                                   examples::find_resume_point(checkpoints));
   if (history.epochs.empty())
     throw Error(str_cat("training stopped before the first epoch ended: ", history.stop_reason));
 
+  if (!ranks.chief()) return 0;  // rank 0 reports and writes
   std::vector<std::string> classes(data::kFlowerClasses.begin(), data::kFlowerClasses.end());
   Trainer::Predictions p = trainer.predict_with_targets(validation);
   const auto confusion = confusion_matrix(target_classes(p.targets), predicted_classes(p.outputs),
@@ -145,9 +165,9 @@ int run(const Options& o) {
                                                              .head = "",
                                                              .seed = o.seed,
                                                              .device = device.str()});
-  write_text_file_atomic(out.file("results.json"), results);
-  write_training_curves(history, out.file("curves.svg"), "flowers_dense");
-  save_weights(*model, out.file("model.safetensors"),
+  write_text_file_atomic(out->file("results.json"), results);
+  write_training_curves(history, out->file("curves.svg"), "flowers_dense");
+  save_weights(*model, out->file("model.safetensors"),
                {{"architecture", "dense"},
                 {"layers", "Flatten,Dense(500,relu),Dense(50,relu),Dense(5,softmax)"},
                 {"input_size", std::to_string(size)},
@@ -155,8 +175,8 @@ int run(const Options& o) {
                 {"preprocessing", "x/255"}});
 
   std::printf("val_accuracy %.4f (%lld images), %.1f training images/s; wrote %s\n", val_accuracy,
-              static_cast<long long>(p.outputs.size(0)), history.samples_per_second(), out.path().string().c_str());
-  out.keep();
+              static_cast<long long>(p.outputs.size(0)), history.samples_per_second(), out->path().string().c_str());
+  out->keep();
   if (logs) logs->keep();
   return 0;
 }

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <new>
 #include <string>
@@ -69,6 +70,14 @@ inline void report_failure(std::string_view program, std::string message) {
   std::cerr << message << std::endl;
 }
 
+// Called with the exit code after a failure was reported, before
+// run_program returns it: a data-parallel run ends every process there
+// (examples/distributed_run.hpp), so no process waits for a failed one.
+inline std::function<void(int exit_code)>& failure_hook() {
+  static std::function<void(int)> hook;
+  return hook;
+}
+
 // Runs body() (returning an exit code) under the contract: whatever it
 // throws becomes one stderr line and exit 1, or 2 for a UsageError. Output
 // that cannot be written (a full disk behind stdout) is a failure too.
@@ -80,7 +89,9 @@ int run_program(std::string_view program, Body&& body) {
   } catch (...) {
     const Failure failure = current_failure();
     report_failure(program, failure.message);
-    return failure.usage ? kExitUsage : kExitFailure;
+    const int exit_code = failure.usage ? kExitUsage : kExitFailure;
+    if (failure_hook()) failure_hook()(exit_code);
+    return exit_code;
   }
   std::cout.flush();
   if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout)) {
