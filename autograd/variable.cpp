@@ -81,6 +81,7 @@ void add_into(Tensor& sum, Tensor&& grad) {
 void run_backward(const std::shared_ptr<VariableImpl>& root, Tensor seed, bool retain_graph) {
   if (!root->grad_fn) {
     accumulate_grad(*root, std::move(seed));
+    if (root->grad_ready_hook) root->grad_ready_hook();
     return;
   }
   // Backward functions work on tensors; nothing they do belongs on a tape.
@@ -90,6 +91,13 @@ void run_backward(const std::shared_ptr<VariableImpl>& root, Tensor seed, bool r
   std::unordered_map<Node*, PendingNode> pending = collect_graph(root->grad_fn);
 
   pending[root->grad_fn.get()].grad = std::move(seed);
+  // Leaves with a grad-ready hook: how many edges of the graph still have to
+  // deliver their part of its gradient.
+  std::unordered_map<VariableImpl*, std::int64_t> hooked_leaf_edges;
+  for (const auto& entry : pending)
+    for (const Variable& input : entry.first->inputs())
+      if (sends_gradient(input) && !input.grad_fn() && input.impl()->grad_ready_hook)
+        ++hooked_leaf_edges[input.impl().get()];
   std::vector<std::shared_ptr<Node>> ready{root->grad_fn};
   while (!ready.empty()) {
     std::shared_ptr<Node> node = std::move(ready.back());
@@ -124,6 +132,8 @@ void run_backward(const std::shared_ptr<VariableImpl>& root, Tensor seed, bool r
       const std::shared_ptr<Node>& producer = input.grad_fn();
       if (!producer) {
         if (grad.defined()) accumulate_grad(*input.impl(), std::move(grad));
+        auto hooked = hooked_leaf_edges.find(input.impl().get());
+        if (hooked != hooked_leaf_edges.end() && --hooked->second == 0) input.impl()->grad_ready_hook();
         continue;
       }
       PendingNode& state = pending.at(producer.get());
@@ -205,6 +215,13 @@ Variable Variable::detach() const {
   Variable out(v.data, false);
   out.impl_->name = v.name;
   return out;
+}
+
+void Variable::set_grad_ready_hook(std::function<void()> hook) {
+  VariableImpl& v = checked_impl(impl_, "set_grad_ready_hook");
+  PETAL_CHECK(!v.grad_fn || !hook, AutogradError, "set_grad_ready_hook: ", describe(v),
+              " is not a leaf (hooks report leaves' gradients)");
+  v.grad_ready_hook = std::move(hook);
 }
 
 const std::string& Variable::name() const { return checked_impl(impl_, "name").name; }

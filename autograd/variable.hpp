@@ -28,6 +28,7 @@ struct VariableImpl {
   bool requires_grad = false;
   std::shared_ptr<Node> grad_fn;  // null for leaves
   std::string name;               // optional, for error messages
+  std::function<void()> grad_ready_hook;  // leaves: see Variable::set_grad_ready_hook
 };
 
 class Variable {
@@ -55,6 +56,13 @@ class Variable {
   // (accumulated like a leaf's), for debugging; a no-op on leaves. Costs one
   // gradient buffer per such variable for as long as it lives.
   void retain_grad();
+  // Leaves only: called during backward() as soon as this leaf's gradient of
+  // the pass is complete (every op of the graph that uses the leaf has sent
+  // its part), while the rest of the backward pass still runs: data-parallel
+  // training starts summing gradients across processes there. Not called for
+  // a leaf the graph does not reach. An empty function removes the hook. The
+  // hook must not hold this Variable (that would keep it alive forever).
+  void set_grad_ready_hook(std::function<void()> hook);
 
   // Backpropagates from this scalar (numel 1): seed 1. Works in any grad mode.
   // When a backward function throws, the graph is left partly released and

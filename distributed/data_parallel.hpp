@@ -11,18 +11,25 @@
 // global batch; the gradients are summed across processes, each weighted by
 // its share (so they are the gradient of the global batch's mean loss, the
 // one-process gradient up to summation order), in buckets of about 25 MB,
-// then every process takes the same optimizer step. Batch normalization uses
+// then every process takes the same optimizer step. A bucket is handed to a
+// communication thread as soon as the backward pass has completed its
+// gradients (leaf grad-ready hooks on the tape), so its all-reduce runs
+// while the backward pass computes the earlier layers' gradients. Batch normalization uses
 // each process's own batch statistics (DDP's default; the moving statistics
 // of rank 0 are what rank 0 saves). Losses and metrics in the logs are the
 // global batch's and the whole epoch's (see nn::Trainer::set_replica_context).
 //
-// Not done yet (docs/distributed.md): overlapping the all-reduce with the
-// backward pass, synchronised batch-norm statistics, NCCL for CUDA tensors
-// (they are staged through host memory).
+// Not done yet (docs/distributed.md): synchronised batch-norm statistics,
+// NCCL for CUDA tensors (they are staged through host memory).
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
+#include <deque>
+#include <exception>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <span>
 #include <vector>
 
@@ -38,19 +45,50 @@ class DataParallel final : public nn::ReplicaContext {
   static constexpr std::size_t kDefaultBucketBytes = std::size_t{25} << 20;
 
   explicit DataParallel(std::shared_ptr<ProcessGroup> group, std::size_t bucket_bytes = kDefaultBucketBytes);
+  ~DataParallel() override;
+  DataParallel(const DataParallel&) = delete;
+  DataParallel& operator=(const DataParallel&) = delete;
+
   int replica() const override { return group_->rank(); }
   int replicas() const override { return group_->size(); }
   void sum(std::span<double> values) override;
-  void sum_gradients(const std::vector<ag::Variable>& parameters, double scale) override;
+  void begin_gradients(const std::vector<ag::Variable>& parameters, double scale) override;
+  void finish_gradients() override;
 
   ProcessGroup& group() { return *group_; }
-  // All-reduce calls the last sum_gradients made (buckets).
+  // Buckets the last step all-reduced, and how many of them started before
+  // the backward pass ended (overlapping it).
   std::size_t last_bucket_count() const { return last_buckets_; }
+  std::size_t last_overlapped_buckets() const { return last_overlapped_; }
 
  private:
+  struct Bucket {
+    std::vector<std::size_t> parameters;  // indices into parameters_
+    Tensor values;                        // their scaled gradients, packed
+  };
+  void on_gradient_ready(std::size_t index);
+  void launch_bucket();
+  void communicate();  // the communication thread's loop
+
   std::shared_ptr<ProcessGroup> group_;
-  std::size_t bucket_bytes_;
-  std::size_t last_buckets_ = 0;
+  std::size_t bucket_floats_;
+  // This step's parameters, scale, and the ready gradients not yet in a bucket.
+  std::vector<ag::Variable> parameters_;
+  double scale_ = 1.0;
+  std::vector<std::size_t> ready_;
+  std::size_t ready_floats_ = 0;
+  bool in_backward_ = false;
+  std::deque<Bucket> buckets_;  // launched this step (a deque: the thread holds pointers)
+  std::size_t last_buckets_ = 0, last_overlapped_ = 0;
+  // The communication thread: all-reduces queued buckets in order while the
+  // backward pass goes on (the process group allows one other thread).
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Bucket*> queue_;
+  std::size_t reduced_ = 0;
+  std::exception_ptr error_;
+  bool stopping_ = false;
 };
 
 // Copies root's parameters and buffers (moving statistics) into every

@@ -74,11 +74,15 @@ class MpiProcessGroup final : public ProcessGroup {
     int initialised = 0;
     MPI_Initialized(&initialised);
     if (!initialised) {
-      // Only the thread that made the group calls MPI (petal's pool threads never do).
+      // One thread at a time calls MPI: the training loop's, or data
+      // parallelism's communication thread while the loop runs backward.
       int provided = 0;
-      check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+      check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
       owns_mpi_ = true;
     }
+    int level = MPI_THREAD_SINGLE;
+    MPI_Query_thread(&level);
+    serialized_ = level >= MPI_THREAD_SERIALIZED;
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
@@ -94,6 +98,7 @@ class MpiProcessGroup final : public ProcessGroup {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   std::string backend() const override { return "mpi"; }
+  bool allows_background_thread() const override { return serialized_; }
 
   void barrier() override { check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
 
@@ -187,6 +192,7 @@ class MpiProcessGroup final : public ProcessGroup {
  private:
   int rank_ = 0, size_ = 1;
   bool owns_mpi_ = false;
+  bool serialized_ = false;
 };
 
 }  // namespace

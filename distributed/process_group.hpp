@@ -29,6 +29,10 @@ class ProcessGroup {
   virtual int size() const = 0;
   // "mpi" or "single".
   virtual std::string backend() const = 0;
+  // Whether one other thread may run this group's collectives while the
+  // thread that made the group does not (MPI_THREAD_SERIALIZED): data
+  // parallelism's communication thread, which overlaps the backward pass.
+  virtual bool allows_background_thread() const { return true; }
   virtual void barrier() = 0;
   // Every process's `tensor` becomes root's (same shape and dtype required).
   virtual void broadcast(Tensor& tensor, int root = 0) = 0;

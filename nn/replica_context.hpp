@@ -19,10 +19,14 @@ class ReplicaContext {
   virtual int replicas() const = 0;  // how many train together
   // Adds host values across replicas, in place.
   virtual void sum(std::span<double> values) = 0;
-  // Replaces each parameter's gradient g by sum over replicas of scale * g
-  // (scale: this replica's share of the global batch, so the result is the
-  // gradient of the global batch's mean loss).
-  virtual void sum_gradients(const std::vector<ag::Variable>& parameters, double scale) = 0;
+  // Around each backward pass: begin_gradients before it, finish_gradients
+  // after it. Together they replace each parameter's gradient g by the sum
+  // over replicas of scale * g (scale: this replica's share of the global
+  // batch, so the result is the gradient of the global batch's mean loss).
+  // Between the two the replica may start summing the gradients the backward
+  // pass has already completed (leaf grad-ready hooks), while it runs.
+  virtual void begin_gradients(const std::vector<ag::Variable>& parameters, double scale) = 0;
+  virtual void finish_gradients() = 0;
 };
 
 }  // namespace petal::nn

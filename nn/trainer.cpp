@@ -362,8 +362,9 @@ Trainer::StepResult Trainer::run_train_step(const Batch& batch) {
     result.samples = static_cast<double>(batch.size());
   }
   if (std::isfinite(result.loss)) {
+    if (replicas_) replicas_->begin_gradients(model_->trainable_parameters(), scale);
     forward.loss.backward();
-    if (replicas_) replicas_->sum_gradients(model_->trainable_parameters(), scale);
+    if (replicas_) replicas_->finish_gradients();
     optimizer_->step(model_->trainable_parameters());
   }
   for (const ag::Variable& out : forward.outputs) result.outputs.push_back(out.data());

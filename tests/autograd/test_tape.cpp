@@ -2,6 +2,7 @@
 // freeing the graph, detach, and deep graphs.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <string>
 #include <thread>
 #include <vector>
@@ -334,4 +335,39 @@ TEST_CASE("deep chains run backward and are destroyed without recursion") {
     }
     CHECK(x.requires_grad());
   }
+}
+
+TEST_CASE("a leaf's grad-ready hook fires once, when its gradient is complete, before the pass ends") {
+  // y = sum(w2 * tanh(w1 * x) + w1): w1 gets two contributions (one through
+  // the deeper path, which completes last); w2's gradient is ready first.
+  Variable x = leaf({0.5, -1.0});
+  Variable w1 = leaf({1.5, 2.0}), w2 = leaf({-0.5, 0.25});
+  std::vector<std::string> order;
+  std::vector<double> w1_seen;
+  w1.set_grad_ready_hook([&] {
+    order.push_back("w1");
+    w1_seen = grad_of(w1);  // the complete gradient, both contributions added
+  });
+  w2.set_grad_ready_hook([&] { order.push_back("w2"); });
+  Variable h = tanh(w1 * x);
+  backward_sum(w2 * h + w1);
+  CHECK(order == std::vector<std::string>{"w2", "w1"});
+  CHECK(w1_seen == grad_of(w1));
+  const double t0 = std::tanh(1.5 * 0.5), t1 = std::tanh(2.0 * -1.0);
+  CHECK(w1_seen[0] == doctest::Approx(-0.5 * (1 - t0 * t0) * 0.5 + 1.0));
+  CHECK(w1_seen[1] == doctest::Approx(0.25 * (1 - t1 * t1) * -1.0 + 1.0));
+  // Removed hooks do not fire; hooks are for leaves only.
+  w1.set_grad_ready_hook({});
+  w2.set_grad_ready_hook({});
+  order.clear();
+  backward_sum(w2 * tanh(w1 * x));
+  CHECK(order.empty());
+  CHECK_THROWS_AS(h.set_grad_ready_hook([] {}), AutogradError);
+  // A leaf the graph does not reach is not reported.
+  Variable unused = leaf({1.0});
+  bool fired = false;
+  unused.set_grad_ready_hook([&] { fired = true; });
+  backward_sum(w2 * x);
+  CHECK_FALSE(fired);
+  unused.set_grad_ready_hook({});
 }
