@@ -35,44 +35,67 @@ ops::Axes leading_axes(std::int64_t dim) {
   return axes;
 }
 
+// The batch mean that updates moving_mean: that of x + bias.
+Tensor mean_with_bias(const Tensor& mean, const Variable& bias) {
+  return bias.defined() ? ops::add(mean, bias.data()) : mean;
+}
+
+// Gradient through an uncapped ReLU applied after the kernels, given its output.
+Tensor through_relu(const Tensor& grad, const Tensor& y, BatchNormActivation activation) {
+  return activation == BatchNormActivation::Relu ? ops::relu_backward(grad, y) : grad;
+}
+
 Variable batch_norm_impl(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& moving_mean,
-                         Tensor& moving_variance, const BatchNormOptions& options, bool relu6, const char* op) {
+                         Tensor& moving_variance, const BatchNormOptions& options, BatchNormActivation activation,
+                         const Variable& bias, const char* op) {
   check_defined(x, op);
   check_defined(gamma, op);
   check_defined(beta, op);
   const double eps = options.epsilon;
+  const bool relu6 = activation == BatchNormActivation::Relu6;
+  const bool relu = activation == BatchNormActivation::Relu;
+  const bool gx = needs_grad(x), gg = needs_grad(gamma), gb = needs_grad(beta), gbias = needs_grad(bias);
   if (options.training) {
+    // A per-channel bias shifts the batch mean and nothing else: x is
+    // normalised as it is, and the bias only enters the moving mean.
     Tensor mean, var;
     Tensor y = ops::batch_norm_training(x.data(), gamma.data(), beta.data(), eps, relu6, mean, var);
+    if (relu) y = ops::relu(y);
     const std::int64_t count = x.numel() / x.size(-1);
-    ops::update_moving_statistics(moving_mean, moving_variance, mean, var, count, options.momentum);
-    const bool gx = needs_grad(x), gg = needs_grad(gamma), gb = needs_grad(beta);
+    ops::update_moving_statistics(moving_mean, moving_variance, mean_with_bias(mean, bias), var, count,
+                                  options.momentum);
     return make_op_result(
-        std::move(y), op, {x, gamma, beta},
-        [xd = x.data(), gd = gamma.data(), bd = beta.data(), mean, var, eps, relu6, gx, gg,
-         gb](const Tensor& grad) -> std::vector<Tensor> {
-          ops::BatchNormGrads g = ops::batch_norm_backward(grad, xd, gd, bd, mean, var, eps, relu6);
-          return {gx ? g.x : Tensor(), gg ? g.gamma : Tensor(), gb ? g.beta : Tensor()};
+        y, op, {x, gamma, beta, bias},
+        [xd = x.data(), gd = gamma.data(), bd = beta.data(), y = relu ? y : Tensor(), mean, var, eps, relu6,
+         activation, gx, gg, gb, gbias](const Tensor& grad) -> std::vector<Tensor> {
+          ops::BatchNormGrads g =
+              ops::batch_norm_backward(through_relu(grad, y, activation), xd, gd, bd, mean, var, eps, relu6);
+          return {gx ? g.x : Tensor(), gg ? g.gamma : Tensor(), gb ? g.beta : Tensor(),
+                  gbias ? zeros(gd.shape(), gd.dtype(), gd.device()) : Tensor()};
         });
   }
-  // Inference: y = relu6?(x * scale + shift) with the moving statistics.
-  const ops::FoldedBatchNorm folded = ops::fold_batch_norm(gamma.data(), beta.data(), moving_mean, moving_variance, eps);
+  // Inference: y = act(x * scale + shift) with the moving statistics; a bias
+  // b is x + b - mean = x - (mean - b): the mean less the bias.
+  const Tensor mean = bias.defined() ? ops::sub(moving_mean, bias.data()) : moving_mean;
+  const ops::FoldedBatchNorm folded = ops::fold_batch_norm(gamma.data(), beta.data(), mean, moving_variance, eps);
   Tensor y = ops::channel_affine(x.data(), folded.scale, folded.shift, relu6);
-  const bool gx = needs_grad(x), gg = needs_grad(gamma), gb = needs_grad(beta);
+  if (relu) y = ops::relu(y);
   // x_hat = (x - mean) / sqrt(var + eps) is the affine map with gamma = 1, beta = 0.
   const ops::FoldedBatchNorm unit = ops::fold_batch_norm(ones({x.size(-1)}, x.dtype(), x.device()),
-                                                         zeros({x.size(-1)}, x.dtype(), x.device()),
-                                                         moving_mean, moving_variance, eps);
+                                                         zeros({x.size(-1)}, x.dtype(), x.device()), mean,
+                                                         moving_variance, eps);
   return make_op_result(
-      y, op, {x, gamma, beta},
-      [xd = x.data(), y, scale = folded.scale, unit, relu6, gx, gg, gb](const Tensor& grad) -> std::vector<Tensor> {
-        const Tensor g = relu6 ? ops::relu6_backward(grad, y) : grad;
+      y, op, {x, gamma, beta, bias},
+      [xd = x.data(), y, scale = folded.scale, unit, relu6, relu, gx, gg, gb, gbias](const Tensor& grad)
+          -> std::vector<Tensor> {
+        const Tensor g = relu6 ? ops::relu6_backward(grad, y) : relu ? ops::relu_backward(grad, y) : grad;
         const ops::Axes axes = leading_axes(g.dim());
-        Tensor dx = gx ? ops::mul(g, scale) : Tensor();
+        Tensor dx = gx || gbias ? ops::mul(g, scale) : Tensor();
         Tensor dgamma = gg ? ops::sum(ops::mul(g, ops::channel_affine(xd, unit.scale, unit.shift, false)), axes)
                            : Tensor();
         Tensor dbeta = gb ? ops::sum(g, axes) : Tensor();
-        return {dx, dgamma, dbeta};
+        Tensor dbias = gbias ? ops::sum(dx, axes) : Tensor();
+        return {gx ? dx : Tensor(), dgamma, dbeta, dbias};
       });
 }
 
@@ -117,69 +140,108 @@ Variable depthwise_conv2d(const Variable& x, const Variable& kernel, const Varia
 
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& moving_mean,
                     Tensor& moving_variance, const BatchNormOptions& options) {
-  return batch_norm_impl(x, gamma, beta, moving_mean, moving_variance, options, false, "batch_norm");
+  return batch_norm_impl(x, gamma, beta, moving_mean, moving_variance, options, BatchNormActivation::None, Variable(),
+                         "batch_norm");
 }
 
 Variable batch_norm_relu6(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& moving_mean,
                           Tensor& moving_variance, const BatchNormOptions& options) {
-  return batch_norm_impl(x, gamma, beta, moving_mean, moving_variance, options, true, "batch_norm_relu6");
+  return batch_norm_impl(x, gamma, beta, moving_mean, moving_variance, options, BatchNormActivation::Relu6, Variable(),
+                         "batch_norm_relu6");
+}
+
+const char* activation_name(BatchNormActivation activation) {
+  switch (activation) {
+    case BatchNormActivation::Relu: return "relu";
+    case BatchNormActivation::Relu6: return "relu6";
+    case BatchNormActivation::None: break;
+  }
+  return "none";
+}
+
+Variable batch_norm_activation(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& moving_mean,
+                               Tensor& moving_variance, const BatchNormOptions& options,
+                               BatchNormActivation activation, const Variable& input_bias) {
+  const char* op = activation == BatchNormActivation::Relu6  ? "batch_norm_relu6"
+                   : activation == BatchNormActivation::Relu ? "batch_norm_relu"
+                                                             : "batch_norm";
+  return batch_norm_impl(x, gamma, beta, moving_mean, moving_variance, options, activation, input_bias, op);
 }
 
 Variable conv_batch_norm(ConvKind kind, const Variable& x, const Variable& kernel, const Variable& gamma,
                          const Variable& beta, Tensor& moving_mean, Tensor& moving_variance,
                          const Conv2dOptions& conv_options, const BatchNormOptions& bn_options, bool relu6) {
+  return conv_batch_norm(kind, x, kernel, Variable(), gamma, beta, moving_mean, moving_variance, conv_options,
+                         bn_options, relu6 ? BatchNormActivation::Relu6 : BatchNormActivation::None);
+}
+
+Variable conv_batch_norm(ConvKind kind, const Variable& x, const Variable& kernel, const Variable& bias,
+                         const Variable& gamma, const Variable& beta, Tensor& moving_mean, Tensor& moving_variance,
+                         const Conv2dOptions& conv_options, const BatchNormOptions& bn_options,
+                         BatchNormActivation activation) {
   const bool depthwise = kind == ConvKind::Depthwise;
   const char* op = depthwise ? "depthwise_conv2d_batch_norm" : "conv2d_batch_norm";
   check_kernel_rank(kernel, op);
   check_defined(gamma, op);
   check_defined(beta, op);
   const ops::Conv2dWindow window = window_for(x, kernel.size(0), kernel.size(1), conv_options, op);
-  const bool gx = needs_grad(x), gk = needs_grad(kernel), gg = needs_grad(gamma), gb = needs_grad(beta);
+  const bool gx = needs_grad(x), gk = needs_grad(kernel), gg = needs_grad(gamma), gb = needs_grad(beta),
+             gbias = needs_grad(bias);
   const double eps = bn_options.epsilon;
+  const bool relu6 = activation == BatchNormActivation::Relu6;
+  const bool relu = activation == BatchNormActivation::Relu;
   if (!bn_options.training) {
     if (!gg && !gb) {
       // Frozen batch norm (inference mode, gamma and beta fixed: fine-tuning
-      // under a frozen BN, or plain inference): the normalisation and ReLU6
-      // run inside the convolution's single pass over its output, and no
-      // pre-normalisation tensor is kept. The backward pass needs only y:
-      // ReLU6 passes gradient exactly where 0 < y < 6.
+      // under a frozen BN, or plain inference): the normalisation, the
+      // convolution's bias and ReLU6 run inside the convolution's single pass
+      // over its output (ReLU as one more pass), and no pre-normalisation
+      // tensor is kept. The backward pass needs only y: ReLU6 passes gradient
+      // exactly where 0 < y < 6, ReLU where y > 0.
       const ops::FoldedBatchNorm folded =
           ops::fold_batch_norm(gamma.data(), beta.data(), moving_mean, moving_variance, eps);
-      Tensor y = depthwise ? ops::depthwise_bn_relu6_inference(x.data(), kernel.data(), Tensor(), folded, window, relu6)
-                           : ops::conv2d_bn_relu6_inference(x.data(), kernel.data(), Tensor(), folded, window, relu6);
-      if (!(gx || gk)) return Variable(std::move(y), false);
+      const Tensor bias_data = bias.defined() ? bias.data() : Tensor();
+      Tensor y = depthwise ? ops::depthwise_bn_relu6_inference(x.data(), kernel.data(), bias_data, folded, window, relu6)
+                           : ops::conv2d_bn_relu6_inference(x.data(), kernel.data(), bias_data, folded, window, relu6);
+      if (relu) y = ops::relu(y);
+      if (!(gx || gk || gbias)) return Variable(std::move(y), false);
       return make_op_result(
-          y, op, {x, kernel, gamma, beta},
-          [xd = x.data(), kd = kernel.data(), y, scale = folded.scale, window, relu6, depthwise, gx,
-           gk](const Tensor& grad) -> std::vector<Tensor> {
-            const Tensor g = ops::channel_affine_backward(grad, y, scale, relu6);
-            Tensor dx, dk;
+          y, op, {x, kernel, bias, gamma, beta},
+          [xd = x.data(), kd = kernel.data(), y, scale = folded.scale, window, relu6, activation, depthwise, gx, gk,
+           gbias](const Tensor& grad) -> std::vector<Tensor> {
+            const Tensor g = ops::channel_affine_backward(through_relu(grad, y, activation), y, scale, relu6);
+            Tensor dx, dk, db;
             if (gx)
               dx = depthwise ? ops::depthwise_conv2d_backward_input(g, kd, xd.shape(), window)
                              : ops::conv2d_backward_input(g, kd, xd.shape(), window);
             if (gk)
               dk = depthwise ? ops::depthwise_conv2d_backward_kernel(g, xd, kd.shape(), window)
                              : ops::conv2d_backward_kernel(g, xd, kd.shape(), window);
-            return {dx, dk, Tensor(), Tensor()};
+            if (gbias) db = ops::sum(g, leading_axes(g.dim()));
+            return {dx, dk, db, Tensor(), Tensor()};
           });
     }
-    const Variable conv = depthwise ? depthwise_conv2d(x, kernel, Variable(), conv_options)
-                                    : conv2d(x, kernel, Variable(), conv_options);
-    return relu6 ? batch_norm_relu6(conv, gamma, beta, moving_mean, moving_variance, bn_options)
-                 : batch_norm(conv, gamma, beta, moving_mean, moving_variance, bn_options);
+    const Variable conv = depthwise ? depthwise_conv2d(x, kernel, bias, conv_options)
+                                    : conv2d(x, kernel, bias, conv_options);
+    return batch_norm_activation(conv, gamma, beta, moving_mean, moving_variance, bn_options, activation);
   }
+  // Training: the batch statistics of the convolution without its bias (a
+  // per-channel bias only moves the mean, see batch_norm_activation).
   ops::ConvBatchNormResult r =
       depthwise ? ops::depthwise_conv2d_batch_norm_training(x.data(), kernel.data(), window, gamma.data(), beta.data(),
                                                             eps, relu6)
                 : ops::conv2d_batch_norm_training(x.data(), kernel.data(), window, gamma.data(), beta.data(), eps,
                                                   relu6);
-  ops::update_moving_statistics(moving_mean, moving_variance, r.mean, r.biased_variance,
+  if (relu) r.y = ops::relu(r.y);
+  ops::update_moving_statistics(moving_mean, moving_variance, mean_with_bias(r.mean, bias), r.biased_variance,
                                 r.conv_out.numel() / r.conv_out.size(-1), bn_options.momentum);
   return make_op_result(
-      std::move(r.y), op, {x, kernel, gamma, beta},
+      r.y, op, {x, kernel, bias, gamma, beta},
       [xd = x.data(), kd = kernel.data(), gd = gamma.data(), bd = beta.data(), conv_out = r.conv_out, mean = r.mean,
-       var = r.biased_variance, window, eps, relu6, depthwise, gx, gk, gg, gb](const Tensor& grad) {
-        const ops::BatchNormGrads g = ops::batch_norm_backward(grad, conv_out, gd, bd, mean, var, eps, relu6);
+       var = r.biased_variance, y = relu ? r.y : Tensor(), window, eps, relu6, activation, depthwise, gx, gk, gg, gb,
+       gbias](const Tensor& grad) {
+        const ops::BatchNormGrads g =
+            ops::batch_norm_backward(through_relu(grad, y, activation), conv_out, gd, bd, mean, var, eps, relu6);
         Tensor dx, dk;
         if (gx)
           dx = depthwise ? ops::depthwise_conv2d_backward_input(g.x, kd, xd.shape(), window)
@@ -187,7 +249,8 @@ Variable conv_batch_norm(ConvKind kind, const Variable& x, const Variable& kerne
         if (gk)
           dk = depthwise ? ops::depthwise_conv2d_backward_kernel(g.x, xd, kd.shape(), window)
                          : ops::conv2d_backward_kernel(g.x, xd, kd.shape(), window);
-        return std::vector<Tensor>{dx, dk, gg ? g.gamma : Tensor(), gb ? g.beta : Tensor()};
+        return std::vector<Tensor>{dx, dk, gbias ? zeros(gd.shape(), gd.dtype(), gd.device()) : Tensor(), gg ? g.gamma : Tensor(),
+                                   gb ? g.beta : Tensor()};
       });
 }
 

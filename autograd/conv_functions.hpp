@@ -42,6 +42,24 @@ Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& be
 Variable batch_norm_relu6(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& moving_mean,
                           Tensor& moving_variance, const BatchNormOptions& options);
 
+// The activation a fused batch-norm op applies to its output: none, ReLU
+// (max(y, 0)) or ReLU6 (min(max(y, 0), 6)). ReLU6 runs inside the kernels;
+// ReLU as one more pass inside the same op (no tape node of its own).
+enum class BatchNormActivation { None, Relu, Relu6 };
+const char* activation_name(BatchNormActivation activation);  // "none", "relu", "relu6"
+
+// The general form of batch_norm / batch_norm_relu6: the normalisation of
+// x + input_bias followed by the activation, one op. input_bias ([C] or
+// undefined) is the bias of the layer that made x (a convolution or a dense
+// layer without its own activation): training normalises with the batch
+// statistics, which a per-channel bias cannot change, so the bias only moves
+// the batch mean that updates moving_mean (its gradient is exactly zero);
+// inference folds it into the shift, y = (x + bias - mean) * scale + beta
+// (its gradient is that of the shift, summed). Equals adding the bias first.
+Variable batch_norm_activation(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& moving_mean,
+                               Tensor& moving_variance, const BatchNormOptions& options,
+                               BatchNormActivation activation, const Variable& input_bias = Variable());
+
 // A convolution without bias (conv2d or depthwise_conv2d) followed by
 // batch_norm, or batch_norm_relu6 when relu6, recorded as one op with the same
 // values and gradients as the sequence. Training gathers the batch statistics
@@ -51,6 +69,14 @@ enum class ConvKind { Conv2d, Depthwise };
 Variable conv_batch_norm(ConvKind kind, const Variable& x, const Variable& kernel, const Variable& gamma,
                          const Variable& beta, Tensor& moving_mean, Tensor& moving_variance,
                          const Conv2dOptions& conv_options, const BatchNormOptions& bn_options, bool relu6);
+// The general form: the convolution's bias ([Cout] or undefined, handled as
+// batch_norm_activation's input_bias: folded into the shift in inference,
+// into the moving mean's update in training) and any BatchNormActivation.
+// The form above is this one with no bias and ReLU6 or none.
+Variable conv_batch_norm(ConvKind kind, const Variable& x, const Variable& kernel, const Variable& bias,
+                         const Variable& gamma, const Variable& beta, Tensor& moving_mean, Tensor& moving_variance,
+                         const Conv2dOptions& conv_options, const BatchNormOptions& bn_options,
+                         BatchNormActivation activation);
 
 Variable zero_pad2d(const Variable& x, std::int64_t top, std::int64_t bottom, std::int64_t left,
                     std::int64_t right);

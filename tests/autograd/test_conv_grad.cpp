@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "autograd/conv_functions.hpp"
+#include "autograd/functions.hpp"
 #include "autograd/gradcheck.hpp"
 
 using namespace petal;
@@ -251,6 +252,75 @@ TEST_CASE("conv_batch_norm under a frozen batch norm (inference mode, fixed gamm
       CHECK(max_abs_difference(fused.data(), seq.data()) < 1e-4);
       CHECK(max_abs_difference(x1.grad(), x2.grad()) < 1e-4);
       CHECK(max_abs_difference(k1.grad(), k2.grad()) < 1e-3);
+    }
+  }
+}
+
+TEST_CASE("gradcheck the general fused forms: ReLU, and the producing layer's bias folded in") {
+  // batch_norm_activation and conv_batch_norm with a bias and ReLU (uncapped)
+  // or ReLU6, in training, inference with trainable gamma and beta, and
+  // inference under a frozen batch norm; each equals adding the bias, then
+  // the unfused ops (values, every gradient, the moving statistics).
+  Generator gen(58);
+  for (ConvKind kind : {ConvKind::Conv2d, ConvKind::Depthwise}) {
+    for (int mode = 0; mode < 3; ++mode) {  // training, inference, frozen inference
+      for (BatchNormActivation act : {BatchNormActivation::None, BatchNormActivation::Relu, BatchNormActivation::Relu6}) {
+        const bool depthwise = kind == ConvKind::Depthwise, frozen = mode == 2;
+        const std::string label = std::string(depthwise ? "depthwise" : "conv2d") +
+                                  (mode == 0 ? " training" : frozen ? " frozen" : " inference") + " + " +
+                                  activation_name(act);
+        INFO(label);
+        const std::int64_t cin = 3, cout = depthwise ? 3 : 4;
+        Tensor moving_mean = uniform({cout}, -0.5, 0.5, gen, DType::Float64);
+        Tensor moving_var = uniform({cout}, 0.5, 2.0, gen, DType::Float64);
+        const Conv2dOptions co = stride2_same();
+        BatchNormOptions bo;
+        bo.training = mode == 0;
+        const Variable gamma(uniform({cout}, 0.5, 3.0, gen, DType::Float64), !frozen);
+        const Variable beta(uniform({cout}, -1.0, 3.0, gen, DType::Float64), !frozen);
+        std::vector<Variable> inputs = {leaf({2, 4, 5, cin}, gen),
+                                        leaf(depthwise ? Shape{3, 3, cin, 1} : Shape{3, 3, cin, cout}, gen),
+                                        leaf({cout}, gen)};
+        require_ok(gradcheck(
+                       [&](const std::vector<Variable>& v) {
+                         return conv_batch_norm(kind, v[0], v[1], v[2], gamma, beta, moving_mean, moving_var, co, bo,
+                                                act);
+                       },
+                       inputs),
+                   "conv_batch_norm with bias " + label);
+        if (!frozen) {
+          require_ok(gradcheck(
+                         [&](const std::vector<Variable>& v) {
+                           return batch_norm_activation(v[0], v[1], v[2], moving_mean, moving_var, bo, act, v[3]);
+                         },
+                         {leaf({2, 3, 3, cout}, gen), leaf({cout}, gen, 0.5, 3.0), leaf({cout}, gen, -1.0, 3.0),
+                          leaf({cout}, gen)}),
+                     "batch_norm_activation with bias " + label);
+        }
+
+        // Against conv + bias, then batch_norm and the activation as separate ops.
+        const Tensor x = uniform({2, 6, 7, 8}, -1, 1, gen);
+        const Tensor k = uniform(depthwise ? Shape{3, 3, 8, 1} : Shape{3, 3, 8, 8}, -1, 1, gen);
+        const Tensor bias = uniform({8}, -1, 1, gen);
+        const Variable g(uniform({8}, 0.5, 2, gen), !frozen), b(uniform({8}, -1, 2, gen), !frozen);
+        Tensor mm1 = uniform({8}, -0.2, 0.2, gen), mv1 = uniform({8}, 0.5, 1.5, gen);
+        Tensor mm2 = mm1.clone(), mv2 = mv1.clone();
+        const Variable x1(x, true), k1(k, true), b1(bias, true), x2(x, true), k2(k, true), b2(bias, true);
+        const Variable fused = conv_batch_norm(kind, x1, k1, b1, g, b, mm1, mv1, co, bo, act);
+        const Variable conv = depthwise ? depthwise_conv2d(x2, k2, b2, co) : conv2d(x2, k2, b2, co);
+        Variable seq = batch_norm(conv, g, b, mm2, mv2, bo);
+        if (act == BatchNormActivation::Relu) seq = relu(seq);
+        if (act == BatchNormActivation::Relu6) seq = relu6(seq);
+        const Tensor seed = uniform(fused.shape(), -1, 1, gen);
+        fused.backward(seed);
+        seq.backward(seed);
+        CHECK(max_abs_difference(fused.data(), seq.data()) < 1e-4);
+        CHECK(max_abs_difference(x1.grad(), x2.grad()) < 1e-4);
+        CHECK(max_abs_difference(k1.grad(), k2.grad()) < 1e-3);
+        CHECK(max_abs_difference(b1.grad(), b2.grad()) < 1e-3);  // zero in training, up to rounding
+        CHECK(max_abs_difference(mm1, mm2) < 1e-5);
+        CHECK(max_abs_difference(mv1, mv2) < 1e-5);
+      }
     }
   }
 }
