@@ -98,17 +98,18 @@ ag::Variable BatchNormalization::forward(const ag::Variable& x) {
   return ag::batch_norm(x, gamma_, beta_, moving_mean_.mutable_data(), moving_variance_.mutable_data(), op_options());
 }
 
-ag::Variable BatchNormalization::forward_relu6(const ag::Variable& x) {
-  build(Shape(x.shape().begin() + 1, x.shape().end()));
-  return ag::batch_norm_relu6(x, gamma_, beta_, moving_mean_.mutable_data(), moving_variance_.mutable_data(),
-                              op_options());
+ag::Variable BatchNormalization::forward_fused(const ag::Variable& x, ag::BatchNormActivation activation,
+                                              const ag::Variable& input_bias) {
+  return ag::batch_norm_activation(x, gamma_, beta_, moving_mean_.mutable_data(), moving_variance_.mutable_data(),
+                                   op_options(), activation, input_bias);
 }
 
 ag::Variable BatchNormalization::forward_after_conv(ag::ConvKind kind, const ag::Variable& x,
-                                                   const ag::Variable& kernel, const ag::Conv2dOptions& conv_options,
-                                                   bool relu6) {
-  return ag::conv_batch_norm(kind, x, kernel, gamma_, beta_, moving_mean_.mutable_data(),
-                             moving_variance_.mutable_data(), conv_options, op_options(), relu6);
+                                                   const ag::Variable& kernel, const ag::Variable& bias,
+                                                   const ag::Conv2dOptions& conv_options,
+                                                   ag::BatchNormActivation activation) {
+  return ag::conv_batch_norm(kind, x, kernel, bias, gamma_, beta_, moving_mean_.mutable_data(),
+                             moving_variance_.mutable_data(), conv_options, op_options(), activation);
 }
 
 // ---- ZeroPadding2D ----

@@ -111,15 +111,17 @@ class BatchNormalization : public Module {
   const ag::Variable& beta() const { return beta_; }
   const ag::Variable& moving_mean() const { return moving_mean_; }
   const ag::Variable& moving_variance() const { return moving_variance_; }
-  // Normalisation followed by ReLU6 in one fused op (Sequential uses it for
-  // BatchNormalization + ReLU(6) pairs).
-  ag::Variable forward_relu6(const ag::Variable& x);
-  // A convolution without bias (regular or depthwise, `kernel` its weight)
-  // followed by this normalisation, and ReLU6 when relu6, run as one op
-  // (ag::conv_batch_norm): functional models run Conv -> BN (-> ReLU6) chains
-  // through it.
+  // The fused forms that nn/fusion.hpp runs, in this layer's mode. This
+  // normalisation of x + input_bias (the bias of the dense layer that made x,
+  // or undefined), then the activation, as one op (ag::batch_norm_activation).
+  ag::Variable forward_fused(const ag::Variable& x, ag::BatchNormActivation activation,
+                             const ag::Variable& input_bias = ag::Variable());
+  // A convolution (regular or depthwise: `kernel` its weight, `bias` its bias
+  // or undefined) followed by this normalisation and the activation, as one
+  // op (ag::conv_batch_norm).
   ag::Variable forward_after_conv(ag::ConvKind kind, const ag::Variable& x, const ag::Variable& kernel,
-                                  const ag::Conv2dOptions& conv_options, bool relu6);
+                                  const ag::Variable& bias, const ag::Conv2dOptions& conv_options,
+                                  ag::BatchNormActivation activation);
 
  protected:
   Shape build_impl(const Shape& input_shape) override;

@@ -50,17 +50,21 @@ Shape Dense::build_impl(const Shape& input_shape) {
   return out;
 }
 
-ag::Variable Dense::forward_logits(const ag::Variable& x) {
+ag::Variable Dense::kernel_product(const ag::Variable& x) const {
   // Higher-rank inputs apply the kernel to the last axis (Keras semantics).
   ag::Variable flat = x.dim() == 2 ? x : ag::reshape(x, {-1, x.size(-1)});
   ag::Variable y = ag::matmul(flat, kernel_);
-  if (bias_.defined()) y = ag::add(y, bias_);
   if (x.dim() != 2) {
     Shape out = x.shape();
     out.back() = units_;
     y = ag::reshape(y, out);
   }
   return y;
+}
+
+ag::Variable Dense::forward_logits(const ag::Variable& x) {
+  const ag::Variable y = kernel_product(x);
+  return bias_.defined() ? ag::add(y, bias_) : y;
 }
 
 ag::Variable Dense::forward(const ag::Variable& x) { return apply_activation(forward_logits(x), activation_); }

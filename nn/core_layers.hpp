@@ -57,6 +57,9 @@ class Dense : public Module {
   const ag::Variable& kernel() const { return kernel_; }
   const ag::Variable& bias() const { return bias_; }  // undefined without use_bias
   ActivationKind logits_activation() const override { return logits_activation_of(activation_); }
+  // x @ kernel over the last axis, without bias or activation (what a fused
+  // Dense -> BatchNormalization chain runs; see nn/fusion.hpp).
+  ag::Variable kernel_product(const ag::Variable& x) const;
 
  protected:
   Shape build_impl(const Shape& input_shape) override;

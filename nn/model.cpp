@@ -30,8 +30,7 @@ Model::Model(const SymbolicTensor& input, const SymbolicTensor& output, std::str
 Model::Model(std::vector<SymbolicTensor> inputs, std::vector<SymbolicTensor> outputs, std::string name)
     : Module("Functional", "functional", std::move(name)), inputs_(std::move(inputs)), outputs_(std::move(outputs)) {
   compile_graph();
-  fuse_chains();
-  plan_releases();
+  make_plan();
   std::vector<Shape> shapes;
   for (const auto& x : inputs_) shapes.push_back(x.shape());
   // A one-input model declares its input shape, so a Sequential that starts
@@ -108,14 +107,14 @@ void Model::compile_graph() {
   }
   for (const auto& node : order) {
     if (is_source(*node)) continue;
-    Step step;
+    FusionStep step;
     step.layer = node->layer.get();
     for (const auto& in : node->inputs) step.inputs.push_back(slot(in));
     for (std::size_t i = 0; i < node->output_shapes.size(); ++i) {
       slot_of[{node.get(), static_cast<int>(i)}] = slot_count_;
       step.outputs.push_back(slot_count_++);
     }
-    steps_.push_back(std::move(step));
+    calls_.push_back(std::move(step));
   }
   for (const auto& out : outputs_) output_slots_.push_back(slot(out));
   nodes_ = std::move(order);
@@ -128,115 +127,15 @@ void Model::compile_graph() {
     if (added.insert(node->layer.get()).second) add_child(node->layer);
 }
 
-namespace {
-
-struct ConvInfo {
-  ag::ConvKind kind;
-  Size2 kernel, strides;
-  Padding padding;
-};
-
-// A convolution that a following BatchNormalization can absorb: no bias, no
-// activation, one output channel per input channel for a depthwise one.
-std::optional<ConvInfo> fusable_conv(const Module* layer) {
-  if (const auto* conv = dynamic_cast<const Conv2D*>(layer)) {
-    const ConvOptions& o = conv->options();
-    if (o.use_bias || o.activation.kind != ActivationKind::Linear) return std::nullopt;
-    return ConvInfo{ag::ConvKind::Conv2d, conv->kernel_size(), o.strides, o.padding};
-  }
-  if (const auto* conv = dynamic_cast<const DepthwiseConv2D*>(layer)) {
-    const DepthwiseConvOptions& o = conv->options();
-    if (o.use_bias || o.activation.kind != ActivationKind::Linear || o.depth_multiplier != 1) return std::nullopt;
-    return ConvInfo{ag::ConvKind::Depthwise, conv->kernel_size(), o.strides, o.padding};
-  }
-  return std::nullopt;
+void Model::set_fusion(bool enabled) {
+  if (enabled == fusion_) return;
+  fusion_ = enabled;
+  make_plan();
 }
 
-bool is_relu6(const Module* layer) {
-  const auto* relu = dynamic_cast<const ReLU*>(layer);
-  return relu != nullptr && relu->is_relu6();
-}
-
-// Whether zero padding (top, bottom, left, right) of a (height, width) input
-// followed by a 'valid' convolution equals TensorFlow's "same" padding.
-bool pads_as_same(const ZeroPadding2D& pad, const Shape& in, const ConvInfo& conv) {
-  auto same = [](std::int64_t size, std::int64_t k, std::int64_t s, std::int64_t before, std::int64_t after) {
-    const std::int64_t out = (size + s - 1) / s;
-    const std::int64_t total = std::max<std::int64_t>((out - 1) * s + k - size, 0);
-    return before == total / 2 && after == total - total / 2;
-  };
-  return in.size() == 3 && same(in[0], conv.kernel.h, conv.strides.h, pad.top(), pad.bottom()) &&
-         same(in[1], conv.kernel.w, conv.strides.w, pad.left(), pad.right());
-}
-
-}  // namespace
-
-void Model::fuse_chains() {
-  std::vector<int> uses(static_cast<std::size_t>(slot_count_), 0);
-  for (const Step& s : steps_)
-    for (int in : s.inputs) ++uses[static_cast<std::size_t>(in)];
-  for (int out : output_slots_) uses[static_cast<std::size_t>(out)] += 1000;  // never fused away
-  // The step that reads `slot` when it is the slot's only use, else null.
-  std::map<int, std::size_t> reader;
-  for (std::size_t i = 0; i < steps_.size(); ++i)
-    for (int in : steps_[i].inputs) reader[in] = i;
-  std::vector<bool> removed(steps_.size(), false);
-  auto only_reader = [&](const Step& s) -> Step* {
-    if (s.outputs.size() != 1 || uses[static_cast<std::size_t>(s.outputs[0])] != 1) return nullptr;
-    Step& next = steps_[reader.at(s.outputs[0])];
-    return next.inputs.size() == 1 && next.kind == Step::Kind::Call ? &next : nullptr;
-  };
-
-  for (std::size_t i = 0; i < steps_.size(); ++i) {
-    Step& step = steps_[i];
-    if (removed[i] || step.kind != Step::Kind::Call) continue;
-    const std::optional<ConvInfo> conv = fusable_conv(step.layer);
-    if (conv) {
-      Step* bn = only_reader(step);
-      if (!bn || !dynamic_cast<BatchNormalization*>(bn->layer)) continue;
-      Step* relu = only_reader(*bn);
-      if (relu && !is_relu6(relu->layer)) relu = nullptr;
-      Step fused;
-      fused.kind = Step::Kind::ConvBatchNorm;
-      fused.layer = step.layer;
-      fused.batch_norm = bn->layer;
-      fused.relu = relu ? relu->layer : nullptr;
-      fused.inputs = step.inputs;
-      fused.outputs = relu ? relu->outputs : bn->outputs;
-      removed[reader.at(step.outputs[0])] = true;
-      if (relu) removed[reader.at(bn->outputs[0])] = true;
-      // A zero padding just before a 'valid' convolution, equal to "same".
-      if (conv->padding == Padding::Valid) {
-        for (std::size_t p = 0; p < i; ++p) {
-          Step& pad = steps_[p];
-          const auto* zero_pad = dynamic_cast<const ZeroPadding2D*>(pad.layer);
-          if (removed[p] || pad.kind != Step::Kind::Call || !zero_pad || pad.outputs.size() != 1 ||
-              pad.outputs[0] != step.inputs[0] || uses[static_cast<std::size_t>(pad.outputs[0])] != 1)
-            continue;
-          if (!pads_as_same(*zero_pad, zero_pad->input_shape(), *conv)) continue;
-          fused.same_padding = true;
-          fused.inputs = pad.inputs;
-          removed[p] = true;
-        }
-      }
-      step = std::move(fused);
-    } else if (dynamic_cast<BatchNormalization*>(step.layer)) {
-      Step* relu = only_reader(step);
-      if (!relu || !is_relu6(relu->layer)) continue;
-      step.kind = Step::Kind::BatchNormRelu6;
-      step.batch_norm = step.layer;
-      step.relu = relu->layer;
-      removed[reader.at(step.outputs[0])] = true;
-      step.outputs = relu->outputs;
-    }
-  }
-  std::vector<Step> kept;
-  for (std::size_t i = 0; i < steps_.size(); ++i)
-    if (!removed[i]) kept.push_back(std::move(steps_[i]));
-  steps_ = std::move(kept);
-}
-
-void Model::plan_releases() {
+void Model::make_plan() {
+  steps_ = calls_;
+  if (fusion_) fuse_steps(steps_, output_slots_, slot_count_);
   // Without gradients nothing else keeps an activation alive: dropping each
   // value after its last reader keeps inference's peak memory that of the
   // widest point of the graph, not the sum of all activations.
@@ -246,20 +145,6 @@ void Model::plan_releases() {
   for (int out : output_slots_) last_reader[static_cast<std::size_t>(out)] = -1;
   for (std::size_t slot = 0; slot < last_reader.size(); ++slot)
     if (last_reader[slot] >= 0) steps_[static_cast<std::size_t>(last_reader[slot])].last_reads.push_back(static_cast<int>(slot));
-}
-
-ag::Variable Model::run_fused(const Step& step, const ag::Variable& x) {
-  auto* bn = static_cast<BatchNormalization*>(step.batch_norm);
-  if (step.kind == Step::Kind::BatchNormRelu6) return bn->forward_relu6(x);
-  const ConvInfo conv = *fusable_conv(step.layer);
-  ag::Conv2dOptions options;
-  options.stride_h = conv.strides.h;
-  options.stride_w = conv.strides.w;
-  options.padding = step.same_padding ? Padding::Same : conv.padding;
-  const ag::Variable& kernel = conv.kind == ag::ConvKind::Conv2d
-                                   ? static_cast<const Conv2D*>(step.layer)->kernel()
-                                   : static_cast<const DepthwiseConv2D*>(step.layer)->depthwise_kernel();
-  return bn->forward_after_conv(conv.kind, x, kernel, options, step.relu != nullptr);
 }
 
 std::vector<Shape> Model::build_multi(const std::vector<Shape>& input_shapes) {
@@ -279,9 +164,9 @@ ActivationKind Model::logits_activation() const {
   if (outputs_.size() != 1 || steps_.empty()) return none;
   // The last step makes the output when it ends in a softmax that nothing
   // else in the graph reads (the logits would reach those readers otherwise).
-  const Step& last = steps_.back();
-  if (last.kind != Step::Kind::Call || last.outputs.size() != 1 || last.outputs[0] != output_slots_[0]) return none;
-  for (const Step& s : steps_)
+  const FusionStep& last = steps_.back();
+  if (last.kind != FusionStep::Kind::Call || last.outputs.size() != 1 || last.outputs[0] != output_slots_[0]) return none;
+  for (const FusionStep& s : steps_)
     if (std::find(s.inputs.begin(), s.inputs.end(), output_slots_[0]) != s.inputs.end()) return none;
   return last.layer->logits_activation();
 }
@@ -291,12 +176,12 @@ std::vector<ag::Variable> Model::run(const std::vector<ag::Variable>& inputs, bo
   for (std::size_t i = 0; i < inputs.size(); ++i) values[static_cast<std::size_t>(input_slots_[i])] = inputs[i];
   std::vector<ag::Variable> args;
   for (std::size_t k = 0; k < steps_.size(); ++k) {
-    const Step& step = steps_[k];
+    const FusionStep& step = steps_[k];
     args.clear();
     for (int in : step.inputs) args.push_back(values[static_cast<std::size_t>(in)]);
     std::vector<ag::Variable> results;
-    if (step.kind != Step::Kind::Call) {
-      results = {run_fused(step, args[0])};
+    if (step.kind != FusionStep::Kind::Call) {
+      results = {run_fused_step(step, args[0])};
     } else if (logits && k + 1 == steps_.size()) {
       results = {step.layer->call_logits(args[0])};
     } else {

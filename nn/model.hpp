@@ -16,13 +16,11 @@
 // summary() work on it as on Sequential; Trainer needs one input and one
 // output, a custom loop on the tape takes any number.
 //
-// Speed: a Conv2D or DepthwiseConv2D without bias or activation followed by
-// BatchNormalization, optionally then ReLU(6), runs as one fused op
-// (ag::conv_batch_norm), and a ZeroPadding2D that equals the "same" padding
-// of the 'valid' convolution it feeds is applied by that convolution; a
-// BatchNormalization followed by ReLU(6) runs fused. Fusion needs every
-// intermediate tensor to feed only the next layer of the chain and not be an
-// output; the results equal the unfused layers' within float rounding.
+// Speed: the model runs a plan of its layer calls in which every
+// Conv2D / DepthwiseConv2D / Dense -> BatchNormalization (-> ReLU / ReLU6)
+// chain is one fused op (nn/fusion.hpp: which chains, and when a layer is
+// left alone); fused_steps() lists them, set_fusion(false) runs every layer
+// on its own. The results equal the unfused layers' within float rounding.
 #pragma once
 
 #include <memory>
@@ -30,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "nn/fusion.hpp"
 #include "nn/module.hpp"
 #include "nn/symbolic_tensor.hpp"
 
@@ -51,6 +50,12 @@ class Model : public Module {
   ActivationKind logits_activation() const override;
   // Keras's table with the "Connected to" column.
   std::string summary() const override;
+  // Fusion of this model's own layer calls (nested models keep theirs; see
+  // nn::set_fusion for the whole tree): on by default.
+  void set_fusion(bool enabled);
+  bool fusion() const { return fusion_; }
+  // The fused steps of the plan, e.g. "conv -> bn -> relu: conv2d_batch_norm + relu".
+  std::vector<std::string> fused_steps() const { return fused_step_descriptions(steps_); }
 
  protected:
   std::vector<Shape> build_multi(const std::vector<Shape>& input_shapes) override;
@@ -59,27 +64,15 @@ class Model : public Module {
   std::vector<ag::Variable> forward_multi(const std::vector<ag::Variable>& inputs) override;
 
  private:
-  // One step of the compiled graph: a layer call, or a fused chain.
-  struct Step {
-    enum class Kind { Call, ConvBatchNorm, BatchNormRelu6 } kind = Kind::Call;
-    Module* layer = nullptr;  // Call: the layer; fused: the convolution (or the BN)
-    Module* batch_norm = nullptr;
-    Module* relu = nullptr;
-    bool same_padding = false;  // a fused ZeroPadding2D: run the convolution with "same" padding
-    std::vector<int> inputs;    // value slots
-    std::vector<int> outputs;
-    std::vector<int> last_reads;  // slots no later step reads: dropped after this one
-  };
-
   void compile_graph();
-  void fuse_chains();
-  void plan_releases();
+  void make_plan();
   std::vector<ag::Variable> run(const std::vector<ag::Variable>& inputs, bool logits);
-  static ag::Variable run_fused(const Step& step, const ag::Variable& x);
 
   std::vector<SymbolicTensor> inputs_, outputs_;
   std::vector<std::shared_ptr<const Node>> nodes_;  // topological order
-  std::vector<Step> steps_;
+  std::vector<FusionStep> calls_;  // one step per layer call
+  std::vector<FusionStep> steps_;  // the plan that runs: calls_ fused (when fusion_)
+  bool fusion_ = true;
   std::vector<int> input_slots_, output_slots_;
   int slot_count_ = 0;
 };

@@ -11,6 +11,7 @@
 #include "nn/device.hpp"
 #include "nn/embedding_layer.hpp"
 #include "nn/feature_cache.hpp"
+#include "nn/fusion.hpp"
 #include "nn/grad_clipping.hpp"
 #include "nn/history.hpp"
 #include "nn/initializers.hpp"

@@ -2,7 +2,6 @@
 
 #include "autograd/functions.hpp"
 #include "core/error.hpp"
-#include "nn/conv_layers.hpp"
 
 namespace petal::nn {
 
@@ -29,10 +28,12 @@ void Sequential::build_if_shape_known() {
 Sequential& Sequential::add(std::shared_ptr<Module> layer) {
   PETAL_CHECK(layer != nullptr, ValueError, "Sequential \"", name(), "\": null layer");
   add_child(layer);
+  plan_current_ = false;
   if (built()) {
     Shape previous = children().size() == 1 ? input_shape() : children()[children().size() - 2]->output_shape();
     layer->build(previous);
     update_output_shape(layer->output_shape());
+    make_plan();
   } else {
     build_if_shape_known();
   }
@@ -49,25 +50,41 @@ Shape Sequential::build_impl(const Shape& input_shape) {
     layer->build(shape);
     shape = layer->output_shape();
   }
+  make_plan();
   return shape;
 }
 
-ag::Variable Sequential::run(const ag::Variable& x, bool logits) {
+void Sequential::set_fusion(bool enabled) {
+  if (enabled == fusion_) return;
+  fusion_ = enabled;
+  plan_current_ = false;
+  if (built()) make_plan();
+}
+
+void Sequential::make_plan() {
   const auto& layers = children();
-  ag::Variable y = x;
+  plan_.clear();
   for (std::size_t i = 0; i < layers.size(); ++i) {
-    const bool last = i + 1 == layers.size();
-    if (i + 1 < layers.size()) {
-      auto* bn = dynamic_cast<BatchNormalization*>(layers[i].get());
-      auto* relu = dynamic_cast<ReLU*>(layers[i + 1].get());
-      if (bn && relu && relu->is_relu6()) {
-        y = bn->forward_relu6(y);
-        relu->build(bn->output_shape());
-        ++i;
-        continue;
-      }
-    }
-    y = (last && logits) ? layers[i]->call_logits(y) : (*layers[i])(y);
+    FusionStep step;
+    step.layer = layers[i].get();
+    step.inputs = {static_cast<int>(i)};
+    step.outputs = {static_cast<int>(i + 1)};
+    plan_.push_back(std::move(step));
+  }
+  const int slots = static_cast<int>(layers.size()) + 1;
+  if (fusion_) fuse_steps(plan_, {slots - 1}, slots);
+  plan_current_ = true;
+}
+
+ag::Variable Sequential::run(const ag::Variable& x, bool logits) {
+  if (!plan_current_) make_plan();
+  ag::Variable y = x;
+  for (std::size_t i = 0; i < plan_.size(); ++i) {
+    const FusionStep& step = plan_[i];
+    if (step.kind == FusionStep::Kind::Fused)
+      y = run_fused_step(step, y);
+    else
+      y = (logits && i + 1 == plan_.size()) ? step.layer->call_logits(y) : (*step.layer)(y);
   }
   return y;
 }

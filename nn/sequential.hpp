@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/fusion.hpp"
 #include "nn/module.hpp"
 
 namespace petal::nn {
@@ -26,6 +27,14 @@ class Sequential : public Module {
   Sequential& add(std::shared_ptr<Module> layer);
   const std::vector<std::shared_ptr<Module>>& layers() const { return children(); }
   ActivationKind logits_activation() const override;
+  // The layers run as a plan in which every Conv2D / DepthwiseConv2D / Dense
+  // -> BatchNormalization (-> ReLU / ReLU6) chain is one fused op
+  // (nn/fusion.hpp). Fusion of this model's own layers (nested models keep
+  // theirs; nn::set_fusion sets the whole tree): on by default.
+  void set_fusion(bool enabled);
+  bool fusion() const { return fusion_; }
+  // The fused steps of the plan (empty until the model is built).
+  std::vector<std::string> fused_steps() const { return fused_step_descriptions(plan_); }
 
  protected:
   Shape build_impl(const Shape& input_shape) override;
@@ -33,9 +42,14 @@ class Sequential : public Module {
   ag::Variable forward_logits(const ag::Variable& x) override { return run(x, true); }
 
  private:
-  // Runs the layers; a BatchNormalization followed by ReLU(6) runs fused.
   ag::Variable run(const ag::Variable& x, bool logits);
   void build_if_shape_known();
+  // Step i reads value slot i and writes slot i + 1; then fuse_steps.
+  void make_plan();
+
+  std::vector<FusionStep> plan_;
+  bool plan_current_ = false;  // plan_ made from the current layers and fusion_
+  bool fusion_ = true;
 };
 
 // out = x + block(x); block must keep the shape. Named like Keras's Add layer

@@ -1,0 +1,245 @@
+// Layer fusion (nn/fusion.hpp) on users' own networks: Sequential and
+// functional models with Conv2D / DepthwiseConv2D / Dense -> BatchNormalization
+// (-> ReLU / ReLU6 / Activation) chains run fused and unfused (nn::set_fusion)
+// on the same weights, in inference, training and frozen-BN fine-tuning
+// modes: the same outputs, the same gradient for every weight and the input,
+// the same moving statistics after the step; and the plan names the chains it
+// fused, so the fast path is known to be taken.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "autograd/functions.hpp"
+#include "nn/mobilenet_v2.hpp"
+#include "nn/nn.hpp"
+
+using namespace petal;
+using namespace petal::nn;
+
+namespace {
+
+Tensor random_tensor(const Shape& shape, std::uint64_t seed, double low = -1.0, double high = 1.0) {
+  Generator gen(seed);
+  return uniform(shape, low, high, gen);
+}
+
+// Non-trivial weights everywhere: biases (zero by default), gamma, beta and
+// the moving statistics all change the result.
+void randomise(Module& model, std::uint64_t seed) {
+  for (auto w : model.weights()) {
+    const std::string& n = w.name;
+    const bool positive = n.find("gamma") != std::string::npos || n.find("moving_variance") != std::string::npos;
+    w.variable.mutable_data().copy_(random_tensor(w.variable.shape(), seed++, positive ? 0.5 : -0.5, positive ? 1.5 : 0.5));
+  }
+}
+
+struct Outcome {
+  std::vector<std::vector<float>> outputs;
+  std::vector<std::vector<float>> grads;  // per weight (empty without one), then the input's
+  std::vector<std::vector<float>> after;  // every weight after the step (moving statistics updated)
+  std::vector<std::string> fused_steps;
+};
+
+std::vector<std::string> fused_steps_of(Module& model) {
+  if (auto* s = dynamic_cast<Sequential*>(&model)) return s->fused_steps();
+  return dynamic_cast<Model&>(model).fused_steps();
+}
+
+// One forward and backward pass of sum(output_i * seed_i) from the weights in
+// `initial`, with fusion on or off.
+Outcome run(Module& model, const Tensor& x_data, const std::vector<Tensor>& initial, bool fused, bool training) {
+  set_fusion(model, fused);
+  std::vector<WeightRef> weights = model.weights();
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    weights[i].variable.mutable_data().copy_(initial[i]);
+    weights[i].variable.zero_grad();
+  }
+  model.set_training(training);
+  const ag::Variable x(x_data, true);
+  const std::vector<ag::Variable> outs = model(std::vector<ag::Variable>{x});
+  ag::Variable objective;
+  Outcome o;
+  for (std::size_t i = 0; i < outs.size(); ++i) {
+    o.outputs.push_back(outs[i].data().to_vector<float>());
+    const ag::Variable term = ag::sum(ag::mul(outs[i], ag::Variable(random_tensor(outs[i].shape(), 100 + i))));
+    objective = objective.defined() ? ag::add(objective, term) : term;
+  }
+  objective.backward();
+  for (const auto& w : weights)
+    o.grads.push_back(w.variable.has_grad() ? w.variable.grad().to_vector<float>() : std::vector<float>{});
+  o.grads.push_back(x.grad().to_vector<float>());
+  for (const auto& w : weights) o.after.push_back(w.variable.data().to_vector<float>());
+  o.fused_steps = fused_steps_of(model);
+  return o;
+}
+
+double largest(const std::vector<std::vector<float>>& tensors) {
+  double scale = 0.0;
+  for (const auto& t : tensors)
+    for (float v : t) scale = std::max(scale, double(std::fabs(v)));
+  return scale;
+}
+
+// Every element within rtol of its own magnitude and of the tensor's largest
+// one, or within atol: a gradient that is zero in exact arithmetic (a bias
+// before a batch norm in training) is rounding noise on one side and exactly
+// zero on the other, so atol scales with the model's largest gradient.
+void check_close(const std::vector<float>& fused, const std::vector<float>& plain, double rtol, double atol,
+                 const std::string& what) {
+  INFO(what);
+  REQUIRE(fused.size() == plain.size());
+  const double scale = largest({plain});
+  double worst = 0.0;
+  for (std::size_t i = 0; i < plain.size(); ++i)
+    worst = std::max(worst, std::fabs(double(fused[i]) - plain[i]) /
+                                (1e-6 + atol + rtol * std::fabs(plain[i]) + rtol * scale));
+  CHECK(worst <= 1.0);
+}
+
+// Fused and unfused runs of `model` agree in `mode`; returns the fused plan.
+std::vector<std::string> check_fusion(Module& model, const Tensor& x, bool training, double rtol = 2e-5) {
+  std::vector<Tensor> initial;
+  for (const auto& w : model.weights()) initial.push_back(w.variable.data().clone());
+  const Outcome fused = run(model, x, initial, true, training);
+  const Outcome plain = run(model, x, initial, false, training);
+  CHECK(plain.fused_steps.empty());
+  const std::vector<WeightRef> weights = model.weights();
+  for (std::size_t i = 0; i < fused.outputs.size(); ++i)
+    check_close(fused.outputs[i], plain.outputs[i], rtol, 0.0, "output " + std::to_string(i));
+  const double grad_atol = rtol * largest(plain.grads);
+  for (std::size_t i = 0; i < fused.grads.size(); ++i) {
+    const std::string name = i < weights.size() ? weights[i].name : "input";
+    CHECK_MESSAGE(fused.grads[i].empty() == plain.grads[i].empty(), name);
+    check_close(fused.grads[i], plain.grads[i], 10 * rtol, grad_atol, "gradient of " + name);
+  }
+  for (std::size_t i = 0; i < weights.size(); ++i)
+    check_close(fused.after[i], plain.after[i], rtol, 0.0, weights[i].name + " after the step");
+  set_fusion(model, true);
+  return fused.fused_steps;
+}
+
+std::vector<std::string> expected_sequential_plan() {
+  return {"conv_a -> bn_a -> relu_a: conv2d_batch_norm + relu, bias folded",
+          "pad_b -> conv_b -> bn_b -> act_b: conv2d_batch_norm + relu6, same padding",
+          "dw_c -> bn_c: depthwise_conv2d_batch_norm, bias folded",
+          "bn_d -> relu_d: batch_norm + relu6",
+          "dense_e -> bn_e -> act_e: dense_batch_norm + relu, bias folded",
+          "dense_f -> bn_f: dense_batch_norm"};
+}
+
+std::shared_ptr<Sequential> sequential_net() {
+  ConvOptions same_bias{.padding = Padding::Same, .name = "conv_a"};
+  ConvOptions stride2{.strides = 2, .padding = Padding::Valid, .use_bias = false, .name = "conv_b"};
+  DepthwiseConvOptions dw{.padding = Padding::Same, .name = "dw_c"};
+  ConvOptions own_relu{.activation = "relu", .name = "conv_d"};
+  auto bn = [](const char* name) { return std::make_shared<BatchNormalization>(BatchNormOptions{.name = name}); };
+  return std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
+      std::make_shared<InputLayer>(Shape{8, 8, 3}),
+      std::make_shared<Conv2D>(6, 3, same_bias), bn("bn_a"), std::make_shared<ReLU>(std::nullopt, "relu_a"),
+      std::make_shared<ZeroPadding2D>(0, 1, 0, 1, "pad_b"),  // "same" for 3x3 stride 2 at 8x8
+      std::make_shared<Conv2D>(8, 3, stride2), bn("bn_b"), std::make_shared<Activation>("relu6", "act_b"),
+      std::make_shared<DepthwiseConv2D>(3, dw), bn("bn_c"),
+      // The activation sits before the normalisation: only BN + ReLU6 fuse.
+      std::make_shared<Conv2D>(4, 1, own_relu), bn("bn_d"), std::make_shared<ReLU>(6.0, "relu_d"),
+      std::make_shared<GlobalAveragePooling2D>("gap"),
+      std::make_shared<Dense>(6, ActivationSpec{}, DenseOptions{.name = "dense_e"}), bn("bn_e"),
+      std::make_shared<Activation>("relu", "act_e"),
+      std::make_shared<Dense>(3, ActivationSpec{}, DenseOptions{.use_bias = false, .name = "dense_f"}), bn("bn_f")});
+}
+
+// A functional model where fusion must stop: a convolution read twice, a
+// batch norm whose output is a model output, a layer with its own activation.
+std::shared_ptr<Model> functional_net() {
+  auto x = Input({7, 7, 4}, "image");
+  auto c1 = layer<Conv2D>(5, 3, ConvOptions{.padding = Padding::Same, .name = "c1"})(x);
+  auto r1 = layer<ReLU>(std::nullopt, "r1")(layer<BatchNormalization>(BatchNormOptions{.name = "b1"})(c1));
+  auto side = layer<Conv2D>(5, 1, ConvOptions{.name = "side"})(c1);  // c1 has two readers: not fused into b1
+  auto s = layer<Add>("sum")({r1, side});
+  auto c2 = layer<Conv2D>(6, 3, ConvOptions{.strides = 2, .padding = Padding::Same, .name = "c2"})(s);
+  auto b2 = layer<BatchNormalization>(BatchNormOptions{.name = "b2"})(c2);  // a model output: the ReLU stays apart
+  auto r2 = layer<ReLU>(std::nullopt, "r2")(b2);
+  auto d = layer<Dense>(4, ActivationSpec{}, DenseOptions{.name = "d"})(layer<GlobalAveragePooling2D>("g")(r2));
+  auto rd = layer<Activation>("relu", "rd")(layer<BatchNormalization>(BatchNormOptions{.name = "bd"})(d));
+  auto dr = layer<Dense>(3, "relu", DenseOptions{.name = "dr"})(rd);  // own activation: not fused with be
+  auto be = layer<BatchNormalization>(BatchNormOptions{.name = "be"})(dr);
+  return std::make_shared<Model>(std::vector{x}, std::vector{be, b2}, "branches");
+}
+
+std::vector<std::string> expected_functional_plan() {
+  return {"b1 -> r1: batch_norm + relu", "c2 -> b2: conv2d_batch_norm, bias folded",
+          "d -> bd -> rd: dense_batch_norm + relu, bias folded"};
+}
+
+}  // namespace
+
+TEST_CASE("a user's Sequential Conv-BN-ReLU / Dense-BN-ReLU network runs fused, equal to its layers run apart") {
+  auto model = sequential_net();
+  randomise(*model, 1);
+  CHECK(model->fused_steps() == expected_sequential_plan());
+  const Tensor x = random_tensor({4, 8, 8, 3}, 2);
+  for (bool training : {false, true}) {
+    CAPTURE(training);
+    CHECK(check_fusion(*model, x, training) == expected_sequential_plan());
+  }
+  SUBCASE("frozen batch norms run in inference mode inside a training step, fused as unfused") {
+    for (const auto& layer : model->layers())
+      if (dynamic_cast<BatchNormalization*>(layer.get())) layer->set_trainable(false);
+    CHECK(check_fusion(*model, x, true) == expected_sequential_plan());
+  }
+  SUBCASE("fusion off: no fused step, and on again") {
+    model->set_fusion(false);
+    CHECK(model->fused_steps().empty());
+    model->set_fusion(true);
+    CHECK(model->fused_steps() == expected_sequential_plan());
+  }
+}
+
+TEST_CASE("a functional network fuses only chains whose values nothing else reads") {
+  auto model = functional_net();
+  randomise(*model, 3);
+  CHECK(model->fused_steps() == expected_functional_plan());
+  const Tensor x = random_tensor({3, 7, 7, 4}, 4);
+  for (bool training : {false, true}) {
+    CAPTURE(training);
+    CHECK(check_fusion(*model, x, training) == expected_functional_plan());
+  }
+  // Fine-tuning under frozen batch norms: the convolutions and dense layers
+  // train (their biases too, through the folded shift), the BN layers do not.
+  for (const char* bn : {"b1", "b2", "bd", "be"}) model->get_layer(bn)->set_trainable(false);
+  check_fusion(*model, x, true);
+}
+
+TEST_CASE("a Sequential fuses layers added after it was built, and a nested model keeps its own plan") {
+  Sequential model({std::make_shared<InputLayer>(Shape{5, 5, 2}),
+                    std::make_shared<Conv2D>(3, 3, ConvOptions{.padding = Padding::Same, .name = "k"})});
+  CHECK(model.fused_steps().empty());
+  model.add(std::make_shared<BatchNormalization>(BatchNormOptions{.name = "n"}));
+  CHECK(model.fused_steps() == std::vector<std::string>{"k -> n: conv2d_batch_norm, bias folded"});
+  model.add(std::make_shared<ReLU>(std::nullopt, "r"));
+  CHECK(model.fused_steps() == std::vector<std::string>{"k -> n -> r: conv2d_batch_norm + relu, bias folded"});
+
+  auto inner = sequential_net();
+  Sequential outer({inner, std::make_shared<Dense>(2, ActivationSpec{}, DenseOptions{.name = "head"})});
+  randomise(outer, 9);
+  CHECK(outer.fused_steps().empty());
+  CHECK(inner->fused_steps() == expected_sequential_plan());
+  check_fusion(outer, random_tensor({2, 8, 8, 3}, 10), true);  // set_fusion reaches the nested model
+}
+
+TEST_CASE("MobileNetV2 fuses every convolution with its batch norm (and ReLU6), padding included") {
+  MobileNetV2Options options;
+  options.input_shape = {32, 32, 3};
+  options.alpha = 0.35;
+  options.classes = 5;
+  MobileNetV2 model(options);
+  const std::vector<std::string> plan = model.fused_steps();
+  CHECK(plan.size() == 52);  // Conv1, 2 + 16 * 3 block convolutions, Conv_1
+  CHECK(plan.front() == "Conv1 -> bn_Conv1 -> Conv1_relu: conv2d_batch_norm + relu6");
+  CHECK(std::count_if(plan.begin(), plan.end(), [](const std::string& s) { return s.find("same padding") != s.npos; }) ==
+        4);  // block_1, 3, 6 and 13: the stride-2 depthwise convolutions
+  randomise(model, 11);
+  check_fusion(model, random_tensor({2, 32, 32, 3}, 12), false);
+}
