@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "autograd/conv_functions.hpp"
+#include "kernels/ops.hpp"
 #include "kernels/ops_conv.hpp"
 #include "tests/ops/op_registry.hpp"
 
@@ -363,6 +364,51 @@ void add_batch_norm(std::vector<OpCase>& out, const Shape& shape) {
       backward.atol_float32 = 1e-4;
       out.push_back(backward);
     }
+  }
+
+  // The general form ag::batch_norm_activation: uncapped ReLU, and the bias of
+  // the layer that made x (training: only the moving mean sees it; inference:
+  // folded into the shift), against relu(BN(x + bias)) in double.
+  for (bool training : {true, false}) {
+    OpCase general;
+    general.family = "conv";
+    general.name = "batch_norm_activation";
+    general.attributes = training ? "training, relu, input bias" : "inference, relu, input bias";
+    // x, gamma, beta, bias (+ moving mean, moving variance in inference)
+    general.inputs = {InputSpec(shape, -3.0, 5.0), InputSpec({c}, 0.5, 2.0), InputSpec({c}), InputSpec({c})};
+    if (!training) general.inputs.insert(general.inputs.end(), {InputSpec({c}).constant(), InputSpec({c}, 0.5, 2.0).constant()});
+    general.forward = [training](const Inputs& in) {
+      if (training) {
+        Tensor mean, variance;
+        return ops::relu(ops::batch_norm_training(in[0], in[1], in[2], kEpsilon, false, mean, variance));
+      }
+      const ops::FoldedBatchNorm bn = ops::fold_batch_norm(in[1], in[2], ops::sub(in[4], in[3]), in[5], kEpsilon);
+      return ops::relu(ops::channel_affine(in[0], bn.scale, bn.shift, false));
+    };
+    general.reference = [c, training](const Inputs& in) {
+      std::vector<double> x = in[0].to_vector<double>();
+      const std::vector<double> gamma = in[1].to_vector<double>(), beta = in[2].to_vector<double>(),
+                                bias = in[3].to_vector<double>();
+      for (std::size_t i = 0; i < x.size(); ++i) x[i] += bias[i % c];
+      ChannelStats s{in.size() > 4 ? in[4].to_vector<double>() : std::vector<double>(),
+                     in.size() > 5 ? in[5].to_vector<double>() : std::vector<double>()};
+      if (training) s = channel_stats(x, c);
+      Reference r{in[0].shape(), std::vector<double>(x.size()), {}};
+      for (std::size_t i = 0; i < x.size(); ++i)
+        r.values[i] = std::max(
+            gamma[i % c] * (x[i] - s.mean[i % c]) / std::sqrt(s.variance[i % c] + kEpsilon) + beta[i % c], 0.0);
+      return r;
+    };
+    general.differentiable = [c, training](const std::vector<ag::Variable>& v) {
+      Tensor moving_mean = training ? zeros({c}, DType::Float64) : v[4].data().clone();
+      Tensor moving_variance = training ? ones({c}, DType::Float64) : v[5].data().clone();
+      return ag::batch_norm_activation(v[0], v[1], v[2], moving_mean, moving_variance,
+                                       ag::BatchNormOptions{training, 0.99, kEpsilon}, ag::BatchNormActivation::Relu,
+                                       v[3]);
+    };
+    general.rtol_float32 = 1e-5;
+    general.atol_float32 = 1e-5;
+    out.push_back(general);
   }
 
   // Inference: the per-channel affine map (+ ReLU6) and its backward.
