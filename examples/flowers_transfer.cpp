@@ -30,6 +30,7 @@
 #include "core/random.hpp"
 #include "data/file_list.hpp"
 #include "data/flowers.hpp"
+#include "examples/distributed_run.hpp"
 #include "examples/flowers_common.hpp"
 #include "examples/transfer_model.hpp"
 #include "core/atomic_file.hpp"
@@ -51,6 +52,7 @@ const char* kUsage =
     "                        [--weights FILE] [--head flatten|gap] [--augment] [--no-cache]\n"
     "                        [--preprocess mobilenet|lab] [--fine-tune [--fine-tune-epochs N] [--fine-tune-lr X]]\n"
     "                        [--device cpu|cuda] [--checkpoint DIR [--resume]] [--onnx] [--tensorboard DIR]\n"
+    "                        [--distributed]\n"
     "  Transfer learning of the lab: MobileNetV2 (192x192, ImageNet weights, frozen) + Flatten + Dense(5, softmax),\n"
     "  Adam, categorical cross-entropy; validation on the first 3 shards (690 images), training on the other 13.\n"
     "  --data DIR            folder of the *.tfrec shards (default: flowers-192 in the assets search path)\n"
@@ -81,6 +83,9 @@ const char* kUsage =
     "                        preprocessed [N, 192, 192, 3] float32 batch; output: the 5 class probabilities)\n"
     "  --tensorboard DIR     TensorBoard event files of every epoch in DIR/train and DIR/validation (fine-tuning\n"
     "                        in DIR/fine_tune/train and DIR/fine_tune/validation); view with tensorboard --logdir DIR\n"
+    "  --distributed         data-parallel over the MPI launcher's ranks (mpirun -np N flowers_transfer\n"
+    "                        --distributed ...): --batch is the global batch; the feature cache pass is split\n"
+    "                        across the ranks; rank 0 prints and writes every output (docs/distributed.md)\n"
     "Exit status: 0 success, 1 bad data or failed I/O, 2 usage error (docs/exit_codes.md).\n";
 
 using Clock = std::chrono::steady_clock;
@@ -99,7 +104,9 @@ int run(const ex::CommandLine& cl) {
   const int fine_tune_epochs = static_cast<int>(cl.get_int("--fine-tune-epochs", 5, 1, ex::kMaxEpochs));
   const double fine_tune_lr = cl.get_positive_double("--fine-tune-lr", 1e-5, ex::kMaxLearningRate);
   if (head != "flatten" && head != "gap") cl.fail("--head must be flatten or gap");
-  const ex::CheckpointOptions checkpoints{cl.get("--checkpoint"), "epoch", cl.switches.count("--resume") > 0};
+  const ex::DistributedRun ranks = ex::start_distributed(cl.switches.count("--distributed") > 0);
+  const ex::CheckpointOptions checkpoints{cl.get("--checkpoint"), "epoch", cl.switches.count("--resume") > 0,
+                                          ranks.chief()};
   if (checkpoints.resume && checkpoints.dir.empty()) cl.fail("--resume needs --checkpoint DIR");
   data::PixelScale scale;
   try {
@@ -111,9 +118,10 @@ int run(const ex::CommandLine& cl) {
   const fs::path data_dir = find_asset("flowers-192", cl.get("--data"));
   const fs::path weights = find_first_asset({"mobilenet_v2_1.0_imagenet.safetensors", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_192_no_top.h5"}, cl.get("--weights"));
   ex::require_regular_file(weights, "--weights");
-  ex::OutputFolder out(cl.get("--out", "out/flowers_transfer"), "--out");
-  std::optional<ex::OutputFolder> logs;
-  if (cl.values.count("--tensorboard")) logs.emplace(cl.get("--tensorboard"), "--tensorboard");
+  // Rank 0 writes every output; the other ranks only train.
+  std::optional<ex::OutputFolder> out, logs;
+  if (ranks.chief()) out.emplace(cl.get("--out", "out/flowers_transfer"), "--out");
+  if (cl.values.count("--tensorboard") && ranks.chief()) logs.emplace(cl.get("--tensorboard"), "--tensorboard");
   ex::prepare_checkpoint_dir(checkpoints);
   manual_seed(seed);
 
@@ -122,7 +130,9 @@ int run(const ex::CommandLine& cl) {
   const std::vector<std::string> classes(data::kFlowerClasses.begin(), data::kFlowerClasses.end());
   ex::TransferModel tm = ex::build_transfer_model(size, head, classes, scale);
   tm.base->load_weights(weights);
-  std::printf("weights: %s (%s)\n", weights.string().c_str(), nn::weight_file_format_name(nn::weight_file_format(weights)));
+  if (ranks.chief())
+    std::printf("weights: %s (%s)\n", weights.string().c_str(),
+                nn::weight_file_format_name(nn::weight_file_format(weights)));
   tm.base->set_trainable(false);
   tm.model->to(device);
   Sequential& model = *tm.model;
@@ -134,11 +144,13 @@ int run(const ex::CommandLine& cl) {
   const ex::LabeledImages val = ex::read_labeled_shards(split.validation, size, num_classes);
   PETAL_CHECK(train.size() >= batch, ValueError, "flowers folder '", data_dir.string(), "' has ", train.size(),
               " training images, fewer than one batch (--batch ", batch, ")");
-  std::printf("data: %s: %lld training images (%zu shards), %lld validation images (%zu shards), decoded in %.1fs\n",
-              data_dir.string().c_str(), static_cast<long long>(train.size()), split.training.size(),
-              static_cast<long long>(val.size()), split.validation.size(), seconds_since(start));
-
-  std::cout << model.summary();
+  if (ranks.chief()) {
+    std::printf("data: %s: %lld training images (%zu shards), %lld validation images (%zu shards), decoded in %.1fs\n",
+                data_dir.string().c_str(), static_cast<long long>(train.size()), split.training.size(),
+                static_cast<long long>(val.size()), split.validation.size(), seconds_since(start));
+    std::cout << model.summary();
+    if (ranks.size() > 1) std::printf("data-parallel over %d ranks (%s)\n", ranks.size(), ranks.group->backend().c_str());
+  }
 
   ex::TrainOptions train_options;
   train_options.epochs = epochs;
@@ -148,6 +160,8 @@ int run(const ex::CommandLine& cl) {
   train_options.augment = augment;
   train_options.allow_cache = !cl.switches.count("--no-cache");
   train_options.checkpoints = checkpoints;
+  if (ranks.size() > 1) train_options.group = ranks.group;
+  if (!ranks.chief()) train_options.verbose = Verbosity::Quiet;
   if (logs) train_options.callbacks.push_back(std::make_shared<TensorBoard>(logs->path()));
   const ex::TrainOutcome frozen = ex::train_transfer_model(tm, train, val, train_options);
 
@@ -155,7 +169,8 @@ int run(const ex::CommandLine& cl) {
   if (fine_tune) {
     tm.base->set_trainable(true);
     tm.base->freeze_batch_norm();
-    std::printf("fine-tuning: whole base trainable (%lld trainable parameters, BN in inference mode), lr %g, %d epochs\n",
+    if (ranks.chief())
+      std::printf("fine-tuning: whole base trainable (%lld trainable parameters, BN in inference mode), lr %g, %d epochs\n",
                 static_cast<long long>(model.count_trainable_params()), fine_tune_lr, fine_tune_epochs);
     ex::TrainOptions tune_options = train_options;
     tune_options.epochs = fine_tune_epochs;
@@ -174,17 +189,18 @@ int run(const ex::CommandLine& cl) {
   const double cache_seconds = frozen.cache_seconds;
 
   // ---- outputs ----
-  save_weights(model, out.file("model.safetensors"), ex::transfer_metadata(tm));
+  if (!ranks.chief()) return 0;  // rank 0 reports and writes
+  save_weights(model, out->file("model.safetensors"), ex::transfer_metadata(tm));
   // The same weights in Keras 2's layout, for the lab's Keras code:
   // model.load_weights("model.h5"). Keras 2 orders a nested model's weights by
   // what is trainable, so they are written as the lab loads them, with
   // pretrained_model.trainable = False (also after --fine-tune).
   tm.base->set_trainable(false);
-  save_weights(model, out.file("model.h5"));
-  if (write_onnx) onnx::export_model(model, out.file("model.onnx"));
-  write_training_curves(frozen.history, out.file("curves.svg"), "flowers_transfer (frozen base)");
-  if (fine_tune) write_training_curves(tuned.history, out.file("curves_fine_tune.svg"), "flowers_transfer (fine-tuning)");
-  ex::write_prediction_grid(out.file("predictions.png"), val, final_outcome.predicted, classes);
+  save_weights(model, out->file("model.h5"));
+  if (write_onnx) onnx::export_model(model, out->file("model.onnx"));
+  write_training_curves(frozen.history, out->file("curves.svg"), "flowers_transfer (frozen base)");
+  if (fine_tune) write_training_curves(tuned.history, out->file("curves_fine_tune.svg"), "flowers_transfer (fine-tuning)");
+  ex::write_prediction_grid(out->file("predictions.png"), val, final_outcome.predicted, classes);
   const double wall = seconds_since(start);
   std::vector<std::pair<std::string, std::string>> extra = {
       {"cache", use_cache ? "true" : "false"},
@@ -211,14 +227,14 @@ int run(const ex::CommandLine& cl) {
                                                         .seed = seed,
                                                         .device = device.str()},
                                                        extra);
-  write_text_file_atomic(out.file("results.json"), results);
+  write_text_file_atomic(out->file("results.json"), results);
 
   std::printf("val_accuracy %.4f after %d frozen epochs", frozen.val_accuracy, epochs);
   if (fine_tune) std::printf(", %.4f after %d fine-tuning epochs", tuned.val_accuracy, fine_tune_epochs);
   std::printf(" (%lld validation images); %.0f training images/s; cache %s; wall %.1fs; wrote %s\n",
               static_cast<long long>(val.size()), frozen.images_per_second, use_cache ? "on" : "off", wall,
-              out.path().string().c_str());
-  out.keep();
+              out->path().string().c_str());
+  out->keep();
   if (logs) logs->keep();
   return 0;
 }
@@ -231,6 +247,6 @@ int main(int argc, char** argv) {
         argc, argv, "flowers_transfer", kUsage,
         {"--data", "--epochs", "--batch", "--lr", "--seed", "--out", "--weights", "--head", "--preprocess",
          "--fine-tune-epochs", "--fine-tune-lr", "--device", "--checkpoint", "--tensorboard"},
-        {"--augment", "--no-cache", "--fine-tune", "--resume", "--onnx"}, ex::Positional::None));
+        {"--augment", "--no-cache", "--fine-tune", "--resume", "--onnx", "--distributed"}, ex::Positional::None));
   });
 }

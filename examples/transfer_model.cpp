@@ -5,6 +5,9 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "distributed/data_parallel.hpp"
+#include "distributed/sharded_batch_source.hpp"
+#include "kernels/ops.hpp"
 #include "examples/flowers_common.hpp"
 #include "nn/conv_layers.hpp"
 #include "nn/core_layers.hpp"
@@ -92,13 +95,17 @@ TrainOutcome fit_and_evaluate(std::shared_ptr<nn::Module> model, nn::BatchSource
   nn::Trainer trainer(std::move(model));
   trainer.compile(std::make_shared<nn::Adam>(options.learning_rate), nn::Loss::categorical_crossentropy(),
                   {"accuracy"});
+  // Data-parallel: every rank trains and validates on its rows of each global batch.
+  const int rank = options.group ? options.group->rank() : 0, ranks = options.group ? options.group->size() : 1;
+  if (options.group) distributed::distribute(trainer, options.group);
+  distributed::ShardedBatchSource train_share(train, rank, ranks), val_share(val, rank, ranks);
   nn::FitOptions fit;
   fit.epochs = options.epochs;
-  fit.validation = &val;
+  fit.validation = &val_share;
   fit.verbose = options.verbose;
   fit.callbacks = options.callbacks;
   TrainOutcome o;
-  o.history = fit_with_checkpoints(trainer, train, fit, options.checkpoints, resume);
+  o.history = fit_with_checkpoints(trainer, train_share, fit, options.checkpoints, resume);
   o.resumed_epochs = resume.epoch;
   PETAL_CHECK(!o.history.epochs.empty(), ValueError, "training stopped before the first epoch ended: ",
               o.history.stop_reason);
@@ -111,6 +118,41 @@ TrainOutcome fit_and_evaluate(std::shared_ptr<nn::Module> model, nn::BatchSource
 }
 
 }  // namespace
+
+// The frozen prefix's features of every row of `source`, in order; with a
+// group of several ranks each computes its rows of every batch and the ranks
+// exchange them (all-gather), so the cache pass is split across the ranks.
+static nn::CachedFeatures cache_features_split(nn::Sequential& model, std::size_t prefix, nn::BatchSource& source,
+                                        const std::shared_ptr<distributed::ProcessGroup>& group) {
+  if (!group || group->size() == 1) return nn::cache_features(model, prefix, source);
+  const int rank = group->rank(), ranks = group->size();
+  // The batch sizes, to undo the rank-major order of the gathered rows.
+  std::vector<std::int64_t> batch_rows;
+  source.begin_epoch(0);
+  while (std::optional<nn::Batch> batch = source.next()) batch_rows.push_back(batch->size());
+  distributed::ShardedBatchSource mine(source, rank, ranks);
+  nn::CachedFeatures local = nn::cache_features(model, prefix, mine);
+  const Tensor features = group->all_gather(local.features), targets = group->all_gather(local.targets);
+  // Row i of batch b, held by rank r = the share it falls in, sits at
+  // (rows of ranks before r) + (rows of r in batches before b) + (i - begin).
+  std::vector<std::int64_t> rank_start(static_cast<std::size_t>(ranks) + 1, 0);
+  for (int r = 0; r < ranks; ++r) {
+    std::int64_t rows = 0;
+    for (std::int64_t b : batch_rows) rows += b * (r + 1) / ranks - b * r / ranks;
+    rank_start[static_cast<std::size_t>(r) + 1] = rank_start[static_cast<std::size_t>(r)] + rows;
+  }
+  std::vector<std::int64_t> order, seen(static_cast<std::size_t>(ranks), 0);
+  for (std::int64_t b : batch_rows) {
+    for (int r = 0; r < ranks; ++r) {
+      const std::int64_t begin = b * r / ranks, end = b * (r + 1) / ranks;
+      for (std::int64_t i = begin; i < end; ++i)
+        order.push_back(rank_start[static_cast<std::size_t>(r)] + seen[static_cast<std::size_t>(r)] + (i - begin));
+      seen[static_cast<std::size_t>(r)] += end - begin;
+    }
+  }
+  const Tensor index = from_vector(order);
+  return {ops::take(features, index, 0), ops::take(targets, index, 0)};
+}
 
 TrainOutcome train_transfer_model(TransferModel& m, const LabeledImages& train, const LabeledImages& val,
                                   const TrainOptions& options) {
@@ -136,9 +178,9 @@ TrainOutcome train_transfer_model(TransferModel& m, const LabeledImages& train, 
   nn::CachedFeatures train_features;
   if (!trained_already) {
     ImageRowsSource train_once(train, train_targets, options.batch, false, options.seed, false, m.scale, false);
-    train_features = nn::cache_features(model, prefix, train_once);
+    train_features = cache_features_split(model, prefix, train_once, options.group);
   }
-  nn::CachedFeatures val_features = nn::cache_features(model, prefix, val_images);
+  nn::CachedFeatures val_features = cache_features_split(model, prefix, val_images, options.group);
   if (trained_already) train_features = val_features;  // never read: the checkpoint has every epoch
   const double cache_seconds = seconds_since(start);
   const double images = static_cast<double>((trained_already ? 0 : train.size()) + val.size());

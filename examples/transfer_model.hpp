@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "data/image.hpp"
+#include "distributed/process_group.hpp"
 #include "examples/checkpointing.hpp"
 #include "examples/flowers_common.hpp"
 #include "nn/history.hpp"
@@ -57,6 +58,9 @@ struct TrainOptions {
   CheckpointOptions checkpoints;
   // Added to fit()'s (--tensorboard: nn::TensorBoard).
   std::vector<std::shared_ptr<nn::Callback>> callbacks;
+  // --distributed: train data-parallel over this group (batch: the global
+  // batch); the feature cache pass is split across the ranks too. Null: one process.
+  std::shared_ptr<distributed::ProcessGroup> group;
 };
 
 struct TrainOutcome {
