@@ -98,21 +98,15 @@ void Accuracy::accumulate(const Tensor& output, const Tensor& target, std::span<
   std::vector<std::int64_t> truth = target_classes(target);
   PETAL_CHECK(predicted.size() == truth.size(), ShapeError, "accuracy: ", predicted.size(), " outputs for ",
               truth.size(), " targets");
-  for (std::size_t i = 0; i < truth.size(); ++i) {
-    const double w = element_weight(weights, i, 1);
-    correct_ += predicted[i] == truth[i] ? w : 0.0;
-    total_ += w;
-  }
+  for (std::size_t i = 0; i < truth.size(); ++i)
+    add(predicted[i] == truth[i] ? 1.0 : 0.0, element_weight(weights, i, 1));
 }
 
 void BinaryAccuracy::accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) {
   auto [p, t] = paired("binary_accuracy", output, target);
   const std::size_t k = per_sample(p.size(), samples_of(output));
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    const double w = element_weight(weights, i, k);
-    correct_ += (p[i] > threshold_ ? 1.0 : 0.0) == t[i] ? w : 0.0;
-    total_ += w;
-  }
+  for (std::size_t i = 0; i < p.size(); ++i)
+    add((p[i] > threshold_ ? 1.0 : 0.0) == t[i] ? 1.0 : 0.0, element_weight(weights, i, k));
 }
 
 TopKCategoricalAccuracy::TopKCategoricalAccuracy(std::int64_t k) : k_(k) {
@@ -134,11 +128,10 @@ void TopKCategoricalAccuracy::accumulate(const Tensor& output, const Tensor& tar
     const double* row = p.data() + i * c;
     const double score = row[y];
     const double w = element_weight(weights, static_cast<std::size_t>(i), 1);
-    total_ += w;
-    if (!std::isfinite(score)) continue;  // like in_top_k: a non-finite score is never in the top k
+    // like in_top_k: a non-finite score is never in the top k
     std::int64_t above = 0;
     for (std::int64_t j = 0; j < c; ++j) above += row[j] > score;
-    correct_ += above < k_ ? w : 0.0;
+    add(std::isfinite(score) && above < k_ ? 1.0 : 0.0, w);
   }
 }
 
@@ -231,21 +224,13 @@ double AUC::result() const {
 void MeanAbsoluteError::accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) {
   auto [p, t] = paired("mean_absolute_error", output, target);
   const std::size_t k = per_sample(p.size(), samples_of(output));
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    const double w = element_weight(weights, i, k);
-    sum_ += w * std::abs(p[i] - t[i]);
-    weight_ += w;
-  }
+  for (std::size_t i = 0; i < p.size(); ++i) add(std::abs(p[i] - t[i]), element_weight(weights, i, k));
 }
 
 void MeanSquaredError::accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) {
   auto [p, t] = paired("mean_squared_error", output, target);
   const std::size_t k = per_sample(p.size(), samples_of(output));
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    const double w = element_weight(weights, i, k);
-    sum_ += w * (p[i] - t[i]) * (p[i] - t[i]);
-    weight_ += w;
-  }
+  for (std::size_t i = 0; i < p.size(); ++i) add((p[i] - t[i]) * (p[i] - t[i]), element_weight(weights, i, k));
 }
 
 const std::vector<std::string>& metric_names() {

@@ -49,23 +49,35 @@ class Metric {
   static void check_totals(std::span<const double> totals, std::size_t expected);
 };
 
-// Fraction of rows whose arg-max output equals the target class: the arg-max
-// of a one-hot float target [N, C], or int64 indices [N]. Logits and
-// probabilities give the same arg-max, so either output works.
-class Accuracy : public Metric {
+// A metric that is a weighted mean: sum / weight (0 before any weight), for
+// accuracies (the weight of hits over the weight of samples) and errors.
+class WeightedMeanMetric : public Metric {
  public:
-  void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
-  double result() const override { return total_ > 0 ? correct_ / total_ : 0.0; }
-  void reset() override { correct_ = total_ = 0; }
-  std::vector<double> totals() const override { return {correct_, total_}; }
+  double result() const override { return weight_ > 0 ? sum_ / weight_ : 0.0; }
+  void reset() override { sum_ = weight_ = 0; }
+  std::vector<double> totals() const override { return {sum_, weight_}; }
   void set_totals(std::span<const double> t) override {
     check_totals(t, 2);
-    correct_ = t[0];
-    total_ = t[1];
+    sum_ = t[0];
+    weight_ = t[1];
+  }
+
+ protected:
+  void add(double value, double weight) {
+    sum_ += value * weight;
+    weight_ += weight;
   }
 
  private:
-  double correct_ = 0, total_ = 0;  // weights
+  double sum_ = 0.0, weight_ = 0.0;
+};
+
+// Fraction of rows whose arg-max output equals the target class: the arg-max
+// of a one-hot float target [N, C], or int64 indices [N]. Logits and
+// probabilities give the same arg-max, so either output works.
+class Accuracy : public WeightedMeanMetric {
+ public:
+  void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
 };
 
 // Weighted running mean (loss averaged over samples, not batches).
@@ -92,44 +104,26 @@ class Mean {
 // floats, or int64), targets with the output's element count. Keras averages
 // per sample first; with the same number of elements per sample that is the
 // same figure.
-class BinaryAccuracy : public Metric {
+class BinaryAccuracy : public WeightedMeanMetric {
  public:
   explicit BinaryAccuracy(double threshold = 0.5) : threshold_(threshold) {}
   void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
-  double result() const override { return total_ > 0 ? correct_ / total_ : 0.0; }
-  void reset() override { correct_ = total_ = 0; }
-  std::vector<double> totals() const override { return {correct_, total_}; }
-  void set_totals(std::span<const double> t) override {
-    check_totals(t, 2);
-    correct_ = t[0];
-    total_ = t[1];
-  }
 
  private:
   double threshold_;
-  double correct_ = 0, total_ = 0;
 };
 
 // Fraction of rows whose target class is among the k largest outputs of the
 // row [N, C] (tf.math.in_top_k: classes tied with the k-th largest count as in
 // the top k). Targets: one-hot floats [N, C] (TopKCategoricalAccuracy) or int64
 // indices [N] (SparseTopKCategoricalAccuracy); either class accepts either.
-class TopKCategoricalAccuracy : public Metric {
+class TopKCategoricalAccuracy : public WeightedMeanMetric {
  public:
   explicit TopKCategoricalAccuracy(std::int64_t k = 5);
   void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
-  double result() const override { return total_ > 0 ? correct_ / total_ : 0.0; }
-  void reset() override { correct_ = total_ = 0; }
-  std::vector<double> totals() const override { return {correct_, total_}; }
-  void set_totals(std::span<const double> t) override {
-    check_totals(t, 2);
-    correct_ = t[0];
-    total_ = t[1];
-  }
 
  private:
   std::int64_t k_;
-  double correct_ = 0, total_ = 0;
 };
 class SparseTopKCategoricalAccuracy : public TopKCategoricalAccuracy {
  public:
@@ -189,20 +183,9 @@ class AUC : public Metric {
 
 // Mean of |output - target| (resp. (output - target)^2) over all elements;
 // targets with the output's element count.
-class MeanAbsoluteError : public Metric {
+class MeanAbsoluteError : public WeightedMeanMetric {
  public:
   void accumulate(const Tensor& output, const Tensor& target, std::span<const double> weights) override;
-  double result() const override { return weight_ > 0 ? sum_ / weight_ : 0.0; }
-  void reset() override { sum_ = weight_ = 0; }
-  std::vector<double> totals() const override { return {sum_, weight_}; }
-  void set_totals(std::span<const double> t) override {
-    check_totals(t, 2);
-    sum_ = t[0];
-    weight_ = t[1];
-  }
-
- protected:
-  double sum_ = 0.0, weight_ = 0.0;
 };
 class MeanSquaredError : public MeanAbsoluteError {
  public:
