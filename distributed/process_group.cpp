@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "distributed/mpi_backend.hpp"
+#include "distributed/nccl_backend.hpp"
 
 namespace petal::distributed {
 
@@ -51,6 +52,8 @@ bool launched_by_mpi() {
 
 bool mpi_available() { return detail::mpi_compiled_in(); }
 
+bool nccl_available() { return detail::nccl_compiled_in(); }
+
 std::shared_ptr<ProcessGroup> single_process_group() { return std::make_shared<SingleProcessGroup>(); }
 
 std::shared_ptr<ProcessGroup> init_process_group() {
@@ -63,6 +66,23 @@ std::shared_ptr<ProcessGroup> init_process_group() {
               "this process was started by an MPI launcher, but this petal was built without MPI: install "
               "libopenmpi-dev (scripts/install_deps.sh) and reconfigure with -Dmpi=enabled");
   return world = detail::make_mpi_world();
+}
+
+std::shared_ptr<ProcessGroup> init_process_group(Device device) {
+  if (device.is_cpu()) return init_process_group();
+  std::shared_ptr<ProcessGroup> world = init_process_group();
+  static std::mutex mutex;
+  static std::shared_ptr<ProcessGroup> device_group;
+  static int group_device = -1;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (device_group) {
+    PETAL_CHECK(group_device == device.index, DeviceError, "init_process_group: this process's NCCL group is on cuda:",
+                group_device, ", not ", device.str(), " (one GPU per process)");
+    return device_group;
+  }
+  device_group = detail::make_nccl_group(std::move(world), device.index);
+  group_device = device.index;
+  return device_group;
 }
 
 }  // namespace petal::distributed

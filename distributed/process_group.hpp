@@ -61,4 +61,12 @@ std::shared_ptr<ProcessGroup> init_process_group();
 // A group of this process alone.
 std::shared_ptr<ProcessGroup> single_process_group();
 
+// Whether this build has NCCL (the CUDA backend and the toolkit's NCCL).
+bool nccl_available();
+// The group for tensors on `device`: for a CUDA device, an NCCL communicator
+// over init_process_group()'s processes on that device (one GPU per process;
+// host tensors and double sums still go over MPI); for the CPU,
+// init_process_group(). DeviceError without NCCL.
+std::shared_ptr<ProcessGroup> init_process_group(Device device);
+
 }  // namespace petal::distributed

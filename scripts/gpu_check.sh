@@ -171,15 +171,18 @@ if [[ $skip_build -eq 0 ]]; then
   mapfile -t targets < <(ninja -C "$build" -t targets all 2>/dev/null | sed -n \
     -e 's/^\(tests\/cuda[a-z_]*\/test_[A-Za-z0-9_]*\): .*/\1/p' \
     -e 's/^\(tests\/test_nn_\(device\|optimizers\)\): .*/\1/p' \
+    -e 's/^\(tests\/distributed\/test_distributed_data_parallel\): .*/\1/p' \
     -e 's/^\(bench\/\(gemm\|mobilenet\)\): .*/\1/p' \
     -e 's/^\(examples\/flowers_transfer\): .*/\1/p')
-  [[ $dry_run -eq 1 ]] && targets=("<the GPU tests, nn_device, nn_optimizers, bench/gemm, bench/mobilenet, examples/flowers_transfer>")
+  [[ $dry_run -eq 1 ]] && targets=("<the GPU tests, nn_device, nn_optimizers, distributed, bench/gemm, bench/mobilenet, examples/flowers_transfer>")
   run_step build 300 ninja -C "$build" -j "$jobs" "${targets[@]}" || { say "build failed: nothing else can run"; exit 1; }
 fi
 
 # ---- tests ----
 run_step test_gpu 150 meson test -C "$build" --no-rebuild --suite cuda --print-errorlogs --num-processes 1
 run_step test_nn_device 60 meson test -C "$build" --no-rebuild nn_device nn_optimizers --print-errorlogs
+# NCCL on one GPU: the process group's collectives of CUDA tensors (a group of one without a launcher).
+run_step test_nccl 60 meson test -C "$build" --no-rebuild distributed_single_process --print-errorlogs
 
 # ---- GPU runs ----
 if [[ $have_gpu -eq 0 && $dry_run -eq 0 ]]; then

@@ -9,11 +9,14 @@
 #include <cmath>
 #include <vector>
 
+#include "autograd/functions.hpp"
 #include "core/random.hpp"
 #include "distributed/data_parallel.hpp"
 #include "distributed/process_group.hpp"
 #include "distributed/sharded_batch_source.hpp"
+#include "kernels/cuda/cuda_runtime_api.hpp"
 #include "nn/nn.hpp"
+#include "tests/doctest_skip.hpp"
 
 using namespace petal;
 using namespace petal::nn;
@@ -194,4 +197,35 @@ TEST_CASE("a global batch smaller than the group is refused with a clear error")
     CHECK_THROWS_AS(shard.next(), ValueError);
   }
   CHECK_THROWS_AS(distributed::ShardedBatchSource(source, 2, 2), ValueError);
+}
+
+// On a GPU machine (scripts/gpu_check.sh runs it): the NCCL group of this
+// process's world on cuda:0, with tensors in device memory.
+TEST_CASE("NCCL group: all-reduce, broadcast and all-gather of CUDA tensors" *
+          doctest::skip(test::skip_because(!distributed::nccl_available() || cuda::device_count() == 0,
+                                           "needs NCCL and a CUDA device"))) {
+  auto group = distributed::init_process_group(Device::cuda(0));
+  const int rank = group->rank(), size = group->size();
+  CHECK(group->backend() == "nccl");
+  Tensor s = from_vector(std::vector<float>{static_cast<float>(rank), 1.5f}).to(Device::cuda(0));
+  group->all_reduce(s, ReduceOp::Sum);
+  CHECK(s.device().is_cuda());
+  CHECK(s.to_vector<float>() == std::vector<float>{static_cast<float>(size * (size - 1) / 2), 1.5f * static_cast<float>(size)});
+  Tensor m = full({4}, 2.0 + rank, DType::Float32, Device::cuda(0));
+  group->all_reduce(m, ReduceOp::Mean);
+  CHECK(m.to_vector<float>()[0] == doctest::Approx(2.0 + (size - 1) / 2.0));
+  Tensor b = full({3}, static_cast<double>(rank + 5), DType::Float32, Device::cuda(0));
+  group->broadcast(b, 0);
+  CHECK(b.to_vector<float>() == std::vector<float>(3, 5.0f));
+  const Tensor all = group->all_gather(full({1, 2}, static_cast<double>(rank), DType::Float32, Device::cuda(0)));
+  CHECK(all.device().is_cuda());
+  CHECK(all.size(0) == size);
+  // A data-parallel step on the device: the buckets go through the host here (DataParallel packs on the host).
+  distributed::DataParallel parallel(group, 1024);
+  ag::Variable w(full({8}, 1.0, DType::Float32, Device::cuda(0)), true);
+  parallel.begin_gradients({w}, 1.0 / size);
+  ag::sum(w * w).backward();
+  parallel.finish_gradients();
+  CHECK(w.grad().device().is_cuda());
+  CHECK(w.grad().to_vector<float>() == std::vector<float>(8, 2.0f));
 }
