@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 #include "nn/json.hpp"
@@ -119,13 +120,78 @@ std::string flag_value(int argc, char** argv, const std::string& name, const std
   return fallback;
 }
 
-std::map<std::string, std::string> torch_environment(int threads) {
-  return {{"OPENBLAS_CORETYPE", "SkylakeX"},
-          {"ATEN_CPU_CAPABILITY", "avx512"},
-          {"OPENBLAS_NUM_THREADS", "1"},
-          {"MALLOC_MMAP_MAX_", "0"},
-          {"MALLOC_TRIM_THRESHOLD_", "17179869184"},
-          {"OMP_NUM_THREADS", std::to_string(threads)}};
+std::string source_dir() {
+  std::string assets = PETAL_SOURCE_ASSETS_DIR;
+  const std::size_t slash = assets.rfind('/');
+  return slash == std::string::npos ? std::string(".") : assets.substr(0, slash);
+}
+
+std::string reference_python(int argc, char** argv) {
+  const std::string given = flag_value(argc, argv, "--python", "");
+  if (!given.empty()) return given;
+  const std::string venv = source_dir() + "/.venv-bench/bin/python";
+  if (access(venv.c_str(), X_OK) == 0) return venv;
+  return "/usr/bin/python3";
+}
+
+namespace {
+
+// The first "flags" and "model name" lines of /proc/cpuinfo.
+const std::pair<std::string, std::string>& cpuinfo() {
+  static const std::pair<std::string, std::string> info = [] {
+    std::pair<std::string, std::string> out;
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    auto value = [&] {
+      const std::size_t colon = line.find(':');
+      return colon == std::string::npos ? std::string() : line.substr(line.find_first_not_of(" \t", colon + 1));
+    };
+    while (std::getline(in, line) && (out.first.empty() || out.second.empty())) {
+      if (out.first.empty() && line.rfind("flags", 0) == 0) out.first = " " + value() + " ";
+      if (out.second.empty() && line.rfind("model name", 0) == 0) out.second = value();
+    }
+    return out;
+  }();
+  return info;
+}
+
+}  // namespace
+
+bool cpu_has(const std::string& flag) { return cpuinfo().first.find(" " + flag + " ") != std::string::npos; }
+
+std::string cpu_model() { return cpuinfo().second; }
+
+bool cpu_has_avx512() {
+  return cpu_has("avx512f") && cpu_has("avx512bw") && cpu_has("avx512dq") && cpu_has("avx512vl");
+}
+
+std::map<std::string, std::string> cpu_guards() {
+  if (std::getenv("PETAL_BENCH_NO_GUARDS") != nullptr) return {};
+  if (cpu_has_avx512()) return {{"OPENBLAS_CORETYPE", "SkylakeX"}, {"ATEN_CPU_CAPABILITY", "avx512"}};
+  if (cpu_has("avx2") && cpu_has("fma")) return {{"OPENBLAS_CORETYPE", "Haswell"}, {"ATEN_CPU_CAPABILITY", "avx2"}};
+  return {};
+}
+
+std::map<std::string, std::string> reference_environment(int threads, int blas_threads, bool tuned_malloc) {
+  std::map<std::string, std::string> env = cpu_guards();
+  env["OMP_NUM_THREADS"] = std::to_string(threads);
+  env["OPENBLAS_NUM_THREADS"] = std::to_string(blas_threads);
+  if (tuned_malloc) {
+    env["MALLOC_MMAP_MAX_"] = "0";
+    env["MALLOC_TRIM_THRESHOLD_"] = "17179869184";
+  }
+  return env;
+}
+
+std::map<std::string, std::string> torch_environment(int threads) { return reference_environment(threads, threads, true); }
+
+std::string guards_json() {
+  std::string out = "{";
+  for (const auto& [k, v] : cpu_guards()) {
+    if (out.size() > 1) out += ", ";
+    out += nn::json::quote(k) + ": " + nn::json::quote(v);
+  }
+  return out + "}";
 }
 
 }  // namespace petal::bench

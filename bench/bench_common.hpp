@@ -54,7 +54,40 @@ bool has_flag(int argc, char** argv, const std::string& flag);
 // Value after "--name" (or "--name=value"), or fallback.
 std::string flag_value(int argc, char** argv, const std::string& name, const std::string& fallback);
 
-// The tuned environment for PyTorch on this kind of machine (see DESIGN.md).
+// The source tree (for the reference scripts under bench/), from the assets
+// path compiled in.
+std::string source_dir();
+
+// The Python interpreter of the references: --python PATH when given, else
+// the git-ignored .venv-bench/bin/python of the source tree when it exists
+// (scripts/install_bench_venv.sh), else Debian's /usr/bin/python3.
+std::string reference_python(int argc, char** argv);
+
+// Whether /proc/cpuinfo lists this flag ("avx512f", "avx2", ...) for the CPU.
+bool cpu_has(const std::string& flag);
+// "AMD EPYC ..." / "Intel(R) Xeon(R) ..." from /proc/cpuinfo ("" when unknown).
+std::string cpu_model();
+// AVX-512 with the F, BW, DQ and VL subsets (what OpenBLAS's SkylakeX kernels
+// and ATen's avx512 capability need).
+bool cpu_has_avx512();
+
+// The environment guards chosen from the CPU actually present (DESIGN.md,
+// "How we measure"): OPENBLAS_CORETYPE=SkylakeX on AVX-512 CPUs and Haswell
+// on AVX2-only ones (Debian's OpenBLAS 0.3.21 misdetects newer CPUs and falls
+// back to generic kernels), ATEN_CPU_CAPABILITY=avx512|avx2 likewise, nothing
+// on other CPUs. Empty when PETAL_BENCH_NO_GUARDS is set.
+std::map<std::string, std::string> cpu_guards();
+
+// The environment of a reference child: cpu_guards(), OMP_NUM_THREADS =
+// threads, OPENBLAS_NUM_THREADS = blas_threads and, with tuned_malloc, glibc
+// malloc kept from returning memory to the system (faster for the timed rows;
+// never for the memory rows, which must see default malloc).
+std::map<std::string, std::string> reference_environment(int threads, int blas_threads, bool tuned_malloc);
+
+// reference_environment(threads, threads, true).
 std::map<std::string, std::string> torch_environment(int threads);
+
+// The guards as a JSON object ({"OPENBLAS_CORETYPE": "SkylakeX", ...}).
+std::string guards_json();
 
 }  // namespace petal::bench
