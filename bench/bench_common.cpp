@@ -144,10 +144,15 @@ const std::pair<std::string, std::string>& cpuinfo() {
     std::string line;
     auto value = [&] {
       const std::size_t colon = line.find(':');
-      return colon == std::string::npos ? std::string() : line.substr(line.find_first_not_of(" \t", colon + 1));
+      const std::size_t start = colon == std::string::npos ? colon : line.find_first_not_of(" \t", colon + 1);
+      return start == std::string::npos ? std::string() : line.substr(start);
     };
     while (std::getline(in, line) && (out.first.empty() || out.second.empty())) {
-      if (out.first.empty() && line.rfind("flags", 0) == 0) out.first = " " + value() + " ";
+      if (out.first.empty() && line.rfind("flags", 0) == 0) {
+        out.first.assign(1, ' ');  // padded, so that cpu_has finds " flag "
+        out.first += value();
+        out.first += ' ';
+      }
       if (out.second.empty() && line.rfind("model name", 0) == 0) out.second = value();
     }
     return out;
@@ -174,11 +179,11 @@ std::map<std::string, std::string> cpu_guards() {
 
 std::map<std::string, std::string> reference_environment(int threads, int blas_threads, bool tuned_malloc) {
   std::map<std::string, std::string> env = cpu_guards();
-  env["OMP_NUM_THREADS"] = std::to_string(threads);
-  env["OPENBLAS_NUM_THREADS"] = std::to_string(blas_threads);
-  if (tuned_malloc) {
-    env["MALLOC_MMAP_MAX_"] = "0";
-    env["MALLOC_TRIM_THRESHOLD_"] = "17179869184";
+  env.insert_or_assign("OMP_NUM_THREADS", std::to_string(threads));
+  env.insert_or_assign("OPENBLAS_NUM_THREADS", std::to_string(blas_threads));
+  if (tuned_malloc) {  // (insert_or_assign of std::string: GCC 12 warns, wrongly, on = "literal")
+    env.insert_or_assign("MALLOC_MMAP_MAX_", std::string("0"));
+    env.insert_or_assign("MALLOC_TRIM_THRESHOLD_", std::string("17179869184"));
   }
   return env;
 }

@@ -1,7 +1,11 @@
 // Benchmark `conv`: petal's convolution-family kernels on the MobileNetV2
 // layers (batch 64, 192x192 input) against the same PyTorch ops
-// (channels_last) run by /usr/bin/python3 bench/conv_torch.py in a child
-// process with the tuned environment and the same thread count.
+// (channels_last) run by bench/conv_torch.py in a child process with the
+// same thread count, the CPU's guards and the interpreter of --python (else
+// .venv-bench's, else Debian's python3). PyTorch's fastest variant wins each
+// row (eager, or optimize_for_inference where no gradient is needed); rounds
+// alternate OpenMP's wait policy (default spinning, then PASSIVE: on a busy
+// shared machine spinning threads can lose by 10x), the best one counts.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +17,7 @@
 #include "core/tensor.hpp"
 #include "core/thread_pool.hpp"
 #include "kernels/ops_conv.hpp"
+#include "nn/json.hpp"
 
 using namespace petal;
 
@@ -59,12 +64,7 @@ std::string spec(const Layer& l) {
          std::to_string(l.stride) + "," + (l.relu6 ? "1" : "0");
 }
 
-// The source tree (for bench/conv_torch.py), from the assets path compiled in.
-std::string source_dir() {
-  std::string assets = PETAL_SOURCE_ASSETS_DIR;
-  const std::size_t slash = assets.rfind('/');
-  return slash == std::string::npos ? std::string(".") : assets.substr(0, slash);
-}
+using bench::source_dir;
 
 // Extracts "key": value from one JSON line (the script's flat objects only).
 std::string json_field(const std::string& line, const std::string& key) {
@@ -80,15 +80,25 @@ std::string json_field(const std::string& line, const std::string& key) {
   return line.substr(pos, end - pos);
 }
 
-// (name + "/" + pass) -> PyTorch milliseconds; empty when torch is unavailable.
-std::map<std::string, double> torch_reference(const std::vector<Layer>& layers, std::int64_t batch, int threads,
-                                              int repeats, const std::string& script) {
-  std::vector<std::string> argv = {"/usr/bin/python3", script, "--batch", std::to_string(batch), "--threads",
+// One PyTorch figure: milliseconds and the variant that gave them.
+struct Reference {
+  double ms = 0.0;
+  std::string variant;
+};
+
+// (name + "/" + pass) -> PyTorch's fastest variant; empty when torch is
+// unavailable. passive_omp: OMP_WAIT_POLICY=PASSIVE ("/omp_passive" variants).
+std::map<std::string, Reference> torch_reference(const std::vector<Layer>& layers, std::int64_t batch, int threads,
+                                                 int repeats, const std::string& python, const std::string& script,
+                                                 bool passive_omp) {
+  std::vector<std::string> argv = {python, script, "--batch", std::to_string(batch), "--threads",
                                    std::to_string(threads), "--repeats", std::to_string(repeats)};
   for (const Layer& l : layers) argv.push_back(spec(l));
   std::string out;
-  const int rc = bench::run_child(argv, bench::torch_environment(threads), out);
-  std::map<std::string, double> result;
+  std::map<std::string, std::string> env = bench::torch_environment(threads);
+  if (passive_omp) env.insert_or_assign("OMP_WAIT_POLICY", std::string("PASSIVE"));
+  const int rc = bench::run_child(argv, env, out);
+  std::map<std::string, Reference> result;
   if (rc != 0) {
     std::fprintf(stderr, "conv: the PyTorch reference failed (exit %d); reference reported as null\n", rc);
   }
@@ -97,7 +107,14 @@ std::map<std::string, double> torch_reference(const std::vector<Layer>& layers, 
     const std::size_t end = out.find('\n', pos);
     const std::string line = out.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
     const std::string name = json_field(line, "name"), pass = json_field(line, "pass"), ms = json_field(line, "ms");
-    if (!name.empty() && !ms.empty()) result[name + "/" + pass] = std::atof(ms.c_str());
+    std::string variant = json_field(line, "variant");
+    if (variant.empty()) variant = "eager";
+    if (passive_omp) variant += "/omp_passive";
+    if (!name.empty() && !ms.empty()) {
+      const double value = std::atof(ms.c_str());
+      auto it = result.find(name + "/" + pass);
+      if (it == result.end() || value < it->second.ms) result[name + "/" + pass] = {value, variant};
+    }
     if (end == std::string::npos) break;
     pos = end + 1;
   }
@@ -174,8 +191,9 @@ void print_help() {
       "layers at 192x192 (forward; backward = input and weight gradients; fused\n"
       "blocks: conv + batch norm (+ ReLU6) in training, forward and backward, and\n"
       "folded in inference), next to the same PyTorch ops (channels_last) run by\n"
-      "/usr/bin/python3 bench/conv_torch.py in a child process with the same\n"
-      "thread count and the tuned environment. Medians of several runs after a\n"
+      "bench/conv_torch.py in a child process with the same thread count and the\n"
+      "CPU's guards; PyTorch's fastest variant counts (eager, optimize_for_inference;\n"
+      "odd rounds with OMP_WAIT_POLICY=PASSIVE). Medians of several runs after a\n"
       "warm-up of at least 50 ms on both sides (the best of --rounds alternating\n"
       "rounds per side);\n"
       "ratio = PyTorch ms / petal ms (> 1: petal is faster).\n"
@@ -189,6 +207,8 @@ void print_help() {
       "                     side's best median (default 2; 1 with --quick)\n"
       "  --only TEXT        only the layers whose name contains TEXT\n"
       "  --no-reference     skip PyTorch (reference reported as null)\n"
+      "  --python PY        PyTorch's interpreter (default: .venv-bench/bin/python of\n"
+      "                     the source tree when it exists, else /usr/bin/python3)\n"
       "  --torch-script P   path of conv_torch.py (default: the source tree's bench/)\n");
 }
 
@@ -207,6 +227,7 @@ int main(int argc, char** argv) {
   const std::string only = bench::flag_value(argc, argv, "--only", "");
   const int rounds = std::atoi(bench::flag_value(argc, argv, "--rounds", quick ? "1" : "2").c_str());
   const std::string script = bench::flag_value(argc, argv, "--torch-script", source_dir() + "/bench/conv_torch.py");
+  const std::string python = bench::reference_python(argc, argv);
   if (threads < 1 || batch < 1 || repeats < 1 || rounds < 1) {
     std::fprintf(stderr, "conv: --threads, --batch, --repeats and --rounds must be positive\n");
     return 2;
@@ -230,12 +251,12 @@ int main(int argc, char** argv) {
   for (const Layer& l : layers) {
     // Rounds alternate the two sides; each keeps its best median, which
     // discounts bursts of load from other processes on a shared machine.
-    std::map<std::string, double> reference;
+    std::map<std::string, Reference> reference;
     std::vector<Timing> timings;
     for (int round = 0; round < rounds; ++round) {
       if (with_reference)
-        for (const auto& [key, ms] : torch_reference({l}, batch, threads, repeats, script))
-          reference[key] = reference.count(key) ? std::min(reference[key], ms) : ms;
+        for (const auto& [key, ref] : torch_reference({l}, batch, threads, repeats, python, script, round % 2 == 1))
+          if (!reference.count(key) || ref.ms < reference[key].ms) reference[key] = ref;
       const std::vector<Timing> now = time_petal(l, batch, repeats);
       if (timings.empty()) {
         timings = now;
@@ -246,7 +267,7 @@ int main(int argc, char** argv) {
     for (const Timing& t : timings) {
       const auto ref = reference.find(l.name + "/" + t.pass);
       const bool has_ref = ref != reference.end();
-      const double ratio = has_ref ? ref->second / t.ms : 0.0;
+      const double ratio = has_ref ? ref->second.ms / t.ms : 0.0;
       if (has_ref) {
         const std::string group = l.kind == "fused" ? "fused " + t.pass : l.kind + " " + t.pass;
         log_ratios[group].push_back(std::log(ratio));
@@ -260,15 +281,18 @@ int main(int argc, char** argv) {
                                  "," + std::to_string(l.stride) + "]");
         row.set("unit", "ms").set("threads", threads).set("petal", t.ms);
         if (has_ref) {
-          row.set("reference", ref->second).set("ratio", ratio);
+          row.set("peer", "torch").set("variant", ref->second.variant).set("reference", ref->second.ms);
+          row.set("ratio", ratio).set_raw("peers", "{\"torch\": " + nn::json::number(ref->second.ms) + "}");
         } else {
-          row.set_raw("reference", "null").set_raw("ratio", "null");
+          row.set_raw("peer", "null").set_raw("variant", "null").set_raw("reference", "null").set_raw("ratio", "null");
+          row.set_raw("peers", "{}");
         }
+        row.set_raw("guards", bench::guards_json()).set("cpu", bench::cpu_model());
         std::printf("%s\n", row.str().c_str());
       } else {
         char ref_text[32] = "-", ratio_text[32] = "-";
         if (has_ref) {
-          std::snprintf(ref_text, sizeof ref_text, "%.2f", ref->second);
+          std::snprintf(ref_text, sizeof ref_text, "%.2f", ref->second.ms);
           std::snprintf(ratio_text, sizeof ratio_text, "%.2f", ratio);
         }
         std::printf("%-30s %-10s %-9s %10.2f %10s %7s\n", l.name.c_str(), l.kind.c_str(), t.pass.c_str(), t.ms, ref_text,

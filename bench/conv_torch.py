@@ -3,17 +3,31 @@
 a warm-up). Each positional argument is one layer:
     name,kind,variant,H,W,Cin,Cout,k,stride,relu6
 (kind: conv | depthwise | pointwise | fused; variant for fused blocks:
-depthwise | pointwise) and prints one JSON object per layer and pass:
-    {"name": ..., "pass": "forward" | "backward" | "inference", "ms": ...}
+depthwise | pointwise) and prints one JSON object per layer, pass and variant:
+    {"name": ..., "pass": "forward" | "backward" | "inference", "variant": ..., "ms": ...}
+Variants (bench/conv keeps the fastest and names it): "eager" (torch.nn.functional
+under no_grad, or autograd for backward) for every pass; for the passes that
+run without gradients (forward of a plain layer, inference of a fused block)
+also "optimize_for_inference": the layer as a module (Conv2d, + BatchNorm2d in
+eval mode + Hardtanh), traced, frozen and optimised by
+torch.jit.optimize_for_inference (batch norm folded into the convolution,
+oneDNN's prepacked weights), when it works (a failure is reported on stderr).
 Usage: conv_torch.py --batch N --threads T --repeats R LAYER...
 """
 import argparse
 import json
 import statistics
+import sys
 import time
+import warnings
 
 import torch
 import torch.nn.functional as F
+
+# torch.jit (trace, freeze, optimize_for_inference) is deprecated in favour of
+# torch.compile but still one of the standard fast paths measured here.
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module="torch")
 
 
 # The same warm-up as bench/conv.cpp (bench::kSteadyWarmupSeconds): at least
@@ -37,6 +51,17 @@ def median_ms(fn, repeats, warmup=1):
 
 def channels_last(t):
     return t.contiguous(memory_format=torch.channels_last)
+
+
+def optimized_for_inference(module, example):
+    """torch.jit.optimize_for_inference of the traced module, or None."""
+    try:
+        with torch.no_grad():
+            traced = torch.jit.trace(module.eval(), example)
+            return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+    except Exception as exc:  # noqa: BLE001 -- the eager variant still runs
+        print(f"conv_torch.py: optimize_for_inference failed: {exc}", file=sys.stderr)
+        return None
 
 
 def main():
@@ -63,12 +88,30 @@ def main():
         def conv(inp, wt):
             return F.conv2d(inp, wt, None, stride, pad, 1, groups)
 
-        def emit(pass_name, ms):
-            print(json.dumps({"name": name, "pass": pass_name, "ms": ms}), flush=True)
+        def emit(pass_name, ms, variant="eager"):
+            print(json.dumps({"name": name, "pass": pass_name, "variant": variant, "ms": ms}), flush=True)
+
+        def module(bn_relu6):
+            m = torch.nn.Conv2d(cin, cout, k, stride, pad, groups=groups, bias=False)
+            m.weight.data.copy_(weight)
+            if bn_relu6 is None:
+                return m.to(memory_format=torch.channels_last)
+            bn = torch.nn.BatchNorm2d(cout, eps=1e-3)
+            bn.weight.data.copy_(gamma)
+            bn.bias.data.copy_(beta)
+            layers = [m, bn] + ([torch.nn.Hardtanh(0.0, 6.0)] if bn_relu6 else [])
+            return torch.nn.Sequential(*layers).to(memory_format=torch.channels_last)
+
+        def emit_optimized(pass_name, bn_relu6):
+            frozen = optimized_for_inference(module(bn_relu6), x)
+            if frozen is not None:
+                with torch.no_grad():
+                    emit(pass_name, median_ms(lambda: frozen(x), args.repeats), "optimize_for_inference")
 
         if kind != "fused":
             with torch.no_grad():
                 emit("forward", median_ms(lambda: conv(x, weight), args.repeats))
+            emit_optimized("forward", None)
             xg = x.detach().requires_grad_()
             wg = weight.detach().requires_grad_()
             out = conv(xg, wg)
@@ -88,6 +131,7 @@ def main():
 
         with torch.no_grad():
             emit("inference", median_ms(lambda: block(x, weight, gamma, beta, False), args.repeats))
+        emit_optimized("inference", bool(relu6))
         xg = x.detach().requires_grad_()
         wg = weight.detach().requires_grad_()
         gg = gamma.detach().requires_grad_()

@@ -25,6 +25,7 @@
 #include "core/thread_pool.hpp"
 #include "kernels/cpu/gemm/sgemm.hpp"
 #include "kernels/cpu/isa.hpp"
+#include "nn/json.hpp"
 
 namespace {
 
@@ -102,6 +103,7 @@ double petal_gflops(Problem& p, int threads, bool quick) {
 using CblasSgemm = void (*)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha, const float* a,
                             int lda, const float* b, int ldb, float beta, float* c, int ldc);
 using OpenblasSetNumThreads = void (*)(int);
+using OpenblasGetCorename = char* (*)();
 constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111;
 
 // Prints the GFLOP/s of cblas_sgemm on one shape; exit code kChildUnavailable
@@ -124,6 +126,7 @@ int openblas_child(int argc, char** argv) {
     return kChildUnavailable;
   }
   set_threads(threads);
+  auto corename = reinterpret_cast<OpenblasGetCorename>(dlsym(lib, "openblas_get_corename"));
   Problem p(m, k, n);
   const int mi = static_cast<int>(m), ni = static_cast<int>(n), ki = static_cast<int>(k);
   const double s = petal::bench::median_seconds(
@@ -132,24 +135,30 @@ int openblas_child(int argc, char** argv) {
               p.c.data(), ni);
       },
       repeats_for(p, quick), 2);
-  std::printf("%.9g\n", p.gflops(s));
+  std::printf("%.9g %s\n", p.gflops(s), corename != nullptr ? corename() : "?");
   return 0;
 }
 
-// Runs the child; returns GFLOP/s, or a negative value when OpenBLAS is missing.
-double openblas_gflops(const GemmShape& s, int threads, bool quick, bool& missing) {
+// Runs the child; returns GFLOP/s, or a negative value when OpenBLAS is
+// missing; core receives OpenBLAS's core name (openblas_get_corename).
+double openblas_gflops(const GemmShape& s, int threads, bool quick, bool& missing, std::string& core) {
   std::vector<std::string> argv = {petal::bench::self_executable(), kChildFlag,
                                    "--m",   std::to_string(s.m),
                                    "--k",   std::to_string(s.k),
                                    "--n",   std::to_string(s.n),
                                    "--threads", std::to_string(threads)};
   if (quick) argv.push_back("--quick");
-  std::map<std::string, std::string> env = {{"OPENBLAS_NUM_THREADS", std::to_string(threads)}};
-  if (petal::cpu::detected_isa() == petal::cpu::Isa::Avx512) env["OPENBLAS_CORETYPE"] = "SkylakeX";
+  // The guards of the CPU present (OPENBLAS_CORETYPE=SkylakeX with AVX-512,
+  // Haswell with AVX2 only: Debian's OpenBLAS 0.3.21 misdetects newer CPUs).
+  std::map<std::string, std::string> env = petal::bench::cpu_guards();
+  env.erase("ATEN_CPU_CAPABILITY");
+  env["OPENBLAS_NUM_THREADS"] = std::to_string(threads);
   std::string out;
   const int rc = petal::bench::run_child(argv, env, out);
   if (rc == kChildUnavailable) missing = true;
   if (rc != 0) return -1.0;
+  const std::size_t space = out.find(' ');
+  if (space != std::string::npos) core = out.substr(space + 1, out.find_first_of(" \n", space + 1) - space - 1);
   return std::atof(out.c_str());
 }
 
@@ -162,8 +171,10 @@ void print_help() {
       "and the MobileNetV2 1x1-convolution GEMMs (batch 64, 192x192), next to\n"
       "OpenBLAS cblas_sgemm on the same shapes, measured in a child process\n"
       "(libopenblas.so.0 loaded at run time; OPENBLAS_CORETYPE=SkylakeX on\n"
-      "AVX-512 CPUs). Figures are medians of several runs (the best of --rounds\n"
-      "alternating rounds per side).\n"
+      "AVX-512 CPUs, Haswell on AVX2 ones). Figures are medians of several runs\n"
+      "(the best of --rounds alternating rounds per side). JSON rows name the\n"
+      "peer (openblas), its variant (cblas_sgemm), peers {name: GFLOP/s} and\n"
+      "OpenBLAS's core name.\n"
       "\n"
       "  --quick         three small shapes, three runs each (smoke test)\n"
       "  --json          one JSON object per line in the shared bench format\n"
@@ -227,13 +238,14 @@ int main(int argc, char** argv) {
   const std::vector<int> thread_counts = parse_threads(petal::bench::flag_value(argc, argv, "--threads", "1,2"));
 
   if (!json) {
-    std::printf("sgemm, row-major C = A @ B, isa %s; reference OpenBLAS cblas_sgemm%s\n",
+    std::printf("sgemm, row-major C = A @ B, isa %s; reference OpenBLAS cblas_sgemm, guards %s\n",
                 petal::cpu::isa_name(petal::cpu::active_isa()),
-                petal::cpu::detected_isa() == petal::cpu::Isa::Avx512 ? " (OPENBLAS_CORETYPE=SkylakeX)" : "");
+                petal::bench::guards_json().c_str());
     std::printf("%-20s %7s %5s %5s %7s %12s %12s %7s\n", "name", "m", "k", "n", "threads", "petal GF/s",
                 "openblas", "ratio");
   }
   bool missing = false;
+  std::string core;  // OpenBLAS's core name, from the children
   const std::string only = petal::bench::flag_value(argc, argv, "--only", "");
   for (const GemmShape& s : shapes(quick)) {
     if (!only.empty() && s.name.find(only) == std::string::npos) continue;
@@ -244,7 +256,7 @@ int main(int argc, char** argv) {
       double ours = 0.0, ref = -1.0;
       for (int round = 0; round < rounds; ++round) {
         ours = std::max(ours, petal_gflops(p, threads, quick));
-        if (with_reference) ref = std::max(ref, openblas_gflops(s, threads, quick, missing));
+        if (with_reference) ref = std::max(ref, openblas_gflops(s, threads, quick, missing, core));
       }
       const bool have_ref = ref > 0.0;
       if (json) {
@@ -253,10 +265,14 @@ int main(int argc, char** argv) {
             .set("k", static_cast<long long>(s.k)).set("n", static_cast<long long>(s.n)).set("threads", threads)
             .set("batch", 1).set("device", "cpu").set("unit", "GFLOP/s").set("petal", ours);
         if (have_ref) {
-          row.set("reference", ref).set("reference_name", "openblas").set("ratio", ours / ref);
+          row.set("peer", "openblas").set("variant", "cblas_sgemm").set("reference", ref)
+              .set("reference_name", "openblas").set("ratio", ours / ref)
+              .set_raw("peers", "{\"openblas\": " + petal::nn::json::number(ref) + "}");
         } else {
-          row.set_raw("reference", "null").set("reference_name", "openblas").set_raw("ratio", "null");
+          row.set_raw("peer", "null").set_raw("variant", "null").set_raw("reference", "null")
+              .set("reference_name", "openblas").set_raw("ratio", "null").set_raw("peers", "{}");
         }
+        row.set("openblas_core", core).set_raw("guards", petal::bench::guards_json()).set("cpu", petal::bench::cpu_model());
         std::printf("%s\n", row.str().c_str());
       } else {
         char ref_text[32] = "n/a", ratio_text[32] = "n/a";

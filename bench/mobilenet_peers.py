@@ -48,8 +48,14 @@ import resource
 import statistics
 import sys
 import time
+import warnings
 
 import numpy as np
+
+# torch.jit (trace, freeze, optimize_for_inference) is deprecated in favour of
+# torch.compile but still one of the standard fast paths measured here.
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module="torch")
 
 SIZE = 192
 ROWS = ["inference_b64", "inference_b1", "frozen_step_b64", "finetune_step_b64", "finetune_trainbn_step_b64",
