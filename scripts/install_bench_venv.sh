@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Creates the git-ignored virtual environment .venv-bench with the benchmark
 # references at pinned PyPI versions: PyTorch + torchvision, ONNX Runtime,
-# TensorFlow (CPU) with Keras 3, numpy and h5py. bench/mobilenet, bench/conv
-# and bench/gemm run their Python references with .venv-bench/bin/python when
-# it exists (else Debian's python3; --python PATH overrides both).
+# TensorFlow (CPU) with Keras 3, numpy and h5py. bench/mobilenet and
+# bench/conv run their Python references with .venv-bench/bin/python when it
+# exists (else Debian's python3; --python PATH overrides both).
 #
 #   scripts/install_bench_venv.sh                 create or complete .venv-bench
 #   PETAL_VENV=DIR scripts/install_bench_venv.sh  another folder
