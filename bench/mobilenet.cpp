@@ -395,7 +395,7 @@ void print_cpu_row(bool json, const std::string& name, const RowResult& r, std::
     return;
   }
   std::map<std::string, double> peers, variants, import_mib;
-  std::map<std::string, std::string> versions, diffs_text;
+  std::map<std::string, std::string> versions;
   std::map<std::string, double> diffs;
   std::string core;
   for (const auto& [peer, f] : best) {
