@@ -31,6 +31,7 @@
 #include "core/random.hpp"
 #include "data/file_list.hpp"
 #include "data/flowers.hpp"
+#include "examples/distributed_run.hpp"
 #include "examples/flowers_common.hpp"
 #include "nn/json.hpp"
 #include "nn/nn.hpp"
@@ -53,11 +54,13 @@ struct Options {
   int size = 112;
   std::int64_t steps_per_epoch = 0;  // 0: one pass of the training images
   std::optional<std::string> tensorboard;  // --tensorboard DIR (an empty DIR is a usage error)
+  bool distributed = false;
 };
 
 const char* kUsage =
     "usage: flowers_from_scratch [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N] [--out DIR]\n"
     "                            [--device cpu|cuda] [--size N] [--steps-per-epoch N] [--tensorboard DIR]\n"
+    "                            [--distributed]\n"
     "  Trains a small residual network of separable convolutions (functional API: Add skip connections,\n"
     "  Concatenate of two stages' pooled features) from random initialisation on the flowers TFRecords,\n"
     "  with random crops, flips and brightness; Adam with a cosine-decayed learning rate, categorical\n"
@@ -75,6 +78,9 @@ const char* kUsage =
     "  --steps-per-epoch N  batches per epoch (default: one pass of the training images)\n"
     "  --tensorboard DIR  TensorBoard event files of every epoch in DIR/train and DIR/validation\n"
     "                (view with: tensorboard --logdir DIR)\n"
+    "  --distributed data-parallel over the MPI launcher's ranks (mpirun -np N flowers_from_scratch\n"
+    "                --distributed ...): --batch is the global batch; batch normalization uses each rank's\n"
+    "                own batch statistics; rank 0 prints and writes every output (docs/distributed.md)\n"
     "Exit status: 0 success, 1 bad data or failed I/O, 2 usage error (docs/exit_codes.md).\n";
 
 Options parse_args(int argc, char** argv) {
@@ -82,7 +88,7 @@ Options parse_args(int argc, char** argv) {
       argc, argv, "flowers_from_scratch", kUsage,
       {"--data", "--epochs", "--batch", "--lr", "--seed", "--out", "--device", "--size", "--steps-per-epoch",
        "--tensorboard"},
-      {},
+      {"--distributed"},
       ex::Positional::None);
   Options o;
   o.data = cl.get("--data");
@@ -95,6 +101,7 @@ Options parse_args(int argc, char** argv) {
   o.size = static_cast<int>(cl.get_int("--size", o.size, 32, data::kFlowerImageSize));
   o.steps_per_epoch = cl.get_int("--steps-per-epoch", 0, 1, ex::kMaxEpochs * 1000);
   if (cl.values.count("--tensorboard")) o.tensorboard = cl.get("--tensorboard");
+  o.distributed = cl.switches.count("--distributed") > 0;
   return o;
 }
 
@@ -167,11 +174,13 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 
 int run(const Options& o) {
   const auto start = Clock::now();
+  const ex::DistributedRun ranks = ex::start_distributed(o.distributed);
   const Device device = ex::select_device(o.device);
   const fs::path data_dir = find_asset("flowers-192", o.data);
-  ex::OutputFolder out(o.out, "--out");
-  std::optional<ex::OutputFolder> logs;
-  if (o.tensorboard) logs.emplace(*o.tensorboard, "--tensorboard");
+  // Rank 0 writes every output; the other ranks only train.
+  std::optional<ex::OutputFolder> out, logs;
+  if (ranks.chief()) out.emplace(o.out, "--out");
+  if (o.tensorboard && ranks.chief()) logs.emplace(*o.tensorboard, "--tensorboard");
   manual_seed(o.seed);
 
   // ---- data ----
@@ -183,7 +192,8 @@ int run(const Options& o) {
   const ex::LabeledImages val = ex::read_labeled_shards(split.validation, held, num_classes);
   PETAL_CHECK(train.size() >= o.batch, ValueError, "flowers folder '", data_dir.string(), "' has ", train.size(),
               " training images, fewer than one batch (--batch ", o.batch, ")");
-  std::printf("data: %s: %lld training images (%zu shards), %lld validation images (%zu shards), held at %dx%d, "
+  if (ranks.chief())
+    std::printf("data: %s: %lld training images (%zu shards), %lld validation images (%zu shards), held at %dx%d, "
               "decoded in %.1fs\n",
               data_dir.string().c_str(), static_cast<long long>(train.size()), split.training.size(),
               static_cast<long long>(val.size()), split.validation.size(), held, held, seconds_since(start));
@@ -205,29 +215,38 @@ int run(const Options& o) {
   // ---- model ----
   std::shared_ptr<Model> model = build_model(o.size, num_classes);
   model->to(device);
-  std::cout << model->summary();
+  if (ranks.chief()) std::cout << model->summary();
+  if (ranks.chief() && ranks.size() > 1)
+    std::printf("data-parallel over %d ranks (%s)\n", ranks.size(), ranks.group->backend().c_str());
 
   auto adam = std::make_shared<Adam>(o.lr);
   adam->set_schedule(std::make_shared<CosineDecay>(o.lr, steps * o.epochs));
   Trainer trainer(model);
   trainer.compile(adam, Loss::categorical_crossentropy(), {"accuracy"});
+  // Data-parallel: every rank draws the same global batches (the sources'
+  // own seeded generators) and trains on its rows.
+  if (ranks.group) distributed::distribute(trainer, ranks.group);
+  distributed::ShardedBatchSource train_share(train_source, ranks.rank(), ranks.size());
+  distributed::ShardedBatchSource val_share(val_source, ranks.rank(), ranks.size());
   FitOptions fit;
   fit.epochs = o.epochs;
   fit.steps_per_epoch = steps;
-  fit.validation = &val_source;
+  fit.validation = &val_share;
+  if (!ranks.chief()) fit.verbose = Verbosity::Quiet;
   if (logs) fit.callbacks.push_back(std::make_shared<TensorBoard>(logs->path()));
-  const History history = trainer.fit(train_source, fit);
+  const History history = trainer.fit(train_share, fit);
   if (history.epochs.empty())
     throw Error(str_cat("training stopped before the first epoch ended: ", history.stop_reason));
 
   // ---- outputs ----
+  if (!ranks.chief()) return 0;  // rank 0 reports and writes
   const Trainer::Predictions p = trainer.predict_with_targets(val_source);
   const std::vector<std::int64_t> predicted = predicted_classes(p.outputs);
   const auto confusion = confusion_matrix(target_classes(p.targets), predicted, num_classes);
   const double val_accuracy = history["val_accuracy"].back();
-  write_training_curves(history, out.file("curves.svg"), "flowers_from_scratch");
-  ex::write_prediction_grid(out.file("predictions.png"), val, predicted, classes);
-  save_weights(*model, out.file("model.safetensors"),
+  write_training_curves(history, out->file("curves.svg"), "flowers_from_scratch");
+  ex::write_prediction_grid(out->file("predictions.png"), val, predicted, classes);
+  save_weights(*model, out->file("model.safetensors"),
                {{"architecture", "flowers_from_scratch"},
                 {"input_size", std::to_string(o.size)},
                 {"classes", ex::join(classes, ",")},
@@ -248,12 +267,12 @@ int run(const Options& o) {
        {"augment", json::quote(str_cat("random ", o.size, "x", o.size, " crop of ", held, "x", held,
                                        ", horizontal flip, brightness +-0.2"))},
        {"preprocessing", json::quote(ex::preprocessing_formula(scale))}});
-  write_text_file_atomic(out.file("results.json"), results);
+  write_text_file_atomic(out->file("results.json"), results);
 
   std::printf("val_accuracy %.4f (%lld images), %.1f training images/s; wall %.1fs; wrote %s\n", val_accuracy,
               static_cast<long long>(p.outputs.size(0)), history.samples_per_second(), wall,
-              out.path().string().c_str());
-  out.keep();
+              out->path().string().c_str());
+  out->keep();
   if (logs) logs->keep();
   return 0;
 }
