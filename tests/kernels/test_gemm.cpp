@@ -232,6 +232,24 @@ TEST_CASE("sgemm with few rows of A reads B in place (batch-1 1x1 convolutions)"
       }
 }
 
+TEST_CASE("sgemm with 1 to 4 rows of A (Dense on a few samples) matches the reference") {
+  // The small-rows kernels: every row count, B in both layouts, ragged
+  // vector tails in N and K, K not a multiple of the 4-row unroll, padded
+  // leading dimensions, and a classifier-sized product that runs threaded.
+  std::mt19937 rng(43);
+  int index = 0;
+  for (std::int64_t m : {1, 2, 3, 4})
+    for (GemmShape shape : {GemmShape{m, 1, 1}, GemmShape{m, 7, 33}, GemmShape{m, 66, 17}, GemmShape{m, 1281, 1003}})
+      for (bool ta : {false, true})
+        for (bool tb : {false, true}) {
+          const float alphas[] = {1.0f, -0.5f, 2.0f};
+          const float betas[] = {0.0f, 1.0f, -1.5f};
+          GemmProblem p(ta, tb, shape, index % 2 == 0 ? 0 : 3, alphas[index % 3], betas[index % 3], rng);
+          check_all_configurations(p);
+          ++index;
+        }
+}
+
 TEST_CASE("sgemm_stream_c (non-temporal stores of C) matches the reference") {
   // Edge shapes put tiles at every alignment (ldc = n + pad); K = 600 runs
   // several K slices (only the last streams); the last shape splits B into

@@ -265,6 +265,32 @@ void run_worker(const Plan& plan, WorkCounters& work) {
 
 namespace {
 
+// Few rows of A: each thread takes a range of C's columns (whole cache
+// lines), so the result does not depend on the thread count.
+void run_small_rows(const SgemmKernels& kern, const Operands& op, std::int64_t m, std::int64_t n, std::int64_t k,
+                    float beta, bool serial) {
+  const float* a = op.a;
+  std::int64_t lda = op.lda;
+  if (op.trans_a) {
+    float* rows = packed_a_buffer(m * k);
+    for (std::int64_t p = 0; p < k; ++p)
+      for (std::int64_t r = 0; r < m; ++r) rows[r * k + p] = op.a[p * op.lda + r];
+    a = rows;
+    lda = k;
+  }
+  auto columns = [&](std::int64_t j0, std::int64_t j1) {
+    kern.small_rows(op.trans_b, m, j1 - j0, k, op.alpha, a, lda, op.b_at(0, j0), op.ldb, beta, op.c + j0, op.ldc);
+  };
+  constexpr std::int64_t kColumnUnit = 16;  // one 64-byte line of a row of C
+  if (serial) {
+    columns(0, n);
+    return;
+  }
+  parallel_for(0, ceil_div(n, kColumnUnit), 1, [&](std::int64_t u0, std::int64_t u1) {
+    columns(u0 * kColumnUnit, std::min(n, u1 * kColumnUnit));
+  });
+}
+
 void run_sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
                std::int64_t ldc, bool stream_c) {
@@ -278,6 +304,10 @@ void run_sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
   const Operands op{trans_a, trans_b, a, lda, b, ldb, alpha, c, ldc};
   const bool serial = in_parallel_region() || num_threads() == 1 || m * n * k < kParallelMinMacs;
   const int threads = serial ? 1 : num_threads();
+  if (m <= kern.small_rows_max) {
+    run_small_rows(kern, op, m, n, k, beta, serial);
+    return;
+  }
 
   // Groups of columns (and, for a very deep K, of K) bound the packed B
   // buffer; nearly every call is a single group.

@@ -44,6 +44,13 @@ struct SgemmKernels {
                                    std::int64_t ldc, float beta, bool stream_c, float* edge_a, float* edge_b);
   // Orders this thread's non-temporal stores before its later stores.
   void (*stream_fence)();
+  // For m <= small_rows_max rows of A (contiguous rows, lda apart; the
+  // driver copies a transposed A): C[m, n] = alpha * A @ op(B) + beta * C,
+  // reading each row of B once, in order. `b` at B(0, j0) (column j0 of
+  // C's window), rows ldb apart, or stored n x k when trans_b.
+  std::int64_t small_rows_max;
+  void (*small_rows)(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
+                     std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc);
 };
 
 namespace isa_scalar {
