@@ -172,6 +172,10 @@ ActivationKind Model::logits_activation() const {
 }
 
 std::vector<ag::Variable> Model::run(const std::vector<ag::Variable>& inputs, bool logits) {
+  return run_maybe_split(*this, inputs, [&](const std::vector<ag::Variable>& part) { return run_plan(part, logits); });
+}
+
+std::vector<ag::Variable> Model::run_plan(const std::vector<ag::Variable>& inputs, bool logits) {
   std::vector<ag::Variable> values(static_cast<std::size_t>(slot_count_));
   for (std::size_t i = 0; i < inputs.size(); ++i) values[static_cast<std::size_t>(input_slots_[i])] = inputs[i];
   std::vector<ag::Variable> args;

@@ -28,13 +28,15 @@
 #include <string_view>
 #include <vector>
 
+#include "nn/batch_split.hpp"
 #include "nn/fusion.hpp"
 #include "nn/module.hpp"
 #include "nn/symbolic_tensor.hpp"
 
 namespace petal::nn {
 
-class Model : public Module {
+// Inference batches split between threads: nn/batch_split.hpp (set_batch_split).
+class Model : public Module, public BatchSplitting {
  public:
   Model(std::vector<SymbolicTensor> inputs, std::vector<SymbolicTensor> outputs, std::string name = "");
   Model(const SymbolicTensor& input, const SymbolicTensor& output, std::string name = "");
@@ -67,6 +69,7 @@ class Model : public Module {
   void compile_graph();
   void make_plan();
   std::vector<ag::Variable> run(const std::vector<ag::Variable>& inputs, bool logits);
+  std::vector<ag::Variable> run_plan(const std::vector<ag::Variable>& inputs, bool logits);
 
   std::vector<SymbolicTensor> inputs_, outputs_;
   std::vector<std::shared_ptr<const Node>> nodes_;  // topological order

@@ -77,7 +77,16 @@ void Sequential::make_plan() {
 }
 
 ag::Variable Sequential::run(const ag::Variable& x, bool logits) {
-  if (!plan_current_) make_plan();
+  if (!plan_current_) {
+    make_plan();
+    reset_batch_split();
+  }
+  return run_maybe_split(*this, {x}, [&](const std::vector<ag::Variable>& part) {
+    return std::vector<ag::Variable>{run_plan(part[0], logits)};
+  })[0];
+}
+
+ag::Variable Sequential::run_plan(const ag::Variable& x, bool logits) {
   ag::Variable y = x;
   for (std::size_t i = 0; i < plan_.size(); ++i) {
     const FusionStep& step = plan_[i];

@@ -12,12 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "nn/batch_split.hpp"
 #include "nn/fusion.hpp"
 #include "nn/module.hpp"
 
 namespace petal::nn {
 
-class Sequential : public Module {
+// Inference batches split between threads: nn/batch_split.hpp (set_batch_split).
+class Sequential : public Module, public BatchSplitting {
  public:
   explicit Sequential(std::string name = "");
   // Builds at once when the first layer declares its input shape (or is an Input).
@@ -43,6 +45,7 @@ class Sequential : public Module {
 
  private:
   ag::Variable run(const ag::Variable& x, bool logits);
+  ag::Variable run_plan(const ag::Variable& x, bool logits);
   void build_if_shape_known();
   // Step i reads value slot i and writes slot i + 1; then fuse_steps.
   void make_plan();

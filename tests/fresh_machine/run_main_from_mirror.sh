@@ -24,6 +24,8 @@ cleanup() {
 trap cleanup EXIT
 
 "$make_mirror" "$work/mirror"
+# The log exists before the server's shell opens it: polling it must not race that.
+: > "$work/server.log"
 python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$work/mirror" > "$work/server.log" 2>&1 &
 server_pid=$!
 port=""
