@@ -6,6 +6,7 @@
 // loops nn/optimizers.cpp used to have, so results are bit-identical.
 #include <cmath>
 
+#include "kernels/cpu/elementwise/tables.hpp"
 #include "kernels/cuda/cuda_ops.hpp"
 #include "kernels/cuda/optimizer_body.hpp"
 #include "kernels/ops.hpp"
@@ -86,8 +87,9 @@ void adam_update_(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, doubl
   const float* pg = g.data<float>();
   float* pm = m.data<float>();
   float* pv = v.data<float>();
+  const auto adam_row = cpu::elementwise_table().adam_row;
   parallel_for(0, param.numel(), kGrain, [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t i = lo; i < hi; ++i) cuda::adam_step(w[i], pg[i], pm[i], pv[i], p);
+    adam_row(w + lo, pg + lo, pm + lo, pv + lo, hi - lo, p);
   });
 }
 

@@ -172,6 +172,38 @@ void axpy(float alpha, const float* x, float* y, std::int64_t n) {
   if (i < n) store_partial(y + i, vfma(va, load_partial(x + i, n - i, 0.0f), load_partial(y + i, n - i, 0.0f)), n - i);
 }
 
+// Separate multiplies and adds (no vfma): the scalar loop's rounding. The
+// ISA builds allow FMA, so contraction is switched off here.
+#if defined(__clang__)
+#define PETAL_NO_FP_CONTRACT _Pragma("clang fp contract(off)")
+#else
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#define PETAL_NO_FP_CONTRACT
+#endif
+void adam_row(float* w, const float* g, float* m, float* v, std::int64_t n, const cuda::AdamParams& p) {
+  PETAL_NO_FP_CONTRACT
+  const VecF b1(p.one_minus_beta1), b2(p.one_minus_beta2), lr(p.lr_t), eps(p.epsilon), decay(p.decay_factor);
+  std::int64_t i = 0;
+  for (; i + kFloatLanes <= n; i += kFloatLanes) {
+    VecF wv = vload(w + i);
+    if (p.decay) wv = wv * decay;
+    const VecF gv = vload(g + i);
+    VecF mv = vload(m + i), vv = vload(v + i);
+    mv = mv + (gv - mv) * b1;
+    vv = vv + (gv * gv - vv) * b2;
+    wv = wv - lr * mv / (vsqrt(vv) + eps);
+    vstore(m + i, mv);
+    vstore(v + i, vv);
+    vstore(w + i, wv);
+  }
+  for (; i < n; ++i) cuda::adam_step(w[i], g[i], m[i], v[i], p);
+}
+#if !defined(__clang__)
+#pragma GCC pop_options
+#endif
+#undef PETAL_NO_FP_CONTRACT
+
 template <std::size_t... kBinary, std::size_t... kUnary>
 constexpr ElementwiseTable make_elementwise_table(std::index_sequence<kBinary...>, std::index_sequence<kUnary...>) {
   return {
@@ -180,6 +212,7 @@ constexpr ElementwiseTable make_elementwise_table(std::index_sequence<kBinary...
       &affine,
       &clamp,
       &axpy,
+      &adam_row,
   };
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/optimizer_body.hpp"
 #include "kernels/portable/elementwise_ops.hpp"
 
 namespace petal::cpu {
@@ -35,6 +36,9 @@ struct ElementwiseTable {
   void (*clamp)(const float* in, float low, float high, float* out, std::int64_t n);
   // y += alpha * x (add_ with alpha).
   void (*axpy)(float alpha, const float* x, float* y, std::int64_t n);
+  // One Adam step over n parameters: cuda::adam_step's float operations in
+  // its order, without fused multiply-adds, so every ISA gives its bits.
+  void (*adam_row)(float* w, const float* g, float* m, float* v, std::int64_t n, const cuda::AdamParams& p);
 };
 
 struct ReduceTable {
