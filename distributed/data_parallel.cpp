@@ -25,25 +25,43 @@ DataParallel::~DataParallel() {
   }
 }
 
-void DataParallel::sum(std::span<double> values) { group_->all_reduce(values.data(), values.size()); }
+void DataParallel::sum(std::span<double> values) {
+  if (!in_backward_ || !thread_.joinable()) {
+    // The communication thread is idle outside the backward pass.
+    group_->all_reduce(values.data(), values.size());
+    return;
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  const std::size_t ticket = ++sums_queued_;
+  queue_.push_back(Work{nullptr, values, ticket});
+  changed_.notify_all();
+  changed_.wait(lock, [&] { return sums_done_ >= ticket; });
+  if (error_) std::rethrow_exception(error_);
+}
 
 void DataParallel::communicate() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     changed_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, nothing left
-    Bucket* bucket = queue_.front();
+    const Work work = queue_.front();
     queue_.pop_front();
     lock.unlock();
     std::exception_ptr failure;
     try {
-      group_->all_reduce(bucket->values, ReduceOp::Sum);
+      if (work.bucket != nullptr)
+        group_->all_reduce(work.bucket->values, ReduceOp::Sum);
+      else
+        group_->all_reduce(work.values.data(), work.values.size());
     } catch (...) {
       failure = std::current_exception();
     }
     lock.lock();
     if (failure && !error_) error_ = failure;
-    ++reduced_;
+    if (work.bucket != nullptr)
+      ++reduced_;
+    else
+      sums_done_ = work.ticket;
     changed_.notify_all();
   }
 }
@@ -91,7 +109,7 @@ void DataParallel::launch_bucket() {
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(&bucket);
+    queue_.push_back(Work{&bucket, {}, 0});
   }
   changed_.notify_all();
 }

@@ -15,12 +15,16 @@
 // communication thread as soon as the backward pass has completed its
 // gradients (leaf grad-ready hooks on the tape), so its all-reduce runs
 // while the backward pass computes the earlier layers' gradients. Batch normalization uses
-// each process's own batch statistics (DDP's default; the moving statistics
-// of rank 0 are what rank 0 saves). Losses and metrics in the logs are the
+// each process's own batch statistics by default (DDP's default; the moving
+// statistics of rank 0 are what rank 0 saves). Losses and metrics in the logs are the
 // global batch's and the whole epoch's (see nn::Trainer::set_replica_context).
 //
-// Not done yet (docs/distributed.md): synchronised batch-norm statistics,
-// NCCL for CUDA tensors (they are staged through host memory).
+// BatchNormOptions::synchronized switches a layer to the global batch's
+// statistics (nn/sync_batch_norm.hpp): its sums go through sum(), queued
+// behind the buckets while the backward pass runs.
+//
+// Not done yet (docs/distributed.md): NCCL buckets for CUDA tensors (they are
+// staged through host memory).
 #pragma once
 
 #include <condition_variable>
@@ -54,6 +58,7 @@ class DataParallel final : public nn::ReplicaContext {
   void sum(std::span<double> values) override;
   void begin_gradients(const std::vector<ag::Variable>& parameters, double scale) override;
   void finish_gradients() override;
+  double gradient_scale() const override { return scale_; }
 
   ProcessGroup& group() { return *group_; }
   // Buckets the last step all-reduced, and how many of them started before
@@ -85,8 +90,17 @@ class DataParallel final : public nn::ReplicaContext {
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::deque<Bucket*> queue_;
+  // In order: buckets, and host sums made during the backward pass
+  // (synchronised batch norm), which must keep their place among the
+  // buckets so that every process makes the same collectives in the same order.
+  struct Work {
+    Bucket* bucket = nullptr;  // else `values`
+    std::span<double> values;
+    std::size_t ticket = 0;
+  };
+  std::deque<Work> queue_;
   std::size_t reduced_ = 0;
+  std::size_t sums_queued_ = 0, sums_done_ = 0;
   std::exception_ptr error_;
   bool stopping_ = false;
 };

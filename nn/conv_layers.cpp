@@ -2,6 +2,7 @@
 
 #include "autograd/functions.hpp"
 #include "core/error.hpp"
+#include "nn/sync_batch_norm.hpp"
 
 namespace petal::nn {
 
@@ -94,12 +95,33 @@ ag::BatchNormOptions BatchNormalization::op_options() const {
   return o;
 }
 
+std::shared_ptr<ReplicaContext> BatchNormalization::synchronizing_replicas() const {
+  if (!options_.synchronized || !uses_batch_statistics()) return nullptr;
+  std::shared_ptr<ReplicaContext> replicas = ReplicaContext::current();
+  return replicas && replicas->replicas() > 1 ? replicas : nullptr;
+}
+
+ag::Variable BatchNormalization::synchronized_forward(const ag::Variable& x, ag::BatchNormActivation activation,
+                                                      const std::shared_ptr<ReplicaContext>& replicas) {
+  ag::Variable y = sync_batch_norm(x, gamma_, beta_, moving_mean_.mutable_data(), moving_variance_.mutable_data(),
+                                   options_.momentum, options_.epsilon, replicas);
+  switch (activation) {
+    case ag::BatchNormActivation::Relu: return ag::relu(y);
+    case ag::BatchNormActivation::Relu6: return ag::relu6(y);
+    case ag::BatchNormActivation::None: break;
+  }
+  return y;
+}
+
 ag::Variable BatchNormalization::forward(const ag::Variable& x) {
+  if (auto replicas = synchronizing_replicas()) return synchronized_forward(x, ag::BatchNormActivation::None, replicas);
   return ag::batch_norm(x, gamma_, beta_, moving_mean_.mutable_data(), moving_variance_.mutable_data(), op_options());
 }
 
 ag::Variable BatchNormalization::forward_fused(const ag::Variable& x, ag::BatchNormActivation activation,
                                               const ag::Variable& input_bias) {
+  if (auto replicas = synchronizing_replicas())
+    return synchronized_forward(input_bias.defined() ? ag::add(x, input_bias) : x, activation, replicas);
   return ag::batch_norm_activation(x, gamma_, beta_, moving_mean_.mutable_data(), moving_variance_.mutable_data(),
                                    op_options(), activation, input_bias);
 }
@@ -108,6 +130,11 @@ ag::Variable BatchNormalization::forward_after_conv(ag::ConvKind kind, const ag:
                                                    const ag::Variable& kernel, const ag::Variable& bias,
                                                    const ag::Conv2dOptions& conv_options,
                                                    ag::BatchNormActivation activation) {
+  if (auto replicas = synchronizing_replicas()) {
+    const ag::Variable y = kind == ag::ConvKind::Depthwise ? ag::depthwise_conv2d(x, kernel, bias, conv_options)
+                                                           : ag::conv2d(x, kernel, bias, conv_options);
+    return synchronized_forward(y, activation, replicas);
+  }
   return ag::conv_batch_norm(kind, x, kernel, bias, gamma_, beta_, moving_mean_.mutable_data(),
                              moving_variance_.mutable_data(), conv_options, op_options(), activation);
 }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,7 @@
 #include "nn/activation.hpp"
 #include "nn/initializers.hpp"
 #include "nn/module.hpp"
+#include "nn/replica_context.hpp"
 
 namespace petal::nn {
 
@@ -97,6 +99,10 @@ struct BatchNormOptions {
   double momentum = 0.99;
   double epsilon = 1e-3;
   std::string name = "";
+  // Keras's synchronized=True: in data-parallel training, the batch
+  // statistics of the global batch (every replica's samples), not of this
+  // replica's share (nn/sync_batch_norm.hpp). No effect in one process.
+  bool synchronized = false;
 };
 
 // Normalises the last axis. Weights: gamma, beta (parameters), moving_mean,
@@ -129,6 +135,10 @@ class BatchNormalization : public Module {
 
  private:
   ag::BatchNormOptions op_options() const;
+  // The replicas to synchronise this call's statistics over, or null.
+  std::shared_ptr<ReplicaContext> synchronizing_replicas() const;
+  ag::Variable synchronized_forward(const ag::Variable& x, ag::BatchNormActivation activation,
+                                    const std::shared_ptr<ReplicaContext>& replicas);
   BatchNormOptions options_;
   ag::Variable gamma_, beta_, moving_mean_, moving_variance_;
 };

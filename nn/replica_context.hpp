@@ -5,6 +5,7 @@
 // collective: every replica must make it, with values of the same length.
 #pragma once
 
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -27,6 +28,29 @@ class ReplicaContext {
   // pass has already completed (leaf grad-ready hooks), while it runs.
   virtual void begin_gradients(const std::vector<ag::Variable>& parameters, double scale) = 0;
   virtual void finish_gradients() = 0;
+  // The scale of the last begin_gradients (this replica's share of the global
+  // batch): synchronised batch normalization needs it in its backward pass.
+  virtual double gradient_scale() const = 0;
+
+  // The context of the training step running on this thread (set by
+  // Trainer around forward and backward, or by a custom loop with
+  // ReplicaScope), null outside one: what BatchNormalization(synchronized)
+  // sums its statistics over. A sum() made during the backward pass is a
+  // collective like the gradient buckets, made in the same order on every
+  // replica.
+  static std::shared_ptr<ReplicaContext> current();
+};
+
+// Makes `context` the current one on this thread until destroyed.
+class ReplicaScope {
+ public:
+  explicit ReplicaScope(std::shared_ptr<ReplicaContext> context);
+  ~ReplicaScope();
+  ReplicaScope(const ReplicaScope&) = delete;
+  ReplicaScope& operator=(const ReplicaScope&) = delete;
+
+ private:
+  std::shared_ptr<ReplicaContext> previous_;
 };
 
 }  // namespace petal::nn

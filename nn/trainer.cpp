@@ -341,6 +341,8 @@ Trainer::Forward Trainer::forward_loss(const Batch& batch) {
 Trainer::StepResult Trainer::run_train_step(const Batch& batch) {
   check_compiled("train_step");
   model_->zero_grad();
+  // Synchronised batch normalization finds the replicas here.
+  ReplicaScope replica_scope(replicas_);
   Forward forward = forward_loss(batch);
   StepResult result;
   result.loss = forward.loss.data().item<double>();
