@@ -55,12 +55,13 @@ struct Options {
   std::int64_t steps_per_epoch = 0;  // 0: one pass of the training images
   std::optional<std::string> tensorboard;  // --tensorboard DIR (an empty DIR is a usage error)
   bool distributed = false;
+  bool sync_batch_norm = false;
 };
 
 const char* kUsage =
     "usage: flowers_from_scratch [--data DIR] [--epochs N] [--batch N] [--lr X] [--seed N] [--out DIR]\n"
     "                            [--device cpu|cuda] [--size N] [--steps-per-epoch N] [--tensorboard DIR]\n"
-    "                            [--distributed]\n"
+    "                            [--distributed [--sync-batch-norm]]\n"
     "  Trains a small residual network of separable convolutions (functional API: Add skip connections,\n"
     "  Concatenate of two stages' pooled features) from random initialisation on the flowers TFRecords,\n"
     "  with random crops, flips and brightness; Adam with a cosine-decayed learning rate, categorical\n"
@@ -81,6 +82,8 @@ const char* kUsage =
     "  --distributed data-parallel over the MPI launcher's ranks (mpirun -np N flowers_from_scratch\n"
     "                --distributed ...): --batch is the global batch; batch normalization uses each rank's\n"
     "                own batch statistics; rank 0 prints and writes every output (docs/distributed.md)\n"
+    "  --sync-batch-norm  with --distributed: batch normalization uses the global batch's statistics\n"
+    "                (Keras's synchronized=True, PyTorch's SyncBatchNorm)\n"
     "Exit status: 0 success, 1 bad data or failed I/O, 2 usage error (docs/exit_codes.md).\n";
 
 Options parse_args(int argc, char** argv) {
@@ -88,7 +91,7 @@ Options parse_args(int argc, char** argv) {
       argc, argv, "flowers_from_scratch", kUsage,
       {"--data", "--epochs", "--batch", "--lr", "--seed", "--out", "--device", "--size", "--steps-per-epoch",
        "--tensorboard"},
-      {"--distributed"},
+      {"--distributed", "--sync-batch-norm"},
       ex::Positional::None);
   Options o;
   o.data = cl.get("--data");
@@ -102,6 +105,8 @@ Options parse_args(int argc, char** argv) {
   o.steps_per_epoch = cl.get_int("--steps-per-epoch", 0, 1, ex::kMaxEpochs * 1000);
   if (cl.values.count("--tensorboard")) o.tensorboard = cl.get("--tensorboard");
   o.distributed = cl.switches.count("--distributed") > 0;
+  o.sync_batch_norm = cl.switches.count("--sync-batch-norm") > 0;
+  if (o.sync_batch_norm && !o.distributed) throw ex::UsageError("--sync-batch-norm needs --distributed");
   return o;
 }
 
@@ -214,10 +219,12 @@ int run(const Options& o) {
 
   // ---- model ----
   std::shared_ptr<Model> model = build_model(o.size, num_classes);
+  if (o.sync_batch_norm) set_synchronized_batch_norm(*model);
   model->to(device);
   if (ranks.chief()) std::cout << model->summary();
   if (ranks.chief() && ranks.size() > 1)
-    std::printf("data-parallel over %d ranks (%s)\n", ranks.size(), ranks.group->backend().c_str());
+    std::printf("data-parallel over %d ranks (%s), batch normalization over %s\n", ranks.size(),
+                ranks.group->backend().c_str(), o.sync_batch_norm ? "the global batch" : "each rank's share");
 
   auto adam = std::make_shared<Adam>(o.lr);
   adam->set_schedule(std::make_shared<CosineDecay>(o.lr, steps * o.epochs));

@@ -139,6 +139,16 @@ ag::Variable BatchNormalization::forward_after_conv(ag::ConvKind kind, const ag:
                              moving_variance_.mutable_data(), conv_options, op_options(), activation);
 }
 
+int set_synchronized_batch_norm(Module& model, bool synchronized) {
+  int count = 0;
+  if (auto* bn = dynamic_cast<BatchNormalization*>(&model)) {
+    bn->set_synchronized(synchronized);
+    ++count;
+  }
+  for (const auto& child : model.children()) count += set_synchronized_batch_norm(*child, synchronized);
+  return count;
+}
+
 // ---- ZeroPadding2D ----
 
 ZeroPadding2D::ZeroPadding2D(std::int64_t top, std::int64_t bottom, std::int64_t left, std::int64_t right,

@@ -113,6 +113,8 @@ class BatchNormalization : public Module {
   explicit BatchNormalization(BatchNormOptions options = {});
   bool uses_batch_statistics() const { return training() && trainable(); }
   const BatchNormOptions& options() const { return options_; }
+  // BatchNormOptions::synchronized after construction.
+  void set_synchronized(bool synchronized) { options_.synchronized = synchronized; }
   const ag::Variable& gamma() const { return gamma_; }
   const ag::Variable& beta() const { return beta_; }
   const ag::Variable& moving_mean() const { return moving_mean_; }
@@ -142,6 +144,10 @@ class BatchNormalization : public Module {
   BatchNormOptions options_;
   ag::Variable gamma_, beta_, moving_mean_, moving_variance_;
 };
+
+// set_synchronized on every BatchNormalization of model's tree (PyTorch's
+// SyncBatchNorm.convert_sync_batchnorm); returns how many it set.
+int set_synchronized_batch_norm(Module& model, bool synchronized = true);
 
 class ZeroPadding2D : public Module {
  public:

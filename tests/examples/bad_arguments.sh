@@ -186,6 +186,7 @@ done
 for steps in 0 -1 abc; do
   expect 2 "--steps-per-epoch" flowers_from_scratch --data "$in/flowers_good" --steps-per-epoch "$steps"
 done
+expect 2 "--sync-batch-norm needs --distributed" flowers_from_scratch --data "$in/flowers_good" --sync-batch-norm
 
 expect 2 "--model" flowers_evaluate
 expect 2 "--files" flowers_evaluate --model "$in/model.safetensors"
