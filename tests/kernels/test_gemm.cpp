@@ -218,6 +218,18 @@ TEST_CASE("sgemm splits a packed B larger than its buffer bound into column and 
   }
 }
 
+TEST_CASE("sgemm with rows of A a multiple of 4 KiB apart (copied with a padded stride)") {
+  // lda = 1024 and 2048 floats: every row of A in the same L1 set. Ragged
+  // rows (37 = 3 x 12 + 1), several K slices, beta 0 and 1.
+  std::mt19937 rng(45);
+  for (GemmShape shape : {GemmShape{37, 70, 1024}, GemmShape{25, 33, 2048}})
+    for (float beta : {0.0f, 1.0f}) {
+      GemmProblem p(false, false, shape, 0, 1.0f, beta, rng);
+      REQUIRE(p.lda % 1024 == 0);
+      check_all_configurations(p);
+    }
+}
+
 TEST_CASE("sgemm with few rows of A reads B in place (batch-1 1x1 convolutions)") {
   // M <= 1024, B not transposed, alpha 1: no packing of B. Ragged last
   // column panels (330, 24), several K slices (600) and column blocks (1280),

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cpu/gemm/gemm_simd.hpp"
 
@@ -240,6 +241,17 @@ void pack_a(bool trans_a, const float* a, std::int64_t lda, std::int64_t mc, std
 void pack_b(bool trans_b, const float* b, std::int64_t ldb, std::int64_t kc, std::int64_t nc, float alpha,
             float* packed);
 
+// Leading dimensions (in floats) that put every row of A in the same L1 set.
+constexpr std::int64_t kAliasingFloats = 1024;
+
+// A thread's buffer for one MR-row panel of A copied with a padded stride.
+float* aliasing_free_rows(std::int64_t kc) {
+  thread_local std::vector<float> buffer;
+  const auto floats = static_cast<std::size_t>(kMr * (kc + kL));
+  if (buffer.size() < floats) buffer.resize(floats);
+  return buffer.data();
+}
+
 // Whole MR-row tiles read A in place (no packing); only a ragged last row
 // panel is packed, into `edge_panel` (MR x kc floats).
 void unpacked_a_panels(bool trans_a, std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* a,
@@ -249,6 +261,13 @@ void unpacked_a_panels(bool trans_a, std::int64_t mc, std::int64_t nc, std::int6
   for (; i + kMr <= mc; i += kMr) {
     if (trans_a) {
       row_panel<ALayout::Transposed>(kMr, nc, kc, a + i, lda, panels, c + i * ldc, ldc, beta, stream_c);
+    } else if (lda % kAliasingFloats == 0) {
+      // Rows a multiple of 4 KiB apart fall into the same L1 set: the panel's
+      // 12 rows would not fit its ways. A copy with a padded stride does.
+      float* copy = aliasing_free_rows(kc);
+      const std::int64_t ld = kc + kL;
+      for (int r = 0; r < kMr; ++r) std::copy(a + (i + r) * lda, a + (i + r) * lda + kc, copy + r * ld);
+      row_panel<ALayout::Rows>(kMr, nc, kc, copy, ld, panels, c + i * ldc, ldc, beta, stream_c);
     } else {
       // The next panel may lie past this block (the next thread's work item).
       const float* prefetch_rows = i + 2 * kMr <= a_rows ? a + (i + kMr) * lda : nullptr;
