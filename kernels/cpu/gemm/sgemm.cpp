@@ -47,6 +47,8 @@ constexpr std::int64_t kMinChunkPanels = 4, kMaxChunkPanels = 64;
 // product (1x1 convolutions of a single image: 6x6 to 24x24 pixels against
 // weights of up to 1280 x 320).
 constexpr std::int64_t kUnpackedBMaxRows = 1024;
+// Few rows of A: B's size (floats) from which the threads split its columns.
+constexpr std::int64_t kSmallRowsParallelMinFloats = std::int64_t{1} << 18;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
@@ -305,7 +307,10 @@ void run_sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
   const bool serial = in_parallel_region() || num_threads() == 1 || m * n * k < kParallelMinMacs;
   const int threads = serial ? 1 : num_threads();
   if (m <= kern.small_rows_max) {
-    run_small_rows(kern, op, m, n, k, beta, serial);
+    // Streaming B is memory-bound: two cores read it faster than one well
+    // below the register-tiled path's threshold.
+    run_small_rows(kern, op, m, n, k, beta,
+                   in_parallel_region() || num_threads() == 1 || n * k < kSmallRowsParallelMinFloats);
     return;
   }
 
