@@ -5,6 +5,7 @@
 // every ISA this CPU has and with 1 and 2 threads.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -55,10 +56,29 @@ struct GemmProblem {
   }
 
   bool stream_c = false;  // run sgemm_stream_c (beta must be 0)
+  // Run sgemm_epilogue: scale and shift of n floats (empty: none), relu6.
+  bool epilogue = false, relu6 = false;
+  std::vector<float> scale, shift;
+
+  petal::cpu::GemmEpilogue gemm_epilogue() const {
+    return {scale.empty() ? nullptr : scale.data(), shift.empty() ? nullptr : shift.data(), relu6};
+  }
+  void apply_epilogue(std::vector<float>& c) const {
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = 0; j < n; ++j) {
+        float& v = c[static_cast<std::size_t>(i * ldc + j)];
+        if (!scale.empty()) v *= scale[static_cast<std::size_t>(j)];
+        if (!shift.empty()) v += shift[static_cast<std::size_t>(j)];
+        if (relu6) v = std::min(std::max(v, 0.0f), 6.0f);
+      }
+  }
 
   std::vector<float> run_sgemm() const {
     std::vector<float> c = c_init;
-    if (stream_c) {
+    if (epilogue) {
+      petal::cpu::sgemm_epilogue(trans_a, trans_b, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc,
+                                 gemm_epilogue());
+    } else if (stream_c) {
       petal::cpu::sgemm_stream_c(trans_a, trans_b, m, n, k, alpha, a.data(), lda, b.data(), ldb, c.data(), ldc);
     } else {
       petal::cpu::sgemm(trans_a, trans_b, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
@@ -69,6 +89,7 @@ struct GemmProblem {
     std::vector<float> c = c_init;
     petal::cpu::sgemm_reference(trans_a, trans_b, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(),
                                 ldc);
+    if (epilogue) apply_epilogue(c);
     return c;
   }
 
@@ -276,6 +297,30 @@ TEST_CASE("sgemm_stream_c (non-temporal stores of C) matches the reference") {
         GemmProblem p(ta, false, shape, pad, 0.75f, 0.0f, rng);
         p.stream_c = true;
         check_all_configurations(p);
+      }
+}
+
+TEST_CASE("sgemm_epilogue applies scale, shift and ReLU6 per column as it stores C") {
+  // Every combination of the three on edge shapes (ragged tiles, 1 to 4
+  // rows), several K slices (600: only the last applies it), K groups
+  // (5 x 390 x 11000), beta 0 and 1, both layouts of A, and K = 0.
+  std::mt19937 rng(47);
+  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+  std::vector<GemmShape> shapes = {{1, 37, 20}, {3, 300, 17}, {13, 33, 9}, {37, 70, 600}, {290, 96, 144},
+                                   {25, 17, 0}, {2, 390, 11000}, {5, 390, 11000}};
+  int index = 0;
+  for (GemmShape shape : shapes)
+    for (bool ta : {false, true})
+      for (int mode = 1; mode < 8; ++mode) {
+        GemmProblem p(ta, false, shape, index % 2 ? 3 : 0, 1.0f, index % 3 == 0 ? 1.0f : 0.0f, rng);
+        p.epilogue = true;
+        if (mode & 1) p.scale.resize(static_cast<std::size_t>(p.n));
+        if (mode & 2) p.shift.resize(static_cast<std::size_t>(p.n));
+        p.relu6 = (mode & 4) != 0;
+        for (float& v : p.scale) v = dist(rng);
+        for (float& v : p.shift) v = dist(rng) * 3.0f;
+        check_all_configurations(p);
+        ++index;
       }
 }
 

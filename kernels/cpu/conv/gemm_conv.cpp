@@ -114,29 +114,12 @@ void col2im_add(const float* col, const ConvGeometry& g, std::int64_t p0, std::i
   });
 }
 
-// Per-channel scale and bias (each expanded to the channel period) and ReLU6
-// on rows of the output.
+// Per-channel scale and bias and ReLU6 on the output, applied by sgemm as it
+// stores each tile (no second pass over the output).
 struct Epilogue {
-  const ChannelKernels& kernels;
-  std::vector<float> scale;  // empty: 1
-  std::vector<float> bias;   // empty with an empty scale and no ReLU6: nothing to do
-  std::int64_t period;
-  bool relu6;
-
-  Epilogue(const float* s, const float* b, std::int64_t channels, bool relu6_)
-      : kernels(channel_kernels()), period(channel_period(channels, channel_kernels().lanes)), relu6(relu6_) {
-    auto expand = [&](const float* v, std::vector<float>& out) {
-      out.assign(static_cast<std::size_t>(period), 0.0f);
-      if (v != nullptr)
-        for (std::int64_t i = 0; i < period; ++i) out[static_cast<std::size_t>(i)] = v[i % channels];
-    };
-    if (s != nullptr) expand(s, scale);
-    if (s != nullptr || b != nullptr || relu6) expand(b, bias);
-  }
-  bool active() const { return !bias.empty(); }
-  void apply(float* y, std::int64_t count) const {
-    if (active()) kernels.affine(y, count, period, scale.empty() ? nullptr : scale.data(), bias.data(), y, relu6, false);
-  }
+  GemmEpilogue in_gemm;
+  Epilogue(const float* s, const float* b, bool relu6) : in_gemm{s, b, relu6} {}
+  bool active() const { return in_gemm.scale != nullptr || in_gemm.shift != nullptr || in_gemm.relu6; }
 };
 
 // Adds the per-chunk partial results in chunk order into out.
@@ -259,8 +242,8 @@ void run_conv2d_forward(const float* x, const float* w, const float* bias, float
           sgemm_stream_c(false, false, rows, cout, g.in_c, 1.0f, x + b * g.in_c, g.in_c, w, cout, y + b * cout, cout);
           continue;
         }
-        sgemm(false, false, rows, cout, g.in_c, 1.0f, x + b * g.in_c, g.in_c, w, cout, 0.0f, y + b * cout, cout);
-        epilogue.apply(y + b * cout, rows * cout);
+        sgemm_epilogue(false, false, rows, cout, g.in_c, 1.0f, x + b * g.in_c, g.in_c, w, cout, 0.0f, y + b * cout,
+                       cout, epilogue.in_gemm);
         if (stats != nullptr) stats->add(chunk, y + b * cout, rows * cout);
       }
     });
@@ -297,8 +280,8 @@ void run_conv2d_forward(const float* x, const float* w, const float* bias, float
         sgemm_stream_c(false, false, rows, cout, k, 1.0f, col.data(), k, w, cout, y + b * cout, cout);
         continue;
       }
-      sgemm(false, false, rows, cout, k, 1.0f, col.data(), k, w, cout, 0.0f, y + b * cout, cout);
-      epilogue.apply(y + b * cout, rows * cout);
+      sgemm_epilogue(false, false, rows, cout, k, 1.0f, col.data(), k, w, cout, 0.0f, y + b * cout, cout,
+                     epilogue.in_gemm);
       if (stats != nullptr) stats->add(chunk, y + b * cout, rows * cout);
     }
   });
@@ -310,12 +293,12 @@ bool conv2d_runs_direct(const ConvGeometry& g) { return g.in_c <= 4; }
 
 void conv2d_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
                     ChannelStats* stats) {
-  run_conv2d_forward(x, w, bias, y, g, relu6, stats, Epilogue(nullptr, bias, g.out_c, relu6));
+  run_conv2d_forward(x, w, bias, y, g, relu6, stats, Epilogue(nullptr, bias, relu6));
 }
 
 void conv2d_forward_scaled(const float* x, const float* w, const float* scale, const float* shift, float* y,
                            const ConvGeometry& g, bool relu6) {
-  run_conv2d_forward(x, w, nullptr, y, g, relu6, nullptr, Epilogue(scale, shift, g.out_c, relu6));
+  run_conv2d_forward(x, w, nullptr, y, g, relu6, nullptr, Epilogue(scale, shift, relu6));
 }
 
 void conv2d_backward_input(const float* dy, const float* w, float* dx, const ConvGeometry& g) {

@@ -155,6 +155,7 @@ struct Plan {
   bool unpacked_a;
   bool unpacked_b;        // B read in place: no packing phase
   bool stream_c = false;  // the last K slice writes C past the caches
+  CStore epilogue;        // applied by the last K slice (scale/shift indexed by C's column)
   float* packed_b;
 
   Plan(const SgemmKernels& kernels, const Operands& operands, std::int64_t m_, std::int64_t col_begin_,
@@ -208,18 +209,23 @@ struct Plan {
     const std::int64_t row_begin = chunk * chunk_rows, rows = std::min(chunk_rows, m - row_begin);
     const std::int64_t j0 = col_begin + block * nc, width = std::min(nc, col_begin + cols - j0);
     const std::int64_t p0 = k_slice * kc, depth = std::min(kc, k - p0);
-    const float slice_beta = k_slice == 0 ? beta : 1.0f;  // later K slices accumulate
-    const bool stream_slice = stream_c && k_slice == k_slices - 1;
+    CStore store;
+    store.beta = k_slice == 0 ? beta : 1.0f;  // later K slices accumulate
+    if (k_slice == k_slices - 1) {
+      store = epilogue.at(j0);
+      store.beta = k_slices == 1 ? beta : 1.0f;
+      store.stream = stream_c;
+    }
     const float* b_slice = unpacked_b ? nullptr : slice(block, k_slice);
     float* c_tile = op.c + row_begin * op.ldc + j0;
     if (unpacked_b) {
       kern->macro_kernel_unpacked_ab(op.trans_a, rows, width, depth, op.a_at(row_begin, k_begin + p0), op.lda,
-                                     m - row_begin, op.b_at(k_begin + p0, j0), op.ldb, c_tile, op.ldc, slice_beta,
-                                     stream_slice, packed_a_buffer(a_scratch_floats()),
+                                     m - row_begin, op.b_at(k_begin + p0, j0), op.ldb, c_tile, op.ldc, store,
+                                     packed_a_buffer(a_scratch_floats()),
                                      edge_b_buffer(kc * kern->nr));
     } else if (unpacked_a) {
       kern->macro_kernel_unpacked_a(op.trans_a, rows, width, depth, op.a_at(row_begin, k_begin + p0), op.lda,
-                                    m - row_begin, b_slice, c_tile, op.ldc, slice_beta, stream_slice,
+                                    m - row_begin, b_slice, c_tile, op.ldc, store,
                                     packed_a_buffer(a_scratch_floats()));
     } else {
       // Pack mc rows at a time so the packed A block shares L2 with the B slice.
@@ -227,8 +233,7 @@ struct Plan {
       for (std::int64_t i = 0; i < rows; i += kern->mc) {
         const std::int64_t block_rows = std::min(kern->mc, rows - i);
         kern->pack_a(op.trans_a, op.a_at(row_begin + i, k_begin + p0), op.lda, block_rows, depth, packed_a);
-        kern->macro_kernel(block_rows, width, depth, packed_a, b_slice, c_tile + i * op.ldc, op.ldc, slice_beta,
-                           stream_slice);
+        kern->macro_kernel(block_rows, width, depth, packed_a, b_slice, c_tile + i * op.ldc, op.ldc, store);
       }
     }
     done.store(static_cast<int>(k_slice + 1), std::memory_order_release);
@@ -270,7 +275,7 @@ namespace {
 // Few rows of A: each thread takes a range of C's columns (whole cache
 // lines), so the result does not depend on the thread count.
 void run_small_rows(const SgemmKernels& kern, const Operands& op, std::int64_t m, std::int64_t n, std::int64_t k,
-                    float beta, bool serial) {
+                    float beta, bool serial, const CStore& epilogue) {
   const float* a = op.a;
   std::int64_t lda = op.lda;
   if (op.trans_a) {
@@ -282,6 +287,7 @@ void run_small_rows(const SgemmKernels& kern, const Operands& op, std::int64_t m
   }
   auto columns = [&](std::int64_t j0, std::int64_t j1) {
     kern.small_rows(op.trans_b, m, j1 - j0, k, op.alpha, a, lda, op.b_at(0, j0), op.ldb, beta, op.c + j0, op.ldc);
+    if (epilogue.has_epilogue()) kern.apply_epilogue(op.c + j0, op.ldc, m, j1 - j0, epilogue.at(j0));
   };
   constexpr std::int64_t kColumnUnit = 16;  // one 64-byte line of a row of C
   if (serial) {
@@ -295,14 +301,15 @@ void run_small_rows(const SgemmKernels& kern, const Operands& op, std::int64_t m
 
 void run_sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
-               std::int64_t ldc, bool stream_c) {
+               std::int64_t ldc, bool stream_c, const CStore& epilogue = {}) {
   if (m <= 0 || n <= 0) return;
-  if (k <= 0 || alpha == 0.0f) {
-    scale_c(m, n, beta, c, ldc);
-    return;
-  }
   const SgemmKernels& kern = select_table(isa_scalar::sgemm_kernels, isa_avx2::sgemm_kernels,
                                           isa_avx512::sgemm_kernels);
+  if (k <= 0 || alpha == 0.0f) {
+    scale_c(m, n, beta, c, ldc);
+    if (epilogue.has_epilogue()) kern.apply_epilogue(c, ldc, m, n, epilogue);
+    return;
+  }
   const Operands op{trans_a, trans_b, a, lda, b, ldb, alpha, c, ldc};
   const bool serial = in_parallel_region() || num_threads() == 1 || m * n * k < kParallelMinMacs;
   const int threads = serial ? 1 : num_threads();
@@ -310,7 +317,7 @@ void run_sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
     // Streaming B is memory-bound: two cores read it faster than one well
     // below the register-tiled path's threshold.
     run_small_rows(kern, op, m, n, k, beta,
-                   in_parallel_region() || num_threads() == 1 || n * k < kSmallRowsParallelMinFloats);
+                   in_parallel_region() || num_threads() == 1 || n * k < kSmallRowsParallelMinFloats, epilogue);
     return;
   }
 
@@ -329,6 +336,7 @@ void run_sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
       Plan plan(kern, op, m, col_begin, std::min(group_cols, n - col_begin), k_begin, std::min(group_k, k - k_begin),
                 k_begin == 0 ? beta : 1.0f, threads);
       plan.stream_c = stream_c && k_begin + group_k >= k;
+      if (k_begin + group_k >= k) plan.epilogue = epilogue;
       if (!plan.unpacked_b) plan.packed_b = packed_b_buffer(plan.b_slices() * plan.slice_floats);
       WorkCounters work(plan.tiles());
       if (threads == 1) {
@@ -350,6 +358,16 @@ void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
 void sgemm_stream_c(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                     const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc) {
   run_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc, true);
+}
+
+void sgemm_epilogue(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                    const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                    std::int64_t ldc, const GemmEpilogue& epilogue) {
+  CStore store;
+  store.scale = epilogue.scale;
+  store.shift = epilogue.shift;
+  store.relu6 = epilogue.relu6;
+  run_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, false, store);
 }
 
 }  // namespace petal::cpu

@@ -22,4 +22,19 @@ void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
 void sgemm_stream_c(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                     const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc);
 
+// A per-column map applied to C after the product (in the same pass over C):
+// C[i, j] = act(C[i, j] * scale[j] + shift[j]), scale and shift of n
+// floats (null: 1 and 0), act ReLU6 (min(max(x, 0), 6)) or none. A 1x1
+// convolution's bias or folded batch norm and its activation.
+struct GemmEpilogue {
+  const float* scale = nullptr;
+  const float* shift = nullptr;
+  bool relu6 = false;
+};
+
+// sgemm, then the epilogue on every element of C.
+void sgemm_epilogue(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                    const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                    std::int64_t ldc, const GemmEpilogue& epilogue);
+
 }  // namespace petal::cpu

@@ -3,6 +3,7 @@
 #include "kernels/cpu/gemm/sgemm_kernels.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -109,15 +110,61 @@ inline void multiply_tile(std::int64_t kc, const float* __restrict a, std::int64
   }
 }
 
-// Writes a whole tile: C = acc + beta * C; with stream_c, past the caches.
-inline void store_full_tile(const Tile& t, float* c, std::int64_t ldc, float beta, bool stream_c) {
+// The epilogue of one vector: act(v * scale + shift), one rounding (as the
+// channel kernels' separate pass computed it).
+inline V epilogue(V v, const float* scale, const float* shift, bool relu6) {
+  if (scale != nullptr && shift != nullptr) {
+    v = fma(v, load(scale), load(shift));
+  } else if (scale != nullptr) {
+    v = v * load(scale);
+  } else if (shift != nullptr) {
+    v = v + load(shift);
+  }
+  if (relu6) v = vmin(vmax(v, broadcast(0.0f)), broadcast(6.0f));
+  return v;
+}
+
+inline float epilogue(float v, const float* scale, const float* shift, bool relu6) {
+  if (scale != nullptr && shift != nullptr) {
+    v = std::fma(v, *scale, *shift);
+  } else if (scale != nullptr) {
+    v *= *scale;
+  } else if (shift != nullptr) {
+    v += *shift;
+  }
+  if (relu6) v = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+  return v;
+}
+
+// Writes a whole tile: C = acc + beta * C, then the epilogue; with
+// store.stream, past the caches.
+inline void store_full_tile(const Tile& t, float* c, std::int64_t ldc, const CStore& store) {
+  const float beta = store.beta;
+  if (store.has_epilogue()) {
+    PETAL_UNROLL for (int r = 0; r < kMr; ++r) {
+      PETAL_UNROLL for (int v = 0; v < kNv; ++v) {
+        float* p = c + r * ldc + v * kL;
+        V value = t.acc[r][v];
+        if (beta != 0.0f) value = fma(broadcast(beta), load(p), value);
+        value = epilogue(value, store.scale ? store.scale + v * kL : nullptr,
+                         store.shift ? store.shift + v * kL : nullptr, store.relu6);
+        if (store.stream) {
+          stream(p, value);
+        } else {
+          gemm::store(p, value);
+        }
+      }
+    }
+    return;
+  }
+  const bool stream_c = store.stream;
   if (beta == 0.0f && stream_c) {
     PETAL_UNROLL for (int r = 0; r < kMr; ++r) {
       PETAL_UNROLL for (int v = 0; v < kNv; ++v) stream(c + r * ldc + v * kL, t.acc[r][v]);
     }
   } else if (beta == 0.0f) {
     PETAL_UNROLL for (int r = 0; r < kMr; ++r) {
-      PETAL_UNROLL for (int v = 0; v < kNv; ++v) store(c + r * ldc + v * kL, t.acc[r][v]);
+      PETAL_UNROLL for (int v = 0; v < kNv; ++v) gemm::store(c + r * ldc + v * kL, t.acc[r][v]);
     }
   } else if (beta == 1.0f && stream_c) {
     PETAL_UNROLL for (int r = 0; r < kMr; ++r) {
@@ -130,7 +177,7 @@ inline void store_full_tile(const Tile& t, float* c, std::int64_t ldc, float bet
     PETAL_UNROLL for (int r = 0; r < kMr; ++r) {
       PETAL_UNROLL for (int v = 0; v < kNv; ++v) {
         float* p = c + r * ldc + v * kL;
-        store(p, load(p) + t.acc[r][v]);
+        gemm::store(p, load(p) + t.acc[r][v]);
       }
     }
   } else {
@@ -138,29 +185,36 @@ inline void store_full_tile(const Tile& t, float* c, std::int64_t ldc, float bet
     PETAL_UNROLL for (int r = 0; r < kMr; ++r) {
       PETAL_UNROLL for (int v = 0; v < kNv; ++v) {
         float* p = c + r * ldc + v * kL;
-        store(p, fma(vb, load(p), t.acc[r][v]));
+        gemm::store(p, fma(vb, load(p), t.acc[r][v]));
       }
     }
   }
 }
 
 // Writes the valid rows x cols corner of a tile (edges of C).
-inline void store_partial_tile(const Tile& t, float* c, std::int64_t ldc, float beta, std::int64_t rows,
+inline void store_partial_tile(const Tile& t, float* c, std::int64_t ldc, const CStore& store, std::int64_t rows,
                                std::int64_t cols) {
   alignas(64) float buf[kMr * kNr];
   PETAL_UNROLL for (int r = 0; r < kMr; ++r) {
-    PETAL_UNROLL for (int v = 0; v < kNv; ++v) store(buf + r * kNr + v * kL, t.acc[r][v]);
+    PETAL_UNROLL for (int v = 0; v < kNv; ++v) gemm::store(buf + r * kNr + v * kL, t.acc[r][v]);
   }
+  const float beta = store.beta;
   for (std::int64_t r = 0; r < rows; ++r) {
     const float* src = buf + r * kNr;
     float* dst = c + r * ldc;
     std::int64_t j = 0;
-    if (beta == 0.0f) {
-      for (; j + kL <= cols; j += kL) store(dst + j, load(src + j));
+    if (store.has_epilogue()) {
+      for (; j < cols; ++j) {
+        const float value = beta == 0.0f ? src[j] : src[j] + beta * dst[j];
+        dst[j] = epilogue(value, store.scale ? store.scale + j : nullptr, store.shift ? store.shift + j : nullptr,
+                          store.relu6);
+      }
+    } else if (beta == 0.0f) {
+      for (; j + kL <= cols; j += kL) gemm::store(dst + j, load(src + j));
       for (; j < cols; ++j) dst[j] = src[j];
     } else {
       const V vb = broadcast(beta);
-      for (; j + kL <= cols; j += kL) store(dst + j, fma(vb, load(dst + j), load(src + j)));
+      for (; j + kL <= cols; j += kL) gemm::store(dst + j, fma(vb, load(dst + j), load(src + j)));
       for (; j < cols; ++j) dst[j] = src[j] + beta * dst[j];
     }
   }
@@ -175,12 +229,12 @@ inline void prefetch_c_tile(const float* c_tile, std::int64_t ldc, std::int64_t 
   }
 }
 
-inline void store_tile(const Tile& t, float* c_tile, std::int64_t ldc, float beta, std::int64_t rows,
-                       std::int64_t cols, bool stream_c) {
+inline void store_tile(const Tile& t, float* c_tile, std::int64_t ldc, const CStore& store, std::int64_t rows,
+                       std::int64_t cols) {
   if (rows == kMr && cols == kNr) {
-    store_full_tile(t, c_tile, ldc, beta, stream_c);
+    store_full_tile(t, c_tile, ldc, store);
   } else {
-    store_partial_tile(t, c_tile, ldc, beta, rows, cols);
+    store_partial_tile(t, c_tile, ldc, store, rows, cols);
   }
 }
 
@@ -208,7 +262,7 @@ struct BPanels {
 // stream from the L2-resident B slice.
 template <ALayout layout>
 inline void row_panel(std::int64_t rows, std::int64_t nc, std::int64_t kc, const float* a, std::int64_t lda,
-                      const BPanels& panels, float* c, std::int64_t ldc, float beta, bool stream_c,
+                      const BPanels& panels, float* c, std::int64_t ldc, const CStore& store,
                       const float* prefetch_rows = nullptr) {
   for (std::int64_t j = 0; j < nc; j += kNr) {
     const std::int64_t cols = std::min(kNr, nc - j);
@@ -217,7 +271,7 @@ inline void row_panel(std::int64_t rows, std::int64_t nc, std::int64_t kc, const
     float* c_tile = c + j;
     // A streamed C is never read: fetching it would bring back the read
     // traffic that streaming saves.
-    if (!(stream_c && beta == 0.0f)) prefetch_c_tile(c_tile, ldc, rows, cols);
+    if (!(store.stream && store.beta == 0.0f)) prefetch_c_tile(c_tile, ldc, rows, cols);
     Tile t;
     if (layout == ALayout::Rows && j == 0 && prefetch_rows != nullptr) {
       RowPrefetcher prefetcher(prefetch_rows, lda, kc);
@@ -225,15 +279,15 @@ inline void row_panel(std::int64_t rows, std::int64_t nc, std::int64_t kc, const
     } else {
       multiply_tile<layout>(kc, a, lda, b_panel, b_row_stride, t);
     }
-    store_tile(t, c_tile, ldc, beta, rows, cols, stream_c);
+    store_tile(t, c_tile, ldc, store.at(j), rows, cols);
   }
 }
 
 void macro_kernel(std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* packed_a, const float* packed_b,
-                  float* c, std::int64_t ldc, float beta, bool stream_c) {
+                  float* c, std::int64_t ldc, const CStore& store) {
   for (std::int64_t i = 0; i < mc; i += kMr) {
     row_panel<ALayout::Packed>(std::min<std::int64_t>(kMr, mc - i), nc, kc, packed_a + (i / kMr) * kc * kMr, 0,
-                               BPanels::packed(packed_b, kc), c + i * ldc, ldc, beta, stream_c);
+                               BPanels::packed(packed_b, kc), c + i * ldc, ldc, store);
   }
 }
 
@@ -256,48 +310,46 @@ float* aliasing_free_rows(std::int64_t kc) {
 // panel is packed, into `edge_panel` (MR x kc floats).
 void unpacked_a_panels(bool trans_a, std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* a,
                        std::int64_t lda, std::int64_t a_rows, const BPanels& panels, float* c, std::int64_t ldc,
-                       float beta, bool stream_c, float* edge_panel) {
+                       const CStore& store, float* edge_panel) {
   std::int64_t i = 0;
   for (; i + kMr <= mc; i += kMr) {
     if (trans_a) {
-      row_panel<ALayout::Transposed>(kMr, nc, kc, a + i, lda, panels, c + i * ldc, ldc, beta, stream_c);
+      row_panel<ALayout::Transposed>(kMr, nc, kc, a + i, lda, panels, c + i * ldc, ldc, store);
     } else if (lda % kAliasingFloats == 0) {
       // Rows a multiple of 4 KiB apart fall into the same L1 set: the panel's
       // 12 rows would not fit its ways. A copy with a padded stride does.
       float* copy = aliasing_free_rows(kc);
       const std::int64_t ld = kc + kL;
       for (int r = 0; r < kMr; ++r) std::copy(a + (i + r) * lda, a + (i + r) * lda + kc, copy + r * ld);
-      row_panel<ALayout::Rows>(kMr, nc, kc, copy, ld, panels, c + i * ldc, ldc, beta, stream_c);
+      row_panel<ALayout::Rows>(kMr, nc, kc, copy, ld, panels, c + i * ldc, ldc, store);
     } else {
       // The next panel may lie past this block (the next thread's work item).
       const float* prefetch_rows = i + 2 * kMr <= a_rows ? a + (i + kMr) * lda : nullptr;
-      row_panel<ALayout::Rows>(kMr, nc, kc, a + i * lda, lda, panels, c + i * ldc, ldc, beta, stream_c,
-                               prefetch_rows);
+      row_panel<ALayout::Rows>(kMr, nc, kc, a + i * lda, lda, panels, c + i * ldc, ldc, store, prefetch_rows);
     }
   }
   if (i < mc) {
     pack_a(trans_a, trans_a ? a + i : a + i * lda, lda, mc - i, kc, edge_panel);
-    row_panel<ALayout::Packed>(mc - i, nc, kc, edge_panel, 0, panels, c + i * ldc, ldc, beta, stream_c);
+    row_panel<ALayout::Packed>(mc - i, nc, kc, edge_panel, 0, panels, c + i * ldc, ldc, store);
   }
 }
 
 void macro_kernel_unpacked_a(bool trans_a, std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* a,
                              std::int64_t lda, std::int64_t a_rows, const float* packed_b, float* c, std::int64_t ldc,
-                             float beta, bool stream_c, float* edge_panel) {
-  unpacked_a_panels(trans_a, mc, nc, kc, a, lda, a_rows, BPanels::packed(packed_b, kc), c, ldc, beta, stream_c,
-                    edge_panel);
+                             const CStore& store, float* edge_panel) {
+  unpacked_a_panels(trans_a, mc, nc, kc, a, lda, a_rows, BPanels::packed(packed_b, kc), c, ldc, store, edge_panel);
 }
 
 void macro_kernel_unpacked_ab(bool trans_a, std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* a,
                               std::int64_t lda, std::int64_t a_rows, const float* b, std::int64_t ldb, float* c,
-                              std::int64_t ldc, float beta, bool stream_c, float* edge_a, float* edge_b) {
+                              std::int64_t ldc, const CStore& store, float* edge_a, float* edge_b) {
   BPanels panels{b, kNr, ldb};
   const std::int64_t full = nc / kNr * kNr;
   if (full < nc) {
     pack_b(false, b + full, ldb, kc, nc - full, 1.0f, edge_b);
     panels.edge_panel = edge_b;
   }
-  unpacked_a_panels(trans_a, mc, nc, kc, a, lda, a_rows, panels, c, ldc, beta, stream_c, edge_a);
+  unpacked_a_panels(trans_a, mc, nc, kc, a, lda, a_rows, panels, c, ldc, store, edge_a);
 }
 
 void pack_a(bool trans_a, const float* a, std::int64_t lda, std::int64_t mc, std::int64_t kc, float* packed) {
@@ -500,6 +552,19 @@ void small_rows(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, fl
   }
 }
 
+void apply_epilogue(float* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols, const CStore& store) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* row = c + r * ldc;
+    std::int64_t j = 0;
+    for (; j + kL <= cols; j += kL)
+      gemm::store(row + j, epilogue(load(row + j), store.scale ? store.scale + j : nullptr,
+                                    store.shift ? store.shift + j : nullptr, store.relu6));
+    for (; j < cols; ++j)
+      row[j] = epilogue(row[j], store.scale ? store.scale + j : nullptr, store.shift ? store.shift + j : nullptr,
+                        store.relu6);
+  }
+}
+
 }  // namespace
 
 extern const SgemmKernels sgemm_kernels;
@@ -515,6 +580,7 @@ const SgemmKernels sgemm_kernels = {kMr,
                                      macro_kernel_unpacked_ab,
                                      vstream_fence,
                                      kSmallRows,
-                                     small_rows};
+                                     small_rows,
+                                     apply_epilogue};
 
 }  // namespace petal::cpu::PETAL_ISA_NS

@@ -13,6 +13,27 @@
 
 namespace petal::cpu {
 
+// How a macro-kernel writes C: C = acc + beta * C (beta 0: C is not read),
+// then, with an epilogue (scale, shift or relu6), C = act(C * scale[j] +
+// shift[j]) per column j. stream writes whole tiles with non-temporal
+// stores (call stream_fence before another thread reads C). scale and shift
+// point at the first column of the call's C window (null: 1 and 0).
+struct CStore {
+  float beta = 0.0f;
+  bool stream = false;
+  const float* scale = nullptr;
+  const float* shift = nullptr;
+  bool relu6 = false;
+  bool has_epilogue() const { return scale != nullptr || shift != nullptr || relu6; }
+  // The same store for the window starting `columns` further right.
+  CStore at(std::int64_t columns) const {
+    CStore s = *this;
+    if (s.scale) s.scale += columns;
+    if (s.shift) s.shift += columns;
+    return s;
+  }
+};
+
 struct SgemmKernels {
   std::int64_t mr, nr;  // register tile of the micro-kernel
   std::int64_t mc, kc;  // cache blocks: packed A block (L2) and depth (B micro-panel in L1)
@@ -24,24 +45,22 @@ struct SgemmKernels {
   // Scales by alpha while copying.
   void (*pack_b)(bool trans_b, const float* b, std::int64_t ldb, std::int64_t kc, std::int64_t nc, float alpha,
                  float* packed);
-  // C[mc, nc] = packed_a @ packed_b + beta * C (beta == 0: C is not read).
-  // stream_c writes whole tiles of C with non-temporal stores (call
-  // stream_fence before another thread reads C).
+  // C[mc, nc] = packed_a @ packed_b, stored as `store` says.
   void (*macro_kernel)(std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* packed_a,
-                       const float* packed_b, float* c, std::int64_t ldc, float beta, bool stream_c);
+                       const float* packed_b, float* c, std::int64_t ldc, const CStore& store);
   // The same with A read in place (`a` at A(i0, k0) as for pack_a; a_rows >=
   // mc rows of A exist from there on, which bounds the software prefetch);
   // only a ragged last row panel is packed, into edge_panel (mr * kc floats).
   void (*macro_kernel_unpacked_a)(bool trans_a, std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* a,
                                   std::int64_t lda, std::int64_t a_rows, const float* packed_b, float* c,
-                                  std::int64_t ldc, float beta, bool stream_c, float* edge_panel);
+                                  std::int64_t ldc, const CStore& store, float* edge_panel);
   // The same with B read in place too (not transposed, alpha 1: `b` at
   // B(k0, j0), rows ldb apart); a ragged last column panel is packed into
   // edge_b (kc * nr floats). For few rows of A, where packing B would cost
   // as much as the product.
   void (*macro_kernel_unpacked_ab)(bool trans_a, std::int64_t mc, std::int64_t nc, std::int64_t kc, const float* a,
                                    std::int64_t lda, std::int64_t a_rows, const float* b, std::int64_t ldb, float* c,
-                                   std::int64_t ldc, float beta, bool stream_c, float* edge_a, float* edge_b);
+                                   std::int64_t ldc, const CStore& store, float* edge_a, float* edge_b);
   // Orders this thread's non-temporal stores before its later stores.
   void (*stream_fence)();
   // For m <= small_rows_max rows of A (contiguous rows, lda apart; the
@@ -51,6 +70,8 @@ struct SgemmKernels {
   std::int64_t small_rows_max;
   void (*small_rows)(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
                      std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc);
+  // C = act(C * scale[j] + shift[j]) over rows x cols (rows ldc apart).
+  void (*apply_epilogue)(float* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols, const CStore& store);
 };
 
 namespace isa_scalar {
