@@ -48,7 +48,25 @@ template <class T> using Vec = xsimd::batch<T, Arch>;
 template <class T> inline Vec<T> vload(const T* p) { return Vec<T>::load_unaligned(p); }
 template <class T> inline void vstore(T* p, const Vec<T>& v) { v.store_unaligned(p); }
 template <class T> inline Vec<T> vbroadcast(T x) { return Vec<T>(x); }
-template <class T> inline Vec<T> vfma(const Vec<T>& a, const Vec<T>& b, const Vec<T>& c) { return xsimd::fma(a, b, c); }
+// One rounding, always. xsimd 8.1 has no AVX-512 fma: its generic x * y + z
+// is fused only where the compiler contracts it (GCC does at -O2, not at
+// -O1), which made results depend on the optimisation level.
+template <class T> inline Vec<T> vfma(const Vec<T>& a, const Vec<T>& b, const Vec<T>& c) {
+#if defined(PETAL_ISA_AVX512)
+  if constexpr (std::is_same_v<T, float>) {
+    return _mm512_fmadd_ps(a, b, c);
+  } else if constexpr (std::is_same_v<T, double>) {
+    return _mm512_fmadd_pd(a, b, c);
+  } else {
+    return xsimd::fma(a, b, c);
+  }
+#else
+  return xsimd::fma(a, b, c);
+#endif
+}
+// The scalar twin of vfma, for the tails of vector loops: fused exactly where
+// vfma is (the scalar ISA has no FMA, so neither is).
+inline float sfma(float a, float b, float c) { return std::fma(a, b, c); }
 template <class T> inline Vec<T> vmax(const Vec<T>& a, const Vec<T>& b) { return xsimd::max(a, b); }
 template <class T> inline Vec<T> vmin(const Vec<T>& a, const Vec<T>& b) { return xsimd::min(a, b); }
 // xsimd 8's float exp returns inf above Cephes's maxlog (88.3763) although
@@ -132,6 +150,7 @@ template <class T> inline Vec<T> vload(const T* p) { return Vec<T>(*p); }
 template <class T> inline void vstore(T* p, const Vec<T>& v) { *p = v.v; }
 template <class T> inline Vec<T> vbroadcast(T x) { return Vec<T>(x); }
 template <class T> inline Vec<T> vfma(const Vec<T>& a, const Vec<T>& b, const Vec<T>& c) { return Vec<T>(a.v * b.v + c.v); }
+inline float sfma(float a, float b, float c) { return a * b + c; }
 template <class T> inline Vec<T> vmax(const Vec<T>& a, const Vec<T>& b) { return Vec<T>(a.v > b.v ? a.v : b.v); }
 template <class T> inline Vec<T> vmin(const Vec<T>& a, const Vec<T>& b) { return Vec<T>(a.v < b.v ? a.v : b.v); }
 template <class T> inline Vec<T> vexp(const Vec<T>& a) { return Vec<T>(std::exp(a.v)); }

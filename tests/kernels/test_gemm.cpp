@@ -324,6 +324,46 @@ TEST_CASE("sgemm_epilogue applies scale, shift and ReLU6 per column as it stores
       }
 }
 
+TEST_CASE("sgemm_epilogue gives the same bits however the rows are split between calls and threads") {
+  // Batch-split inference runs each slice of the batch as its own GEMM: a row
+  // must come out the same whether it lands in a full register tile, a ragged
+  // edge tile or the few-rows kernel, under every ISA. (xsimd's AVX-512 fma
+  // was fused only where the compiler contracted it, at -O2 but not -O1,
+  // while the edge tiles' scalar path always was.)
+  IsaRestorer restore;
+  std::mt19937 rng(61);
+  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+  // (m = 4 or fewer rows take the few-rows kernel, whose order of summation
+  // differs from the tiles': its shape is split into parts that all do.)
+  const std::vector<GemmShape> shapes = {{1280, 16, 16}, {320, 96, 24}, {80, 144, 32},
+                                         {20, 1280, 112}, {290, 96, 144}, {3, 1000, 1280}};
+  for (Isa isa : petal::cpu::available_isas()) {
+    petal::cpu::set_active_isa(isa);
+    for (const GemmShape& shape : shapes) {
+      const std::int64_t m = shape.m, n = shape.n, k = shape.k;
+      std::vector<float> a(static_cast<std::size_t>(m * k)), b(static_cast<std::size_t>(k * n));
+      std::vector<float> scale(static_cast<std::size_t>(n)), shift(static_cast<std::size_t>(n));
+      for (std::vector<float>* v : {&a, &b, &scale, &shift})
+        for (float& x : *v) x = dist(rng);
+      const petal::cpu::GemmEpilogue epilogue{scale.data(), shift.data(), true};
+      std::vector<float> whole(static_cast<std::size_t>(m * n)), split(whole.size());
+      petal::set_num_threads(2);
+      petal::cpu::sgemm_epilogue(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, whole.data(), n,
+                                 epilogue);
+      petal::set_num_threads(1);
+      const std::int64_t first = m / 2 + 1;  // not a multiple of any register tile for these m
+      petal::cpu::sgemm_epilogue(false, false, first, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, split.data(), n,
+                                 epilogue);
+      petal::cpu::sgemm_epilogue(false, false, m - first, n, k, 1.0f, a.data() + first * k, k, b.data(), n, 0.0f,
+                                 split.data() + first * n, n, epilogue);
+      std::size_t differing = 0;
+      for (std::size_t i = 0; i < whole.size(); ++i) differing += whole[i] != split[i];
+      INFO("isa=", std::string(petal::cpu::isa_name(isa)), " m=", m, " n=", n, " k=", k);
+      CHECK(differing == 0);
+    }
+  }
+}
+
 TEST_CASE("sgemm degenerate sizes and scalars") {
   std::mt19937 rng(5);
   SUBCASE("k == 0 scales C by beta, and beta == 0 clears NaN") {

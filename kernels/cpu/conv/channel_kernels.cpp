@@ -69,7 +69,7 @@ void affine_impl(const float* x, std::int64_t count, std::int64_t period, const 
     }
   }
   for (std::int64_t p = 0; i + p < count; ++p) {
-    float v = (kScale ? x[i + p] * scale[p] : x[i + p]) + shift[p];
+    float v = kScale ? sfma(x[i + p], scale[p], shift[p]) : x[i + p] + shift[p];
     y[i + p] = kRelu6 ? clamp6(v) : v;
   }
 }
@@ -106,7 +106,7 @@ inline V masked_grad(V dy, V x, V scale, V shift) {
 }
 template <bool kRelu6>
 inline float masked_grad(float dy, float x, float scale, float shift) {
-  if constexpr (kRelu6) return dy * relu6_mask(x * scale + shift);
+  if constexpr (kRelu6) return dy * relu6_mask(sfma(x, scale, shift));
   return dy;
 }
 

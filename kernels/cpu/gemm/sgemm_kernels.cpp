@@ -126,7 +126,7 @@ inline V epilogue(V v, const float* scale, const float* shift, bool relu6) {
 
 inline float epilogue(float v, const float* scale, const float* shift, bool relu6) {
   if (scale != nullptr && shift != nullptr) {
-    v = std::fma(v, *scale, *shift);
+    v = sfma(v, *scale, *shift);
   } else if (scale != nullptr) {
     v *= *scale;
   } else if (shift != nullptr) {
