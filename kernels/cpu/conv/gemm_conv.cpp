@@ -14,8 +14,10 @@ namespace {
 
 // About 256 KiB of im2col rows per block: the block and its GEMM output stay in L2.
 constexpr std::int64_t kBlockFloats = 64 * 1024;
-// Pixels per GEMM call of a 1x1 convolution (keeps the output block in L2 for the epilogue).
-constexpr std::int64_t kPointwiseBlockRows = 1024;
+// Pixels per GEMM call of a 1x1 convolution: the output block stays in L2,
+// and 1032 = 86 x 12 = 172 x 6 = 258 x 4 rows leave no ragged register tile
+// (1024 left 4 rows, packed and computed as a whole 12-row tile).
+constexpr std::int64_t kPointwiseBlockRows = 1032;
 
 bool is_pointwise(const ConvGeometry& g) {
   return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&
