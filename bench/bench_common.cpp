@@ -105,6 +105,17 @@ std::string self_executable() {
   return n > 0 ? std::string(buf.data(), n) : std::string();
 }
 
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos <= list.size()) {
+    const std::size_t comma = std::min(list.find(',', pos), list.size());
+    if (comma > pos) out.push_back(list.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  return out;
+}
+
 bool has_flag(int argc, char** argv, const std::string& flag) {
   for (int i = 1; i < argc; ++i)
     if (flag == argv[i]) return true;

@@ -53,6 +53,8 @@ std::string self_executable();
 bool has_flag(int argc, char** argv, const std::string& flag);
 // Value after "--name" (or "--name=value"), or fallback.
 std::string flag_value(int argc, char** argv, const std::string& name, const std::string& fallback);
+// The items of a comma-separated list ("a,b,c"), empty items dropped.
+std::vector<std::string> split_list(const std::string& list);
 
 // The source tree (for the reference scripts under bench/), from the assets
 // path compiled in.

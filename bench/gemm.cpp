@@ -1,12 +1,14 @@
-// Benchmark of petal::cpu::sgemm against OpenBLAS cblas_sgemm on the same
-// shapes in the same run: square matrices and the 1x1-convolution GEMMs of
-// MobileNetV2 (batch 64, 192x192 input), with 1 and 2 threads.
+// Benchmark of petal::cpu::sgemm against OpenBLAS cblas_sgemm and oneDNN's
+// dnnl_sgemm on the same shapes in the same run: square matrices and the
+// 1x1-convolution GEMMs of MobileNetV2 (batch 64, 192x192 input), with 1 and
+// 2 threads.
 //
-// OpenBLAS is a benchmark-only dependency, loaded with dlopen so that petal
-// never links it. It runs in a child process (this executable re-run with a
-// hidden flag) because OPENBLAS_CORETYPE must be in the environment before
-// the library loads: Debian's OpenBLAS 0.3.21 does not recognise Zen 5 and
-// would otherwise fall back to its generic kernels.
+// The peers are benchmark-only dependencies, loaded with dlopen so that petal
+// never links them. Each runs in a child process (this executable re-run with
+// a hidden flag): OPENBLAS_CORETYPE and OMP_NUM_THREADS must be in the
+// environment before the library loads (Debian's OpenBLAS 0.3.21 does not
+// recognise Zen 5 and would otherwise fall back to its generic kernels), and
+// OpenBLAS's and oneDNN's thread pools never share a process with petal's.
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -29,7 +31,7 @@
 
 namespace {
 
-constexpr const char* kChildFlag = "--openblas-child";
+constexpr const char* kChildFlag = "--peer-child";
 constexpr int kChildUnavailable = 3;
 
 using petal::bench::GemmShape;
@@ -98,7 +100,7 @@ double petal_gflops(Problem& p, int threads, bool quick) {
   return p.gflops(s);
 }
 
-// ---- OpenBLAS side (child process) -----------------------------------------
+// ---- The peers' side (child processes) --------------------------------------
 
 using CblasSgemm = void (*)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha, const float* a,
                             int lda, const float* b, int ldb, float beta, float* c, int ldc);
@@ -106,14 +108,27 @@ using OpenblasSetNumThreads = void (*)(int);
 using OpenblasGetCorename = char* (*)();
 constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111;
 
-// Prints the GFLOP/s of cblas_sgemm on one shape; exit code kChildUnavailable
-// when the library cannot be loaded.
-int openblas_child(int argc, char** argv) {
-  const std::int64_t m = std::stoll(petal::bench::flag_value(argc, argv, "--m", "0"));
-  const std::int64_t k = std::stoll(petal::bench::flag_value(argc, argv, "--k", "0"));
-  const std::int64_t n = std::stoll(petal::bench::flag_value(argc, argv, "--n", "0"));
-  const int threads = std::stoi(petal::bench::flag_value(argc, argv, "--threads", "1"));
-  const bool quick = petal::bench::has_flag(argc, argv, "--quick");
+// oneDNN's C API (dnnl.h of libdnnl-dev 2.6), declared here so that only the
+// run-time library is needed: row-major, status 0 on success.
+using DnnlSgemm = int (*)(char trans_a, char trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                          std::int64_t ldc);
+struct DnnlVersion {
+  int major, minor, patch;
+  const char* hash;
+  unsigned cpu_runtime, gpu_runtime;
+};
+using DnnlGetVersion = const DnnlVersion* (*)();
+
+// Times gemm (C = A @ B on p) and prints "GFLOP/s info".
+template <class Gemm>
+int print_peer_figure(Problem& p, bool quick, const std::string& info, Gemm&& gemm) {
+  const double s = petal::bench::median_seconds(gemm, repeats_for(p, quick), 2);
+  std::printf("%.9g %s\n", p.gflops(s), info.c_str());
+  return 0;
+}
+
+int openblas_child(Problem& p, int threads, bool quick) {
   void* lib = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
   if (lib == nullptr) {
     std::fprintf(stderr, "gemm: cannot load libopenblas.so.0: %s\n", dlerror());
@@ -127,22 +142,64 @@ int openblas_child(int argc, char** argv) {
   }
   set_threads(threads);
   auto corename = reinterpret_cast<OpenblasGetCorename>(dlsym(lib, "openblas_get_corename"));
-  Problem p(m, k, n);
-  const int mi = static_cast<int>(m), ni = static_cast<int>(n), ki = static_cast<int>(k);
-  const double s = petal::bench::median_seconds(
-      [&] {
-        sgemm(kCblasRowMajor, kCblasNoTrans, kCblasNoTrans, mi, ni, ki, 1.0f, p.a.data(), ki, p.b.data(), ni, 0.0f,
-              p.c.data(), ni);
-      },
-      repeats_for(p, quick), 2);
-  std::printf("%.9g %s\n", p.gflops(s), corename != nullptr ? corename() : "?");
-  return 0;
+  const int mi = static_cast<int>(p.m), ni = static_cast<int>(p.n), ki = static_cast<int>(p.k);
+  return print_peer_figure(p, quick, corename != nullptr ? corename() : "?", [&] {
+    sgemm(kCblasRowMajor, kCblasNoTrans, kCblasNoTrans, mi, ni, ki, 1.0f, p.a.data(), ki, p.b.data(), ni, 0.0f,
+          p.c.data(), ni);
+  });
 }
 
-// Runs the child; returns GFLOP/s, or a negative value when OpenBLAS is
-// missing; core receives OpenBLAS's core name (openblas_get_corename).
-double openblas_gflops(const GemmShape& s, int threads, bool quick, bool& missing, std::string& core) {
-  std::vector<std::string> argv = {petal::bench::self_executable(), kChildFlag,
+// oneDNN's threads come from OpenMP: OMP_NUM_THREADS, set by the parent.
+int onednn_child(Problem& p, bool quick) {
+  void* lib = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    std::fprintf(stderr, "gemm: cannot load libdnnl.so.2: %s\n", dlerror());
+    return kChildUnavailable;
+  }
+  auto sgemm = reinterpret_cast<DnnlSgemm>(dlsym(lib, "dnnl_sgemm"));
+  auto version = reinterpret_cast<DnnlGetVersion>(dlsym(lib, "dnnl_version"));
+  if (sgemm == nullptr || version == nullptr) {
+    std::fprintf(stderr, "gemm: libdnnl.so.2 lacks dnnl_sgemm or dnnl_version\n");
+    return kChildUnavailable;
+  }
+  const DnnlVersion* v = version();
+  const std::string info = "oneDNN-" + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+                           std::to_string(v->patch);
+  int status = 0;
+  const int rc = print_peer_figure(p, quick, info, [&] {
+    status |= sgemm('N', 'N', p.m, p.n, p.k, 1.0f, p.a.data(), p.k, p.b.data(), p.n, 0.0f, p.c.data(), p.n);
+  });
+  if (status != 0) {
+    std::fprintf(stderr, "gemm: dnnl_sgemm failed (status %d)\n", status);
+    return 1;
+  }
+  return rc;
+}
+
+// Prints the GFLOP/s of one peer on one shape; exit code kChildUnavailable
+// when its library cannot be loaded.
+int peer_child(int argc, char** argv) {
+  const std::int64_t m = std::stoll(petal::bench::flag_value(argc, argv, "--m", "0"));
+  const std::int64_t k = std::stoll(petal::bench::flag_value(argc, argv, "--k", "0"));
+  const std::int64_t n = std::stoll(petal::bench::flag_value(argc, argv, "--n", "0"));
+  const int threads = std::stoi(petal::bench::flag_value(argc, argv, "--threads", "1"));
+  const bool quick = petal::bench::has_flag(argc, argv, "--quick");
+  const std::string peer = petal::bench::flag_value(argc, argv, kChildFlag, "");
+  Problem p(m, k, n);
+  if (peer == "openblas") return openblas_child(p, threads, quick);
+  if (peer == "onednn") return onednn_child(p, quick);
+  std::fprintf(stderr, "gemm: unknown peer '%s'\n", peer.c_str());
+  return 2;
+}
+
+const std::vector<std::string> kPeers = {"openblas", "onednn"};
+
+// Runs a peer's child; returns GFLOP/s, or a negative value when it could not
+// run (missing names the peer when its library is absent); info receives
+// OpenBLAS's core name or oneDNN's version.
+double peer_gflops(const std::string& peer, const GemmShape& s, int threads, bool quick,
+                   std::map<std::string, bool>& missing, std::string& info) {
+  std::vector<std::string> argv = {petal::bench::self_executable(), kChildFlag, peer,
                                    "--m",   std::to_string(s.m),
                                    "--k",   std::to_string(s.k),
                                    "--n",   std::to_string(s.n),
@@ -153,12 +210,13 @@ double openblas_gflops(const GemmShape& s, int threads, bool quick, bool& missin
   std::map<std::string, std::string> env = petal::bench::cpu_guards();
   env.erase("ATEN_CPU_CAPABILITY");
   env["OPENBLAS_NUM_THREADS"] = std::to_string(threads);
+  env["OMP_NUM_THREADS"] = std::to_string(threads);
   std::string out;
   const int rc = petal::bench::run_child(argv, env, out);
-  if (rc == kChildUnavailable) missing = true;
+  if (rc == kChildUnavailable) missing[peer] = true;
   if (rc != 0) return -1.0;
   const std::size_t space = out.find(' ');
-  if (space != std::string::npos) core = out.substr(space + 1, out.find_first_of(" \n", space + 1) - space - 1);
+  if (space != std::string::npos) info = out.substr(space + 1, out.find_first_of(" \n", space + 1) - space - 1);
   return std::atof(out.c_str());
 }
 
@@ -169,19 +227,22 @@ void print_help() {
       "\n"
       "GFLOP/s of petal::cpu::sgemm (row-major, C = A @ B) on square 256..2048\n"
       "and the MobileNetV2 1x1-convolution GEMMs (batch 64, 192x192), next to\n"
-      "OpenBLAS cblas_sgemm on the same shapes, measured in a child process\n"
-      "(libopenblas.so.0 loaded at run time; OPENBLAS_CORETYPE=SkylakeX on\n"
-      "AVX-512 CPUs, Haswell on AVX2 ones). Figures are medians of several runs\n"
-      "(the best of --rounds alternating rounds per side). JSON rows name the\n"
-      "peer (openblas), its variant (cblas_sgemm), peers {name: GFLOP/s} and\n"
-      "OpenBLAS's core name.\n"
+      "OpenBLAS cblas_sgemm and oneDNN dnnl_sgemm on the same shapes, each\n"
+      "measured in a child process (libopenblas.so.0 and libdnnl.so.2 loaded at\n"
+      "run time; OPENBLAS_CORETYPE=SkylakeX on AVX-512 CPUs, Haswell on AVX2\n"
+      "ones). Figures are medians of several runs (the best of --rounds\n"
+      "alternating rounds per side). The ratio is against the best peer; JSON\n"
+      "rows name it (peer, variant), give every peer's figure (peers) and the\n"
+      "ratio to each (ratio_openblas, ratio_onednn), OpenBLAS's core name and\n"
+      "oneDNN's version.\n"
       "\n"
       "  --quick         three small shapes, three runs each (smoke test)\n"
       "  --json          one JSON object per line in the shared bench format\n"
       "  --threads LIST  comma-separated thread counts (default 1,2)\n"
-      "  --no-reference  skip OpenBLAS (reference reported as null)\n"
+      "  --no-reference  skip the peers (reference reported as null)\n"
+      "  --peers LIST    peers to run, comma-separated (default openblas,onednn)\n"
       "  --only TEXT     only the shapes whose name contains TEXT (e.g. square, mnv2)\n"
-      "  --rounds N      alternate petal / OpenBLAS N times per shape and keep each\n"
+      "  --rounds N      alternate petal / the peers N times per shape and keep each\n"
       "                  side's best median (default 3, 1 with --quick)\n"
       "  --device cuda[:N]  petal's matmul on the GPU vs cublasSgemm called directly,\n"
       "                  squares 1024..4096 and the MobileNetV2 1x1 shapes (needs a\n"
@@ -210,7 +271,7 @@ std::vector<int> parse_threads(const std::string& list) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (petal::bench::has_flag(argc, argv, kChildFlag)) return openblas_child(argc, argv);
+  if (petal::bench::has_flag(argc, argv, kChildFlag)) return peer_child(argc, argv);
   if (petal::bench::has_flag(argc, argv, "--help") || petal::bench::has_flag(argc, argv, "-h")) {
     print_help();
     return 0;
@@ -237,55 +298,97 @@ int main(int argc, char** argv) {
       std::max(1, std::atoi(petal::bench::flag_value(argc, argv, "--rounds", quick ? "1" : "3").c_str()));
   const std::vector<int> thread_counts = parse_threads(petal::bench::flag_value(argc, argv, "--threads", "1,2"));
 
+  std::vector<std::string> peers;
+  if (with_reference)
+    for (const std::string& peer : petal::bench::split_list(petal::bench::flag_value(argc, argv, "--peers", "openblas,onednn"))) {
+      if (std::find(kPeers.begin(), kPeers.end(), peer) == kPeers.end()) {
+        std::fprintf(stderr, "gemm: unknown peer '%s' in --peers (openblas, onednn)\n", peer.c_str());
+        return 2;
+      }
+      peers.push_back(peer);
+    }
+
   if (!json) {
-    std::printf("sgemm, row-major C = A @ B, isa %s; reference OpenBLAS cblas_sgemm, guards %s\n",
-                petal::cpu::isa_name(petal::cpu::active_isa()),
-                petal::bench::guards_json().c_str());
-    std::printf("%-20s %7s %5s %5s %7s %12s %12s %7s\n", "name", "m", "k", "n", "threads", "petal GF/s",
-                "openblas", "ratio");
+    std::printf("sgemm, row-major C = A @ B, isa %s; peers OpenBLAS cblas_sgemm, oneDNN dnnl_sgemm; guards %s\n",
+                petal::cpu::isa_name(petal::cpu::active_isa()), petal::bench::guards_json().c_str());
+    std::printf("%-20s %7s %5s %5s %7s %11s %9s %9s %6s %6s\n", "name", "m", "k", "n", "threads", "petal GF/s",
+                "openblas", "onednn", "x obl", "x dnnl");
   }
-  bool missing = false;
-  std::string core;  // OpenBLAS's core name, from the children
+  std::map<std::string, bool> missing;
+  std::map<std::string, std::string> info;  // OpenBLAS's core name, oneDNN's version (from the children)
   const std::string only = petal::bench::flag_value(argc, argv, "--only", "");
   for (const GemmShape& s : shapes(quick)) {
     if (!only.empty() && s.name.find(only) == std::string::npos) continue;
     Problem p(s.m, s.k, s.n);
     for (int threads : thread_counts) {
-      // Alternate petal and OpenBLAS rounds and keep each side's best median:
-      // on a shared machine a burst of outside load then hits both alike.
-      double ours = 0.0, ref = -1.0;
+      // Alternate petal and peer rounds and keep each side's best median: on
+      // a shared machine a burst of outside load then hits every side alike.
+      double ours = 0.0;
+      std::map<std::string, double> figures;
+      for (const std::string& peer : peers) figures[peer] = -1.0;
       for (int round = 0; round < rounds; ++round) {
         ours = std::max(ours, petal_gflops(p, threads, quick));
-        if (with_reference) ref = std::max(ref, openblas_gflops(s, threads, quick, missing, core));
+        for (const std::string& peer : peers)
+          figures[peer] = std::max(figures[peer], peer_gflops(peer, s, threads, quick, missing, info[peer]));
       }
-      const bool have_ref = ref > 0.0;
+      std::string best;
+      for (const auto& [peer, figure] : figures)
+        if (figure > 0.0 && (best.empty() || figure > figures[best])) best = peer;
+      auto ratio_to = [&](const std::string& peer) {
+        auto it = figures.find(peer);
+        return it != figures.end() && it->second > 0.0 ? ours / it->second : -1.0;
+      };
       if (json) {
         petal::bench::JsonRow row;
         row.set("bench", "gemm").set("name", s.name).set("m", static_cast<long long>(s.m))
             .set("k", static_cast<long long>(s.k)).set("n", static_cast<long long>(s.n)).set("threads", threads)
             .set("batch", 1).set("device", "cpu").set("unit", "GFLOP/s").set("petal", ours);
-        if (have_ref) {
-          row.set("peer", "openblas").set("variant", "cblas_sgemm").set("reference", ref)
-              .set("reference_name", "openblas").set("ratio", ours / ref)
-              .set_raw("peers", "{\"openblas\": " + petal::nn::json::number(ref) + "}");
+        std::string peers_json = "{";
+        for (const auto& [peer, figure] : figures)
+          if (figure > 0.0)
+            peers_json += (peers_json.size() > 1 ? ", " : "") + petal::nn::json::quote(peer) + ": " +
+                          petal::nn::json::number(figure);
+        peers_json += "}";
+        if (!best.empty()) {
+          row.set("peer", best).set("variant", best == "openblas" ? "cblas_sgemm" : "dnnl_sgemm")
+              .set("reference", figures[best]).set("reference_name", best).set("ratio", ours / figures[best]);
         } else {
           row.set_raw("peer", "null").set_raw("variant", "null").set_raw("reference", "null")
-              .set("reference_name", "openblas").set_raw("ratio", "null").set_raw("peers", "{}");
+              .set_raw("reference_name", "null").set_raw("ratio", "null");
         }
-        row.set("openblas_core", core).set_raw("guards", petal::bench::guards_json()).set("cpu", petal::bench::cpu_model());
+        row.set_raw("peers", peers_json);
+        for (const std::string& peer : kPeers) {
+          const double r = ratio_to(peer);
+          if (r > 0.0) {
+            row.set("ratio_" + peer, r);
+          } else {
+            row.set_raw("ratio_" + peer, "null");
+          }
+        }
+        row.set("openblas_core", info["openblas"]).set("onednn_version", info["onednn"])
+            .set_raw("guards", petal::bench::guards_json()).set("cpu", petal::bench::cpu_model());
         std::printf("%s\n", row.str().c_str());
       } else {
-        char ref_text[32] = "n/a", ratio_text[32] = "n/a";
-        if (have_ref) {
-          std::snprintf(ref_text, sizeof ref_text, "%.1f", ref);
-          std::snprintf(ratio_text, sizeof ratio_text, "%.2f", ours / ref);
-        }
-        std::printf("%-20s %7lld %5lld %5lld %7d %12.1f %12s %7s\n", s.name.c_str(), static_cast<long long>(s.m),
-                    static_cast<long long>(s.k), static_cast<long long>(s.n), threads, ours, ref_text, ratio_text);
+        auto text = [](double v, const char* format) {
+          char buf[32] = "n/a";
+          if (v > 0.0) std::snprintf(buf, sizeof buf, format, v);
+          return std::string(buf);
+        };
+        auto figure_of = [&](const std::string& peer) {
+          auto it = figures.find(peer);
+          return it == figures.end() ? -1.0 : it->second;
+        };
+        std::printf("%-20s %7lld %5lld %5lld %7d %11.1f %9s %9s %6s %6s\n", s.name.c_str(),
+                    static_cast<long long>(s.m), static_cast<long long>(s.k), static_cast<long long>(s.n), threads,
+                    ours, text(figure_of("openblas"), "%.1f").c_str(), text(figure_of("onednn"), "%.1f").c_str(),
+                    text(ratio_to("openblas"), "%.2f").c_str(), text(ratio_to("onednn"), "%.2f").c_str());
       }
       std::fflush(stdout);
     }
   }
-  if (missing) std::fprintf(stderr, "gemm: OpenBLAS (libopenblas.so.0) is not installed: reference is null\n");
+  if (missing["openblas"])
+    std::fprintf(stderr, "gemm: OpenBLAS (libopenblas.so.0, Debian libopenblas0) is not installed: no figure\n");
+  if (missing["onednn"])
+    std::fprintf(stderr, "gemm: oneDNN (libdnnl.so.2, Debian libdnnl2) is not installed: no figure\n");
   return 0;
 }

@@ -452,17 +452,6 @@ int rss_child(std::int64_t batch, const fs::path& dir) {
   return 0;
 }
 
-std::vector<std::string> split_list(const std::string& list) {
-  std::vector<std::string> out;
-  std::size_t pos = 0;
-  while (pos <= list.size()) {
-    const std::size_t comma = std::min(list.find(',', pos), list.size());
-    if (comma > pos) out.push_back(list.substr(pos, comma - pos));
-    pos = comma + 1;
-  }
-  return out;
-}
-
 int cpu_main(int argc, char** argv) {
   const bool quick = bench::has_flag(argc, argv, "--quick");
   const bool json = bench::has_flag(argc, argv, "--json");
@@ -495,7 +484,7 @@ int cpu_main(int argc, char** argv) {
   run.no_compile = bench::has_flag(argc, argv, "--no-compile");
   std::vector<std::string> peers;
   if (!bench::has_flag(argc, argv, "--no-reference"))
-    peers = split_list(bench::flag_value(argc, argv, "--peers", "onnxruntime,torch,tensorflow"));
+    peers = bench::split_list(bench::flag_value(argc, argv, "--peers", "onnxruntime,torch,tensorflow"));
   for (const std::string& p : peers)
     if (p != "onnxruntime" && p != "torch" && p != "tensorflow") {
       std::fprintf(stderr, "mobilenet: unknown peer '%s' (onnxruntime, torch, tensorflow)\n", p.c_str());
