@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the build dependencies plus the benchmark references: Debian's
-# OpenBLAS, PyTorch and torchvision (the fallback references), python3-venv,
+# OpenBLAS, oneDNN, PyTorch and torchvision (the fallback references), python3-venv,
 # then the git-ignored virtual environment .venv-bench with pinned PyPI
 # versions of PyTorch, ONNX Runtime and TensorFlow (scripts/install_bench_venv.sh),
 # which the benchmarks use when it exists. Benchmarks only: CI does not need

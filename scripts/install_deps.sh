@@ -3,7 +3,7 @@
 #
 #   scripts/install_deps.sh           build + test dependencies (what CI needs)
 #   scripts/install_deps.sh --bench   also the benchmark references
-#                                     (OpenBLAS, PyTorch, torchvision, python3-venv;
+#                                     (OpenBLAS, oneDNN, PyTorch, torchvision, python3-venv;
 #                                     the PyPI references: install_bench_deps.sh)
 #   scripts/install_deps.sh --fetch   also curl + CA certificates + hdf5-tools, which
 #                                     fetch_assets.sh needs to download data
@@ -19,7 +19,7 @@ set -euo pipefail
 # cmake is not needed: the build falls back to doctest's header when meson
 # cannot find doctest's CMake package.
 build_packages=(meson ninja-build pkg-config g++ libxsimd-dev libturbojpeg0-dev libpng-dev doctest-dev libhdf5-dev libopenmpi-dev openmpi-bin)
-bench_packages=(libopenblas-dev python3-torch python3-torchvision python3-venv)
+bench_packages=(libopenblas-dev libdnnl2 python3-torch python3-torchvision python3-venv)
 fetch_packages=(curl ca-certificates hdf5-tools)
 docs_packages=(doxygen)
 
