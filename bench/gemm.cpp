@@ -96,7 +96,7 @@ double petal_gflops(Problem& p, int threads, bool quick) {
       [&] {
         petal::cpu::sgemm(false, false, p.m, p.n, p.k, 1.0f, p.a.data(), p.k, p.b.data(), p.n, 0.0f, p.c.data(), p.n);
       },
-      repeats_for(p, quick), 2);
+      repeats_for(p, quick), 2, petal::bench::kSteadyWarmupSeconds);
   return p.gflops(s);
 }
 
@@ -123,7 +123,7 @@ using DnnlGetVersion = const DnnlVersion* (*)();
 // Times gemm (C = A @ B on p) and prints "GFLOP/s info".
 template <class Gemm>
 int print_peer_figure(Problem& p, bool quick, const std::string& info, Gemm&& gemm) {
-  const double s = petal::bench::median_seconds(gemm, repeats_for(p, quick), 2);
+  const double s = petal::bench::median_seconds(gemm, repeats_for(p, quick), 2, petal::bench::kSteadyWarmupSeconds);
   std::printf("%.9g %s\n", p.gflops(s), info.c_str());
   return 0;
 }
