@@ -300,6 +300,20 @@ TEST_CASE("sgemm_stream_c (non-temporal stores of C) matches the reference") {
       }
 }
 
+TEST_CASE("sgemm and sgemm_epilogue write a C of 32 MiB or more past the caches and still match the reference") {
+  // 131072 x 64 floats: the streaming threshold exactly; beta 0 (streams,
+  // ragged column pad) and beta 1 (must not: C is read).
+  std::mt19937 rng(53);
+  for (float beta : {0.0f, 1.0f}) {
+    GemmProblem p(false, false, {131072, 64, 8}, beta == 0.0f ? 0 : 3, 1.0f, beta, rng);
+    check_all_configurations(p);
+    p.epilogue = true;
+    p.shift.assign(static_cast<std::size_t>(p.n), 0.5f);
+    p.relu6 = true;
+    check_all_configurations(p);
+  }
+}
+
 TEST_CASE("sgemm_epilogue applies scale, shift and ReLU6 per column as it stores C") {
   // Every combination of the three on edge shapes (ragged tiles, 1 to 4
   // rows), several K slices (600: only the last applies it), K groups

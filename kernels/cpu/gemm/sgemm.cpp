@@ -350,9 +350,21 @@ void run_sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
 
 }  // namespace
 
+namespace {
+
+// A C of at least the L3 cache of these machines (32 MiB) that is not read
+// (beta 0) is written past the caches: the caller cannot find it in cache
+// afterwards anyway, and streaming saves the read-for-ownership of each line.
+bool streams_c(std::int64_t m, std::int64_t n, float beta) {
+  constexpr std::int64_t kStreamThresholdBytes = std::int64_t{32} << 20;
+  return beta == 0.0f && m * n * std::int64_t{sizeof(float)} >= kStreamThresholdBytes;
+}
+
+}  // namespace
+
 void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
            std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
-  run_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, false);
+  run_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, streams_c(m, n, beta));
 }
 
 void sgemm_stream_c(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
@@ -367,7 +379,7 @@ void sgemm_epilogue(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, 
   store.scale = epilogue.scale;
   store.shift = epilogue.shift;
   store.relu6 = epilogue.relu6;
-  run_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, false, store);
+  run_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, streams_c(m, n, beta), store);
 }
 
 }  // namespace petal::cpu

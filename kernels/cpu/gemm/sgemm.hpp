@@ -2,7 +2,8 @@
 //   C[M, N] = alpha * op(A)[M, K] @ op(B)[K, N] + beta * C
 // op(A) = A (M x K, leading dimension lda) or A^T (A stored K x M) when
 // trans_a; likewise B. beta == 0 overwrites C without reading it (C may hold
-// NaN). Multithreaded over the pool (serial inside a parallel region) and
+// NaN); such a C of 32 MiB or more (the L3 cache) is written past the caches,
+// as sgemm_stream_c does. Multithreaded over the pool (serial inside a parallel region) and
 // dispatched by the active ISA. This is the hot path of Dense and of 1x1
 // convolutions. The plain loops with the same contract (sgemm_reference,
 // dgemm) are in reference_gemm.hpp.
