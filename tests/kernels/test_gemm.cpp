@@ -55,7 +55,7 @@ struct GemmProblem {
     }
   }
 
-  bool stream_c = false;  // run sgemm_stream_c (beta must be 0)
+  bool stream_c = false;  // run sgemm_stream_c, or sgemm_epilogue streaming C (beta must be 0)
   // Run sgemm_epilogue: scale and shift of n floats (empty: none), relu6.
   bool epilogue = false, relu6 = false;
   std::vector<float> scale, shift;
@@ -77,7 +77,7 @@ struct GemmProblem {
     std::vector<float> c = c_init;
     if (epilogue) {
       petal::cpu::sgemm_epilogue(trans_a, trans_b, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc,
-                                 gemm_epilogue());
+                                 gemm_epilogue(), stream_c);
     } else if (stream_c) {
       petal::cpu::sgemm_stream_c(trans_a, trans_b, m, n, k, alpha, a.data(), lda, b.data(), ldb, c.data(), ldc);
     } else {
@@ -334,6 +334,10 @@ TEST_CASE("sgemm_epilogue applies scale, shift and ReLU6 per column as it stores
         for (float& v : p.scale) v = dist(rng);
         for (float& v : p.shift) v = dist(rng) * 3.0f;
         check_all_configurations(p);
+        if (p.beta == 0.0f) {  // and with C written past the caches
+          p.stream_c = true;
+          check_all_configurations(p);
+        }
         ++index;
       }
 }

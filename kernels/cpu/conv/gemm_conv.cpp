@@ -121,7 +121,6 @@ void col2im_add(const float* col, const ConvGeometry& g, std::int64_t p0, std::i
 struct Epilogue {
   GemmEpilogue in_gemm;
   Epilogue(const float* s, const float* b, bool relu6) : in_gemm{s, b, relu6} {}
-  bool active() const { return in_gemm.scale != nullptr || in_gemm.shift != nullptr || in_gemm.relu6; }
 };
 
 // Adds the per-chunk partial results in chunk order into out.
@@ -231,21 +230,17 @@ void run_conv2d_forward(const float* x, const float* w, const float* bias, float
     first_output_pixel(x, w, bias, g, first.data());
     stats->set_shift(first.data());
   }
-  // An output nothing touches again here goes past the caches.
-  const bool stream = stats == nullptr && !epilogue.active() &&
-                      pixels * cout * std::int64_t{sizeof(float)} >= kStreamOutputThresholdBytes;
+  // An output nothing touches again here goes past the caches (the epilogue
+  // is applied as each tile is stored, before it streams).
+  const bool stream = stats == nullptr && pixels * cout * std::int64_t{sizeof(float)} >= kStreamOutputThresholdBytes;
   if (is_pointwise(g)) {
     const std::int64_t chunks = chunk_count(pixels, 256);
     if (stats != nullptr) stats->prepare(chunks);
     for_each_chunk(pixels, chunks, [&](std::int64_t chunk, std::int64_t p0, std::int64_t p1) {
       for (std::int64_t b = p0; b < p1; b += kPointwiseBlockRows) {
         const std::int64_t rows = std::min(kPointwiseBlockRows, p1 - b);
-        if (stream) {
-          sgemm_stream_c(false, false, rows, cout, g.in_c, 1.0f, x + b * g.in_c, g.in_c, w, cout, y + b * cout, cout);
-          continue;
-        }
         sgemm_epilogue(false, false, rows, cout, g.in_c, 1.0f, x + b * g.in_c, g.in_c, w, cout, 0.0f, y + b * cout,
-                       cout, epilogue.in_gemm);
+                       cout, epilogue.in_gemm, stream);
         if (stats != nullptr) stats->add(chunk, y + b * cout, rows * cout);
       }
     });
@@ -278,12 +273,8 @@ void run_conv2d_forward(const float* x, const float* w, const float* bias, float
     for (std::int64_t b = p0; b < p1; b += block) {
       const std::int64_t rows = std::min(block, p1 - b);
       im2col(x, g, b, b + rows, col.data());
-      if (stream) {
-        sgemm_stream_c(false, false, rows, cout, k, 1.0f, col.data(), k, w, cout, y + b * cout, cout);
-        continue;
-      }
       sgemm_epilogue(false, false, rows, cout, k, 1.0f, col.data(), k, w, cout, 0.0f, y + b * cout, cout,
-                     epilogue.in_gemm);
+                     epilogue.in_gemm, stream);
       if (stats != nullptr) stats->add(chunk, y + b * cout, rows * cout);
     }
   });

@@ -374,12 +374,13 @@ void sgemm_stream_c(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, 
 
 void sgemm_epilogue(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                     const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
-                    std::int64_t ldc, const GemmEpilogue& epilogue) {
+                    std::int64_t ldc, const GemmEpilogue& epilogue, bool stream_c) {
   CStore store;
   store.scale = epilogue.scale;
   store.shift = epilogue.shift;
   store.relu6 = epilogue.relu6;
-  run_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, streams_c(m, n, beta), store);
+  run_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+            (stream_c && beta == 0.0f) || streams_c(m, n, beta), store);
 }
 
 }  // namespace petal::cpu

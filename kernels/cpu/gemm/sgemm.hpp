@@ -33,9 +33,10 @@ struct GemmEpilogue {
   bool relu6 = false;
 };
 
-// sgemm, then the epilogue on every element of C.
+// sgemm, then the epilogue on every element of C; with stream_c (beta must
+// be 0) C is written past the caches, as sgemm_stream_c does.
 void sgemm_epilogue(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                     const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
-                    std::int64_t ldc, const GemmEpilogue& epilogue);
+                    std::int64_t ldc, const GemmEpilogue& epilogue, bool stream_c = false);
 
 }  // namespace petal::cpu
