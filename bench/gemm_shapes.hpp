@@ -22,7 +22,8 @@ inline std::vector<GemmShape> square_gemm_shapes(std::initializer_list<std::int6
   return shapes;
 }
 
-// MobileNetV2 1x1 convolutions at batch 64, 192x192: M = 64 * H * W.
+// MobileNetV2 1x1 convolutions at batch 64, 192x192 (M = 64 * H * W), and
+// its classifier.
 inline std::vector<GemmShape> mobilenet_v2_gemm_shapes() {
   return {
       {"mnv2_2304x960x320", 2304, 960, 320},
@@ -30,6 +31,9 @@ inline std::vector<GemmShape> mobilenet_v2_gemm_shapes() {
       {"mnv2_589824x16x96", 589824, 16, 96},
       {"mnv2_147456x144x24", 147456, 144, 24},
       {"mnv2_9216x96x576", 9216, 96, 576},
+      // The 1000-class Dense layer on one thread's 8-image slice of batch-split
+      // inference (weights 5 MB, read once per slice).
+      {"mnv2_8x1280x1000", 8, 1280, 1000},
   };
 }
 

@@ -265,13 +265,16 @@ TEST_CASE("sgemm with few rows of A reads B in place (batch-1 1x1 convolutions)"
       }
 }
 
-TEST_CASE("sgemm with 1 to 4 rows of A (Dense on a few samples) matches the reference") {
-  // The small-rows kernels: every row count, B in both layouts, ragged
-  // vector tails in N and K, K not a multiple of the 4-row unroll, padded
-  // leading dimensions, and a classifier-sized product that runs threaded.
+TEST_CASE("sgemm with fewer rows of A than a register tile (Dense on a few samples) matches the reference") {
+  // The small-rows kernels: every row count up to the kernel's 4, then 5 to
+  // 11 rows in groups of 4 (AVX-512's tile has 12 rows; AVX2's 6 and the
+  // scalar build's 4 send the larger counts to the tiles), B in both
+  // layouts, ragged vector tails in N and K, K not a multiple of the 4-row
+  // unroll, padded leading dimensions, and a classifier-sized product that
+  // runs threaded.
   std::mt19937 rng(43);
   int index = 0;
-  for (std::int64_t m : {1, 2, 3, 4})
+  for (std::int64_t m : {1, 2, 3, 4, 5, 8, 11})
     for (GemmShape shape : {GemmShape{m, 1, 1}, GemmShape{m, 7, 33}, GemmShape{m, 66, 17}, GemmShape{m, 1281, 1003}})
       for (bool ta : {false, true})
         for (bool tb : {false, true}) {
@@ -351,8 +354,10 @@ TEST_CASE("sgemm_epilogue gives the same bits however the rows are split between
   IsaRestorer restore;
   std::mt19937 rng(61);
   std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
-  // (m = 4 or fewer rows take the few-rows kernel, whose order of summation
-  // differs from the tiles': its shape is split into parts that all do.)
+  // (Fewer rows than a register tile take the few-rows kernel, which sums
+  // over all of K at once where the tiles sum K slices of 256 and add them:
+  // the deep shape is split into parts that all take it. The shallow
+  // 20-row shape mixes both kernels: they agree for K within one slice.)
   const std::vector<GemmShape> shapes = {{1280, 16, 16}, {320, 96, 24}, {80, 144, 32},
                                          {20, 1280, 112}, {290, 96, 144}, {3, 1000, 1280}};
   for (Isa isa : petal::cpu::available_isas()) {
