@@ -276,7 +276,7 @@ namespace {
 // lines), so the result does not depend on the thread count. More rows than
 // the kernel takes (fewer than a register tile) run in groups, each reading
 // the whole of B in order (blocks of B sized for L2, read by every group,
-// were slower: 8 x 1280 x 1000 at 50-76 GFLOP/s against 93 unblocked).
+// were slower: 8 x 1280 x 1000 at 50-76 GFLOP/s against 99 unblocked).
 void run_small_rows(const SgemmKernels& kern, const Operands& op, std::int64_t m, std::int64_t n, std::int64_t k,
                     float beta, bool serial, const CStore& epilogue) {
   const float* a = op.a;
