@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <map>
 #include <new>
 #include <string>
@@ -120,60 +121,58 @@ struct DnnlVersion {
 };
 using DnnlGetVersion = const DnnlVersion* (*)();
 
-// Times gemm (C = A @ B on p) and prints "GFLOP/s info".
+// GFLOP/s of gemm (C = A @ B on p).
 template <class Gemm>
-int print_peer_figure(Problem& p, bool quick, const std::string& info, Gemm&& gemm) {
-  const double s = petal::bench::median_seconds(gemm, repeats_for(p, quick), 2, petal::bench::kSteadyWarmupSeconds);
-  std::printf("%.9g %s\n", p.gflops(s), info.c_str());
-  return 0;
+double peer_gflops_of(Problem& p, bool quick, Gemm&& gemm) {
+  return p.gflops(petal::bench::median_seconds(gemm, repeats_for(p, quick), 2, petal::bench::kSteadyWarmupSeconds));
+}
+
+// The library and its symbols, or null with the reason on stderr.
+void* open_peer_library(const char* name, std::initializer_list<const char*> symbols) {
+  void* lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    std::fprintf(stderr, "gemm: cannot load %s: %s\n", name, dlerror());
+    return nullptr;
+  }
+  for (const char* symbol : symbols)
+    if (dlsym(lib, symbol) == nullptr) {
+      std::fprintf(stderr, "gemm: %s lacks %s\n", name, symbol);
+      return nullptr;
+    }
+  return lib;
 }
 
 int openblas_child(Problem& p, int threads, bool quick) {
-  void* lib = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
-  if (lib == nullptr) {
-    std::fprintf(stderr, "gemm: cannot load libopenblas.so.0: %s\n", dlerror());
-    return kChildUnavailable;
-  }
+  void* lib = open_peer_library("libopenblas.so.0", {"cblas_sgemm", "openblas_set_num_threads"});
+  if (lib == nullptr) return kChildUnavailable;
   auto sgemm = reinterpret_cast<CblasSgemm>(dlsym(lib, "cblas_sgemm"));
-  auto set_threads = reinterpret_cast<OpenblasSetNumThreads>(dlsym(lib, "openblas_set_num_threads"));
-  if (sgemm == nullptr || set_threads == nullptr) {
-    std::fprintf(stderr, "gemm: libopenblas.so.0 lacks cblas_sgemm or openblas_set_num_threads\n");
-    return kChildUnavailable;
-  }
-  set_threads(threads);
+  reinterpret_cast<OpenblasSetNumThreads>(dlsym(lib, "openblas_set_num_threads"))(threads);
   auto corename = reinterpret_cast<OpenblasGetCorename>(dlsym(lib, "openblas_get_corename"));
   const int mi = static_cast<int>(p.m), ni = static_cast<int>(p.n), ki = static_cast<int>(p.k);
-  return print_peer_figure(p, quick, corename != nullptr ? corename() : "?", [&] {
+  const double gflops = peer_gflops_of(p, quick, [&] {
     sgemm(kCblasRowMajor, kCblasNoTrans, kCblasNoTrans, mi, ni, ki, 1.0f, p.a.data(), ki, p.b.data(), ni, 0.0f,
           p.c.data(), ni);
   });
+  std::printf("%.9g %s\n", gflops, corename != nullptr ? corename() : "?");
+  return 0;
 }
 
 // oneDNN's threads come from OpenMP: OMP_NUM_THREADS, set by the parent.
 int onednn_child(Problem& p, bool quick) {
-  void* lib = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
-  if (lib == nullptr) {
-    std::fprintf(stderr, "gemm: cannot load libdnnl.so.2: %s\n", dlerror());
-    return kChildUnavailable;
-  }
+  void* lib = open_peer_library("libdnnl.so.2", {"dnnl_sgemm", "dnnl_version"});
+  if (lib == nullptr) return kChildUnavailable;
   auto sgemm = reinterpret_cast<DnnlSgemm>(dlsym(lib, "dnnl_sgemm"));
-  auto version = reinterpret_cast<DnnlGetVersion>(dlsym(lib, "dnnl_version"));
-  if (sgemm == nullptr || version == nullptr) {
-    std::fprintf(stderr, "gemm: libdnnl.so.2 lacks dnnl_sgemm or dnnl_version\n");
-    return kChildUnavailable;
-  }
-  const DnnlVersion* v = version();
-  const std::string info = "oneDNN-" + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
-                           std::to_string(v->patch);
+  const DnnlVersion* v = reinterpret_cast<DnnlGetVersion>(dlsym(lib, "dnnl_version"))();
   int status = 0;
-  const int rc = print_peer_figure(p, quick, info, [&] {
+  const double gflops = peer_gflops_of(p, quick, [&] {
     status |= sgemm('N', 'N', p.m, p.n, p.k, 1.0f, p.a.data(), p.k, p.b.data(), p.n, 0.0f, p.c.data(), p.n);
   });
   if (status != 0) {
     std::fprintf(stderr, "gemm: dnnl_sgemm failed (status %d)\n", status);
     return 1;
   }
-  return rc;
+  std::printf("%.9g oneDNN-%d.%d.%d\n", gflops, v->major, v->minor, v->patch);
+  return 0;
 }
 
 // Prints the GFLOP/s of one peer on one shape; exit code kChildUnavailable

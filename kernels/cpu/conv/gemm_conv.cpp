@@ -116,13 +116,6 @@ void col2im_add(const float* col, const ConvGeometry& g, std::int64_t p0, std::i
   });
 }
 
-// Per-channel scale and bias and ReLU6 on the output, applied by sgemm as it
-// stores each tile (no second pass over the output).
-struct Epilogue {
-  GemmEpilogue in_gemm;
-  Epilogue(const float* s, const float* b, bool relu6) : in_gemm{s, b, relu6} {}
-};
-
 // Adds the per-chunk partial results in chunk order into out.
 void add_partials(const std::vector<std::vector<float>>& partials, float* out, std::int64_t size) {
   std::copy(partials[0].begin(), partials[0].begin() + size, out);
@@ -220,10 +213,11 @@ void first_output_pixel(const float* x, const float* w, const float* bias, const
 
 namespace {
 
-// The forward drivers; `epilogue` applies bias (and scale) and ReLU6 on the
+// The forward drivers; `epilogue` (applied by sgemm as it stores each tile,
+// no second pass over the output) adds bias (and scale) and ReLU6 on the
 // GEMM paths, while the direct kernel takes bias and relu6 itself.
 void run_conv2d_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g,
-                        bool relu6, ChannelStats* stats, const Epilogue& epilogue) {
+                        bool relu6, ChannelStats* stats, const GemmEpilogue& epilogue) {
   const std::int64_t pixels = g.output_pixels(), cout = g.out_c;
   if (stats != nullptr) {
     std::vector<float> first(static_cast<std::size_t>(cout));
@@ -240,7 +234,7 @@ void run_conv2d_forward(const float* x, const float* w, const float* bias, float
       for (std::int64_t b = p0; b < p1; b += kPointwiseBlockRows) {
         const std::int64_t rows = std::min(kPointwiseBlockRows, p1 - b);
         sgemm_epilogue(false, false, rows, cout, g.in_c, 1.0f, x + b * g.in_c, g.in_c, w, cout, 0.0f, y + b * cout,
-                       cout, epilogue.in_gemm, stream);
+                       cout, epilogue, stream);
         if (stats != nullptr) stats->add(chunk, y + b * cout, rows * cout);
       }
     });
@@ -274,7 +268,7 @@ void run_conv2d_forward(const float* x, const float* w, const float* bias, float
       const std::int64_t rows = std::min(block, p1 - b);
       im2col(x, g, b, b + rows, col.data());
       sgemm_epilogue(false, false, rows, cout, k, 1.0f, col.data(), k, w, cout, 0.0f, y + b * cout, cout,
-                     epilogue.in_gemm, stream);
+                     epilogue, stream);
       if (stats != nullptr) stats->add(chunk, y + b * cout, rows * cout);
     }
   });
@@ -286,12 +280,12 @@ bool conv2d_runs_direct(const ConvGeometry& g) { return g.in_c <= 4; }
 
 void conv2d_forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
                     ChannelStats* stats) {
-  run_conv2d_forward(x, w, bias, y, g, relu6, stats, Epilogue(nullptr, bias, relu6));
+  run_conv2d_forward(x, w, bias, y, g, relu6, stats, GemmEpilogue{nullptr, bias, relu6});
 }
 
 void conv2d_forward_scaled(const float* x, const float* w, const float* scale, const float* shift, float* y,
                            const ConvGeometry& g, bool relu6) {
-  run_conv2d_forward(x, w, nullptr, y, g, relu6, nullptr, Epilogue(scale, shift, relu6));
+  run_conv2d_forward(x, w, nullptr, y, g, relu6, nullptr, GemmEpilogue{scale, shift, relu6});
 }
 
 void conv2d_backward_input(const float* dy, const float* w, float* dx, const ConvGeometry& g) {
