@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "autograd/function_helpers.hpp"
+#include "autograd/functions.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_conv.hpp"
 
@@ -252,6 +253,64 @@ Variable conv_batch_norm(ConvKind kind, const Variable& x, const Variable& kerne
         return std::vector<Tensor>{dx, dk, gbias ? zeros(gd.shape(), gd.dtype(), gd.device()) : Tensor(), gg ? g.gamma : Tensor(),
                                    gb ? g.beta : Tensor()};
       });
+}
+
+namespace {
+
+// Whether inverted_residual may run as one inference op: batch norms in
+// inference mode, nothing to differentiate, the stages of the block's kinds.
+bool block_runs_in_inference(const Variable& x, const std::vector<ConvBatchNormStage>& stages) {
+  const std::size_t n = stages.size();
+  if (n < 2 || n > 3 || needs_grad(x)) return false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const ConvBatchNormStage& s = stages[i];
+    const ConvKind expected = i + 2 == n ? ConvKind::Depthwise : ConvKind::Conv2d;
+    if (s.kind != expected || s.bn.training || s.activation == BatchNormActivation::Relu || !s.moving_mean ||
+        !s.moving_variance || !s.gamma.defined() || !s.beta.defined() || !s.kernel.defined() ||
+        s.kernel.dim() != 4)
+      return false;
+    for (const Variable* v : {&s.kernel, &s.bias, &s.gamma, &s.beta})
+      if (needs_grad(*v)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Variable inverted_residual(const Variable& x, const std::vector<ConvBatchNormStage>& stages, bool residual) {
+  const char* op = "inverted_residual";
+  check_defined(x, op);
+  PETAL_CHECK(stages.size() == 2 || stages.size() == 3, ValueError, op,
+              ": takes 2 or 3 stages (expand, depthwise, project), got ", stages.size());
+  if (!block_runs_in_inference(x, stages)) {
+    Variable h = x;
+    for (const ConvBatchNormStage& s : stages) {
+      PETAL_CHECK(s.moving_mean && s.moving_variance, ValueError, op, ": a stage has no moving statistics");
+      h = conv_batch_norm(s.kind, h, s.kernel, s.bias, s.gamma, s.beta, *s.moving_mean, *s.moving_variance, s.conv,
+                          s.bn, s.activation);
+    }
+    return residual ? add(h, x) : h;
+  }
+  PETAL_CHECK(x.dim() == 4, ShapeError, op, ": input must be 4-D [N, H, W, C], got ", shape_str(x.shape()));
+  // Each stage's window from the spatial size its input will have.
+  std::int64_t h = x.size(1), w = x.size(2);
+  std::vector<ops::FoldedConvStage> folded;
+  for (const ConvBatchNormStage& s : stages) {
+    ops::FoldedConvStage f;
+    f.kernel = s.kernel.data();
+    if (s.bias.defined()) f.bias = s.bias.data();
+    f.bn = ops::fold_batch_norm(s.gamma.data(), s.beta.data(), *s.moving_mean, *s.moving_variance, s.bn.epsilon);
+    f.window = ops::conv2d_window(h, w, s.kernel.size(0), s.kernel.size(1), s.conv.stride_h, s.conv.stride_w,
+                                  s.conv.padding, op);
+    f.relu6 = s.activation == BatchNormActivation::Relu6;
+    h = (h + f.window.pad_top + f.window.pad_bottom - s.kernel.size(0)) / f.window.stride_h + 1;
+    w = (w + f.window.pad_left + f.window.pad_right - s.kernel.size(1)) / f.window.stride_w + 1;
+    folded.push_back(std::move(f));
+  }
+  const std::size_t n = folded.size();
+  return Variable(ops::inverted_residual_inference(x.data(), n == 3 ? &folded[0] : nullptr, folded[n - 2],
+                                                   folded[n - 1], residual),
+                  false);
 }
 
 Variable zero_pad2d(const Variable& x, std::int64_t top, std::int64_t bottom, std::int64_t left, std::int64_t right) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "autograd/variable.hpp"
 #include "core/random.hpp"
@@ -77,6 +78,28 @@ Variable conv_batch_norm(ConvKind kind, const Variable& x, const Variable& kerne
                          const Variable& gamma, const Variable& beta, Tensor& moving_mean, Tensor& moving_variance,
                          const Conv2dOptions& conv_options, const BatchNormOptions& bn_options,
                          BatchNormActivation activation);
+
+// One stage of inverted_residual: conv_batch_norm's operands (the general
+// form), moving statistics by pointer.
+struct ConvBatchNormStage {
+  ConvKind kind = ConvKind::Conv2d;
+  Variable kernel, bias;  // bias may be undefined
+  Variable gamma, beta;
+  Tensor* moving_mean = nullptr;
+  Tensor* moving_variance = nullptr;
+  Conv2dOptions conv;
+  BatchNormOptions bn;
+  BatchNormActivation activation = BatchNormActivation::None;
+};
+// MobileNetV2's inverted-residual block: the stages one after the other
+// (expand, depthwise, project; or depthwise, project), each conv_batch_norm,
+// then + x when residual. With every batch norm in inference mode, no
+// operand needing a gradient and no activation but ReLU6 or none, it is one
+// op without a tape node (ops::inverted_residual_inference: on the CPU one
+// pass per band of rows, the expanded tensor never written out); otherwise
+// the conv_batch_norm ops and an add, with their gradients. The same values
+// either way up to float rounding.
+Variable inverted_residual(const Variable& x, const std::vector<ConvBatchNormStage>& stages, bool residual);
 
 Variable zero_pad2d(const Variable& x, std::int64_t top, std::int64_t bottom, std::int64_t left,
                     std::int64_t right);

@@ -85,6 +85,29 @@ Tensor conv2d_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const Te
 Tensor depthwise_bn_relu6_inference(const Tensor& x, const Tensor& kernel, const Tensor& bias,
                                     const FoldedBatchNorm& bn, const Conv2dWindow& window, bool relu6 = true);
 
+// ---- inference fusion: an inverted-residual block (MobileNetV2) ----
+// One convolution of a block with its folded batch norm, as
+// conv2d_bn_relu6_inference / depthwise_bn_relu6_inference take them.
+struct FoldedConvStage {
+  Tensor kernel, bias;  // bias may be undefined
+  FoldedBatchNorm bn;
+  Conv2dWindow window;
+  bool relu6 = false;
+};
+// project(depthwise(expand(x))) (+ x when residual), each stage as the
+// inference ops above run it; expand may be null (no expansion). float32
+// CPU tensors of the block's own shape (1x1 expand and project kernels,
+// stride 1, unpadded; a 3x3 depthwise kernel of multiplier 1 with equal
+// strides 1 or 2; no ReLU6 on the projection) run in one pass per band of
+// rows with the expanded tensor kept in cache (kernels/cpu/conv/
+// inverted_residual.hpp); anything else runs the stages one after the other.
+Tensor inverted_residual_inference(const Tensor& x, const FoldedConvStage* expand, const FoldedConvStage& depthwise,
+                                   const FoldedConvStage& project, bool residual);
+// Whether inverted_residual_inference takes its one-pass kernel for these
+// operands (false: it runs the stages one after the other).
+bool inverted_residual_runs_fused(const Tensor& x, const FoldedConvStage* expand, const FoldedConvStage& depthwise,
+                                  const FoldedConvStage& project, bool residual);
+
 // ---- training fusion: convolution (no bias) + batch norm (+ ReLU6) ----
 // The batch statistics are gathered while the convolution writes its output,
 // saving batch norm one pass over memory. conv_out is batch_norm_backward's x.

@@ -139,6 +139,24 @@ ag::Variable BatchNormalization::forward_after_conv(ag::ConvKind kind, const ag:
                              moving_variance_.mutable_data(), conv_options, op_options(), activation);
 }
 
+ag::ConvBatchNormStage BatchNormalization::stage_after_conv(ag::ConvKind kind, const ag::Variable& kernel,
+                                                            const ag::Variable& bias,
+                                                            const ag::Conv2dOptions& conv_options,
+                                                            ag::BatchNormActivation activation) {
+  ag::ConvBatchNormStage stage;
+  stage.kind = kind;
+  stage.kernel = kernel;
+  stage.bias = bias;
+  stage.gamma = gamma_;
+  stage.beta = beta_;
+  stage.moving_mean = &moving_mean_.mutable_data();
+  stage.moving_variance = &moving_variance_.mutable_data();
+  stage.conv = conv_options;
+  stage.bn = op_options();
+  stage.activation = activation;
+  return stage;
+}
+
 int set_synchronized_batch_norm(Module& model, bool synchronized) {
   int count = 0;
   if (auto* bn = dynamic_cast<BatchNormalization*>(&model)) {

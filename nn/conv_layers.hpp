@@ -130,6 +130,10 @@ class BatchNormalization : public Module {
   ag::Variable forward_after_conv(ag::ConvKind kind, const ag::Variable& x, const ag::Variable& kernel,
                                   const ag::Variable& bias, const ag::Conv2dOptions& conv_options,
                                   ag::BatchNormActivation activation);
+  // The same chain as a stage of ag::inverted_residual (this layer's
+  // parameters, moving statistics and mode).
+  ag::ConvBatchNormStage stage_after_conv(ag::ConvKind kind, const ag::Variable& kernel, const ag::Variable& bias,
+                                          const ag::Conv2dOptions& conv_options, ag::BatchNormActivation activation);
 
  protected:
   Shape build_impl(const Shape& input_shape) override;

@@ -4,10 +4,12 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <typeinfo>
 
 #include "autograd/functions.hpp"
 #include "nn/conv_layers.hpp"
 #include "nn/core_layers.hpp"
+#include "nn/merge_layers.hpp"
 #include "nn/model.hpp"
 #include "nn/sequential.hpp"
 
@@ -97,12 +99,122 @@ std::string FusionStep::description() const {
   if (kind == Kind::Call) return layer->name();
   std::string out;
   for (std::size_t i = 0; i < chain.size(); ++i) out += (i ? " -> " : "") + chain[i]->name();
+  if (kind == Kind::Block) return out + (residual_add ? ": inverted_residual, residual" : ": inverted_residual");
   out += str_cat(": ", fused_op_name(producer));
   if (activation != Act::None) out += str_cat(" + ", ag::activation_name(activation));
   if (producer_bias(*this).defined()) out += ", bias folded";
   if (same_padding) out += ", same padding";
   return out;
 }
+
+namespace {
+
+// Whether s is a Fused convolution of kind `producer` with a k x k kernel
+// (stride 1 unless any_stride) that a Block can take.
+bool block_stage(const FusionStep& s, Producer producer, std::int64_t k, bool any_stride, bool activation_allowed) {
+  if (s.kind != FusionStep::Kind::Fused || s.producer != producer) return false;
+  const ConvGeometry g = conv_geometry(s);
+  const bool activation_ok = s.activation == Act::None || (activation_allowed && s.activation == Act::Relu6);
+  return g.kernel.h == k && g.kernel.w == k && (any_stride || (g.strides.h == 1 && g.strides.w == 1)) &&
+         activation_ok;
+}
+
+// Rewrites chains of Fused steps that make an inverted-residual block (see
+// the top of fusion.hpp) as Block steps.
+void fuse_blocks(std::vector<FusionStep>& steps, const std::vector<int>& output_slots, int slot_count) {
+  std::vector<int> uses(static_cast<std::size_t>(slot_count), 0);
+  for (const FusionStep& s : steps)
+    for (int in : s.inputs) ++uses[static_cast<std::size_t>(in)];
+  for (int out : output_slots) uses[static_cast<std::size_t>(out)] += 1000;
+  std::map<int, std::size_t> reader;
+  for (std::size_t i = 0; i < steps.size(); ++i)
+    for (int in : steps[i].inputs) reader[in] = i;
+  // The step that reads s's one output, when that value has no other use.
+  auto only_reader = [&](const FusionStep& s) -> std::optional<std::size_t> {
+    if (s.outputs.size() != 1 || uses[static_cast<std::size_t>(s.outputs[0])] != 1) return std::nullopt;
+    return reader.at(s.outputs[0]);
+  };
+  auto expand = [&](std::size_t i) { return block_stage(steps[i], Producer::Conv2D, 1, false, true); };
+  auto depthwise = [&](std::size_t i) { return block_stage(steps[i], Producer::DepthwiseConv2D, 3, true, true); };
+  auto project = [&](std::size_t i) { return block_stage(steps[i], Producer::Conv2D, 1, false, false); };
+
+  std::vector<bool> removed(steps.size(), false);
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (removed[i] || steps[i].inputs.size() != 1) continue;
+    std::vector<std::size_t> chain;
+    if (expand(i)) {
+      const std::optional<std::size_t> dw = only_reader(steps[i]);
+      if (dw && depthwise(*dw)) {
+        const std::optional<std::size_t> pr = only_reader(steps[*dw]);
+        if (pr && project(*pr)) chain = {i, *dw, *pr};
+      }
+    }
+    if (chain.empty() && depthwise(i)) {
+      const std::optional<std::size_t> pr = only_reader(steps[i]);
+      if (pr && project(*pr)) chain = {i, *pr};
+    }
+    if (chain.empty()) continue;
+    FusionStep block;
+    block.kind = FusionStep::Kind::Block;
+    block.layer = steps[i].layer;
+    block.inputs = steps[i].inputs;
+    block.outputs = steps[chain.back()].outputs;
+    for (std::size_t k : chain) {
+      block.chain.insert(block.chain.end(), steps[k].chain.begin(), steps[k].chain.end());
+      block.stages.push_back(steps[k]);
+    }
+    // The residual: an Add (the class itself) of the projection and the block's input.
+    if (const std::optional<std::size_t> add = only_reader(steps[chain.back()])) {
+      const FusionStep& a = steps[*add];
+      const bool is_add = a.kind == FusionStep::Kind::Call && a.layer && typeid(*a.layer) == typeid(Add);
+      if (!removed[*add] && is_add && a.inputs.size() == 2 && a.outputs.size() == 1 &&
+          (a.inputs[0] == block.inputs[0] || a.inputs[1] == block.inputs[0])) {
+        block.residual_add = a.layer;
+        block.outputs = a.outputs;
+        block.chain.push_back(a.layer);
+        removed[*add] = true;
+      }
+    }
+    for (std::size_t k : chain) removed[k] = k != i;
+    steps[i] = std::move(block);
+  }
+  std::vector<FusionStep> kept;
+  for (std::size_t i = 0; i < steps.size(); ++i)
+    if (!removed[i]) kept.push_back(std::move(steps[i]));
+  steps = std::move(kept);
+}
+
+ag::Conv2dOptions conv_options(const FusionStep& step, const ConvGeometry& conv) {
+  ag::Conv2dOptions options;
+  options.stride_h = conv.strides.h;
+  options.stride_w = conv.strides.w;
+  options.padding = step.same_padding ? Padding::Same : conv.padding;
+  return options;
+}
+
+const ag::Variable& conv_kernel(const FusionStep& step, const ConvGeometry& conv) {
+  return conv.kind == ag::ConvKind::Conv2d ? static_cast<const Conv2D&>(*step.layer).kernel()
+                                           : static_cast<const DepthwiseConv2D&>(*step.layer).depthwise_kernel();
+}
+
+ag::Variable run_block(const FusionStep& block, const ag::Variable& x) {
+  bool batch_statistics = false;
+  for (const FusionStep& s : block.stages) batch_statistics = batch_statistics || s.batch_norm->uses_batch_statistics();
+  if (batch_statistics) {
+    ag::Variable h = x;
+    for (const FusionStep& s : block.stages) h = run_fused_step(s, h);
+    return block.residual_add ? (*block.residual_add)(std::vector<ag::Variable>{x, h})[0] : h;
+  }
+  std::vector<ag::ConvBatchNormStage> stages;
+  for (const FusionStep& s : block.stages) {
+    const ConvGeometry conv = conv_geometry(s);
+    stages.push_back(s.batch_norm->stage_after_conv(conv.kind, conv_kernel(s, conv), producer_bias(s),
+                                                    conv_options(s, conv), s.activation));
+  }
+  return ag::inverted_residual(x, stages, block.residual_add != nullptr);
+}
+
+}  // namespace
 
 void fuse_steps(std::vector<FusionStep>& steps, const std::vector<int>& output_slots, int slot_count) {
   std::vector<int> uses(static_cast<std::size_t>(slot_count), 0);
@@ -186,9 +298,11 @@ void fuse_steps(std::vector<FusionStep>& steps, const std::vector<int>& output_s
   for (std::size_t i = 0; i < steps.size(); ++i)
     if (!removed[i]) kept.push_back(std::move(steps[i]));
   steps = std::move(kept);
+  fuse_blocks(steps, output_slots, slot_count);
 }
 
 ag::Variable run_fused_step(const FusionStep& step, const ag::Variable& x) {
+  if (step.kind == FusionStep::Kind::Block) return run_block(step, x);
   BatchNormalization& bn = *step.batch_norm;
   switch (step.producer) {
     case Producer::None: return bn.forward_fused(x, step.activation);
@@ -200,20 +314,24 @@ ag::Variable run_fused_step(const FusionStep& step, const ag::Variable& x) {
     case Producer::DepthwiseConv2D: break;
   }
   const ConvGeometry conv = conv_geometry(step);
-  ag::Conv2dOptions options;
-  options.stride_h = conv.strides.h;
-  options.stride_w = conv.strides.w;
-  options.padding = step.same_padding ? Padding::Same : conv.padding;
-  const ag::Variable& kernel = conv.kind == ag::ConvKind::Conv2d
-                                   ? static_cast<const Conv2D&>(*step.layer).kernel()
-                                   : static_cast<const DepthwiseConv2D&>(*step.layer).depthwise_kernel();
-  return bn.forward_after_conv(conv.kind, x, kernel, producer_bias(step), options, step.activation);
+  return bn.forward_after_conv(conv.kind, x, conv_kernel(step, conv), producer_bias(step), conv_options(step, conv),
+                               step.activation);
 }
 
 std::vector<std::string> fused_step_descriptions(const std::vector<FusionStep>& steps) {
   std::vector<std::string> out;
-  for (const FusionStep& s : steps)
+  for (const FusionStep& s : steps) {
     if (s.kind == FusionStep::Kind::Fused) out.push_back(s.description());
+    if (s.kind == FusionStep::Kind::Block)
+      for (const FusionStep& stage : s.stages) out.push_back(stage.description());
+  }
+  return out;
+}
+
+std::vector<std::string> fused_block_descriptions(const std::vector<FusionStep>& steps) {
+  std::vector<std::string> out;
+  for (const FusionStep& s : steps)
+    if (s.kind == FusionStep::Kind::Block) out.push_back(s.description());
   return out;
 }
 

@@ -24,6 +24,19 @@
 // as unfused (batch statistics only when training() && trainable(): a frozen
 // BN runs in inference mode), with the same moving-statistics updates.
 // Results equal the unfused layers' within float rounding.
+//
+// Then chains of fused steps that make MobileNetV2's inverted-residual block
+// become one Block step:
+//
+//   [1x1 Conv2D + BN (+ ReLU6)] -> 3x3 DepthwiseConv2D + BN (+ ReLU6)
+//       -> 1x1 Conv2D + BN (-> Add with the block's input)
+//
+// (stride 1 for the 1x1 convolutions, any stride for the depthwise one; the
+// expansion is optional; the same rule that every value inside the chain
+// feeds only the next step holds). A Block runs as ag::inverted_residual
+// when no batch norm of it uses batch statistics: in inference with nothing
+// to differentiate that is one pass per band of rows with the expanded
+// tensor kept in cache; otherwise its steps run one after the other.
 #pragma once
 
 #include <string>
@@ -38,7 +51,7 @@ class BatchNormalization;
 
 // One step of a model's plan: a layer call, or a fused chain.
 struct FusionStep {
-  enum class Kind { Call, Fused };
+  enum class Kind { Call, Fused, Block };
   // The layer that starts a fused chain.
   enum class Producer { None, Conv2D, DepthwiseConv2D, Dense };
   Kind kind = Kind::Call;
@@ -51,6 +64,9 @@ struct FusionStep {
   std::vector<int> inputs;           // value slots
   std::vector<int> outputs;
   std::vector<int> last_reads;  // slots no later step reads: dropped after this one
+  // Block: its Fused steps in order, and the Add layer of the residual (or null).
+  std::vector<FusionStep> stages;
+  Module* residual_add = nullptr;
 
   // "pad -> conv -> bn -> relu: conv2d_batch_norm + relu, bias folded, same padding"
   std::string description() const;
@@ -61,11 +77,14 @@ struct FusionStep {
 // as one Fused step.
 void fuse_steps(std::vector<FusionStep>& steps, const std::vector<int>& output_slots, int slot_count);
 
-// Runs a Fused step on its input.
+// Runs a Fused or Block step on its input.
 ag::Variable run_fused_step(const FusionStep& step, const ag::Variable& x);
 
-// The descriptions of a plan's Fused steps, in order.
+// The descriptions of a plan's Fused steps, in order, those inside Blocks included.
 std::vector<std::string> fused_step_descriptions(const std::vector<FusionStep>& steps);
+// The descriptions of a plan's Block steps, in order
+// ("block_1_expand -> ... -> block_1_project_BN: inverted_residual").
+std::vector<std::string> fused_block_descriptions(const std::vector<FusionStep>& steps);
 
 // Turns fusion on (the default) or off for `model` and every Sequential and
 // Model inside it. Off, every layer runs as its own op: the reference that

@@ -19,7 +19,8 @@
 // Speed: the model runs a plan of its layer calls in which every
 // Conv2D / DepthwiseConv2D / Dense -> BatchNormalization (-> ReLU / ReLU6)
 // chain is one fused op (nn/fusion.hpp: which chains, and when a layer is
-// left alone); fused_steps() lists them, set_fusion(false) runs every layer
+// left alone); fused_steps() lists them, fused_blocks() the inverted-residual
+// blocks run as one op in inference, set_fusion(false) runs every layer
 // on its own. The results equal the unfused layers' within float rounding.
 #pragma once
 
@@ -58,6 +59,7 @@ class Model : public Module, public BatchSplitting {
   bool fusion() const { return fusion_; }
   // The fused steps of the plan, e.g. "conv -> bn -> relu: conv2d_batch_norm + relu".
   std::vector<std::string> fused_steps() const { return fused_step_descriptions(steps_); }
+  std::vector<std::string> fused_blocks() const { return fused_block_descriptions(steps_); }
 
  protected:
   std::vector<Shape> build_multi(const std::vector<Shape>& input_shapes) override;

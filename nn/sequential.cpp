@@ -90,7 +90,7 @@ ag::Variable Sequential::run_plan(const ag::Variable& x, bool logits) {
   ag::Variable y = x;
   for (std::size_t i = 0; i < plan_.size(); ++i) {
     const FusionStep& step = plan_[i];
-    if (step.kind == FusionStep::Kind::Fused)
+    if (step.kind != FusionStep::Kind::Call)
       y = run_fused_step(step, y);
     else
       y = (logits && i + 1 == plan_.size()) ? step.layer->call_logits(y) : (*step.layer)(y);

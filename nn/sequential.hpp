@@ -37,6 +37,8 @@ class Sequential : public Module, public BatchSplitting {
   bool fusion() const { return fusion_; }
   // The fused steps of the plan (empty until the model is built).
   std::vector<std::string> fused_steps() const { return fused_step_descriptions(plan_); }
+  // The inverted-residual blocks among them (nn/fusion.hpp).
+  std::vector<std::string> fused_blocks() const { return fused_block_descriptions(plan_); }
 
  protected:
   Shape build_impl(const Shape& input_shape) override;

@@ -262,3 +262,77 @@ TEST_CASE("MobileNetV2 fuses every convolution with its batch norm (and ReLU6), 
   for (auto w : model.weights()) w.variable.set_data(w.variable.data().to(DType::Float64));
   check_fusion(model, random_tensor({2, 32, 32, 3}, 13).to(DType::Float64), true, 1e-9);
 }
+
+namespace {
+
+// Outputs of `model` on x without gradients (as predict runs), fused or not.
+std::vector<float> inference_output(Module& model, const Tensor& x, bool fused) {
+  set_fusion(model, fused);
+  model.set_training(false);
+  ag::NoGradGuard no_grad;
+  const ag::Variable y = model(std::vector<ag::Variable>{ag::Variable(x)})[0];
+  set_fusion(model, true);
+  return y.data().to_vector<float>();
+}
+
+// A user's own inverted-residual network: an expanding block with a
+// residual, a strided block whose Add is missing, and a depthwise -> project
+// pair (no expansion) with biases on every convolution.
+std::shared_ptr<Model> residual_net() {
+  auto bn = [](const char* name) { return layer<BatchNormalization>(BatchNormOptions{.name = name}); };
+  auto x = Input({11, 9, 8}, "image");
+  auto e1 = layer<ReLU>(6.0, "e1_relu")(bn("e1_bn")(layer<Conv2D>(24, 1, ConvOptions{.name = "e1"})(x)));
+  auto d1 = layer<ReLU>(6.0, "d1_relu")(
+      bn("d1_bn")(layer<DepthwiseConv2D>(3, DepthwiseConvOptions{.padding = Padding::Same, .name = "d1"})(e1)));
+  auto p1 = bn("p1_bn")(layer<Conv2D>(8, 1, ConvOptions{.name = "p1"})(d1));
+  auto a1 = layer<Add>("a1")({x, p1});
+  auto e2 = layer<ReLU>(6.0, "e2_relu")(bn("e2_bn")(layer<Conv2D>(20, 1, ConvOptions{.name = "e2"})(a1)));
+  auto d2 = bn("d2_bn")(layer<DepthwiseConv2D>(3, DepthwiseConvOptions{.strides = 2, .padding = Padding::Same,
+                                                                      .name = "d2"})(e2));
+  auto p2 = bn("p2_bn")(layer<Conv2D>(12, 1, ConvOptions{.name = "p2"})(d2));
+  auto d3 = layer<ReLU>(6.0, "d3_relu")(
+      bn("d3_bn")(layer<DepthwiseConv2D>(3, DepthwiseConvOptions{.padding = Padding::Same, .name = "d3"})(p2)));
+  auto p3 = bn("p3_bn")(layer<Conv2D>(5, 1, ConvOptions{.name = "p3"})(d3));
+  return std::make_shared<Model>(std::vector{x}, std::vector{p3}, "residual_net");
+}
+
+}  // namespace
+
+TEST_CASE("inverted-residual blocks run as one op in inference, equal to their layers run apart") {
+  SUBCASE("a user's functional network") {
+    auto model = residual_net();
+    CHECK(model->fused_blocks() ==
+          std::vector<std::string>{
+              "e1 -> e1_bn -> e1_relu -> d1 -> d1_bn -> d1_relu -> p1 -> p1_bn -> a1: inverted_residual, residual",
+              "e2 -> e2_bn -> e2_relu -> d2 -> d2_bn -> p2 -> p2_bn: inverted_residual",
+              "d3 -> d3_bn -> d3_relu -> p3 -> p3_bn: inverted_residual"});
+    CHECK(model->fused_steps().size() == 8);  // the blocks' steps are still listed
+    randomise(*model, 21);
+    for (std::int64_t batch : {1, 3}) {
+      const Tensor x = random_tensor({batch, 11, 9, 8}, 22);
+      check_close(inference_output(*model, x, true), inference_output(*model, x, false), 2e-5, 0.0, "outputs");
+    }
+    // Training and gradients run the blocks' steps one by one: as before.
+    check_fusion(*model, random_tensor({2, 11, 9, 8}, 23), false);
+    check_fusion(*model, random_tensor({2, 11, 9, 8}, 24), true);
+  }
+  SUBCASE("MobileNetV2: 17 blocks, 10 with their residual") {
+    MobileNetV2Options options;
+    options.input_shape = {64, 64, 3};
+    options.alpha = 0.35;
+    options.classes = 5;
+    MobileNetV2 model(options);
+    const std::vector<std::string> blocks = model.fused_blocks();
+    CHECK(blocks.size() == 17);
+    CHECK(std::count_if(blocks.begin(), blocks.end(),
+                        [](const std::string& s) { return s.find(", residual") != s.npos; }) == 10);
+    CHECK(blocks.front() ==
+          "expanded_conv_depthwise -> expanded_conv_depthwise_BN -> expanded_conv_depthwise_relu -> "
+          "expanded_conv_project -> expanded_conv_project_BN: inverted_residual");
+    randomise(model, 25);
+    for (std::int64_t batch : {1, 2, 5}) {
+      const Tensor x = random_tensor({batch, 64, 64, 3}, 26);
+      check_close(inference_output(model, x, true), inference_output(model, x, false), 1e-4, 0.0, "probabilities");
+    }
+  }
+}
