@@ -204,6 +204,15 @@ inline void store_partial_tile(const Tile& t, float* c, std::int64_t ldc, const 
     float* dst = c + r * ldc;
     std::int64_t j = 0;
     if (store.has_epilogue()) {
+      // Whole vectors as store_full_tile computes them (the same bits), so
+      // narrow outputs (the 16 and 24 channels of MobileNetV2's early
+      // projections, all in edge tiles) do not run the scalar loop.
+      for (; j + kL <= cols; j += kL) {
+        V value = load(src + j);
+        if (beta != 0.0f) value = fma(broadcast(beta), load(dst + j), value);
+        gemm::store(dst + j, epilogue(value, store.scale ? store.scale + j : nullptr,
+                                      store.shift ? store.shift + j : nullptr, store.relu6));
+      }
       for (; j < cols; ++j) {
         const float value = beta == 0.0f ? src[j] : src[j] + beta * dst[j];
         dst[j] = epilogue(value, store.scale ? store.scale + j : nullptr, store.shift ? store.shift + j : nullptr,
