@@ -3,7 +3,8 @@
 // against its three stages run one after the other in float64 (the
 // reference loops), under every ISA with 1 and 2 threads: images run whole
 // and several per pass, in bands of rows (odd sizes, stride 2, band edges),
-// cut between threads at batch 1, with and without expansion, biases,
+// cut between threads at batch 1 by rows or (small images) by channels,
+// with and without expansion, biases,
 // ReLU6 and the residual. And: the same bits on every call, and operands
 // the kernel does not cover take the stage-by-stage path.
 #include <doctest/doctest.h>
@@ -100,6 +101,10 @@ TEST_CASE("inverted_residual_inference equals its stages run one after the other
       {5, 6, 7, 40, 100, 1, 40, true, true, true, "whole images, residual, biases"},
       {3, 12, 12, 32, 192, 2, 20, false, false, true, "whole images, stride 2"},
       {1, 6, 6, 160, 960, 1, 160, true, false, true, "block_14 at 192x192, batch 1"},
+      // Small images at batch 1: cut by channels between threads.
+      {1, 12, 12, 64, 384, 1, 64, true, true, true, "channel parts, residual, biases"},
+      {1, 11, 11, 24, 72, 2, 40, false, false, true, "channel parts, ragged expansion, stride 2"},
+      {1, 9, 7, 40, 0, 1, 24, false, true, true, "channel parts, no expansion"},
       // No expansion (MobileNetV2's first block), ragged channel counts, no ReLU6.
       {1, 20, 20, 32, 0, 1, 16, false, false, true, "no expansion"},
       {2, 9, 9, 8, 20, 2, 7, false, true, false, "ragged channels, no ReLU6, biases"},

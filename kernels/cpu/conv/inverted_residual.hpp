@@ -15,7 +15,9 @@
 // its L2 cache, keeps the rows the next band shares (the depthwise window
 // overlaps), runs the depthwise kernel from that buffer into a second one,
 // and projects it straight into the output. Small images go whole, several
-// per pass, so the GEMMs keep enough rows. Results equal the three layers
+// per pass, so the GEMMs keep enough rows. With fewer images than threads
+// an image is cut between them by rows, or, when it is small (6x6), by
+// expanded channels, each thread projecting its channels into a partial sum. Results equal the three layers
 // run one after the other up to float rounding (the GEMMs see other row
 // counts); the same thread count gives the same bits.
 #pragma once
@@ -46,7 +48,7 @@ struct InvertedResidualBlock {
 };
 
 // y [batch, out_h, out_w, out_c] (overwritten) from x, threaded over images
-// (or over row bands of each image when the batch has fewer images than
+// (or over parts of each image when the batch has fewer images than
 // threads); serial inside a parallel region.
 void inverted_residual_forward(const float* x, float* y, const InvertedResidualBlock& block);
 
