@@ -324,3 +324,58 @@ TEST_CASE("gradcheck the general fused forms: ReLU, and the producing layer's bi
     }
   }
 }
+
+TEST_CASE("inverted_residual: the stages' gradients when they are needed, one op without them") {
+  Generator gen(58);
+  const std::int64_t cin = 3, expanded = 6;
+  Tensor mm[3] = {uniform({expanded}, -0.5, 0.5, gen, DType::Float64), uniform({expanded}, -0.5, 0.5, gen, DType::Float64),
+                  uniform({cin}, -0.5, 0.5, gen, DType::Float64)};
+  Tensor mv[3] = {uniform({expanded}, 0.5, 2.0, gen, DType::Float64), uniform({expanded}, 0.5, 2.0, gen, DType::Float64),
+                  uniform({cin}, 0.5, 2.0, gen, DType::Float64)};
+  Conv2dOptions same;
+  same.padding = Padding::Same;
+  auto stages_of = [&](const std::vector<Variable>& v, bool training) {
+    std::vector<ConvBatchNormStage> stages(3);
+    const ConvKind kinds[3] = {ConvKind::Conv2d, ConvKind::Depthwise, ConvKind::Conv2d};
+    for (int i = 0; i < 3; ++i) {
+      ConvBatchNormStage& s = stages[static_cast<std::size_t>(i)];
+      s.kind = kinds[i];
+      s.kernel = v[static_cast<std::size_t>(1 + i)];
+      s.gamma = v[static_cast<std::size_t>(4 + 2 * i)];
+      s.beta = v[static_cast<std::size_t>(5 + 2 * i)];
+      s.moving_mean = &mm[i];
+      s.moving_variance = &mv[i];
+      s.conv = same;
+      s.bn.training = training;
+      s.activation = i < 2 ? BatchNormActivation::Relu6 : BatchNormActivation::None;
+    }
+    return stages;
+  };
+  std::vector<Variable> inputs = {leaf({2, 5, 4, cin}, gen),       leaf({1, 1, cin, expanded}, gen),
+                                  leaf({3, 3, expanded, 1}, gen),   leaf({1, 1, expanded, cin}, gen)};
+  for (std::int64_t c : {expanded, expanded, cin}) {
+    inputs.push_back(leaf({c}, gen, 0.5, 2.0));  // gamma
+    inputs.push_back(leaf({c}, gen, 0.0, 1.0));  // beta
+  }
+  for (bool training : {false, true}) {
+    INFO((training ? "training" : "inference"));
+    require_ok(gradcheck([&](const std::vector<Variable>& v) { return inverted_residual(v[0], stages_of(v, training), true); },
+                         inputs),
+               "inverted_residual");
+  }
+  // Without gradients (float32): one op, no tape node, the stages' values.
+  std::vector<Variable> values;
+  for (const Variable& v : inputs) values.emplace_back(v.data().to(DType::Float32), false);
+  for (Tensor* t : {&mm[0], &mm[1], &mm[2], &mv[0], &mv[1], &mv[2]}) *t = t->to(DType::Float32);
+  const Variable fused = inverted_residual(values[0], stages_of(values, false), true);
+  CHECK(fused.grad_fn() == nullptr);
+  Variable h = values[0];
+  for (const ConvBatchNormStage& s : stages_of(values, false))
+    h = conv_batch_norm(s.kind, h, s.kernel, s.bias, s.gamma, s.beta, *s.moving_mean, *s.moving_variance, s.conv, s.bn,
+                        s.activation);
+  CHECK(max_abs_difference(fused.data(), add(h, values[0]).data()) < 1e-5);
+  // A stage that needs a gradient puts the stages on the tape.
+  const Variable x(values[0].data(), true);
+  CHECK(inverted_residual(x, stages_of(values, false), true).grad_fn() != nullptr);
+  CHECK_THROWS_AS(inverted_residual(x, {}, true), ValueError);
+}
