@@ -36,6 +36,19 @@ Scratch& scratch() {
   return s;
 }
 
+// The block's depthwise convolution over `images` images of `channels`
+// expanded channels (all of them, or one thread's share).
+ConvGeometry depthwise_geometry(const InvertedResidualBlock& b, std::int64_t images, std::int64_t channels) {
+  ConvGeometry g;
+  g.batch = images;
+  g.in_h = b.in_h, g.in_w = b.in_w, g.in_c = channels;
+  g.out_h = b.out_h, g.out_w = b.out_w, g.out_c = channels;
+  g.kernel_h = g.kernel_w = 3;
+  g.stride_h = g.stride_w = b.stride;
+  g.pad_top = b.pad_top, g.pad_left = b.pad_left;
+  return g;
+}
+
 float* sized(std::vector<float>& v, std::int64_t floats) {
   if (static_cast<std::int64_t>(v.size()) < floats) v.resize(static_cast<std::size_t>(floats));
   return v.data();
@@ -128,15 +141,8 @@ class BlockRunner {
   // the first of them) of the depthwise convolution.
   void depthwise(const float* source, float* out, std::int64_t images, std::int64_t row_begin,
                  std::int64_t row_end) const {
-    ConvGeometry g;
-    g.batch = images;
-    g.in_h = b_.in_h, g.in_w = b_.in_w, g.in_c = b_.expanded_c;
-    g.out_h = b_.out_h, g.out_w = b_.out_w, g.out_c = b_.expanded_c;
-    g.kernel_h = g.kernel_w = 3;
-    g.stride_h = g.stride_w = b_.stride;
-    g.pad_top = b_.pad_top, g.pad_left = b_.pad_left;
-    depthwise_kernels().forward(source, b_.depthwise_kernel, b_.depthwise_bias, out, g, b_.depthwise_relu6, row_begin,
-                                row_end);
+    depthwise_kernels().forward(source, b_.depthwise_kernel, b_.depthwise_bias, out,
+                                depthwise_geometry(b_, images, b_.expanded_c), b_.depthwise_relu6, row_begin, row_end);
   }
 
   // `pixels` depthwise outputs -> output pixels (+ the same input pixels).
@@ -187,14 +193,8 @@ void run_channels(const float* x, const InvertedResidualBlock& b, std::int64_t n
     std::memcpy(weights + t * width, b.depthwise_kernel + t * b.expanded_c + c0,
                 static_cast<std::size_t>(width) * sizeof(float));
   float* filtered = sized(s.depthwise, out_pixels * width);
-  ConvGeometry g;
-  g.batch = 1;
-  g.in_h = b.in_h, g.in_w = b.in_w, g.in_c = width;
-  g.out_h = b.out_h, g.out_w = b.out_w, g.out_c = width;
-  g.kernel_h = g.kernel_w = 3;
-  g.stride_h = g.stride_w = b.stride;
-  g.pad_top = b.pad_top, g.pad_left = b.pad_left;
-  depthwise_kernels().forward(source, weights, b.depthwise_bias + c0, filtered, g, b.depthwise_relu6, 0, b.out_h);
+  depthwise_kernels().forward(source, weights, b.depthwise_bias + c0, filtered, depthwise_geometry(b, 1, width),
+                              b.depthwise_relu6, 0, b.out_h);
   sgemm(false, false, out_pixels, b.out_c, width, 1.0f, filtered, width, b.project_kernel + c0 * b.out_c, b.out_c,
         0.0f, partial, b.out_c);
 }
