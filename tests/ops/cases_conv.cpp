@@ -1,7 +1,8 @@
 // Registry entries of the convolution family (NHWC): Conv2D and
 // DepthwiseConv2D forward (bias, ReLU6) and both gradients, pooling and
 // padding with their gradients, batch norm (training, backward, inference
-// affine) and the fused conv + batch norm ops. References are plain double
+// affine), the fused conv + batch norm ops and the inverted-residual block's
+// inference op. References are plain double
 // loops over every tap of every window, independent of kernels/cpu/conv.
 #include <algorithm>
 #include <cmath>
@@ -480,6 +481,89 @@ void add_fused_inference(std::vector<OpCase>& out, const ConvShape& s, bool dept
   out.push_back(c);
 }
 
+// An inverted-residual block (ops::inverted_residual_inference): a 1x1
+// expansion (expanded 0: none), a 3x3 depthwise of the stride, a 1x1
+// projection, each with a folded batch norm given as scale and shift, ReLU6
+// after the first two, and the residual when the shapes allow. The reference
+// runs the stages in double.
+struct BlockShape {
+  std::int64_t n, h, w, c, expanded, stride, out_c;
+};
+
+void add_inverted_residual(std::vector<OpCase>& out, const BlockShape& b) {
+  const bool expand = b.expanded > 0;
+  const std::int64_t e = expand ? b.expanded : b.c;
+  const ConvShape pointwise_in{b.n, b.h, b.w, b.c, 1, 1, e, 1, 1, ConvPadding::Valid};
+  const ConvShape depthwise_shape{b.n, b.h, b.w, e, 3, 3, 1, b.stride, b.stride, ConvPadding::Same};
+  const Geometry ge = geometry_of(pointwise_in, false), gd = geometry_of(depthwise_shape, true);
+  const ConvShape pointwise_out{b.n, gd.oh, gd.ow, e, 1, 1, b.out_c, 1, 1, ConvPadding::Valid};
+  const Geometry gp = geometry_of(pointwise_out, false);
+  const bool residual = gp.oh == b.h && gp.ow == b.w && b.out_c == b.c;
+  OpCase c = conv_case("inverted_residual_inference", depthwise_shape,
+                       (expand ? "expand " + std::to_string(e) : std::string("no expansion")) + ", project " +
+                           std::to_string(b.out_c) + (residual ? ", residual" : ""));
+  // x, then per stage: kernel, folded scale, folded shift.
+  c.inputs = {InputSpec({b.n, b.h, b.w, b.c})};
+  auto add_stage = [&](const Shape& kernel, std::int64_t channels) {
+    c.inputs.push_back(InputSpec(kernel, -0.5, 0.5));
+    c.inputs.push_back(InputSpec({channels}, 0.5, 1.5));
+    c.inputs.push_back(InputSpec({channels}, -0.5, 1.0));
+  };
+  if (expand) add_stage({1, 1, b.c, e}, e);
+  add_stage({3, 3, e, 1}, e);
+  add_stage({1, 1, e, b.out_c}, b.out_c);
+  const ops::Conv2dWindow dw_window = window_of(depthwise_shape);
+  c.forward = [expand, dw_window, residual](const Inputs& in) {
+    auto stage = [&](std::size_t first, const ops::Conv2dWindow& window, bool relu6) {
+      ops::FoldedConvStage s;
+      s.kernel = in[first];
+      s.bn = {in[first + 1], in[first + 2]};
+      s.window = window;
+      s.relu6 = relu6;
+      return s;
+    };
+    const std::size_t dw = expand ? 4 : 1;
+    const ops::FoldedConvStage e_stage = expand ? stage(1, {}, true) : ops::FoldedConvStage{};
+    return ops::inverted_residual_inference(in[0], expand ? &e_stage : nullptr, stage(dw, dw_window, true),
+                                            stage(dw + 3, {}, false), residual);
+  };
+  c.reference = [expand, ge, gd, gp, residual](const Inputs& in) {
+    // One stage in double: conv, then * scale + shift, then ReLU6; the error
+    // scale carries the conv's sum |x * w| through |scale| and adds |shift|.
+    auto stage = [&](const Geometry& g, const Tensor& x, std::size_t first, bool relu6_after) {
+      Reference r = conv_forward(g, x, in[first], nullptr, false);
+      const std::vector<double> scale = in[first + 1].to_vector<double>(), shift = in[first + 2].to_vector<double>();
+      for (std::size_t o = 0; o < r.values.size(); ++o) {
+        const std::size_t ch = o % static_cast<std::size_t>(g.oc);
+        const double v = r.values[o] * scale[ch] + shift[ch];
+        r.values[o] = relu6_after ? relu6(v) : v;
+        r.error_scale[o] = r.error_scale[o] * std::abs(scale[ch]) + std::abs(shift[ch]);
+      }
+      return r;
+    };
+    Tensor h = in[0].to(DType::Float64);
+    if (expand) {
+      const Reference r = stage(ge, h, 1, true);
+      h = from_vector(r.values, r.shape);
+    }
+    const std::size_t dw = expand ? 4 : 1;
+    const Reference d = stage(gd, h, dw, true);
+    Reference r = stage(gp, from_vector(d.values, d.shape), dw + 3, false);
+    if (residual) {
+      const std::vector<double> x = in[0].to_vector<double>();
+      for (std::size_t o = 0; o < r.values.size(); ++o) {
+        r.values[o] += x[o];
+        r.error_scale[o] += std::abs(x[o]);
+      }
+    }
+    return r;
+  };
+  // Three stages of float32 rounding, each scaled into the next.
+  c.rtol_float32 = 2e-5;
+  c.differentiable = {};  // inference only (ag::inverted_residual differentiates through its stages)
+  out.push_back(c);
+}
+
 }  // namespace
 
 std::vector<OpCase> conv_cases() {
@@ -616,6 +700,12 @@ std::vector<OpCase> conv_cases() {
            {conv, {2, 6, 7, 3, 3, 3, 32, 2, 2, P::Same}},      {depthwise, {2, 9, 7, 32, 3, 3, 1, 1, 1, P::Same}},
            {depthwise, {1, 8, 10, 37, 3, 3, 1, 2, 2, P::Same}}, {depthwise, {2, 6, 7, 6, 3, 3, 2, 1, 1, P::Valid}}})
     add_fused_inference(out, s, kind);
+  // Inverted-residual blocks: bands of rows and whole images, stride 2,
+  // ragged channels, no expansion, a 6x6 image at batch 1 (cut by channels
+  // between threads).
+  for (const BlockShape& b : std::vector<BlockShape>{
+           {1, 9, 7, 8, 24, 1, 8}, {2, 11, 10, 5, 20, 2, 7}, {1, 6, 6, 16, 64, 1, 16}, {2, 8, 9, 16, 0, 1, 12}})
+    add_inverted_residual(out, b);
   return out;
 }
 
