@@ -23,8 +23,9 @@ constexpr std::int64_t kPassBudgetFloats = 96 * 1024;
 // rows at 6x6). Cut by channels, each thread expands and filters its own
 // channels and projects them into a partial sum of the output; the partial
 // sums are then added (a pass over a small output). MobileNetV2's 6x6
-// blocks at batch 1 on 2 threads: 295-300 -> 235-240 us (block_14); at
-// 12x12 cutting by channels was slower (88-101 -> 107-116 us, block_7).
+// blocks at batch 1 on 2 threads, timed inside the model: 295-300 -> 235-240
+// us (block_14); at 12x12 and 24x24 cutting by channels was slower (block_7
+// 125 -> 139 us, block_4 127 -> 165 us).
 constexpr std::int64_t kChannelSplitMaxRows = 8;
 
 // Per-thread buffers, kept between calls (a pool thread keeps its own).
