@@ -109,6 +109,39 @@ std::string FusionStep::description() const {
 
 namespace {
 
+// Who reads each value slot of a plan: how many reads (a model output counts
+// as many, so it is never fused away) and a step that reads it.
+class SlotReaders {
+ public:
+  SlotReaders(const std::vector<FusionStep>& steps, const std::vector<int>& output_slots, int slot_count)
+      : uses_(static_cast<std::size_t>(slot_count), 0) {
+    for (std::size_t i = 0; i < steps.size(); ++i)
+      for (int in : steps[i].inputs) {
+        ++uses_[static_cast<std::size_t>(in)];
+        reader_[in] = i;
+      }
+    for (int out : output_slots) uses_[static_cast<std::size_t>(out)] += 1000;
+  }
+  int uses(int slot) const { return uses_[static_cast<std::size_t>(slot)]; }
+  // The step that reads s's one output when that value has no other use.
+  std::optional<std::size_t> sole_reader(const FusionStep& s) const {
+    if (s.outputs.size() != 1 || uses(s.outputs[0]) != 1) return std::nullopt;
+    return reader_.at(s.outputs[0]);
+  }
+
+ private:
+  std::vector<int> uses_;
+  std::map<int, std::size_t> reader_;
+};
+
+// Drops the steps marked removed, keeping the order of the others.
+void drop_removed(std::vector<FusionStep>& steps, const std::vector<bool>& removed) {
+  std::vector<FusionStep> kept;
+  for (std::size_t i = 0; i < steps.size(); ++i)
+    if (!removed[i]) kept.push_back(std::move(steps[i]));
+  steps = std::move(kept);
+}
+
 // Whether s is a Fused convolution of kind `producer` with a k x k kernel
 // (stride 1 unless any_stride) that a Block can take.
 bool block_stage(const FusionStep& s, Producer producer, std::int64_t k, bool any_stride, bool activation_allowed) {
@@ -122,18 +155,8 @@ bool block_stage(const FusionStep& s, Producer producer, std::int64_t k, bool an
 // Rewrites chains of Fused steps that make an inverted-residual block (see
 // the top of fusion.hpp) as Block steps.
 void fuse_blocks(std::vector<FusionStep>& steps, const std::vector<int>& output_slots, int slot_count) {
-  std::vector<int> uses(static_cast<std::size_t>(slot_count), 0);
-  for (const FusionStep& s : steps)
-    for (int in : s.inputs) ++uses[static_cast<std::size_t>(in)];
-  for (int out : output_slots) uses[static_cast<std::size_t>(out)] += 1000;
-  std::map<int, std::size_t> reader;
-  for (std::size_t i = 0; i < steps.size(); ++i)
-    for (int in : steps[i].inputs) reader[in] = i;
-  // The step that reads s's one output, when that value has no other use.
-  auto only_reader = [&](const FusionStep& s) -> std::optional<std::size_t> {
-    if (s.outputs.size() != 1 || uses[static_cast<std::size_t>(s.outputs[0])] != 1) return std::nullopt;
-    return reader.at(s.outputs[0]);
-  };
+  const SlotReaders readers(steps, output_slots, slot_count);
+  auto only_reader = [&](const FusionStep& s) { return readers.sole_reader(s); };
   auto expand = [&](std::size_t i) { return block_stage(steps[i], Producer::Conv2D, 1, false, true); };
   auto depthwise = [&](std::size_t i) { return block_stage(steps[i], Producer::DepthwiseConv2D, 3, true, true); };
   auto project = [&](std::size_t i) { return block_stage(steps[i], Producer::Conv2D, 1, false, false); };
@@ -178,10 +201,7 @@ void fuse_blocks(std::vector<FusionStep>& steps, const std::vector<int>& output_
     for (std::size_t k : chain) removed[k] = k != i;
     steps[i] = std::move(block);
   }
-  std::vector<FusionStep> kept;
-  for (std::size_t i = 0; i < steps.size(); ++i)
-    if (!removed[i]) kept.push_back(std::move(steps[i]));
-  steps = std::move(kept);
+  drop_removed(steps, removed);
 }
 
 ag::Conv2dOptions conv_options(const FusionStep& step, const ConvGeometry& conv) {
@@ -217,19 +237,14 @@ ag::Variable run_block(const FusionStep& block, const ag::Variable& x) {
 }  // namespace
 
 void fuse_steps(std::vector<FusionStep>& steps, const std::vector<int>& output_slots, int slot_count) {
-  std::vector<int> uses(static_cast<std::size_t>(slot_count), 0);
-  for (const FusionStep& s : steps)
-    for (int in : s.inputs) ++uses[static_cast<std::size_t>(in)];
-  for (int out : output_slots) uses[static_cast<std::size_t>(out)] += 1000;  // never fused away
-  std::map<int, std::size_t> reader;  // a step that reads the slot (the only one where it matters)
-  for (std::size_t i = 0; i < steps.size(); ++i)
-    for (int in : steps[i].inputs) reader[in] = i;
+  const SlotReaders readers(steps, output_slots, slot_count);
   std::vector<bool> removed(steps.size(), false);
   // The step that reads s's one output when it is that value's only use and
   // reads nothing else, else null.
   auto only_reader = [&](const FusionStep& s) -> std::optional<std::size_t> {
-    if (s.outputs.size() != 1 || uses[static_cast<std::size_t>(s.outputs[0])] != 1) return std::nullopt;
-    const std::size_t next = reader.at(s.outputs[0]);
+    const std::optional<std::size_t> sole = readers.sole_reader(s);
+    if (!sole) return std::nullopt;
+    const std::size_t next = *sole;
     const FusionStep& n = steps[next];
     if (removed[next] || n.kind != FusionStep::Kind::Call || n.inputs.size() != 1) return std::nullopt;
     return next;
@@ -282,8 +297,7 @@ void fuse_steps(std::vector<FusionStep>& steps, const std::vector<int>& output_s
         FusionStep& pad = steps[p];
         const auto* zero_pad = dynamic_cast<const ZeroPadding2D*>(pad.layer);
         if (removed[p] || pad.kind != FusionStep::Kind::Call || !zero_pad || pad.inputs.size() != 1 ||
-            pad.outputs.size() != 1 || pad.outputs[0] != step.inputs[0] ||
-            uses[static_cast<std::size_t>(pad.outputs[0])] != 1)
+            pad.outputs.size() != 1 || pad.outputs[0] != step.inputs[0] || readers.uses(pad.outputs[0]) != 1)
           continue;
         if (!pads_as_same(*zero_pad, zero_pad->input_shape(), conv)) continue;
         fused.same_padding = true;
@@ -294,10 +308,7 @@ void fuse_steps(std::vector<FusionStep>& steps, const std::vector<int>& output_s
     }
     step = std::move(fused);
   }
-  std::vector<FusionStep> kept;
-  for (std::size_t i = 0; i < steps.size(); ++i)
-    if (!removed[i]) kept.push_back(std::move(steps[i]));
-  steps = std::move(kept);
+  drop_removed(steps, removed);
   fuse_blocks(steps, output_slots, slot_count);
 }
 
