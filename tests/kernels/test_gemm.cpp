@@ -252,12 +252,14 @@ TEST_CASE("sgemm with rows of A a multiple of 4 KiB apart (copied with a padded 
 }
 
 TEST_CASE("sgemm with few rows of A reads B in place (batch-1 1x1 convolutions)") {
-  // M <= 1024, B not transposed, alpha 1: no packing of B. Ragged last
+  // M <= 96, B not transposed, alpha 1: no packing of B. Ragged last
   // column panels (330, 24), several K slices (600) and column blocks (1280),
-  // padded leading dimensions.
+  // padded leading dimensions; then just past the bound (97, 144, 1024
+  // rows) and B's rows 2 KiB apart (N = 512 unpadded), which are packed.
   std::mt19937 rng(41);
-  for (GemmShape shape : {GemmShape{36, 1280, 320}, GemmShape{144, 330, 600}, GemmShape{1024, 24, 144},
-                          GemmShape{13, 47, 5}})
+  for (GemmShape shape : {GemmShape{36, 1280, 320}, GemmShape{96, 330, 600}, GemmShape{90, 24, 144},
+                          GemmShape{13, 47, 5}, GemmShape{97, 330, 600}, GemmShape{144, 330, 600},
+                          GemmShape{1024, 24, 144}, GemmShape{40, 512, 64}})
     for (std::int64_t pad : {0, 7})
       for (float beta : {0.0f, 1.0f}) {
         GemmProblem p(false, false, shape, pad, 1.0f, beta, rng);

@@ -44,9 +44,19 @@ constexpr std::int64_t kChunksPerThread = 4;
 constexpr std::int64_t kMinChunkPanels = 4, kMaxChunkPanels = 64;
 // Up to this many rows of A, B is read in place instead of packed: packing
 // reads and writes all of B once, which for few rows costs as much as the
-// product (1x1 convolutions of a single image: 6x6 to 24x24 pixels against
-// weights of up to 1280 x 320).
-constexpr std::int64_t kUnpackedBMaxRows = 1024;
+// product (1x1 convolutions of a single image's 6x6 pixels, or of the few
+// pixels of one pass of the inverted-residual block op, against weights of
+// up to 1280 x 320). Beyond it the packed panels win: read in place, each
+// K step of a 16- or 32-column panel is a new row of B, on another page.
+// On Zen 3 (AVX2), with the operands in cache, packing from 100 rows on was
+// 1.02-1.32x faster (128 x 1000 x 1000: 1.32x, 256 x 960 x 160: 1.09x),
+// at 36 to 72 rows 0.87-1.04x; 1024 rows, the earlier bound, left the
+// 512 and 1024 squares at 0.65x OpenBLAS.
+constexpr std::int64_t kUnpackedBMaxRows = 96;
+// B's rows a multiple of this many floats (2 KiB) apart map a column panel
+// onto a few cache sets, which it overflows (the 512 and 1024 squares:
+// 1.18-1.74x faster packed at 64 to 1024 rows), so such a B is always packed.
+constexpr std::int64_t kAliasingRowFloats = 512;
 // Few rows of A: B's size (floats) from which the threads split its columns.
 constexpr std::int64_t kSmallRowsParallelMinFloats = std::int64_t{1} << 18;
 
@@ -174,7 +184,8 @@ struct Plan {
     chunk_rows = chunk_panels * kern->mr;
     row_chunks = ceil_div(m, chunk_rows);
     unpacked_a = !op.trans_a || cols <= 2 * kern->nr;
-    unpacked_b = unpacked_a && !op.trans_b && op.alpha == 1.0f && m <= kUnpackedBMaxRows;
+    unpacked_b = unpacked_a && !op.trans_b && op.alpha == 1.0f && m <= kUnpackedBMaxRows &&
+                 op.ldb % kAliasingRowFloats != 0;
     packed_b = nullptr;
   }
 
