@@ -272,7 +272,7 @@ struct BPanels {
 template <ALayout layout>
 inline void row_panel(std::int64_t rows, std::int64_t nc, std::int64_t kc, const float* a, std::int64_t lda,
                       const BPanels& panels, float* c, std::int64_t ldc, const CStore& store,
-                      const float* prefetch_rows = nullptr) {
+                      const float* prefetch_rows = nullptr, std::int64_t prefetch_lda = 0) {
   for (std::int64_t j = 0; j < nc; j += kNr) {
     const std::int64_t cols = std::min(kNr, nc - j);
     std::int64_t b_row_stride = 0;
@@ -283,7 +283,7 @@ inline void row_panel(std::int64_t rows, std::int64_t nc, std::int64_t kc, const
     if (!(store.stream && store.beta == 0.0f)) prefetch_c_tile(c_tile, ldc, rows, cols);
     Tile t;
     if (layout == ALayout::Rows && j == 0 && prefetch_rows != nullptr) {
-      RowPrefetcher prefetcher(prefetch_rows, lda, kc);
+      RowPrefetcher prefetcher(prefetch_rows, prefetch_lda, kc);
       multiply_tile<layout, true>(kc, a, lda, b_panel, b_row_stride, t, &prefetcher);
     } else {
       multiply_tile<layout>(kc, a, lda, b_panel, b_row_stride, t);
@@ -327,14 +327,18 @@ void unpacked_a_panels(bool trans_a, std::int64_t mc, std::int64_t nc, std::int6
     } else if (lda % kAliasingFloats == 0) {
       // Rows a multiple of 4 KiB apart fall into the same L1 set: the panel's
       // 12 rows would not fit its ways. A copy with a padded stride does.
+      // The next panel's rows are prefetched as for A read in place, so the
+      // next copy does not wait on memory (2048 squares: 8% of the time in
+      // the copy without).
       float* copy = aliasing_free_rows(kc);
       const std::int64_t ld = kc + kL;
       for (int r = 0; r < kMr; ++r) std::copy(a + (i + r) * lda, a + (i + r) * lda + kc, copy + r * ld);
-      row_panel<ALayout::Rows>(kMr, nc, kc, copy, ld, panels, c + i * ldc, ldc, store);
+      const float* prefetch_rows = i + 2 * kMr <= a_rows ? a + (i + kMr) * lda : nullptr;
+      row_panel<ALayout::Rows>(kMr, nc, kc, copy, ld, panels, c + i * ldc, ldc, store, prefetch_rows, lda);
     } else {
       // The next panel may lie past this block (the next thread's work item).
       const float* prefetch_rows = i + 2 * kMr <= a_rows ? a + (i + kMr) * lda : nullptr;
-      row_panel<ALayout::Rows>(kMr, nc, kc, a + i * lda, lda, panels, c + i * ldc, ldc, store, prefetch_rows);
+      row_panel<ALayout::Rows>(kMr, nc, kc, a + i * lda, lda, panels, c + i * ldc, ldc, store, prefetch_rows, lda);
     }
   }
   if (i < mc) {
