@@ -129,10 +129,6 @@ FoldedConv fold_into_kernel(const Tensor& kernel, const Tensor& bias, const Fold
                             const char* op) {
   check_folded_batch_norm(bn, kernel, out_c, op);
   const Tensor k = kernel.contiguous();
-  const std::vector<double> scale = bn.scale.to_vector<double>(), shift = bn.shift.to_vector<double>();
-  std::vector<double> b =
-      bias.defined() ? bias.to_vector<double>() : std::vector<double>(static_cast<std::size_t>(out_c), 0.0);
-  for (std::size_t i = 0; i < b.size(); ++i) b[i] = b[i] * scale[i] + shift[i];
   if (k.dtype() == DType::Float32) {
     // The kernel is refolded on every inference call, so this runs in float
     // with the channel as the inner index (no per-element modulo, no double
@@ -148,8 +144,21 @@ FoldedConv fold_into_kernel(const Tensor& kernel, const Tensor& bias, const Fold
       for (std::int64_t r = r0; r < r1; ++r)
         for (std::int64_t c = 0; c < out_c; ++c) dst[r * out_c + c] = src[r * out_c + c] * s[c];
     });
-    return {w, from_vector(b).to(k.dtype())};
+    // bias * scale + shift in double, rounded once (as the double path).
+    const Tensor shift_f = bn.shift.contiguous(), bias_f = bias.defined() ? bias.contiguous() : Tensor();
+    Tensor folded_bias = Tensor::empty({out_c}, DType::Float32);
+    const float* t = shift_f.data<float>();
+    const float* b0 = bias_f.defined() ? bias_f.data<float>() : nullptr;
+    float* fb = folded_bias.data<float>();
+    for (std::int64_t c = 0; c < out_c; ++c)
+      fb[c] = static_cast<float>((b0 ? static_cast<double>(b0[c]) : 0.0) * static_cast<double>(s[c]) +
+                                 static_cast<double>(t[c]));
+    return {w, folded_bias};
   }
+  const std::vector<double> scale = bn.scale.to_vector<double>(), shift = bn.shift.to_vector<double>();
+  std::vector<double> b =
+      bias.defined() ? bias.to_vector<double>() : std::vector<double>(static_cast<std::size_t>(out_c), 0.0);
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = b[i] * scale[i] + shift[i];
   std::vector<double> w = k.to_vector<double>();
   for (std::size_t i = 0; i < w.size(); ++i) w[i] *= scale[i % static_cast<std::size_t>(out_c)];
   return {from_vector(w, k.shape()).to(k.dtype()), from_vector(b).to(k.dtype())};

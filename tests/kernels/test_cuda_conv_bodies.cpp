@@ -321,8 +321,12 @@ TEST_CASE("batch norm training forward and backward (+relu6) through the column 
         y[i] = body::batch_norm_element(xv[i], stats[j].mean, stats[j].inv_std, gv[j], bv[j], relu6);
       }
       const std::string what = shape_str(shape) + (relu6 ? " relu6" : "");
-      check_close(from_vector(mean), values(mean_expected), 1e-6, what + " mean");
-      check_close(from_vector(var), values(var_expected), 1e-6, what + " variance");
+      // Float sums of up to 324 rows in another order than the CPU op's: a
+      // few ulps apart (10 ulps, 1.2e-6 relative, for [4, 9, 9, 40] on a
+      // Zen 3 machine); biased against unbiased variance would still be
+      // 0.3% off.
+      check_close(from_vector(mean), values(mean_expected), 1e-5, what + " mean");
+      check_close(from_vector(var), values(var_expected), 1e-5, what + " variance");
       check_close(from_vector(y, shape), values(y_expected), 1e-5, what + " y");
 
       const Tensor dy = random_tensor(shape, gen);
