@@ -294,13 +294,14 @@ TEST_CASE("sgemm with few rows and B read in place gives the same bits on 1 and 
 TEST_CASE("sgemm with fewer rows of A than a register tile (Dense on a few samples) matches the reference") {
   // The small-rows kernels: every row count up to the kernel's 4, then 5 to
   // 11 rows in groups of 4 (AVX-512's tile has 12 rows; AVX2's 6 and the
-  // scalar build's 4 send the larger counts to the tiles), B in both
-  // layouts, ragged vector tails in N and K, K not a multiple of the 4-row
-  // unroll, padded leading dimensions, and a classifier-sized product that
-  // runs threaded.
+  // scalar build's 4 send the larger counts to the tiles, AVX2's 7 and 8
+  // with B not transposed to the tall-rows kernel), B in both layouts,
+  // ragged vector tails in N and K, K not a multiple of the 4-row unroll
+  // and past the tall kernel's 256-deep slices, padded leading dimensions,
+  // and a classifier-sized product that runs threaded.
   std::mt19937 rng(43);
   int index = 0;
-  for (std::int64_t m : {1, 2, 3, 4, 5, 8, 11})
+  for (std::int64_t m : {1, 2, 3, 4, 5, 7, 8, 11})
     for (GemmShape shape : {GemmShape{m, 1, 1}, GemmShape{m, 7, 33}, GemmShape{m, 66, 17}, GemmShape{m, 1281, 1003}})
       for (bool ta : {false, true})
         for (bool tb : {false, true}) {
@@ -350,7 +351,7 @@ TEST_CASE("sgemm_epilogue applies scale, shift and ReLU6 per column as it stores
   std::mt19937 rng(47);
   std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
   std::vector<GemmShape> shapes = {{1, 37, 20}, {3, 300, 17}, {13, 33, 9}, {37, 70, 600}, {290, 96, 144},
-                                   {25, 17, 0}, {2, 390, 11000}, {5, 390, 11000}};
+                                   {25, 17, 0}, {2, 390, 11000}, {5, 390, 11000}, {7, 37, 20}, {8, 300, 600}};
   int index = 0;
   for (GemmShape shape : shapes)
     for (bool ta : {false, true})
@@ -384,8 +385,10 @@ TEST_CASE("sgemm_epilogue gives the same bits however the rows are split between
   // over all of K at once where the tiles sum K slices of 256 and add them:
   // the deep shape is split into parts that all take it. The shallow
   // 20-row shape mixes both kernels: they agree for K within one slice.)
-  const std::vector<GemmShape> shapes = {{1280, 16, 16}, {320, 96, 24}, {80, 144, 32},
-                                         {20, 1280, 112}, {290, 96, 144}, {3, 1000, 1280}};
+  // 14 and 15 rows split into 8 + 6 and 8 + 7: AVX2's tall-rows kernel
+  // (7 or 8 rows) against the tiles, over three K slices.
+  const std::vector<GemmShape> shapes = {{1280, 16, 16},   {320, 96, 24},  {80, 144, 32}, {20, 1280, 112},
+                                         {290, 96, 144},   {3, 1000, 1280}, {14, 200, 600}, {15, 300, 300}};
   for (Isa isa : petal::cpu::available_isas()) {
     petal::cpu::set_active_isa(isa);
     for (const GemmShape& shape : shapes) {

@@ -348,6 +348,35 @@ void run_small_rows(const SgemmKernels& kern, const Operands& op, std::int64_t m
   });
 }
 
+// A few more rows than small_rows takes, B not transposed: one tile of all
+// the rows per column block (see SgemmKernels::tall_rows). The threads take
+// column blocks, so the result does not depend on the thread count.
+void run_tall_rows(const SgemmKernels& kern, const Operands& op, std::int64_t m, std::int64_t n, std::int64_t k,
+                   float beta, bool serial, const CStore& epilogue) {
+  const float* a = op.a;
+  std::int64_t lda = op.lda;
+  if (op.trans_a) {
+    float* rows = packed_a_buffer(m * k);
+    for (std::int64_t p = 0; p < k; ++p)
+      for (std::int64_t r = 0; r < m; ++r) rows[r * k + p] = op.a[p * op.lda + r];
+    a = rows;
+    lda = k;
+  }
+  CStore store = epilogue;
+  store.beta = beta;
+  auto columns = [&](std::int64_t j0, std::int64_t j1) {
+    kern.tall_rows(m, j1 - j0, k, op.alpha, a, lda, op.b + j0, op.ldb, op.c + j0, op.ldc, store.at(j0),
+                   edge_b_buffer(k * kern.tall_cols));
+  };
+  if (serial) {
+    columns(0, n);
+    return;
+  }
+  parallel_for(0, ceil_div(n, kern.tall_cols), 1, [&](std::int64_t u0, std::int64_t u1) {
+    columns(u0 * kern.tall_cols, std::min(n, u1 * kern.tall_cols));
+  });
+}
+
 void run_sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
                std::int64_t ldc, bool stream_c, const CStore& epilogue = {}) {
@@ -362,6 +391,11 @@ void run_sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
   const Operands op{trans_a, trans_b, a, lda, b, ldb, alpha, c, ldc};
   const bool serial = in_parallel_region() || num_threads() == 1 || m * n * k < kParallelMinMacs;
   const int threads = serial ? 1 : num_threads();
+  if (!trans_b && m >= kern.tall_rows_min && m <= kern.tall_rows_max) {
+    run_tall_rows(kern, op, m, n, k, beta,
+                  in_parallel_region() || num_threads() == 1 || n * k < kSmallRowsParallelMinFloats, epilogue);
+    return;
+  }
   if (m < kern.mr) {
     // Fewer rows than a register tile: the tiled path would run one mostly
     // empty tile walking B a panel at a time (8 x 1280 x 1000, the classifier

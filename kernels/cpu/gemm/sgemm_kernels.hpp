@@ -72,6 +72,16 @@ struct SgemmKernels {
                      std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc);
   // C = act(C * scale[j] + shift[j]) over rows x cols (rows ldc apart).
   void (*apply_epilogue)(float* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols, const CStore& store);
+  // For tall_rows_min <= m <= tall_rows_max rows of A (contiguous rows, lda
+  // apart) and B not transposed: C[m, n] = alpha * A @ B + beta * C, then
+  // the epilogue (store, with scale/shift at C's column 0), one tile of all
+  // m rows walking B in place, tall_cols columns at a time, so B is read
+  // once. edge_b holds k * tall_cols floats (a padded copy of B's last
+  // partial column block).
+  std::int64_t tall_rows_min, tall_rows_max, tall_cols;
+  void (*tall_rows)(std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a, std::int64_t lda,
+                    const float* b, std::int64_t ldb, float* c, std::int64_t ldc, const CStore& store,
+                    float* edge_b);
 };
 
 namespace isa_scalar {
