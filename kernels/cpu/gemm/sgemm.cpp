@@ -320,17 +320,22 @@ namespace {
 // the kernel takes (fewer than a register tile) run in groups, each reading
 // the whole of B in order (blocks of B sized for L2, read by every group,
 // were slower: 8 x 1280 x 1000 at 50-76 GFLOP/s against 99 unblocked).
+// A's m rows contiguous, lda apart: A itself, or a transposed A copied into
+// this thread's A buffer (few rows: the copy is small).
+const float* rows_of_a(const Operands& op, std::int64_t m, std::int64_t k, std::int64_t& lda) {
+  lda = op.lda;
+  if (!op.trans_a) return op.a;
+  float* rows = packed_a_buffer(m * k);
+  for (std::int64_t p = 0; p < k; ++p)
+    for (std::int64_t r = 0; r < m; ++r) rows[r * k + p] = op.a[p * op.lda + r];
+  lda = k;
+  return rows;
+}
+
 void run_small_rows(const SgemmKernels& kern, const Operands& op, std::int64_t m, std::int64_t n, std::int64_t k,
                     float beta, bool serial, const CStore& epilogue) {
-  const float* a = op.a;
-  std::int64_t lda = op.lda;
-  if (op.trans_a) {
-    float* rows = packed_a_buffer(m * k);
-    for (std::int64_t p = 0; p < k; ++p)
-      for (std::int64_t r = 0; r < m; ++r) rows[r * k + p] = op.a[p * op.lda + r];
-    a = rows;
-    lda = k;
-  }
+  std::int64_t lda = 0;
+  const float* a = rows_of_a(op, m, k, lda);
   const std::int64_t group = kern.small_rows_max;
   auto columns = [&](std::int64_t j0, std::int64_t j1) {
     for (std::int64_t r0 = 0; r0 < m; r0 += group)
@@ -353,15 +358,8 @@ void run_small_rows(const SgemmKernels& kern, const Operands& op, std::int64_t m
 // column blocks, so the result does not depend on the thread count.
 void run_tall_rows(const SgemmKernels& kern, const Operands& op, std::int64_t m, std::int64_t n, std::int64_t k,
                    float beta, bool serial, const CStore& epilogue) {
-  const float* a = op.a;
-  std::int64_t lda = op.lda;
-  if (op.trans_a) {
-    float* rows = packed_a_buffer(m * k);
-    for (std::int64_t p = 0; p < k; ++p)
-      for (std::int64_t r = 0; r < m; ++r) rows[r * k + p] = op.a[p * op.lda + r];
-    a = rows;
-    lda = k;
-  }
+  std::int64_t lda = 0;
+  const float* a = rows_of_a(op, m, k, lda);
   CStore store = epilogue;
   store.beta = beta;
   auto columns = [&](std::int64_t j0, std::int64_t j1) {
