@@ -315,11 +315,6 @@ void run_worker(const Plan& plan, WorkCounters& work) {
 
 namespace {
 
-// Few rows of A: each thread takes a range of C's columns (whole cache
-// lines), so the result does not depend on the thread count. More rows than
-// the kernel takes (fewer than a register tile) run in groups, each reading
-// the whole of B in order (blocks of B sized for L2, read by every group,
-// were slower: 8 x 1280 x 1000 at 50-76 GFLOP/s against 99 unblocked).
 // A's m rows contiguous, lda apart: A itself, or a transposed A copied into
 // this thread's A buffer (few rows: the copy is small).
 const float* rows_of_a(const Operands& op, std::int64_t m, std::int64_t k, std::int64_t& lda) {
@@ -332,6 +327,11 @@ const float* rows_of_a(const Operands& op, std::int64_t m, std::int64_t k, std::
   return rows;
 }
 
+// Few rows of A: each thread takes a range of C's columns (whole cache
+// lines), so the result does not depend on the thread count. More rows than
+// the kernel takes (fewer than a register tile) run in groups, each reading
+// the whole of B in order (blocks of B sized for L2, read by every group,
+// were slower: 8 x 1280 x 1000 at 50-76 GFLOP/s against 99 unblocked).
 void run_small_rows(const SgemmKernels& kern, const Operands& op, std::int64_t m, std::int64_t n, std::int64_t k,
                     float beta, bool serial, const CStore& epilogue) {
   std::int64_t lda = 0;
