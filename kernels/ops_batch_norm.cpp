@@ -104,6 +104,11 @@ FoldedBatchNorm fold_batch_norm(const Tensor& gamma_in, const Tensor& beta_in, c
   const Tensor gamma = gamma_in.contiguous(), beta = beta_in.contiguous(), mean = mean_in.contiguous(),
                var = var_in.contiguous();
   FoldedBatchNorm out{Tensor::empty({c}, gamma.dtype()), Tensor::empty({c}, gamma.dtype())};
+  if (gamma.dtype() == DType::Float32) {
+    cpu::fold_batch_norm(gamma.data<float>(), beta.data<float>(), mean.data<float>(), var.data<float>(), c, epsilon,
+                         out.scale.data<float>(), out.shift.data<float>());
+    return out;
+  }
   dispatch_dtype(gamma.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_floating_point_v<T>) {

@@ -101,6 +101,35 @@ TEST_CASE("inference batch norm: folding and the fused affine + ReLU6") {
   CHECK(bn.scale.to_vector<float>()[1] == doctest::Approx(1.0));
   CHECK(bn.shift.to_vector<float>()[0] == doctest::Approx(0.5));
   CHECK(bn.shift.to_vector<float>()[1] == doctest::Approx(1.0));
+  // The per-ISA fold (vectors of doubles plus a scalar tail) against the
+  // formula in double, rounded once: within an ulp of float (the vector
+  // build may fuse mean * scale into the subtraction).
+  for (std::int64_t c : {1, 3, 8, 37, 960}) {
+    const Tensor g = random_tensor({c}, gen, 0.1, 3.0), b = random_tensor({c}, gen, -2.0, 2.0),
+                 m = random_tensor({c}, gen, -3.0, 3.0), v = random_tensor({c}, gen, 0.0, 5.0);
+    const std::vector<float> gv = g.to_vector<float>(), bv = b.to_vector<float>(), mv = m.to_vector<float>(),
+                             vv = v.to_vector<float>();
+    std::vector<float> want_scale(static_cast<std::size_t>(c)), want_shift(want_scale.size());
+    for (std::size_t i = 0; i < want_scale.size(); ++i) {
+      const double sc = double(gv[i]) / std::sqrt(double(vv[i]) + 1e-3);
+      want_scale[i] = float(sc);
+      want_shift[i] = float(double(bv[i]) - double(mv[i]) * sc);
+    }
+    for_each_isa_and_threads([&](const std::string& config) {
+      INFO(config, " channels=", c);
+      const ops::FoldedBatchNorm f = ops::fold_batch_norm(g, b, m, v, 1e-3);
+      const std::vector<float> got_scale = f.scale.to_vector<float>(), got_shift = f.shift.to_vector<float>();
+      auto within_ulp = [](float got, float want) {
+        return got == want || got == std::nextafter(want, INFINITY) || got == std::nextafter(want, -INFINITY);
+      };
+      for (std::size_t i = 0; i < want_scale.size(); ++i) {
+        INFO("channel ", i, ": scale ", got_scale[i], " against ", want_scale[i], ", shift ", got_shift[i],
+             " against ", want_shift[i]);
+        CHECK(got_scale[i] == want_scale[i]);  // one division and one square root: correctly rounded
+        CHECK(within_ulp(got_shift[i], want_shift[i]));
+      }
+    });
+  }
   const Tensor x = random_tensor({3, 5, 4, 37}, gen, -8.0, 8.0);
   const Tensor scale = random_tensor({37}, gen), shift = random_tensor({37}, gen);
   std::vector<float> expected = x.to_vector<float>();

@@ -169,4 +169,9 @@ void batch_norm_backward(const float* dy, const float* x, std::int64_t rows, std
   });
 }
 
+void fold_batch_norm(const float* gamma, const float* beta, const float* mean, const float* var,
+                     std::int64_t channels, double epsilon, float* scale, float* shift) {
+  channel_kernels().fold_batch_norm(gamma, beta, mean, var, channels, epsilon, scale, shift);
+}
+
 }  // namespace petal::cpu

@@ -28,6 +28,10 @@ void channel_affine(const float* x, std::int64_t rows, std::int64_t channels, co
 // its output y, in one pass (y must be finite where relu6 is off).
 void channel_scale_backward(const float* dy, const float* y, std::int64_t rows, std::int64_t channels,
                             const float* scale, bool relu6, float* dx);
+// Inference batch norm folded per channel: scale = gamma / sqrt(var + eps),
+// shift = beta - mean * scale (double arithmetic, rounded once to float).
+void fold_batch_norm(const float* gamma, const float* beta, const float* mean, const float* var,
+                     std::int64_t channels, double epsilon, float* scale, float* shift);
 // Gradients of batch_norm_training_forward.
 void batch_norm_backward(const float* dy, const float* x, std::int64_t rows, std::int64_t channels,
                          const float* gamma, const float* beta, const float* mean, const float* biased_variance,

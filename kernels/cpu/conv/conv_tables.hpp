@@ -77,6 +77,10 @@ struct ChannelKernels {
   void (*bn_backward_apply)(const float* dy, const float* x, std::int64_t count, std::int64_t period,
                             const float* scale, const float* shift, bool relu6, const float* k_g, const float* k_x,
                             const float* k_c, float* dx, bool stream);
+  // Inference batch norm as scale = gamma / sqrt(var + eps) and shift =
+  // beta - mean * scale, computed in double and rounded once to float.
+  void (*fold_batch_norm)(const float* gamma, const float* beta, const float* mean, const float* var,
+                          std::int64_t channels, double epsilon, float* scale, float* shift);
 };
 
 const DepthwiseKernels& depthwise_kernels();
