@@ -662,12 +662,8 @@ void tall_rows(std::int64_t m, std::int64_t n, std::int64_t k, float alpha, cons
   const std::int64_t depth = (k + slices - 1) / slices;
   for (std::int64_t p0 = 0; p0 < k; p0 += depth) {
     const std::int64_t kd = std::min(depth, k - p0);
-    CStore slice_store;
+    CStore slice_store = p0 + kd == k ? store : CStore{};
     slice_store.beta = p0 == 0 ? store.beta : 1.0f;
-    if (p0 + kd == k) {
-      slice_store = store;
-      slice_store.beta = p0 == 0 ? store.beta : 1.0f;
-    }
     // Rows past m repeat the last row: their sums are computed and dropped.
     const float* rows[kTallRows];
     for (int r = 0; r < kTallRows; ++r) rows[r] = a + std::min<std::int64_t>(r, m - 1) * lda + p0;
