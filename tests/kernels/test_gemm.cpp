@@ -397,21 +397,25 @@ TEST_CASE("sgemm_epilogue gives the same bits however the rows are split between
       std::vector<float> scale(static_cast<std::size_t>(n)), shift(static_cast<std::size_t>(n));
       for (std::vector<float>* v : {&a, &b, &scale, &shift})
         for (float& x : *v) x = dist(rng);
-      const petal::cpu::GemmEpilogue epilogue{scale.data(), shift.data(), true};
-      std::vector<float> whole(static_cast<std::size_t>(m * n)), split(whole.size());
-      petal::set_num_threads(2);
-      petal::cpu::sgemm_epilogue(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, whole.data(), n,
-                                 epilogue);
-      petal::set_num_threads(1);
-      const std::int64_t first = m / 2 + 1;  // not a multiple of any register tile for these m
-      petal::cpu::sgemm_epilogue(false, false, first, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, split.data(), n,
-                                 epilogue);
-      petal::cpu::sgemm_epilogue(false, false, m - first, n, k, 1.0f, a.data() + first * k, k, b.data(), n, 0.0f,
-                                 split.data() + first * n, n, epilogue);
-      std::size_t differing = 0;
-      for (std::size_t i = 0; i < whole.size(); ++i) differing += whole[i] != split[i];
-      INFO("isa=", std::string(petal::cpu::isa_name(isa)), " m=", m, " n=", n, " k=", k);
-      CHECK(differing == 0);
+      // With and without ReLU6: whole tiles store through their own
+      // instantiations, edge tiles through the general store.
+      for (bool relu6 : {true, false}) {
+        const petal::cpu::GemmEpilogue epilogue{scale.data(), shift.data(), relu6};
+        std::vector<float> whole(static_cast<std::size_t>(m * n)), split(whole.size());
+        petal::set_num_threads(2);
+        petal::cpu::sgemm_epilogue(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, whole.data(), n,
+                                   epilogue);
+        petal::set_num_threads(1);
+        const std::int64_t first = m / 2 + 1;  // not a multiple of any register tile for these m
+        petal::cpu::sgemm_epilogue(false, false, first, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, split.data(), n,
+                                   epilogue);
+        petal::cpu::sgemm_epilogue(false, false, m - first, n, k, 1.0f, a.data() + first * k, k, b.data(), n, 0.0f,
+                                   split.data() + first * n, n, epilogue);
+        std::size_t differing = 0;
+        for (std::size_t i = 0; i < whole.size(); ++i) differing += whole[i] != split[i];
+        INFO("isa=", std::string(petal::cpu::isa_name(isa)), " m=", m, " n=", n, " k=", k, " relu6=", relu6);
+        CHECK(differing == 0);
+      }
     }
   }
 }
