@@ -247,31 +247,31 @@ inline void prefetch_c_tile(const float* c_tile, std::int64_t ldc, std::int64_t 
 // instantiations a whole tile also never has its address taken, so it stays
 // in registers from the K loop to the store. The arithmetic is the general
 // path's, so the bits are the same.
-enum class TileOp { General, Overwrite, Accumulate, ScaleShift, ScaleShiftRelu6 };
+enum class TileOp { General, Overwrite, ScaleShift, ScaleShiftRelu6 };
 
 struct TileStoreKind {
   TileOp op;
+  bool accumulate;  // beta 1: the K slices after the first
   bool stream;
 };
 
 TileStoreKind tile_store_kind(const CStore& store) {
   const bool scale_shift = store.scale != nullptr && store.shift != nullptr;
-  if (store.beta == 0.0f) {
-    if (!store.has_epilogue()) return {TileOp::Overwrite, store.stream};
-    if (scale_shift) return {store.relu6 ? TileOp::ScaleShiftRelu6 : TileOp::ScaleShift, store.stream};
-  } else if (store.beta == 1.0f && !store.has_epilogue() && !store.stream) {
-    return {TileOp::Accumulate, false};  // the K slices after the first
-  }
-  return {TileOp::General, false};
+  const TileOp op = !store.has_epilogue() ? TileOp::Overwrite
+                    : scale_shift         ? (store.relu6 ? TileOp::ScaleShiftRelu6 : TileOp::ScaleShift)
+                                          : TileOp::General;
+  if (store.beta == 0.0f) return {op, false, store.stream};
+  if (store.beta == 1.0f && !store.stream) return {op, true, false};
+  return {TileOp::General, false, false};
 }
 
-template <TileOp kOp, bool kStream>
+template <TileOp kOp, bool kAccumulate, bool kStream>
 [[gnu::always_inline]] inline void store_whole_tile(const Tile& t, float* c, std::int64_t ldc, const float* scale,
                                                     const float* shift) {
   constexpr bool kScaleShift = kOp == TileOp::ScaleShift || kOp == TileOp::ScaleShiftRelu6;
   const V zero = broadcast(0.0f), six = broadcast(6.0f);
   auto finish = [&](float* p, V value, const V& sc, const V& sh) {
-    if constexpr (kOp == TileOp::Accumulate) value = load(p) + value;
+    if constexpr (kAccumulate) value = load(p) + value;
     if constexpr (kScaleShift) value = fma(value, sc, sh);
     if constexpr (kOp == TileOp::ScaleShiftRelu6) value = vmin(vmax(value, zero), six);
     if constexpr (kStream) {
@@ -303,7 +303,7 @@ template <TileOp kOp, bool kStream>
   }
 }
 
-template <TileOp kOp, bool kStream>
+template <TileOp kOp, bool kAccumulate, bool kStream>
 [[gnu::always_inline]] inline void store_tile(const Tile& t, float* c_tile, std::int64_t ldc, const CStore& store,
                                               std::int64_t j, std::int64_t rows, std::int64_t cols) {
   if constexpr (kOp == TileOp::General) {
@@ -313,7 +313,7 @@ template <TileOp kOp, bool kStream>
       store_partial_tile(t, c_tile, ldc, store.at(j), rows, cols);
     }
   } else if (rows == kMr && cols == kNr) {
-    store_whole_tile<kOp, kStream>(t, c_tile, ldc, store.scale ? store.scale + j : nullptr,
+    store_whole_tile<kOp, kAccumulate, kStream>(t, c_tile, ldc, store.scale ? store.scale + j : nullptr,
                                    store.shift ? store.shift + j : nullptr);
   } else {
     const Tile copy = t;  // the copy's address is taken, not the tile's
@@ -343,7 +343,7 @@ struct BPanels {
 // One row panel of C (rows <= MR) against every B panel of the slice. The
 // A micro-panel is the outer loop so it stays in L1 while the B micro-panels
 // stream from the L2-resident B slice.
-template <ALayout layout, TileOp kOp, bool kStream>
+template <ALayout layout, TileOp kOp, bool kAccumulate, bool kStream>
 void row_panel_as(std::int64_t rows, std::int64_t nc, std::int64_t kc, const float* a, std::int64_t lda,
                   const BPanels& panels, float* c, std::int64_t ldc, const CStore& store, const float* prefetch_rows,
                   std::int64_t prefetch_lda) {
@@ -362,7 +362,7 @@ void row_panel_as(std::int64_t rows, std::int64_t nc, std::int64_t kc, const flo
     } else {
       multiply_tile<layout>(kc, a, lda, b_panel, b_row_stride, t);
     }
-    store_tile<kOp, kStream>(t, c_tile, ldc, store, j, rows, cols);
+    store_tile<kOp, kAccumulate, kStream>(t, c_tile, ldc, store, j, rows, cols);
   }
 }
 
@@ -370,28 +370,32 @@ template <ALayout layout>
 inline void row_panel(std::int64_t rows, std::int64_t nc, std::int64_t kc, const float* a, std::int64_t lda,
                       const BPanels& panels, float* c, std::int64_t ldc, const CStore& store,
                       const float* prefetch_rows = nullptr, std::int64_t prefetch_lda = 0) {
-  const auto run = [&]<TileOp kOp, bool kStream>() {
-    row_panel_as<layout, kOp, kStream>(rows, nc, kc, a, lda, panels, c, ldc, store, prefetch_rows, prefetch_lda);
+  const auto run = [&]<TileOp kOp>(const TileStoreKind& kind) {
+    if (kind.accumulate) {
+      row_panel_as<layout, kOp, true, false>(rows, nc, kc, a, lda, panels, c, ldc, store, prefetch_rows,
+                                             prefetch_lda);
+    } else if (kind.stream) {
+      row_panel_as<layout, kOp, false, true>(rows, nc, kc, a, lda, panels, c, ldc, store, prefetch_rows,
+                                             prefetch_lda);
+    } else {
+      row_panel_as<layout, kOp, false, false>(rows, nc, kc, a, lda, panels, c, ldc, store, prefetch_rows,
+                                              prefetch_lda);
+    }
   };
   const TileStoreKind kind = tile_store_kind(store);
   switch (kind.op) {
     case TileOp::Overwrite:
-      kind.stream ? run.template operator()<TileOp::Overwrite, true>()
-                  : run.template operator()<TileOp::Overwrite, false>();
+      run.template operator()<TileOp::Overwrite>(kind);
       break;
     case TileOp::ScaleShift:
-      kind.stream ? run.template operator()<TileOp::ScaleShift, true>()
-                  : run.template operator()<TileOp::ScaleShift, false>();
+      run.template operator()<TileOp::ScaleShift>(kind);
       break;
     case TileOp::ScaleShiftRelu6:
-      kind.stream ? run.template operator()<TileOp::ScaleShiftRelu6, true>()
-                  : run.template operator()<TileOp::ScaleShiftRelu6, false>();
-      break;
-    case TileOp::Accumulate:
-      run.template operator()<TileOp::Accumulate, false>();
+      run.template operator()<TileOp::ScaleShiftRelu6>(kind);
       break;
     case TileOp::General:
-      run.template operator()<TileOp::General, false>();
+      row_panel_as<layout, TileOp::General, false, false>(rows, nc, kc, a, lda, panels, c, ldc, store, prefetch_rows,
+                                                          prefetch_lda);
       break;
   }
 }
