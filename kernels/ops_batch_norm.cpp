@@ -2,6 +2,7 @@
 // for the dispatch, ops_conv_common.hpp).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "kernels/cpu/conv/batch_norm.hpp"
 #include "kernels/cpu/conv/reference_conv.hpp"
 #include "kernels/cuda/cuda_conv_ops.hpp"
+#include "kernels/derived_cache.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_conv.hpp"
 #include "kernels/ops_conv_common.hpp"
@@ -94,24 +96,37 @@ FoldedBatchNorm fold_batch_norm(const Tensor& gamma_in, const Tensor& beta_in, c
   check_channel_vector(var_in, gamma_in, c, op, "moving_variance");
   if (on_cuda(op, {&gamma_in, &beta_in, &mean_in, &var_in}))
     PETAL_CUDA_BRANCH(return cuda_ops::fold_batch_norm(gamma_in, beta_in, mean_in, var_in, epsilon));
-  // Inference refolds every batch norm on every call, on the calling thread
-  // while the others wait: float32 takes the per-ISA kernel (vectorised in
-  // double), float64 the same formula in a plain loop; no conversions.
-  const Tensor gamma = gamma_in.contiguous(), beta = beta_in.contiguous(), mean = mean_in.contiguous(),
-               var = var_in.contiguous();
-  FoldedBatchNorm out{Tensor::empty({c}, gamma.dtype()), Tensor::empty({c}, gamma.dtype())};
-  if (gamma.dtype() == DType::Float32) {
-    cpu::fold_batch_norm(gamma.data<float>(), beta.data<float>(), mean.data<float>(), var.data<float>(), c, epsilon,
-                         out.scale.data<float>(), out.shift.data<float>());
-    return out;
-  }
-  const double *g = gamma.data<double>(), *b = beta.data<double>(), *m = mean.data<double>(), *v = var.data<double>();
-  double *scale = out.scale.data<double>(), *shift = out.shift.data<double>();
-  for (std::int64_t i = 0; i < c; ++i) {
-    scale[i] = g[i] / std::sqrt(v[i] + epsilon);
-    shift[i] = b[i] - m[i] * scale[i];
-  }
-  return out;
+  // Inference folds every batch norm on every call, on the calling thread
+  // while the others wait, so the fold is kept while the four inputs hold the
+  // same bytes (see derived_cache.hpp). float32 takes the per-ISA kernel
+  // (vectorised in double), float64 the same formula in a plain loop.
+  static DerivedCache<FoldedBatchNorm> cache;
+  std::uint64_t epsilon_bits = 0;
+  std::memcpy(&epsilon_bits, &epsilon, sizeof(epsilon_bits));
+  const FoldedBatchNorm kept = cache.get(
+      {&gamma_in, &beta_in, &mean_in, &var_in}, epsilon_bits,
+      [&] {
+        const Tensor gamma = gamma_in.contiguous(), beta = beta_in.contiguous(), mean = mean_in.contiguous(),
+                     var = var_in.contiguous();
+        FoldedBatchNorm out{Tensor::empty({c}, gamma.dtype()), Tensor::empty({c}, gamma.dtype())};
+        if (gamma.dtype() == DType::Float32) {
+          cpu::fold_batch_norm(gamma.data<const float>(), beta.data<const float>(), mean.data<const float>(),
+                               var.data<const float>(), c, epsilon, out.scale.data<float>(),
+                               out.shift.data<float>());
+          return out;
+        }
+        const double *g = gamma.data<const double>(), *b = beta.data<const double>(),
+                     *m = mean.data<const double>(), *v = var.data<const double>();
+        double *scale = out.scale.data<double>(), *shift = out.shift.data<double>();
+        for (std::int64_t i = 0; i < c; ++i) {
+          scale[i] = g[i] / std::sqrt(v[i] + epsilon);
+          shift[i] = b[i] - m[i] * scale[i];
+        }
+        return out;
+      });
+  // Copies (two small allocations): what the caller does with its result
+  // cannot reach the kept one.
+  return {kept.scale.clone(), kept.shift.clone()};
 }
 
 Tensor channel_affine(const Tensor& x_in, const Tensor& scale_in, const Tensor& shift_in, bool relu6) {

@@ -65,6 +65,8 @@ BatchNormGrads batch_norm_backward(const Tensor& grad, const Tensor& x, const Te
 // Inference: the moving statistics folded into a per-channel scale and shift:
 // scale = gamma / sqrt(var + eps), shift = beta - mean * scale (FoldedBatchNorm,
 // like BatchNormGrads and ConvBatchNormResult, is in kernels/portable/conv_results.hpp).
+// On the CPU the fold is kept while the inputs hold the same bytes
+// (kernels/derived_cache.hpp); each call returns its own copy.
 FoldedBatchNorm fold_batch_norm(const Tensor& gamma, const Tensor& beta, const Tensor& moving_mean,
                                 const Tensor& moving_variance, double epsilon);
 // y = x * scale + shift per channel (last axis), clamped when relu6.

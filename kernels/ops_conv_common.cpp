@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
+#include "kernels/derived_cache.hpp"
 
 namespace petal::ops::detail {
 
@@ -125,9 +126,10 @@ void check_folded_batch_norm(const FoldedBatchNorm& bn, const Tensor& kernel, st
   check_channel_vector(bn.shift, kernel, out_c, op, "folded shift");
 }
 
-FoldedConv fold_into_kernel(const Tensor& kernel, const Tensor& bias, const FoldedBatchNorm& bn, std::int64_t out_c,
-                            const char* op) {
-  check_folded_batch_norm(bn, kernel, out_c, op);
+namespace {
+
+FoldedConv fold_into_kernel_uncached(const Tensor& kernel, const Tensor& bias, const FoldedBatchNorm& bn,
+                                     std::int64_t out_c) {
   const Tensor k = kernel.contiguous();
   if (k.dtype() == DType::Float32) {
     // The kernel is refolded on every inference call, so this runs in float
@@ -136,8 +138,8 @@ FoldedConv fold_into_kernel(const Tensor& kernel, const Tensor& bias, const Fold
     // once to float gives the same bits as the double path below.
     const Tensor scale_f = bn.scale.contiguous();
     Tensor w = Tensor::empty(k.shape(), DType::Float32);
-    const float* src = k.data<float>();
-    const float* s = scale_f.data<float>();
+    const float* src = k.data<const float>();
+    const float* s = scale_f.data<const float>();
     float* dst = w.data<float>();
     const std::int64_t rows = k.numel() / out_c;
     parallel_for(0, rows, std::max<std::int64_t>(1, 16384 / out_c), [&](std::int64_t r0, std::int64_t r1) {
@@ -147,8 +149,8 @@ FoldedConv fold_into_kernel(const Tensor& kernel, const Tensor& bias, const Fold
     // bias * scale + shift in double, rounded once (as the double path).
     const Tensor shift_f = bn.shift.contiguous(), bias_f = bias.defined() ? bias.contiguous() : Tensor();
     Tensor folded_bias = Tensor::empty({out_c}, DType::Float32);
-    const float* t = shift_f.data<float>();
-    const float* b0 = bias_f.defined() ? bias_f.data<float>() : nullptr;
+    const float* t = shift_f.data<const float>();
+    const float* b0 = bias_f.defined() ? bias_f.data<const float>() : nullptr;
     float* fb = folded_bias.data<float>();
     for (std::int64_t c = 0; c < out_c; ++c)
       fb[c] = static_cast<float>((b0 ? static_cast<double>(b0[c]) : 0.0) * static_cast<double>(s[c]) +
@@ -162,6 +164,20 @@ FoldedConv fold_into_kernel(const Tensor& kernel, const Tensor& bias, const Fold
   std::vector<double> w = k.to_vector<double>();
   for (std::size_t i = 0; i < w.size(); ++i) w[i] *= scale[i % static_cast<std::size_t>(out_c)];
   return {from_vector(w, k.shape()).to(k.dtype()), from_vector(b).to(k.dtype())};
+}
+
+}  // namespace
+
+FoldedConv fold_into_kernel(const Tensor& kernel, const Tensor& bias, const FoldedBatchNorm& bn, std::int64_t out_c,
+                            const char* op) {
+  check_folded_batch_norm(bn, kernel, out_c, op);
+  // Inference refolds its depthwise kernels on every call: kept while the
+  // kernel, bias and folded batch norm hold the same bytes (derived_cache.hpp;
+  // the ops that call this only read the result).
+  static DerivedCache<FoldedConv> cache;
+  return cache.get(
+      {&kernel, &bias, &bn.scale, &bn.shift}, static_cast<std::uint64_t>(out_c),
+      [&] { return fold_into_kernel_uncached(kernel, bias, bn, out_c); });
 }
 
 }  // namespace petal::ops::detail

@@ -112,8 +112,8 @@ Tensor inverted_residual_inference(const Tensor& x, const FoldedConvStage* expan
     b.expand_shift = expand_shift.data<float>();
     b.expand_relu6 = expand->relu6;
   }
-  // 9 * C floats: refolding the depthwise kernel on every call is cheap,
-  // unlike the GEMM kernels, whose scale the GEMM epilogue applies.
+  // 9 * C floats, kept between calls (fold_into_kernel), unlike the GEMM
+  // kernels, whose scale the GEMM epilogue applies.
   const FoldedConv folded = fold_into_kernel(depthwise.kernel, depthwise.bias, depthwise.bn, b.expanded_c, op);
   b.depthwise_kernel = folded.kernel.data<float>();
   b.depthwise_bias = folded.bias.data<float>();

@@ -235,3 +235,67 @@ TEST_CASE("channel_affine_backward equals ReLU6's backward times the channel sca
   CHECK_THROWS_AS(ops::channel_affine_backward(zeros({2, 3, 4}), zeros({2, 3, 5}), ones({5}), true), ShapeError);
   CHECK_THROWS_AS(ops::channel_affine_backward(zeros({2, 3, 4}), zeros({2, 3, 4}), ones({5}), true), ShapeError);
 }
+
+TEST_CASE("kept folds of batch norms and kernels follow every change of their inputs") {
+  // fold_batch_norm and the depthwise kernel fold keep their results while
+  // the inputs hold the same bytes (kernels/derived_cache.hpp). Writes of
+  // every kind, a pointer kept from before the folds included, must show.
+  Generator gen(91);
+  const std::int64_t c = 37;
+  Tensor gamma = random_tensor({c}, gen, 0.5, 3.0), beta = random_tensor({c}, gen, -1.0, 4.0);
+  Tensor mean = random_tensor({c}, gen, -1.0, 1.0), var = random_tensor({c}, gen, 0.5, 2.0);
+  Tensor kernel = random_tensor({3, 3, c, 1}, gen);
+  float* var_pointer = var.data<float>();  // kept across the folds below
+  auto expected_scale = [&](std::size_t i) {
+    return gamma.to_vector<double>()[i] / std::sqrt(var.to_vector<double>()[i] + 1e-3);
+  };
+  ops::FoldedBatchNorm first = ops::fold_batch_norm(gamma, beta, mean, var, 1e-3);
+  for (int call = 0; call < 3; ++call) {
+    ops::FoldedBatchNorm again = ops::fold_batch_norm(gamma, beta, mean, var, 1e-3);
+    CHECK(again.scale.to_vector<float>() == first.scale.to_vector<float>());
+    CHECK(again.shift.to_vector<float>() == first.shift.to_vector<float>());
+    CHECK(again.scale.data<float>() != first.scale.data<float>());  // each call its own copy
+    again.scale.fill_(-1.0);  // and writing to it reaches nothing kept
+  }
+  CHECK(ops::fold_batch_norm(gamma, beta, mean, var, 1e-3).scale.to_vector<float>() ==
+        first.scale.to_vector<float>());
+  CHECK(ops::fold_batch_norm(gamma, beta, mean, var, 1e-5).scale.to_vector<float>()[0] ==
+        doctest::Approx(gamma.to_vector<double>()[0] / std::sqrt(var.to_vector<double>()[0] + 1e-5)).epsilon(1e-6));
+  var_pointer[5] = 4.0f;  // through the pointer taken before
+  ops::FoldedBatchNorm after = ops::fold_batch_norm(gamma, beta, mean, var, 1e-3);
+  CHECK(after.scale.to_vector<float>()[5] == doctest::Approx(expected_scale(5)).epsilon(1e-6));
+  CHECK(after.scale.to_vector<float>()[5] != first.scale.to_vector<float>()[5]);
+  beta.slice(0, 3, 4).fill_(10.0);
+  CHECK(ops::fold_batch_norm(gamma, beta, mean, var, 1e-3).shift.to_vector<float>()[3] !=
+        after.shift.to_vector<float>()[3]);
+  // A new tensor at the address of one that died, holding other values.
+  {
+    const float* old_address = gamma.data<float>();
+    gamma = Tensor();
+    Tensor other = random_tensor({c}, gen, 5.0, 6.0);
+    INFO("same address: " << (other.data<float>() == old_address));
+    CHECK(ops::fold_batch_norm(other, beta, mean, var, 1e-3).scale.to_vector<float>()[0] ==
+          doctest::Approx(other.to_vector<double>()[0] / std::sqrt(var.to_vector<double>()[0] + 1e-3)).epsilon(1e-6));
+    gamma = other;
+  }
+  // The kernel with the scale folded in (depthwise inference).
+  const Tensor x = random_tensor({1, 5, 6, c}, gen);
+  const ops::Conv2dWindow window = ops::conv2d_window(5, 6, 3, 3, 1, 1, ops::ConvPadding::Same, "test");
+  ops::FoldedBatchNorm bn = ops::fold_batch_norm(gamma, beta, mean, var, 1e-3);
+  std::vector<float> y0;
+  for (int call = 0; call < 3; ++call)
+    y0 = ops::depthwise_bn_relu6_inference(x, kernel, Tensor(), bn, window, false).to_vector<float>();
+  float* kernel_pointer = kernel.data<float>();
+  kernel_pointer[0] += 1.0f;  // tap (0, 0) of channel 0
+  const std::vector<float> y1 =
+      ops::depthwise_bn_relu6_inference(x, kernel, Tensor(), bn, window, false).to_vector<float>();
+  CHECK(y1 != y0);
+  CHECK(y1 == ops::depthwise_bn_relu6_inference(x, kernel.clone(), Tensor(), bn, window, false).to_vector<float>());
+  bn.scale.data<float>()[1] *= 2.0f;  // the caller's own folded scale changed
+  const std::vector<float> y2 =
+      ops::depthwise_bn_relu6_inference(x, kernel, Tensor(), bn, window, false).to_vector<float>();
+  CHECK(y2 != y1);
+  const ops::FoldedBatchNorm bn_copy{bn.scale.clone(), bn.shift.clone()};
+  CHECK(y2 == ops::depthwise_bn_relu6_inference(x, kernel.clone(), Tensor(), bn_copy, window, false)
+                  .to_vector<float>());
+}

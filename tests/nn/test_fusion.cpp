@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "autograd/functions.hpp"
+#include "kernels/ops.hpp"
 #include "nn/mobilenet_v2.hpp"
 #include "nn/nn.hpp"
 
@@ -335,4 +336,48 @@ TEST_CASE("inverted-residual blocks run as one op in inference, equal to their l
       check_close(inference_output(model, x, true), inference_output(model, x, false), 1e-4, 0.0, "probabilities");
     }
   }
+}
+
+TEST_CASE("inference sees weights changed in place: kept folds of batch norms and kernels are recomputed") {
+  // Inference keeps each folded batch norm and folded depthwise kernel while
+  // its inputs hold the same bytes (kernels/derived_cache.hpp). After a write
+  // of any kind, the output must be that of a fresh model holding the new
+  // weights.
+  auto model = residual_net();
+  randomise(*model, 31);
+  const Tensor x = random_tensor({1, 11, 9, 8}, 32);
+  auto fresh_output = [&] {
+    auto other = residual_net();
+    std::vector<WeightRef> theirs = other->weights(), ours = model->weights();
+    for (std::size_t i = 0; i < ours.size(); ++i) theirs[i].variable.mutable_data().copy_(ours[i].variable.data());
+    return inference_output(*other, x, true);
+  };
+  for (int call = 0; call < 3; ++call) inference_output(*model, x, true);  // kept from the second call on
+  std::vector<float> previous = inference_output(*model, x, true);
+  check_close(previous, fresh_output(), 0.0, 0.0, "unchanged weights");
+  int changed = 0, outputs_changed = 0;
+  for (WeightRef w : model->weights()) {
+    const std::string& n = w.name;
+    const bool bn = n.find("moving_variance") != n.npos || n.find("moving_mean") != n.npos ||
+                    n.find("gamma") != n.npos || n.find("beta") != n.npos;
+    const bool depthwise_kernel = n.find("d1/") != n.npos && n.find("kernel") != n.npos;
+    if (!bn && !depthwise_kernel) continue;
+    INFO("weight " << n);
+    // Three ways of writing: through a pointer, copy_, fill_ of a view.
+    Tensor& data = w.variable.mutable_data();
+    if (changed % 3 == 0) {
+      data.data<float>()[0] += 0.25f;
+    } else if (changed % 3 == 1) {
+      data.copy_(ops::mul_scalar(data, 1.125));
+    } else {
+      data.slice(0, 0, 1).fill_(0.75);
+    }
+    ++changed;
+    const std::vector<float> after = inference_output(*model, x, true);
+    check_close(after, fresh_output(), 0.0, 0.0, "after the write");
+    outputs_changed += after != previous;  // (a channel that ReLU6 clips everywhere does not show)
+    previous = after;
+  }
+  CHECK(changed >= 12);
+  CHECK(outputs_changed >= changed * 3 / 4);
 }
