@@ -6,8 +6,7 @@
 // inputs still hold exactly those bytes (compared on every lookup). Nothing
 // petal or a user can do to a tensor (a write through a pointer kept from
 // earlier included) makes a stale value come back; the comparison reads the
-// inputs, which costs a fraction of recomputing (no square roots, no
-// allocation). Only small CPU inputs are kept (a batch norm's four vectors,
+// inputs, which costs a fraction of recomputing (no square roots). Only small CPU inputs are kept (a batch norm's four vectors,
 // a depthwise kernel); anything else is computed every time. Training
 // changes its weights every step: its lookups fail at the first bytes and
 // replace the entry.
@@ -18,7 +17,6 @@
 #include <cstring>
 #include <initializer_list>
 #include <mutex>
-#include <optional>
 #include <unordered_map>
 #include <vector>
 

@@ -132,7 +132,7 @@ FoldedConv fold_into_kernel_uncached(const Tensor& kernel, const Tensor& bias, c
                                      std::int64_t out_c) {
   const Tensor k = kernel.contiguous();
   if (k.dtype() == DType::Float32) {
-    // The kernel is refolded on every inference call, so this runs in float
+    // Training refolds the kernel on every call, so this runs in float
     // with the channel as the inner index (no per-element modulo, no double
     // copies). The product of two floats is exact in double, so rounding it
     // once to float gives the same bits as the double path below.

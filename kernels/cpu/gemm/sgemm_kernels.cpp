@@ -314,7 +314,7 @@ template <TileOp kOp, bool kAccumulate, bool kStream>
     }
   } else if (rows == kMr && cols == kNr) {
     store_whole_tile<kOp, kAccumulate, kStream>(t, c_tile, ldc, store.scale ? store.scale + j : nullptr,
-                                   store.shift ? store.shift + j : nullptr);
+                                                store.shift ? store.shift + j : nullptr);
   } else {
     const Tile copy = t;  // the copy's address is taken, not the tile's
     store_partial_tile(copy, c_tile, ldc, store.at(j), rows, cols);
