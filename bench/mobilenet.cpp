@@ -21,7 +21,11 @@
 // Rows (images/s; ratio = petal / best peer, so above 1 favours petal):
 //   inference_b64, inference_b1   forward only, include_top (1000 classes);
 //                                 b1 timed over at least 30 calls; ImageNet
-//                                 weights when the assets have them
+//                                 weights when the assets have them; petal
+//                                 with its weights declared constant
+//                                 (nn::ConstantWeights: packed once, as ONNX
+//                                 Runtime's session packs them), and without
+//                                 (petal_plain, on a second copy of the model)
 //   frozen_step_b64               frozen base (BN inference) + Flatten + Dense(5), Adam
 //   finetune_step_b64             the step of flowers_transfer --fine-tune: the
 //                                 whole base trainable but BN (inference mode,
@@ -190,6 +194,11 @@ void write_text(const fs::path& path, const std::string& text) {
 // One row on petal's side: what to time (one call = `images` images).
 struct PetalRow {
   std::function<void()> call;
+  // Inference rows: `call` runs the model with its weights declared
+  // constant (nn::ConstantWeights, packed once, as ONNX Runtime's session
+  // does); `plain_call` a second copy of it without, as model(x) runs
+  // outside such a scope.
+  std::function<void()> plain_call;
   std::int64_t images = 0;
   std::string weights = "random";  // or "imagenet"
 };
@@ -202,9 +211,13 @@ PetalRow make_petal_row(const std::string& row, std::int64_t batch, const fs::pa
   const fs::path stem = dir / row;
   auto file = [&](const char* ext) { return fs::path(stem.string() + ext); };
   if (row.rfind("inference", 0) == 0) {
-    auto model = std::make_shared<MobileNetV2>(Shape{kSize, kSize, 3}, 1.0, true);
-    if (load_imagenet(*model)) r.weights = "imagenet";
-    model->eval();
+    auto make_model = [&r] {
+      auto model = std::make_shared<MobileNetV2>(Shape{kSize, kSize, 3}, 1.0, true);
+      if (load_imagenet(*model)) r.weights = "imagenet";
+      model->eval();
+      return model;
+    };
+    auto model = make_model(), plain = make_model();
     r.images = row == "inference_b1" ? 1 : batch;
     auto x = std::make_shared<ag::Variable>(images(r.images));
     save_weights(*model, file(".safetensors"));
@@ -214,9 +227,14 @@ PetalRow make_petal_row(const std::string& row, std::int64_t batch, const fs::pa
       ag::NoGradGuard no_grad;
       write_floats(file(".y.f32"), (*model)(*x).data());
     }
-    r.call = [model, x] {
+    auto constant = std::make_shared<ConstantWeights>(*model);
+    r.call = [model, constant, x] {
       ag::NoGradGuard no_grad;
       (*model)(*x);
+    };
+    r.plain_call = [plain, x] {
+      ag::NoGradGuard no_grad;
+      (*plain)(*x);
     };
     return r;
   }
@@ -331,6 +349,7 @@ bool peer_runs(const std::string& peer, const std::string& row) {
 struct RowResult {
   bool memory = false;
   double petal = NAN;
+  double petal_plain = NAN;  // inference rows: without nn::ConstantWeights
   std::string weights;
   std::map<std::string, PeerFigure> variants;  // "peer/variant" -> best figure over the rounds
   std::vector<std::string> errors;            // "peer/variant: text"
@@ -391,6 +410,8 @@ void print_cpu_row(bool json, const std::string& name, const RowResult& r, std::
     const std::string peer = winner ? winner->peer + "/" + winner->variant : "-";
     std::printf("%-26s %6s %9.1f %9s %7s  %-40s %8s\n", name.c_str(), r.memory ? "MiB" : "img/s", r.petal, ref,
                 ratio_text, peer.c_str(), diff);
+    if (std::isfinite(r.petal_plain))
+      std::printf("%-26s   (petal without nn::ConstantWeights: %.1f img/s)\n", "", r.petal_plain);
     for (const std::string& e : r.errors) std::printf("%-26s   (%s)\n", "", e.c_str());
     return;
   }
@@ -411,6 +432,7 @@ void print_cpu_row(bool json, const std::string& name, const RowResult& r, std::
   bench::JsonRow row;
   row.set("bench", "mobilenet").set("name", name).set("unit", r.memory ? "MiB" : "img/s").set("threads", threads);
   row.set("batch", static_cast<long long>(name == "inference_b1" ? 1 : batch)).set("petal", r.petal);
+  if (std::isfinite(r.petal_plain)) row.set("petal_variant", "constant_weights").set("petal_plain", r.petal_plain);
   if (winner) {
     row.set("peer", winner->peer).set("variant", winner->variant).set("reference", winner->value);
     if (has_ratio) row.set("ratio", ratio);
@@ -550,6 +572,11 @@ int cpu_main(int argc, char** argv) {
         const bool inference = std::string(name).rfind("inference", 0) == 0;
         const double s = bench::median_seconds(petal.call, calls, inference ? 2 : 1, inference ? 0.5 : 0.0);
         r.petal = std::max(std::isfinite(r.petal) ? r.petal : 0.0, static_cast<double>(petal.images) / s);
+        if (petal.plain_call) {
+          const double plain = bench::median_seconds(petal.plain_call, calls, 2, 0.5);
+          r.petal_plain = std::max(std::isfinite(r.petal_plain) ? r.petal_plain : 0.0,
+                                   static_cast<double>(petal.images) / plain);
+        }
       }
       print_cpu_row(json, name, r, batch, threads);
     }

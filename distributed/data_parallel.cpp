@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "kernels/ops_constant.hpp"
 
 namespace petal::distributed {
 
@@ -156,6 +157,7 @@ void DataParallel::finish_gradients() {
 }
 
 void broadcast_weights(nn::Module& model, ProcessGroup& group, int root) {
+  for (const nn::WeightRef& w : model.weights()) ops::check_not_declared_constant(w.variable.data(), "broadcast_weights");
   for (nn::WeightRef& w : model.weights()) {
     Tensor& t = w.variable.mutable_data();
     try {

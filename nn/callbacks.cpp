@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "core/atomic_file.hpp"
+#include "kernels/ops_constant.hpp"
 #include "nn/json.hpp"
 #include "nn/weights_io.hpp"
 
@@ -40,6 +41,7 @@ void restore_weights(Module& model, const std::vector<Tensor>& snapshot) {
   std::vector<WeightRef> weights = model.weights();
   PETAL_CHECK(weights.size() == snapshot.size(), ValueError, "restore_weights: snapshot of ", snapshot.size(),
               " weights for a model with ", weights.size());
+  for (const WeightRef& w : weights) ops::check_not_declared_constant(w.variable.data(), "restore_weights");
   for (std::size_t i = 0; i < weights.size(); ++i) weights[i].variable.mutable_data().copy_(snapshot[i]);
 }
 

@@ -1,9 +1,11 @@
 #include "nn/feature_cache.hpp"
 
 #include <cstring>
+#include <memory>
 
 #include "autograd/variable.hpp"
 #include "core/error.hpp"
+#include "nn/constant_weights.hpp"
 #include "nn/core_layers.hpp"
 
 namespace petal::nn {
@@ -54,9 +56,14 @@ CachedFeatures cache_features(Sequential& model, std::size_t prefix, BatchSource
   source.begin_epoch(0);
   std::vector<Tensor> features, targets;
   std::int64_t rows = 0;
+  // The prefix's weights declared constant from the second batch on (see
+  // Trainer::predict_with_targets).
+  std::vector<std::unique_ptr<ConstantWeights>> constant;
   for (std::int64_t step = 0; steps < 0 || step < steps; ++step) {
     std::optional<Batch> batch = source.next();
     if (!batch) break;
+    if (step == 1)
+      for (std::size_t i = 0; i < prefix; ++i) constant.push_back(std::make_unique<ConstantWeights>(*model.layers()[i]));
     features.push_back(run_layers(model, 0, prefix, batch->x).to(Device::cpu()).contiguous());
     targets.push_back(batch->y.to(Device::cpu()).contiguous());
     rows += batch->x.size(0);

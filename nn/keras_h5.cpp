@@ -10,6 +10,7 @@
 
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "kernels/ops_constant.hpp"
 #include "nn/hdf5_file.hpp"
 
 namespace petal::nn {
@@ -232,6 +233,7 @@ class Matcher {
 
   // Reads every planned weight (all checks done).
   void apply() {
+    for (const Assignment& a : plan_) ops::check_not_declared_constant(a.weight.variable.data(), "load_weights");
     for (Assignment& a : plan_) {
       Tensor& data = a.weight.variable.mutable_data();
       if (data.is_contiguous() && data.device().is_cpu()) {

@@ -5,6 +5,7 @@
 #include "nn/activation_layers.hpp"
 #include "nn/batch_source.hpp"
 #include "nn/callbacks.hpp"
+#include "nn/constant_weights.hpp"
 #include "nn/conv_layers.hpp"
 #include "nn/conv_variant_layers.hpp"
 #include "nn/core_layers.hpp"

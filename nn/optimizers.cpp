@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "kernels/ops.hpp"
+#include "kernels/ops_constant.hpp"
 
 namespace petal::nn {
 
@@ -70,6 +71,7 @@ void Optimizer::step(const std::vector<ag::Variable>& parameters) {
   }
 
   const double lr = learning_rate();
+  for (const Item& it : items) ops::check_not_declared_constant(it.param.data(), "Optimizer::apply_gradients");
   for (Item& it : items) {
     Tensor w = it.param.mutable_data().view({-1});
     update(it.param.name(), w, it.grad, lr);

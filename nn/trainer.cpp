@@ -9,6 +9,7 @@
 
 #include "autograd/functions.hpp"
 #include "core/error.hpp"
+#include "nn/constant_weights.hpp"
 #include "nn/metrics.hpp"
 #include "nn/model.hpp"
 
@@ -518,9 +519,13 @@ Trainer::Predictions Trainer::predict_with_targets(BatchSource& data, std::int64
   ModeGuard mode(*model_, false);
   data.begin_epoch(0);
   std::vector<Tensor> outputs, targets;
+  // From the second batch on the weights are declared constant, so GEMMs
+  // pack them once (a single batch would pay the packing for nothing).
+  std::optional<ConstantWeights> constant;
   for (std::int64_t step = 0; steps < 0 || step < steps; ++step) {
     std::optional<Batch> batch = data.next();
     if (!batch) break;
+    if (step == 1) constant.emplace(*model_);
     if (named(*batch)) {
       PETAL_CHECK(output_names_.size() == 1, ValueError, "predict: model \"", model_->name(), "\" has ",
                   output_names_.size(), " outputs; predict returns one (call the model on the tape for several)");

@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "core/random.hpp"
+#include "kernels/ops_constant.hpp"
 #include "nn/keras_h5.hpp"
 
 namespace petal::nn {
@@ -161,6 +162,7 @@ LoadReport load_weights(Module& model, const std::filesystem::path& path, const 
     for (const auto& p : problems) message += "\n  " + p;
     throw FormatError(message);
   }
+  for (const auto& [entry, w] : plan) ops::check_not_declared_constant(w->variable.data(), "load_weights");
   for (auto& [entry, w] : plan) {
     Tensor& data = w->variable.mutable_data();
     if (data.is_contiguous() && data.device().is_cpu()) {

@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "core/thread_pool.hpp"
+#include "kernels/cpu/gemm/constant_operands.hpp"
 #include "kernels/cpu/gemm/sgemm.hpp"
 #include "kernels/cpu/gemm/sgemm_kernels.hpp"
 #include "kernels/cpu/isa.hpp"
@@ -61,6 +62,11 @@ constexpr std::int64_t kAliasingRowFloats = 512;
 constexpr std::int64_t kSmallRowsParallelMinFloats = std::int64_t{1} << 18;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+// K cut into equal slices no deeper than the kernel's kc: 320 = 160 + 160
+// rather than 256 + 64, so no slice is so short that the C tile's load and
+// store outweigh its K loop.
+std::int64_t balanced_kc(std::int64_t k, std::int64_t kernel_kc) { return ceil_div(k, ceil_div(k, kernel_kc)); }
 
 // A growable 64-byte aligned scratch buffer; one per thread and role, kept
 // across calls so steady-state sgemm allocates nothing.
@@ -152,9 +158,8 @@ struct Plan {
   std::int64_t col_begin, cols;  // this group's columns of C
   std::int64_t k_begin, k;       // this group's part of K
   float beta;                    // for its first K slice
-  // K and N cut into equal blocks no larger than the kernel's kc / nc:
-  // 320 = 160 + 160 rather than 256 + 64, so no slice is so short that the C
-  // tile's load and store outweigh its K loop.
+  // K and N cut into equal blocks no larger than the kernel's kc / nc (see
+  // balanced_kc).
   std::int64_t kc, nc, k_slices, n_blocks;
   std::int64_t slice_floats;  // one packed kc x nc slice (padded to whole panels)
   std::int64_t chunk_rows, row_chunks;
@@ -168,13 +173,16 @@ struct Plan {
   bool k_slices_outermost = false;  // item order (K slice, column block, row chunk)
   CStore epilogue;        // applied by the last K slice (scale/shift indexed by C's column)
   float* packed_b;
+  // All of B packed before the call (see prepack_b): no packing phase, and
+  // a few rows read packed panels instead of B in place.
+  const float* prepacked_b = nullptr;
 
   Plan(const SgemmKernels& kernels, const Operands& operands, std::int64_t m_, std::int64_t col_begin_,
        std::int64_t cols_, std::int64_t k_begin_, std::int64_t k_, float beta_, std::int64_t threads)
       : kern(&kernels), op(operands), m(m_), col_begin(col_begin_), cols(cols_), k_begin(k_begin_), k(k_),
         beta(beta_) {
-    k_slices = ceil_div(k, kern->kc);
-    kc = ceil_div(k, k_slices);
+    kc = balanced_kc(k, kern->kc);
+    k_slices = ceil_div(k, kc);
     n_blocks = ceil_div(cols, kern->nc);
     nc = std::min(kern->nc, ceil_div(ceil_div(cols, n_blocks), kern->nr) * kern->nr);
     n_blocks = ceil_div(cols, nc);
@@ -219,7 +227,14 @@ struct Plan {
     k_slices_outermost = true;
   }
 
-  std::int64_t b_slices() const { return unpacked_b ? 0 : n_blocks * k_slices; }
+  // B read from a prepacked copy (a single column group, as run_sgemm
+  // checks); the row-chunk or column split stays as chosen.
+  void use_prepacked_b(const float* packed) {
+    prepacked_b = packed;
+    unpacked_b = false;
+  }
+
+  std::int64_t b_slices() const { return unpacked_b || prepacked_b ? 0 : n_blocks * k_slices; }
   // Work items: (column block, K slice, row chunk), row chunks innermost so
   // consecutive items reuse the B slice from L2 (or (K slice, column block,
   // row chunk), see split_columns).
@@ -228,6 +243,11 @@ struct Plan {
   std::int64_t a_scratch_floats() const { return (unpacked_a ? kern->mr : kern->mc) * kc; }
   float* slice(std::int64_t block, std::int64_t k_slice) const {
     return packed_b + (block * k_slices + k_slice) * slice_floats;
+  }
+  const float* b_slice(std::int64_t block, std::int64_t k_slice) const {
+    if (prepacked_b == nullptr) return slice(block, k_slice);
+    const std::int64_t p0 = k_slice * kc, depth = std::min(kc, k - p0);
+    return prepacked_b + p0 * ceil_div(cols, kern->nr) * kern->nr + block * nc * depth;
   }
 
   void pack_b_slice(std::int64_t index) const {
@@ -259,7 +279,7 @@ struct Plan {
       store.beta = k_slices == 1 ? beta : 1.0f;
       store.stream = stream_c;
     }
-    const float* b_slice = unpacked_b ? nullptr : slice(block, k_slice);
+    const float* b_slice = unpacked_b ? nullptr : this->b_slice(block, k_slice);
     float* c_tile = op.c + row_begin * op.ldc + j0;
     if (unpacked_b) {
       kern->macro_kernel_unpacked_ab(op.trans_a, rows, width, depth, op.a_at(row_begin, k_begin + p0), op.lda,
@@ -375,6 +395,21 @@ void run_tall_rows(const SgemmKernels& kern, const Operands& op, std::int64_t m,
   });
 }
 
+// B (k x n, rows ldb apart) packed for Plan::use_prepacked_b: for each
+// balanced K slice, all n columns as the kernel's panels at that slice's
+// depth. It does not depend on the thread count: the threads' column blocks
+// are whole panels.
+std::int64_t prepacked_b_floats(const SgemmKernels& kern, std::int64_t k, std::int64_t n) {
+  return k * ceil_div(n, kern.nr) * kern.nr;
+}
+
+void prepack_b(const SgemmKernels& kern, const float* b, std::int64_t ldb, std::int64_t k, std::int64_t n,
+               float* packed) {
+  const std::int64_t kc = balanced_kc(k, kern.kc), padded_n = ceil_div(n, kern.nr) * kern.nr;
+  for (std::int64_t p0 = 0; p0 < k; p0 += kc)
+    kern.pack_b(false, b + p0 * ldb, ldb, std::min(kc, k - p0), n, 1.0f, packed + p0 * padded_n);
+}
+
 void run_sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
                const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
                std::int64_t ldc, bool stream_c, const CStore& epilogue = {}) {
@@ -415,13 +450,21 @@ void run_sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
   const std::int64_t padded_k = std::min(k, group_k) + kern.kc;  // balanced slices round up by < k_slices
   const std::int64_t group_cols =
       std::max(kern.nr, std::min(padded_cols, kMaxPackedBFloats / padded_k / kern.nr * kern.nr));
+  // A B in memory declared constant (inference weights) is packed once, in
+  // the first call that reads it, and read packed by every call after.
+  std::shared_ptr<const PackedOperand> prepacked;
+  if (!trans_b && alpha == 1.0f && group_cols >= n && group_k >= k) {
+    prepacked = packed_constant_operand(&kern, b, ldb, k, n, static_cast<std::size_t>(prepacked_b_floats(kern, k, n)),
+                                        [&](float* out) { prepack_b(kern, b, ldb, k, n, out); });
+  }
   for (std::int64_t col_begin = 0; col_begin < n; col_begin += group_cols) {
     for (std::int64_t k_begin = 0; k_begin < k; k_begin += group_k) {
       Plan plan(kern, op, m, col_begin, std::min(group_cols, n - col_begin), k_begin, std::min(group_k, k - k_begin),
                 k_begin == 0 ? beta : 1.0f, threads);
       plan.stream_c = stream_c && k_begin + group_k >= k;
       if (k_begin + group_k >= k) plan.epilogue = epilogue;
-      if (!plan.unpacked_b) plan.packed_b = packed_b_buffer(plan.b_slices() * plan.slice_floats);
+      if (prepacked) plan.use_prepacked_b(prepacked->data());
+      if (!plan.unpacked_b && !prepacked) plan.packed_b = packed_b_buffer(plan.b_slices() * plan.slice_floats);
       WorkCounters work(plan.tiles());
       if (threads == 1) {
         run_worker(plan, work);

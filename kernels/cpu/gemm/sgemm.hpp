@@ -5,8 +5,10 @@
 // NaN); such a C of 32 MiB or more (the L3 cache) is written past the caches,
 // as sgemm_stream_c does. Multithreaded over the pool (serial inside a parallel region) and
 // dispatched by the active ISA. This is the hot path of Dense and of 1x1
-// convolutions. The plain loops with the same contract (sgemm_reference,
-// dgemm) are in reference_gemm.hpp.
+// convolutions. A B (not transposed, alpha 1) that lies in memory declared
+// constant (constant_operands.hpp) is packed once and read packed after.
+// The plain loops with the same contract (sgemm_reference, dgemm) are in
+// reference_gemm.hpp.
 #pragma once
 
 #include <cstdint>
