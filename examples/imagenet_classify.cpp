@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "core/error.hpp"
 #include "data/image_io.hpp"
 #include "examples/flowers_common.hpp"
+#include "nn/constant_weights.hpp"
 #include "nn/json.hpp"
 #include "nn/mobilenet_v2.hpp"
 #include "nn/onnx_export.hpp"
@@ -78,6 +80,10 @@ int run(const ex::CommandLine& cl) {
   }
   model.to(device);
   ag::NoGradGuard no_grad;
+  // Several photos: the weights are packed for the GEMMs once, not per photo
+  // (one photo would pay the packing for nothing).
+  std::optional<nn::ConstantWeights> constant;
+  if (cl.positional.size() > 1) constant.emplace(model);
 
   std::string out = "[";
   for (std::size_t i = 0; i < cl.positional.size(); ++i) {
