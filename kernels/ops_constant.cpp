@@ -24,6 +24,12 @@ bool is_declared_constant(const Tensor& t) {
   return declarable(t) && cpu::overlaps_declared_constant(t.raw_data(), t.nbytes());
 }
 
+bool is_wholly_declared_constant(const Tensor& t) {
+  return declarable(t) && cpu::inside_declared_constant(t.raw_data(), t.nbytes());
+}
+
+std::uint64_t constant_declarations_ended() { return cpu::constant_withdrawals(); }
+
 void check_not_declared_constant(const Tensor& t, std::string_view what) {
   if (is_declared_constant(t))
     throw Error(std::string(what) +

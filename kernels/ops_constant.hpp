@@ -29,6 +29,12 @@ class ConstantDeclaration {
 
 // Whether any of t's elements are declared constant.
 bool is_declared_constant(const Tensor& t);
+// Whether all of t's elements lie inside one declaration (a contiguous CPU
+// tensor; false otherwise).
+bool is_wholly_declared_constant(const Tensor& t);
+// A count that changes whenever a declaration ends: a tensor found wholly
+// declared stays declared while the count is the same.
+std::uint64_t constant_declarations_ended();
 // Throws petal::Error naming `what` when t is declared constant: for
 // petal's own writers of weights (optimizers, weight loading).
 void check_not_declared_constant(const Tensor& t, std::string_view what);

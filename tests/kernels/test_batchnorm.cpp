@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv/reference_conv.hpp"
+#include "kernels/ops_constant.hpp"
 #include "kernels/ops_conv.hpp"
 #include "tests/kernels/test_conv_support.hpp"
 
@@ -298,4 +299,36 @@ TEST_CASE("kept folds of batch norms and kernels follow every change of their in
   const ops::FoldedBatchNorm bn_copy{bn.scale.clone(), bn.shift.clone()};
   CHECK(y2 == ops::depthwise_bn_relu6_inference(x, kernel.clone(), Tensor(), bn_copy, window, false)
                   .to_vector<float>());
+}
+
+TEST_CASE("kept folds of inputs declared constant are trusted, for the same tensors, until a declaration ends") {
+  // Declared constant (what nn::ConstantWeights does), the inputs are
+  // compared once and then not read: a write while declared is not seen
+  // (the broken promise nn::ConstantWeights reports), which shows the
+  // comparison is skipped. Other tensors at other addresses, or any
+  // declaration ending, bring the comparison back.
+  Generator gen(97);
+  const std::int64_t c = 21;
+  Tensor gamma = random_tensor({c}, gen, 0.5, 3.0), beta = random_tensor({c}, gen, -1.0, 4.0);
+  Tensor mean = random_tensor({c}, gen, -1.0, 1.0), var = random_tensor({c}, gen, 0.5, 2.0);
+  const std::vector<float> first = ops::fold_batch_norm(gamma, beta, mean, var, 1e-3).scale.to_vector<float>();
+  {
+    ops::ConstantDeclaration g(gamma), b(beta), m(mean), v(var);
+    CHECK(ops::fold_batch_norm(gamma, beta, mean, var, 1e-3).scale.to_vector<float>() == first);  // compared
+    var.data<float>()[2] = 9.0f;  // behind the promise
+    CHECK(ops::fold_batch_norm(gamma, beta, mean, var, 1e-3).scale.to_vector<float>() == first);  // trusted
+    // Another variance tensor (not declared, another address) with the same gamma.
+    Tensor other_var = var.clone();
+    CHECK(ops::fold_batch_norm(gamma, beta, mean, other_var, 1e-3).scale.to_vector<float>()[2] ==
+          doctest::Approx(gamma.to_vector<double>()[2] / std::sqrt(9.0 + 1e-3)).epsilon(1e-6));
+    {
+      Tensor unrelated = random_tensor({3}, gen);
+      ops::ConstantDeclaration ended(unrelated);
+    }  // a declaration ended: the kept folds are compared again
+    CHECK(ops::fold_batch_norm(gamma, beta, mean, var, 1e-3).scale.to_vector<float>()[2] ==
+          doctest::Approx(gamma.to_vector<double>()[2] / std::sqrt(9.0 + 1e-3)).epsilon(1e-6));
+  }
+  var.data<float>()[2] = 1.0f;
+  CHECK(ops::fold_batch_norm(gamma, beta, mean, var, 1e-3).scale.to_vector<float>()[2] ==
+        doctest::Approx(gamma.to_vector<double>()[2] / std::sqrt(1.0 + 1e-3)).epsilon(1e-6));
 }

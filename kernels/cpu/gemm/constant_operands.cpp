@@ -27,6 +27,7 @@ struct Registry {
   // Read without the lock, so that sgemm pays one atomic load while nothing
   // is declared.
   std::atomic<std::size_t> declared{0};
+  std::atomic<std::uint64_t> withdrawals{0};
   std::shared_mutex mutex;
   std::uint64_t next_id = 1;
   std::map<std::uint64_t, Range> ranges;
@@ -69,6 +70,7 @@ void withdraw_constant(std::uint64_t id) {
   Registry& r = registry();
   std::unique_lock lock(r.mutex);
   r.ranges.erase(id);
+  r.withdrawals.fetch_add(1, std::memory_order_acq_rel);
   for (auto it = r.packed.begin(); it != r.packed.end();) {
     if (it->second.declaration == id) {
       it = r.packed.erase(it);
@@ -88,6 +90,16 @@ bool overlaps_declared_constant(const void* begin, std::size_t bytes) {
     if (b < range.end && range.begin < e) return true;
   return false;
 }
+
+bool inside_declared_constant(const void* begin, std::size_t bytes) {
+  Registry& r = registry();
+  if (r.declared.load(std::memory_order_acquire) == 0) return false;
+  const auto b = reinterpret_cast<std::uintptr_t>(begin);
+  std::shared_lock lock(r.mutex);
+  return r.holder(b, b + bytes) != 0;
+}
+
+std::uint64_t constant_withdrawals() { return registry().withdrawals.load(std::memory_order_acquire); }
 
 std::shared_ptr<const PackedOperand> packed_constant_operand(const void* layout, const float* b, std::int64_t ldb,
                                                              std::int64_t k, std::int64_t n, std::size_t floats,

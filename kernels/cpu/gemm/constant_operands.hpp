@@ -28,6 +28,11 @@ std::uint64_t declare_constant(const void* begin, std::size_t bytes);
 void withdraw_constant(std::uint64_t id);
 // Whether [begin, begin + bytes) overlaps memory declared constant.
 bool overlaps_declared_constant(const void* begin, std::size_t bytes);
+// Whether [begin, begin + bytes) lies wholly inside one declaration.
+bool inside_declared_constant(const void* begin, std::size_t bytes);
+// How many declarations have been withdrawn so far: memory found inside a
+// declaration stays declared while this count has not changed.
+std::uint64_t constant_withdrawals();
 
 // A packed copy of a B operand (64-byte aligned floats).
 class PackedOperand {
