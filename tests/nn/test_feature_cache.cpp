@@ -75,3 +75,56 @@ TEST_CASE("training the head on cached features equals training the frozen-base 
   }
   CHECK_THROWS_AS(head_of(*cached_model, 3), IndexError);
 }
+
+namespace {
+
+// Batches of `x` (and its row numbers as targets), `batch` rows each, that
+// claims `claimed_steps` per epoch (-1: unknown): the feature cache sizes
+// its buffer from that claim and must cope when it is wrong.
+class ClaimingSource : public BatchSource {
+ public:
+  ClaimingSource(Tensor x, std::int64_t batch, std::int64_t claimed_steps)
+      : x_(std::move(x)), batch_(batch), claimed_(claimed_steps) {}
+  void begin_epoch(int) override { next_row_ = 0; }
+  std::optional<Batch> next() override {
+    if (next_row_ >= x_.size(0)) return std::nullopt;
+    const std::int64_t end = std::min(next_row_ + batch_, x_.size(0));
+    std::vector<std::int64_t> rows;
+    for (std::int64_t r = next_row_; r < end; ++r) rows.push_back(r);
+    Batch b{x_.slice(0, next_row_, end).contiguous(), from_vector(rows)};
+    next_row_ = end;
+    return b;
+  }
+  std::int64_t steps_per_epoch() const override { return claimed_; }
+
+ private:
+  Tensor x_;
+  std::int64_t batch_, claimed_, next_row_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("cached features hold every row in order whether the source's step count is right, short, long or unknown") {
+  // 23 rows in batches of 5: four full batches and one of 3. The true count
+  // (5) fills a buffer sized 25 rows up to a prefix; 3 is too few (the rest
+  // is kept apart and joined); 9 leaves most of the buffer unused; -1
+  // keeps every batch apart.
+  Generator gen(9);
+  const Tensor x = uniform({23, 4, 4, 2}, -1, 1, gen);
+  auto model = model_with_frozen_base();
+  const std::size_t k = frozen_prefix_length(*model);
+  const std::vector<float> expected = run_layers(*model, 0, k, x).to_vector<float>();
+  std::vector<std::int64_t> rows(23);
+  for (std::int64_t r = 0; r < 23; ++r) rows[static_cast<std::size_t>(r)] = r;
+  for (std::int64_t claimed : {5, 3, 9, 1, -1}) {
+    ClaimingSource source(x, 5, claimed);
+    const CachedFeatures f = cache_features(*model, k, source);
+    INFO("claimed steps ", claimed);
+    CHECK(f.features.shape() == Shape{23, 48});
+    CHECK(f.features.is_contiguous());
+    const std::vector<float> got = f.features.to_vector<float>();
+    REQUIRE(got.size() == expected.size());
+    for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(expected[i]).epsilon(1e-6));
+    CHECK(f.targets.to_vector<std::int64_t>() == rows);
+  }
+}
