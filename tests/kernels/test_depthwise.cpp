@@ -62,6 +62,24 @@ TEST_CASE("depthwise_conv2d on the MobileNetV2 depthwise shapes at 192x192 (batc
   for (const ConvTestCase& c : cases) check_depthwise_case(c, gen);
 }
 
+TEST_CASE("depthwise_conv2d 3x3 forward tiles on every row width, height and channel tail") {
+  // The forward pass tiles the interior: AVX-512 in 2 x 8 and 2 x 4 pixels,
+  // AVX2 at stride 1 in 2 x 3 and 2 x 1, otherwise rows of 4; what is left
+  // goes pixel by pixel. Widths 4-13 leave every remainder, odd heights and
+  // two images end bands of two rows early, 13 and 20 channels leave a
+  // vector tail, and 2 threads split the rows anywhere.
+  Generator gen(23);
+  using P = ops::ConvPadding;
+  for (std::int64_t w = 4; w <= 13; ++w)
+    for (std::int64_t h : {3, 5, 8})
+      for (std::int64_t c : {8, 13, 20})
+        for (std::int64_t stride : {1, 2})
+          for (P padding : {P::Same, P::Valid}) {
+            if (padding == P::Valid && h < 3) continue;
+            check_depthwise_case({2, h, w, c, 1, 3, 3, stride, stride, padding, "tiles"}, gen);
+          }
+}
+
 TEST_CASE("depthwise_conv2d forward streams outputs larger than the caches correctly") {
   // Above cpu::kStreamOutputThresholdBytes the forward kernel writes with
   // non-temporal stores where a pixel is vector-aligned; 264 channels leave
