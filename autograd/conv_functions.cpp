@@ -294,23 +294,24 @@ Variable inverted_residual(const Variable& x, const std::vector<ConvBatchNormSta
   PETAL_CHECK(x.dim() == 4, ShapeError, op, ": input must be 4-D [N, H, W, C], got ", shape_str(x.shape()));
   // Each stage's window from the spatial size its input will have.
   std::int64_t h = x.size(1), w = x.size(2);
-  std::vector<ops::FoldedConvStage> folded;
+  std::vector<ops::ConvBatchNormStageInputs> inputs;
   for (const ConvBatchNormStage& s : stages) {
-    ops::FoldedConvStage f;
-    f.kernel = s.kernel.data();
-    if (s.bias.defined()) f.bias = s.bias.data();
-    f.bn = ops::fold_batch_norm(s.gamma.data(), s.beta.data(), *s.moving_mean, *s.moving_variance, s.bn.epsilon);
-    f.window = ops::conv2d_window(h, w, s.kernel.size(0), s.kernel.size(1), s.conv.stride_h, s.conv.stride_w,
-                                  s.conv.padding, op);
-    f.relu6 = s.activation == BatchNormActivation::Relu6;
-    h = (h + f.window.pad_top + f.window.pad_bottom - s.kernel.size(0)) / f.window.stride_h + 1;
-    w = (w + f.window.pad_left + f.window.pad_right - s.kernel.size(1)) / f.window.stride_w + 1;
-    folded.push_back(std::move(f));
+    ops::ConvBatchNormStageInputs in;
+    in.kernel = s.kernel.data();
+    if (s.bias.defined()) in.bias = s.bias.data();
+    in.gamma = s.gamma.data();
+    in.beta = s.beta.data();
+    in.moving_mean = *s.moving_mean;
+    in.moving_variance = *s.moving_variance;
+    in.epsilon = s.bn.epsilon;
+    in.window = ops::conv2d_window(h, w, s.kernel.size(0), s.kernel.size(1), s.conv.stride_h, s.conv.stride_w,
+                                   s.conv.padding, op);
+    in.relu6 = s.activation == BatchNormActivation::Relu6;
+    h = (h + in.window.pad_top + in.window.pad_bottom - s.kernel.size(0)) / in.window.stride_h + 1;
+    w = (w + in.window.pad_left + in.window.pad_right - s.kernel.size(1)) / in.window.stride_w + 1;
+    inputs.push_back(std::move(in));
   }
-  const std::size_t n = folded.size();
-  return Variable(ops::inverted_residual_inference(x.data(), n == 3 ? &folded[0] : nullptr, folded[n - 2],
-                                                   folded[n - 1], residual),
-                  false);
+  return Variable(ops::inverted_residual_inference(x.data(), inputs, residual), false);
 }
 
 Variable zero_pad2d(const Variable& x, std::int64_t top, std::int64_t bottom, std::int64_t left, std::int64_t right) {

@@ -105,6 +105,23 @@ struct FoldedConvStage {
 // inverted_residual.hpp); anything else runs the stages one after the other.
 Tensor inverted_residual_inference(const Tensor& x, const FoldedConvStage* expand, const FoldedConvStage& depthwise,
                                    const FoldedConvStage& project, bool residual);
+// One stage of a block with its batch norm not folded yet.
+struct ConvBatchNormStageInputs {
+  Tensor kernel, bias;  // bias may be undefined
+  Tensor gamma, beta, moving_mean, moving_variance;
+  double epsilon = 1e-3;
+  Conv2dWindow window;
+  bool relu6 = false;
+};
+// The same block from unfolded stages (2: depthwise, project; 3: expand
+// first): each batch norm is folded (fold_batch_norm), then as above. While
+// every tensor of the stages is declared constant (ops_constant.hpp, as
+// nn::ConstantWeights declares a model's weights), the folded and prepared
+// block is kept and a call only allocates its output and runs the kernel:
+// at batch 1 the folds, lookups and copies of each call took 20-25 us per
+// block on the calling thread while the others waited.
+Tensor inverted_residual_inference(const Tensor& x, const std::vector<ConvBatchNormStageInputs>& stages,
+                                   bool residual);
 // Whether inverted_residual_inference takes its one-pass kernel for these
 // operands (false: it runs the stages one after the other).
 bool inverted_residual_runs_fused(const Tensor& x, const FoldedConvStage* expand, const FoldedConvStage& depthwise,

@@ -1,8 +1,15 @@
 // The inverted-residual block's inference op (see ops_conv.hpp and, for the
 // kernel, kernels/cpu/conv/inverted_residual.hpp).
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
 #include "core/error.hpp"
 #include "kernels/cpu/conv/inverted_residual.hpp"
 #include "kernels/ops.hpp"
+#include "kernels/ops_constant.hpp"
 #include "kernels/ops_conv.hpp"
 #include "kernels/ops_conv_common.hpp"
 
@@ -85,14 +92,23 @@ bool inverted_residual_runs_fused(const Tensor& x, const FoldedConvStage* expand
   return !residual || (out_h == x.size(1) && out_w == x.size(2) && out_c == in_c);
 }
 
-Tensor inverted_residual_inference(const Tensor& x, const FoldedConvStage* expand, const FoldedConvStage& depthwise,
-                                   const FoldedConvStage& project, bool residual) {
-  if (!inverted_residual_runs_fused(x, expand, depthwise, project, residual))
-    return run_stages(x, expand, depthwise, project, residual);
+namespace {
+
+// A block's weights folded and made contiguous, and its geometry, for one
+// input size: `block` points into `keep`; its batch is set per call.
+struct PreparedBlock {
+  cpu::InvertedResidualBlock block;
+  std::vector<Tensor> keep;
+};
+
+// inverted_residual_runs_fused must hold.
+PreparedBlock prepare_block(const Tensor& x, const FoldedConvStage* expand, const FoldedConvStage& depthwise,
+                            const FoldedConvStage& project, bool residual) {
   const char* op = "inverted_residual_inference";
   const Conv2dWindow& w = depthwise.window;
-  cpu::InvertedResidualBlock b;
-  b.batch = x.size(0), b.in_h = x.size(1), b.in_w = x.size(2), b.in_c = x.size(3);
+  PreparedBlock p;
+  cpu::InvertedResidualBlock& b = p.block;
+  b.in_h = x.size(1), b.in_w = x.size(2), b.in_c = x.size(3);
   b.expanded_c = expand ? expand->kernel.size(3) : b.in_c;
   b.stride = w.stride_h;
   b.pad_top = w.pad_top, b.pad_left = w.pad_left;
@@ -100,33 +116,134 @@ Tensor inverted_residual_inference(const Tensor& x, const FoldedConvStage* expan
   b.out_w = depthwise_output(b.in_w, w.stride_w, w.pad_left, w.pad_right);
   b.out_c = project.kernel.size(3);
   b.residual = residual;
-
-  const Tensor xc = x.contiguous();
-  Tensor expand_kernel, expand_scale, expand_shift;
+  auto keep = [&p](Tensor t) -> const float* {
+    p.keep.push_back(std::move(t));
+    return p.keep.back().data<float>();
+  };
   if (expand) {
-    expand_kernel = expand->kernel.contiguous();
-    expand_scale = expand->bn.scale.contiguous();
-    expand_shift = gemm_shift(*expand);
-    b.expand_kernel = expand_kernel.data<float>();
-    b.expand_scale = expand_scale.data<float>();
-    b.expand_shift = expand_shift.data<float>();
+    b.expand_kernel = keep(expand->kernel.contiguous());
+    b.expand_scale = keep(expand->bn.scale.contiguous());
+    b.expand_shift = keep(gemm_shift(*expand));
     b.expand_relu6 = expand->relu6;
   }
   // 9 * C floats, kept between calls (fold_into_kernel), unlike the GEMM
   // kernels, whose scale the GEMM epilogue applies.
   const FoldedConv folded = fold_into_kernel(depthwise.kernel, depthwise.bias, depthwise.bn, b.expanded_c, op);
-  b.depthwise_kernel = folded.kernel.data<float>();
-  b.depthwise_bias = folded.bias.data<float>();
+  b.depthwise_kernel = keep(folded.kernel);
+  b.depthwise_bias = keep(folded.bias);
   b.depthwise_relu6 = depthwise.relu6;
-  const Tensor project_kernel = project.kernel.contiguous(), project_scale = project.bn.scale.contiguous(),
-               project_shift = gemm_shift(project);
-  b.project_kernel = project_kernel.data<float>();
-  b.project_scale = project_scale.data<float>();
-  b.project_shift = project_shift.data<float>();
+  b.project_kernel = keep(project.kernel.contiguous());
+  b.project_scale = keep(project.bn.scale.contiguous());
+  b.project_shift = keep(gemm_shift(project));
+  return p;
+}
 
+Tensor run_block(const Tensor& x, const PreparedBlock& p) {
+  cpu::InvertedResidualBlock b = p.block;
+  b.batch = x.size(0);
+  const Tensor xc = x.contiguous();
   Tensor y = Tensor::empty({b.batch, b.out_h, b.out_w, b.out_c}, DType::Float32);
   cpu::inverted_residual_forward(xc.data<float>(), y.data<float>(), b);
   return y;
+}
+
+// Prepared blocks of stages whose tensors were all declared constant, by
+// the stages' tensors (addresses and sizes), scalars and the input's size.
+// An entry serves while no declaration has ended since it was made.
+class KeptBlocks {
+ public:
+  using Key = std::vector<std::uint64_t>;
+
+  static Key key_of(const Tensor& x, const std::vector<ConvBatchNormStageInputs>& stages, bool residual) {
+    Key key{static_cast<std::uint64_t>(x.size(1)), static_cast<std::uint64_t>(x.size(2)),
+            static_cast<std::uint64_t>(x.size(3)), residual ? 1u : 0u};
+    for (const ConvBatchNormStageInputs& s : stages) {
+      for (const Tensor* t : {&s.kernel, &s.bias, &s.gamma, &s.beta, &s.moving_mean, &s.moving_variance}) {
+        key.push_back(t->defined() ? reinterpret_cast<std::uintptr_t>(t->raw_data()) : 0);
+        key.push_back(t->defined() ? static_cast<std::uint64_t>(t->numel()) : 0);
+      }
+      std::uint64_t epsilon_bits = 0;
+      std::memcpy(&epsilon_bits, &s.epsilon, sizeof(epsilon_bits));
+      const Conv2dWindow& w = s.window;
+      key.insert(key.end(), {epsilon_bits, static_cast<std::uint64_t>(w.stride_h), static_cast<std::uint64_t>(w.stride_w),
+                             static_cast<std::uint64_t>(w.pad_top), static_cast<std::uint64_t>(w.pad_bottom),
+                             static_cast<std::uint64_t>(w.pad_left), static_cast<std::uint64_t>(w.pad_right),
+                             s.relu6 ? 1u : 0u});
+    }
+    return key;
+  }
+
+  std::shared_ptr<const PreparedBlock> find(const Key& key, std::uint64_t declarations_ended) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = entries_.find(key);
+    if (it == entries_.end() || it->second.made_while != declarations_ended) return nullptr;
+    return it->second.block;
+  }
+
+  void keep(Key key, std::shared_ptr<const PreparedBlock> block, std::uint64_t declarations_ended) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (entries_.size() >= kMaxEntries) entries_.clear();
+    entries_.insert_or_assign(std::move(key), Entry{std::move(block), declarations_ended});
+  }
+
+ private:
+  struct Entry {
+    std::shared_ptr<const PreparedBlock> block;
+    std::uint64_t made_while;  // constant_declarations_ended() then
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& key) const {
+      std::uint64_t h = 1469598103934665603ull;
+      for (std::uint64_t v : key) h = (h ^ v) * 1099511628211ull;
+      return static_cast<std::size_t>(h);
+    }
+  };
+  static constexpr std::size_t kMaxEntries = 512;
+  std::mutex mutex_;
+  std::unordered_map<Key, Entry, KeyHash> entries_;
+};
+
+bool all_declared_constant(const std::vector<ConvBatchNormStageInputs>& stages) {
+  for (const ConvBatchNormStageInputs& s : stages)
+    for (const Tensor* t : {&s.kernel, &s.bias, &s.gamma, &s.beta, &s.moving_mean, &s.moving_variance})
+      if (t->defined() && !is_wholly_declared_constant(*t)) return false;
+  return true;
+}
+
+}  // namespace
+
+Tensor inverted_residual_inference(const Tensor& x, const FoldedConvStage* expand, const FoldedConvStage& depthwise,
+                                   const FoldedConvStage& project, bool residual) {
+  if (!inverted_residual_runs_fused(x, expand, depthwise, project, residual))
+    return run_stages(x, expand, depthwise, project, residual);
+  return run_block(x, prepare_block(x, expand, depthwise, project, residual));
+}
+
+Tensor inverted_residual_inference(const Tensor& x, const std::vector<ConvBatchNormStageInputs>& stages,
+                                   bool residual) {
+  const char* op = "inverted_residual_inference";
+  PETAL_CHECK(stages.size() == 2 || stages.size() == 3, ValueError, op,
+              ": takes 2 or 3 stages (expand, depthwise, project), got ", stages.size());
+  PETAL_CHECK(x.defined() && x.dim() == 4, ShapeError, op, ": input must be 4-D [N, H, W, C]");
+  static KeptBlocks kept;
+  // Read before the declarations are looked at, so that one ending meanwhile
+  // leaves the new entry stale rather than trusted.
+  const std::uint64_t ended = constant_declarations_ended();
+  KeptBlocks::Key key = KeptBlocks::key_of(x, stages, residual);
+  // (Kept blocks were made for a float32 CPU input, the only kind that runs fused.)
+  if (cpu_float32(x) && x.numel() > 0)
+    if (const std::shared_ptr<const PreparedBlock> block = kept.find(key, ended)) return run_block(x, *block);
+  std::vector<FoldedConvStage> folded;
+  for (const ConvBatchNormStageInputs& s : stages)
+    folded.push_back({s.kernel, s.bias, fold_batch_norm(s.gamma, s.beta, s.moving_mean, s.moving_variance, s.epsilon),
+                      s.window, s.relu6});
+  const std::size_t n = folded.size();
+  const FoldedConvStage* expand = n == 3 ? &folded[0] : nullptr;
+  if (!inverted_residual_runs_fused(x, expand, folded[n - 2], folded[n - 1], residual))
+    return run_stages(x, expand, folded[n - 2], folded[n - 1], residual);
+  auto block = std::make_shared<const PreparedBlock>(prepare_block(x, expand, folded[n - 2], folded[n - 1], residual));
+  if (all_declared_constant(stages)) kept.keep(std::move(key), block, ended);
+  return run_block(x, *block);
 }
 
 }  // namespace petal::ops
