@@ -31,6 +31,7 @@ constexpr std::int64_t kChannelSplitMaxRows = 8;
 // Per-thread buffers, kept between calls (a pool thread keeps its own).
 struct Scratch {
   std::vector<float> expanded, depthwise, depthwise_weights;
+  std::vector<float> partials;  // the calling thread's: run_channel_parts' partial sums
 };
 Scratch& scratch() {
   thread_local Scratch s;
@@ -202,21 +203,23 @@ void run_channels(const float* x, const InvertedResidualBlock& b, std::int64_t n
 
 void run_channel_parts(const float* x, float* y, const InvertedResidualBlock& b, std::int64_t parts) {
   const std::int64_t out_floats = b.out_h * b.out_w * b.out_c;
-  std::vector<float> partials(static_cast<std::size_t>(parts * b.batch * out_floats));
+  // Every element is written by its part before it is read: no zeroing.
+  float* partials = sized(scratch().partials, parts * b.batch * out_floats);
   auto cut = [&](std::int64_t part) {
     return (b.expanded_c / kChannelAlign * part / parts) * kChannelAlign + (part == parts ? b.expanded_c % kChannelAlign : 0);
   };
   parallel_for(0, b.batch * parts, 1, [&](std::int64_t u0, std::int64_t u1) {
     for (std::int64_t u = u0; u < u1; ++u) {
       const std::int64_t n = u / parts, part = u % parts;
-      run_channels(x, b, n, cut(part), cut(part + 1), partials.data() + u * out_floats);
+      run_channels(x, b, n, cut(part), cut(part + 1), partials + u * out_floats);
     }
   });
   // Partial sums added in part order, then the projection's scale and shift
   // and the residual: pixel by pixel with the channel innermost (no modulo),
-  // so the loop vectorises; it runs on the calling thread alone.
+  // so the loop vectorises; it runs on the calling thread alone (split
+  // between the threads it was no faster at batch 1: a second wake-up).
   for (std::int64_t n = 0; n < b.batch; ++n) {
-    const float* first = partials.data() + n * parts * out_floats;
+    const float* first = partials + n * parts * out_floats;
     const float* x_image = x + n * out_floats;
     float* y_image = y + n * out_floats;
     for (std::int64_t i0 = 0; i0 < out_floats; i0 += b.out_c) {
