@@ -41,9 +41,10 @@ struct Registry {
   }
 };
 
+// Never destroyed: a declaration held by a static object may end after main().
 Registry& registry() {
-  static Registry r;
-  return r;
+  static auto* r = new Registry;
+  return *r;
 }
 
 }  // namespace
