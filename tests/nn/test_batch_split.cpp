@@ -14,24 +14,14 @@
 #include "core/thread_pool.hpp"
 #include "nn/mobilenet_v2.hpp"
 #include "nn/nn.hpp"
+#include "tests/nn/random_weights.hpp"
 
 using namespace petal;
 using namespace petal::nn;
+using petal::test::random_tensor;
+using petal::test::randomise;
 
 namespace {
-
-Tensor random_tensor(const Shape& shape, std::uint64_t seed) {
-  Generator gen(seed);
-  return uniform(shape, -1.0, 1.0, gen);
-}
-
-void randomise(Module& model, std::uint64_t seed) {
-  for (auto w : model.weights()) {
-    const bool positive = w.name.find("gamma") != std::string::npos || w.name.find("moving_variance") != std::string::npos;
-    Generator gen(seed++);
-    w.variable.mutable_data().copy_(uniform(w.variable.shape(), positive ? 0.5 : -0.5, positive ? 1.5 : 0.5, gen));
-  }
-}
 
 float max_abs_diff(const Tensor& a, const Tensor& b) {
   REQUIRE(a.shape() == b.shape());

@@ -16,28 +16,15 @@
 #include "core/thread_pool.hpp"
 #include "nn/mobilenet_v2.hpp"
 #include "nn/nn.hpp"
+#include "tests/nn/random_weights.hpp"
 #include "temp_dir.hpp"
 
 using namespace petal;
 using namespace petal::nn;
+using petal::test::random_tensor;
+using petal::test::randomise;
 
 namespace {
-
-Tensor random_tensor(const Shape& shape, std::uint64_t seed, double low = -1.0, double high = 1.0) {
-  Generator gen(seed);
-  return uniform(shape, low, high, gen);
-}
-
-// Every weight random (moving variances and gammas positive), so that each
-// one changes the outputs.
-void randomise(Module& model, std::uint64_t seed) {
-  for (auto w : model.weights()) {
-    const std::string& n = w.name;
-    const bool positive = n.find("gamma") != std::string::npos || n.find("moving_variance") != std::string::npos;
-    w.variable.mutable_data().copy_(
-        random_tensor(w.variable.shape(), seed++, positive ? 0.5 : -0.5, positive ? 1.5 : 0.5));
-  }
-}
 
 std::vector<float> infer(Module& model, const Tensor& x) {
   ag::NoGradGuard no_grad;

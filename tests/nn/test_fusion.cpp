@@ -16,26 +16,14 @@
 #include "kernels/ops.hpp"
 #include "nn/mobilenet_v2.hpp"
 #include "nn/nn.hpp"
+#include "tests/nn/random_weights.hpp"
 
 using namespace petal;
 using namespace petal::nn;
+using petal::test::random_tensor;
+using petal::test::randomise;
 
 namespace {
-
-Tensor random_tensor(const Shape& shape, std::uint64_t seed, double low = -1.0, double high = 1.0) {
-  Generator gen(seed);
-  return uniform(shape, low, high, gen);
-}
-
-// Non-trivial weights everywhere: biases (zero by default), gamma, beta and
-// the moving statistics all change the result.
-void randomise(Module& model, std::uint64_t seed) {
-  for (auto w : model.weights()) {
-    const std::string& n = w.name;
-    const bool positive = n.find("gamma") != std::string::npos || n.find("moving_variance") != std::string::npos;
-    w.variable.mutable_data().copy_(random_tensor(w.variable.shape(), seed++, positive ? 0.5 : -0.5, positive ? 1.5 : 0.5));
-  }
-}
 
 struct Outcome {
   std::vector<std::vector<float>> outputs;
