@@ -17,7 +17,8 @@
 // in-place tensor op) breaks the promise: the packed copies would go stale.
 // The scope checks its promise when it ends: a weight whose bytes changed
 // is named in `changed_weights()` and, from the destructor, on stderr.
-// Model::predict opens one for its own duration.
+// Trainer::predict and Trainer::evaluate open one from their second batch
+// on, and the feature cache (nn/feature_cache.hpp) likewise.
 #pragma once
 
 #include <cstdint>

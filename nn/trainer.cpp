@@ -478,10 +478,13 @@ Logs Trainer::evaluate(BatchSource& data, std::int64_t steps) {
   Mean mean_loss;
   std::vector<Mean> output_losses;
   auto metrics = make_metrics();
+  // Weights declared constant from the second batch on, as predict does.
+  std::optional<ConstantWeights> constant;
   std::int64_t step = 0;
   for (; steps < 0 || step < steps; ++step) {
     std::optional<Batch> batch = data.next();
     if (!batch) break;
+    if (step == 1) constant.emplace(*model_);
     Forward forward = forward_loss(*batch);
     const auto n = static_cast<double>(batch->size());
     mean_loss.update(forward.loss.data().item<double>(), n);

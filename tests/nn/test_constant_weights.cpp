@@ -192,3 +192,28 @@ TEST_CASE("MobileNetV2 blocks prepared under ConstantWeights are used while it l
   CHECK_FALSE(same_bits(after, before));
   CHECK(same_bits(after, infer(*fresh, x)));
 }
+
+TEST_CASE("evaluate over several batches, weights declared from the second, equals its batches evaluated apart") {
+  ThreadsRestorer restore;
+  set_num_threads(2);
+  auto model = conv_dense_net();
+  randomise(*model, 95);
+  Trainer trainer(model);
+  trainer.compile(std::make_shared<SGD>(0.1), Loss::sparse_categorical_crossentropy(), {"accuracy"});
+  const Tensor x = random_tensor({96, 10, 10, 24}, 97);
+  std::vector<std::int64_t> labels;
+  for (int i = 0; i < 96; ++i) labels.push_back(i % 17);
+  const Tensor y = from_vector(labels);
+  TensorBatchSource all(x, y, 32);
+  const Logs whole = trainer.evaluate(all);
+  double loss = 0.0, accuracy = 0.0;
+  for (std::int64_t start = 0; start < 96; start += 32) {
+    TensorBatchSource one(x.slice(0, start, start + 32).contiguous(), y.slice(0, start, start + 32).contiguous(), 32);
+    const Logs part = trainer.evaluate(one);  // a single batch: nothing declared
+    loss += part.at("loss") / 3.0;
+    accuracy += part.at("accuracy") / 3.0;
+  }
+  CHECK(whole.at("loss") == doctest::Approx(loss).epsilon(1e-6));
+  CHECK(whole.at("accuracy") == doctest::Approx(accuracy).epsilon(1e-6));
+  CHECK_FALSE(ops::is_declared_constant(model->weights().front().variable.data()));
+}
