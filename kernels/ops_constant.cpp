@@ -30,6 +30,8 @@ bool is_wholly_declared_constant(const Tensor& t) {
 
 std::uint64_t constant_declarations_ended() { return cpu::constant_withdrawals(); }
 
+void on_constant_declaration_ended(void (*listener)()) { cpu::on_constant_withdrawn(listener); }
+
 void check_not_declared_constant(const Tensor& t, std::string_view what) {
   if (is_declared_constant(t))
     throw Error(std::string(what) +

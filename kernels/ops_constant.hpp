@@ -35,6 +35,8 @@ bool is_wholly_declared_constant(const Tensor& t);
 // A count that changes whenever a declaration ends: a tensor found wholly
 // declared stays declared while the count is the same.
 std::uint64_t constant_declarations_ended();
+// Calls `listener` after every declaration that ends from now on.
+void on_constant_declaration_ended(void (*listener)());
 // Throws petal::Error naming `what` when t is declared constant: for
 // petal's own writers of weights (optimizers, weight loading).
 void check_not_declared_constant(const Tensor& t, std::string_view what);

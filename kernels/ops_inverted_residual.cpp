@@ -176,14 +176,26 @@ class KeptBlocks {
   std::shared_ptr<const PreparedBlock> find(const Key& key, std::uint64_t declarations_ended) {
     std::lock_guard<std::mutex> lock(mutex_);
     const auto it = entries_.find(key);
-    if (it == entries_.end() || it->second.made_while != declarations_ended) return nullptr;
-    return it->second.block;
+    if (it == entries_.end()) return nullptr;
+    if (it->second.made_while == declarations_ended) return it->second.block;
+    entries_.erase(it);
+    return nullptr;
   }
 
   void keep(Key key, std::shared_ptr<const PreparedBlock> block, std::uint64_t declarations_ended) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (entries_.size() >= kMaxEntries) entries_.clear();
     entries_.insert_or_assign(std::move(key), Entry{std::move(block), declarations_ended});
+  }
+
+  // Entries made before the last declaration ended will not serve again:
+  // dropped when one ends, since a prepared block holds its weights (the
+  // contiguous kernels are the weights themselves), which must not outlive
+  // their model.
+  void drop_stale() {
+    const std::uint64_t ended = constant_declarations_ended();
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::erase_if(entries_, [ended](const auto& entry) { return entry.second.made_while != ended; });
   }
 
  private:
@@ -202,6 +214,16 @@ class KeptBlocks {
   std::mutex mutex_;
   std::unordered_map<Key, Entry, KeyHash> entries_;
 };
+
+// Never destroyed: a declaration held by a static object may end after main().
+KeptBlocks& kept_blocks() {
+  static KeptBlocks* blocks = [] {
+    auto* b = new KeptBlocks;
+    on_constant_declaration_ended([] { kept_blocks().drop_stale(); });
+    return b;
+  }();
+  return *blocks;
+}
 
 bool all_declared_constant(const std::vector<ConvBatchNormStageInputs>& stages) {
   for (const ConvBatchNormStageInputs& s : stages)
@@ -225,7 +247,7 @@ Tensor inverted_residual_inference(const Tensor& x, const std::vector<ConvBatchN
   PETAL_CHECK(stages.size() == 2 || stages.size() == 3, ValueError, op,
               ": takes 2 or 3 stages (expand, depthwise, project), got ", stages.size());
   PETAL_CHECK(x.defined() && x.dim() == 4, ShapeError, op, ": input must be 4-D [N, H, W, C]");
-  static KeptBlocks kept;
+  KeptBlocks& kept = kept_blocks();
   // Read before the declarations are looked at, so that one ending meanwhile
   // leaves the new entry stale rather than trusted.
   const std::uint64_t ended = constant_declarations_ended();

@@ -7,6 +7,7 @@
 #include <new>
 #include <shared_mutex>
 #include <tuple>
+#include <vector>
 
 namespace petal::cpu {
 namespace {
@@ -32,6 +33,15 @@ struct Registry {
   std::uint64_t next_id = 1;
   std::map<std::uint64_t, Range> ranges;
   std::map<OperandKey, PackedEntry> packed;
+  std::vector<void (*)()> listeners;  // only added to
+
+  // Drops a declaration and what was packed from it (the lock held).
+  void withdraw(std::uint64_t id) {
+    ranges.erase(id);
+    withdrawals.fetch_add(1, std::memory_order_acq_rel);
+    std::erase_if(packed, [id](const auto& entry) { return entry.second.declaration == id; });
+    declared.store(ranges.size(), std::memory_order_release);
+  }
 
   // The declaration whose range holds [begin, end) wholly; 0 if none.
   std::uint64_t holder(std::uintptr_t begin, std::uintptr_t end) const {
@@ -69,17 +79,19 @@ std::uint64_t declare_constant(const void* begin, std::size_t bytes) {
 
 void withdraw_constant(std::uint64_t id) {
   Registry& r = registry();
-  std::unique_lock lock(r.mutex);
-  r.ranges.erase(id);
-  r.withdrawals.fetch_add(1, std::memory_order_acq_rel);
-  for (auto it = r.packed.begin(); it != r.packed.end();) {
-    if (it->second.declaration == id) {
-      it = r.packed.erase(it);
-    } else {
-      ++it;
-    }
+  std::vector<void (*)()> listeners;
+  {
+    std::unique_lock lock(r.mutex);
+    listeners = r.listeners;
+    r.withdraw(id);
   }
-  r.declared.store(r.ranges.size(), std::memory_order_release);
+  for (void (*listener)() : listeners) listener();
+}
+
+void on_constant_withdrawn(void (*listener)()) {
+  Registry& r = registry();
+  std::unique_lock lock(r.mutex);
+  r.listeners.push_back(listener);
 }
 
 bool overlaps_declared_constant(const void* begin, std::size_t bytes) {

@@ -33,6 +33,10 @@ bool inside_declared_constant(const void* begin, std::size_t bytes);
 // How many declarations have been withdrawn so far: memory found inside a
 // declaration stays declared while this count has not changed.
 std::uint64_t constant_withdrawals();
+// Calls `listener` after every withdrawal from now on (outside the
+// registry's lock): caches of values derived from declared memory drop
+// them there rather than hold the memory's owners alive.
+void on_constant_withdrawn(void (*listener)());
 
 // A packed copy of a B operand (64-byte aligned floats).
 class PackedOperand {
