@@ -94,6 +94,8 @@ void on_constant_withdrawn(void (*listener)()) {
   r.listeners.push_back(listener);
 }
 
+bool any_declared_constant() { return registry().declared.load(std::memory_order_acquire) != 0; }
+
 bool overlaps_declared_constant(const void* begin, std::size_t bytes) {
   Registry& r = registry();
   if (r.declared.load(std::memory_order_acquire) == 0) return false;

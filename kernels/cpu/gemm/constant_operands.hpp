@@ -26,6 +26,8 @@ namespace petal::cpu {
 std::uint64_t declare_constant(const void* begin, std::size_t bytes);
 // Withdraws a declaration and drops the packed copies made from its memory.
 void withdraw_constant(std::uint64_t id);
+// Whether any memory is declared constant now (one atomic load).
+bool any_declared_constant();
 // Whether [begin, begin + bytes) overlaps memory declared constant.
 bool overlaps_declared_constant(const void* begin, std::size_t bytes);
 // Whether [begin, begin + bytes) lies wholly inside one declaration.

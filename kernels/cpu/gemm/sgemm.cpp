@@ -453,7 +453,9 @@ void run_sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::
   // A B in memory declared constant (inference weights) is packed once, in
   // the first call that reads it, and read packed by every call after.
   std::shared_ptr<const PackedOperand> prepacked;
-  if (!trans_b && alpha == 1.0f && group_cols >= n && group_k >= k) {
+  // (Checked first: the packing function below would be built, and
+  // allocated, on every call.)
+  if (any_declared_constant() && !trans_b && alpha == 1.0f && group_cols >= n && group_k >= k) {
     prepacked = packed_constant_operand(&kern, b, ldb, k, n, static_cast<std::size_t>(prepacked_b_floats(kern, k, n)),
                                         [&](float* out) { prepack_b(kern, b, ldb, k, n, out); });
   }
