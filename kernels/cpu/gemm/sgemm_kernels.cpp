@@ -676,55 +676,73 @@ void small_rows(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, fl
 // ---- Tall rows (a few more rows than the register tile) --------------------
 //
 // 7 or 8 rows on AVX2, which the tiled path ran as a 6-row tile plus a
-// mostly empty second one, reading B once per tile. One 8-row tile of
-// kTallNv vectors walks B in place column block by column block, so B is
-// read once: 8 x 1280 x 1000 (the classifier on an 8-image slice) on Zen 3
-// went from 36-40 to 50-54 GFLOP/s on one thread and 80 to 98-107 on two.
+// mostly empty second one, reading B once per tile. Here each column block
+// of B is read from memory once, by the first of its row tiles, in place:
+// 8 x 1280 x 1000 (the classifier on an 8-image slice) on Zen 3 went from
+// 36-40 to 50-54 GFLOP/s on one thread with one 8-row tile, then to 75-78
+// (oneDNN's dnnl_sgemm 75-77 in the same process) with two 4-row tiles and
+// prefetching, and 8 x 256 x 240 (B in L2) from 80 to 94.
 // Not enabled on AVX-512, where small_rows takes up to 11 rows in groups of
 // 4 (86-99 GFLOP/s on Zen 4 for that shape) and no AVX-512 machine was at
 // hand to compare, nor on the scalar build (4-row tile).
 #if defined(PETAL_ISA_AVX512)
 constexpr int kTallNv = 2;
+constexpr int kTallTileRows = 8;
 constexpr std::int64_t kTallMin = 9;  // none (see above)
 #elif defined(PETAL_ISA_AVX2)
-constexpr int kTallNv = 1;  // 8 accumulators of 16 registers: two vectors would spill
+// Two tiles of 4 rows x 3 vectors: 12 accumulators keep both FMA pipes busy
+// (8 rows x 1 vector, 8 accumulators at FMA latency 4, ran at 60 GFLOP/s
+// with B in L2), and the second tile reads the column block (256 x 24
+// floats) from L1 or L2.
+constexpr int kTallNv = 3;
+constexpr int kTallTileRows = 4;
 constexpr std::int64_t kTallMin = 7;
 #else
 constexpr int kTallNv = 1;
+constexpr int kTallTileRows = 8;
 constexpr std::int64_t kTallMin = 9;  // none
 #endif
 constexpr int kTallRows = 8;
 constexpr std::int64_t kTallCols = kTallNv * kL;
-constexpr std::int64_t kTallK = 256;  // 8 rows x 256 floats of A: 8 KiB
+// The tiles' K slices, so that a row gives the same bits in either kernel
+// (batch-split inference cuts a batch at any row).
+constexpr std::int64_t kTallK = kKc;
+// B rows this far ahead are prefetched by the first tile of a column block:
+// B read in place is a row per K step, a page apart for 1000 columns, where
+// the hardware prefetchers do not follow (on Zen 3, 8 and 16 rows ahead
+// alike, 32 and 64 slower).
+constexpr std::int64_t kTallPrefetchDistance = 16;
 
-// C[m, cols) for one column block (cols <= kTallCols): B rows `b_stride`
-// apart from `b` (B itself, or a padded copy of its last columns).
-inline void tall_block(std::int64_t m, std::int64_t cols, std::int64_t k, float alpha, const float* const* rows,
-                       const float* b, std::int64_t b_stride, float* c, std::int64_t ldc, const CStore& store) {
-  V acc[kTallRows][kTallNv];
-  PETAL_UNROLL for (int r = 0; r < kTallRows; ++r) {
+// Rows [row0, row0 + kTallTileRows) of one column block (cols <= kTallCols)
+// of C: B rows `b_stride` apart from `b` (B itself, or a padded copy of its
+// last columns); rows at or past m are computed from repeated rows and
+// dropped.
+template <bool kPrefetchB>
+inline void tall_tile(std::int64_t m, int row0, std::int64_t cols, std::int64_t k, float alpha,
+                      const float* const* rows, const float* b, std::int64_t b_stride, float* c, std::int64_t ldc,
+                      const CStore& store) {
+  V acc[kTallTileRows][kTallNv];
+  PETAL_UNROLL for (int r = 0; r < kTallTileRows; ++r) {
     PETAL_UNROLL for (int v = 0; v < kTallNv; ++v) acc[r][v] = broadcast(0.0f);
   }
-  const float* r0 = rows[0];
-  const float* r1 = rows[1];
-  const float* r2 = rows[2];
-  const float* r3 = rows[3];
-  const float* r4 = rows[4];
-  const float* r5 = rows[5];
-  const float* r6 = rows[6];
-  const float* r7 = rows[7];
+  const float* tile_rows[kTallTileRows];
+  PETAL_UNROLL for (int r = 0; r < kTallTileRows; ++r) tile_rows[r] = rows[row0 + r];
   for (std::int64_t p = 0; p < k; ++p) {
+    const float* b_row = b + p * b_stride;
+    if constexpr (kPrefetchB) {
+      __builtin_prefetch(b_row + kTallPrefetchDistance * b_stride, 0, 3);
+      __builtin_prefetch(b_row + kTallPrefetchDistance * b_stride + kTallCols - 1, 0, 3);
+    }
     V bv[kTallNv];
-    PETAL_UNROLL for (int v = 0; v < kTallNv; ++v) bv[v] = load(b + p * b_stride + v * kL);
-    const float as[kTallRows] = {r0[p], r1[p], r2[p], r3[p], r4[p], r5[p], r6[p], r7[p]};
-    PETAL_UNROLL for (int r = 0; r < kTallRows; ++r) {
-      const V ar = broadcast(as[r]);
+    PETAL_UNROLL for (int v = 0; v < kTallNv; ++v) bv[v] = load(b_row + v * kL);
+    PETAL_UNROLL for (int r = 0; r < kTallTileRows; ++r) {
+      const V ar = broadcast(tile_rows[r][p]);
       PETAL_UNROLL for (int v = 0; v < kTallNv; ++v) acc[r][v] = fma(ar, bv[v], acc[r][v]);
     }
   }
   alignas(64) float buf[kTallCols];
-  for (std::int64_t r = 0; r < m; ++r) {
-    float* dst = c + r * ldc;
+  for (int r = 0; r < kTallTileRows && row0 + r < m; ++r) {
+    float* dst = c + (row0 + r) * ldc;
     PETAL_UNROLL for (int v = 0; v < kTallNv; ++v) {
       V value = acc[r][v];
       if (alpha != 1.0f) value = value * broadcast(alpha);
@@ -747,6 +765,15 @@ inline void tall_block(std::int64_t m, std::int64_t cols, std::int64_t k, float 
       }
     }
   }
+}
+
+// C[m, cols) for one column block: the first tile streams the block of B
+// in (prefetching), the others read it from L1.
+inline void tall_block(std::int64_t m, std::int64_t cols, std::int64_t k, float alpha, const float* const* rows,
+                       const float* b, std::int64_t b_stride, float* c, std::int64_t ldc, const CStore& store) {
+  tall_tile<true>(m, 0, cols, k, alpha, rows, b, b_stride, c, ldc, store);
+  for (int row0 = kTallTileRows; row0 < kTallRows && row0 < m; row0 += kTallTileRows)
+    tall_tile<false>(m, row0, cols, k, alpha, rows, b, b_stride, c, ldc, store);
 }
 
 // C[m, n) = alpha * A B + beta * C, then the epilogue; A's m rows lda apart,
