@@ -89,8 +89,9 @@ struct RowPrefetcher {
 // (Always inlined: called from four places, GCC kept the prefetching
 // variant out of line, and its tile then lived in memory, 1.5x slower.)
 template <ALayout layout, int kUsedNv = kNv, bool kPrefetch = false>
-[[gnu::always_inline]] inline void multiply_tile(std::int64_t kc, const float* __restrict a, std::int64_t lda, const float* __restrict b,
-                          std::int64_t b_row_stride, Tile& t, RowPrefetcher* prefetcher = nullptr) {
+[[gnu::always_inline]] inline void multiply_tile(std::int64_t kc, const float* __restrict a, std::int64_t lda,
+                                                 const float* __restrict b, std::int64_t b_row_stride, Tile& t,
+                                                 RowPrefetcher* prefetcher = nullptr) {
   PETAL_UNROLL for (int r = 0; r < kMr; ++r) {
     PETAL_UNROLL for (int v = 0; v < kNv; ++v) t.acc[r][v] = broadcast(0.0f);
   }
@@ -781,7 +782,7 @@ inline void tall_tile(std::int64_t m, int row0, std::int64_t cols, std::int64_t 
 }
 
 // C[m, cols) for one column block: the first tile streams the block of B
-// in (prefetching), the others read it from L1.
+// in (prefetching), the others read it from L1 or L2.
 inline void tall_block(std::int64_t m, std::int64_t cols, std::int64_t k, float alpha, const float* const* rows,
                        const float* b, std::int64_t b_stride, float* c, std::int64_t ldc, const CStore& store) {
   tall_tile<true>(m, 0, cols, k, alpha, rows, b, b_stride, c, ldc, store);
