@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/conv/conv_tables.hpp"
 #include "kernels/cpu/conv/reference_conv.hpp"
 #include "kernels/ops_conv.hpp"
 #include "tests/kernels/test_conv_support.hpp"
@@ -17,9 +18,18 @@ using namespace petal::conv_test;
 
 namespace {
 
-void check_depthwise_case(const ConvTestCase& c, Generator& gen) {
+// `window`, when given, replaces the case's Same or Valid padding.
+void check_depthwise_case(const ConvTestCase& c, Generator& gen, const ops::Conv2dWindow* window = nullptr) {
   INFO(describe(c, /*depthwise=*/true));
   ConvTestData d = make_case_data(c, /*depthwise=*/true, gen);
+  if (window != nullptr) {
+    INFO("pads (top, bottom, left, right) " << window->pad_top << ", " << window->pad_bottom << ", "
+                                            << window->pad_left << ", " << window->pad_right);
+    d.window = *window;
+    d.g = geometry(d.x.shape(), c.kh, c.kw, c.c * c.channels, d.window);
+    d.dy = random_tensor({d.g.batch, d.g.out_h, d.g.out_w, d.g.out_c}, gen);
+    d.y_ref.assign(static_cast<std::size_t>(d.g.output_pixels() * d.g.out_c), 0.0f);
+  }
   const Tensor &x = d.x, &kernel = d.kernel, &bias = d.bias, &dy = d.dy;
   const ops::Conv2dWindow& win = d.window;
   const std::int64_t out_c = d.g.out_c;
@@ -32,6 +42,19 @@ void check_depthwise_case(const ConvTestCase& c, Generator& gen) {
   for_each_isa_and_threads([&](const std::string& config) {
     INFO(config);
     check_close(ops::depthwise_conv2d(x, kernel, bias, win), y_ref, 1e-5, "forward");
+    {
+      // The kernel alone into NaNs, over two row ranges cut at an odd row: a
+      // pixel it leaves unwritten shows (the op's output may reuse memory
+      // that already holds the right answer).
+      std::vector<float> y(y_ref.size(), std::nanf(""));
+      const std::int64_t rows = d.g.batch * d.g.out_h, cut = rows / 2 | 1;
+      const cpu::DepthwiseKernels& k = cpu::depthwise_kernels();
+      k.forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y.data(), d.g, false, 0,
+                std::min(cut, rows));
+      k.forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y.data(), d.g, false, std::min(cut, rows),
+                rows);
+      check_close(from_vector(y), y_ref, 1e-5, "forward kernel");
+    }
     check_close(ops::depthwise_conv2d(x, kernel, Tensor(), win, /*relu6=*/true), [&] {
       std::vector<float> v(y_ref);
       for (std::size_t i = 0; i < v.size(); ++i) v[i] -= bias.data<float>()[i % static_cast<std::size_t>(out_c)];
@@ -63,21 +86,42 @@ TEST_CASE("depthwise_conv2d on the MobileNetV2 depthwise shapes at 192x192 (batc
 }
 
 TEST_CASE("depthwise_conv2d 3x3 forward tiles on every row width, height and channel tail") {
-  // The forward pass tiles the interior: AVX-512 in 2 x 8 and 2 x 4 pixels,
-  // AVX2 at stride 1 in 2 x 3 and 2 x 1, otherwise rows of 4; what is left
-  // goes pixel by pixel. Widths 4-13 leave every remainder, odd heights and
-  // two images end bands of two rows early, 13 and 20 channels leave a
-  // vector tail, and 2 threads split the rows anywhere.
+  // The forward pass tiles the rows: AVX-512 in 2 x 8 and 2 x 4 pixels,
+  // AVX2 at stride 1 in 2 x 3 and 2 x 1, otherwise rows of 4, the tiles at
+  // the ends of a row leaving out a padding column, a last tile overlapping
+  // the one before it; rows narrower than a tile go pixel by pixel. Widths
+  // 1-13 leave every remainder, odd heights and two images end bands of two
+  // rows early, 13 and 20 channels leave a vector tail, and 2 threads split
+  // the rows anywhere.
   Generator gen(23);
   using P = ops::ConvPadding;
-  for (std::int64_t w = 4; w <= 13; ++w)
+  for (std::int64_t w = 1; w <= 13; ++w)
     for (std::int64_t h : {3, 5, 8})
       for (std::int64_t c : {8, 13, 20})
         for (std::int64_t stride : {1, 2})
           for (P padding : {P::Same, P::Valid}) {
-            if (padding == P::Valid && h < 3) continue;
+            if (padding == P::Valid && (h < 3 || w < 3)) continue;
             check_depthwise_case({2, h, w, c, 1, 3, 3, stride, stride, padding, "tiles"}, gen);
           }
+}
+
+TEST_CASE("depthwise_conv2d 3x3 forward with explicit paddings of 0 to 2 on each side") {
+  // Rows above and below the image are read as zeros; a window more than
+  // one column outside the image on the left or right goes pixel by pixel.
+  Generator gen(24);
+  struct Pads {
+    std::int64_t top, bottom, left, right;
+  };
+  for (const Pads p : {Pads{2, 0, 2, 0}, Pads{0, 2, 0, 2}, Pads{2, 2, 2, 2}, Pads{1, 2, 0, 1}, Pads{0, 1, 2, 1}})
+    for (std::int64_t w : {1, 3, 6, 11})
+      for (std::int64_t stride : {1, 2}) {
+        ops::Conv2dWindow window;
+        window.stride_h = window.stride_w = stride;
+        window.pad_top = p.top, window.pad_bottom = p.bottom, window.pad_left = p.left, window.pad_right = p.right;
+        if (w + p.left + p.right < 3) continue;
+        check_depthwise_case({2, 5, w, 20, 1, 3, 3, stride, stride, ops::ConvPadding::Same, "explicit pads"}, gen,
+                             &window);
+      }
 }
 
 TEST_CASE("depthwise_conv2d forward streams outputs larger than the caches correctly") {

@@ -1,13 +1,14 @@
 // Depthwise convolution (multiplier 1), forward and backward, compiled once
 // per ISA and vectorised over channels (NHWC keeps them innermost).
 //
-// The forward pass of a 3x3 kernel with stride 1 or 2 computes the interior
-// of the output (windows inside the input) in tiles of 2 rows x 8 pixels
-// (AVX-512) with the channel slices innermost, so it reads its input as
-// contiguous runs and keeps up with memory (see forward_band_tiles); border
-// pixels take a per-pixel loop with clipped taps, and rows whose window
-// leaves the input at the top or bottom a row loop that keeps the nine
-// weight vectors in registers. The backward input pass of a stride-1
+// The forward pass of a 3x3 kernel with stride 1 or 2 computes the output
+// in tiles of up to 2 rows x 8 pixels (AVX-512) with the channel slices
+// innermost, so it reads its input as contiguous runs and keeps up with
+// memory (see forward_band_tiles); rows above and below the image are read
+// as zeros and a tile at either end of a row leaves out the column outside
+// the image, so with the usual padding every pixel is in a tile. Other
+// kernels and strides take a per-pixel loop with clipped taps, or a row loop
+// that keeps the nine weight vectors in registers. The backward input pass of a stride-1
 // convolution is a stride-1 forward pass over dy with the kernel flipped;
 // other strides gather per input pixel. The weight gradient keeps one
 // register accumulator per tap across a row.
@@ -104,26 +105,36 @@ struct Prefetch {
   }
 };
 
-// 3x3 depthwise on a band of R output rows whose kernel rows all lie inside
-// the input: interior pixels [ox_begin, ox_begin + T * tiles) of each row,
-// in tiles of R x T pixels with the channel slices innermost. A tile reads
-// its input rows as contiguous runs of memory, which the prefetchers
+// 3x3 depthwise on a band of R output rows: `tiles` tiles of R x T pixels
+// from output column ox_begin, with the channel slices innermost. A tile
+// reads its input rows as contiguous runs of memory, which the prefetchers
 // follow; each input vector is loaded once and applied to every output of
 // the tile that uses it, so a stride-1 2 x 8 tile needs 40 loads for 144
 // multiply-adds; R * T accumulators hide their latency; and input rows
 // shared by the band's rows come from L1. (Walking whole rows once per
 // 16-channel slice, with a stride of C floats, left the core waiting on L2
 // most of the time.)
-template <int S, int R, int T, bool kRelu6, bool kStream>
-void forward_band_tiles(const float* x_band, const float* w, const float* bias, float* y_band, std::int64_t C,
-                        std::int64_t in_row, std::int64_t out_row, std::int64_t pad_left, std::int64_t ox_begin,
+//
+// in_rows holds the band's (R - 1) * S + 3 input rows; a row above or below
+// the image is a row of zeros, so the top and bottom rows of the output are
+// tiles like any other (a zero tap adds exactly 0: the same sums). A tile
+// whose window starts one column left of the image (kSkipFirst) or ends one
+// column right of it (kSkipLast) leaves that column out, so the border
+// pixels of a row are tiles too: on the 6- to 24-pixel rows of MobileNetV2's
+// late layers they were a sixth to a half of the pixels, each through the
+// per-pixel loop, which loads a weight vector per multiply-add.
+template <int S, int R, int T, bool kRelu6, bool kStream, bool kSkipFirst, bool kSkipLast>
+void forward_band_tiles(const float* const* in_rows, const float* w, const float* bias, float* y_band,
+                        std::int64_t C, std::int64_t out_row, std::int64_t pad_left, std::int64_t ox_begin,
                         std::int64_t tiles, Prefetch& next) {
   constexpr int K = 3;
   constexpr int kRows = (R - 1) * S + K, kCols = (T - 1) * S + K;
+  constexpr int kFirstCol = kSkipFirst ? 1 : 0, kEndCol = kSkipLast ? kCols - 1 : kCols;
   const std::int64_t vec_end = C / L * L;
   for (std::int64_t tile = 0; tile < tiles; ++tile) {
     const std::int64_t ox0 = ox_begin + tile * T;
-    const float* in = x_band + (ox0 * S - pad_left) * C;
+    // The first input column the tile loads (never one outside the image).
+    const std::int64_t first_col = (ox0 * S - pad_left + kFirstCol) * C;
     float* out = y_band + ox0 * C;
     for (std::int64_t c = 0; c < vec_end; c += L) {
       next.issue();
@@ -140,9 +151,9 @@ void forward_band_tiles(const float* x_band, const float* w, const float* bias, 
         // column address, which do not fit the general registers, and
         // reloads each from the stack before its load; the empty asm hides
         // the stepping from that rewrite.
-        const float* q = in + i * in_row + c;
+        const float* q = in_rows[i] + first_col + c;
 #pragma GCC unroll 64
-        for (int j = 0; j < kCols; ++j) {
+        for (int j = kFirstCol; j < kEndCol; ++j) {
           const V v = vload(q);
           q += C;
           asm("" : "+r"(q));
@@ -180,14 +191,14 @@ void forward_band_tiles(const float* x_band, const float* w, const float* bias, 
 // and the scalar build keep to single rows of 4.
 // AVX2's 16 registers at stride 1: 2 x 3 tiles (9 weights, 6 accumulators,
 // the input vector), then single pixels of both rows for what is left of
-// the row: 20 input loads for 54 multiply-adds instead of 18 for 36, and no
-// interior pixel left to the per-pixel loop (its taps load weights too).
-// The widths of MobileNetV2's rows leave one pixel after tiles of 3.
+// the row: 20 input loads for 54 multiply-adds instead of 18 for 36.
 // On Zen 3, kernels alone at 1 thread: 1.06-1.15x faster at stride 1, 6x6
 // rows included; stride 2 keeps single rows of 4, as tried 2 x 3 was 0.96-1.02x.
 constexpr int band_rows(int stride) { return L >= 16 ? 2 : (L == 8 && stride == 1 ? 2 : 1); }
 constexpr int wide_tile(int stride) { return L >= 16 ? 8 : (L == 8 && stride == 1 ? 3 : 4); }
-constexpr int narrow_tile(int stride) { return L == 8 && stride == 1 ? 1 : 4; }
+constexpr int narrow_tile(int stride) { return L == 8 ? (stride == 1 ? 1 : 2) : 4; }
+constexpr int kMaxBandInputRows = (2 - 1) * 2 + 3;
+static_assert((band_rows(1) - 1) * 1 + 3 <= kMaxBandInputRows && (band_rows(2) - 1) * 2 + 3 <= kMaxBandInputRows);
 
 // Whether forward_tiles has tiles for this geometry.
 bool has_tiles(const ConvGeometry& g) {
@@ -195,34 +206,99 @@ bool has_tiles(const ConvGeometry& g) {
          g.in_c >= L;
 }
 
-// forward_band_tiles with the stride, band height, tile width and store
-// flavour fixed at compile time (has_tiles(g) must hold); y points at output
-// row oy of the image.
-void forward_tiles(const float* x_img, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
-                   std::int64_t oy, int band, int tile_pixels, std::int64_t ox_begin, std::int64_t tiles,
-                   Prefetch& next) {
-  if (tiles <= 0) return;
-  const std::int64_t S = g.stride_w, C = g.in_c;
-  const float* x_band = x_img + (oy * S - g.pad_top) * g.in_w * C;
-  const std::int64_t in_row = g.in_w * C, out_row = g.out_w * C;
+// Consecutive tiles of one width along a row; the first may start one
+// column left of the image and the last end one column right of it.
+struct TileRun {
+  std::int64_t ox = 0, count = 0;
+  int width = 0;
+  bool skip_first = false, skip_last = false;
+};
+
+// How every row of the output is cut into tiles (the same for all rows):
+// wide tiles, then narrow ones, and what is left of the row by one more
+// tile that overlaps the one before it (it writes the same values again).
+// Pixels [loose_begin, out_w) and [0, tiled_begin) are left to the per-pixel
+// loop: windows more than one column outside the image, or rows narrower
+// than a tile.
+struct RowTiles {
+  static constexpr int kMaxRuns = 8;
+  TileRun runs[kMaxRuns];
+  int run_count = 0;
+  std::int64_t tiles = 0;        // over all runs
+  std::int64_t tiled_begin = 0;  // tiles cover [tiled_begin, tiled_end)
+  std::int64_t tiled_end = 0;
+};
+
+RowTiles plan_row_tiles(const ConvGeometry& g) {
+  RowTiles plan;
+  const std::int64_t S = g.stride_w;
+  const int stride = static_cast<int>(S);
+  const int wide = wide_tile(stride), narrow = narrow_tile(stride);
+  // Columns whose window is at most one column outside the image on each side.
+  std::int64_t lo = 0;
+  while (lo < g.out_w && lo * S - g.pad_left < -1) ++lo;
+  std::int64_t hi = g.out_w;
+  while (hi > lo && (hi - 1) * S - g.pad_left + 2 > g.in_w) --hi;
+  plan.tiled_begin = plan.tiled_end = lo;
+  auto add = [&](std::int64_t ox, int width) {
+    const bool skip_first = ox * S - g.pad_left == -1;
+    const bool skip_last = (ox + width - 1) * S - g.pad_left + 2 == g.in_w;
+    TileRun* last = plan.run_count > 0 ? &plan.runs[plan.run_count - 1] : nullptr;
+    if (last != nullptr && !skip_first && !skip_last && !last->skip_first && !last->skip_last &&
+        last->width == width && last->ox + last->count * width == ox) {
+      ++last->count;
+    } else {
+      plan.runs[plan.run_count++] = {ox, 1, width, skip_first, skip_last};
+    }
+    ++plan.tiles;
+    plan.tiled_end = std::max(plan.tiled_end, ox + width);
+  };
+  std::int64_t pos = lo;
+  while (hi - pos >= wide) add(pos, wide), pos += wide;
+  while (hi - pos >= narrow) add(pos, narrow), pos += narrow;
+  if (pos < hi) {
+    if (hi - lo >= wide) {
+      add(hi - wide, wide);
+    } else if (hi - lo >= narrow) {
+      add(hi - narrow, narrow);
+    }
+  }
+  return plan;
+}
+
+// forward_band_tiles with the stride, band height, tile width, store flavour
+// and clipped columns fixed at compile time (has_tiles(g) must hold); y
+// points at output row oy of the image. Tiles that clip a column store
+// without streaming (a row has at most two of them).
+void forward_tiles(const float* const* in_rows, const float* w, const float* bias, float* y, const ConvGeometry& g,
+                   bool relu6, int band, const TileRun& run, Prefetch& next) {
+  if (run.count <= 0) return;
+  const std::int64_t C = g.in_c, out_row = g.out_w * C;
   // Streaming needs every store vector-aligned.
   const bool stream = g.stream_output && C % L == 0 && reinterpret_cast<std::uintptr_t>(y) % (L * sizeof(float)) == 0;
-  auto run = [&]<int kS, int kR, int kT, bool kRelu6, bool kStream>() {
-    forward_band_tiles<kS, kR, kT, kRelu6, kStream>(x_band, w, bias, y, C, in_row, out_row, g.pad_left, ox_begin,
-                                                    tiles, next);
+  auto run_tiles = [&]<int kS, int kR, int kT, bool kRelu6, bool kStream, bool kFirst, bool kLast>() {
+    forward_band_tiles<kS, kR, kT, kRelu6, kStream, kFirst, kLast>(in_rows, w, bias, y, C, out_row, g.pad_left,
+                                                                  run.ox, run.count, next);
   };
-  auto by_flags = [&]<int kS, int kR, int kT>() {
-    if (relu6) {
-      stream ? run.template operator()<kS, kR, kT, true, true>() : run.template operator()<kS, kR, kT, true, false>();
+  auto by_clipping = [&]<int kS, int kR, int kT, bool kRelu6>() {
+    if (run.skip_first) {
+      run.skip_last ? run_tiles.template operator()<kS, kR, kT, kRelu6, false, true, true>()
+                    : run_tiles.template operator()<kS, kR, kT, kRelu6, false, true, false>();
+    } else if (run.skip_last) {
+      run_tiles.template operator()<kS, kR, kT, kRelu6, false, false, true>();
     } else {
-      stream ? run.template operator()<kS, kR, kT, false, true>() : run.template operator()<kS, kR, kT, false, false>();
+      stream ? run_tiles.template operator()<kS, kR, kT, kRelu6, true, false, false>()
+             : run_tiles.template operator()<kS, kR, kT, kRelu6, false, false, false>();
     }
   };
+  auto by_relu6 = [&]<int kS, int kR, int kT>() {
+    relu6 ? by_clipping.template operator()<kS, kR, kT, true>() : by_clipping.template operator()<kS, kR, kT, false>();
+  };
   auto by_width = [&]<int kS, int kR>() {
-    if (tile_pixels == wide_tile(kS)) {
-      by_flags.template operator()<kS, kR, wide_tile(kS)>();
+    if (run.width == wide_tile(kS)) {
+      by_relu6.template operator()<kS, kR, wide_tile(kS)>();
     } else {
-      by_flags.template operator()<kS, kR, narrow_tile(kS)>();
+      by_relu6.template operator()<kS, kR, narrow_tile(kS)>();
     }
   };
   auto by_rows = [&]<int kS>() {
@@ -232,15 +308,23 @@ void forward_tiles(const float* x_img, const float* w, const float* bias, float*
       by_width.template operator()<kS, 1>();
     }
   };
-  S == 1 ? by_rows.template operator()<1>() : by_rows.template operator()<2>();
+  g.stride_w == 1 ? by_rows.template operator()<1>() : by_rows.template operator()<2>();
+}
+
+// A row of zeros standing for the input rows above and below the image.
+const float* zero_row(std::int64_t floats) {
+  thread_local std::vector<float> zeros;
+  if (static_cast<std::int64_t>(zeros.size()) < floats) zeros.assign(static_cast<std::size_t>(floats), 0.0f);
+  return zeros.data();
 }
 
 // One output row of a KH x KW kernel. Per channel slice the KH * KW weight
 // vectors stay in registers while the slice walks the row: interior pixels
 // (window inside the input) in groups of 4, border pixels (and every pixel
 // of a row whose window leaves the input at the top or bottom) with their
-// taps clipped, still one load per multiply-add. On the 6- to 24-pixel rows
-// of MobileNetV2's late layers borders are a sixth to a third of the pixels.
+// taps clipped, still one load per multiply-add. For the 3x3 geometries the
+// tiles do not take (stride 3 and more, fewer channels than a vector, rows
+// narrower than a tile).
 template <int KH, int KW>
 void forward_row(const float* x_img, const float* w, const float* bias, float* y_row, const ConvGeometry& g,
                  std::int64_t oy, bool relu6, const InteriorColumns& cols) {
@@ -333,46 +417,48 @@ Prefetch new_input_rows(const float* x, const ConvGeometry& g, std::int64_t r_fi
 void forward(const float* x, const float* w, const float* bias, float* y, const ConvGeometry& g, bool relu6,
              std::int64_t row_begin, std::int64_t row_end) {
   const std::int64_t C = g.in_c;
-  const InteriorColumns cols = interior_columns(g);
   const bool tiled = has_tiles(g);
-  const int stride = static_cast<int>(g.stride_w);
-  const int wide = wide_tile(stride), narrow = narrow_tile(stride), band_max = band_rows(stride);
-  const std::int64_t wide_tiles = (cols.hi - cols.lo) / wide;
-  const std::int64_t narrow_tiles = (cols.hi - cols.lo - wide_tiles * wide) / narrow;
-  const std::int64_t tiled_end = cols.lo + wide_tiles * wide + narrow_tiles * narrow;
-  // Output row oy has all its kernel rows inside the input.
-  auto rows_inside = [&](std::int64_t oy) {
-    const std::int64_t iy0 = oy * g.stride_h - g.pad_top;
-    return iy0 >= 0 && iy0 + g.kernel_h <= g.in_h;
-  };
+  const RowTiles plan = tiled ? plan_row_tiles(g) : RowTiles{};
+  const int band_max = band_rows(static_cast<int>(g.stride_w));
+  const std::int64_t in_row = g.in_w * C;
+  const float* zeros = nullptr;
   for (std::int64_t r = row_begin; r < row_end;) {
     const std::int64_t n = r / g.out_h, oy = r % g.out_h;
-    const float* x_img = x + n * g.in_h * g.in_w * C;
+    const float* x_img = x + n * g.in_h * in_row;
     float* y_row = y + r * g.out_w * C;
-    if (tiled && rows_inside(oy) && tiled_end > cols.lo) {
-      const int band =
-          r + band_max <= row_end && oy + band_max <= g.out_h && rows_inside(oy + band_max - 1) ? band_max : 1;
+    if (tiled && plan.tiles > 0) {
+      const int band = r + band_max <= row_end && oy + band_max <= g.out_h ? band_max : 1;
+      const float* in_rows[kMaxBandInputRows];
+      const std::int64_t rows_read = (band - 1) * g.stride_h + 3;
+      for (std::int64_t i = 0; i < rows_read; ++i) {
+        const std::int64_t iy = oy * g.stride_h - g.pad_top + i;
+        if (iy >= 0 && iy < g.in_h) {
+          in_rows[i] = x_img + iy * in_row;
+        } else {
+          if (zeros == nullptr) zeros = zero_row(in_row);
+          in_rows[i] = zeros;
+        }
+      }
       Prefetch next = new_input_rows(x, g, r + band, r + 2 * band - 1, row_end);
-      const std::int64_t steps = (wide_tiles + narrow_tiles) * std::max<std::int64_t>(1, C / L);
+      const std::int64_t steps = plan.tiles * std::max<std::int64_t>(1, C / L);
       next.lines_per_step = (next.bytes / 64 + steps - 1) / steps;
-      forward_tiles(x_img, w, bias, y_row, g, relu6, oy, band, wide, cols.lo, wide_tiles, next);
-      forward_tiles(x_img, w, bias, y_row, g, relu6, oy, band, narrow, cols.lo + wide_tiles * wide,
-                    narrow_tiles, next);
-      // Border pixels and the interior pixels left over, one at a time, and
-      // the channels past the last whole vector of the tiled pixels.
+      for (int k = 0; k < plan.run_count; ++k) forward_tiles(in_rows, w, bias, y_row, g, relu6, band, plan.runs[k], next);
+      // The pixels no tile covers, one at a time, and the channels past the
+      // last whole vector of the tiled pixels.
       const std::int64_t vec_end = C / L * L;
       for (int i = 0; i < band; ++i) {
         float* yi = y_row + i * g.out_w * C;
         if (vec_end < C)
-          for (std::int64_t ox = cols.lo; ox < tiled_end; ++ox)
+          for (std::int64_t ox = plan.tiled_begin; ox < plan.tiled_end; ++ox)
             forward_pixel(x_img, w, bias, yi + ox * C, g, oy + i, ox, relu6, vec_end);
-        for (std::int64_t ox = 0; ox < cols.lo; ++ox) forward_pixel(x_img, w, bias, yi + ox * C, g, oy + i, ox, relu6, 0);
-        for (std::int64_t ox = tiled_end; ox < g.out_w; ++ox)
+        for (std::int64_t ox = 0; ox < plan.tiled_begin; ++ox)
+          forward_pixel(x_img, w, bias, yi + ox * C, g, oy + i, ox, relu6, 0);
+        for (std::int64_t ox = plan.tiled_end; ox < g.out_w; ++ox)
           forward_pixel(x_img, w, bias, yi + ox * C, g, oy + i, ox, relu6, 0);
       }
       r += band;
     } else if (g.kernel_h == 3 && g.kernel_w == 3) {
-      forward_row<3, 3>(x_img, w, bias, y_row, g, oy, relu6, cols);
+      forward_row<3, 3>(x_img, w, bias, y_row, g, oy, relu6, interior_columns(g));
       ++r;
     } else {
       for (std::int64_t ox = 0; ox < g.out_w; ++ox) forward_pixel(x_img, w, bias, y_row + ox * C, g, oy, ox, relu6, 0);
