@@ -105,6 +105,7 @@ TEST_CASE("inverted_residual_inference equals its stages run one after the other
       {1, 12, 12, 64, 384, 1, 64, true, true, true, "channel parts, residual, biases"},
       {1, 11, 11, 24, 72, 2, 40, false, false, true, "channel parts, ragged expansion, stride 2"},
       {1, 9, 7, 40, 0, 1, 24, false, true, true, "channel parts, no expansion"},
+      {1, 7, 6, 20, 64, 1, 20, true, false, true, "channel parts, output channels not whole vectors"},
       // No expansion (MobileNetV2's first block), ragged channel counts, no ReLU6.
       {1, 20, 20, 32, 0, 1, 16, false, false, true, "no expansion"},
       {2, 9, 9, 8, 20, 2, 7, false, true, false, "ragged channels, no ReLU6, biases"},
