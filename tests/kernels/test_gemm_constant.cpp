@@ -206,3 +206,46 @@ TEST_CASE("overlaps_declared_constant sees any overlap, and nothing once withdra
   petal::cpu::withdraw_constant(id);
   CHECK_FALSE(petal::cpu::overlaps_declared_constant(v.data(), 400));
 }
+
+TEST_CASE("declared ranges found by address agree with a walk over every range (nested, repeated, adjacent)") {
+  // The registry looks addresses up in its ranges sorted by start: checked
+  // against the plain definitions on random ranges inside one buffer,
+  // before and after withdrawing half of them.
+  std::vector<unsigned char> buffer(4096);
+  struct Declared {
+    std::size_t begin, end;
+    std::uint64_t id;
+  };
+  std::mt19937 rng(7);
+  std::vector<Declared> declared;
+  auto declare = [&](std::size_t begin, std::size_t end) {
+    declared.push_back({begin, end, petal::cpu::declare_constant(buffer.data() + begin, end - begin)});
+  };
+  declare(100, 900), declare(200, 300), declare(200, 300), declare(900, 1000), declare(2000, 2000);
+  for (int i = 0; i < 40; ++i) {
+    const std::size_t begin = rng() % 4000, length = rng() % 3 == 0 ? rng() % 1000 : rng() % 64;
+    declare(begin, std::min<std::size_t>(begin + length, buffer.size()));
+  }
+  auto check_queries = [&] {
+    for (int q = 0; q < 3000; ++q) {
+      const std::size_t begin = rng() % buffer.size();
+      const std::size_t bytes = std::min<std::size_t>(rng() % 3 == 0 ? rng() % 700 : rng() % 40, buffer.size() - begin);
+      bool inside = false, overlaps = false;
+      for (const Declared& d : declared) {
+        inside = inside || (begin >= d.begin && begin + bytes <= d.end);
+        overlaps = overlaps || (bytes > 0 && begin < d.end && d.begin < begin + bytes);
+      }
+      INFO("bytes [" << begin << ", " << begin + bytes << ") of the buffer");
+      CHECK(petal::cpu::inside_declared_constant(buffer.data() + begin, bytes) == inside);
+      CHECK(petal::cpu::overlaps_declared_constant(buffer.data() + begin, bytes) == overlaps);
+    }
+  };
+  check_queries();
+  for (std::size_t i = 0; i < declared.size(); i += 2) petal::cpu::withdraw_constant(declared[i].id);
+  std::vector<Declared> kept;
+  for (std::size_t i = 1; i < declared.size(); i += 2) kept.push_back(declared[i]);
+  declared = kept;
+  check_queries();
+  for (const Declared& d : declared) petal::cpu::withdraw_constant(d.id);
+  CHECK_FALSE(petal::cpu::overlaps_declared_constant(buffer.data(), buffer.size()));
+}
