@@ -97,6 +97,8 @@ const std::vector<PoolCase> kPoolCases = {
     {{3, 5, 5, 16}, 3, 3, 1, 1, ops::ConvPadding::Same},   {{1, 11, 10, 37}, 3, 3, 2, 2, ops::ConvPadding::Valid},
     {{3, 7, 8, 5}, 2, 3, 1, 2, ops::ConvPadding::Same},    {{1, 6, 6, 1}, 4, 4, 3, 3, ops::ConvPadding::Same},
     {{3, 33, 35, 37}, 3, 3, 2, 2, ops::ConvPadding::Same},
+    // A global pool of many channels: groups of four vectors, single vectors, a tail.
+    {{2, 6, 6, 83}, 6, 6, 1, 1, ops::ConvPadding::Valid},
 };
 
 // Uniform values, or (ties) a few distinct levels so that most windows hold
