@@ -295,14 +295,15 @@ Variable inverted_residual(const Variable& x, const std::vector<ConvBatchNormSta
   // Each stage's window from the spatial size its input will have.
   std::int64_t h = x.size(1), w = x.size(2);
   std::vector<ops::ConvBatchNormStageInputs> inputs;
+  inputs.reserve(stages.size());
   for (const ConvBatchNormStage& s : stages) {
     ops::ConvBatchNormStageInputs in;
-    in.kernel = s.kernel.data();
-    if (s.bias.defined()) in.bias = s.bias.data();
-    in.gamma = s.gamma.data();
-    in.beta = s.beta.data();
-    in.moving_mean = *s.moving_mean;
-    in.moving_variance = *s.moving_variance;
+    in.kernel = &s.kernel.data();
+    if (s.bias.defined()) in.bias = &s.bias.data();
+    in.gamma = &s.gamma.data();
+    in.beta = &s.beta.data();
+    in.moving_mean = s.moving_mean;
+    in.moving_variance = s.moving_variance;
     in.epsilon = s.bn.epsilon;
     in.window = ops::conv2d_window(h, w, s.kernel.size(0), s.kernel.size(1), s.conv.stride_h, s.conv.stride_w,
                                    s.conv.padding, op);

@@ -105,10 +105,13 @@ struct FoldedConvStage {
 // inverted_residual.hpp); anything else runs the stages one after the other.
 Tensor inverted_residual_inference(const Tensor& x, const FoldedConvStage* expand, const FoldedConvStage& depthwise,
                                    const FoldedConvStage& project, bool residual);
-// One stage of a block with its batch norm not folded yet.
+// One stage of a block with its batch norm not folded yet. The tensors are
+// the caller's, referenced for the call (copying them allocated two shape
+// vectors each: 36 allocations per block and call at batch 1).
 struct ConvBatchNormStageInputs {
-  Tensor kernel, bias;  // bias may be undefined
-  Tensor gamma, beta, moving_mean, moving_variance;
+  const Tensor* kernel = nullptr;
+  const Tensor* bias = nullptr;  // null or undefined: no bias
+  const Tensor *gamma = nullptr, *beta = nullptr, *moving_mean = nullptr, *moving_variance = nullptr;
   double epsilon = 1e-3;
   Conv2dWindow window;
   bool relu6 = false;

@@ -141,7 +141,9 @@ PreparedBlock prepare_block(const Tensor& x, const FoldedConvStage* expand, cons
 Tensor run_block(const Tensor& x, const PreparedBlock& p) {
   cpu::InvertedResidualBlock b = p.block;
   b.batch = x.size(0);
-  const Tensor xc = x.contiguous();
+  // (A contiguous x is used as it is: a copy of the Tensor allocates.)
+  const Tensor copied = x.is_contiguous() ? Tensor() : x.contiguous();
+  const Tensor& xc = copied.defined() ? copied : x;
   Tensor y = Tensor::empty({b.batch, b.out_h, b.out_w, b.out_c}, DType::Float32);
   cpu::inverted_residual_forward(xc.data<float>(), y.data<float>(), b);
   return y;
@@ -158,9 +160,10 @@ class KeptBlocks {
     Key key{static_cast<std::uint64_t>(x.size(1)), static_cast<std::uint64_t>(x.size(2)),
             static_cast<std::uint64_t>(x.size(3)), residual ? 1u : 0u};
     for (const ConvBatchNormStageInputs& s : stages) {
-      for (const Tensor* t : {&s.kernel, &s.bias, &s.gamma, &s.beta, &s.moving_mean, &s.moving_variance}) {
-        key.push_back(t->defined() ? reinterpret_cast<std::uintptr_t>(t->raw_data()) : 0);
-        key.push_back(t->defined() ? static_cast<std::uint64_t>(t->numel()) : 0);
+      for (const Tensor* t : {s.kernel, s.bias, s.gamma, s.beta, s.moving_mean, s.moving_variance}) {
+        const bool defined = t != nullptr && t->defined();
+        key.push_back(defined ? reinterpret_cast<std::uintptr_t>(t->raw_data()) : 0);
+        key.push_back(defined ? static_cast<std::uint64_t>(t->numel()) : 0);
       }
       std::uint64_t epsilon_bits = 0;
       std::memcpy(&epsilon_bits, &s.epsilon, sizeof(epsilon_bits));
@@ -227,8 +230,8 @@ KeptBlocks& kept_blocks() {
 
 bool all_declared_constant(const std::vector<ConvBatchNormStageInputs>& stages) {
   for (const ConvBatchNormStageInputs& s : stages)
-    for (const Tensor* t : {&s.kernel, &s.bias, &s.gamma, &s.beta, &s.moving_mean, &s.moving_variance})
-      if (t->defined() && !is_wholly_declared_constant(*t)) return false;
+    for (const Tensor* t : {s.kernel, s.bias, s.gamma, s.beta, s.moving_mean, s.moving_variance})
+      if (t != nullptr && t->defined() && !is_wholly_declared_constant(*t)) return false;
   return true;
 }
 
@@ -247,6 +250,9 @@ Tensor inverted_residual_inference(const Tensor& x, const std::vector<ConvBatchN
   PETAL_CHECK(stages.size() == 2 || stages.size() == 3, ValueError, op,
               ": takes 2 or 3 stages (expand, depthwise, project), got ", stages.size());
   PETAL_CHECK(x.defined() && x.dim() == 4, ShapeError, op, ": input must be 4-D [N, H, W, C]");
+  for (const ConvBatchNormStageInputs& s : stages)
+    PETAL_CHECK(s.kernel && s.gamma && s.beta && s.moving_mean && s.moving_variance, ValueError, op,
+                ": a stage lacks its kernel, gamma, beta or moving statistics");
   KeptBlocks& kept = kept_blocks();
   // Read before the declarations are looked at, so that one ending meanwhile
   // leaves the new entry stale rather than trusted.
@@ -257,8 +263,9 @@ Tensor inverted_residual_inference(const Tensor& x, const std::vector<ConvBatchN
     if (const std::shared_ptr<const PreparedBlock> block = kept.find(key, ended)) return run_block(x, *block);
   std::vector<FoldedConvStage> folded;
   for (const ConvBatchNormStageInputs& s : stages)
-    folded.push_back({s.kernel, s.bias, fold_batch_norm(s.gamma, s.beta, s.moving_mean, s.moving_variance, s.epsilon),
-                      s.window, s.relu6});
+    folded.push_back({*s.kernel, s.bias ? *s.bias : Tensor(),
+                      fold_batch_norm(*s.gamma, *s.beta, *s.moving_mean, *s.moving_variance, s.epsilon), s.window,
+                      s.relu6});
   const std::size_t n = folded.size();
   const FoldedConvStage* expand = n == 3 ? &folded[0] : nullptr;
   if (!inverted_residual_runs_fused(x, expand, folded[n - 2], folded[n - 1], residual))
