@@ -169,3 +169,23 @@ TEST_CASE("inverted_residual_inference runs the stages for what its kernel does 
     CHECK_THROWS_AS(ops::inverted_residual_inference(e.x, &e.expand, e.depthwise, e.project, true), ShapeError);
   }
 }
+
+TEST_CASE("inverted_residual_inference from unfolded stages names a stage without its tensors") {
+  // The stages reference the caller's tensors: a missing one is an error, not a null dereference.
+  Generator gen(33);
+  const Tensor x = random_tensor({1, 4, 4, 8}, gen), depthwise = random_tensor({3, 3, 8, 1}, gen),
+               project = random_tensor({1, 1, 8, 8}, gen), ones = petal::ones({8}), zeros = petal::zeros({8});
+  auto stage = [&](const Tensor& kernel, const ops::Conv2dWindow& window) {
+    ops::ConvBatchNormStageInputs s;
+    s.kernel = &kernel, s.gamma = &ones, s.beta = &zeros, s.moving_mean = &zeros, s.moving_variance = &ones;
+    s.window = window;
+    return s;
+  };
+  const ops::Conv2dWindow same = ops::conv2d_window(4, 4, 3, 3, 1, 1, ops::ConvPadding::Same, "test");
+  const ops::Conv2dWindow pointwise = ops::conv2d_window(4, 4, 1, 1, 1, 1, ops::ConvPadding::Valid, "test");
+  std::vector<ops::ConvBatchNormStageInputs> stages = {stage(depthwise, same), stage(project, pointwise)};
+  CHECK(ops::inverted_residual_inference(x, stages, true).shape() == x.shape());
+  stages[1].moving_variance = nullptr;
+  CHECK_THROWS_WITH_AS(ops::inverted_residual_inference(x, stages, true),
+                       doctest::Contains("lacks its kernel, gamma, beta or moving statistics"), ValueError);
+}

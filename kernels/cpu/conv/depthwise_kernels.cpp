@@ -7,11 +7,11 @@
 // memory (see forward_band_tiles); rows above and below the image are read
 // as zeros and a tile at either end of a row leaves out the column outside
 // the image, so with the usual padding every pixel is in a tile. Other
-// kernels and strides take a per-pixel loop with clipped taps, or a row loop
-// that keeps the nine weight vectors in registers. The backward input pass of a stride-1
-// convolution is a stride-1 forward pass over dy with the kernel flipped;
-// other strides gather per input pixel. The weight gradient keeps one
-// register accumulator per tap across a row.
+// kernels and strides take a per-pixel loop with clipped taps, or a row
+// loop that keeps the nine weight vectors in registers. The backward input
+// pass of a stride-1 convolution is a stride-1 forward pass over dy with the
+// kernel flipped; other strides gather per input pixel. The weight gradient
+// keeps one register accumulator per tap across a row.
 #include <vector>
 
 #include "kernels/cpu/conv/conv_tables.hpp"
@@ -217,10 +217,13 @@ struct TileRun {
 // How every row of the output is cut into tiles (the same for all rows):
 // wide tiles, then narrow ones, and what is left of the row by one more
 // tile that overlaps the one before it (it writes the same values again).
-// Pixels [loose_begin, out_w) and [0, tiled_begin) are left to the per-pixel
+// Pixels [0, tiled_begin) and [tiled_end, out_w) are left to the per-pixel
 // loop: windows more than one column outside the image, or rows narrower
 // than a tile.
 struct RowTiles {
+  // At most: a first wide tile clipping the left column, the other wide
+  // tiles, a last one clipping the right column, the same three of narrow
+  // tiles, and the overlapping tile.
   static constexpr int kMaxRuns = 8;
   TileRun runs[kMaxRuns];
   int run_count = 0;
