@@ -257,4 +257,22 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain,
   });
 }
 
+void parallel_for_pieces(std::int64_t begin, std::int64_t end, std::int64_t piece,
+                         const std::function<void(std::int64_t, std::int64_t)>& fn) {
+  const std::int64_t n = end - begin;
+  if (n <= 0) return;
+  if (piece < 1) piece = 1;
+  auto p = t_in_parallel ? nullptr : pool();
+  if (!p || p->size() == 1 || n <= piece) {
+    fn(begin, end);
+    return;
+  }
+  const std::int64_t pieces = (n + piece - 1) / piece;
+  std::atomic<std::int64_t> next_piece{0};
+  p->run([&](int) {
+    for (std::int64_t c; (c = next_piece.fetch_add(1, std::memory_order_relaxed)) < pieces;)
+      fn(begin + c * piece, std::min(end, begin + (c + 1) * piece));
+  });
+}
+
 }  // namespace petal

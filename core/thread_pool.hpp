@@ -23,6 +23,16 @@ void set_num_threads(int n);
 void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain,
                   const std::function<void(std::int64_t, std::int64_t)>& fn);
 
+// Cuts [begin, end) into pieces of `piece` items (the last may be shorter)
+// that the threads claim one at a time, each calling fn(piece_begin,
+// piece_end), so that a thread that starts late or runs slowly takes fewer
+// and nobody waits long for it. Unlike parallel_for, how many pieces a
+// thread gets varies from call to call: only for work whose result does not
+// depend on which thread computes which piece. Serial inside a parallel
+// region, or with one thread (a single call over the whole range).
+void parallel_for_pieces(std::int64_t begin, std::int64_t end, std::int64_t piece,
+                         const std::function<void(std::int64_t, std::int64_t)>& fn);
+
 // Runs fn(thread_index) on the caller (index 0) and on each pool thread that
 // starts before the caller has returned from fn (indices 1, 2, ... in the
 // order they join, at most num_threads() - 1 of them), then waits for those.

@@ -1,4 +1,5 @@
-// The persistent thread pool: parallel_for coverage and chunking, nesting,
+// The persistent thread pool: parallel_for coverage and chunking,
+// parallel_for_pieces, nesting,
 // exceptions, parallel_run and set_num_threads.
 #include <doctest/doctest.h>
 
@@ -77,6 +78,57 @@ TEST_CASE("chunks are contiguous, balanced, respect the grain and depend only on
   for (int repeat = 0; repeat < 20; ++repeat) CHECK(chunks_of(0, 1001, 7) == chunks_of(0, 1001, 7));
   CHECK(chunks_of(3, 3, 1).empty());
   CHECK(chunks_of(5, 2, 1).empty());
+}
+
+TEST_CASE("parallel_for_pieces covers the range in pieces of the given size, serially when nested") {
+  ThreadCountGuard guard;
+  for (int threads : {1, 2, 3, 4}) {
+    set_num_threads(threads);
+    for (std::int64_t n : {0, 1, 5, 64, 1001}) {
+      for (std::int64_t piece : {0, 1, 7, 64, 5000}) {
+        CAPTURE(threads);
+        CAPTURE(n);
+        CAPTURE(piece);
+        std::mutex mutex;
+        std::vector<std::pair<std::int64_t, std::int64_t>> pieces;
+        parallel_for_pieces(3, 3 + n, piece, [&](std::int64_t lo, std::int64_t hi) {
+          std::lock_guard<std::mutex> lock(mutex);
+          pieces.emplace_back(lo, hi);
+        });
+        std::sort(pieces.begin(), pieces.end());
+        if (n == 0) {
+          CHECK(pieces.empty());
+          continue;
+        }
+        // Contiguous from begin to end; every piece but the last is `piece`
+        // long (one call over the whole range with one thread or one piece).
+        const std::int64_t size = std::max<std::int64_t>(piece, 1);
+        const bool whole = threads == 1 || n <= size;
+        CHECK(pieces.size() == static_cast<std::size_t>(whole ? 1 : (n + size - 1) / size));
+        std::int64_t at = 3;
+        for (std::size_t i = 0; i < pieces.size(); ++i) {
+          CHECK(pieces[i].first == at);
+          if (!whole && i + 1 < pieces.size()) CHECK(pieces[i].second - pieces[i].first == size);
+          at = pieces[i].second;
+        }
+        CHECK(at == 3 + n);
+      }
+    }
+  }
+  // Inside a parallel region: one call over the whole range, on the calling thread.
+  set_num_threads(2);
+  parallel_run([&](int index) {
+    if (index != 0) return;
+    int calls = 0;
+    const std::thread::id self = std::this_thread::get_id();
+    bool same_thread = true;
+    parallel_for_pieces(0, 100, 10, [&](std::int64_t lo, std::int64_t hi) {
+      ++calls;
+      same_thread = same_thread && std::this_thread::get_id() == self && lo == 0 && hi == 100;
+    });
+    CHECK(calls == 1);
+    CHECK(same_thread);
+  });
 }
 
 TEST_CASE("work really runs on several threads, and the caller takes part") {

@@ -7,7 +7,9 @@
 
 #include <vector>
 
+#include "core/thread_pool.hpp"
 #include "kernels/cpu/conv/reference_conv.hpp"
+#include "kernels/cpu/isa.hpp"
 #include "kernels/ops_conv.hpp"
 #include "tests/kernels/test_conv_support.hpp"
 
@@ -87,6 +89,42 @@ TEST_CASE("conv2d without bias streams outputs larger than the caches through th
       check_close(ops::conv2d(x, kernel, Tensor(), win), y_ref, 2e-5, "streamed forward");
     });
   }
+}
+
+TEST_CASE("conv2d's direct path (3 input channels) gives the same bits on 1 to 4 threads") {
+  // Inference claims its output rows in pieces, whichever thread is free:
+  // who computes a row must not change it. Four threads on a two-core
+  // machine also take pieces out of order.
+  Generator gen(15);
+  using P = ops::ConvPadding;
+  const std::vector<ConvTestCase> cases = {
+      {1, 192, 192, 3, 32, 3, 3, 2, 2, P::Same, "Conv1 at batch 1"},
+      {3, 37, 29, 3, 20, 3, 3, 1, 1, P::Same, "odd sizes, stride 1, batch 3"},
+      {1, 5, 300, 2, 8, 3, 3, 2, 2, P::Valid, "few rows"},
+  };
+  const cpu::Isa saved_isa = cpu::active_isa();
+  const int saved_threads = num_threads();
+  for (const ConvTestCase& c : cases) {
+    INFO(c.label);
+    const Tensor x = random_tensor({c.n, c.h, c.w, c.c}, gen);
+    const Tensor kernel = random_tensor({c.kh, c.kw, c.c, c.channels}, gen);
+    const Tensor bias = random_tensor({c.channels}, gen);
+    const ops::Conv2dWindow win = ops::conv2d_window(c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.padding, "test");
+    for (cpu::Isa isa : cpu::available_isas()) {
+      cpu::set_active_isa(isa);
+      set_num_threads(1);
+      const std::vector<float> serial = ops::conv2d(x, kernel, bias, win, /*relu6=*/true).to_vector<float>();
+      for (int threads : {2, 3, 4}) {
+        set_num_threads(threads);
+        for (int call = 0; call < 5; ++call) {
+          INFO(cpu::isa_name(isa), " x", threads, " threads, call ", call);
+          CHECK(ops::conv2d(x, kernel, bias, win, /*relu6=*/true).to_vector<float>() == serial);
+        }
+      }
+    }
+  }
+  cpu::set_active_isa(saved_isa);
+  set_num_threads(saved_threads);
 }
 
 TEST_CASE("TensorFlow 'same' padding: 3x3/2 on an even input pads only bottom and right") {

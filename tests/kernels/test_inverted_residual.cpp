@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/thread_pool.hpp"
+#include "kernels/cpu/isa.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_conv.hpp"
 #include "tests/kernels/test_conv_support.hpp"
@@ -125,6 +126,68 @@ TEST_CASE("inverted_residual_inference equals its stages run one after the other
       CHECK(fused(d, c.residual).to_vector<float>() == y.to_vector<float>());  // the same bits again
     });
   }
+}
+
+TEST_CASE("inverted_residual_inference at batch 1 gives the same bits on 1 to 4 threads") {
+  // Rows at least 12 wide are cut into bands that the threads claim from
+  // both ends of each segment (two threads per segment, a thread with none
+  // left takes another's): who computes a band must not change it. Four
+  // threads on a two-core machine take bands in varying order.
+  Generator gen(37);
+  const std::vector<BlockCase> cases = {
+      {1, 96, 96, 16, 96, 2, 24, false, false, true, "block_1 at 192x192"},
+      {1, 24, 24, 32, 192, 1, 32, true, false, true, "block_4 at 192x192"},
+      {1, 12, 12, 64, 384, 1, 64, true, false, true, "block_7 at 192x192 (two bands)"},
+      {1, 41, 37, 16, 64, 2, 24, false, true, true, "odd sizes, stride 2, biases"},
+      {2, 33, 35, 24, 144, 1, 24, true, false, true, "batch 2 (one segment per image on 4 threads)"},
+      {1, 30, 26, 24, 0, 1, 16, false, false, false, "no expansion, no ReLU6"},
+  };
+  const cpu::Isa saved_isa = cpu::active_isa();
+  const int saved_threads = num_threads();
+  for (const BlockCase& c : cases) {
+    INFO(c.name);
+    const BlockData d = make_block(c, gen);
+    const std::vector<float> expected = reference(d, c.residual);
+    for (cpu::Isa isa : cpu::available_isas()) {
+      cpu::set_active_isa(isa);
+      set_num_threads(1);
+      const Tensor serial_tensor = fused(d, c.residual);
+      check_close(serial_tensor, expected, 1e-5, "one thread");
+      const std::vector<float> serial = serial_tensor.to_vector<float>();
+      for (int threads : {2, 3, 4}) {
+        set_num_threads(threads);
+        for (int call = 0; call < 5; ++call) {
+          INFO(cpu::isa_name(isa), " x", threads, " threads, call ", call);
+          CHECK(fused(d, c.residual).to_vector<float>() == serial);
+        }
+      }
+    }
+  }
+  cpu::set_active_isa(saved_isa);
+  set_num_threads(saved_threads);
+}
+
+TEST_CASE("inverted_residual_inference on 3 and 4 threads, narrow rows cut in fixed parts included") {
+  Generator gen(41);
+  const std::vector<BlockCase> cases = {
+      {1, 40, 9, 16, 48, 1, 16, true, false, true, "rows 9 wide: fixed parts"},
+      {1, 29, 5, 8, 40, 2, 12, false, true, true, "rows 3 wide, stride 2: fixed parts"},
+      {1, 20, 20, 16, 64, 1, 16, true, false, true, "claimed bands"},
+      {3, 14, 13, 16, 32, 2, 8, false, false, true, "batch 3 on 4 threads"},
+      {1, 6, 6, 160, 960, 1, 160, true, false, true, "channel parts"},
+  };
+  const int saved_threads = num_threads();
+  for (const BlockCase& c : cases) {
+    INFO(c.name);
+    const BlockData d = make_block(c, gen);
+    const std::vector<float> expected = reference(d, c.residual);
+    for (int threads : {3, 4}) {
+      INFO(threads, " threads");
+      set_num_threads(threads);
+      check_close(fused(d, c.residual), expected, 1e-5, "fused block");
+    }
+  }
+  set_num_threads(saved_threads);
 }
 
 TEST_CASE("inverted_residual_inference runs the stages for what its kernel does not cover") {

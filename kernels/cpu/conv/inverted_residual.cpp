@@ -1,8 +1,10 @@
 #include "kernels/cpu/conv/inverted_residual.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "core/thread_pool.hpp"
@@ -28,6 +30,14 @@ constexpr std::int64_t kPassBudgetFloats = 96 * 1024;
 // us (block_14); at 12x12 and 24x24 cutting by channels was slower (block_7
 // 125 -> 139 us, block_4 127 -> 165 us).
 constexpr std::int64_t kChannelSplitMaxRows = 8;
+
+// Output rows at least this wide are cut into bands claimed by whoever is
+// free (run_row_segments); narrower ones into fixed parts. Every GEMM of a
+// band then has at least this many rows, where each row's sums do not
+// depend on the row count (AVX-512's register tile; fewer rows go to
+// small_rows, whose rounding differs), so the result does not depend on
+// which thread took which band.
+constexpr std::int64_t kMinClaimedBandWidth = 12;
 
 // Per-thread buffers, kept between calls (a pool thread keeps its own).
 struct Scratch {
@@ -57,6 +67,40 @@ float* sized(std::vector<float>& v, std::int64_t floats) {
   return v.data();
 }
 
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+// Expanded rows [begin, end) of image `image` held by a thread's buffer.
+struct KeptRows {
+  std::int64_t image = -1, begin = 0, end = 0;
+};
+
+// Bands [0, count) of a run of output rows, taken one at a time from the
+// front by one thread and from the back by another, until they meet. Each
+// walks its end in order (so it reuses the expanded rows its last band
+// shares with the next), and the two finish within a band of each other
+// however late one starts or however slowly it runs: with the rows cut in
+// two fixed halves, the calling thread waited for the other 5% of the time
+// at batch 1 (up to 17% in the machine's slow minutes).
+class BandRange {
+ public:
+  void reset(std::int64_t count) { ends_.store(static_cast<std::uint64_t>(count) << 32, std::memory_order_relaxed); }
+
+  // The next band from the front (or the back), or -1 when none is left.
+  std::int64_t take(bool from_back) {
+    std::uint64_t ends = ends_.load(std::memory_order_relaxed);
+    for (;;) {
+      const std::uint64_t front = ends & 0xffffffffu, back = ends >> 32;
+      if (front >= back) return -1;
+      const std::uint64_t next = from_back ? ((back - 1) << 32 | front) : (back << 32 | (front + 1));
+      if (ends_.compare_exchange_weak(ends, next, std::memory_order_relaxed))
+        return static_cast<std::int64_t>(from_back ? back - 1 : front);
+    }
+  }
+
+ private:
+  std::atomic<std::uint64_t> ends_{0};  // back << 32 | front
+};
+
 class BlockRunner {
  public:
   BlockRunner(const float* x, float* y, const InvertedResidualBlock& b) : x_(x), y_(y), b_(b) {
@@ -84,55 +128,78 @@ class BlockRunner {
     project(depthwise_out, count * b_.out_h * b_.out_w, x_images, y_ + n * b_.out_h * b_.out_w * b_.out_c);
   }
 
-  // Output rows [oy_begin, oy_end) of image n, in bands of output rows whose
-  // expanded input rows fit the budget beside their depthwise output.
-  void run_rows(std::int64_t n, std::int64_t oy_begin, std::int64_t oy_end) const {
-    const std::int64_t S = b_.stride;
-    auto input_rows = [&](std::int64_t band) { return std::min((band - 1) * S + 3, b_.in_h); };
-    auto band_floats = [&](std::int64_t band) {
-      return (b_.expand_kernel ? input_rows(band) * expanded_row_ : 0) + band * depthwise_row_;
-    };
+  // Output rows per band, for bands of at most `rows` rows: as many as fit
+  // the budget beside the expanded input rows they need.
+  std::int64_t band_rows(std::int64_t rows) const {
     std::int64_t band = 1;
-    while (band < oy_end - oy_begin && band_floats(band + 1) <= kPassBudgetFloats) ++band;
+    while (band < rows && band_floats(band + 1) <= kPassBudgetFloats) ++band;
+    return band;
+  }
 
+  // Output rows [oy_begin, oy_end) of image n, in bands from the top.
+  void run_rows(std::int64_t n, std::int64_t oy_begin, std::int64_t oy_end) const {
+    const std::int64_t band = band_rows(oy_end - oy_begin);
+    reserve_bands(band);
+    KeptRows kept;
+    for (std::int64_t oy0 = oy_begin; oy0 < oy_end; oy0 += band) run_band(n, oy0, std::min(oy0 + band, oy_end), kept);
+  }
+
+  // Sizes this thread's buffers for bands of up to `band` output rows.
+  void reserve_bands(std::int64_t band) const {
     Scratch& s = scratch();
-    float* expanded = b_.expand_kernel ? sized(s.expanded, input_rows(band) * expanded_row_) : nullptr;
-    float* depthwise_out = sized(s.depthwise, band * depthwise_row_);
+    if (b_.expand_kernel) sized(s.expanded, input_rows(band) * expanded_row_);
+    sized(s.depthwise, band * depthwise_row_);
+  }
+
+  // Output rows [oy0, oy1) of image n, after reserve_bands for at least that
+  // many rows. `kept` says which expanded rows of which image this thread's
+  // buffer holds from its start; the rows the band shares with them (the
+  // depthwise window overlaps the last band above or below) are moved into
+  // place rather than computed again.
+  void run_band(std::int64_t n, std::int64_t oy0, std::int64_t oy1, KeptRows& kept) const {
+    Scratch& s = scratch();
+    const std::int64_t S = b_.stride;
     const float* x_image = x_ + n * b_.in_h * b_.in_w * b_.in_c;
     float* y_image = y_ + n * b_.out_h * b_.out_w * b_.out_c;
-    // Expanded rows [have_begin, have_end) of the image are in `expanded`
-    // from its start.
-    std::int64_t have_begin = 0, have_end = 0;
-    for (std::int64_t oy0 = oy_begin; oy0 < oy_end; oy0 += band) {
-      const std::int64_t oy1 = std::min(oy0 + band, oy_end);
+    // The depthwise kernel addresses its input as a whole image: `source` is
+    // where that image would start, so that the rows it reads, [need_begin,
+    // need_end), fall in the buffer (and only those).
+    const float* source = x_image;
+    if (b_.expand_kernel) {
       const std::int64_t need_begin = std::max<std::int64_t>(oy0 * S - b_.pad_top, 0);
       const std::int64_t need_end = std::min((oy1 - 1) * S - b_.pad_top + 3, b_.in_h);
-      // The depthwise kernel addresses its input as a whole image: `source`
-      // is where that image would start, so that the rows it reads,
-      // [need_begin, need_end), fall in the buffer (and only those).
-      const float* source = x_image;
-      if (b_.expand_kernel) {
-        if (need_begin >= have_end || need_begin < have_begin) {
-          have_begin = have_end = need_begin;
-        } else if (need_begin > have_begin) {
-          std::memmove(expanded, expanded + (need_begin - have_begin) * expanded_row_,
-                       static_cast<std::size_t>((have_end - need_begin) * expanded_row_) * sizeof(float));
-          have_begin = need_begin;
-        }
-        if (need_end > have_end) {
-          expand(x_image + have_end * b_.in_w * b_.in_c, (need_end - have_end) * b_.in_w,
-                 expanded + (have_end - have_begin) * expanded_row_);
-          have_end = need_end;
-        }
-        source = expanded - have_begin * expanded_row_;
+      float* expanded = s.expanded.data();
+      const std::int64_t same_begin = std::max(need_begin, kept.begin), same_end = std::min(need_end, kept.end);
+      auto compute = [&](std::int64_t r0, std::int64_t r1) {
+        if (r1 > r0)
+          expand(x_image + r0 * b_.in_w * b_.in_c, (r1 - r0) * b_.in_w, expanded + (r0 - need_begin) * expanded_row_);
+      };
+      if (kept.image == n && same_begin < same_end) {
+        if (kept.begin != need_begin)
+          std::memmove(expanded + (same_begin - need_begin) * expanded_row_,
+                       expanded + (same_begin - kept.begin) * expanded_row_,
+                       static_cast<std::size_t>((same_end - same_begin) * expanded_row_) * sizeof(float));
+        compute(need_begin, same_begin);
+        compute(same_end, need_end);
+      } else {
+        compute(need_begin, need_end);
       }
-      depthwise(source, depthwise_out - oy0 * depthwise_row_, 1, oy0, oy1);
-      const std::int64_t pixel0 = oy0 * b_.out_w;
-      project(depthwise_out, (oy1 - oy0) * b_.out_w, x_image + pixel0 * b_.in_c, y_image + pixel0 * b_.out_c);
+      kept = {n, need_begin, need_end};
+      source = expanded - need_begin * expanded_row_;
     }
+    float* depthwise_out = s.depthwise.data();
+    depthwise(source, depthwise_out - oy0 * depthwise_row_, 1, oy0, oy1);
+    const std::int64_t pixel0 = oy0 * b_.out_w;
+    project(depthwise_out, (oy1 - oy0) * b_.out_w, x_image + pixel0 * b_.in_c, y_image + pixel0 * b_.out_c);
   }
 
  private:
+  // Expanded input rows that `band` output rows read.
+  std::int64_t input_rows(std::int64_t band) const { return std::min((band - 1) * b_.stride + 3, b_.in_h); }
+  std::int64_t band_floats(std::int64_t band) const {
+    return (b_.expand_kernel ? input_rows(band) * expanded_row_ : 0) + band * depthwise_row_;
+  }
+
   // `pixels` input pixels -> expanded rows, scale, shift and ReLU6 applied.
   void expand(const float* x, std::int64_t pixels, float* out) const {
     const GemmEpilogue epilogue{b_.expand_scale, b_.expand_shift, b_.expand_relu6};
@@ -239,35 +306,84 @@ void run_channel_parts(const float* x, float* y, const InvertedResidualBlock& b,
   }
 }
 
+// Fewer images than threads, `parts` threads per image: each image's output
+// rows are cut into one segment per two threads, and each segment into
+// bands that the two take from opposite ends (BandRange). A thread that
+// runs out takes bands from the other segments. Only where two threads
+// meet are expanded rows computed twice. The bands depend only on the
+// thread count, and each output row's sums do not depend on who computes
+// it, so the result does not either.
+void run_row_segments(const BlockRunner& runner, const InvertedResidualBlock& b, std::int64_t parts) {
+  const std::int64_t per_image = ceil_div(parts, 2), segments = b.batch * per_image;
+  // An even number of bands of equal height (within a row), at least two
+  // and as many as the budget needs: two threads running at the same speed
+  // then split a segment as two fixed halves would, and bands of uneven
+  // height would not (12 rows in bands of 9 and 3 left one thread a quarter
+  // of the work).
+  const std::int64_t rows = ceil_div(b.out_h, per_image);
+  const std::int64_t budget_bands = ceil_div(rows, runner.band_rows(rows));
+  const std::int64_t bands = std::min(rows, budget_bands + budget_bands % 2);
+  auto rows_of = [&](std::int64_t segment, std::int64_t& r0, std::int64_t& r1) {
+    const std::int64_t k = segment % per_image;
+    r0 = b.out_h * k / per_image;
+    r1 = b.out_h * (k + 1) / per_image;
+  };
+  std::unique_ptr<BandRange[]> ranges(new BandRange[static_cast<std::size_t>(segments)]);
+  for (std::int64_t s = 0; s < segments; ++s) {
+    std::int64_t r0 = 0, r1 = 0;
+    rows_of(s, r0, r1);
+    ranges[s].reset(std::min(bands, r1 - r0));
+  }
+  parallel_run([&](int index) {
+    runner.reserve_bands(ceil_div(rows, bands));
+    const bool from_back = index % 2 == 1;
+    KeptRows kept;
+    for (std::int64_t k = 0; k < segments; ++k) {
+      const std::int64_t s = (index / 2 + k) % segments;
+      std::int64_t r0 = 0, r1 = 0;
+      rows_of(s, r0, r1);
+      const std::int64_t count = std::min(bands, r1 - r0);
+      for (std::int64_t i; (i = ranges[s].take(from_back)) >= 0;)
+        runner.run_band(s / per_image, r0 + (r1 - r0) * i / count, r0 + (r1 - r0) * (i + 1) / count, kept);
+    }
+  });
+}
+
 }  // namespace
 
 void inverted_residual_forward(const float* x, float* y, const InvertedResidualBlock& block) {
   if (block.batch == 0 || block.out_h == 0 || block.out_w == 0) return;
   const BlockRunner runner(x, y, block);
   const std::int64_t threads = in_parallel_region() ? 1 : num_threads();
-  // Fewer images than threads: each image's output rows are cut into parts
-  // (a part recomputes the one or two expanded rows it shares with the last).
+  // Fewer images than threads: each image is shared by `parts` threads.
   const std::int64_t parts =
       block.batch >= threads ? 1 : std::min(block.out_h, (threads + block.batch - 1) / block.batch);
   if (parts > 1 && block.out_h < kChannelSplitMaxRows && block.expanded_c >= 2 * parts * kChannelAlign) {
     run_channel_parts(x, y, block, parts);
     return;
   }
-  const bool whole_images = parts == 1 && runner.image_floats() <= kPassBudgetFloats;
-  const std::int64_t images_per_pass =
-      whole_images ? std::max<std::int64_t>(1, kPassBudgetFloats / runner.image_floats()) : 1;
-  parallel_for(0, block.batch * parts, 1, [&](std::int64_t u0, std::int64_t u1) {
-    for (std::int64_t u = u0; u < u1;) {
-      if (whole_images) {
-        const std::int64_t count = std::min(images_per_pass, u1 - u);
-        runner.run_images(u, count);
-        u += count;
-      } else {
+  if (parts > 1 && block.out_w >= kMinClaimedBandWidth) {
+    run_row_segments(runner, block, parts);
+    return;
+  }
+  if (parts > 1) {
+    parallel_for(0, block.batch * parts, 1, [&](std::int64_t u0, std::int64_t u1) {
+      for (std::int64_t u = u0; u < u1; ++u) {
         const std::int64_t n = u / parts, part = u % parts;
         runner.run_rows(n, block.out_h * part / parts, block.out_h * (part + 1) / parts);
-        ++u;
       }
-    }
+    });
+    return;
+  }
+  if (runner.image_floats() <= kPassBudgetFloats) {
+    const std::int64_t images_per_pass = std::max<std::int64_t>(1, kPassBudgetFloats / runner.image_floats());
+    parallel_for(0, block.batch, 1, [&](std::int64_t n0, std::int64_t n1) {
+      for (std::int64_t n = n0; n < n1; n += images_per_pass) runner.run_images(n, std::min(images_per_pass, n1 - n));
+    });
+    return;
+  }
+  parallel_for(0, block.batch, 1, [&](std::int64_t n0, std::int64_t n1) {
+    for (std::int64_t n = n0; n < n1; ++n) runner.run_rows(n, 0, block.out_h);
   });
 }
 

@@ -16,10 +16,12 @@
 // overlaps), runs the depthwise kernel from that buffer into a second one,
 // and projects it straight into the output. Small images go whole, several
 // per pass, so the GEMMs keep enough rows. With fewer images than threads
-// an image is cut between them by rows, or, when it is small (6x6), by
-// expanded channels, each thread projecting its channels into a partial sum. Results equal the three layers
-// run one after the other up to float rounding (the GEMMs see other row
-// counts); the same thread count gives the same bits.
+// an image is cut between them by rows (bands that two threads take from
+// opposite ends until they meet, so neither waits long for the other), or,
+// when it is small (6x6), by expanded channels, each thread projecting its
+// channels into a partial sum. Results equal the three layers run one after
+// the other up to float rounding (the GEMMs see other row counts); the same
+// thread count gives the same bits.
 #pragma once
 
 #include <cstdint>
