@@ -5,6 +5,7 @@
 
 #include "autograd/variable.hpp"
 #include "core/error.hpp"
+#include "core/thread_pool.hpp"
 #include "nn/constant_weights.hpp"
 #include "nn/core_layers.hpp"
 
@@ -17,6 +18,17 @@ bool contains_dropout(const Module& m) {
   for (const auto& c : m.children())
     if (contains_dropout(*c)) return true;
   return false;
+}
+
+// memcpy on all threads: the rows go to pages touched for the first time,
+// and in a virtual machine each page fault costs microseconds (the
+// flowers' 676 MB of features: 0.42 s on one thread, 0.24 s on two),
+// while the other threads would wait for the next batch anyway.
+void parallel_copy(void* dst, const void* src, std::size_t bytes) {
+  constexpr std::int64_t kPieceBytes = std::int64_t{1} << 20;
+  parallel_for_pieces(0, static_cast<std::int64_t>(bytes), kPieceBytes, [&](std::int64_t b, std::int64_t e) {
+    std::memcpy(static_cast<char*>(dst) + b, static_cast<const char*>(src) + b, static_cast<std::size_t>(e - b));
+  });
 }
 
 // Batches of rows gathered into one tensor. With the number of batches
@@ -37,7 +49,7 @@ class RowCollector {
       buffer_ = Tensor::empty(shape, part.dtype());
     }
     if (buffer_.defined() && fits(part)) {
-      std::memcpy(static_cast<char*>(buffer_.raw_data()) + filled_ * row_bytes(buffer_), part.raw_data(), part.nbytes());
+      parallel_copy(static_cast<char*>(buffer_.raw_data()) + filled_ * row_bytes(buffer_), part.raw_data(), part.nbytes());
       filled_ += part.size(0);
     } else {
       flush_buffer();
@@ -57,7 +69,7 @@ class RowCollector {
     Tensor out = Tensor::empty(shape, parts_.front().dtype());
     char* dst = static_cast<char*>(out.raw_data());
     for (const Tensor& p : parts_) {
-      std::memcpy(dst, p.raw_data(), p.nbytes());
+      parallel_copy(dst, p.raw_data(), p.nbytes());
       dst += p.nbytes();
     }
     return out;
