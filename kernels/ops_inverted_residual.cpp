@@ -157,8 +157,12 @@ class KeptBlocks {
   using Key = std::vector<std::uint64_t>;
 
   static Key key_of(const Tensor& x, const std::vector<ConvBatchNormStageInputs>& stages, bool residual) {
-    Key key{static_cast<std::uint64_t>(x.size(1)), static_cast<std::uint64_t>(x.size(2)),
-            static_cast<std::uint64_t>(x.size(3)), residual ? 1u : 0u};
+    // 4 + 20 per stage, reserved at once: grown by push_back, the key took
+    // five allocations per block and call at batch 1.
+    Key key;
+    key.reserve(4 + 20 * stages.size());
+    key.insert(key.end(), {static_cast<std::uint64_t>(x.size(1)), static_cast<std::uint64_t>(x.size(2)),
+                           static_cast<std::uint64_t>(x.size(3)), residual ? 1u : 0u});
     for (const ConvBatchNormStageInputs& s : stages) {
       for (const Tensor* t : {s.kernel, s.bias, s.gamma, s.beta, s.moving_mean, s.moving_variance}) {
         const bool defined = t != nullptr && t->defined();
