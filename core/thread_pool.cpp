@@ -257,6 +257,17 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain,
   });
 }
 
+std::int64_t TwoEndedRange::take(bool from_back) {
+  std::uint64_t ends = ends_.load(std::memory_order_relaxed);
+  for (;;) {
+    const std::uint64_t front = ends & 0xffffffffu, back = ends >> 32;
+    if (front >= back) return -1;
+    const std::uint64_t next = from_back ? ((back - 1) << 32 | front) : (back << 32 | (front + 1));
+    if (ends_.compare_exchange_weak(ends, next, std::memory_order_relaxed))
+      return static_cast<std::int64_t>(from_back ? back - 1 : front);
+  }
+}
+
 void parallel_for_pieces(std::int64_t begin, std::int64_t end, std::int64_t piece,
                          const std::function<void(std::int64_t, std::int64_t)>& fn) {
   const std::int64_t n = end - begin;
@@ -267,10 +278,11 @@ void parallel_for_pieces(std::int64_t begin, std::int64_t end, std::int64_t piec
     fn(begin, end);
     return;
   }
-  const std::int64_t pieces = (n + piece - 1) / piece;
-  std::atomic<std::int64_t> next_piece{0};
-  p->run([&](int) {
-    for (std::int64_t c; (c = next_piece.fetch_add(1, std::memory_order_relaxed)) < pieces;)
+  // Pieces no more than TwoEndedRange counts.
+  piece = std::max(piece, (n + 0xfffffffe) / 0xffffffff);
+  TwoEndedRange pieces((n + piece - 1) / piece);
+  p->run([&](int index) {
+    for (std::int64_t c; (c = pieces.take(index % 2 == 1)) >= 0;)
       fn(begin + c * piece, std::min(end, begin + (c + 1) * piece));
   });
 }

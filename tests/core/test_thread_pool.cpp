@@ -80,6 +80,40 @@ TEST_CASE("chunks are contiguous, balanced, respect the grain and depend only on
   CHECK(chunks_of(5, 2, 1).empty());
 }
 
+TEST_CASE("TwoEndedRange hands out every item once, in order from each end") {
+  TwoEndedRange range(5);
+  CHECK(range.take(false) == 0);
+  CHECK(range.take(true) == 4);
+  CHECK(range.take(true) == 3);
+  CHECK(range.take(false) == 1);
+  CHECK(range.take(false) == 2);
+  CHECK(range.take(false) == -1);
+  CHECK(range.take(true) == -1);
+  range.reset(0);
+  CHECK(range.take(false) == -1);
+  // Four threads, two from each end: every item exactly once, and each
+  // thread's items in its end's order.
+  range.reset(100000);
+  std::vector<std::vector<std::int64_t>> taken(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (std::int64_t i; (i = range.take(t % 2 == 1)) >= 0;) taken[static_cast<std::size_t>(t)].push_back(i);
+    });
+  for (auto& t : threads) t.join();
+  std::vector<int> hits(100000, 0);
+  int out_of_order = 0;
+  for (int t = 0; t < 4; ++t) {
+    const auto& items = taken[static_cast<std::size_t>(t)];
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      ++hits[static_cast<std::size_t>(items[i])];
+      if (i > 0 && (t % 2 == 0 ? items[i] < items[i - 1] : items[i] > items[i - 1])) ++out_of_order;
+    }
+  }
+  CHECK(out_of_order == 0);
+  CHECK(std::count(hits.begin(), hits.end(), 1) == 100000);
+}
+
 TEST_CASE("parallel_for_pieces covers the range in pieces of the given size, serially when nested") {
   ThreadCountGuard guard;
   for (int threads : {1, 2, 3, 4}) {

@@ -1,7 +1,6 @@
 #include "kernels/cpu/conv/inverted_residual.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -72,33 +71,6 @@ std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; 
 // Expanded rows [begin, end) of image `image` held by a thread's buffer.
 struct KeptRows {
   std::int64_t image = -1, begin = 0, end = 0;
-};
-
-// Bands [0, count) of a run of output rows, taken one at a time from the
-// front by one thread and from the back by another, until they meet. Each
-// walks its end in order (so it reuses the expanded rows its last band
-// shares with the next), and the two finish within a band of each other
-// however late one starts or however slowly it runs: with the rows cut in
-// two fixed halves, the calling thread waited for the other 5% of the time
-// at batch 1 (up to 17% in the machine's slow minutes).
-class BandRange {
- public:
-  void reset(std::int64_t count) { ends_.store(static_cast<std::uint64_t>(count) << 32, std::memory_order_relaxed); }
-
-  // The next band from the front (or the back), or -1 when none is left.
-  std::int64_t take(bool from_back) {
-    std::uint64_t ends = ends_.load(std::memory_order_relaxed);
-    for (;;) {
-      const std::uint64_t front = ends & 0xffffffffu, back = ends >> 32;
-      if (front >= back) return -1;
-      const std::uint64_t next = from_back ? ((back - 1) << 32 | front) : (back << 32 | (front + 1));
-      if (ends_.compare_exchange_weak(ends, next, std::memory_order_relaxed))
-        return static_cast<std::int64_t>(from_back ? back - 1 : front);
-    }
-  }
-
- private:
-  std::atomic<std::uint64_t> ends_{0};  // back << 32 | front
 };
 
 class BlockRunner {
@@ -308,7 +280,10 @@ void run_channel_parts(const float* x, float* y, const InvertedResidualBlock& b,
 
 // Fewer images than threads, `parts` threads per image: each image's output
 // rows are cut into one segment per two threads, and each segment into
-// bands that the two take from opposite ends (BandRange). A thread that
+// bands that the two take from opposite ends (TwoEndedRange): they finish
+// within a band of each other (with the rows cut in two fixed halves, the
+// calling thread waited for the other 5% of the time at batch 1, up to 17%
+// in the machine's slow minutes). A thread that
 // runs out takes bands from the other segments. Only where two threads
 // meet are expanded rows computed twice. The bands depend only on the
 // thread count, and each output row's sums do not depend on who computes
@@ -328,7 +303,7 @@ void run_row_segments(const BlockRunner& runner, const InvertedResidualBlock& b,
     r0 = b.out_h * k / per_image;
     r1 = b.out_h * (k + 1) / per_image;
   };
-  std::unique_ptr<BandRange[]> ranges(new BandRange[static_cast<std::size_t>(segments)]);
+  std::unique_ptr<TwoEndedRange[]> ranges(new TwoEndedRange[static_cast<std::size_t>(segments)]);
   for (std::int64_t s = 0; s < segments; ++s) {
     std::int64_t r0 = 0, r1 = 0;
     rows_of(s, r0, r1);
