@@ -7,9 +7,7 @@
 
 #include <vector>
 
-#include "core/thread_pool.hpp"
 #include "kernels/cpu/conv/reference_conv.hpp"
-#include "kernels/cpu/isa.hpp"
 #include "kernels/ops_conv.hpp"
 #include "tests/kernels/test_conv_support.hpp"
 
@@ -102,29 +100,18 @@ TEST_CASE("conv2d's direct path (3 input channels) gives the same bits on 1 to 4
       {3, 37, 29, 3, 20, 3, 3, 1, 1, P::Same, "odd sizes, stride 1, batch 3"},
       {1, 5, 300, 2, 8, 3, 3, 2, 2, P::Valid, "few rows"},
   };
-  const cpu::Isa saved_isa = cpu::active_isa();
-  const int saved_threads = num_threads();
   for (const ConvTestCase& c : cases) {
     INFO(c.label);
     const Tensor x = random_tensor({c.n, c.h, c.w, c.c}, gen);
     const Tensor kernel = random_tensor({c.kh, c.kw, c.c, c.channels}, gen);
     const Tensor bias = random_tensor({c.channels}, gen);
     const ops::Conv2dWindow win = ops::conv2d_window(c.h, c.w, c.kh, c.kw, c.sh, c.sw, c.padding, "test");
-    for (cpu::Isa isa : cpu::available_isas()) {
-      cpu::set_active_isa(isa);
-      set_num_threads(1);
-      const std::vector<float> serial = ops::conv2d(x, kernel, bias, win, /*relu6=*/true).to_vector<float>();
-      for (int threads : {2, 3, 4}) {
-        set_num_threads(threads);
-        for (int call = 0; call < 5; ++call) {
-          INFO(cpu::isa_name(isa), " x", threads, " threads, call ", call);
-          CHECK(ops::conv2d(x, kernel, bias, win, /*relu6=*/true).to_vector<float>() == serial);
-        }
-      }
-    }
+    const cpu::ConvGeometry g = geometry(x.shape(), c.kh, c.kw, c.channels, win);
+    std::vector<float> y_ref(static_cast<std::size_t>(g.output_pixels() * g.out_c));
+    petal::cpu::reference_conv2d_forward(x.data<float>(), kernel.data<float>(), bias.data<float>(), y_ref.data(), g);
+    check_same_bits_on_1_to_4_threads([&] { return ops::conv2d(x, kernel, bias, win, /*relu6=*/true); },
+                                      [&](const Tensor& y) { check_close(y, relu6_of(y_ref), 2e-5, "one thread"); });
   }
-  cpu::set_active_isa(saved_isa);
-  set_num_threads(saved_threads);
 }
 
 TEST_CASE("TensorFlow 'same' padding: 3x3/2 on an even input pads only bottom and right") {

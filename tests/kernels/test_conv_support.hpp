@@ -1,6 +1,7 @@
 // Helpers for the convolution-family kernel tests: random tensors, a
 // comparison against the float reference loops (which accumulate in double),
-// and a loop over every ISA this CPU runs with 1 and 2 threads.
+// a loop over every ISA this CPU runs with 1 and 2 threads, and a check that
+// 1 to 4 threads give the same bits.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -51,6 +52,33 @@ inline void for_each_isa_and_threads(const std::function<void(const std::string&
     for (int threads : {1, 2}) {
       set_num_threads(threads);
       fn(std::string(cpu::isa_name(isa)) + " x" + std::to_string(threads) + " threads");
+    }
+  }
+  cpu::set_active_isa(saved_isa);
+  set_num_threads(saved_threads);
+}
+
+// Under every ISA the CPU has: run() on one thread (its result handed to
+// check_serial), then five times each on 2, 3 and 4 threads, which must
+// give the same bits (for work that threads claim in pieces, whoever is
+// free: four threads on a two-core machine take them in varying order).
+// Restores the ISA and the thread count.
+inline void check_same_bits_on_1_to_4_threads(const std::function<Tensor()>& run,
+                                              const std::function<void(const Tensor&)>& check_serial) {
+  const cpu::Isa saved_isa = cpu::active_isa();
+  const int saved_threads = num_threads();
+  for (cpu::Isa isa : cpu::available_isas()) {
+    cpu::set_active_isa(isa);
+    set_num_threads(1);
+    const Tensor serial = run();
+    check_serial(serial);
+    const std::vector<float> serial_bits = serial.to_vector<float>();
+    for (int threads : {2, 3, 4}) {
+      set_num_threads(threads);
+      for (int call = 0; call < 5; ++call) {
+        INFO(cpu::isa_name(isa), " x", threads, " threads, call ", call);
+        CHECK(run().to_vector<float>() == serial_bits);
+      }
     }
   }
   cpu::set_active_isa(saved_isa);

@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "core/thread_pool.hpp"
-#include "kernels/cpu/isa.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_conv.hpp"
 #include "tests/kernels/test_conv_support.hpp"
@@ -142,29 +141,13 @@ TEST_CASE("inverted_residual_inference at batch 1 gives the same bits on 1 to 4 
       {2, 33, 35, 24, 144, 1, 24, true, false, true, "batch 2 (one segment per image on 4 threads)"},
       {1, 30, 26, 24, 0, 1, 16, false, false, false, "no expansion, no ReLU6"},
   };
-  const cpu::Isa saved_isa = cpu::active_isa();
-  const int saved_threads = num_threads();
   for (const BlockCase& c : cases) {
     INFO(c.name);
     const BlockData d = make_block(c, gen);
     const std::vector<float> expected = reference(d, c.residual);
-    for (cpu::Isa isa : cpu::available_isas()) {
-      cpu::set_active_isa(isa);
-      set_num_threads(1);
-      const Tensor serial_tensor = fused(d, c.residual);
-      check_close(serial_tensor, expected, 1e-5, "one thread");
-      const std::vector<float> serial = serial_tensor.to_vector<float>();
-      for (int threads : {2, 3, 4}) {
-        set_num_threads(threads);
-        for (int call = 0; call < 5; ++call) {
-          INFO(cpu::isa_name(isa), " x", threads, " threads, call ", call);
-          CHECK(fused(d, c.residual).to_vector<float>() == serial);
-        }
-      }
-    }
+    check_same_bits_on_1_to_4_threads([&] { return fused(d, c.residual); },
+                                      [&](const Tensor& y) { check_close(y, expected, 1e-5, "one thread"); });
   }
-  cpu::set_active_isa(saved_isa);
-  set_num_threads(saved_threads);
 }
 
 TEST_CASE("inverted_residual_inference on 3 and 4 threads, narrow rows cut in fixed parts included") {
