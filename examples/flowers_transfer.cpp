@@ -205,6 +205,7 @@ int run(const ex::CommandLine& cl) {
   std::vector<std::pair<std::string, std::string>> extra = {
       {"cache", use_cache ? "true" : "false"},
       {"cache_seconds", json::number(cache_seconds)},
+      {"cache_median_batch_images_per_second", json::number(frozen.cache_median_batch_rate)},
       {"wall_seconds", json::number(wall)},
       {"preprocessing", json::quote(ex::preprocessing_formula(scale))},
       {"augment", augment ? "true" : "false"}};

@@ -151,7 +151,8 @@ static nn::CachedFeatures cache_features_split(nn::Sequential& model, std::size_
     }
   }
   const Tensor index = from_vector(order);
-  return {ops::take(features, index, 0), ops::take(targets, index, 0)};
+  return {ops::take(features, index, 0), ops::take(targets, index, 0), std::move(local.batch_rows),
+          std::move(local.batch_seconds)};
 }
 
 TrainOutcome train_transfer_model(TransferModel& m, const LabeledImages& train, const LabeledImages& val,
@@ -184,10 +185,18 @@ TrainOutcome train_transfer_model(TransferModel& m, const LabeledImages& train, 
   if (trained_already) train_features = val_features;  // never read: the checkpoint has every epoch
   const double cache_seconds = seconds_since(start);
   const double images = static_cast<double>((trained_already ? 0 : train.size()) + val.size());
+  // The pass's batches of the full size together, for their median rate.
+  nn::CachedFeatures timings;
+  for (const nn::CachedFeatures* f : {&train_features, &val_features}) {
+    if (trained_already && f == &train_features) continue;
+    timings.batch_rows.insert(timings.batch_rows.end(), f->batch_rows.begin(), f->batch_rows.end());
+    timings.batch_seconds.insert(timings.batch_seconds.end(), f->batch_seconds.begin(), f->batch_seconds.end());
+  }
+  const double median_rate = nn::median_batch_rate(timings, options.batch);
   if (!quiet)
-    std::printf("feature cache: on: the frozen first %zu layer(s) ran once per image (%.0f images in %.1fs, %.0f img/s); "
-                "the head trains from the cache\n",
-                prefix, images, cache_seconds, images / cache_seconds);
+    std::printf("feature cache: on: the frozen first %zu layer(s) ran once per image (%.0f images in %.1fs, %.0f img/s; "
+                "median batch of %d: %.0f img/s); the head trains from the cache\n",
+                prefix, images, cache_seconds, images / cache_seconds, static_cast<int>(options.batch), median_rate);
   nn::TensorBatchSource train_source(train_features.features, train_features.targets, options.batch, true,
                                      options.seed, true);
   nn::TensorBatchSource val_source(val_features.features, val_features.targets, options.batch);
@@ -195,6 +204,7 @@ TrainOutcome train_transfer_model(TransferModel& m, const LabeledImages& train, 
       fit_and_evaluate(nn::head_of(model, prefix), train_source, val_source, options, num_classes, resume);
   o.cache = true;
   o.cache_seconds = cache_seconds;
+  o.cache_median_batch_rate = median_rate;
   // Only the training images' share of the cache pass is training work.
   const double train_share = trained_already ? 0.0 : cache_seconds * static_cast<double>(train.size()) / images;
   o.images_per_second = static_cast<double>(o.history.train_samples) / (o.history.train_seconds + train_share);

@@ -70,6 +70,7 @@ struct TrainOutcome {
   std::vector<std::vector<std::int64_t>> confusion;
   bool cache = false;
   double cache_seconds = 0;    // computing the cached features (training + validation images)
+  double cache_median_batch_rate = 0;  // img/s of the cache pass's median full batch
   double images_per_second = 0;  // training images per second of training (the cache pass included)
   int resumed_epochs = 0;        // epochs done before this run (TrainOptions::resume)
 };

@@ -1,5 +1,7 @@
 #include "nn/feature_cache.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <memory>
 
@@ -139,16 +141,33 @@ CachedFeatures cache_features(Sequential& model, std::size_t prefix, BatchSource
   // The prefix's weights declared constant from the second batch on (see
   // Trainer::predict_with_targets).
   std::vector<std::unique_ptr<ConstantWeights>> constant;
+  std::vector<std::int64_t> batch_rows;
+  std::vector<double> batch_seconds;
   for (std::int64_t step = 0; steps < 0 || step < steps; ++step) {
     std::optional<Batch> batch = source.next();
     if (!batch) break;
     if (step == 1)
       for (std::size_t i = 0; i < prefix; ++i) constant.push_back(std::make_unique<ConstantWeights>(*model.layers()[i]));
-    features.append(run_layers(model, 0, prefix, batch->x).to(Device::cpu()).contiguous());
+    const auto start = std::chrono::steady_clock::now();
+    const Tensor rows = run_layers(model, 0, prefix, batch->x).to(Device::cpu()).contiguous();
+    batch_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    batch_rows.push_back(rows.size(0));
+    features.append(rows);
     targets.append(batch->y.to(Device::cpu()).contiguous());
   }
   PETAL_CHECK(features.rows() > 0, ValueError, "cache_features: the source gave no batch");
-  return {features.take(), targets.take()};
+  return {features.take(), targets.take(), std::move(batch_rows), std::move(batch_seconds)};
+}
+
+double median_batch_rate(const CachedFeatures& cached, std::int64_t rows) {
+  std::vector<double> rates;
+  for (std::size_t i = 0; i < cached.batch_rows.size() && i < cached.batch_seconds.size(); ++i)
+    if (cached.batch_rows[i] == rows && cached.batch_seconds[i] > 0)
+      rates.push_back(static_cast<double>(rows) / cached.batch_seconds[i]);
+  if (rates.empty()) return 0.0;
+  std::sort(rates.begin(), rates.end());
+  const std::size_t mid = rates.size() / 2;
+  return rates.size() % 2 == 1 ? rates[mid] : 0.5 * (rates[mid - 1] + rates[mid]);
 }
 
 std::shared_ptr<Sequential> head_of(const Sequential& model, std::size_t prefix) {

@@ -20,7 +20,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "nn/batch_source.hpp"
 #include "nn/sequential.hpp"
@@ -40,7 +42,17 @@ Tensor run_layers(Sequential& model, std::size_t begin, std::size_t end, const T
 struct CachedFeatures {
   Tensor features;  // [N, ...] output of the prefix, in host memory
   Tensor targets;   // the source's targets, row for row
+  // Per batch: its rows and the seconds the prefix took on it (reading the
+  // batch and copying its rows into the cache not included).
+  std::vector<std::int64_t> batch_rows;
+  std::vector<double> batch_seconds;
 };
+
+// The median over the batches of `rows` rows of rows per second (0 if none):
+// the figure to set beside a benchmark's median call, where the whole pass's
+// rate also carries the first call's fresh memory and the machine's slow
+// moments.
+double median_batch_rate(const CachedFeatures& cached, std::int64_t rows);
 
 // One pass of `source` (or `steps` batches) through the first `prefix` layers.
 CachedFeatures cache_features(Sequential& model, std::size_t prefix, BatchSource& source, std::int64_t steps = -1);

@@ -126,5 +126,24 @@ TEST_CASE("cached features hold every row in order whether the source's step cou
     REQUIRE(got.size() == expected.size());
     for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(expected[i]).epsilon(1e-6));
     CHECK(f.targets.to_vector<std::int64_t>() == rows);
+    CHECK(f.batch_rows == std::vector<std::int64_t>{5, 5, 5, 5, 3});
+    REQUIRE(f.batch_seconds.size() == 5);
+    for (double s : f.batch_seconds) CHECK(s > 0.0);
   }
+}
+
+TEST_CASE("the median batch rate counts only the batches of the asked size") {
+  CachedFeatures f;
+  CHECK(median_batch_rate(f, 64) == 0.0);
+  // Rates of the full batches: 64 / 0.5 = 128, 64 / 0.25 = 256, 64 / 0.2 = 320;
+  // the short batch (10 rows in 0.01 s, 1000 rows/s) is left out.
+  f.batch_rows = {64, 64, 10, 64};
+  f.batch_seconds = {0.5, 0.25, 0.01, 0.2};
+  CHECK(median_batch_rate(f, 64) == doctest::Approx(256.0));
+  CHECK(median_batch_rate(f, 10) == doctest::Approx(1000.0));
+  CHECK(median_batch_rate(f, 32) == 0.0);
+  // An even count: the mean of the middle two (256 and 320).
+  f.batch_rows.push_back(64);
+  f.batch_seconds.push_back(0.1);  // 640 rows/s
+  CHECK(median_batch_rate(f, 64) == doctest::Approx(288.0));
 }
