@@ -229,6 +229,28 @@ TEST_CASE("sgemm on shapes larger than the cache blocks") {
   }
 }
 
+TEST_CASE("sgemm packs B slices in pieces when it has fewer slices than twice the threads") {
+  // One slice (250 columns, the last panel ragged, K 120), and four slices
+  // (two column blocks by two K slices) that 3 and 4 threads cut in two:
+  // every piece a range of whole panels, packed by whichever thread takes it.
+  std::mt19937 rng(57);
+  IsaRestorer restore;
+  for (GemmShape shape : {GemmShape{200, 250, 120}, GemmShape{150, 300, 300}}) {
+    for (bool tb : {false, true}) {
+      GemmProblem p(false, tb, shape, 3, tb ? 1.0f : 0.75f, 0.5f, rng);
+      const std::vector<float> expected = p.run_reference();
+      for (Isa isa : petal::cpu::available_isas()) {
+        petal::cpu::set_active_isa(isa);
+        for (int threads : {2, 3, 4}) {
+          petal::set_num_threads(threads);
+          check_result(p, p.run_sgemm(), expected,
+                       std::string("isa=") + petal::cpu::isa_name(isa) + " threads=" + std::to_string(threads));
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("sgemm splits a packed B larger than its buffer bound into column and K groups") {
   // K * N above the 4 Mi-float bound on packed B: two column groups, and K
   // deep enough to be cut into two groups as well (beta applies only once).
