@@ -192,11 +192,14 @@ TrainOutcome train_transfer_model(TransferModel& m, const LabeledImages& train, 
     timings.batch_rows.insert(timings.batch_rows.end(), f->batch_rows.begin(), f->batch_rows.end());
     timings.batch_seconds.insert(timings.batch_seconds.end(), f->batch_seconds.begin(), f->batch_seconds.end());
   }
-  const double median_rate = nn::median_batch_rate(timings, options.batch);
+  // Full batches have the first batch's rows (with several ranks, this
+  // rank's share of a global batch).
+  const std::int64_t full_rows = timings.batch_rows.empty() ? options.batch : timings.batch_rows.front();
+  const double median_rate = nn::median_batch_rate(timings, full_rows);
   if (!quiet)
     std::printf("feature cache: on: the frozen first %zu layer(s) ran once per image (%.0f images in %.1fs, %.0f img/s; "
                 "median batch of %d: %.0f img/s); the head trains from the cache\n",
-                prefix, images, cache_seconds, images / cache_seconds, static_cast<int>(options.batch), median_rate);
+                prefix, images, cache_seconds, images / cache_seconds, static_cast<int>(full_rows), median_rate);
   nn::TensorBatchSource train_source(train_features.features, train_features.targets, options.batch, true,
                                      options.seed, true);
   nn::TensorBatchSource val_source(val_features.features, val_features.targets, options.batch);

@@ -42,7 +42,8 @@ constexpr std::int64_t kMaxPackedBFloats = std::int64_t{1} << 22;
 // Row chunks (in MR-row panels): enough per thread to even out threads that
 // start late or get preempted, few enough that claiming work stays cheap.
 // 8 rather than 4 (Zen 3, 2 threads, in-process alternation): 256 square
-// 0.97x the time, 1024 0.975x, 2304 x 960 x 320 0.967x, 2048 1.008x.
+// 0.97-0.99x the time (with the pieces above), 1024 0.975x, 2304 x 960 x
+// 320 0.967x, 2048 0.98-1.01x.
 constexpr std::int64_t kChunksPerThread = 8;
 constexpr std::int64_t kMinChunkPanels = 4, kMaxChunkPanels = 64;
 // Up to this many rows of A, B is read in place instead of packed: packing
@@ -239,8 +240,7 @@ struct Plan {
   std::int64_t b_slices() const { return unpacked_b || prepacked_b ? 0 : n_blocks * k_slices; }
   // Each B slice is packed in this many pieces of whole panels: with fewer
   // slices than twice the threads, one thread packed a whole slice while
-  // the others waited for it (256 squares on 2 threads: one slice, about
-  // a tenth of the call).
+  // the others waited for it (a 256 square has one slice).
   std::int64_t pack_pieces = 1;
   std::int64_t pack_units() const { return b_slices() * pack_pieces; }
   void set_pack_pieces(std::int64_t threads) {
