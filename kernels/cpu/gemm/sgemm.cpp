@@ -325,7 +325,7 @@ struct Plan {
 
 // Shared counters of one parallel pass over a Plan.
 struct WorkCounters {
-  std::atomic<std::int64_t> next_slice{0}, slices_packed{0}, next_item{0};
+  std::atomic<std::int64_t> next_pack_unit{0}, pack_units_done{0}, next_item{0};
   std::unique_ptr<std::atomic<int>[]> progress;  // K slices done, per C tile
   explicit WorkCounters(std::int64_t tiles) : progress(new std::atomic<int>[static_cast<std::size_t>(tiles)]) {
     for (std::int64_t t = 0; t < tiles; ++t) progress[t].store(0, std::memory_order_relaxed);
@@ -338,12 +338,12 @@ void run_worker(const Plan& plan, WorkCounters& work) {
   packed_a_buffer(plan.a_scratch_floats());
   if (plan.unpacked_b) edge_b_buffer(plan.kc * plan.kern->nr);
   const std::int64_t units = plan.pack_units();
-  for (std::int64_t u; (u = work.next_slice.fetch_add(1, std::memory_order_relaxed)) < units;) {
+  for (std::int64_t u; (u = work.next_pack_unit.fetch_add(1, std::memory_order_relaxed)) < units;) {
     plan.pack_b_unit(u);
-    work.slices_packed.fetch_add(1, std::memory_order_release);
+    work.pack_units_done.fetch_add(1, std::memory_order_release);
   }
   // Every piece is claimed; wait only for those still being packed.
-  wait_until([&] { return work.slices_packed.load(std::memory_order_acquire) >= units; });
+  wait_until([&] { return work.pack_units_done.load(std::memory_order_acquire) >= units; });
   const std::int64_t items = plan.items();
   for (std::int64_t i; (i = work.next_item.fetch_add(1, std::memory_order_relaxed)) < items;) {
     plan.compute_item(i, work.progress.get());
