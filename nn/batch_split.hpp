@@ -4,7 +4,7 @@
 // model's ops. Between two ops nothing waits, a thread's activations stay in
 // its own caches, and the many small ops of a deep network (which split
 // badly: a 6x6 depthwise layer is microseconds of work) cost no wake-ups.
-// MobileNetV2 at batch 64 on 2 cores: see the README's benchmark tables.
+// MobileNetV2 at batch 64 on 2 cores: see docs/benchmark_log.md.
 //
 // When: grad mode off (NoGradGuard, as predict and evaluate run), the model
 // in inference mode, CPU float inputs whose batch holds at least one sample
