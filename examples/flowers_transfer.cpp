@@ -60,8 +60,8 @@ const char* kUsage =
     "  --batch N             batch size (default 64)\n"
     "  --lr X                Adam learning rate (default 0.001)\n"
     "  --seed N              seed of the head's initialisation and of the shuffling (default 42)\n"
-    "  --out DIR             output folder (default out/flowers_transfer): results.json, model.safetensors, model.h5,\n"
-    "                        curves.svg, predictions.png (and model.onnx with --onnx)\n"
+    "  --out DIR             output folder (default out/flowers_transfer): results.json, model.safetensors, model.h5\n"
+    "                        (where built with libhdf5), curves.svg, predictions.png (and model.onnx with --onnx)\n"
     "  --weights FILE        MobileNetV2 ImageNet weights: safetensors, Keras .h5 or .weights.h5, told apart by content\n"
     "                        (default mobilenet_v2_1.0_imagenet.safetensors, else the official Keras\n"
     "                        mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_192_no_top.h5)\n"
@@ -196,7 +196,12 @@ int run(const ex::CommandLine& cl) {
   // what is trainable, so they are written as the lab loads them, with
   // pretrained_model.trainable = False (also after --fine-tune).
   tm.base->set_trainable(false);
-  save_weights(model, out->file("model.h5"));
+  if (nn::keras_h5_available()) {
+    save_weights(model, out->file("model.h5"));
+  } else {
+    std::fprintf(stderr, "flowers_transfer: model.h5 not written: this petal was built without libhdf5 "
+                         "(model.safetensors has the same weights)\n");
+  }
   if (write_onnx) onnx::export_model(model, out->file("model.onnx"));
   write_training_curves(frozen.history, out->file("curves.svg"), "flowers_transfer (frozen base)");
   if (fine_tune) write_training_curves(tuned.history, out->file("curves_fine_tune.svg"), "flowers_transfer (fine-tuning)");

@@ -109,6 +109,8 @@ std::string describe(const Object& o) { return str_cat(o.file().string(), ": ", 
 
 }  // namespace
 
+bool library_available() { return true; }
+
 // ---- Object ----
 
 Object::Object(std::int64_t id, std::filesystem::path file, std::string path)

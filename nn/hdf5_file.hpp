@@ -25,6 +25,10 @@ inline constexpr std::size_t kMaxStringBytes = 64 * 1024;
 inline constexpr int kMaxDatasetRank = 8;
 inline constexpr std::size_t kMaxGroupMembers = 1'000'000;
 
+// Whether this petal was built with libhdf5 (-Dhdf5): without it, opening
+// or creating a file is an IOError that says so.
+bool library_available();
+
 // "\x89HDF\r\n\x1a\n" at offset 0 (files with a user block put it at 512,
 // 1024, ...: those are recognised too).
 bool has_hdf5_signature(const std::filesystem::path& path);

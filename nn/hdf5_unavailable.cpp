@@ -20,6 +20,8 @@ Object::~Object() = default;
 Object::Object(Object&& other) noexcept = default;
 Object& Object::operator=(Object&& other) noexcept = default;
 
+bool library_available() { return false; }
+
 File File::open(const std::filesystem::path& path) { unavailable(path); }
 File File::create_in_memory(const std::filesystem::path& name) { unavailable(name); }
 std::vector<char> File::image() const { unavailable(path_); }

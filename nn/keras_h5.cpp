@@ -436,6 +436,8 @@ const char* weight_file_format_name(WeightFileFormat format) {
 
 bool is_keras_h5(WeightFileFormat format) { return format != WeightFileFormat::safetensors; }
 
+bool keras_h5_available() { return hdf5::library_available(); }
+
 std::string keras_snake_case(const std::string& class_name) {
   static const std::regex non_word(R"(\W+)");
   static const std::regex word_start("(.)([A-Z][a-z]+)");

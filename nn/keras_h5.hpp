@@ -48,6 +48,12 @@ WeightFileFormat weight_file_format(const std::filesystem::path& path);
 const char* weight_file_format_name(WeightFileFormat format);
 bool is_keras_h5(WeightFileFormat format);
 
+// Whether this petal reads and writes Keras .h5 files: false where it was
+// built without libhdf5 (-Dhdf5=disabled, or auto without libhdf5-dev), in
+// which case load_keras_h5 and save_keras_h5 throw IOError. Programs that
+// write an .h5 only as an extra copy (flowers_transfer) ask first.
+bool keras_h5_available();
+
 // Loads a Keras HDF5 file of either layout into a built model.
 LoadReport load_keras_h5(Module& model, const std::filesystem::path& path, const LoadOptions& options = {});
 

@@ -178,6 +178,8 @@ std::shared_ptr<Sequential> load_small_cnn_checked(const Module& original, const
 
 }  // namespace
 
+TEST_CASE("a petal built with libhdf5 says Keras .h5 files are available") { CHECK(keras_h5_available()); }
+
 TEST_CASE("keras_snake_case follows Keras 3's to_snake_case") {
   CHECK(keras_snake_case("Conv2D") == "conv2d");
   CHECK(keras_snake_case("DepthwiseConv2D") == "depthwise_conv2d");
