@@ -691,11 +691,15 @@ int cuda_main(int argc, char** argv) {
     std::fprintf(stderr, "mobilenet: --batch must list positive sizes (e.g. 64,256), --repeats be positive\n");
     return 2;
   }
+  // petal first, its figures on stderr at once: a reference that runs past
+  // the caller's time limit (scripts/gpu_check.sh gives the step 180 s)
+  // then leaves petal's rows in the log.
+  const std::map<std::string, double> petal = petal_cuda_rows(device, batches, repeats);
+  for (const auto& [row, value] : petal) std::fprintf(stderr, "mobilenet: petal %s %.2f\n", row.c_str(), value);
   std::map<std::string, double> reference;
   if (!bench::has_flag(argc, argv, "--no-reference"))
     for (std::int64_t b : batches)
       for (const auto& [k, v] : torch_cuda_rows(python, script, device, b, repeats)) reference[k] = v;
-  const std::map<std::string, double> petal = petal_cuda_rows(device, batches, repeats);
 
   if (!json)
     std::printf("mobilenet on %s (%s): 192x192, FP32; ratio > 1 favours petal\n%-26s %8s %12s %12s %7s\n",

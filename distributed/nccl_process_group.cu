@@ -71,10 +71,9 @@ class NcclProcessGroup final : public ProcessGroup {
 
   void broadcast(Tensor& tensor, int root) override {
     if (!on_device(tensor, "broadcast")) return host_->broadcast(tensor, root);
-    Tensor c = tensor.contiguous();
-    check_nccl(ncclBroadcast(c.raw_data(), c.raw_data(), c.nbytes(), ncclUint8, root, comm_, stream()),
+    check_nccl(ncclBroadcast(tensor.raw_data(), tensor.raw_data(), tensor.nbytes(), ncclUint8, root, comm_, stream()),
                "ncclBroadcast", rank());
-    finish(tensor, c);
+    synchronize();
   }
 
   void all_reduce(Tensor& tensor, ReduceOp op) override {
@@ -82,11 +81,10 @@ class NcclProcessGroup final : public ProcessGroup {
     const ncclDataType_t type = nccl_type(tensor.dtype(), "all_reduce");
     PETAL_CHECK(op == ReduceOp::Sum || tensor.dtype() != DType::Int64, DTypeError,
                 "all_reduce: a mean of int64 tensors is not an integer; reduce with ReduceOp::Sum");
-    Tensor c = tensor.contiguous();
-    check_nccl(ncclAllReduce(c.raw_data(), c.raw_data(), static_cast<std::size_t>(c.numel()), type,
+    check_nccl(ncclAllReduce(tensor.raw_data(), tensor.raw_data(), static_cast<std::size_t>(tensor.numel()), type,
                              op == ReduceOp::Mean ? ncclAvg : ncclSum, comm_, stream()),
                "ncclAllReduce", rank());
-    finish(tensor, c);
+    synchronize();
   }
 
   void all_reduce(double* values, std::size_t count) override { host_->all_reduce(values, count); }
@@ -109,14 +107,15 @@ class NcclProcessGroup final : public ProcessGroup {
     if (!tensor.device().is_cuda()) return false;
     PETAL_CHECK(tensor.device().index == device_, DeviceError, op, ": the tensor is on ", tensor.device().str(),
                 ", this process's NCCL communicator on cuda:", device_);
+    // The collectives work in place, and a strided write back into a CUDA
+    // tensor does not exist: refused before any rank communicates.
+    PETAL_CHECK(tensor.is_contiguous(), ValueError, op, ": a non-contiguous CUDA tensor of shape ",
+                shape_str(tensor.shape()), "; reduce a contiguous() copy and copy it back");
     return true;
   }
   cudaStream_t stream() const { return petal::cuda::stream_for(device_); }
-  // Waits for the collective; copies back into a non-contiguous tensor.
-  void finish(Tensor& tensor, const Tensor& contiguous) {
-    check_cuda(cudaStreamSynchronize(stream()), "cudaStreamSynchronize", rank());
-    if (contiguous.raw_data() != tensor.raw_data()) tensor.copy_(contiguous);
-  }
+  // Waits for the collective.
+  void synchronize() { check_cuda(cudaStreamSynchronize(stream()), "cudaStreamSynchronize", rank()); }
 
   std::shared_ptr<ProcessGroup> host_;
   int device_;

@@ -15,8 +15,14 @@
 #                                          PyTorch with CUDA found on this machine
 #   4. flowers_transfer --device cuda      on the carried shards (3 validation + 1 training),
 #                                          frozen epochs from the cache, then fine-tuning
-# Logs (one per step), summary.txt and results.json go to $OUT when set,
-# else ./gpu-logs. Without a GPU the build and the tests still run (the GPU
+# Logs (one per step), summary.txt and results.json go to ./gpu-logs
+# (PETAL_GPU_LOGS). When $OUT is set (the device tool, which brings back at
+# most 8 files) only summary.txt, environment.log, bench.jsonl,
+# flowers_transfer_results.json and logs.tgz (every log, without the
+# weights files) are copied there, on every exit. NCCL comes from the CUDA
+# toolkit or, where it has none, from PyPI's nvidia-nccl-cu13 wheel of a
+# python3 here (-Dnccl_root); with a GPU, NCCL not built is a failure.
+# Without a GPU the build and the tests still run (the GPU
 # tests report "skipped") and the GPU steps are listed as skipped: the script
 # does not fail because no GPU exists. It exits 1 when a step failed.
 #
@@ -36,7 +42,7 @@ build="${PETAL_BUILD_DIR:-$project_root/build-gpu}"
 archs="${PETAL_GPU_ARCHS:-90}"
 jobs="${PETAL_JOBS:-$(nproc 2>/dev/null || echo 4)}"
 budget="${PETAL_GPU_CHECK_SECONDS:-480}"
-logs="${OUT:-$project_root/gpu-logs}"
+logs="${PETAL_GPU_LOGS:-$project_root/gpu-logs}"
 dry_run=0
 skip_build=0
 quick=0
@@ -57,6 +63,17 @@ start_time=$(date +%s)
 mkdir -p "$logs"
 summary="$logs/summary.txt"
 : > "$summary"
+# What the device tool brings back: a few files, whatever ends the script.
+export_results() {
+  [[ -n "${OUT:-}" && $dry_run -eq 0 ]] || return 0
+  mkdir -p "$OUT"
+  local f
+  for f in summary.txt environment.log bench.jsonl flowers_transfer_results.json; do
+    [[ -f "$logs/$f" ]] && cp "$logs/$f" "$OUT/"
+  done
+  tar czf "$OUT/logs.tgz" -C "$logs" --exclude='*.h5' --exclude='*.safetensors' --exclude='*.onnx' . 2>/dev/null || true
+}
+trap export_results EXIT
 failures=0
 
 say() { echo "gpu_check: $*" | tee -a "$summary"; }
@@ -160,12 +177,31 @@ if [[ -n "$python_torch" ]]; then
     echo "torchvision: none (bench/mobilenet_torch.py uses its own MobileNetV2 definition)" >> "$logs/environment.log"
 fi
 
+# ---- NCCL: the toolkit's, else the nvidia-nccl-cu13 wheel's ----
+nccl_root=""
+nvcc_root="$(dirname "$(dirname "$(command -v nvcc 2>/dev/null || echo /nonexistent/bin/nvcc)")")"
+if [[ ! -f "$nvcc_root/include/nccl.h" ]]; then
+  for p in "$python_torch" python3 /usr/bin/python3; do
+    [[ -n "$p" ]] && command -v "$p" >/dev/null 2>&1 || continue
+    dir="$("$p" -c 'import nvidia.nccl as m; print(list(m.__path__)[0])' 2>/dev/null || true)"
+    if [[ -n "$dir" && -f "$dir/include/nccl.h" ]]; then
+      nccl_root="$dir"
+      break
+    fi
+  done
+fi
+nccl_options=()
+[[ -n "$nccl_root" ]] && nccl_options=("-Dnccl_root=$nccl_root")
+say "NCCL: $([[ -f "$nvcc_root/include/nccl.h" ]] && echo "the CUDA toolkit's ($nvcc_root)" || echo "${nccl_root:-none found (no nccl.h in $nvcc_root, no nvidia-nccl-cu13 wheel)}")"
+
 # ---- build ----
 if [[ $skip_build -eq 0 ]]; then
   if [[ -f "$build/build.ninja" ]]; then
-    run_step configure 120 meson configure "$build" -Dcuda=enabled "-Dgpu_archs=$archs" -Dbuildtype=release
+    run_step configure 120 meson configure "$build" -Dcuda=enabled "-Dgpu_archs=$archs" -Dbuildtype=release \
+      "${nccl_options[@]}"
   else
-    run_step configure 120 meson setup "$build" -Dcuda=enabled "-Dgpu_archs=$archs" -Dbuildtype=release -Dhdf5=auto
+    run_step configure 120 meson setup "$build" -Dcuda=enabled "-Dgpu_archs=$archs" -Dbuildtype=release -Dhdf5=auto \
+      "${nccl_options[@]}"
   fi || { say "configure failed: nothing else can run"; exit 1; }
   # Only what the check runs (the whole suite would double the build time).
   mapfile -t targets < <(ninja -C "$build" -t targets all 2>/dev/null | sed -n \
@@ -182,6 +218,11 @@ fi
 run_step test_gpu 150 meson test -C "$build" --no-rebuild --suite cuda --print-errorlogs --num-processes 1
 run_step test_nn_device 60 meson test -C "$build" --no-rebuild nn_device nn_optimizers --print-errorlogs
 # NCCL on one GPU: the process group's collectives of CUDA tensors (a group of one without a launcher).
+# Without NCCL in the build that test case skips and the step would say ok.
+if [[ $dry_run -eq 0 && $have_gpu -eq 1 ]] && ! find "$build" -name '*nccl_process_group.cu.o' -print -quit | grep -q .; then
+  say "FAILED  nccl: not built (no nccl.h and libnccl found), so test_nccl below checks nothing"
+  failures=$((failures + 1))
+fi
 run_step test_nccl 60 meson test -C "$build" --no-rebuild distributed_single_process --print-errorlogs
 
 # ---- GPU runs ----

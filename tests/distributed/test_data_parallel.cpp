@@ -275,6 +275,10 @@ TEST_CASE("NCCL group: all-reduce, broadcast and all-gather of CUDA tensors" *
   Tensor b = full({3}, static_cast<double>(rank + 5), DType::Float32, Device::cuda(0));
   group->broadcast(b, 0);
   CHECK(b.to_vector<float>() == std::vector<float>(3, 5.0f));
+  // In place only: a strided view is refused before any rank communicates.
+  Tensor strided = full({2, 3}, 1.0, DType::Float32, Device::cuda(0)).transpose(0, 1);
+  CHECK_THROWS_AS(group->all_reduce(strided, ReduceOp::Sum), ValueError);
+  CHECK_THROWS_AS(group->broadcast(strided, 0), ValueError);
   const Tensor all = group->all_gather(full({1, 2}, static_cast<double>(rank), DType::Float32, Device::cuda(0)));
   CHECK(all.device().is_cuda());
   CHECK(all.size(0) == size);
