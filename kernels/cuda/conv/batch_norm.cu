@@ -263,10 +263,13 @@ void update_moving_statistics(Tensor& moving_mean, Tensor& moving_variance, cons
                               const Tensor& batch_variance_in, std::int64_t count, double momentum) {
   const cuda::DeviceGuard guard(moving_mean.device());
   const OpName name{"batch_norm (moving statistics)", operands({{"moving_mean", &moving_mean}})};
-  // The batch statistics may come in another dtype or from the host.
+  // The batch statistics may come in another dtype or from the host. A
+  // dtype is converted on the host (Tensor::to(DType) is a host op; these
+  // are a few floats per channel), then the result moves to the device.
   auto like_moving = [&](const Tensor& t) {
-    Tensor r = t.device() == moving_mean.device() ? t : t.to(moving_mean.device());
-    if (r.dtype() != moving_mean.dtype()) r = r.to(moving_mean.dtype());
+    Tensor r = t;
+    if (r.dtype() != moving_mean.dtype()) r = r.to(Device::cpu()).to(moving_mean.dtype());
+    if (r.device() != moving_mean.device()) r = r.to(moving_mean.device());
     return r.contiguous();
   };
   const Tensor mean = like_moving(batch_mean_in), var = like_moving(batch_variance_in);
