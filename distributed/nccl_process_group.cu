@@ -110,7 +110,7 @@ class NcclProcessGroup final : public ProcessGroup {
     // The collectives work in place, and a strided write back into a CUDA
     // tensor does not exist: refused before any rank communicates.
     PETAL_CHECK(tensor.is_contiguous(), ValueError, op, ": a non-contiguous CUDA tensor of shape ",
-                shape_str(tensor.shape()), "; reduce a contiguous() copy and copy it back");
+                shape_str(tensor.shape()), "; pass a contiguous() copy and copy the result back");
     return true;
   }
   cudaStream_t stream() const { return petal::cuda::stream_for(device_); }
