@@ -6,10 +6,18 @@
 
 #include "core/error.hpp"
 
+// The best instruction set this build compiled kernels for (-Dkernel_isas,
+// meson.build): the others have empty tables (isa_absent.cpp).
+#ifndef PETAL_KERNEL_ISA_MAX
+#define PETAL_KERNEL_ISA_MAX 2
+#endif
+
 namespace petal::cpu {
 namespace {
 
-Isa probe() {
+constexpr Isa kBestBuiltIsa = static_cast<Isa>(PETAL_KERNEL_ISA_MAX);
+
+Isa probe_cpu() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -20,13 +28,19 @@ Isa probe() {
   return Isa::Scalar;
 }
 
+Isa probe() {
+  const Isa cpu = probe_cpu();
+  return static_cast<int>(cpu) < static_cast<int>(kBestBuiltIsa) ? cpu : kBestBuiltIsa;
+}
+
 std::atomic<int>& active_slot() {
   static std::atomic<int> slot{[] {
     Isa isa = probe();
     if (const char* env = std::getenv("PETAL_ISA"); env && *env) {
       const Isa wanted = parse_isa(env);
       if (static_cast<int>(wanted) > static_cast<int>(isa))
-        throw ValueError(str_cat("PETAL_ISA=", env, " but this CPU only supports up to ", isa_name(isa)));
+        throw ValueError(str_cat("PETAL_ISA=", env, " but this CPU (with the kernels this build has) only supports up to ",
+                                   isa_name(isa)));
       isa = wanted;
     }
     return static_cast<int>(isa);
@@ -65,8 +79,8 @@ std::vector<Isa> available_isas() {
 Isa active_isa() { return static_cast<Isa>(active_slot().load(std::memory_order_relaxed)); }
 
 void set_active_isa(Isa isa) {
-  PETAL_CHECK(static_cast<int>(isa) <= static_cast<int>(detected_isa()), ValueError, "set_active_isa: this CPU ",
-              "cannot run ", isa_name(isa), " (best: ", isa_name(detected_isa()), ")");
+  PETAL_CHECK(static_cast<int>(isa) <= static_cast<int>(detected_isa()), ValueError, "set_active_isa: this CPU (with the ",
+              "kernels this build has) cannot run ", isa_name(isa), " (best: ", isa_name(detected_isa()), ")");
   active_slot().store(static_cast<int>(isa), std::memory_order_relaxed);
 }
 

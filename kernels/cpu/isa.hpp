@@ -10,13 +10,14 @@ namespace petal::cpu {
 enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2 };
 
 const char* isa_name(Isa isa);
-// The best instruction set this CPU (and OS) supports.
+// The best instruction set this CPU (and OS) supports, among those this
+// build compiled kernels for (-Dkernel_isas; all three by default).
 Isa detected_isa();
 // Every instruction set this CPU can run, scalar first.
 std::vector<Isa> available_isas();
 // The one kernels use now: PETAL_ISA if set (and supported), else detected_isa().
 Isa active_isa();
-// Throws petal::ValueError when the CPU cannot run it.
+// Throws petal::ValueError when the CPU (or this build) cannot run it.
 void set_active_isa(Isa isa);
 // Parses "avx512", "avx2", "scalar"; throws petal::ValueError otherwise.
 Isa parse_isa(const char* name);
