@@ -15,10 +15,11 @@
 #include "core/tensor.hpp"
 #include "core/thread_pool.hpp"
 #include "kernels/cpu/isa.hpp"
+#include "tests/kernels/isas_under_test.hpp"
 
 namespace petal::test {
 
-// Runs body() once per (ISA this CPU has) x (1, 2 threads), restoring the
+// Runs body() once per (ISA under test: isas_under_test.hpp) x (1, 2 threads), restoring the
 // active ISA and the thread count afterwards (also when body throws).
 inline void for_each_isa_and_threads(const std::function<void()>& body) {
   const cpu::Isa saved_isa = cpu::active_isa();
@@ -31,7 +32,7 @@ inline void for_each_isa_and_threads(const std::function<void()>& body) {
       set_num_threads(threads);
     }
   } restore{saved_isa, saved_threads};
-  for (cpu::Isa isa : cpu::available_isas()) {
+  for (cpu::Isa isa : test::isas_under_test()) {
     for (int threads : {1, 2}) {
       cpu::set_active_isa(isa);
       set_num_threads(threads);

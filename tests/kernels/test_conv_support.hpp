@@ -17,6 +17,7 @@
 #include "kernels/cpu/conv/conv_geometry.hpp"
 #include "kernels/cpu/isa.hpp"
 #include "kernels/ops_conv.hpp"
+#include "tests/kernels/isas_under_test.hpp"
 
 namespace petal::conv_test {
 
@@ -43,11 +44,11 @@ inline void check_close(const Tensor& actual, const std::vector<float>& expected
   CHECK(worst <= tol * scale);
 }
 
-// Runs fn under every ISA the CPU has, with 1 and 2 threads; restores both.
+// Runs fn under every ISA under test (isas_under_test.hpp), with 1 and 2 threads; restores both.
 inline void for_each_isa_and_threads(const std::function<void(const std::string&)>& fn) {
   const cpu::Isa saved_isa = cpu::active_isa();
   const int saved_threads = num_threads();
-  for (cpu::Isa isa : cpu::available_isas()) {
+  for (cpu::Isa isa : test::isas_under_test()) {
     cpu::set_active_isa(isa);
     for (int threads : {1, 2}) {
       set_num_threads(threads);
@@ -58,7 +59,7 @@ inline void for_each_isa_and_threads(const std::function<void(const std::string&
   set_num_threads(saved_threads);
 }
 
-// Under every ISA the CPU has: run() on one thread (its result handed to
+// Under every ISA under test: run() on one thread (its result handed to
 // check_serial), then five times each on 2, 3 and 4 threads, which must
 // give the same bits (for work that threads claim in pieces, whoever is
 // free: four threads on a two-core machine take them in varying order).
@@ -67,7 +68,7 @@ inline void check_same_bits_on_1_to_4_threads(const std::function<Tensor()>& run
                                               const std::function<void(const Tensor&)>& check_serial) {
   const cpu::Isa saved_isa = cpu::active_isa();
   const int saved_threads = num_threads();
-  for (cpu::Isa isa : cpu::available_isas()) {
+  for (cpu::Isa isa : test::isas_under_test()) {
     cpu::set_active_isa(isa);
     set_num_threads(1);
     const Tensor serial = run();

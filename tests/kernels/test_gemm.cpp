@@ -18,6 +18,7 @@
 #include "kernels/cpu/gemm/reference_gemm.hpp"
 #include "kernels/cpu/gemm/sgemm.hpp"
 #include "kernels/cpu/isa.hpp"
+#include "tests/kernels/isas_under_test.hpp"
 
 namespace {
 
@@ -151,7 +152,7 @@ struct IsaRestorer {
 void check_all_configurations(const GemmProblem& p) {
   IsaRestorer restore;
   const std::vector<float> expected = p.run_reference();
-  for (Isa isa : petal::cpu::available_isas()) {
+  for (Isa isa : petal::test::isas_under_test()) {
     petal::cpu::set_active_isa(isa);
     for (int threads : {1, 2}) {
       petal::set_num_threads(threads);
@@ -239,7 +240,7 @@ TEST_CASE("sgemm packs B slices in pieces when it has fewer slices than twice th
     for (bool tb : {false, true}) {
       GemmProblem p(false, tb, shape, 3, tb ? 1.0f : 0.75f, 0.5f, rng);
       const std::vector<float> expected = p.run_reference();
-      for (Isa isa : petal::cpu::available_isas()) {
+      for (Isa isa : petal::test::isas_under_test()) {
         petal::cpu::set_active_isa(isa);
         for (int threads : {2, 3, 4}) {
           petal::set_num_threads(threads);
@@ -299,7 +300,7 @@ TEST_CASE("sgemm with few rows and B read in place gives the same bits on 1 and 
   std::mt19937 rng(47);
   for (GemmShape shape : {GemmShape{36, 1280, 320}, GemmShape{96, 96, 384}, GemmShape{40, 2000, 600},
                           GemmShape{7, 33, 5}})
-    for (Isa isa : petal::cpu::available_isas()) {
+    for (Isa isa : petal::test::isas_under_test()) {
       petal::cpu::set_active_isa(isa);
       GemmProblem p(false, false, shape, 0, 1.0f, 0.0f, rng);
       petal::set_num_threads(1);
@@ -411,7 +412,7 @@ TEST_CASE("sgemm_epilogue gives the same bits however the rows are split between
   // (7 or 8 rows) against the tiles, over three K slices.
   const std::vector<GemmShape> shapes = {{1280, 16, 16},   {320, 96, 24},  {80, 144, 32}, {20, 1280, 112},
                                          {290, 96, 144},   {3, 1000, 1280}, {14, 200, 600}, {15, 300, 300}};
-  for (Isa isa : petal::cpu::available_isas()) {
+  for (Isa isa : petal::test::isas_under_test()) {
     petal::cpu::set_active_isa(isa);
     for (const GemmShape& shape : shapes) {
       const std::int64_t m = shape.m, n = shape.n, k = shape.k;

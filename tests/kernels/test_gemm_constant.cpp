@@ -19,6 +19,7 @@
 #include "kernels/cpu/gemm/reference_gemm.hpp"
 #include "kernels/cpu/gemm/sgemm.hpp"
 #include "kernels/cpu/isa.hpp"
+#include "tests/kernels/isas_under_test.hpp"
 
 namespace {
 
@@ -80,7 +81,7 @@ bool same_bits(const std::vector<float>& x, const std::vector<float>& y) {
 // must agree bit for bit.
 void check_declared_same_bits(const Product& p, const float* begin, std::size_t bytes, const std::string& what) {
   Restorer restore;
-  for (Isa isa : petal::cpu::available_isas()) {
+  for (Isa isa : petal::test::isas_under_test()) {
     petal::cpu::set_active_isa(isa);
     for (int threads : {1, 2}) {
       petal::set_num_threads(threads);
@@ -155,7 +156,7 @@ TEST_CASE("a declared B is packed once: later calls read the copy, until the dec
   // This also shows that the packed copy is really the one read.
   Restorer restore;
   std::mt19937 rng(79);
-  for (Isa isa : petal::cpu::available_isas()) {
+  for (Isa isa : petal::test::isas_under_test()) {
     petal::cpu::set_active_isa(isa);
     for (int threads : {1, 2}) {
       petal::set_num_threads(threads);
