@@ -65,6 +65,8 @@ Isa parse_isa(const char* name) {
   throw ValueError(str_cat("unknown instruction set '", name, "' (expected avx512, avx2 or scalar)"));
 }
 
+Isa best_built_isa() { return kBestBuiltIsa; }
+
 Isa detected_isa() {
   static const Isa isa = probe();
   return isa;

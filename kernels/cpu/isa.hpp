@@ -13,6 +13,8 @@ const char* isa_name(Isa isa);
 // The best instruction set this CPU (and OS) supports, among those this
 // build compiled kernels for (-Dkernel_isas; all three by default).
 Isa detected_isa();
+// The best instruction set this build compiled kernels for.
+Isa best_built_isa();
 // Every instruction set this CPU can run, scalar first.
 std::vector<Isa> available_isas();
 // The one kernels use now: PETAL_ISA if set (and supported), else detected_isa().

@@ -34,6 +34,18 @@ TEST_CASE("available_isas lists scalar up to the detected ISA") {
   CHECK(isas.size() == static_cast<std::size_t>(detected_isa()) + 1);
 }
 
+TEST_CASE("the detected ISA never goes past the kernels the build compiled (-Dkernel_isas)") {
+  CHECK(static_cast<int>(detected_isa()) <= static_cast<int>(best_built_isa()));
+  CHECK(available_isas().back() == detected_isa());
+  // An ISA the build left out is refused like one the CPU lacks (its tables
+  // are empty: picking it would call null kernels).
+  if (static_cast<int>(best_built_isa()) < static_cast<int>(Isa::Avx512)) {
+    const Isa saved = active_isa();
+    CHECK_THROWS_AS(set_active_isa(Isa::Avx512), ValueError);
+    CHECK(active_isa() == saved);
+  }
+}
+
 TEST_CASE("set_active_isa switches among available ISAs and refuses the others") {
   const Isa saved = active_isa();
   for (Isa isa : available_isas()) {
