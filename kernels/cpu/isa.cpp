@@ -39,8 +39,8 @@ std::atomic<int>& active_slot() {
     if (const char* env = std::getenv("PETAL_ISA"); env && *env) {
       const Isa wanted = parse_isa(env);
       if (static_cast<int>(wanted) > static_cast<int>(isa))
-        throw ValueError(str_cat("PETAL_ISA=", env, " but this CPU (with the kernels this build has) only supports up to ",
-                                   isa_name(isa)));
+        throw ValueError(str_cat("PETAL_ISA=", env, " but this CPU (with the kernels this build has) only ",
+                                 "supports up to ", isa_name(isa)));
       isa = wanted;
     }
     return static_cast<int>(isa);
@@ -81,8 +81,9 @@ std::vector<Isa> available_isas() {
 Isa active_isa() { return static_cast<Isa>(active_slot().load(std::memory_order_relaxed)); }
 
 void set_active_isa(Isa isa) {
-  PETAL_CHECK(static_cast<int>(isa) <= static_cast<int>(detected_isa()), ValueError, "set_active_isa: this CPU (with the ",
-              "kernels this build has) cannot run ", isa_name(isa), " (best: ", isa_name(detected_isa()), ")");
+  PETAL_CHECK(static_cast<int>(isa) <= static_cast<int>(detected_isa()), ValueError,
+              "set_active_isa: this CPU (with the kernels this build has) cannot run ", isa_name(isa),
+              " (best: ", isa_name(detected_isa()), ")");
   active_slot().store(static_cast<int>(isa), std::memory_order_relaxed);
 }
 
